@@ -1,0 +1,66 @@
+"""One exception root and fixed exit codes, so scripts and CI can tell bad input from bugs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the run went through but found nothing feasible, or a check failed
+EXIT_USAGE = 2  # bad input: the user can fix it
+EXIT_INTERRUPTED = 130
+EXIT_BUG = 3  # unexpected: a traceback is logged
+
+
+class TuneopsError(Exception):
+    """Root of every error tuneops raises on purpose."""
+
+    exit_code = EXIT_FAILURE
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in one input file, pointing at the bad value."""
+
+    file: str
+    line: int  # 1-based; 0 when unknown
+    column: int  # 1-based; 0 when unknown
+    path: str  # field path, e.g. "parameters.tp-size.values[1]"
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        field_part = f" {self.path}:" if self.path else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}:{field_part} {self.message}{hint}"
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class UserError(TuneopsError):
+    """Bad input the user can fix; carries every diagnostic found, not just the first."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    summary: str = ""
+    exit_code = EXIT_USAGE
+
+    def __post_init__(self) -> None:
+        super().__init__(self.summary or "\n".join(map(str, self.diagnostics)))
+
+    def __str__(self) -> str:
+        lines = [self.summary] if self.summary else []
+        lines += [str(d) for d in self.diagnostics]
+        return "\n".join(lines)
+
+
+class InfrastructureError(TuneopsError):
+    """Something outside the experiment failed (daemon, port, network); worth retrying."""
