@@ -1,0 +1,33 @@
+"""The metrics an objective or SLO may name, and which way is better for each.
+
+One table serves the schema (allowed names), the validator (did-you-mean) and the scorer.
+Latencies are milliseconds, throughputs tokens/s, error_rate a fraction.
+"""
+
+from __future__ import annotations
+
+LATENCIES = ("ttft", "tpot", "e2e_latency", "output_latency")
+STATS = ("mean", "min", "max", "p25", "p50", "p75", "p90", "p95", "p99")
+THROUGHPUTS = (
+    "output_throughput",
+    "input_throughput",
+    "total_throughput",
+    "output_throughput_per_gpu",
+    "total_throughput_per_gpu",
+    "requests_per_s",
+)
+SPEEDS = tuple(f"output_inference_speed.{s}" for s in STATS)  # tokens/s seen by one request
+
+METRICS: dict[str, str] = {}  # name -> better direction
+for _name in THROUGHPUTS:
+    METRICS[_name] = "maximize"
+for _lat in LATENCIES:
+    for _stat in STATS:
+        METRICS[f"{_lat}.{_stat}"] = "minimize"
+for _name in SPEEDS:
+    METRICS[_name] = "maximize"
+METRICS["error_rate"] = "minimize"
+
+UNITS = {name: ("ms" if name.split(".")[0] in LATENCIES else "tok/s") for name in METRICS}
+UNITS["error_rate"] = "fraction"
+UNITS["requests_per_s"] = "req/s"

@@ -1,0 +1,345 @@
+"""The experiment as typed, immutable values, built from a schema-valid document.
+
+Everything downstream (planning, rendering, running) reads these dataclasses, never the
+raw YAML, so defaults are applied in exactly one place: here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+API_VERSION = "tuneops/v1"
+KIND = "Experiment"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    layers: int
+    attention_heads: int
+    kv_heads: int
+    hidden_size: int
+    parameters: float
+    dtype_bytes: int = 2
+    vocab_size: int | None = None
+
+    @property
+    def weight_bytes(self) -> float:
+        return self.parameters * self.dtype_bytes
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    served_name: str
+    tokenizer: str
+    architecture: Architecture | None
+    config_file: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    image: str | None
+    version: str | None
+    args: dict[str, Any]
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Volume:
+    host: str
+    container: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class DockerOptions:
+    shm_size: str | None = None
+    ipc: str | None = None
+    volumes: tuple[Volume, ...] = ()
+    ports: tuple[int, ...] = ()
+    network: str | None = None
+
+
+@dataclass(frozen=True)
+class OmeOptions:
+    namespace: str = "default"
+    base_model: str | None = None
+    runtime: str | None = None
+    generate_runtime: bool = False
+    generate_base_model: dict[str, Any] | None = None
+    storage_uri: str | None = None
+    benchmark_image: str | None = None
+    service_account: str | None = None
+
+
+@dataclass(frozen=True)
+class Gpus:
+    count: int
+    devices: tuple[str, ...] | None
+    type: str | None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    mode: str
+    gpus: Gpus
+    startup_timeout_s: float
+    docker: DockerOptions
+    ome: OmeOptions
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tuned flag. `kind` is values | int | float | bool."""
+
+    name: str
+    kind: str
+    values: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+
+    @property
+    def is_finite(self) -> bool:
+        return self.kind in ("values", "bool") or self.step is not None or self.kind == "int"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    task: str
+    traffic_scenarios: tuple[str, ...]
+    concurrency: tuple[int, ...]
+    max_time_per_run_min: int
+    max_requests_per_run: int
+    warmup_requests: int = 2
+    repeats: int = 1
+    dataset: str | None = None
+    additional_request_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: str
+    concurrency: int | str  # a level, or best_feasible | mean | max
+    scenario: str | None = None
+
+
+@dataclass(frozen=True)
+class Slo:
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+
+@dataclass(frozen=True)
+class Search:
+    method: str
+    max_trials: int | None
+    max_failed_trials: int | None
+    parallel_trials: int
+    time_budget_s: float | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    labels: dict[str, str]
+    model: Model
+    engine: EngineSpec
+    deployment: Deployment
+    parameters: tuple[Param, ...]
+    constraints: tuple[str, ...]
+    benchmark: Benchmark
+    objective: Objective
+    slos: tuple[Slo, ...]
+    search: Search
+    source_file: str = ""
+    source_sha256: str = ""
+
+    @property
+    def gpus_per_trial(self) -> int:
+        g = self.deployment.gpus
+        return len(g.devices) if g.devices else g.count
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str | int | float | None) -> float | None:
+    """'90m' -> 5400.0; plain numbers are seconds. Schema-valid input never fails here."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"not a duration: {value!r}")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def parse_param(name: str, raw: Any) -> Param:
+    if isinstance(raw, list):
+        return Param(name, "values", values=tuple(raw))
+    kind = raw.get("type")
+    if "values" in raw:
+        return Param(name, "values", values=tuple(raw["values"]))
+    if kind == "bool":
+        return Param(name, "bool", values=(False, True))
+    return Param(
+        name,
+        kind,
+        low=raw["low"],
+        high=raw["high"],
+        step=raw.get("step"),
+        log=bool(raw.get("log", False)),
+    )
+
+
+def _architecture(raw: dict | None) -> Architecture | None:
+    if not raw:
+        return None
+    return Architecture(
+        layers=int(raw["layers"]),
+        attention_heads=int(raw["attentionHeads"]),
+        kv_heads=int(raw.get("kvHeads", raw["attentionHeads"])),
+        hidden_size=int(raw["hiddenSize"]),
+        parameters=float(raw["parameters"]),
+        dtype_bytes=int(raw.get("dtypeBytes", 2)),
+        vocab_size=raw.get("vocabSize"),
+    )
+
+
+def architecture_from_hf_config(config: dict) -> dict:
+    """Map a Hugging Face config.json onto our architecture fields (parameters estimated)."""
+    layers = config["num_hidden_layers"]
+    hidden = config["hidden_size"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    inter = config.get("intermediate_size", 4 * hidden)
+    vocab = config.get("vocab_size", 32000)
+    head_dim = config.get("head_dim", hidden // heads)
+    attn = hidden * head_dim * (heads + 2 * kv) + heads * head_dim * hidden
+    mlp = 3 * hidden * inter
+    params = layers * (attn + mlp) + 2 * vocab * hidden
+    return {
+        "layers": layers,
+        "attentionHeads": heads,
+        "kvHeads": kv,
+        "hiddenSize": hidden,
+        "parameters": float(params),
+        "vocabSize": vocab,
+    }
+
+
+def from_document(doc: dict, source_file: str = "", text: str = "") -> Experiment:
+    """Build the typed experiment from a plain, schema-valid document."""
+    md = doc["metadata"]
+    model = doc["model"]
+    eng = doc["engine"]
+    dep = doc["deployment"]
+    gpus = dep.get("gpus", {})
+    dk = dep.get("docker", {})
+    ome = dep.get("ome", {})
+    bench = doc["benchmark"]
+    obj = doc["objective"]
+    search = doc.get("search", {})
+    devices = gpus.get("devices")
+    return Experiment(
+        name=md["name"],
+        description=md.get("description", ""),
+        labels=dict(md.get("labels", {})),
+        model=Model(
+            id=model["id"],
+            served_name=model.get("servedName") or model["id"].rstrip("/").split("/")[-1],
+            tokenizer=model.get("tokenizer") or model["id"],
+            architecture=_architecture(model.get("architecture")),
+            config_file=model.get("configFile"),
+        ),
+        engine=EngineSpec(
+            name=eng["name"],
+            image=eng.get("image"),
+            version=str(eng["version"]) if eng.get("version") is not None else None,
+            args=dict(eng.get("args", {})),
+            env={k: str(v) for k, v in eng.get("env", {}).items()},
+        ),
+        deployment=Deployment(
+            mode=dep["mode"],
+            gpus=Gpus(
+                count=len(devices) if devices else int(gpus.get("count", 0)),
+                devices=tuple(str(d) for d in devices) if devices else None,
+                type=gpus.get("type"),
+            ),
+            startup_timeout_s=float(parse_duration(dep.get("startupTimeout", 600))),
+            docker=DockerOptions(
+                shm_size=dk.get("shmSize"),
+                ipc=dk.get("ipc"),
+                volumes=tuple(
+                    Volume(v["host"], v["container"], bool(v.get("readOnly", False)))
+                    for v in dk.get("volumes", [])
+                ),
+                ports=tuple(dk.get("ports", [])),
+                network=dk.get("network"),
+            ),
+            ome=OmeOptions(
+                namespace=ome.get("namespace", "default"),
+                base_model=ome.get("baseModel"),
+                runtime=ome.get("runtime"),
+                generate_runtime=bool(ome.get("generateRuntime", False)),
+                generate_base_model=ome.get("generateBaseModel"),
+                storage_uri=ome.get("benchmarkStorageUri"),
+                benchmark_image=ome.get("benchmarkImage"),
+                service_account=ome.get("serviceAccount"),
+            ),
+        ),
+        parameters=tuple(parse_param(k, v) for k, v in doc.get("parameters", {}).items()),
+        constraints=tuple(doc.get("constraints", [])),
+        benchmark=Benchmark(
+            task=bench.get("task", "text-to-text"),
+            traffic_scenarios=tuple(bench["trafficScenarios"]),
+            concurrency=tuple(int(c) for c in bench["concurrency"]),
+            max_time_per_run_min=int(bench.get("maxTimePerRun", 1)),
+            max_requests_per_run=int(bench.get("maxRequestsPerRun", 100)),
+            warmup_requests=int(bench.get("warmupRequests", 2)),
+            repeats=int(bench.get("repeats", 1)),
+            dataset=bench.get("dataset"),
+            additional_request_params=dict(bench.get("additionalRequestParams", {})),
+        ),
+        objective=Objective(
+            metric=obj["metric"],
+            direction=obj.get("direction") or _default_direction(obj["metric"]),
+            concurrency=obj.get("concurrency", "best_feasible"),
+            scenario=obj.get("scenario"),
+        ),
+        slos=tuple(Slo(s["metric"], s.get("max"), s.get("min")) for s in doc.get("slos", [])),
+        search=Search(
+            method=search.get("method", "grid"),
+            max_trials=search.get("maxTrials"),
+            max_failed_trials=search.get("maxFailedTrials"),
+            parallel_trials=int(search.get("parallelTrials", 1)),
+            time_budget_s=parse_duration(search.get("timeBudget")),
+            seed=int(search.get("seed", 0)),
+        ),
+        source_file=source_file,
+        source_sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",
+    )
+
+
+def _default_direction(metric: str) -> str:
+    from tuneops.metrics import METRICS
+
+    return METRICS.get(metric, "maximize")
+
+
+def canonical_json(value: Any) -> str:
+    """The one canonical serialisation used for hashing (trial ids, file hashes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
