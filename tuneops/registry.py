@@ -33,6 +33,7 @@ class Engine:
     api_backend: str
     server_engine: str
     simulated: bool
+    extra_flags: tuple = ()  # ((name, {type, boolean, choices}), ...)
 
 
 @lru_cache(maxsize=None)
@@ -54,6 +55,7 @@ def engines() -> dict[str, Engine]:
             api_backend=e["genai_bench"]["api_backend"],
             server_engine=e["genai_bench"]["server_engine"],
             simulated=bool(e["simulated"]),
+            extra_flags=tuple((e.get("extra_flags") or {}).items()),
         )
     return out
 
@@ -88,10 +90,12 @@ class Catalog:
 @lru_cache(maxsize=None)
 def catalog(engine_name: str) -> Catalog | None:
     """The flag catalog of an engine, or None when it has not been generated yet."""
-    path = schemas.CATALOG_DIR / engines()[engine_name].catalog_file
+    engine = engines()[engine_name]
+    path = schemas.CATALOG_DIR / engine.catalog_file
     if not path.exists():
         return None
     raw = json.loads(path.read_text())
+    raw["flags"] = {**raw["flags"], **dict(engine.extra_flags)}
     flags: dict[str, Flag] = {}
     by_alias: dict[str, str] = {}
     for name, f in raw["flags"].items():

@@ -1,0 +1,109 @@
+"""From an experiment to trials: each grid point gets a content-addressed id.
+
+The id hashes exactly what determines a measurement — the engine's canonical arguments,
+image, engine version, model and benchmark — so a later run (or a run of a renamed
+experiment) recognises a trial it already finished, and changing the benchmark makes
+every trial new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from tuneops import expr, space
+from tuneops.spec import Experiment, canonical_json
+
+ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class Trial:
+    id: str
+    index: int  # position in the deterministic plan order (grid) or in sampling order
+    params: dict[str, Any]  # the tuned values of this trial
+    args: dict[str, Any]  # engine.args with params laid over them: every flag the engine gets
+
+
+@dataclass(frozen=True)
+class Plan:
+    experiment: Experiment
+    trials: tuple[Trial, ...]  # the whole grid (for grid search) after constraints
+    grid_size: int  # before constraints
+
+    @property
+    def max_trials(self) -> int:
+        cap = self.experiment.search.max_trials
+        n = len(self.trials) if self.experiment.search.method == "grid" else (cap or 0)
+        return min(n, cap) if cap else n
+
+    def max_gpu_hours(self) -> float:
+        """Upper bound: every trial starts as slowly as allowed and runs every benchmark point."""
+        exp = self.experiment
+        b = exp.benchmark
+        bench_s = (
+            len(b.traffic_scenarios) * len(b.concurrency) * b.repeats * b.max_time_per_run_min * 60
+        )
+        per_trial_s = exp.deployment.startup_timeout_s + bench_s
+        total = self.max_trials * per_trial_s
+        if exp.search.time_budget_s:
+            total = min(total, exp.search.time_budget_s * max(exp.search.parallel_trials, 1))
+        return total * max(exp.gpus_per_trial, 1) / 3600.0
+
+
+def trial_args(exp: Experiment, params: dict[str, Any]) -> dict[str, Any]:
+    args = dict(exp.engine.args)
+    args.update(params)
+    return args
+
+
+def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
+    b = exp.benchmark
+    identity = {
+        "engine": exp.engine.name,
+        "image": exp.engine.image if exp.deployment.mode != "local" else None,
+        "version": exp.engine.version,
+        "model": exp.model.id,
+        "args": {k: args[k] for k in sorted(args)},
+        "gpus": exp.gpus_per_trial,
+        "gpu_type": exp.deployment.gpus.type,
+        "benchmark": {
+            "task": b.task,
+            "scenarios": list(b.traffic_scenarios),
+            "concurrency": list(b.concurrency),
+            "max_time": b.max_time_per_run_min,
+            "max_requests": b.max_requests_per_run,
+            "repeats": b.repeats,
+            "dataset": b.dataset,
+            "params": b.additional_request_params,
+        },
+    }
+    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:ID_LENGTH]
+
+
+def make_trial(exp: Experiment, params: dict[str, Any], index: int) -> Trial:
+    args = trial_args(exp, params)
+    return Trial(trial_id(exp, args), index, dict(params), args)
+
+
+def constraint_checker(exp: Experiment):
+    """A predicate over points: every constraint holds (names: params, engine args, gpus)."""
+    compiled = [expr.parse(c) for c in exp.constraints]
+    base = {**exp.engine.args, "gpus": exp.gpus_per_trial}
+
+    def accept(point: dict[str, Any]) -> bool:
+        env = {**base, **point}
+        return all(c.evaluate(env) for c in compiled)
+
+    return accept
+
+
+def make_plan(exp: Experiment) -> Plan:
+    accept = constraint_checker(exp)
+    size = space.grid_size(exp.parameters)
+    trials: list[Trial] = []
+    if size:
+        for i, point in enumerate(space.grid(exp.parameters, accept)):
+            trials.append(make_trial(exp, point, i))
+    return Plan(exp, tuple(trials), size)
