@@ -1,0 +1,66 @@
+# tuneops — every target creates the virtual environment it needs first.
+#   make run            run the example experiment end to end (EXP=... for another)
+#   make test           run the whole test suite (starts a Docker engine if none answers)
+
+PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
+            command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,10) <= sys.version_info[:2] < (3,13)))' && { echo $$p; break; }; done)
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+EXP     ?= experiments/examples/sim-small.yaml
+PYTEST_ARGS ?=
+
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+export ENABLE_UI = false
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup validate plan render check-rendered catalogs test lint run bench image docker-engine model clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "need Python >=3.10,<3.13 (genai-bench's range)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[bench,llamacpp,dev]'
+	touch $(STAMP)
+
+validate: setup
+	$(BIN)/tuneops validate
+
+plan: setup
+	$(BIN)/tuneops plan $(EXP)
+
+render: setup
+	$(BIN)/tuneops render
+
+check-rendered: setup
+	$(BIN)/tuneops render --check
+
+catalogs: setup
+	$(BIN)/python scripts/make_catalogs.py --engine all
+
+docker-engine:
+	@bash scripts/start_dockerd.sh
+
+image: setup docker-engine
+	$(BIN)/python scripts/build_image.py
+
+test: setup docker-engine
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+run: setup
+	$(BIN)/tuneops run $(EXP)
+
+bench: setup
+	$(BIN)/python scripts/bench_validate.py
+	$(BIN)/python scripts/bench_sim.py
+	$(BIN)/python scripts/bench_runner.py
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache
