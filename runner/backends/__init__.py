@@ -1,0 +1,18 @@
+"""Deployment backends by name: the experiment's ``deployment.mode`` picks one.
+
+The single list of backends; anything that offers a choice of backend (schema, CLI, tests)
+reads it from here.
+"""
+
+from __future__ import annotations
+
+from runner.backends.base import Backend
+from runner.backends.docker import DockerBackend
+from runner.backends.local import LocalBackend
+
+BACKENDS: dict[str, type[Backend]] = {
+    LocalBackend.name: LocalBackend,
+    DockerBackend.name: DockerBackend,
+}
+
+__all__ = ["BACKENDS"]

@@ -1,0 +1,107 @@
+"""Waiting for an engine to serve, shared by every backend.
+
+Engines start in anything from a second (the simulator) to minutes (weights, CUDA graphs,
+torch.compile), so a fixed 5 s poll either wastes time or hammers the server. The poll
+starts at 50 ms and backs off by 1.5x up to 2 s. Between polls a callback says whether the
+engine already exited: a dead engine fails the trial at once as a ConfigFailure with its
+exit code and log tail instead of waiting out the timeout, unless its log shows the
+machinery was at fault (port taken), which is an InfraFailure worth a retry.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from runner.backends.base import ConfigFailure, InfraFailure, TrialFailure
+
+FIRST_DELAY_S = 0.05
+MAX_DELAY_S = 2.0
+BACKOFF = 1.5
+TAIL_LINES = 40
+
+# Log lines that mean the machine, not the trial's settings, made the engine exit.
+INFRA_PATTERNS = re.compile(
+    r"address already in use|EADDRINUSE|errno 98|no space left on device", re.IGNORECASE
+)
+# Lines worth quoting in the failure reason, most telling first.
+CAUSE_PATTERNS = re.compile(
+    r"out of memory|unrecognized arguments|invalid choice|error|exception|killed",
+    re.IGNORECASE,
+)
+
+# Talk to the engine directly even when the environment sets an HTTP proxy.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def cause_line(logs: str) -> str:
+    """The last line of the log that names the error, else its last line."""
+    lines = [line.strip() for line in logs.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if CAUSE_PATTERNS.search(line):
+            return line
+    return lines[-1] if lines else "(no output)"
+
+
+def exit_failure(code: int, logs: str) -> TrialFailure:
+    """Classify an engine that exited before it served."""
+    reason = f"engine exited with code {code} before serving: {cause_line(logs)}"
+    if INFRA_PATTERNS.search(tail(logs)):
+        return InfraFailure(reason, tail(logs))
+    return ConfigFailure(reason, tail(logs))
+
+
+def probe(url: str, timeout_s: float) -> bool:
+    """One GET; True on a 2xx answer."""
+    try:
+        with _opener.open(url, timeout=timeout_s) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        # refused, reset, timed out, or a 5xx while loading: not serving yet
+        return False
+
+
+def wait_http_ok(
+    url: str,
+    timeout_s: float,
+    exit_code: Callable[[], int | None],
+    logs: Callable[[], str],
+    *,
+    first_delay_s: float = FIRST_DELAY_S,
+    max_delay_s: float = MAX_DELAY_S,
+) -> float:
+    """Poll ``url`` until it answers 2xx; return the seconds it took.
+
+    ``exit_code`` returns None while the engine runs and its exit code once it stopped;
+    ``logs`` returns everything it printed. Raises what ``exit_failure`` says when the
+    engine exits, InfraFailure when ``timeout_s`` passes.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    delay = first_delay_s
+    while True:
+        code = exit_code()
+        if code is not None:
+            raise exit_failure(code, logs())
+        remaining = deadline - time.monotonic()
+        if probe(url, timeout_s=max(0.1, min(max_delay_s, remaining))):
+            return time.monotonic() - started
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            code = exit_code()
+            if code is not None:
+                raise exit_failure(code, logs())
+            text = logs()
+            raise InfraFailure(
+                f"engine did not serve {url} within {timeout_s:g}s (last line: {cause_line(text)})",
+                tail(text),
+            )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * BACKOFF, max_delay_s)

@@ -1,0 +1,135 @@
+"""A pool of GPUs that parallel trials draw disjoint sets from.
+
+The inventory comes from the experiment (ids it declares) or from ``nvidia-smi``; a machine
+without GPUs has a pool of zero that still serves trials needing none. ``acquire`` blocks
+until enough GPUs are free, so a scheduler can start trials in threads and let the pool
+decide who waits. Ids are strings as CUDA_VISIBLE_DEVICES and Docker's device_ids take them
+(indexes by default; UUIDs when declared so).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+NVIDIA_SMI_QUERY = [
+    "nvidia-smi",
+    "--query-gpu=index,uuid,name,memory.total,memory.used",
+    "--format=csv,noheader,nounits",
+]
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: str
+    uuid: str
+    name: str
+    memory_total_mib: int | None
+    memory_used_mib: int | None
+
+
+def _mib(text: str) -> int | None:
+    """nvidia-smi prints "[N/A]" or "[Not Supported]" for fields some boards lack."""
+    text = text.strip().removesuffix("MiB").strip()
+    try:
+        return int(float(text))
+    except ValueError:
+        return None
+
+
+def parse_nvidia_smi(text: str) -> list[Gpu]:
+    """Parse the CSV of ``NVIDIA_SMI_QUERY``; blank lines and malformed lines are skipped.
+
+    Names may contain commas in principle, so the name is everything between the uuid and
+    the last two (memory) columns.
+    """
+    gpus = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.split(",")]
+        if len(cells) < 5 or not cells[0].isdigit():
+            continue
+        index, uuid, *name, total, used = cells
+        gpus.append(Gpu(index, uuid, ", ".join(name), _mib(total), _mib(used)))
+    return gpus
+
+
+def detect() -> list[Gpu]:
+    """The GPUs nvidia-smi sees; none when it is missing or fails (a CPU-only machine)."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            NVIDIA_SMI_QUERY, capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_nvidia_smi(out)
+
+
+class GpuPool:
+    """Thread-safe lending of disjoint GPU sets."""
+
+    def __init__(self, ids: Iterable[str]):
+        self.ids = tuple(str(i) for i in ids)
+        if len(set(self.ids)) != len(self.ids):
+            raise ValueError(f"duplicate GPU ids in {list(self.ids)}")
+        self._free = list(self.ids)
+        self._cond = threading.Condition()
+
+    @classmethod
+    def from_machine(cls, declared: Iterable[str] | None = None) -> GpuPool:
+        """Ids the experiment declares win; otherwise every GPU nvidia-smi reports."""
+        if declared is not None:
+            return cls(declared)
+        return cls(gpu.index for gpu in detect())
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    def free(self) -> tuple[str, ...]:
+        with self._cond:
+            return tuple(self._free)
+
+    def acquire(self, n: int, timeout: float | None = None) -> tuple[str, ...]:
+        """Take ``n`` GPUs, waiting until that many are free; lowest ids first.
+
+        Raises ValueError when the pool can never satisfy ``n`` and TimeoutError when
+        ``timeout`` seconds pass first.
+        """
+        if n < 0 or n > self.size:
+            raise ValueError(f"a trial needs {n} GPUs but this machine's pool has {self.size}")
+        if n == 0:
+            return ()
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self._free) >= n, timeout):
+                raise TimeoutError(f"{n} GPUs not free within {timeout}s")
+            taken = sorted(self._free, key=self.ids.index)[:n]
+            for gpu in taken:
+                self._free.remove(gpu)
+            return tuple(taken)
+
+    def release(self, ids: Iterable[str]) -> None:
+        ids = tuple(ids)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate GPU ids in {list(ids)}")
+        with self._cond:
+            for gpu in ids:
+                if gpu not in self.ids:
+                    raise ValueError(f"GPU {gpu!r} is not in this pool")
+                if gpu in self._free:
+                    raise ValueError(f"GPU {gpu!r} released twice")
+            self._free.extend(ids)
+            self._cond.notify_all()
+
+    @contextmanager
+    def lease(self, n: int, timeout: float | None = None) -> Iterator[tuple[str, ...]]:
+        ids = self.acquire(n, timeout)
+        try:
+            yield ids
+        finally:
+            self.release(ids)

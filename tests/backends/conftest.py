@@ -1,0 +1,82 @@
+"""Fixtures for the backend suite: one harness per backend, each against a real engine.
+
+Docker tests fail (never skip) when no engine answers: CI starts one with
+scripts/start_dockerd.sh, and a suite that silently skips them proves nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from runner.backends import BACKENDS
+from tests.backends.harness import ROOT, STANDIN, USE_SIM, DockerHarness, LocalHarness
+
+
+def _build_image_module():
+    spec = importlib.util.spec_from_file_location("build_image", ROOT / "scripts/build_image.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as e:
+        pytest.fail(f"no Docker engine answers ({e}); start one with scripts/start_dockerd.sh")
+    return client
+
+
+@pytest.fixture(scope="session")
+def engine_image(docker_client: docker.DockerClient) -> str:
+    """The simulator image once the simulator exists, else the stand-in engine's image."""
+    build = _build_image_module()
+    if USE_SIM:
+        return build.build_sim_image(docker_client)
+    build.ensure_base(docker_client)
+    return build.build_app_image(
+        docker_client,
+        "tuneops-test/standin",
+        {"standin_engine.py": STANDIN},
+        ["python3", "-m", "standin_engine", "--help"],
+    )
+
+
+@pytest.fixture(autouse=True)
+def _runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Pid files and port locks of these tests stay out of the machine-wide runtime dir."""
+    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path_factory.getbasetemp() / "runtime"))
+
+
+@pytest.fixture(params=[pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker)])
+def harness(request: pytest.FixtureRequest):
+    if request.param == "docker":
+        return DockerHarness(
+            request.getfixturevalue("docker_client"), request.getfixturevalue("engine_image")
+        )
+    return LocalHarness()
+
+
+@pytest.fixture
+def backend(harness, _runtime_dir):
+    return BACKENDS[harness.name](grace_s=5)
+
+
+@pytest.fixture
+def owner(harness):
+    """A unique owner per test; whatever it left running is removed afterwards."""
+    name = f"pytest-backends/{uuid.uuid4().hex[:8]}"
+    yield name
+    BACKENDS[harness.name](grace_s=1).reap(name)
+
+
+@pytest.fixture
+def logs_root(tmp_path: Path) -> Path:
+    return tmp_path / "logs"

@@ -1,0 +1,21 @@
+"""A runner that starts one engine and is then killed: ``python killed_runner.py BACKEND``
+with the Launch as JSON on stdin. Prints "healthy" once the engine serves, then sleeps until
+the test SIGKILLs it, leaving the engine behind for ``reap`` to find.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from runner.backends import BACKENDS  # noqa: E402
+from tests.backends.harness import launch_from_json  # noqa: E402
+
+backend = BACKENDS[sys.argv[1]]()
+deployment = backend.start(launch_from_json(sys.stdin.read()))
+backend.wait_healthy(deployment, timeout_s=30)
+print("healthy", flush=True)
+time.sleep(300)
