@@ -101,7 +101,10 @@ def ensure_base(client: docker.DockerClient, force: bool = False) -> str:
         str(tar),
         repository=repo,
         tag=tag,
-        changes=['ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1', 'CMD ["python3"]'],
+        changes=[
+            "ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
+            'CMD ["python3"]',
+        ],
     )
     return BASE_IMAGE
 

@@ -4,8 +4,8 @@
 backend adds what only it can know: the host port, chosen by Docker on 127.0.0.1 and read
 back (a real reservation, held by the container), the owner/trial labels ``reap`` finds
 orphans by, GPU device requests only when the trial got GPUs, and ``init`` (unless the spec
-says otherwise) so that stop's SIGTERM reaches an engine that runs as PID 1. Images are never pulled:
-a missing image is a ConfigFailure that says how to get it.
+says otherwise) so that stop's SIGTERM reaches an engine that runs as PID 1. Images are
+never pulled: a missing image is a ConfigFailure that says how to get it.
 """
 
 from __future__ import annotations

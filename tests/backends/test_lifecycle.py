@@ -100,4 +100,3 @@ def test_reap_cleans_up_after_a_killed_runner(harness, backend, owner, logs_root
     assert backend.reap(owner[:-4]) == ["orphan"]  # owners match by prefix
     assert _wait_gone(harness, owner) == []
     assert backend.reap(owner) == []  # nothing left to reap the second time
-
