@@ -30,7 +30,7 @@ def bytes_to_unicode() -> dict[int, str]:
     return table
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _category_ranges(prefix: str) -> str:
     """Character-class body (no brackets) for every code point whose category starts so."""
     parts, start, prev = [], None, None
@@ -224,7 +224,8 @@ class ByteLevelBPE:
                 if prefix:
                     pieces = [p if p.startswith(" ") else " " + p for p in pieces]
                 if regex is not None:
-                    pieces = [p for piece in pieces for p in _split(regex, piece, "isolated", False)]
+                    pieces = [p for piece in pieces
+                              for p in _split(regex, piece, "isolated", False)]
         b2u = self._b2u
         return ["".join(b2u[b] for b in p.encode("utf-8")) for p in pieces if p]
 

@@ -1,0 +1,86 @@
+"""The real-time side of the scheduler: one asyncio loop per replica, one timer per step.
+
+Each step is planned, slept for exactly its modelled duration (against a running deadline,
+so sleep overshoot does not accumulate), applied, and the tokens it produced are handed to
+their streams in one pass. Per-request timings in model time are kept for ``/sim/requests``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from runner.sim.perfmodel import PerfModel
+from runner.sim.scheduler import Request, Scheduler
+
+RESYNC_S = 0.02  # after falling this far behind wall time, stop trying to catch up
+
+
+class Replica:
+    def __init__(self, model: PerfModel, seed: int) -> None:
+        self.sched = Scheduler(model, seed)
+        self.wake = asyncio.Event()
+        self.steps = 0
+        self.busy_s = 0.0
+        self.lag_s = 0.0  # how far wall time trailed model time, summed over steps
+
+    def submit(self, req: Request) -> None:
+        self.sched.submit(req)
+        self.wake.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        while True:
+            step = self.sched.plan()
+            if step is None:
+                self.wake.clear()
+                await self.wake.wait()
+                t = loop.time()
+                continue
+            now = loop.time()
+            if now - t > RESYNC_S:
+                t = now
+            end = t + step.duration
+            await asyncio.sleep(max(0.0, end - now))
+            self.lag_s += max(0.0, loop.time() - end)
+            emitted, _ = self.sched.complete(step, end)
+            self.steps += 1
+            self.busy_s += step.duration
+            t = end
+            for req in emitted:
+                if req.sink is not None:
+                    req.sink.on_tokens(req, end)
+
+
+class Stats:
+    """Completed requests as the model timed them, for fidelity checks and server info."""
+
+    def __init__(self, keep: int = 20000) -> None:
+        self.records: deque[dict] = deque(maxlen=keep)
+        self.requests_total = 0
+        self.aborted_total = 0
+
+    def record(self, req: Request, finish_reason: str, completion_tokens: int) -> None:
+        self.requests_total += 1
+        ttft = (req.first_token - req.arrival) if req.first_token is not None else None
+        tpot = None
+        if req.first_token is not None and req.finished is not None and req.generated > 1:
+            tpot = (req.finished - req.first_token) / (req.generated - 1)
+        self.records.append({
+            "id": req.id, "arrival": req.arrival, "prompt_tokens": req.prompt_len,
+            "completion_tokens": completion_tokens, "finish_reason": finish_reason,
+            "modelled_ttft_s": ttft, "modelled_tpot_s": tpot,
+            "modelled_e2e_s": (req.finished - req.arrival) if req.finished else None,
+            "peak_in_system": req.peak_in_system, "retracted": req.retracted,
+        })
+
+    def summary(self) -> dict:
+        done = [r for r in self.records if r["modelled_ttft_s"] is not None]
+        tpots = [r["modelled_tpot_s"] for r in done if r["modelled_tpot_s"] is not None]
+        return {
+            "requests_total": self.requests_total, "aborted_total": self.aborted_total,
+            "mean_modelled_ttft_s": sum(r["modelled_ttft_s"] for r in done) / len(done)
+            if done else None,
+            "mean_modelled_tpot_s": sum(tpots) / len(tpots) if tpots else None,
+        }
