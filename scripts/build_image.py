@@ -5,8 +5,8 @@
    python3) from the Debian mirror, tarred (cached in ``~/.cache/tuneops/``) and imported.
    Skipped when the image exists.
 2. ``tuneops/sim:<hash>`` (also ``:latest``): that base plus the simulator's files under
-   /opt/tuneops. The hash covers every input file and the generated Dockerfile, so the image
-   is rebuilt only when one of them changes.
+   /opt/tuneops. The hash covers every input file, the generated Dockerfile and the base
+   image's id, so the image is rebuilt only when one of them changes.
 
 Usage: ``python scripts/build_image.py [--base-only] [--force-base]``; prints the tag and
 timings. ``build_app_image`` is also what the tests use to bake a stand-in engine.
@@ -144,6 +144,7 @@ def build_app_image(
         raise SystemExit(f"inputs missing for {repo}: {', '.join(missing)}")
     text = dockerfile(base, command)
     digest = hashlib.sha256(text.encode())
+    digest.update(client.images.get(base).id.encode())  # a re-imported base rebuilds too
     plan: list[tuple[str, Path]] = []
     for inside, host in sorted(inputs.items()):
         host = Path(host)

@@ -20,7 +20,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import ClassVar
 
 from runner import ports
 from runner.backends import health
@@ -37,7 +37,6 @@ class LocalProcess:
     proc: subprocess.Popen
     lease: ports.PortLease
     log_path: Path
-    log_file: IO[bytes] | None
     pid_file: Path
     stopped: bool = False
 
@@ -129,20 +128,21 @@ class LocalBackend:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(launch.gpus)
         launch.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = launch.log_dir / LOG_NAME
-        log_file = open(log_path, "wb")  # one file per attempt: the runner gives each its dir
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as e:
-            log_file.close()
-            lease.release()
-            raise ConfigFailure(f"cannot run {argv[0]!r}: {e}") from e
+        # One file per attempt (the runner gives each attempt its own dir); the child keeps
+        # its own copy of the descriptor, so ours is closed right away.
+        with open(log_path, "wb") as log_file:
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as e:
+                lease.release()
+                raise ConfigFailure(f"cannot run {argv[0]!r}: {e}") from e
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         pid_file = self.pid_dir / f"{proc.pid}.json"
         record = {
@@ -154,7 +154,7 @@ class LocalBackend:
             "argv": argv,
         }
         pid_file.write_text(json.dumps(record))
-        handle = LocalProcess(proc, lease, log_path, log_file, pid_file)
+        handle = LocalProcess(proc, lease, log_path, pid_file)
         return Deployment(launch, f"http://{self.host}:{port}", handle)
 
     def wait_healthy(self, deployment: Deployment, timeout_s: float) -> None:
@@ -178,9 +178,6 @@ class LocalBackend:
         if handle.stopped:
             return
         _stop_group(handle.proc.pid, self.grace_s, leader=handle.proc)
-        if handle.log_file is not None:
-            handle.log_file.close()
-            handle.log_file = None
         handle.lease.release()
         handle.pid_file.unlink(missing_ok=True)
         handle.stopped = True

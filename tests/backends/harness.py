@@ -20,7 +20,8 @@ from runner.backends.base import OWNER_LABEL, Launch
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).with_name("standin_engine.py")
-USE_SIM = (ROOT / "runner/sim/__main__.py").exists() and (ROOT / "assets/tokenizer").is_dir()
+SIM_NEEDS = ["runner/sim/__main__.py", "assets/tokenizer", "schemas/catalogs/sglang.json"]
+USE_SIM = all((ROOT / path).exists() for path in SIM_NEEDS)
 MARKER = "TUNEOPS_TEST_OWNER"  # every test engine carries its owner in its environment
 CONTAINER_PORT = 30000
 HANG = "import time; print('starting, never listening', flush=True); time.sleep(120)"
