@@ -1,0 +1,66 @@
+"""Files that survive a crash: whole-file replacement and durable appends.
+
+A report or a state file is either the old version or the new one, never half of each
+(temp file in the same directory, fsync, rename, fsync the directory). Journal lines are
+appended with one write per line and fsync'd before the call returns, so a line the
+caller saw written is on disk even if the process is killed right after.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a rename or a new file in `path` durable (no-op where directories can't be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes, mode: int = 0o644) -> Path:
+    """Replace `path` with `data` in one step; readers see the old or the new file, never a mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def append_line(fd: int, line: bytes) -> None:
+    """Append one newline-terminated line to an O_APPEND fd and fsync it before returning.
+
+    One `os.write` normally carries the whole line; a short write (rare, e.g. a full disk)
+    is finished by a second one, and a kill between the two leaves a torn last line that
+    the reader drops.
+    """
+    if not line.endswith(b"\n"):
+        line += b"\n"
+    view = memoryview(line)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    os.fsync(fd)

@@ -1,0 +1,34 @@
+"""Search strategies behind one ask/tell interface: grid, random, bayesian (Optuna TPE).
+
+searcher = make_searcher(exp, plan)
+for result in earlier_results: searcher.tell(result)      # resume
+trial = searcher.ask()   # a Trial, or None: `searcher.done` tells "never" from "not now"
+...
+searcher.tell(result)    # TrialResult; cancelled ones are proposed again
+"""
+
+from __future__ import annotations
+
+from runner.search.base import Searcher, is_failure
+from runner.search.bayesian import BayesianSearcher
+from runner.search.grid import GridSearcher
+from runner.search.random import RandomSearcher
+from tuneops.plan import Plan
+from tuneops.spec import Experiment
+
+SEARCHERS: dict[str, type[Searcher]] = {
+    "grid": GridSearcher,
+    "random": RandomSearcher,
+    "bayesian": BayesianSearcher,
+}
+
+__all__ = ["SEARCHERS", "Searcher", "is_failure", "make_searcher"]
+
+
+def make_searcher(exp: Experiment, plan: Plan, *, max_trials: int | None = None) -> Searcher:
+    """The searcher for `exp.search.method`; `max_trials` can only tighten the experiment's cap."""
+    try:
+        cls = SEARCHERS[exp.search.method]
+    except KeyError:
+        raise ValueError(f"unknown search method {exp.search.method!r}") from None
+    return cls(exp, plan, max_trials=max_trials)

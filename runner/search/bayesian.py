@@ -1,0 +1,194 @@
+"""Bayesian search: Optuna's TPE through its ask/tell API.
+
+How outcomes reach the sampler (Optuna's constraint contract: a value <= 0 means
+satisfied, set on the trial before `tell` — `Trial.set_constraint` from Optuna 5, a user
+attribute read by the sampler's `constraints_func` before that):
+- completed and scored: COMPLETE with the objective; constraint = 0 if every SLO is met,
+  else the scorer's relative SLO violation — TPE ranks infeasible trials below feasible
+  ones and among themselves by violation.
+- measured but no objective value: PRUNED with its violation (no value to rank by).
+- failed_config (OOM, rejected flag): PRUNED with a huge violation, so TPE learns to
+  avoid the region instead of spending the failed-trial budget there.
+- failed_infra / failed_benchmark / no score: FAIL — not the configuration's fault; TPE
+  ignores FAIL trials.
+- a point breaking a constraint between parameters: PRUNED with the huge violation, then
+  TPE is asked again (the sampler learns the infeasible region without running it).
+- a point seen already (finished or pending): FAIL and asked again; with constant_liar
+  TPE also steers pending points apart. After a few tries, an unseen feasible point is
+  drawn at random and handed to Optuna with enqueue_trial.
+Results from an earlier run are fed the same way (enqueue_trial + ask + tell).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState
+
+from runner.results import FAILED_CONFIG, TrialResult
+from runner.search.base import SamplingSearcher, is_failure
+from runner.search.domain import finite_values, sample_point, snap
+from tuneops.plan import Trial, make_trial
+from tuneops.spec import Param
+
+CONSTRAINTS_ATTR = "constraints"
+SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")  # Optuna >= 5
+UNRUNNABLE = 1e6  # constraint value for points that cannot run at all
+TPE_TRIES = 20  # per proposal, before falling back to an unseen random point
+RANDOM_DRAWS = 1000
+_PRIMITIVE = (type(None), bool, int, float, str)
+
+
+def _constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+    return list(trial.user_attrs.get(CONSTRAINTS_ATTR, [0.0]))
+
+
+def startup_trials(max_trials: int | None) -> int:
+    """Random trials before TPE models: Optuna's 10, fewer for small budgets (a third)."""
+    return 10 if max_trials is None else min(10, max(3, max_trials // 3))
+
+
+class _Dimension:
+    """One parameter as an Optuna distribution, and the mapping both ways."""
+
+    def __init__(self, param: Param) -> None:
+        self.param = param
+        self.choices: tuple[Any, ...] | None = None
+        self.by_index = False
+        if param.kind in ("values", "bool"):
+            self.choices = tuple(param.values or ())
+        elif param.log and param.step and (param.kind == "float" or int(param.step) > 1):
+            self.choices = finite_values(param)  # Optuna has no log scale with a step
+        if self.choices is not None:
+            self.by_index = not all(isinstance(c, _PRIMITIVE) for c in self.choices)
+            options = range(len(self.choices)) if self.by_index else self.choices
+            self.distribution: BaseDistribution = CategoricalDistribution(tuple(options))
+            return
+        low, high, step = param.low, param.high, param.step
+        if step:  # Optuna wants high on the lattice
+            high = low + math.floor((high - low) / step + 1e-9) * step
+        if param.kind == "int":
+            self.distribution = IntDistribution(
+                int(low), int(high), step=int(step or 1), log=param.log
+            )
+        else:
+            self.distribution = FloatDistribution(float(low), float(high), step=step, log=param.log)
+
+    def value(self, raw: Any) -> Any:
+        if self.choices is not None:
+            return self.choices[raw] if self.by_index else raw
+        return snap(self.param, raw)
+
+    def raw(self, value: Any) -> Any:
+        if self.by_index:
+            return self.choices.index(value)
+        return value
+
+
+class BayesianSearcher(SamplingSearcher):
+    method = "bayesian"
+
+    def __init__(self, exp, plan, *, max_trials=None) -> None:
+        super().__init__(exp, plan, max_trials=max_trials)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.dims = {p.name: _Dimension(p) for p in exp.parameters}
+        self.distributions = {name: d.distribution for name, d in self.dims.items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=self.seed,
+                n_startup_trials=startup_trials(self.max_trials),
+                multivariate=True,
+                constant_liar=True,
+                **({} if SET_CONSTRAINT else {"constraints_func": _constraints}),
+            )
+        self.study = optuna.create_study(direction=exp.objective.direction, sampler=sampler)
+        self.rng = random.Random(self.seed)
+        self._running: dict[str, optuna.trial.Trial] = {}  # trial id -> its Optuna trial
+
+    # -- proposing ----------------------------------------------------------------------
+    def _ask_optuna(self) -> tuple[optuna.trial.Trial, dict[str, Any]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            ot = self.study.ask(self.distributions)
+        return ot, {name: d.value(ot.params[name]) for name, d in self.dims.items()}
+
+    def _propose(self) -> Trial | None:
+        if self.space_exhausted():
+            return None
+        for _ in range(TPE_TRIES):
+            ot, point = self._ask_optuna()
+            if not self.accept(point):
+                self._finish(ot, TrialState.PRUNED, constraint=UNRUNNABLE)
+                continue
+            trial = make_trial(self.exp, point, self._next_index)
+            if self.seen(trial.id):
+                self._finish(ot, TrialState.FAIL)
+                continue
+            self._running[trial.id] = ot
+            return trial
+        point = self._unseen_point()
+        if point is None:
+            return None
+        trial = make_trial(self.exp, point, self._next_index)
+        self._running[trial.id] = self._adopt(point)
+        return trial
+
+    def _unseen_point(self) -> dict[str, Any] | None:
+        if self.feasible is not None:
+            left = self.unseen_feasible()
+            return self.rng.choice(left) if left else None
+        for _ in range(RANDOM_DRAWS):
+            point = sample_point(self.exp.parameters, self.rng)
+            if self.accept(point) and not self.seen(make_trial(self.exp, point, 0).id):
+                return point
+        return None
+
+    def _adopt(self, point: dict[str, Any]) -> optuna.trial.Trial:
+        """An Optuna trial for a point chosen outside TPE (fallback, or an earlier run's)."""
+        raw = {name: d.raw(point[name]) for name, d in self.dims.items()}
+        self.study.enqueue_trial(raw, skip_if_exists=False)
+        ot, _ = self._ask_optuna()
+        return ot
+
+    # -- learning -----------------------------------------------------------------------
+    def _finish(
+        self,
+        ot: optuna.trial.Trial,
+        state: TrialState,
+        value: float | None = None,
+        constraint: float | None = None,
+    ) -> None:
+        if constraint is not None and SET_CONSTRAINT:
+            ot.set_constraint("violation", float(constraint))
+        elif constraint is not None:
+            ot.set_user_attr(CONSTRAINTS_ATTR, [float(constraint)])
+        self.study.tell(ot, value if state == TrialState.COMPLETE else None, state=state)
+
+    def _learn(self, result: TrialResult, trial: Trial | None) -> None:
+        ot = self._running.pop(result.trial_id, None)
+        if ot is None:  # finished by an earlier run: teach it to the study too
+            try:
+                ot = self._adopt(result.params)
+            except (KeyError, ValueError):
+                return  # params outside this space (the experiment changed): nothing to learn
+        score = result.score
+        if result.status == FAILED_CONFIG:
+            self._finish(ot, TrialState.PRUNED, constraint=UNRUNNABLE)
+        elif is_failure(result):
+            self._finish(ot, TrialState.FAIL)
+        elif score.objective is None or not math.isfinite(score.objective):
+            self._finish(ot, TrialState.PRUNED, constraint=score.violation or 1.0)
+        else:
+            violation = 0.0 if score.feasible else (score.violation or 1.0)
+            self._finish(ot, TrialState.COMPLETE, score.objective, violation)
