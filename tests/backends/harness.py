@@ -29,7 +29,7 @@ HANG = "import time; print('starting, never listening', flush=True); time.sleep(
 if USE_SIM:
     MODULE_ARGS = ["-m", "runner.sim", "--model-path", "meta-llama/Llama-3.2-1B",
                    "--time-scale", "0.01"]  # fmt: skip
-    READY_TEXT = ""  # the simulator's wording is its own; any output will do
+    READY_TEXT = "fired up and ready to roll"  # what SGLang (and so the simulator) prints
 else:
     MODULE_ARGS = ["-m", "standin_engine", "--start-delay", "0.3"]
     READY_TEXT = "serving on"
