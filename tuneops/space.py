@@ -29,6 +29,8 @@ def values_of(param: Param) -> tuple[Any, ...]:
     if param.kind == "int":
         step = int(param.step or 1)
         if param.log and param.step is None:
+            if low <= 0:
+                raise ValueError(f"{param.name}: a log range needs low > 0")
             out, v = [], int(low)
             while v <= high:
                 out.append(v)
@@ -41,14 +43,33 @@ def values_of(param: Param) -> tuple[Any, ...]:
     return tuple(_round(low + i * param.step) for i in range(n))
 
 
+def count_values(param: Param) -> int | None:
+    """How many values `values_of` gives, without building them (None: a stepless float).
+
+    Counting first keeps a typo such as `high: 1e12` from materialising a huge tuple.
+    """
+    if param.kind in ("values", "bool"):
+        return len(param.values or ())
+    low, high = param.low, param.high
+    if param.kind == "int":
+        if param.log and param.step is None:
+            if low <= 0:
+                return None
+            return max(0, int(math.floor(math.log2(high / int(low)) + 1e-9)) + 1)
+        return max(0, (int(high) - int(low)) // int(param.step or 1) + 1)
+    if param.step is None:
+        return None
+    return max(0, int(math.floor((high - low) / param.step + 1e-9)) + 1)
+
+
 def grid_size(params: Sequence[Param]) -> int:
     """Points in the full grid before constraints (float ranges without step count as 0)."""
     size = 1
     for p in params:
-        try:
-            size *= len(values_of(p))
-        except ValueError:
+        n = count_values(p)
+        if n is None:
             return 0
+        size *= n
     return size
 
 
@@ -56,6 +77,6 @@ def grid(params: Sequence[Param], accept=None) -> Iterator[dict[str, Any]]:
     """Every point of the grid, in experiment order, that `accept(point)` allows."""
     names = [p.name for p in params]
     for combo in itertools.product(*(values_of(p) for p in params)):
-        point = dict(zip(names, combo))
+        point = dict(zip(names, combo, strict=True))
         if accept is None or accept(point):
             yield point

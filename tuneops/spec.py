@@ -23,7 +23,7 @@ class Architecture:
     kv_heads: int
     hidden_size: int
     parameters: float
-    dtype_bytes: int = 2
+    dtype_bytes: float = 2  # 0.5 for 4-bit weights
     vocab_size: int | None = None
 
     @property
@@ -214,7 +214,7 @@ def _architecture(raw: dict | None) -> Architecture | None:
         kv_heads=int(raw.get("kvHeads", raw["attentionHeads"])),
         hidden_size=int(raw["hiddenSize"]),
         parameters=float(raw["parameters"]),
-        dtype_bytes=int(raw.get("dtypeBytes", 2)),
+        dtype_bytes=float(raw.get("dtypeBytes", 2)),
         vocab_size=raw.get("vocabSize"),
     )
 

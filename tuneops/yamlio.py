@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, SequenceNode
+from ruamel.yaml.scalarbool import ScalarBoolean
 
 from tuneops.errors import Diagnostic, UserError
 
@@ -162,6 +163,8 @@ def to_plain(obj: Any) -> Any:
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [to_plain(v) for v in obj]
+    if isinstance(obj, ScalarBoolean):  # an anchored true/false: an int subclass
+        return bool(obj)
     if isinstance(obj, bool) or obj is None:
         return obj
     if isinstance(obj, int):

@@ -1,0 +1,115 @@
+"""Benchmark, objective and SLO checks: what genai-bench would reject, caught before a run.
+
+genai-bench validates traffic scenarios only once it starts (after the engine took minutes
+to load), so the same grammar is checked here: D/N/U for text generation, E for
+embeddings, R for rerank, I for images, A for speech, and `dataset`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tuneops.checks_base import Context
+from tuneops.checks_schema import did_you_mean
+from tuneops.metrics import METRICS
+
+# scenario letter -> (regex, what it means), mirroring genai_bench/scenarios/*.py
+SCENARIOS = {
+    "D": (r"^D\((\d+),(\d+)\)$", "D(input,output)"),
+    "N": (r"^N\((\d+),(\d+)\)/\((\d+),(\d+)\)$", "N(mean_in,sd_in)/(mean_out,sd_out)"),
+    "U": (r"^U\((\d+),(\d+)\)(?:/\((\d+),(\d+)\))?$", "U(min_in,max_in)/(min_out,max_out)"),
+    "E": (r"^E\((\d+)\)$", "E(tokens)"),
+    "R": (r"^R\((\d+),(\d+)\)$", "R(doc_tokens,query_tokens)"),
+    "I": (r"^I\((\d+),(\d+)(?:,(\d+))?\)$", "I(width,height[,images])"),
+    "A": (r"^A\((\d+)\)$", "A(chars)"),
+}
+TASK_SCENARIOS = {
+    "text-to-text": "DNU",
+    "text-to-embeddings": "E",
+    "text-to-rerank": "R",
+    "text-to-image": "I",
+    "image-text-to-text": "I",
+    "image-to-embeddings": "I",
+    "text-to-speech": "A",
+}
+
+
+def scenario_problem(text: str, task: str) -> tuple[str, str] | None:
+    """(message, hint) when `text` is not a scenario genai-bench accepts for `task`."""
+    if text == "dataset":
+        return None
+    letter = text[:1]
+    allowed = TASK_SCENARIOS.get(task, "")
+    forms = " or ".join(SCENARIOS[c][1] for c in allowed)
+    if letter not in SCENARIOS:
+        return f"{text!r} is not a traffic scenario", f"for {task}: {forms} or dataset"
+    pattern, form = SCENARIOS[letter]
+    m = re.match(pattern, text)
+    if not m:
+        hint = "no spaces inside" if " " in text else f"write it as {form}"
+        return f"{text!r} is not a valid {letter} scenario", hint
+    if letter not in allowed:
+        return (
+            f"{letter} scenarios ({form}) do not fit task {task}",
+            f"{task} takes {forms} or dataset",
+        )
+    nums = [int(g) for g in m.groups() if g is not None]
+    if letter == "U" and len(nums) == 4 and (nums[0] > nums[1] or nums[2] > nums[3]):
+        return f"{text!r}: a uniform range needs min <= max", ""
+    if letter == "N":
+        sizes = (nums[0], nums[2])  # means; a standard deviation may be 0
+    elif letter == "U":
+        sizes = (nums[1], nums[3]) if len(nums) == 4 else tuple(nums)
+    else:
+        sizes = tuple(nums)
+    if 0 in sizes:
+        return f"{text!r} asks for zero tokens or a zero size", "every size must be at least 1"
+    return None
+
+
+def check(ctx: Context) -> None:
+    exp = ctx.exp
+    bench, obj = exp.benchmark, exp.objective
+    for i, text in enumerate(bench.traffic_scenarios):
+        problem = scenario_problem(text, bench.task)
+        if problem:
+            ctx.error(("benchmark", "trafficScenarios", i), *problem)
+    needs_data = "dataset" in bench.traffic_scenarios or bench.task.startswith("image-")
+    if needs_data and not bench.dataset:
+        why = "the dataset scenario" if "dataset" in bench.traffic_scenarios else bench.task
+        ctx.error(
+            ("benchmark",),
+            f"{why} needs benchmark.dataset",
+            "a dataset path or hub id for genai-bench",
+        )
+    if isinstance(obj.concurrency, int) and obj.concurrency not in bench.concurrency:
+        levels = ", ".join(map(str, bench.concurrency))
+        ctx.error(
+            ("objective", "concurrency"),
+            f"concurrency {obj.concurrency} is not benchmarked (benchmark.concurrency: {levels})",
+            "pick one of those levels, or best_feasible, mean or max",
+        )
+    if obj.scenario is not None and obj.scenario not in bench.traffic_scenarios:
+        ctx.error(
+            ("objective", "scenario"),
+            f"scenario {obj.scenario!r} is not among benchmark.trafficScenarios",
+            did_you_mean(obj.scenario, bench.traffic_scenarios)
+            or "choose one of " + ", ".join(bench.traffic_scenarios),
+        )
+    natural = METRICS.get(obj.metric)
+    if ctx.get("objective", "direction") and natural and obj.direction != natural:
+        better = "higher" if natural == "maximize" else "lower"
+        ctx.error(
+            ("objective", "direction"),
+            f"{obj.metric} is better when {better}; {obj.direction} would pick the worst trial",
+            f"use direction: {natural}, or leave direction out",
+        )
+    if obj.metric.endswith("_per_gpu") and exp.gpus_per_trial == 0:
+        ctx.error(
+            ("objective", "metric"),
+            f"{obj.metric} needs GPUs, but trials get none",
+            "set deployment.gpus, or use a metric that is not per GPU",
+        )
+    for i, slo in enumerate(exp.slos):
+        if slo.max is not None and slo.min is not None and slo.min > slo.max:
+            ctx.error(("slos", i), f"min {slo.min} is above max {slo.max}: no trial can pass", "")

@@ -1,0 +1,218 @@
+"""Can a trial run at all? Deployment requirements, GPU counts, parallelism and memory.
+
+These catch the trials that would fail only after minutes of image pulls and weight
+loading: a tensor-parallel size that does not divide the attention heads, more GPUs than a
+trial gets, weights larger than the GPUs, or a Kubernetes deployment missing its model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from tuneops import expr, registry
+from tuneops.checks_base import Context
+from tuneops.checks_schema import did_you_mean
+from tuneops.checks_space import probe_values
+
+# GPU memory in GiB as the driver reports it (rounded down): the weights must fit below it.
+GPU_MEMORY_GIB = {
+    "H100": 79,
+    "H200": 140,
+    "H20": 95,
+    "B200": 179,
+    "A100-80G": 79,
+    "A100-40G": 39,
+    "L40S": 44,
+    "A10": 22,
+    "MI300": 191,
+    "RTX-PRO-6000": 95,
+}
+# Parallelism roles and the spellings engines use for them (resolved through catalog aliases).
+PARALLEL = {
+    "tp": ("tp-size", "tensor-parallel-size", "tp"),
+    "dp": ("dp-size", "data-parallel-size", "dp"),
+    "pp": ("pp-size", "pipeline-parallel-size", "pp"),
+}
+_GIB = 1024**3
+
+
+def _check_deployment(ctx: Context) -> None:
+    exp = ctx.exp
+    dep, ome = exp.deployment, exp.deployment.ome
+    if dep.mode in ("docker", "ome") and not exp.engine.image:
+        ctx.error(
+            ("engine",),
+            f"deployment mode {dep.mode} needs engine.image",
+            "the container image each trial runs, e.g. lmsysorg/sglang:v0.5.5",
+        )
+    if dep.mode != "ome":
+        return
+    if ctx.get("deployment", "ome") is None:
+        ctx.error(
+            ("deployment",),
+            "deployment mode ome needs a deployment.ome section",
+            "with baseModel, runtime or generateRuntime, and benchmarkStorageUri",
+        )
+        return
+    where = ("deployment", "ome")
+    if not ome.base_model:
+        ctx.error(where, "mode ome needs ome.baseModel", "the ClusterBaseModel to serve")
+    if not ome.runtime and not ome.generate_runtime:
+        ctx.error(
+            where,
+            "mode ome needs ome.runtime or ome.generateRuntime: true",
+            "name a ClusterServingRuntime, or let tuneops generate one",
+        )
+    if ome.runtime and ome.generate_runtime:
+        ctx.error(
+            (*where, "generateRuntime"),
+            "ome.runtime and ome.generateRuntime exclude each other",
+            "keep one",
+        )
+    if not ome.storage_uri:
+        ctx.error(
+            where,
+            "mode ome needs ome.benchmarkStorageUri",
+            "where BenchmarkJobs write results, e.g. pvc://bench-results/tuneops",
+        )
+    if dep.gpus.devices:
+        ctx.error(
+            ("deployment", "gpus", "devices"),
+            "mode ome cannot pin GPU devices: Kubernetes assigns them",
+            "use count",
+        )
+
+
+def _roles(ctx: Context) -> dict[str, list[tuple[tuple, Any]]]:
+    """role -> [(path of the value, value)], from parameters (tuned) or engine.args (fixed)."""
+    cat = registry.catalog(ctx.exp.engine.name)
+
+    def role_of(name: str) -> str | None:
+        canonical = cat.by_alias.get(name, name) if cat else name
+        spellings = {name, canonical}
+        if cat and canonical in cat.flags:
+            spellings |= set(cat.flags[canonical].aliases)
+        return next((r for r, names in PARALLEL.items() if spellings & set(names)), None)
+
+    out: dict[str, list[tuple[tuple, Any]]] = {}
+    for name, value in ctx.exp.engine.args.items():
+        role = role_of(name)
+        if role:
+            out[role] = [(("engine", "args", name), value)]
+    for p in ctx.exp.parameters:
+        role = role_of(p.name)
+        if not role:
+            continue
+        raw = ctx.get("parameters", p.name)
+        base = ("parameters", p.name) if isinstance(raw, list) else ("parameters", p.name, "values")
+        values = probe_values(p)
+        paths = (
+            [(*base, i) for i in range(len(values))]
+            if p.kind == "values"
+            else [("parameters", p.name)] * len(values)
+        )
+        out[role] = list(zip(paths, values, strict=True))
+    return {
+        r: [
+            (path, v) for path, v in vs if isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        ]
+        for r, vs in out.items()
+    }
+
+
+def _check_heads(ctx: Context, roles: dict) -> None:
+    arch = ctx.exp.model.architecture
+    if arch is None:
+        return
+    for path, tp in roles.get("tp", []):
+        name = _name(path)
+        if arch.attention_heads % tp:
+            ctx.error(
+                path,
+                f"{name} {tp} does not divide the model's {arch.attention_heads} attention heads",
+                "tensor parallelism splits heads evenly across GPUs",
+            )
+        elif arch.kv_heads % tp and tp % arch.kv_heads:
+            ctx.error(
+                path,
+                f"{name} {tp} and the model's {arch.kv_heads} KV heads: neither divides the other",
+                "KV heads are split or replicated evenly",
+            )
+
+
+def _allowed(ctx: Context, env: dict) -> bool:
+    """Whether the constraints that only name values known in `env` accept it."""
+    for text in ctx.exp.constraints:
+        try:
+            c = expr.parse(text)
+            if c.names <= env.keys() and not c.evaluate(env):
+                return False
+        except expr.ExprError:
+            continue
+    return True
+
+
+def _check_gpus(ctx: Context, roles: dict) -> None:
+    exp = ctx.exp
+    gpus = exp.gpus_per_trial
+    gpu_type = exp.deployment.gpus.type
+    memory = GPU_MEMORY_GIB.get(gpu_type) if gpu_type else None
+    if gpu_type and memory is None:
+        ctx.error(
+            ("deployment", "gpus", "type"),
+            f"unknown GPU type {gpu_type!r}",
+            did_you_mean(gpu_type, GPU_MEMORY_GIB) or "known: " + ", ".join(GPU_MEMORY_GIB),
+        )
+    dp_in_tp = bool(exp.engine.args.get("enable-dp-attention"))
+    order = [r for r in ("tp", "dp", "pp") if roles.get(r)]
+    choices = [roles[r] for r in order]
+    arch = exp.model.architecture
+    weights = arch.weight_bytes if arch else 0
+    check_memory = memory and weights and not exp.engine.name.startswith("llamacpp")
+    reported: set = set()
+    base = {**exp.engine.args, "gpus": gpus}
+    for combo in itertools.islice(itertools.product(*choices), 10_000):
+        chosen = dict(zip(order, combo, strict=True))
+        env = {**base, **{_name(path): v for path, v in chosen.values()}}
+        if not _allowed(ctx, env):
+            continue
+        size = {r: chosen[r][1] if r in chosen else 1 for r in PARALLEL}
+        need = size["tp"] * size["pp"] * (1 if dp_in_tp else size["dp"])
+        first = chosen[order[0]][0] if order else ("deployment", "gpus")
+        if gpus and need > gpus and first not in reported:
+            reported.add(first)
+            parts = " x ".join(f"{_name(chosen[r][0])} {chosen[r][1]}" for r in order)
+            ctx.error(
+                first,
+                f"{parts} needs {need} GPUs, but each trial gets {gpus}",
+                "raise deployment.gpus or add a constraint such as "
+                f"'{_constraint_hint(chosen)} <= gpus'",
+            )
+        split = size["tp"] * size["pp"]
+        per_gpu = weights / split / _GIB
+        where = first if order else ("model",)
+        if check_memory and per_gpu > memory and ("mem", where) not in reported:
+            reported.add(("mem", where))
+            ctx.error(
+                where,
+                f"the weights need about {per_gpu:.0f} GiB per GPU "
+                f"({weights / _GIB:.0f} GiB over {split} GPU(s)), more than the "
+                f"{memory} GiB of one {gpu_type}",
+                "use more tensor/pipeline parallelism, a smaller dtype, or bigger GPUs",
+            )
+
+
+def _name(path: tuple) -> str:
+    return path[2] if path[0] == "engine" else path[1]
+
+
+def _constraint_hint(chosen: dict) -> str:
+    return " * ".join(_name(path) for path, _ in chosen.values()) or "tp-size"
+
+
+def check(ctx: Context) -> None:
+    _check_deployment(ctx)
+    roles = _roles(ctx)
+    _check_heads(ctx, roles)
+    _check_gpus(ctx, roles)
