@@ -287,6 +287,7 @@ class Api:
             "tokenizer": str(self.tokens.path) if self.tokens.path else None,
             "runtime": {"steps": sum(r.steps for r in self.replicas),
                         "lag_s": sum(r.lag_s for r in self.replicas),
+                        "busy_s": sum(r.busy_s for r in self.replicas),
                         "retractions": sum(s.retractions for s in scheds),
                         **self.stats.summary()},
         })

@@ -165,6 +165,7 @@ class ByteLevelBPE:
         self._pre = self._build_pre(self._flatten(spec.get("pre_tokenizer")))
         self._b2u = bytes_to_unicode()
         self._u2b = {u: b for b, u in self._b2u.items()}
+        self._latin1_to_b2u = {b: u for b, u in self._b2u.items()}  # str.translate table
         self._cache: dict[str, list[int]] = {}
 
     @classmethod
@@ -226,8 +227,8 @@ class ByteLevelBPE:
                 if regex is not None:
                     pieces = [p for piece in pieces
                               for p in _split(regex, piece, "isolated", False)]
-        b2u = self._b2u
-        return ["".join(b2u[b] for b in p.encode("utf-8")) for p in pieces if p]
+        table = self._latin1_to_b2u
+        return [p.encode("utf-8").decode("latin-1").translate(table) for p in pieces if p]
 
     def _bpe(self, word: str) -> list[int]:
         cached = self._cache.get(word)
@@ -294,7 +295,17 @@ class ByteLevelBPE:
         return bytes(self._u2b[c] for c in tok if c in self._u2b).decode("utf-8", "replace")
 
     def decode(self, ids: list[int]) -> str:
-        return "".join(self.token_text(i) for i in ids)
+        out, raw = [], bytearray()
+        for tid in ids:
+            tok = self.id_to_token[tid]
+            if tok in self.added and self.added[tok] == tid:
+                out.append(raw.decode("utf-8", "replace"))
+                out.append(tok)
+                raw.clear()
+            else:
+                raw += bytes(self._u2b[c] for c in tok if c in self._u2b)
+        out.append(raw.decode("utf-8", "replace"))
+        return "".join(out)
 
     def word_tokens(self, limit: int = 2000) -> list[tuple[int, str]]:
         """Tokens that are a space plus a lowercase word and re-encode to themselves alone.
