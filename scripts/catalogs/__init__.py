@@ -1,0 +1,1 @@
+"""Static readers that turn an engine's argument definitions into a flag catalog."""
