@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 OWNER_LABEL = "io.tuneops.owner"  # value: "<experiment>/<run-id>"; marks what a run started
 TRIAL_LABEL = "io.tuneops.trial"
+PORT_PLACEHOLDER = "{port}"  # in Launch.command/env: the local backend fills a reserved port
 
 
 class TrialFailure(Exception):
@@ -46,7 +47,7 @@ class Launch:
 
     trial_id: str
     owner: str  # "<experiment>/<run-id>", recorded as a label / pid-file so orphans can be reaped
-    command: list[str]  # full engine argv, host/port flags included (port = container_port)
+    command: list[str]  # full engine argv; port = container_port (docker) or PORT_PLACEHOLDER
     env: dict[str, str]
     container_port: int  # the port the engine listens on inside its sandbox
     health_path: str

@@ -24,9 +24,15 @@ from typing import ClassVar
 
 from runner import ports
 from runner.backends import health
-from runner.backends.base import ConfigFailure, Deployment, InfraFailure, Launch
+from runner.backends.base import (
+    PORT_PLACEHOLDER,
+    ConfigFailure,
+    Deployment,
+    InfraFailure,
+    Launch,
+)
 
-PLACEHOLDER = "{port}"
+PLACEHOLDER = PORT_PLACEHOLDER
 LOG_NAME = "engine.log"
 
 
