@@ -31,6 +31,7 @@ from typing import Any
 from runner.fsutil import append_line, fsync_dir
 from runner.results import CANCELLED, TrialResult
 from tuneops import errors
+from tuneops.plan import Trial, make_trial
 from tuneops.spec import Experiment, canonical_json
 
 JOURNAL = "journal.jsonl"
@@ -83,6 +84,20 @@ class RunState:
     def last_runner(self) -> dict[str, Any] | None:
         return self.sessions[-1] if self.sessions else None
 
+    def half_done(self, exp: Experiment) -> list[Trial]:
+        """Trials to run again (started but never finished, or cancelled), in index order.
+
+        Only starts recorded with their params can be rebuilt; the id is recomputed, so it
+        matches the plan's as long as the experiment (same hash) is unchanged.
+        """
+        points = [
+            (r.get("index", 0), r["params"])
+            for r in self.unfinished.values()
+            if r.get("params") is not None
+        ]
+        points += [(r.index, r.params) for r in self.cancelled.values()]
+        return [make_trial(exp, params, index) for index, params in sorted(points, key=_first)]
+
     def apply(self, rec: dict[str, Any]) -> None:
         """Fold one record into the state (replay and live appends share this)."""
         self.records += 1
@@ -112,6 +127,10 @@ class RunState:
             self.notes.append(rec.get("message", ""))
         elif event == "run_finished":
             self.run_finished = True
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def replay(path: str | os.PathLike) -> RunState:

@@ -17,6 +17,7 @@ import pytest
 from runner import journal
 from runner.fsutil import write_atomic
 from runner.results import CANCELLED, COMPLETED, FAILED_CONFIG, Score, TrialResult
+from tuneops.plan import make_plan
 from tuneops.spec import from_document
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +76,19 @@ def test_replay_derives_finished_unfinished_and_run_end(tmp_path):
     assert state.last_runner["pid"] == os.getpid()
     assert run_dir.name.endswith(journal.experiment_hash(exp)[:8])
     assert run_dir.parent == tmp_path / exp.name
+
+
+def test_half_done_trials_are_rebuilt_for_a_rerun(tmp_path):
+    exp = experiment()
+    plan = make_plan(exp)
+    t0, t1, t2 = plan.trials
+    with journal.open_run(tmp_path, exp) as run:
+        run.trial_started(t2, attempt=1)  # a Trial: its params and index are recorded
+        run.trial_started(t0, attempt=1)
+        run.trial_started(t1, attempt=1)
+        run.trial_finished(result(t1.id, index=1))
+        run.trial_started("no-params")  # cannot be rebuilt: skipped
+    assert journal.replay(run.dir).half_done(exp) == [t0, t2]
 
 
 def test_results_round_trip_through_the_journal(tmp_path):
