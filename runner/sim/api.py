@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -263,7 +264,9 @@ class Api:
             resp.transport.close()
             return
         if not watch.done():
-            watch.cancel()
+            watch.cancel()  # must be gone before the connection reads the next request
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         elif watch.result():  # pipelined bytes we cannot put back: finish, then close
             resp.keep_alive = False
         if not stream:
