@@ -222,6 +222,8 @@ def test_bayesian_passes_slo_violation_and_failures_to_optuna():
     assert by_number[0].constraints and sum(by_number[0].constraints.values()) == pytest.approx(0.3)
     assert sum(by_number[1].constraints.values()) <= 0
     assert sum(by_number[3].constraints.values()) > 1e3
+    s.tell(result(t2, objective=2.0))  # told twice: learned once
+    assert len(s.study.trials) == 4 and len(s.finished) == 4
 
 
 def test_bayesian_minimize_direction():

@@ -106,10 +106,12 @@ class Searcher:
                 trial = trial or Trial(result.trial_id, result.index, result.params, result.args)
                 self._retry.appendleft(trial)
             return
+        again = result.trial_id in self.finished  # told twice: keep the latest, learn once
         self.finished[result.trial_id] = result
         self.n_failed = sum(map(is_failure, self.finished.values()))
         self._next_index = max(self._next_index, result.index + 1)
-        self._learn(result, trial)
+        if not again:
+            self._learn(result, trial)
 
     def rerun(self, trial: Trial) -> None:
         """Propose `trial` again before anything new (a half-done trial of an earlier run)."""
