@@ -1,0 +1,302 @@
+"""A trial as OME objects: an InferenceService to serve it and a BenchmarkJob to measure it.
+
+How tuned flags reach the engine: OME strategic-merge-patches `spec.engine.runner` over
+the runtime's `engineConfig.runner`; env merges by name, but a `command` given here
+replaces the runtime's. The bundled SGLang runtimes put every flag in `command`, so
+appending our flags as `args` would be silently lost or duplicated. We therefore give a
+full `command` — entry point, `--model-path $(MODEL_PATH)`, served name, host, port
+8080, then every flag of the trial — and never `args`. Values are `$`-escaped so
+Kubernetes cannot expand anything in them; only our own `$(MODEL_PATH)` is a reference.
+
+Known OME/genai-bench mismatches handled here: the BenchmarkJob task enum says
+`image-to-text` where genai-bench says `image-text-to-text`; `serviceMetadata` is only
+written when its gpuType is valid for both the CRD and genai-bench (and its engine is one
+the CRD knows); `additionalRequestParams` is not written because OME does not pass it on.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from renderers.command import engine_command
+from renderers.quoting import k8s_word
+from tuneops.errors import Diagnostic, UserError
+from tuneops.plan import Trial
+from tuneops.registry import engines
+from tuneops.spec import Experiment, canonical_json
+
+API_VERSION = "ome.io/v1beta1"
+PORT = 8080  # OME runtimes serve on 8080 (containerPort http1)
+MODEL_REF = "$(MODEL_PATH)"  # injected by OME: where the base model's weights are mounted
+RUNNER_NAME = "ome-container"
+GPU_RESOURCE = "nvidia.com/gpu"
+MAX_NAME = 63
+EXPERIMENT_LABEL = "tuneops.io/experiment"
+TRIAL_LABEL = "tuneops.io/trial"
+PARAMS_ANNOTATION = "tuneops.io/params"
+
+TASKS = {  # genai-bench task -> BenchmarkJob CRD task
+    "text-to-text": "text-to-text",
+    "image-text-to-text": "image-to-text",
+    "text-to-embeddings": "text-to-embeddings",
+    "image-to-embeddings": "image-to-embeddings",
+}
+# serviceMetadata.gpuType: the CRD allows H100, A100, MI300, A10; genai-bench rejects A100.
+GPU_TYPES = frozenset({"H100", "MI300", "A10"})
+SERVICE_ENGINES = frozenset({"SGLang", "vLLM", "TGI"})
+
+
+def _fail(exp: Experiment, path: str, message: str, hint: str = "") -> UserError:
+    return UserError([Diagnostic(exp.source_file, 0, 0, path, message, hint)])
+
+
+def _name(prefix: str, suffix: str) -> str:
+    """`prefix-suffix` cut to a DNS label; the suffix (a content hash) keeps it unique."""
+    room = MAX_NAME - len(suffix) - 1
+    return f"{prefix[:room].rstrip('-')}-{suffix}" if suffix else prefix[:MAX_NAME].rstrip("-")
+
+
+def trial_name(exp: Experiment, trial: Trial) -> str:
+    return _name(exp.name, trial.id)
+
+
+def runtime_name(exp: Experiment) -> str | None:
+    ome = exp.deployment.ome
+    if ome.generate_runtime:
+        return _name(f"tuneops-{exp.name}", "")
+    return ome.runtime
+
+
+def base_model_name(exp: Experiment) -> str:
+    if exp.deployment.ome.base_model:
+        return exp.deployment.ome.base_model
+    slug = re.sub(r"[^a-z0-9]+", "-", exp.model.id.lower()).strip("-")
+    return slug[:MAX_NAME].rstrip("-") or "model"
+
+
+def _labels(exp: Experiment, trial: Trial | None) -> dict[str, str]:
+    labels = {k: str(v) for k, v in exp.labels.items()}
+    labels[EXPERIMENT_LABEL] = exp.name
+    if trial is not None:
+        labels[TRIAL_LABEL] = trial.id
+    return {k: labels[k] for k in sorted(labels)}
+
+
+def _metadata(name: str, labels: dict, namespace: str | None = None, **extra: Any) -> dict:
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta["labels"] = labels
+    meta.update(extra)
+    return meta
+
+
+def container_command(exp: Experiment, args: dict[str, Any]) -> list[str]:
+    """The full engine command for an OME container, `$`-escaped except `$(MODEL_PATH)`."""
+    engine = engines()[exp.engine.name]
+    words = engine_command(exp, args, host="0.0.0.0", port=PORT, local=False, model=MODEL_REF)
+    model_at = len(engine.command) + (1 if engine.model_flag else 0)
+    return [w if i == model_at else k8s_word(w) for i, w in enumerate(words)]
+
+
+def _env(exp: Experiment) -> list[dict[str, str]]:
+    return [{"name": k, "value": exp.engine.env[k]} for k in sorted(exp.engine.env)]
+
+
+def _gpu_resources(exp: Experiment) -> dict[str, Any]:
+    n = exp.gpus_per_trial
+    if n <= 0 or engines()[exp.engine.name].simulated:
+        return {}
+    return {"limits": {GPU_RESOURCE: n}, "requests": {GPU_RESOURCE: n}}
+
+
+def inference_service(exp: Experiment, trial: Trial) -> dict[str, Any]:
+    ome = exp.deployment.ome
+    runner: dict[str, Any] = {"name": RUNNER_NAME}
+    if exp.engine.image:
+        runner["image"] = exp.engine.image
+    runner["command"] = container_command(exp, trial.args)
+    if exp.engine.env:
+        runner["env"] = _env(exp)
+    resources = _gpu_resources(exp)
+    if resources:
+        runner["resources"] = resources
+    engine: dict[str, Any] = {"minReplicas": 1, "maxReplicas": 1}
+    if ome.service_account:
+        engine["serviceAccountName"] = ome.service_account
+    engine["runner"] = runner
+    spec: dict[str, Any] = {"model": {"name": base_model_name(exp)}}
+    runtime = runtime_name(exp)
+    if runtime:
+        spec["runtime"] = {"name": runtime}
+    spec["engine"] = engine
+    params = canonical_json({k: trial.params[k] for k in sorted(trial.params)})
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "InferenceService",
+        "metadata": _metadata(
+            trial_name(exp, trial), _labels(exp, trial), ome.namespace,
+            annotations={PARAMS_ANNOTATION: params},
+        ),
+        "spec": spec,
+    }
+
+
+def _service_metadata(exp: Experiment) -> dict[str, Any] | None:
+    engine = engines()[exp.engine.name]
+    gpu_type = exp.deployment.gpus.type
+    if (
+        engine.server_engine not in SERVICE_ENGINES
+        or gpu_type not in GPU_TYPES
+        or not exp.engine.version
+    ):
+        return None
+    return {
+        "engine": engine.server_engine,
+        "gpuCount": exp.gpus_per_trial,
+        "gpuType": gpu_type,
+        "version": exp.engine.version,
+    }
+
+
+def storage_uri(exp: Experiment, trial: Trial) -> str:
+    base = exp.deployment.ome.storage_uri
+    if not base:
+        raise _fail(
+            exp, "deployment.ome.benchmarkStorageUri", "OME benchmarks need a result location",
+            "e.g. pvc://<claim>/<folder>, s3://…, oci://…",
+        )
+    return f"{base.rstrip('/')}/{exp.name}/{trial.id}"
+
+
+def benchmark_job(exp: Experiment, trial: Trial) -> dict[str, Any]:
+    ome = exp.deployment.ome
+    bench = exp.benchmark
+    task = TASKS.get(bench.task)
+    if task is None:
+        raise _fail(
+            exp, "benchmark.task", f"OME BenchmarkJobs cannot run task {bench.task!r}",
+            f"OME supports {', '.join(sorted(TASKS))}",
+        )
+    name = trial_name(exp, trial)
+    spec: dict[str, Any] = {
+        "endpoint": {"inferenceService": {"name": name, "namespace": ome.namespace}},
+        "task": task,
+        "trafficScenarios": list(bench.traffic_scenarios),
+        "numConcurrency": list(bench.concurrency),
+        "maxTimePerIteration": int(bench.max_time_per_run_min),
+        "maxRequestsPerIteration": int(bench.max_requests_per_run),
+        "outputLocation": {"storageUri": storage_uri(exp, trial)},
+        "resultFolderName": trial.id,
+    }
+    meta = _service_metadata(exp)
+    if meta:
+        spec["serviceMetadata"] = meta
+    if ome.benchmark_image:
+        spec["podOverride"] = {"image": ome.benchmark_image}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "BenchmarkJob",
+        "metadata": _metadata(name, _labels(exp, trial), ome.namespace),
+        "spec": spec,
+    }
+
+
+def serving_runtime(exp: Experiment) -> dict[str, Any]:
+    """The experiment's own ClusterServingRuntime: the engine with the fixed flags only
+    (every InferenceService replaces its command with the trial's)."""
+    engine = engines()[exp.engine.name]
+    runner: dict[str, Any] = {"name": RUNNER_NAME}
+    if exp.engine.image:
+        runner["image"] = exp.engine.image
+    runner["ports"] = [{"containerPort": PORT, "name": "http1", "protocol": "TCP"}]
+    runner["command"] = container_command(exp, dict(exp.engine.args))
+    if exp.engine.env:
+        runner["env"] = _env(exp)
+    runner["volumeMounts"] = [{"mountPath": "/dev/shm", "name": "dshm"}]
+    resources = _gpu_resources(exp)
+    if resources:
+        runner["resources"] = resources
+    probe = {"httpGet": {"path": engine.health_path, "port": PORT}, "periodSeconds": 10}
+    runner["readinessProbe"] = {**probe, "failureThreshold": 3}
+    runner["startupProbe"] = {
+        **probe,
+        "failureThreshold": max(1, -(-int(exp.deployment.startup_timeout_s) // 10)),
+    }
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClusterServingRuntime",
+        "metadata": _metadata(runtime_name(exp), _labels(exp, None)),
+        "spec": {
+            "disabled": False,
+            "supportedModelFormats": [
+                {
+                    "modelFormat": {"name": "safetensors"},
+                    "modelFramework": {"name": "transformers"},
+                    "autoSelect": False,
+                    "priority": 1,
+                }
+            ],
+            "protocolVersions": ["openAI"],
+            "engineConfig": {
+                "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
+                "runner": runner,
+            },
+        },
+    }
+
+
+_STORAGE_KEYS = ("storageUri", "path", "key")
+
+
+def _base_model_options(exp: Experiment) -> dict[str, Any] | None:
+    given = exp.deployment.ome.generate_base_model
+    if given is None or given is False:
+        return None
+    return {} if given is True else dict(given)
+
+
+def base_model(exp: Experiment) -> dict[str, Any]:
+    """A ClusterBaseModel from `deployment.ome.generateBaseModel`: `storageUri` (default
+    hf://<model.id>), `path`, `key` go to spec.storage; other keys are ClusterBaseModel
+    spec fields, written as given (and checked against the CRD)."""
+    given = _base_model_options(exp) or {}
+    uri = given.get("storageUri")
+    if not uri:
+        if exp.model.id.startswith(("/", ".", "~")):
+            raise _fail(
+                exp, "deployment.ome.generateBaseModel.storageUri",
+                "the model id is a path, so the base model needs a storageUri",
+                "e.g. hf://org/name, pvc://claim/path, oci://…",
+            )
+        uri = f"hf://{exp.model.id}"
+    storage = {"storageUri": uri}
+    storage.update({k: given[k] for k in _STORAGE_KEYS[1:] if k in given})
+    spec = {k: given[k] for k in sorted(given) if k not in _STORAGE_KEYS}
+    spec.setdefault("disabled", False)
+    spec["storage"] = storage
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClusterBaseModel",
+        "metadata": _metadata(base_model_name(exp), _labels(exp, None)),
+        "spec": spec,
+    }
+
+
+def shared_manifests(exp: Experiment) -> dict[str, dict[str, Any]]:
+    """Objects rendered once per experiment, by file name."""
+    out: dict[str, dict[str, Any]] = {}
+    if exp.deployment.ome.generate_runtime:
+        out["clusterservingruntime.yaml"] = serving_runtime(exp)
+    if _base_model_options(exp) is not None:
+        out["clusterbasemodel.yaml"] = base_model(exp)
+    return out
+
+
+def trial_manifests(exp: Experiment, trial: Trial) -> dict[str, dict[str, Any]]:
+    """The objects of one trial, by file name (what the OME backend applies)."""
+    return {
+        "inferenceservice.yaml": inference_service(exp, trial),
+        "benchmarkjob.yaml": benchmark_job(exp, trial),
+    }

@@ -1,0 +1,228 @@
+"""Write every trial's files under `<out>/<experiment>/<trial-id>/`, or check they are current.
+
+Everything is rendered and validated in memory first; only a complete, valid tree is
+written, into a temporary folder that then takes the place of the old one. A failure
+leaves the previous output as it was, and trial folders that are no longer in the plan
+disappear with the old tree.
+
+Per trial: `docker.json` + `docker-run.sh` (docker and local experiments with an image),
+or `inferenceservice.yaml` + `benchmarkjob.yaml` (OME experiments). Per experiment:
+`index.json` (trial ids and their parameters) and, for OME, `_shared/` with the
+generated ClusterServingRuntime and ClusterBaseModel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from renderers import docker, ome
+from renderers.crds import SchemaSet, crd_source
+from renderers.templating import render
+from tuneops.errors import Diagnostic, UserError
+from tuneops.plan import Trial, make_plan
+from tuneops.registry import engines
+from tuneops.spec import Experiment
+
+SHARED = "_shared"
+INDEX = "index.json"
+TEMPLATES = {
+    "inferenceservice.yaml": "inferenceservice.yaml.j2",
+    "benchmarkjob.yaml": "benchmarkjob.yaml.j2",
+    "clusterservingruntime.yaml": "clusterservingruntime.yaml.j2",
+    "clusterbasemodel.yaml": "clusterbasemodel.yaml.j2",
+}
+TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec")
+EXECUTABLE = (".sh",)
+
+
+@dataclass(frozen=True)
+class RenderSummary:
+    experiment: str
+    out_dir: Path
+    trials: int
+    files: int
+    removed: tuple[str, ...]  # trial folders no longer in the plan
+    validated: int  # OME manifests checked against their CRD
+    schema_source: str
+    seconds: float
+
+    def __str__(self) -> str:
+        text = f"{self.experiment}: {self.trials} trial(s), {self.files} file(s) in {self.out_dir}"
+        if self.removed:
+            text += f"; removed {len(self.removed)} stale trial folder(s)"
+        if self.validated:
+            text += f"; {self.validated} OME manifest(s) valid against {self.schema_source}"
+        return text + f" ({self.seconds:.2f}s)"
+
+
+def uses_ome(exp: Experiment) -> bool:
+    return exp.deployment.mode == "ome"
+
+
+def uses_docker(exp: Experiment) -> bool:
+    return not uses_ome(exp) and bool(exp.engine.image)
+
+
+def _manifest_text(filename: str, manifest: dict) -> str:
+    if tuple(manifest) != TOP_LEVEL:
+        raise ValueError(f"{filename}: a manifest has exactly {TOP_LEVEL}, got {tuple(manifest)}")
+    return render(TEMPLATES[filename], m=manifest)
+
+
+def docker_files(exp: Experiment, trial: Trial) -> dict[str, str]:
+    spec = docker.run_spec(exp, trial)
+    return {
+        "docker.json": json.dumps(spec, indent=2, sort_keys=True) + "\n",
+        "docker-run.sh": render(
+            "docker-run.sh.j2", argv=docker.docker_argv(spec), trial_id=trial.id
+        ),
+    }
+
+
+def _trial_objects(exp: Experiment, trial: Trial) -> tuple[dict[str, str], dict[str, dict]]:
+    """(files, OME objects by file name) of one trial."""
+    if uses_ome(exp):
+        objects = ome.trial_manifests(exp, trial)
+        return {f: _manifest_text(f, m) for f, m in objects.items()}, objects
+    if uses_docker(exp):
+        return docker_files(exp, trial), {}
+    return {}, {}
+
+
+def render_trial(exp: Experiment, trial: Trial) -> dict[str, str]:
+    """File name -> text for one trial (not validated: `render_tree` does that)."""
+    return _trial_objects(exp, trial)[0]
+
+
+def _index(exp: Experiment, trials: tuple[Trial, ...]) -> str:
+    doc = {
+        "engine": exp.engine.name,
+        "experiment": exp.name,
+        "mode": exp.deployment.mode,
+        "simulated": engines()[exp.engine.name].simulated,
+        "trials": [{"id": t.id, "index": t.index, "params": t.params} for t in trials],
+    }
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def render_tree(
+    exp: Experiment, schemas: SchemaSet | None = None, crd_dir: Path | None = None
+) -> tuple[dict[str, str], int, SchemaSet | None]:
+    """Relative path -> text of everything the experiment renders, validated.
+
+    Returns (files, number of OME manifests validated, the schema source used)."""
+    plan = make_plan(exp)
+    if len({t.id for t in plan.trials}) != len(plan.trials):
+        raise ValueError(f"{exp.name}: two trials share an id")
+    if uses_ome(exp) and schemas is None:
+        schemas = crd_source(crd_dir)
+    files: dict[str, str] = {INDEX: _index(exp, plan.trials)}
+    problems: list[Diagnostic] = []
+    checked = 0
+
+    def check(path: str, manifest: dict) -> None:
+        nonlocal checked
+        checked += 1
+        for message in schemas.errors(manifest):
+            problems.append(Diagnostic(path, 0, 0, "", message))
+
+    if uses_ome(exp):
+        for name, manifest in ome.shared_manifests(exp).items():
+            path = f"{SHARED}/{name}"
+            files[path] = _manifest_text(name, manifest)
+            check(f"{exp.name}/{path}", manifest)
+    for trial in plan.trials:
+        texts, objects = _trial_objects(exp, trial)
+        for name, text in texts.items():
+            files[f"{trial.id}/{name}"] = text
+        for name, manifest in objects.items():
+            check(f"{exp.name}/{trial.id}/{name}", manifest)
+        if len(problems) > 50:
+            break
+    if problems:
+        raise UserError(
+            problems[:50], summary=f"{exp.name}: rendered manifests do not match OME's CRDs"
+        )
+    return files, checked, schemas
+
+
+def _write_tree(folder: Path, files: dict[str, str]) -> None:
+    made: set[Path] = set()
+    for rel in sorted(files):
+        path = folder / rel
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(files[rel])
+        if rel.endswith(EXECUTABLE):
+            os.chmod(path, 0o755)
+
+
+def _trial_dirs(folder: Path) -> set[str]:
+    if not folder.is_dir():
+        return set()
+    return {p.name for p in folder.iterdir() if p.is_dir() and p.name != SHARED}
+
+
+def render_experiment(
+    exp: Experiment, out_root: Path, *, crd_dir: Path | None = None
+) -> RenderSummary:
+    """Render, validate, then replace `out_root/<experiment>/` in one swap."""
+    t0 = time.perf_counter()
+    files, checked, schemas = render_tree(exp, crd_dir=crd_dir)
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    target = out_root / exp.name
+    tmp = out_root / f".{exp.name}.new-{os.getpid()}"
+    old = out_root / f".{exp.name}.old-{os.getpid()}"
+    before = _trial_dirs(target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_tree(tmp, files)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not target.exists():
+            os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    trials = {rel.split("/", 1)[0] for rel in files if "/" in rel} - {SHARED}
+    return RenderSummary(
+        experiment=exp.name,
+        out_dir=target,
+        trials=len(trials),
+        files=len(files),
+        removed=tuple(sorted(before - _trial_dirs(target))),
+        validated=checked,
+        schema_source=schemas.source if schemas else "",
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def check_rendered(
+    exp: Experiment, out_root: Path, *, crd_dir: Path | None = None
+) -> list[str]:
+    """How `out_root/<experiment>/` differs from a fresh render ([] when current)."""
+    files, _, _ = render_tree(exp, crd_dir=crd_dir)
+    folder = Path(out_root) / exp.name
+    on_disk: set[str] = set()
+    if folder.is_dir():
+        on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    diffs = []
+    for rel in sorted(set(files) | on_disk):
+        shown = f"{folder / rel}"
+        if rel not in on_disk:
+            diffs.append(f"missing: {shown}")
+        elif rel not in files:
+            diffs.append(f"stale: {shown}")
+        elif (folder / rel).read_bytes() != files[rel].encode("utf-8"):
+            diffs.append(f"differs: {shown}")
+    return diffs

@@ -1,0 +1,52 @@
+"""The one Jinja environment: sandboxed, strict, and unable to print an unquoted value.
+
+Templates only lay out structure. Every `{{ ... }}` must pass its value through a
+quoting filter (`q` for a YAML scalar, `yaml(n)` for a nested block, `sh` for a shell
+line); `finalize` refuses anything else, so forgetting a filter is an error at render
+time rather than an injection in a manifest.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from renderers import TEMPLATE_DIR
+from renderers.quoting import shell_line, yaml_block, yaml_scalar
+
+
+class Quoted(str):
+    """Text a quoting filter produced: the only thing a template may print."""
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, Quoted):
+        return value
+    raise TypeError(
+        f"template printed an unquoted value ({type(value).__name__}); "
+        "pass it through q, yaml(n) or sh"
+    )
+
+
+@lru_cache(maxsize=1)
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_finalize,
+    )
+    env.filters["q"] = lambda v: Quoted(yaml_scalar(v))
+    env.filters["yaml"] = lambda v, indent: Quoted(yaml_block(v, indent))
+    env.filters["sh"] = lambda argv: Quoted(shell_line(list(argv)))
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
