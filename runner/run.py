@@ -1,0 +1,216 @@
+"""Run an experiment: search proposes trials, workers run them, the journal remembers.
+
+Written once over the narrow backend interface. The journal is the only state: a rerun
+of the same experiment replays it, skips finished trials (by content-addressed id),
+cleans up what a killed runner left and reruns half-done trials. SIGINT/SIGTERM stop every
+engine and leave a resumable run.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from renderers.command import engine_command
+from renderers.docker import run_spec
+from runner import journal, score
+from runner.backends import BACKENDS
+from runner.backends.base import PORT_PLACEHOLDER, Backend, Launch
+from runner.gpus import GpuPool
+from runner.progress import Progress
+from runner.report import write_report
+from runner.results import CANCELLED, COMPLETED, TrialResult
+from runner.search import make_searcher
+from runner.trial import TrialContext, run_trial
+from tuneops.plan import Plan, Trial, make_plan
+from tuneops.registry import engines
+from tuneops.spec import Experiment
+
+
+@dataclass
+class RunOptions:
+    runs_root: Path = Path("runs")
+    reports_root: Path = Path("reports")
+    fresh: bool = False
+    quiet: bool = False
+    max_trials: int | None = None
+    backend: Backend | None = None  # tests may pass a configured backend
+    gpu_ids: tuple[str, ...] | None = None  # override the machine's GPU inventory
+
+
+@dataclass
+class RunSummary:
+    experiment: str
+    run_id: str
+    run_dir: Path
+    report_dir: Path | None
+    results: list[TrialResult]
+    best: TrialResult | None
+    simulated: bool
+    interrupted: bool
+    wall_s: float
+    resumed: int = 0  # trials taken from an earlier run of the same experiment
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        done = sum(r.status == COMPLETED for r in self.results)
+        lines = [
+            f"{self.experiment}: {len(self.results)} trial(s), {done} completed"
+            + (f", {self.resumed} from an earlier run" if self.resumed else "")
+            + f" in {self.wall_s:.0f}s" + (" [SIMULATED]" if self.simulated else ""),
+        ]
+        if self.best is not None and self.best.score is not None:
+            params = ", ".join(f"{k}={v}" for k, v in self.best.params.items())
+            lines.append(f"best: {self.best.trial_id} ({params}) objective="
+                         f"{self.best.score.objective:.4g}")
+        else:
+            lines.append("no feasible trial")
+        if self.interrupted:
+            lines.append(f"interrupted: run `tuneops run` again to resume ({self.run_dir})")
+        if self.report_dir:
+            lines.append(f"report: {self.report_dir / 'report.md'}")
+        return "\n".join(lines + self.notes)
+
+
+def _launch_builder(exp: Experiment, backend_name: str, owner: str):
+    engine = engines()[exp.engine.name]
+
+    def build(trial: Trial, gpus: tuple[str, ...], log_dir: Path) -> Launch:
+        # The simulator's GPUs are modelled, not real: they only pace parallel trials.
+        real_gpus = () if engine.simulated else gpus
+        common = dict(
+            trial_id=trial.id, owner=owner, env=dict(exp.engine.env), gpus=real_gpus,
+            health_path=engine.health_path, log_dir=log_dir,
+        )
+        if backend_name == "docker":
+            spec = run_spec(exp, trial)
+            return Launch(command=list(spec["command"]), container_port=engine.default_port,
+                          docker=spec, **common)
+        argv = engine_command(exp, trial.args, host="127.0.0.1", port=PORT_PLACEHOLDER, local=True)
+        return Launch(command=argv, container_port=engine.default_port, **common)
+
+    return build
+
+
+def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
+    declared = options.gpu_ids or exp.deployment.gpus.devices
+    if declared:
+        return GpuPool(declared)
+    if exp.engine.name in ("sim", "llamacpp"):
+        # Simulated GPUs: the simulator models them, nothing on the host is used.
+        n = exp.gpus_per_trial * max(exp.search.parallel_trials, 1)
+        return GpuPool([f"sim{i}" for i in range(n)]) if exp.engine.name == "sim" else GpuPool([])
+    return GpuPool.from_machine()
+
+
+class _Signals:
+    """Turn SIGINT/SIGTERM into a cancel event (main thread only; restored on exit)."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.saved: dict[int, object] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, lambda *_: self.cancel.set())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSummary:
+    options = options or RunOptions()
+    t0 = time.monotonic()
+    plan: Plan = make_plan(exp)
+    backend_name = exp.deployment.mode
+    backend = options.backend or BACKENDS[backend_name]()
+    cancel = threading.Event()
+    with journal.open_run(options.runs_root, exp, fresh=options.fresh) as run:
+        owner = f"{exp.name}/{run.run_id}"
+        for leftover in backend.reap(owner):  # what a killed runner of this run left behind
+            run.note(f"cleaned up {leftover}")
+        finished: dict[str, TrialResult] = dict(run.state.finished)
+        searcher = make_searcher(exp, plan, max_trials=options.max_trials)
+        for result in finished.values():
+            searcher.tell(result)
+        for trial in run.state.half_done(exp):  # started by a runner that died: run again
+            searcher.rerun(trial)
+        resumed = len(finished)
+        pool = _gpu_pool(exp, options)
+        progress = Progress(exp, plan, quiet=options.quiet, already=resumed)
+        ctx = TrialContext(
+            exp=exp, backend=backend, owner=owner, run_dir=run.dir,
+            build_launch=_launch_builder(exp, backend_name, owner), cancel=cancel,
+            on_phase=progress.phase,
+            on_attempt=lambda t, a, g: run.trial_started(t, attempt=a, gpus=g, owner=owner),
+        )
+        deadline = t0 + exp.search.time_budget_s if exp.search.time_budget_s else None
+        parallel = max(exp.search.parallel_trials, 1)
+
+        def work(trial: Trial) -> TrialResult:
+            gpus = pool.acquire(exp.gpus_per_trial if pool.size else 0)
+            try:
+                return run_trial(ctx, trial, gpus)
+            finally:
+                pool.release(gpus)
+
+        pending: dict[Future, Trial] = {}
+        with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor:
+            while not cancel.is_set():
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                while len(pending) < parallel and not out_of_time and not searcher.done:
+                    trial = searcher.ask()
+                    if trial is None:  # nothing to propose until a pending result comes back
+                        break
+                    progress.trial_started(trial)
+                    pending[executor.submit(work, trial)] = trial
+                if not pending:
+                    break
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    pending.pop(fut)
+                    result = fut.result()
+                    if result.status != CANCELLED:
+                        run.trial_finished(result)
+                        finished[result.trial_id] = result
+                        searcher.tell(result)
+                    progress.trial_finished(result)
+            if cancel.is_set():
+                _stop_all(ctx)
+                for fut in list(pending):
+                    progress.trial_finished(fut.result())
+        interrupted = cancel.is_set()
+        results = score.rank(list(finished.values()), exp)
+        best = score.best(results)
+        simulated = engines()[exp.engine.name].simulated
+        report_dir = None
+        if results:
+            report_dir = write_report(
+                options.reports_root / exp.name / run.run_id, exp, results,
+                run_id=run.run_id, interrupted=interrupted,
+            )
+        if not interrupted:
+            run.finished()
+        return RunSummary(
+            experiment=exp.name, run_id=run.run_id, run_dir=run.dir, report_dir=report_dir,
+            results=results, best=best, simulated=simulated, interrupted=interrupted,
+            wall_s=time.monotonic() - t0, resumed=resumed, notes=run.notes,
+        )
+
+
+def _stop_all(ctx: TrialContext) -> None:
+    """Stop every running engine now; their trials then end as cancelled."""
+    with ctx.lock:
+        active = list(ctx.active.values())
+    for deployment in active:
+        try:
+            ctx.backend.stop(deployment)
+        except Exception:  # noqa: BLE001 - keep stopping the others
+            pass
