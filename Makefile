@@ -41,6 +41,9 @@ check-rendered: setup
 catalogs: setup
 	$(BIN)/python scripts/make_catalogs.py --engine all
 
+model: setup
+	$(BIN)/python scripts/make_model.py --preset small
+
 docker-engine:
 	@bash scripts/start_dockerd.sh
 

@@ -22,6 +22,9 @@ FIRST_DELAY_S = 0.05
 MAX_DELAY_S = 2.0
 BACKOFF = 1.5
 TAIL_LINES = 40
+# EX_TEMPFAIL: launchers (runner.llamacpp) exit with it when the machine, not the config,
+# stopped them (e.g. the port was taken), since the engine itself cannot tell them apart.
+EXIT_TEMPFAIL = 75
 
 # Log lines that mean the machine, not the trial's settings, made the engine exit.
 INFRA_PATTERNS = re.compile(
@@ -53,7 +56,7 @@ def cause_line(logs: str) -> str:
 def exit_failure(code: int, logs: str) -> TrialFailure:
     """Classify an engine that exited before it served."""
     reason = f"engine exited with code {code} before serving: {cause_line(logs)}"
-    if INFRA_PATTERNS.search(tail(logs)):
+    if code == EXIT_TEMPFAIL or INFRA_PATTERNS.search(tail(logs)):
         return InfraFailure(reason, tail(logs))
     return ConfigFailure(reason, tail(logs))
 

@@ -45,7 +45,7 @@ def build() -> dict:
 
 def write(path: Path = OUT) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(build(), indent=2) + "\n")
+    path.write_text(json.dumps(build(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path
 
 
