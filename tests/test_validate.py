@@ -275,3 +275,12 @@ def test_task_enum_matches_genai_bench():
         from tuneops.checks_benchmark import scenario_problem
 
         assert [s for s in defaults if scenario_problem(s, task)] == [], task
+
+
+def test_docs_are_generated_from_the_current_schema():
+    import subprocess
+    import sys
+
+    script = ROOT / "scripts" / "make_experiment_doc.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
