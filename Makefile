@@ -15,7 +15,7 @@ export TRANSFORMERS_OFFLINE = 1
 export ENABLE_UI = false
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup validate plan render check-rendered catalogs test lint run bench image docker-engine model clean
+.PHONY: docs setup validate plan render check-rendered catalogs test lint run bench image docker-engine model clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,11 @@ test: setup docker-engine
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/make_experiment_doc.py --check
+	$(BIN)/python scripts/make_catalogs.py --engine all --check
+
+docs: setup
+	$(BIN)/python scripts/make_experiment_doc.py
 
 run: setup
 	$(BIN)/tuneops run $(EXP)
