@@ -6,13 +6,13 @@ Code elsewhere asks this module for paths so the data travels with `pip install`
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 CATALOG_DIR = ROOT / "catalogs"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_json(name: str) -> dict:
     return json.loads((ROOT / name).read_text())

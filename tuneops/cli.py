@@ -35,7 +35,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     paths = _experiment_paths(args.paths)
     if not paths:
-        raise errors.UserError(summary="no experiment files found (looked for experiments/**/*.yaml)")
+        raise errors.UserError(
+            summary="no experiment files found (looked for experiments/**/*.yaml)"
+        )
     report, problems = [], 0
     for path in paths:
         _, diags = validate_file(path)

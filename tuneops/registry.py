@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from ruamel.yaml import YAML
 
@@ -36,7 +36,7 @@ class Engine:
     extra_flags: tuple = ()  # ((name, {type, boolean, choices}), ...)
 
 
-@lru_cache(maxsize=None)
+@cache
 def engines() -> dict[str, Engine]:
     raw = YAML(typ="safe").load((schemas.ROOT / "engines.yaml").read_text())
     out = {}
@@ -87,7 +87,7 @@ class Catalog:
         return self.flags.get(canonical) if canonical else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(engine_name: str) -> Catalog | None:
     """The flag catalog of an engine, or None when it has not been generated yet."""
     engine = engines()[engine_name]
