@@ -6,7 +6,7 @@ Code elsewhere asks this module for paths so the data travels with `pip install`
 from __future__ import annotations
 
 import json
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
