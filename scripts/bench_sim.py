@@ -125,7 +125,7 @@ def main() -> int:
           f" tok/s, ratio {achieved / predicted.output_throughput:.3f}")
     rt = info["runtime"]
     print(f"simulator: {rt['steps']} steps, modelled busy {rt['busy_s']:.2f} s of {wall:.2f} s "
-          f"wall, lag behind model time {rt['lag_s']:.2f} s")
+          f"wall, mean lag behind model time {rt['lag_s'] / max(rt['steps'], 1) * 1e3:.1f} ms/step")
     return 0
 
 

@@ -25,6 +25,7 @@ class HttpRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    received: float = 0.0  # loop time when the request head arrived: the request's t=0
 
     def json(self):
         return json.loads(self.body or b"{}")
@@ -79,6 +80,7 @@ Handler = Callable[[HttpRequest, Response, asyncio.StreamReader], Awaitable[None
 async def _read_request(reader: asyncio.StreamReader) -> tuple[HttpRequest, bool] | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
+        received = asyncio.get_running_loop().time()
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
         return None
     lines = head.decode("latin-1").split("\r\n")
@@ -110,7 +112,8 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[HttpRequest, bool
         body = await reader.readexactly(length) if length else b""
     url = urlsplit(target)
     keep = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
-    return HttpRequest(method.upper(), url.path, parse_qs(url.query), headers, body), keep
+    request = HttpRequest(method.upper(), url.path, parse_qs(url.query), headers, body, received)
+    return request, keep
 
 
 async def serve(host: str, port: int, handler: Handler) -> asyncio.Server:

@@ -13,7 +13,7 @@ from collections import deque
 from runner.sim.perfmodel import PerfModel
 from runner.sim.scheduler import Request, Scheduler
 
-RESYNC_S = 0.02  # after falling this far behind wall time, stop trying to catch up
+RESYNC_S = 0.2  # after falling this far behind wall time, stop trying to catch up
 
 
 class Replica:
@@ -36,7 +36,9 @@ class Replica:
             if step is None:
                 self.wake.clear()
                 await self.wake.wait()
-                t = loop.time()
+                # the step began when the work arrived, not when this task got the CPU back
+                arrivals = [r.arrival for r in self.sched.waiting]
+                t = max(t, min(arrivals)) if arrivals else loop.time()
                 continue
             now = loop.time()
             if now - t > RESYNC_S:
