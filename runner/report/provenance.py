@@ -1,0 +1,113 @@
+"""Where a run's numbers came from: experiment file, code commit, engine, hardware, tools.
+
+Every field is gathered best-effort: a fact that cannot be read (no git, no /proc) is
+recorded as null rather than failing the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from tuneops.registry import catalog, engines
+from tuneops.spec import Experiment
+
+ENGINE_PACKAGES = {"sglang": "sglang", "vllm": "vllm", "llamacpp": "xllamacpp", "sim": None}
+
+
+def _version(package: str | None) -> str | None:
+    if not package:
+        return None
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def git_facts(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Commit, branch and dirty flag of the repository holding `path` (default: tuneops)."""
+    try:
+        import git
+
+        repo = git.Repo(path or repo_root(), search_parent_directories=True)
+        try:
+            branch = repo.active_branch.name
+        except (TypeError, ValueError):  # detached HEAD
+            branch = None
+        return {"commit": repo.head.commit.hexsha, "dirty": repo.is_dirty(untracked_files=False),
+                "branch": branch}
+    except Exception:  # noqa: BLE001 - no git, no repo, no commits: record unknown
+        return {"commit": None, "dirty": None, "branch": None}
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.split(":")[0].strip() == key:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def host_facts() -> dict[str, Any]:
+    mem_kb = _proc_field("/proc/meminfo", "MemTotal")
+    return {
+        "cpu_model": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or None,
+        "cpu_cores": os.cpu_count(),
+        "memory_bytes": int(mem_kb.split()[0]) * 1024 if mem_kb else None,
+        "os": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+    }
+
+
+def experiment_sha256(exp: Experiment) -> str | None:
+    if exp.source_sha256:
+        return exp.source_sha256
+    if exp.source_file and Path(exp.source_file).is_file():
+        return hashlib.sha256(Path(exp.source_file).read_bytes()).hexdigest()
+    return None
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def collect(
+    exp: Experiment,
+    *,
+    run_id: str = "",
+    started_at: str | None = None,
+    finished_at: str | None = None,
+    interrupted: bool = False,
+) -> dict[str, Any]:
+    """The provenance block of results.json (see schemas/report.schema.json)."""
+    engine = engines()[exp.engine.name]
+    cat = catalog(exp.engine.name)
+    return {
+        "experiment": {"name": exp.name, "file": exp.source_file or None,
+                       "sha256": experiment_sha256(exp), "description": exp.description},
+        "run": {"id": run_id, "started_at": started_at, "finished_at": finished_at or now(),
+                "interrupted": bool(interrupted)},
+        "git": git_facts(),
+        "engine": {"name": exp.engine.name, "image": exp.engine.image,
+                   "version": exp.engine.version,
+                   "catalog_version": cat.version if cat else None,
+                   "simulated": engine.simulated},
+        "hardware": {"gpu_type": exp.deployment.gpus.type, "gpu_count": exp.gpus_per_trial,
+                     "deployment": exp.deployment.mode, "host": host_facts()},
+        "tools": {"tuneops": _version("tuneops"), "genai_bench": _version("genai-bench"),
+                  "python": sys.version.split()[0],
+                  "engine_package": _version(ENGINE_PACKAGES.get(exp.engine.name))},
+        "simulated": engine.simulated,
+    }

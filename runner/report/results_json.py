@@ -1,0 +1,104 @@
+"""results.json: the machine-readable report, validated against schemas/report.schema.json.
+
+Trials appear in rank order with their rank; non-finite numbers (an unmeasured SLO's
+infinite violation, a NaN) are written as null so the file is strict JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+import schemas
+from runner import score
+from runner.results import COMPLETED, TrialResult
+from tuneops.spec import Experiment
+
+SCHEMA_VERSION = 1
+SCHEMA_FILE = "report.schema.json"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
+    d = result.as_dict()
+    return _clean({
+        "rank": rank,
+        "trial_id": d["trial_id"],
+        "index": d["index"],
+        "params": d["params"],
+        "args": d["args"],
+        "status": d["status"],
+        "reason": d["reason"],
+        "attempts": d["attempts"],
+        "gpus": d["gpus"],
+        "started_at": d["started_at"],
+        "finished_at": d["finished_at"],
+        "durations": {"startup_s": d["startup_s"], "benchmark_s": d["benchmark_s"],
+                      "total_s": d["total_s"]},
+        "log_dir": d["log_dir"],
+        "simulated": d["simulated"],
+        "feasible": score.is_feasible(result),
+        "metrics": d["metrics"],
+        "score": d["score"],
+    })
+
+
+def build(
+    exp: Experiment, ranked: list[TrialResult], provenance: dict[str, Any]
+) -> dict[str, Any]:
+    """The whole document; `ranked` must already be in rank order (score.rank)."""
+    best = score.best(ranked)
+    x, y = score.DEFAULT_PARETO if exp.objective.metric == score.DEFAULT_PARETO[0] else (
+        exp.objective.metric, score.DEFAULT_PARETO[1])
+    front = score.pareto_front(ranked, x, y, scenario=exp.objective.scenario)
+    b = exp.benchmark
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        **provenance,
+        "benchmark": {"task": b.task, "traffic_scenarios": list(b.traffic_scenarios),
+                      "concurrency": list(b.concurrency),
+                      "max_time_per_run_min": b.max_time_per_run_min,
+                      "max_requests_per_run": b.max_requests_per_run},
+        "objective": {"metric": exp.objective.metric, "direction": exp.objective.direction,
+                      "concurrency": exp.objective.concurrency,
+                      "scenario": exp.objective.scenario},
+        "slos": [{"metric": s.metric, "max": s.max, "min": s.min} for s in exp.slos],
+        "parameters": [p.name for p in exp.parameters],
+        "summary": {
+            "trials": len(ranked),
+            "completed": sum(r.status == COMPLETED for r in ranked),
+            "feasible": sum(score.is_feasible(r) for r in ranked),
+            "failed": sum(r.status != COMPLETED for r in ranked),
+        },
+        "best_trial_id": best.trial_id if best else None,
+        "pareto": {"x": x, "y": y, "trial_ids": [r.trial_id for r in front]},
+        "trials": [trial_entry(r, i + 1) for i, r in enumerate(ranked)],
+    }
+    return _clean(doc)
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    return json.loads((schemas.ROOT / SCHEMA_FILE).read_text())
+
+
+def validate(doc: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError when the document does not match the schema."""
+    jsonschema.validate(doc, schema(), cls=jsonschema.Draft202012Validator)
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False, allow_nan=False) + "\n"

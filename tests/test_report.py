@@ -1,0 +1,224 @@
+"""Run reports: schema-valid results.json, a report.md people and bots can read, plots."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from runner import bench, score
+from runner.report import markdown, provenance, results_json, write_report
+from runner.report.plots import TRADEOFF_FILE, param_file
+from runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA, TrialResult
+from tuneops.spec import from_document
+
+FIXTURES = Path(__file__).parent / "fixtures" / "genai_bench"
+
+
+def make_exp(engine="sim", slo_ms=500.0, source_file=""):
+    exp = from_document({
+        "metadata": {"name": "report-test", "description": "report tests"},
+        "model": {"id": "org/m", "servedName": "m", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": engine, "image": "img:1", "version": "0.5.23"},
+        "deployment": {"mode": "local", "gpus": {"count": 1, "type": "H100"}},
+        "parameters": {"max-running-requests": [8, 64], "schedule-policy": ["lpm", "fcfs"]},
+        "benchmark": {"trafficScenarios": ["D(20,10)", "N(30,5)/(8,2)", "U(10,30)/(4,12)"],
+                      "concurrency": [1, 2], "maxTimePerRun": 1, "maxRequestsPerRun": 4},
+        "objective": {"metric": "output_throughput_per_gpu"},
+        "slos": [{"metric": "ttft.p99", "max": slo_ms}, {"metric": "error_rate", "max": 0.01}],
+    }, source_file=source_file, text="doc" if source_file else "")
+    return exp
+
+
+def real_metrics(scale: float = 1.0):
+    """Metrics from real genai-bench output, throughputs scaled to make trials differ."""
+    metrics = bench.parse_results(FIXTURES / "ok").metrics
+    for by_c in metrics.values():
+        for m in by_c.values():
+            for k in list(m):
+                if "throughput" in k:
+                    m[k] *= scale
+    return metrics
+
+
+def make_results(exp):
+    out = []
+    specs = [(0, 8, "lpm", 1.0), (1, 64, "lpm", 2.0), (2, 8, "fcfs", 0.5)]
+    for i, mrr, pol, scale in specs:
+        r = TrialResult(trial_id=f"trial{i:06d}", index=i,
+                        params={"max-running-requests": mrr, "schedule-policy": pol},
+                        args={"max-running-requests": mrr, "schedule-policy": pol},
+                        status=COMPLETED, metrics=real_metrics(scale), simulated=True,
+                        started_at=f"2026-01-01T00:0{i}:00Z", finished_at=f"2026-01-01T00:0{i}:30Z",
+                        startup_s=1.0, benchmark_s=20.0, total_s=21.0)
+        r.score = score.score_trial(exp, r.metrics)
+        out.append(r)
+    out[2].metrics = {sc: {c: {**m, "ttft.p99": 1e6} for c, m in by_c.items()}
+                      for sc, by_c in out[2].metrics.items()}  # blows the TTFT SLO
+    out[2].score = score.score_trial(exp, out[2].metrics)
+    out.append(TrialResult(trial_id="trialfail1", index=3,
+                           params={"max-running-requests": 64, "schedule-policy": "fcfs"},
+                           args={}, status=FAILED_CONFIG, attempts=1,
+                           reason="engine exited with 1: CUDA out of memory | oops\nsecond line"))
+    out.append(TrialResult(trial_id="trialfail2", index=4, params={}, args={},
+                           status=FAILED_INFRA, attempts=3, reason="port in use"))
+    return out
+
+
+@pytest.fixture
+def written(tmp_path):
+    exp = make_exp()
+    results = make_results(exp)
+    out = write_report(tmp_path / "reports" / exp.name / "run1", exp, results, run_id="run1",
+                       manifests_root=tmp_path / "manifests")
+    return exp, results, out
+
+
+def test_results_json_validates_and_ranks(written):
+    exp, results, out = written
+    doc = json.loads((out / "results.json").read_text())
+    results_json.validate(doc)
+    assert doc["schema_version"] == 1 and doc["simulated"] is True
+    assert doc["run"]["id"] == "run1"
+    assert doc["experiment"]["name"] == exp.name
+    ids = [t["trial_id"] for t in doc["trials"]]
+    assert ids == ["trial000001", "trial000000", "trial000002", "trialfail2", "trialfail1"]
+    assert [t["rank"] for t in doc["trials"]] == [1, 2, 3, 4, 5]
+    assert doc["best_trial_id"] == "trial000001"
+    assert doc["summary"] == {"trials": 5, "completed": 3, "feasible": 2, "failed": 2}
+    best = doc["trials"][0]
+    assert best["score"]["feasible"] and best["feasible"]
+    assert set(best["metrics"]) == set(exp.benchmark.traffic_scenarios)
+    assert set(best["metrics"]["D(20,10)"]) == {"1", "2"}
+    assert doc["trials"][2]["score"]["feasible"] is False
+    assert doc["trials"][3]["score"] is None and doc["trials"][3]["attempts"] == 3
+    assert doc["objective"]["metric"] == "output_throughput_per_gpu"
+    assert [s["metric"] for s in doc["slos"]] == ["ttft.p99", "error_rate"]
+    assert doc["tools"]["genai_bench"] == "0.0.5"
+
+
+def test_provenance_facts(written):
+    _, _, out = written
+    doc = json.loads((out / "results.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{40}", doc["git"]["commit"])
+    assert isinstance(doc["git"]["dirty"], bool)
+    host = doc["hardware"]["host"]
+    assert host["cpu_cores"] >= 1 and host["memory_bytes"] > 0
+    assert doc["hardware"]["gpu_type"] == "H100" and doc["hardware"]["gpu_count"] == 1
+    assert doc["engine"] == {**doc["engine"], "name": "sim", "image": "img:1", "simulated": True}
+    assert doc["run"]["started_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_experiment_sha_recorded(tmp_path):
+    f = tmp_path / "e.yaml"
+    f.write_text("doc")
+    exp = make_exp(source_file=str(f))
+    info = provenance.collect(exp, run_id="r")
+    assert info["experiment"]["file"] == str(f)
+    assert info["experiment"]["sha256"] == exp.source_sha256 and len(exp.source_sha256) == 64
+
+
+def test_simulated_banner_first_and_real_engine_has_none(written, tmp_path):
+    _, _, out = written
+    md = (out / "report.md").read_text()
+    assert md.splitlines()[0] == f"# ⚠️ {markdown.BANNER}"
+    exp = make_exp(engine="sglang")
+    real = write_report(tmp_path / "real", exp, make_results(exp), run_id="r2",
+                        manifests_root=None)
+    text = (real / "report.md").read_text()
+    assert "SIMULATED" not in text
+    assert json.loads((real / "results.json").read_text())["simulated"] is False
+
+
+def test_report_sections(written):
+    exp, _, out = written
+    md = (out / "report.md").read_text()
+    for heading in ("## Best configuration", "## All trials", "## Per-concurrency detail",
+                    "## Failures", "## Provenance"):
+        assert heading in md
+    assert "Trial `trial000001`" in md
+    assert "CUDA out of memory \\| oops" not in md  # reasons go in code blocks, unescaped
+    assert "CUDA out of memory | oops" in md and "port in use" in md
+    # the engine argv with the best trial's flags, since no manifests were rendered
+    block = md.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    assert "runner.sim" in block and "--max-running-requests 64" in block
+    assert "--schedule-policy lpm" in block
+    assert "![throughput_vs_latency](plots/throughput_vs_latency.png)" in md
+
+
+def test_deploy_command_prefers_rendered_docker_line(tmp_path):
+    exp = make_exp()
+    results = make_results(exp)
+    folder = tmp_path / "manifests" / exp.name / "trial000001"
+    folder.mkdir(parents=True)
+    (folder / "docker-run.sh").write_text("#!/bin/sh\n# comment\ndocker run --detach img:1 x\n")
+    out = write_report(tmp_path / "r", exp, results, run_id="r",
+                       manifests_root=tmp_path / "manifests")
+    md = (out / "report.md").read_text()
+    assert "```sh\ndocker run --detach img:1 x\n```" in md
+
+
+def test_summary_table_is_gfm(written):
+    exp, results, _ = written
+    text = markdown.summary_table(results, exp)
+    lines = text.splitlines()
+    assert len(lines) == 2 + len(results)
+    assert all(ln.startswith("| ") and ln.endswith(" |") for ln in lines)
+    ncols = lines[0].count(" | ")
+    assert all(ln.count(" | ") == ncols for ln in lines)  # no unescaped pipes in cells
+    assert set(lines[1].replace("|", "").split()) <= {"---", "--:"}
+    assert "`trial000001`" in lines[2] and "feasible" in lines[2]
+    assert "failed_config" in lines[-1]
+    assert "❌ ttft.p99" in text and "✅ ttft.p99" in text
+
+
+def test_plots_written_with_fixed_names(written):
+    exp, _, out = written
+    names = sorted(p.name for p in (out / "plots").iterdir())
+    expected = sorted([TRADEOFF_FILE] + [param_file(p.name) for p in exp.parameters])
+    assert names == expected
+    for p in (out / "plots").iterdir():
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+
+
+def test_rewrite_replaces_atomically_and_leaves_no_temp(written):
+    exp, results, out = written
+    write_report(out, exp, results[:2], run_id="run1", manifests_root=None)
+    doc = json.loads((out / "results.json").read_text())
+    assert len(doc["trials"]) == 2
+    assert [p.name for p in out.parent.iterdir()] == ["run1"]
+
+
+def test_schema_violation_writes_nothing(tmp_path):
+    exp = make_exp()
+    info = provenance.collect(exp, run_id="r")
+    info["git"]["commit"] = "not-a-sha"
+    target = tmp_path / "rep" / "r"
+    with pytest.raises(jsonschema.ValidationError):
+        write_report(target, exp, make_results(exp), info)
+    assert not target.exists()
+    assert not any((tmp_path / "rep").iterdir()) if (tmp_path / "rep").exists() else True
+
+
+def test_unmeasured_violation_written_as_null(tmp_path):
+    exp = make_exp()
+    r = TrialResult(trial_id="t", index=0, params={}, args={}, status=COMPLETED,
+                    metrics={"D(20,10)": {1: {"output_throughput_per_gpu": 5.0}}})
+    r.score = score.score_trial(exp, r.metrics)  # no ttft measured → infinite violation
+    out = write_report(tmp_path / "r", exp, [r], run_id="r", manifests_root=None)
+    text = (out / "results.json").read_text()
+    doc = json.loads(text)
+    assert doc["trials"][0]["score"]["violation"] is None
+    assert "Infinity" not in text and "NaN" not in text
+    assert doc["best_trial_id"] is None
+    assert "No trial met every SLO" in (out / "report.md").read_text()
+
+
+def test_empty_result_list_still_reports(tmp_path):
+    exp = make_exp()
+    out = write_report(tmp_path / "r", exp, [], run_id="r", manifests_root=None)
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["trials"] == [] and doc["best_trial_id"] is None
