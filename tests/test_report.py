@@ -126,8 +126,10 @@ def test_simulated_banner_first_and_real_engine_has_none(written, tmp_path):
     md = (out / "report.md").read_text()
     assert md.splitlines()[0] == f"# ⚠️ {markdown.BANNER}"
     exp = make_exp(engine="sglang")
-    real = write_report(tmp_path / "real", exp, make_results(exp), run_id="r2",
-                        manifests_root=None)
+    results = make_results(exp)
+    for r in results:
+        r.simulated = False
+    real = write_report(tmp_path / "real", exp, results, run_id="r2", manifests_root=None)
     text = (real / "report.md").read_text()
     assert "SIMULATED" not in text
     assert json.loads((real / "results.json").read_text())["simulated"] is False
@@ -222,3 +224,11 @@ def test_empty_result_list_still_reports(tmp_path):
     out = write_report(tmp_path / "r", exp, [], run_id="r", manifests_root=None)
     doc = json.loads((out / "results.json").read_text())
     assert doc["trials"] == [] and doc["best_trial_id"] is None
+
+
+def test_a_simulated_trial_marks_the_report_simulated(tmp_path):
+    exp = make_exp(engine="sglang")
+    results = make_results(exp)  # trials carry simulated=True
+    out = write_report(tmp_path / "r", exp, results, run_id="r", manifests_root=None)
+    assert json.loads((out / "results.json").read_text())["simulated"] is True
+    assert (out / "report.md").read_text().startswith(f"# ⚠️ {markdown.BANNER}")

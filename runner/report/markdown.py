@@ -128,16 +128,16 @@ def deploy_command(
         if script.is_file():
             lines = [ln for ln in script.read_text().splitlines() if ln.startswith("docker run")]
             if lines:
-                return f"docker (from `{script}`)", "\n".join(lines)
+                return f"the rendered docker run line, `{script}`", "\n".join(lines)
         yamls = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
         if yamls:
-            return "Kubernetes / OME", f"kubectl apply -f {folder}/"
+            return "the rendered OME manifests", f"kubectl apply -f {folder}/"
     from renderers.command import engine_command
 
     args = result.args or {**exp.engine.args, **result.params}
     engine = engines()[exp.engine.name]
     argv = engine_command(exp, args, host="0.0.0.0", port=engine.default_port, local=False)
-    return "engine command", shlex.join(argv)
+    return "the engine command", shlex.join(argv)
 
 
 def _detail(exp: Experiment, r: TrialResult) -> str:
@@ -206,7 +206,7 @@ def render(
                           [[f"`{c.metric}`", f"{'≤' if c.bound == 'max' else '≥'} {c.limit:g}",
                             c.value, "✅" if c.met else "❌"] for c in s.slo_checks]), ""]
         how, text = deploy_command(exp, best, manifests_root)
-        out += [f"Deploy it ({how}):", "", "```sh", text, "```", ""]
+        out += [f"Deploy it with {how}:", "", "```sh", text, "```", ""]
 
     out += ["## All trials", "", summary_table(ranked, exp), ""]
     if plots:

@@ -68,6 +68,8 @@ def build(
     doc = {
         "schema_version": SCHEMA_VERSION,
         **provenance,
+        # a simulated trial makes the whole report simulated, whatever the provenance says
+        "simulated": bool(provenance.get("simulated")) or any(r.simulated for r in ranked),
         "benchmark": {"task": b.task, "traffic_scenarios": list(b.traffic_scenarios),
                       "concurrency": list(b.concurrency),
                       "max_time_per_run_min": b.max_time_per_run_min,
