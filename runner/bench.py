@@ -99,11 +99,11 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def resolve_tokenizer(exp: Experiment) -> str:
-    """A local tokenizer folder as an absolute path (next to the experiment file, else in the
-    repository, else the working directory); anything else (a hub id) unchanged."""
-    tok = exp.model.tokenizer
-    p = Path(tok).expanduser()
+def local_path(exp: Experiment, value: str) -> str:
+    """`value` as an absolute path when it names something local (next to the experiment
+    file, else in the repository, else the working directory); otherwise unchanged (a hub
+    id). genai-bench runs in the trial's output folder, so relative paths would break."""
+    p = Path(value).expanduser()
     if p.is_absolute():
         return str(p)
     bases = []
@@ -111,9 +111,13 @@ def resolve_tokenizer(exp: Experiment) -> str:
         bases.append(Path(exp.source_file).resolve().parent)
     bases += [repo_root(), Path.cwd()]
     for base in bases:
-        if (base / p).is_dir():
+        if (base / p).exists():
             return str((base / p).resolve())
-    return tok
+    return value
+
+
+def resolve_tokenizer(exp: Experiment) -> str:
+    return local_path(exp, exp.model.tokenizer)
 
 
 def request_params(exp: Experiment) -> dict[str, Any]:
@@ -181,7 +185,7 @@ def build_command(
     if params:
         cmd += ["--additional-request-params", json.dumps(params, sort_keys=True)]
     if b.dataset:
-        cmd += ["--dataset-path", b.dataset]
+        cmd += ["--dataset-path", local_path(exp, b.dataset)]
     return cmd
 
 
