@@ -19,13 +19,12 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from jsonschema import Draft7Validator, validators
-from jsonschema.exceptions import ValidationError
-
+from renderers.schemacheck import Validator
 from tuneops.errors import Diagnostic, UserError
 
 GROUP = "ome.io"
@@ -96,22 +95,6 @@ def to_json_schema(node: Any) -> Any:
         types = out["type"] if isinstance(out["type"], list) else [out["type"]]
         out["type"] = [*types, "null"]
     return out
-
-
-def _unique_keys(validator, keys, instance, schema):
-    if not validator.is_type(instance, "array"):
-        return
-    seen: set[str] = set()
-    for item in instance:
-        if not isinstance(item, dict):
-            continue
-        ident = json.dumps([item.get(k) for k in keys], sort_keys=True, default=str)
-        if ident in seen:
-            yield ValidationError(f"duplicate entry for list-map keys {keys}: {ident}")
-        seen.add(ident)
-
-
-_Validator = validators.extend(Draft7Validator, {"uniqueKeys": _unique_keys})
 
 
 def _metadata_schema(kind: str, namespaced: bool) -> dict:
@@ -226,7 +209,7 @@ class SchemaSet:
     def validator(self, kind: str):
         with self._lock:
             if kind not in self._validators:
-                self._validators[kind] = _Validator(self.fetch(kind))
+                self._validators[kind] = Validator(self.fetch(kind))
             return self._validators[kind]
 
     def errors(self, manifest: dict) -> list[str]:
@@ -234,15 +217,12 @@ class SchemaSet:
         kind = manifest.get("kind")
         if not isinstance(kind, str):
             return ["manifest has no kind"]
-        v = self.validator(kind)
-        if v.is_valid(manifest):
+        found = self.validator(kind).errors(manifest)
+        if not found:
             return []
         name = (manifest.get("metadata") or {}).get("name", "?")
-        out = []
-        for err in sorted(v.iter_errors(manifest), key=lambda e: list(map(str, e.path))):
-            where = ".".join(str(p) for p in err.absolute_path) or "(root)"
-            out.append(f"{kind} {name}: {where}: {err.message}")
-        return out
+        found.sort(key=lambda e: (tuple(map(str, e[0])), e[1]))
+        return [f"{kind} {name}: {'.'.join(map(str, p)) or '(root)'}: {m}" for p, m in found]
 
 
 _DIR_SETS: dict[Path, SchemaSet] = {}

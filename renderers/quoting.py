@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from functools import lru_cache
 from typing import Any
 
 _SIMPLE_ESCAPES = {
@@ -27,6 +28,7 @@ _SIMPLE_ESCAPES = {
 _PLAIN_ASCII = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII except " and \
 
 
+@lru_cache(maxsize=1 << 16)
 def yaml_string(text: str) -> str:
     """A double-quoted YAML scalar in printable ASCII that reads back as exactly `text`."""
     if _PLAIN_ASCII.fullmatch(text):
@@ -59,7 +61,10 @@ def yaml_scalar(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"cannot render a non-finite number: {value!r}")
-        return repr(value)
+        text = repr(value)
+        if "e" in text and "." not in text:  # YAML 1.1 readers need 1.0e-09, not 1e-09
+            text = text.replace("e", ".0e")
+        return text
     if isinstance(value, str):
         return yaml_string(value)
     raise TypeError(f"not a YAML scalar: {type(value).__name__}")
@@ -71,6 +76,7 @@ _YAML_WORDS = frozenset(
 )  # YAML 1.1 readers take these for booleans / null
 
 
+@lru_cache(maxsize=1 << 14)
 def yaml_key(key: str) -> str:
     """A mapping key: plain when it cannot be misread, quoted otherwise."""
     if _PLAIN_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS:
@@ -81,32 +87,40 @@ def yaml_key(key: str) -> str:
 def yaml_block(value: Any, indent: int) -> str:
     """A value as YAML, to follow `key:` directly: ` scalar`, ` []`, ` {}`, or a nested
     block on the next lines indented by `indent` spaces."""
-    if isinstance(value, dict):
+    out: list[str] = []
+    _emit(value, indent, out)
+    return "".join(out)
+
+
+def _emit(value: Any, indent: int, out: list[str]) -> None:
+    if type(value) is str:  # the common case first
+        out.append(" " + yaml_string(value))
+    elif isinstance(value, dict):
         if not value:
-            return " {}"
-        return "".join(_mapping_lines(value, indent))
-    if isinstance(value, (list, tuple)):
+            out.append(" {}")
+            return
+        pad = "\n" + " " * indent
+        for key, item in value.items():
+            out.append(f"{pad}{yaml_key(str(key))}:")
+            _emit(item, indent + 2, out)
+    elif isinstance(value, (list, tuple)):
         if not value:
-            return " []"
-        return "".join(_sequence_lines(value, indent))
-    return " " + yaml_scalar(value)
-
-
-def _mapping_lines(mapping: dict, indent: int):
-    pad = " " * indent
-    for key, item in mapping.items():
-        yield f"\n{pad}{yaml_key(str(key))}:{yaml_block(item, indent + 2)}"
-
-
-def _sequence_lines(items, indent: int):
-    pad = " " * indent
-    for item in items:
-        if isinstance(item, dict) and item:
-            (key, first), *rest = item.items()
-            head = f"\n{pad}- {yaml_key(str(key))}:{yaml_block(first, indent + 4)}"
-            yield head + "".join(_mapping_lines(dict(rest), indent + 2))
-        else:
-            yield f"\n{pad}-{yaml_block(item, indent + 2)}"
+            out.append(" []")
+            return
+        dash = "\n" + " " * indent + "-"
+        inner = "\n" + " " * (indent + 2)
+        for item in value:
+            if isinstance(item, dict) and item:
+                lead = dash + " "
+                for key, sub in item.items():  # "- key: value" then keys under the first
+                    out.append(f"{lead}{yaml_key(str(key))}:")
+                    _emit(sub, indent + 4, out)
+                    lead = inner
+            else:
+                out.append(dash)
+                _emit(item, indent + 2, out)
+    else:
+        out.append(" " + yaml_scalar(value))
 
 
 def shell_word(word: str) -> str:

@@ -6,7 +6,8 @@ leaves the previous output as it was, and trial folders that are no longer in th
 disappear with the old tree.
 
 Per trial: `docker.json` + `docker-run.sh` (docker and local experiments with an image),
-or `inferenceservice.yaml` + `benchmarkjob.yaml` (OME experiments). Per experiment:
+`command.json` (local experiments: the argv with a `{port}` placeholder), or
+`inferenceservice.yaml` + `benchmarkjob.yaml` (OME experiments). Per experiment:
 `index.json` (trial ids and their parameters) and, for OME, `_shared/` with the
 generated ClusterServingRuntime and ClusterBaseModel.
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renderers import docker, ome
+from renderers.command import engine_command
 from renderers.crds import SchemaSet, crd_source
 from renderers.templating import render
 from tuneops.errors import Diagnostic, UserError
@@ -29,6 +31,8 @@ from tuneops.registry import engines
 from tuneops.spec import Experiment
 
 SHARED = "_shared"
+LOCAL_HOST = "127.0.0.1"
+PORT_PLACEHOLDER = "{port}"  # the local backend puts the port it reserved here
 INDEX = "index.json"
 TEMPLATES = {
     "inferenceservice.yaml": "inferenceservice.yaml.j2",
@@ -84,14 +88,24 @@ def docker_files(exp: Experiment, trial: Trial) -> dict[str, str]:
     }
 
 
+def local_command_file(exp: Experiment, trial: Trial) -> str:
+    """The local backend's argv; the port is chosen at run time, so it stays `{port}`."""
+    argv = engine_command(exp, trial.args, host=LOCAL_HOST, port=PORT_PLACEHOLDER, local=True)
+    doc = {"argv": argv, "env": {k: exp.engine.env[k] for k in sorted(exp.engine.env)}}
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
 def _trial_objects(exp: Experiment, trial: Trial) -> tuple[dict[str, str], dict[str, dict]]:
     """(files, OME objects by file name) of one trial."""
     if uses_ome(exp):
         objects = ome.trial_manifests(exp, trial)
         return {f: _manifest_text(f, m) for f, m in objects.items()}, objects
+    files: dict[str, str] = {}
+    if exp.deployment.mode == "local":
+        files["command.json"] = local_command_file(exp, trial)
     if uses_docker(exp):
-        return docker_files(exp, trial), {}
-    return {}, {}
+        files.update(docker_files(exp, trial))
+    return files, {}
 
 
 def render_trial(exp: Experiment, trial: Trial) -> dict[str, str]:
@@ -151,17 +165,25 @@ def render_tree(
     return files, checked, schemas
 
 
-def _write_tree(folder: Path, files: dict[str, str]) -> None:
-    made: set[Path] = set()
+def _write_tree(folder: Path, files: dict[str, bytes]) -> None:
+    """Create `folder` and every file in it (low-level calls: 10,000 files add up)."""
+    made: set[str] = set()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    root = str(folder)
+    os.makedirs(root)
     for rel in sorted(files):
-        path = folder / rel
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        with open(path, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(files[rel])
-        if rel.endswith(EXECUTABLE):
-            os.chmod(path, 0o755)
+        parent, _, _ = rel.rpartition("/")
+        if parent and parent not in made:
+            os.makedirs(os.path.join(root, parent), exist_ok=True)
+            made.add(parent)
+        mode = 0o755 if rel.endswith(EXECUTABLE) else 0o644
+        fd = os.open(os.path.join(root, rel), flags, mode)
+        try:
+            data = memoryview(files[rel])
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
 
 
 def _trial_dirs(folder: Path) -> set[str]:
@@ -176,6 +198,12 @@ def render_experiment(
     """Render, validate, then replace `out_root/<experiment>/` in one swap."""
     t0 = time.perf_counter()
     files, checked, schemas = render_tree(exp, crd_dir=crd_dir)
+    try:
+        blobs = {rel: text.encode("utf-8") for rel, text in files.items()}
+    except UnicodeEncodeError as exc:
+        raise UserError(
+            [Diagnostic(exp.source_file, 0, 0, "", f"a rendered value is not valid UTF-8: {exc}")]
+        ) from None
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
     target = out_root / exp.name
@@ -184,7 +212,7 @@ def render_experiment(
     before = _trial_dirs(target)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _write_tree(tmp, files)
+        _write_tree(tmp, blobs)
         if target.exists():
             os.replace(target, old)
         os.replace(tmp, target)

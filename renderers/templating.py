@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2 import FileSystemLoader, StrictUndefined, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from renderers import TEMPLATE_DIR
@@ -37,15 +37,22 @@ def environment() -> SandboxedEnvironment:
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
         undefined=StrictUndefined,
         autoescape=False,
+        auto_reload=False,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         finalize=_finalize,
     )
-    env.filters["q"] = lambda v: Quoted(yaml_scalar(v))
-    env.filters["yaml"] = lambda v, indent: Quoted(yaml_block(v, indent))
-    env.filters["sh"] = lambda argv: Quoted(shell_line(list(argv)))
+    env.filters["q"] = lambda v: Quoted(yaml_scalar(_defined(v)))
+    env.filters["yaml"] = lambda v, indent: Quoted(yaml_block(_defined(v), indent))
+    env.filters["sh"] = lambda argv: Quoted(shell_line(list(_defined(argv))))
     return env
+
+
+def _defined(value: Any) -> Any:
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError, naming the missing variable
+    return value
 
 
 def render(template: str, **context: Any) -> str:

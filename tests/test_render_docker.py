@@ -1,0 +1,145 @@
+"""The engine argv, the Docker run spec and its `docker run` line."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from renderers.command import engine_command, flag_words
+from renderers.docker import docker_argv, expand_host_paths, run_spec
+from renderers.render import render_trial
+from tuneops import spec, yamlio
+from tuneops.plan import make_plan
+from tuneops.registry import Catalog, Flag, engines
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "experiments" / "examples"
+
+
+def document(name: str) -> dict:
+    return yamlio.to_plain(yamlio.load(EXAMPLES / name))
+
+
+def experiment(doc: dict) -> spec.Experiment:
+    return spec.from_document(copy.deepcopy(doc))
+
+
+def first_trial(exp):
+    return make_plan(exp).trials[0]
+
+
+def test_engine_command_order_and_boolean_flags():
+    exp = experiment(document("sglang-docker.yaml"))
+    args = {"zeta": 1, "alpha": "x", "on": True, "off": False, "frac": 0.85}
+    argv = engine_command(exp, args, host="0.0.0.0", port=30000, local=False)
+    assert argv == [
+        "python3", "-m", "sglang.launch_server",
+        "--model-path", "meta-llama/Llama-3.1-8B-Instruct",
+        "--served-model-name", "llama-3.1-8b",
+        "--host", "0.0.0.0", "--port", "30000",
+        "--alpha", "x", "--frac", "0.85", "--on", "--zeta", "1",
+    ]
+
+
+def test_positional_model_and_local_command():
+    doc = document("sglang-docker.yaml")
+    doc["engine"]["name"] = "vllm"
+    argv = engine_command(experiment(doc), {}, host="h", port=1, local=False)
+    assert argv[:3] == ["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct"]
+    quick = experiment(document("quickstart.yaml"))
+    local = engine_command(quick, {}, host="127.0.0.1", port="{port}", local=True)
+    assert local[:3] == list(engines()["llamacpp"].local_command)
+    assert local[-2:] == ["--port", "{port}"]
+
+
+def test_lists_follow_the_catalog_nargs():
+    flags = {
+        "many": Flag("many", "str", False, None, None, (), "+"),
+        "one": Flag("one", "str", False, None, None, (), None),
+        "switch": Flag("switch", "bool", True, None, False, ()),
+        "mode": Flag("mode", "str", False, None, None, ()),
+        "cfg": Flag("cfg", "json", False, None, None, ()),
+    }
+    cat = Catalog("x", "x", "1", flags, {n: n for n in flags})
+    assert flag_words("many", ["a", "b"], cat) == ["--many", "a", "b"]
+    assert flag_words("one", ["a", "b"], cat) == ["--one", "a", "--one", "b"]
+    assert flag_words("unknown", [1, 2], cat) == ["--unknown", "1", "2"]
+    assert flag_words("switch", False, cat) == []
+    assert flag_words("mode", False, cat) == ["--mode", "false"]  # a value, not a switch
+    assert flag_words("cfg", {"b": 1, "a": [2]}, cat) == ["--cfg", '{"a":[2],"b":1}']
+
+
+def test_run_spec_has_exactly_the_sdk_keyword_arguments():
+    exp = experiment(document("sglang-docker.yaml"))
+    trial = first_trial(exp)
+    got = run_spec(exp, trial)
+    assert set(got) == {
+        "image", "command", "environment", "ports", "device_requests", "shm_size",
+        "ipc_mode", "volumes", "labels", "name", "detach",
+    }
+    assert got["command"] == engine_command(
+        exp, trial.args, host="0.0.0.0", port=30000, local=False
+    )
+    assert got["ports"] == {"30000/tcp": None}
+    assert got["device_requests"] == [{"driver": "nvidia", "count": 1, "capabilities": [["gpu"]]}]
+    assert got["volumes"] == {
+        "~/.cache/huggingface": {"bind": "/root/.cache/huggingface", "mode": "ro"}
+    }
+    assert got["labels"]["io.tuneops.experiment"] == exp.name
+    assert got["labels"]["io.tuneops.trial"] == trial.id
+    assert got["name"] == f"tuneops-{exp.name}-{trial.id}"
+    assert got["detach"] is True
+    assert got["environment"] == {"HF_HUB_OFFLINE": "1"}
+
+
+def test_device_ids_and_the_simulator_needs_no_gpu():
+    doc = document("sglang-docker.yaml")
+    doc["deployment"]["gpus"] = {"devices": ["2", "3"], "type": "H100"}
+    got = run_spec(experiment(doc), first_trial(experiment(doc)))
+    assert got["device_requests"][0]["device_ids"] == ["2", "3"]
+    assert "--gpus" in (argv := docker_argv(got))
+    assert argv[argv.index("--gpus") + 1] == '"device=2,3"'
+    sim = experiment(document("sim-small.yaml"))
+    assert "device_requests" not in run_spec(sim, first_trial(sim))
+
+
+def test_docker_run_line_splits_back_into_the_spec_argv():
+    doc = document("sglang-docker.yaml")
+    doc["engine"]["args"]["weird"] = "'; rm -rf / # $(id) {{ 7*7 }}\nnext"
+    doc["engine"]["env"]["QUOTE"] = 'a "b" c'
+    exp = experiment(doc)
+    trial = first_trial(exp)
+    files = render_trial(exp, trial)
+    spec_back = json.loads(files["docker.json"])
+    assert spec_back == run_spec(exp, trial)
+    header, line = files["docker-run.sh"].split("\ndocker run ", 1)
+    assert all(h.startswith("#") for h in header.splitlines())
+    argv = shlex.split("docker run " + line)
+    assert argv == docker_argv(spec_back)
+    assert argv[-len(spec_back["command"]) :] == spec_back["command"]
+    assert "'; rm -rf / # $(id) {{ 7*7 }}\nnext" in argv
+    assert "49" not in files["docker-run.sh"]
+    assert "--volume" in argv and "~/.cache/huggingface:/root/.cache/huggingface:ro" in argv
+
+
+def test_home_is_expanded_at_run_time_not_render_time(monkeypatch, tmp_path):
+    exp = experiment(document("sglang-docker.yaml"))
+    trial = first_trial(exp)
+    monkeypatch.setenv("HOME", "/home/one")
+    first = render_trial(exp, trial)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert render_trial(exp, trial) == first
+    assert "/home/one" not in json.dumps(first)
+    expanded = expand_host_paths(run_spec(exp, trial))
+    assert list(expanded["volumes"]) == [f"{tmp_path}/.cache/huggingface"]
+
+
+def test_a_trial_without_an_image_cannot_run_in_docker():
+    doc = document("sglang-docker.yaml")
+    del doc["engine"]["image"]
+    with pytest.raises(Exception, match="image"):
+        run_spec(experiment(doc), first_trial(experiment(doc)))
