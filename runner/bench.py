@@ -40,10 +40,6 @@ _GPU_ALIASES = {"A100-80GB": "A100-80G", "A100-40GB": "A100-40G", "MI300X": "MI3
                 "RTX PRO 6000": "RTX-PRO-6000"}
 _ENGINE_ALIASES = {"llama.cpp": "LlamaCPP", "llamacpp": "LlamaCPP", "vllm": "vLLM",
                    "sglang": "SGLang"}
-# genai-bench's `openai` backend deletes `ignore_eos` from every request, so outputs stop at
-# EOS and never reach the scenario's length; its `vllm` backend is the same OpenAI client
-# but sends `ignore_eos`, which llama.cpp's server honours too.
-_BACKEND_FOR_IGNORE_EOS = {"openai": "vllm"}
 RESULTS_FOLDER = "results"  # <out_dir>/results/ holds genai-bench's experiment folder
 LOG_FILE = "genai-bench.log"
 RUN_SLACK_S = 30.0  # per scenario × level: spawn, 1 s drain, aggregation
@@ -90,9 +86,9 @@ def server_engine_flag(name: str) -> str | None:
 
 
 def api_backend(engine_name: str) -> str:
-    """genai-bench --api-backend for an engine (see _BACKEND_FOR_IGNORE_EOS for why not as-is)."""
-    backend = engines()[engine_name].api_backend
-    return _BACKEND_FOR_IGNORE_EOS.get(backend, backend)
+    """genai-bench --api-backend for an engine, from the engine table (schemas/engines.yaml
+    says why llama.cpp uses `vllm`: genai-bench's `openai` backend strips ignore_eos)."""
+    return engines()[engine_name].api_backend
 
 
 def repo_root() -> Path:
@@ -121,10 +117,7 @@ def resolve_tokenizer(exp: Experiment) -> str:
 
 
 def request_params(exp: Experiment) -> dict[str, Any]:
-    params = dict(exp.benchmark.additional_request_params)
-    if engines()[exp.engine.name].api_backend in _BACKEND_FOR_IGNORE_EOS:
-        params.setdefault("ignore_eos", True)
-    return params
+    return dict(exp.benchmark.additional_request_params)
 
 
 def genai_bench_executable() -> str:

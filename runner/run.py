@@ -9,15 +9,17 @@ engine and leave a resumable run.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from renderers.command import engine_command
 from renderers.docker import run_spec
 from runner import journal, score
+from runner.bench import local_path
 from runner.backends import BACKENDS
 from runner.backends.base import PORT_PLACEHOLDER, Backend, Launch
 from runner.gpus import GpuPool
@@ -79,6 +81,10 @@ class RunSummary:
 def _launch_builder(exp: Experiment, backend_name: str, owner: str):
     engine = engines()[exp.engine.name]
 
+    if backend_name == "local":  # a model file next to the experiment or in the repo
+        model = replace(exp.model, id=local_path(exp, exp.model.id))
+        exp = replace(exp, model=model)
+
     def build(trial: Trial, gpus: tuple[str, ...], log_dir: Path) -> Launch:
         # The simulator's GPUs are modelled, not real: they only pace parallel trials.
         real_gpus = () if engine.simulated else gpus
@@ -91,6 +97,8 @@ def _launch_builder(exp: Experiment, backend_name: str, owner: str):
             return Launch(command=list(spec["command"]), container_port=engine.default_port,
                           docker=spec, **common)
         argv = engine_command(exp, trial.args, host="127.0.0.1", port=PORT_PLACEHOLDER, local=True)
+        if argv and argv[0] == "python3":  # our own launchers: the interpreter tuneops runs in
+            argv[0] = sys.executable
         return Launch(command=argv, container_port=engine.default_port, **common)
 
     return build
