@@ -9,6 +9,7 @@ a boolean, a comment, an anchor or a second line.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shlex
@@ -123,6 +124,49 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
         out.append(" " + yaml_scalar(value))
 
 
+@lru_cache(maxsize=1 << 16)
+def _json_string(text: str) -> str:
+    return json.dumps(text)
+
+
+def json_pretty(value: Any) -> str:
+    """`json.dumps(value, indent=2, sort_keys=True)` (the same bytes), several times faster:
+    the standard library only uses its C encoder without `indent`."""
+    out: list[str] = []
+    _emit_json(value, "\n", out)
+    return "".join(out)
+
+
+def _emit_json(value: Any, pad: str, out: list[str]) -> None:
+    if type(value) is str:
+        out.append(_json_string(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = pad + "  "
+        sep = "{"
+        for key in sorted(value):
+            out.append(f"{sep}{inner}{_json_string(str(key))}: ")
+            _emit_json(value[key], inner, out)
+            sep = ","
+        out.append(pad + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = pad + "  "
+        sep = "["
+        for item in value:
+            out.append(sep + inner)
+            _emit_json(item, inner, out)
+            sep = ","
+        out.append(pad + "]")
+    else:
+        out.append(json.dumps(value))
+
+
+@lru_cache(maxsize=1 << 16)
 def shell_word(word: str) -> str:
     """A shell word for `word`; a leading `~/` stays unquoted so the shell expands it at run
     time (and `shlex.split` still gives back `word` unchanged)."""

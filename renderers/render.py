@@ -14,7 +14,6 @@ generated ClusterServingRuntime and ClusterBaseModel.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from renderers import docker, ome
 from renderers.command import engine_command
 from renderers.crds import SchemaSet, crd_source
+from renderers.quoting import json_pretty
 from renderers.templating import render
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial, make_plan
@@ -81,7 +81,7 @@ def _manifest_text(filename: str, manifest: dict) -> str:
 def docker_files(exp: Experiment, trial: Trial) -> dict[str, str]:
     spec = docker.run_spec(exp, trial)
     return {
-        "docker.json": json.dumps(spec, indent=2, sort_keys=True) + "\n",
+        "docker.json": json_pretty(spec) + "\n",
         "docker-run.sh": render(
             "docker-run.sh.j2", argv=docker.docker_argv(spec), trial_id=trial.id
         ),
@@ -92,7 +92,7 @@ def local_command_file(exp: Experiment, trial: Trial) -> str:
     """The local backend's argv; the port is chosen at run time, so it stays `{port}`."""
     argv = engine_command(exp, trial.args, host=LOCAL_HOST, port=PORT_PLACEHOLDER, local=True)
     doc = {"argv": argv, "env": {k: exp.engine.env[k] for k in sorted(exp.engine.env)}}
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return json_pretty(doc) + "\n"
 
 
 def _trial_objects(exp: Experiment, trial: Trial) -> tuple[dict[str, str], dict[str, dict]]:
@@ -121,7 +121,7 @@ def _index(exp: Experiment, trials: tuple[Trial, ...]) -> str:
         "simulated": engines()[exp.engine.name].simulated,
         "trials": [{"id": t.id, "index": t.index, "params": t.params} for t in trials],
     }
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return json_pretty(doc) + "\n"
 
 
 def render_tree(
