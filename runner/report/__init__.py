@@ -42,7 +42,7 @@ def write_report(
     interrupted: bool = False,
     manifests_root: str | os.PathLike | None = "manifests",
 ) -> Path:
-    """Write results.json, report.md and plots/ into `out_dir` (usually
+    """Write results.json, report.md, summary.md (for the PR bot) and plots/ into `out_dir` (usually
     reports/<experiment>/<run-id>/); returns `out_dir`.
 
     `provenance` is `runner.report.provenance.collect(...)`'s dict; gathered when not given.
@@ -66,6 +66,7 @@ def write_report(
         rel = [f"{PLOTS_DIR}/{p.name}" for p in pngs]
         mroot = Path(manifests_root) if manifests_root is not None else None
         (tmp / "report.md").write_text(markdown.render(exp, ranked, doc, rel, mroot))
+        (tmp / "summary.md").write_text(markdown.pr_summary(exp, ranked, doc))
         os.chmod(tmp, 0o755)
         _swap_in(tmp, out_dir)
     except BaseException:

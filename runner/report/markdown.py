@@ -259,3 +259,22 @@ def _provenance(doc: dict[str, Any]) -> str:
                                f"{doc['run'].get('finished_at') or '—'}"],
     ]
     return table(["", ""], rows)
+
+
+def pr_summary(exp: Experiment, ranked: list[TrialResult], doc: dict[str, Any]) -> str:
+    """summary.md: the block the CI bot posts on a pull request for this run."""
+    out = [f"### `{exp.name}` — run `{doc['run']['id']}`", ""]
+    if doc.get("simulated"):
+        out += [f"> [!WARNING]\n> **{BANNER}.**", ""]
+    best = score.best(ranked)
+    o = exp.objective
+    if best is None:
+        out += ["**No trial met every SLO.**", ""]
+    else:
+        params = ", ".join(f"`{k}={fmt(v)}`" for k, v in best.params.items())
+        out += [f"**Best:** `{best.trial_id}` ({params}) — {o.metric} = "
+                f"**{fmt(best.score.objective)}**", ""]
+    summ = doc["summary"]
+    out += [f"{summ['trials']} trial(s): {summ['completed']} completed, {summ['feasible']} "
+            f"feasible, {summ['failed']} failed.", "", summary_table(ranked, exp, limit=20), ""]
+    return "\n".join(out)
