@@ -83,10 +83,11 @@ _ANY, _TYPE, _OBJECT, _ARRAY, _LEAF = range(5)
 class _Node:
     """One subschema, sorted by how it is checked; children compiled on first use."""
 
-    __slots__ = ("schema", "kind", "children", "names", "extra", "items")
+    __slots__ = ("schema", "kind", "children", "names", "extra", "items", "check")
 
     def __init__(self, schema: Any) -> None:
         self.schema = schema
+        self.check = None
         self.children: dict[str, _Node] = {}
         self.names = self.extra = self.items = None
         keys = schema.keys() if isinstance(schema, dict) else ()
@@ -104,6 +105,10 @@ class _Node:
             self.kind = _ARRAY
         elif keys == {"type"}:
             self.kind = _TYPE
+            if schema["type"] == "string":
+                self.check = lambda value: isinstance(value, str)
+            else:
+                self.check = lambda value: _type_ok(schema, value)
         else:
             self.kind = _LEAF
 
@@ -134,10 +139,15 @@ class Validator:
             items = node.items
             if items is None:
                 items = node.items = _Node(node.schema.get("items", True))
-            if items.kind != _ANY:
+            if items.kind == _TYPE:  # e.g. a command: only look closer at a wrong item
+                check = items.check
+                for i, item in enumerate(value):
+                    if not check(item):
+                        self._leaf(items.schema, item, (*path, i), out)
+            elif items.kind != _ANY:
                 for i, item in enumerate(value):
                     self._walk(items, item, (*path, i), out)
-        elif kind == _TYPE and _type_ok(node.schema, value):
+        elif kind == _TYPE and node.check(value):
             return
         else:
             self._leaf(node.schema, value, path, out)
@@ -160,7 +170,8 @@ class Validator:
                 child = node.children.get(key)
                 if child is None:
                     child = node.children[key] = _Node(props[key])
-                self._walk(child, item, (*path, key), out)
+                if child.kind != _TYPE or not child.check(item):
+                    self._walk(child, item, (*path, key), out)
             elif extra is False:
                 unexpected.append(key)
             elif isinstance(extra, dict):
