@@ -109,3 +109,13 @@ def test_template_is_sandboxed_and_strict():
         env.from_string("{{ x.__class__.__mro__ | q }}").render(x="")
     with pytest.raises(Exception, match="undefined"):
         env.from_string("{{ missing | q }}").render()
+
+
+def test_pretty_json_is_byte_identical_to_the_standard_library():
+    import json
+
+    from renderers.quoting import json_pretty
+
+    doc = {"b": [1, 2.5, True, None, {"z": [], "a": {}}], "a": NASTY}
+    doc["c"] = {v: [[v]] for v in NASTY}
+    assert json_pretty(doc) == json.dumps(doc, indent=2, sort_keys=True)
