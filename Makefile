@@ -67,6 +67,7 @@ run: setup
 
 bench: setup
 	$(BIN)/python scripts/bench_validate.py
+	$(BIN)/python -m renderers.bench
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_runner.py
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from renderers.command import engine_command
-from renderers.docker import run_spec
+from renderers.docker import expand_host_paths, run_spec
 from runner import journal, score
 from runner.bench import local_path
 from runner.backends import BACKENDS
@@ -93,7 +93,7 @@ def _launch_builder(exp: Experiment, backend_name: str, owner: str):
             health_path=engine.health_path, log_dir=log_dir,
         )
         if backend_name == "docker":
-            spec = run_spec(exp, trial)
+            spec = expand_host_paths(run_spec(exp, trial))  # manifests keep `~`
             return Launch(command=list(spec["command"]), container_port=engine.default_port,
                           docker=spec, **common)
         argv = engine_command(exp, trial.args, host="127.0.0.1", port=PORT_PLACEHOLDER, local=True)

@@ -174,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="write Docker and OME manifests per trial")
     p.add_argument("experiments", nargs="*", help=f"files or folders (default: {DEFAULT_GLOB})")
     p.add_argument("--out", default="manifests")
-    p.add_argument("--crd-dir", help="OME CRDs to validate against (default: ../shared/ome-crds)")
+    p.add_argument(
+        "--crd-dir",
+        help="OME CRDs to validate against (default: ../shared/ome-crds; 'cluster' reads them "
+        "from the current kubeconfig)",
+    )
     p.add_argument("--check", action="store_true", help="fail if the committed output differs")
     p.set_defaults(func=cmd_render)
 
