@@ -1,13 +1,14 @@
 # tuneops — every target creates the virtual environment it needs first.
-#   make run            run the example experiment end to end (EXP=... for another)
+#   make run            tune a real llama.cpp server on this CPU (EXP=... for another experiment)
 #   make test           run the whole test suite (starts a Docker engine if none answers)
 
 PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
-            command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,10) <= sys.version_info[:2] < (3,13)))' && { echo $$p; break; }; done)
+            command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,10) <= sys.version_info[:2] < (3,13)))' 2>/dev/null && { echo $$p; break; }; done)
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-EXP     ?= experiments/examples/sim-small.yaml
+EXP     ?= experiments/examples/quickstart.yaml
+MODEL   := .cache/models/tuneops-llama-small-q8_0-s0.gguf
 PYTEST_ARGS ?=
 
 export HF_HUB_OFFLINE = 1
@@ -17,7 +18,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: docs setup validate plan render check-rendered catalogs test lint run bench image docker-engine model clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(MODEL)
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python >=3.10,<3.13 (genai-bench's range)"; exit 1; }
@@ -41,8 +42,11 @@ check-rendered: setup
 catalogs: setup
 	$(BIN)/python scripts/make_catalogs.py --engine all
 
-model: setup
-	$(BIN)/python scripts/make_model.py --preset small
+# The quickstart's model: a Llama GGUF generated from a seed (no model hub needed).
+$(MODEL): $(STAMP) scripts/make_model.py
+	$(BIN)/python scripts/make_model.py $(MODEL) --preset small
+
+model: $(MODEL)
 
 docker-engine:
 	@bash scripts/start_dockerd.sh
