@@ -232,3 +232,20 @@ def test_a_simulated_trial_marks_the_report_simulated(tmp_path):
     out = write_report(tmp_path / "r", exp, results, run_id="r", manifests_root=None)
     assert json.loads((out / "results.json").read_text())["simulated"] is True
     assert (out / "report.md").read_text().startswith(f"# ⚠️ {markdown.BANNER}")
+
+
+def test_report_says_what_hardware_it_ran_on(written):
+    _, _, out = written
+    md = (out / "report.md").read_text()
+    doc = json.loads((out / "results.json").read_text())
+    line = next(ln for ln in md.splitlines() if ln.startswith("**Measured on:**"))
+    assert "1 × H100 per trial (simulated)" in line
+    assert str(doc["hardware"]["host"]["cpu_cores"]) + " cores" in line
+
+
+def test_summary_md_is_the_pr_block(written):
+    exp, _, out = written
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith(f"### `{exp.name}` — run `run1`")
+    assert markdown.BANNER in summary  # simulated results never lose their label
+    assert "| # | trial |" in summary

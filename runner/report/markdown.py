@@ -175,6 +175,7 @@ def render(
             + (" · **interrupted** (partial results)" if run.get("interrupted") else ""), ""]
     if exp.description:
         out += [exp.description, ""]
+    out += [f"**Measured on:** {hardware_line(doc)}", ""]
     o = exp.objective
     out += [f"**Objective:** {o.direction} `{o.metric}` at concurrency `{o.concurrency}`"
             + (f" in scenario `{o.scenario}`" if o.scenario else " (mean over scenarios)"), ""]
@@ -234,6 +235,21 @@ def render(
     if simulated:
         out += [f"_{BANNER}._", ""]
     return "\n".join(out)
+
+
+def hardware_line(doc: dict[str, Any]) -> str:
+    """Where the numbers were measured, in one line (simulated GPUs say so)."""
+    hw = doc["hardware"]
+    host = hw.get("host") or {}
+    mem = host.get("memory_bytes")
+    cpu = (f"{host.get('cpu_model') or 'unknown CPU'}, {host.get('cpu_cores') or '?'} cores"
+           + (f", {mem / 2**30:.0f} GiB" if mem else ""))
+    if hw.get("gpu_count"):
+        gpus = f"{hw['gpu_count']} × {hw.get('gpu_type') or 'GPU'} per trial"
+        if doc.get("simulated"):
+            gpus += " (simulated)"
+        return f"{gpus}; host {cpu}"
+    return f"CPU only: {cpu}"
 
 
 def _provenance(doc: dict[str, Any]) -> str:
