@@ -23,6 +23,7 @@ from tuneops.validate import load_experiment, validate_document, validate_file
 ROOT = Path(__file__).resolve().parents[1]
 BAD = sorted((ROOT / "tests" / "bad").glob("*.yaml"))
 EXAMPLES = sorted((ROOT / "experiments" / "examples").glob("*.yaml"))
+COMMENTED = ROOT / "experiments" / "examples" / "sglang-docker.yaml"  # the fully commented one
 SCHEMA = schemas.load_json("experiment.schema.json")
 
 
@@ -90,7 +91,7 @@ def test_missing_file(tmp_path: Path):
 
 
 def test_position_points_at_unknown_key(tmp_path: Path):
-    text = EXAMPLES[0].read_text().replace("  maxTrials: 48", "  maxTrails: 48")
+    text = COMMENTED.read_text().replace("  maxTrials: 48", "  maxTrails: 48")
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "maxTrails" in t)
     path = tmp_path / "e.yaml"
     path.write_text(text)
@@ -105,7 +106,7 @@ def test_position_points_at_unknown_key(tmp_path: Path):
 
 def test_every_schema_error_is_reported_once(tmp_path: Path):
     text = (
-        EXAMPLES[0]
+        COMMENTED
         .read_text()
         .replace("kind: Experiment", "kind: Experimnt")
         .replace("  repeats: 1", "  repeats: 0")
@@ -131,7 +132,7 @@ def test_shell_and_template_syntax_pass_where_legal_and_stay_literal(tmp_path: P
     data, and the docker run line shlex-quoted)."""
     shell, jinja = "$(rm -rf /); `id` && echo $HOME | cat > /tmp/x", "{{ 7*7 }}{% raw %}"
     text = (
-        EXAMPLES[0]
+        COMMENTED
         .read_text()
         .replace('HF_HUB_OFFLINE: "1"', f"HF_HUB_OFFLINE: {json.dumps(shell)}\n    TPL: '{jinja}'")
         .replace("log-level: warning", f"log-level: warning\n    chat-template: '{jinja}'")
@@ -163,7 +164,7 @@ def test_config_file_is_read_relative_to_the_experiment(tmp_path: Path):
             }
         )
     )
-    text = EXAMPLES[0].read_text()
+    text = COMMENTED.read_text()
     start = text.index("  architecture:")
     end = text.index("engine:")
     text = text[:start] + "  configFile: cfg/config.json\n\n" + text[end:]
@@ -188,7 +189,7 @@ def test_config_file_is_read_relative_to_the_experiment(tmp_path: Path):
 
 def test_config_file_that_is_not_json(tmp_path: Path):
     (tmp_path / "config.json").write_text("secret: not json")
-    text = EXAMPLES[0].read_text()
+    text = COMMENTED.read_text()
     text = (
         text[: text.index("  architecture:")]
         + "  configFile: config.json\n"
@@ -205,9 +206,9 @@ def test_config_file_that_is_not_json(tmp_path: Path):
 def test_any_section_of_any_type_gives_diagnostics_not_exceptions(junk):
     from ruamel.yaml import YAML
 
-    sections = list(YAML(typ="rt").load(EXAMPLES[0].read_text()))
+    sections = list(YAML(typ="rt").load(COMMENTED.read_text()))
     for section in sections:
-        doc = YAML(typ="rt").load(EXAMPLES[0].read_text())
+        doc = YAML(typ="rt").load(COMMENTED.read_text())
         doc[section] = junk
         exp, diags = validate_document(doc, "e.yaml")
         assert (exp is None) == bool(diags), section
@@ -217,8 +218,8 @@ def test_any_section_of_any_type_gives_diagnostics_not_exceptions(junk):
 
 
 def test_cli_validate_exit_codes(tmp_path: Path, capsys):
-    assert cli.main(["validate", str(EXAMPLES[0])]) == 0
-    assert capsys.readouterr().out == f"{EXAMPLES[0]}: ok\n"
+    assert cli.main(["validate", str(COMMENTED)]) == 0
+    assert capsys.readouterr().out == f"{COMMENTED}: ok\n"
     code = cli.main(["validate", "--format", "json", str(BAD[0])])
     assert code == errors.EXIT_USAGE
     report = json.loads(capsys.readouterr().out)
