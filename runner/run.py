@@ -204,7 +204,16 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 options.reports_root / exp.name / run.run_id, exp, results,
                 run_id=run.run_id, interrupted=interrupted,
             )
-        if not interrupted:
+        # A cap given for this invocation only (--max-trials) pauses the run: like any
+        # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
+        paused = (
+            options.max_trials is not None
+            and searcher.stop_reason == "max_trials"
+            and not (exp.search.max_trials and exp.search.max_trials <= options.max_trials)
+        )
+        if paused:
+            run.note(f"stopped at --max-trials {options.max_trials}: run again to continue")
+        if not interrupted and not paused:
             run.finished()
         return RunSummary(
             experiment=exp.name, run_id=run.run_id, run_dir=run.dir, report_dir=report_dir,
