@@ -141,6 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     summary = run_experiment(exp, options)
     print(summary.describe())
+    if summary.interrupted:  # SIGINT/SIGTERM are trapped to stop engines: still Ctrl-C's code
+        return errors.EXIT_INTERRUPTED
     return errors.EXIT_OK if summary.best is not None else errors.EXIT_FAILURE
 
 
