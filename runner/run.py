@@ -19,9 +19,9 @@ from pathlib import Path
 from renderers.command import engine_command
 from renderers.docker import expand_host_paths, run_spec
 from runner import journal, score
-from runner.bench import local_path
 from runner.backends import BACKENDS
 from runner.backends.base import PORT_PLACEHOLDER, Backend, Launch
+from runner.bench import local_path
 from runner.gpus import GpuPool
 from runner.progress import Progress
 from runner.report import write_report
