@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from tuneops.registry import Catalog, Engine, catalog, engines
@@ -58,9 +59,18 @@ def args_words(args: dict[str, Any], cat: Catalog | None = None) -> list[str]:
 
 
 def base_words(
-    engine: Engine, *, model: str, served_name: str, host: str, port: int | str, local: bool
+    engine: Engine,
+    *,
+    model: str,
+    served_name: str,
+    host: str,
+    port: int | str,
+    local: bool,
+    prefix: Sequence[str] | None = None,
 ) -> list[str]:
-    out = list(engine.local_command if local else engine.command)
+    if prefix is None:
+        prefix = engine.local_command if local else engine.command
+    out = list(prefix)
     out += [engine.model_flag, model] if engine.model_flag else [model]
     out += [engine.served_name_flag, served_name]
     out += [engine.host_flag, host, engine.port_flag, str(port)]
@@ -75,10 +85,13 @@ def engine_command(
     port: int | str,
     local: bool,
     model: str | None = None,
+    prefix: Sequence[str] | None = None,
 ) -> list[str]:
     """The engine argv for `args` (a trial's args: engine.args with its params laid over).
 
-    `model` replaces the experiment's model id (OME passes `$(MODEL_PATH)`)."""
+    `model` replaces the experiment's model id (OME passes `$(MODEL_PATH)`); `prefix`
+    replaces the engine's entry point (`()` when an image's ENTRYPOINT already is the
+    server, so the command is only its arguments)."""
     engine = engines()[exp.engine.name]
     words = base_words(
         engine,
@@ -87,5 +100,6 @@ def engine_command(
         host=host,
         port=port,
         local=local,
+        prefix=prefix,
     )
     return words + args_words(args, catalog(exp.engine.name))

@@ -1,15 +1,21 @@
 """A trial as Docker SDK keyword arguments, and the same container as a `docker run` line.
 
 The spec is exactly what `docker.from_env().containers.run(**spec)` takes (see
-docs/architecture.md). Host paths keep their `~`: they are expanded where the container
-is started (`expand_host_paths`, or the shell for docker-run.sh), so a render does not
-depend on who ran it.
+docs/architecture.md). Host paths stay as the experiment wrote them (`~`, relative paths):
+they are resolved where the container is started (`expand_host_paths`, or the shell and
+the docker CLI for docker-run.sh), so a render does not depend on who ran it or where.
+
+A model that is a local file (a `.gguf`) is mounted read-only: its folder at `/models`,
+and the engine is pointed at `/models/<file>`. Images whose ENTRYPOINT already is the
+server get only the server's arguments as their command (`ENTRYPOINT_IS_SERVER`).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import posixpath
+from collections.abc import Callable
 from typing import Any
 
 from renderers.command import engine_command
@@ -22,6 +28,13 @@ EXPERIMENT_LABEL = "io.tuneops.experiment"
 TRIAL_LABEL = "io.tuneops.trial"
 ENGINE_LABEL = "io.tuneops.engine"
 LISTEN_HOST = "0.0.0.0"  # inside the container; Docker decides what the host exposes
+MODEL_MOUNT = "/models"  # where a local model file's folder appears in the container
+MODEL_FILE_SUFFIXES = (".gguf",)  # model ids naming a file on the host, not a hub id
+# Engines whose official image's ENTRYPOINT already is the server, so `command` holds only
+# its arguments: ghcr.io/ggml-org/llama.cpp:server runs ENTRYPOINT ["/app/llama-server"]
+# (.devops/cpu.Dockerfile; /app is not on PATH, so `llama-server ...` would reach the server
+# as a stray first argument).
+ENTRYPOINT_IS_SERVER = frozenset({"llamacpp"})
 
 
 def _fail(exp: Experiment, path: str, message: str, hint: str = "") -> UserError:
@@ -32,6 +45,17 @@ def container_name(exp: Experiment, trial: Trial) -> str:
     return f"tuneops-{exp.name}-{trial.id}"
 
 
+def model_file_mount(model_id: str) -> tuple[str, str] | None:
+    """(host folder as written, path inside the container) when the model is a local file.
+
+    The folder keeps `~` and relative spellings; `expand_host_paths` resolves them at run
+    time. A bare file name is taken from the current folder."""
+    if not model_id.lower().endswith(MODEL_FILE_SUFFIXES):
+        return None
+    folder, name = posixpath.split(model_id)
+    return (folder.rstrip("/") or ("/" if folder else ".")), f"{MODEL_MOUNT}/{name}"
+
+
 def run_spec(exp: Experiment, trial: Trial) -> dict[str, Any]:
     """`containers.run` kwargs for one trial (keys sorted; GPUs only when the trial has some
     and the engine is real: the simulator models its GPUs)."""
@@ -40,8 +64,14 @@ def run_spec(exp: Experiment, trial: Trial) -> dict[str, Any]:
     engine = engines()[exp.engine.name]
     port = engine.default_port
     docker = exp.deployment.docker
+    mount = model_file_mount(exp.model.id)
+    command = engine_command(
+        exp, trial.args, host=LISTEN_HOST, port=port, local=False,
+        model=mount[1] if mount else None,
+        prefix=() if exp.engine.name in ENTRYPOINT_IS_SERVER else None,
+    )
     spec: dict[str, Any] = {
-        "command": engine_command(exp, trial.args, host=LISTEN_HOST, port=port, local=False),
+        "command": command,
         "detach": True,
         "environment": {k: exp.engine.env[k] for k in sorted(exp.engine.env)},
         "image": exp.engine.image,
@@ -67,17 +97,27 @@ def run_spec(exp: Experiment, trial: Trial) -> dict[str, Any]:
         spec["ipc_mode"] = docker.ipc
     if docker.network:
         spec["network"] = docker.network
+    volumes: dict[str, dict[str, str]] = {}
+    if mount:
+        volumes[mount[0]] = {"bind": MODEL_MOUNT, "mode": "ro"}
     if docker.volumes:
-        volumes: dict[str, dict[str, str]] = {}
         for i, v in enumerate(docker.volumes):
             if ":" in v.host or ":" in v.container:
                 raise _fail(exp, f"deployment.docker.volumes[{i}]", "paths may not contain ':'")
             if v.host in volumes:
                 raise _fail(
                     exp, f"deployment.docker.volumes[{i}].host",
-                    f"host path {v.host!r} is mounted twice", "mount each host path once",
+                    f"host path {v.host!r} is mounted twice", "mount each host path once"
+                    + (" (the model's folder is mounted at /models already)" if mount else ""),
+                )
+            if mount and v.container.rstrip("/") == MODEL_MOUNT:
+                raise _fail(
+                    exp, f"deployment.docker.volumes[{i}].container",
+                    f"{MODEL_MOUNT} holds the model's folder ({mount[0]})",
+                    "mount this volume elsewhere",
                 )
             volumes[v.host] = {"bind": v.container, "mode": "ro" if v.read_only else "rw"}
+    if volumes:
         spec["volumes"] = {k: volumes[k] for k in sorted(volumes)}
     return spec
 
@@ -107,13 +147,34 @@ def docker_argv(spec: dict[str, Any]) -> list[str]:
     if spec.get("network"):
         argv += ["--network", spec["network"]]
     for host, mount in (spec.get("volumes") or {}).items():
-        argv += ["--volume", f"{host}:{mount['bind']}:{mount['mode']}"]
+        argv += ["--volume", f"{cli_host_path(host)}:{mount['bind']}:{mount['mode']}"]
     return [*argv, spec["image"], *spec["command"]]
 
 
-def expand_host_paths(spec: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `spec` with `~` in volume host paths expanded for the user running it."""
+def cli_host_path(host: str) -> str:
+    """A host path as the docker CLI takes it: a relative one gets `./` (without it, `-v`
+    reads the word as a named volume; the CLI resolves `./` paths since Docker 23, `../`
+    since 28.2) and so resolves against the folder docker-run.sh is run from."""
+    if host.startswith(("/", "~", "./", "../")) or host in (".", ".."):
+        return host
+    return "./" + host
+
+
+def expand_host_paths(
+    spec: dict[str, Any], resolve: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """A copy of `spec` whose volume host paths are absolute, for the user running it.
+
+    `~` is expanded; a relative path goes through `resolve` (the runner passes its own
+    lookup: next to the experiment, then the repository), then against the current folder.
+    The Docker SDK needs absolute paths: it would take `models` for a named volume."""
     out = copy.deepcopy(spec)
     if out.get("volumes"):
-        out["volumes"] = {os.path.expanduser(h): m for h, m in out["volumes"].items()}
+        resolved = {}
+        for host, mount in out["volumes"].items():
+            path = os.path.expanduser(host)
+            if not os.path.isabs(path) and resolve is not None:
+                path = resolve(path)
+            resolved[os.path.abspath(path)] = mount
+        out["volumes"] = resolved
     return out

@@ -143,3 +143,109 @@ def test_a_trial_without_an_image_cannot_run_in_docker():
     del doc["engine"]["image"]
     with pytest.raises(Exception, match="image"):
         run_spec(experiment(doc), first_trial(experiment(doc)))
+
+
+# ------------------------------------------------------------------ llama.cpp's server image
+
+
+def test_llamacpp_image_gets_only_the_servers_arguments_and_the_model_folder():
+    """ghcr.io/ggml-org/llama.cpp:server's ENTRYPOINT is /app/llama-server: the command is
+    its arguments, the model file's folder is mounted read-only at /models."""
+    exp = experiment(document("llamacpp-docker.yaml"))
+    plan = make_plan(exp)
+    assert len(plan.trials) == 8
+    for trial in plan.trials:
+        got = run_spec(exp, trial)
+        command = got["command"]
+        assert command[:8] == [
+            "--model", "/models/tuneops-llama-small-q8_0-s0.gguf", "--alias", "tuneops-small",
+            "--host", "0.0.0.0", "--port", "8080",
+        ]
+        assert "llama-server" not in command and "python3" not in command
+        assert got["image"] == "ghcr.io/ggml-org/llama.cpp:server"
+        assert got["volumes"] == {".cache/models": {"bind": "/models", "mode": "ro"}}
+        assert got["ports"] == {"8080/tcp": None}
+        assert "device_requests" not in got  # gpus: {count: 0}
+        for name, value in trial.args.items():  # every tuned and fixed flag, with its value
+            flag = f"--{name}"
+            assert flag in command, name
+            if value is not True:
+                assert command[command.index(flag) + 1] == str(value), name
+
+
+def test_llamacpp_docker_run_line_is_the_spec_argv():
+    exp = experiment(document("llamacpp-docker.yaml"))
+    trial = first_trial(exp)
+    files = render_trial(exp, trial)
+    spec_back = json.loads(files["docker.json"])
+    assert spec_back == run_spec(exp, trial)
+    argv = shlex.split("docker run " + files["docker-run.sh"].split("\ndocker run ", 1)[1])
+    assert argv == docker_argv(spec_back)
+    image_at = argv.index("ghcr.io/ggml-org/llama.cpp:server")
+    assert argv[image_at + 1 :] == spec_back["command"]
+    # a relative host folder is `./…` for the docker CLI (a bare word is a named volume)
+    assert argv[argv.index("--volume") + 1] == "./.cache/models:/models:ro"
+
+
+def test_llamacpp_command_parses_as_llama_server_flags():
+    """Every word of the container command is a llama-server flag the launcher (which parses
+    llama-server's own names) accepts, with the trial's values."""
+    from runner.llamacpp_flags import parser
+
+    exp = experiment(document("llamacpp-docker.yaml"))
+    for trial in make_plan(exp).trials:
+        args = parser().parse_args(run_spec(exp, trial)["command"])
+        assert args.model == "/models/tuneops-llama-small-q8_0-s0.gguf"
+        assert (args.parallel, args.threads, args.batch_size) == (
+            trial.params["parallel"], trial.params["threads"], trial.params["batch-size"]
+        )
+
+
+@pytest.mark.parametrize(("model_id", "host"), [
+    ("/srv/models/m.gguf", "/srv/models"),
+    ("~/models/m.gguf", "~/models"),
+    ("../models/M.GGUF", "../models"),
+    ("m.gguf", "."),
+])
+def test_model_file_folder_is_mounted_as_written(model_id, host):
+    doc = document("llamacpp-docker.yaml")
+    doc["model"]["id"] = model_id
+    exp = experiment(doc)
+    got = run_spec(exp, first_trial(exp))
+    assert got["volumes"] == {host: {"bind": "/models", "mode": "ro"}}
+    assert got["command"][1] == "/models/" + model_id.rsplit("/", 1)[-1]
+
+
+def test_hub_model_ids_are_not_mounted():
+    exp = experiment(document("sglang-docker.yaml"))
+    got = run_spec(exp, first_trial(exp))
+    assert "/models" not in [m["bind"] for m in got["volumes"].values()]
+    assert got["command"][:5] == [
+        "python3", "-m", "sglang.launch_server", "--model-path", "meta-llama/Llama-3.1-8B-Instruct"
+    ]
+
+
+def test_a_volume_on_the_model_mount_is_refused():
+    doc = document("llamacpp-docker.yaml")
+    doc["deployment"]["docker"] = {"volumes": [{"host": "/data", "container": "/models"}]}
+    with pytest.raises(Exception, match="/models holds the model's folder"):
+        run_spec(experiment(doc), first_trial(experiment(doc)))
+    doc["deployment"]["docker"] = {"volumes": [{"host": ".cache/models", "container": "/x"}]}
+    with pytest.raises(Exception, match="mounted twice"):
+        run_spec(experiment(doc), first_trial(experiment(doc)))
+
+
+def test_relative_host_paths_are_resolved_at_run_time(tmp_path, monkeypatch):
+    exp = experiment(document("llamacpp-docker.yaml"))
+    spec_ = run_spec(exp, first_trial(exp))
+    monkeypatch.chdir(tmp_path)
+    assert list(expand_host_paths(spec_)["volumes"]) == [f"{tmp_path}/.cache/models"]
+    seen = []
+
+    def resolve(path: str) -> str:
+        seen.append(path)
+        return f"/repo/{path}"
+
+    assert list(expand_host_paths(spec_, resolve)["volumes"]) == ["/repo/.cache/models"]
+    assert seen == [".cache/models"]
+    assert spec_["volumes"] == {".cache/models": {"bind": "/models", "mode": "ro"}}  # a copy
