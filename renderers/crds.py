@@ -255,18 +255,39 @@ def from_dir(folder: Path) -> SchemaSet:
 
 
 def from_cluster(context: str | None = None) -> SchemaSet:
-    """The CRDs installed in the cluster of the current kubeconfig (or `context`)."""
-    from kubernetes import client, config
+    """The CRDs installed in the cluster of the current kubeconfig (or `context`).
 
-    config.load_kube_config(context=context)
-    api = client.ApiextensionsV1Api()
+    $KUBECONFIG is read now, not when the client was imported (the client's own default
+    is frozen at import), and the client configuration stays ours, not the process-wide
+    default."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    where = f"cluster:{context or 'current-context'}"
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(
+            config_file=os.environ.get("KUBECONFIG") or None, context=context,
+            client_configuration=configuration, persist_config=False,
+        )
+    except config.ConfigException as exc:
+        raise UserError(
+            [Diagnostic(where, 0, 0, "", f"cannot load the kubeconfig: {exc}")]
+        ) from None
+    api = client.ApiextensionsV1Api(client.ApiClient(configuration))
 
     def fetch(kind: str) -> dict:
         name = f"{kind.lower()}s.{GROUP}"
-        resp = api.read_custom_resource_definition(name, _preload_content=False)
+        try:
+            resp = api.read_custom_resource_definition(name, _preload_content=False)
+        except ApiException as exc:
+            raise UserError([Diagnostic(
+                where, 0, 0, "", f"cannot read CRD {name}: {exc.status} {exc.reason}",
+                "install OME's CRDs in the cluster, or pass --crd-dir with the CRD files",
+            )]) from None
         return schema_for(json.loads(resp.data))[1]
 
-    return SchemaSet(f"cluster:{context or 'current-context'}", fetch)
+    return SchemaSet(where, fetch)
 
 
 def _kubeconfig_present() -> bool:

@@ -1,0 +1,172 @@
+"""`--crd-dir cluster`: OME's CRDs read from a live API server with the real `kubernetes` client.
+
+The API server is kmock's KubernetesEmulator (an in-memory Kubernetes API over real HTTP on
+127.0.0.1) preloaded with the CRD files from shared/ome-crds; a kubeconfig points at it. The
+client, the kubeconfig loading and crds.py run unchanged: nothing in them is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import kmock
+import kubernetes  # noqa: F401 - loaded before any KUBECONFIG is set, as in a long-lived process
+import pytest
+import yaml
+
+from renderers import crds, ome
+from renderers.render import render_tree
+from tuneops.errors import UserError
+from tuneops.plan import make_plan
+from tuneops.validate import load_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "experiments" / "examples" / "sglang-ome.yaml"
+CRD_DIR = crds.DEFAULT_CRD_DIR
+CRD_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
+# What rendering sglang-ome validates: the shared runtime and model, each trial's service and job.
+SERVED = ("InferenceService", "BenchmarkJob", "ClusterServingRuntime", "ClusterBaseModel")
+
+pytestmark = pytest.mark.skipif(not CRD_DIR.is_dir(), reason=f"OME CRDs not at {CRD_DIR}")
+
+
+@dataclass
+class ApiServer:
+    url: str
+    emulator: kmock.KubernetesEmulator
+
+    def crd_reads(self) -> list[str]:
+        """Paths of the CRD requests the server answered (kmock records every request)."""
+        paths = [request.url.path for request in list(self.emulator)]
+        return [p for p in paths if "customresourcedefinitions" in p]
+
+
+def _serve(crd_docs: list[dict], ready: queue.Queue) -> None:
+    async def main() -> None:
+        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
+            for crd in crd_docs:  # CRDs are cluster-scoped: no namespace
+                emulator.objects[CRD_RESOURCE, None, crd["metadata"]["name"]] = crd
+            stop = asyncio.Event()
+            url = f"http://127.0.0.1:{server.port}"
+            ready.put((url, emulator, asyncio.get_running_loop(), stop))
+            await stop.wait()
+
+    try:
+        asyncio.run(main())
+    except BaseException as exc:  # noqa: BLE001 - hand start-up failures to the fixture
+        ready.put(exc)
+
+
+@pytest.fixture(scope="module")
+def api_server() -> Iterator[ApiServer]:
+    docs = []
+    for kind in SERVED:
+        text = (CRD_DIR / f"{kind}.crd.yaml").read_text()
+        docs.append(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    ready: queue.Queue = queue.Queue()
+    thread = threading.Thread(target=_serve, args=(docs, ready), daemon=True)
+    thread.start()
+    got = ready.get(timeout=60)
+    if isinstance(got, BaseException):
+        raise got
+    url, emulator, loop, stop = got
+    try:
+        yield ApiServer(url, emulator)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def _kubeconfig(path: Path, server: str) -> Path:
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
+        "clusters": [{"name": "emulator", "cluster": {"server": server}}],
+        "users": [{"name": "tester", "user": {"token": "not-checked"}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}],
+    }))
+    return path
+
+
+@pytest.fixture
+def kubeconfig(api_server, tmp_path, monkeypatch) -> Path:
+    # Set after the kubernetes client was imported: crds.py must read it at call time.
+    path = _kubeconfig(tmp_path / "kubeconfig", api_server.url)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return path
+
+
+def test_cluster_schemas_are_the_crd_files_schemas(api_server, kubeconfig):
+    cluster = crds.crd_source(crds.CLUSTER)
+    files = crds.from_dir(CRD_DIR)
+    assert cluster.source == "cluster:current-context"
+    before = len(api_server.crd_reads())
+    for kind in SERVED:
+        assert cluster.fetch(kind) == files.fetch(kind), kind
+    reads = api_server.crd_reads()[before:]
+    assert reads == [
+        f"/apis/{CRD_RESOURCE}/{kind.lower()}s.ome.io" for kind in SERVED
+    ]
+
+
+def test_rendered_sglang_ome_manifests_are_valid_against_the_cluster(api_server, kubeconfig):
+    exp = load_experiment(EXAMPLE)
+    files, checked, schemas = render_tree(exp, crd_dir=crds.CLUSTER)
+    trials = len(make_plan(exp).trials)
+    manifests = [name for name in files if name.endswith(".yaml")]
+    assert checked == len(manifests) > 2 * trials  # every manifest: each trial's service and job
+    assert schemas.source.startswith("cluster:")
+    assert any(name.endswith("/inferenceservice.yaml") for name in files)
+
+
+def test_broken_manifests_fail_against_the_cluster(api_server, kubeconfig):
+    exp = load_experiment(EXAMPLE)
+    trial = make_plan(exp).trials[0]
+    schemas = crds.from_cluster()
+    good = ome.trial_manifests(exp, trial)
+    service, job = good["inferenceservice.yaml"], good["benchmarkjob.yaml"]
+    assert schemas.errors(service) == [] and schemas.errors(job) == []
+
+    bad_service = copy.deepcopy(service)
+    bad_service["spec"]["engine"]["minReplicas"] = "two"
+    bad_service["spec"]["modle"] = bad_service["spec"].pop("model")
+    found = schemas.errors(bad_service)
+    assert any("spec.engine.minReplicas" in e for e in found), found
+    assert any("modle" in e for e in found), found
+
+    bad_job = copy.deepcopy(job)
+    del bad_job["spec"]["outputLocation"]
+    found = schemas.errors(bad_job)
+    assert any("outputLocation" in e for e in found), found
+
+
+def test_a_crd_the_cluster_lacks_is_a_user_error(api_server, kubeconfig):
+    schemas = crds.from_cluster()
+    with pytest.raises(UserError) as failure:
+        schemas.errors({"apiVersion": "ome.io/v1beta1", "kind": "BaseModel",
+                        "metadata": {"name": "m", "namespace": "n"}, "spec": {}})
+    text = str(failure.value.diagnostics[0].message)
+    assert "cannot read CRD basemodels.ome.io: 404" in text
+
+
+def test_cli_renders_against_the_cluster(api_server, kubeconfig, tmp_path):
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "TUNEOPS_CACHE_DIR": str(tmp_path / "c")}
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("tuneops")), "render", str(EXAMPLE),
+         "--crd-dir", "cluster", "--out", str(tmp_path / "manifests")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "valid against cluster:current-context" in out.stdout
+    exp = load_experiment(EXAMPLE)
+    assert (tmp_path / "manifests" / exp.name / "_shared" / "clusterservingruntime.yaml").exists()
