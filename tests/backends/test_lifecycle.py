@@ -1,10 +1,16 @@
 """The one suite every backend passes: start → healthy → serve → logs → stop → nothing left,
 crashes and timeouts classified, and orphans of a killed runner reaped.
+
+Besides conftest's harnesses (local and docker, on the simulator or the stand-in engine) it
+runs the local backend against a real llama.cpp (the xllamacpp launcher on the tiny
+generated model), which must also stream a chat completion with usage.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -13,8 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from runner.backends.base import ConfigFailure, InfraFailure
-from tests.backends.harness import READY_TEXT, launch_to_json
+from runner.backends.base import ConfigFailure, InfraFailure, Launch
+from tests.backends.harness import (
+    HANG,
+    MARKER,
+    READY_TEXT,
+    ROOT,
+    DockerHarness,
+    LocalHarness,
+    launch_to_json,
+)
 
 KILLED_RUNNER = Path(__file__).with_name("killed_runner.py")
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -26,6 +40,74 @@ def _get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
+class LlamaCppHarness(LocalHarness):
+    """The local backend running llama.cpp's server through ``python -m runner.llamacpp``."""
+
+    ready_text = "llamacpp: serving"
+    chat = True
+
+    def __init__(self, model: Path) -> None:
+        self.model = model
+
+    def launch(self, tmp: Path, owner: str, trial: str, kind: str = "ok") -> Launch:
+        if kind == "hang":
+            command = [sys.executable, "-c", HANG, "{port}"]
+        else:
+            command = [sys.executable, "-m", "runner.llamacpp", "--model", str(self.model),
+                       "--alias", "tiny", "--host", "127.0.0.1", "--port", "{port}",
+                       "--ctx-size", "512", "--parallel", "1", "--threads", "1"]
+            command += ["--no-such-flag"] if kind == "bad-flag" else []
+        return Launch(
+            trial_id=trial, owner=owner, command=command,
+            env={MARKER: owner, "PYTHONPATH": str(ROOT)},
+            container_port=8080, health_path="/health", gpus=(), log_dir=tmp / trial,
+        )
+
+
+def _tiny_model() -> Path:
+    spec = importlib.util.spec_from_file_location("make_model", ROOT / "scripts/make_model.py")
+    make_model = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = make_model  # its dataclasses look their module up
+    spec.loader.exec_module(make_model)
+    return make_model.ensure(None, "tiny")[0]
+
+
+@pytest.fixture(params=[
+    pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker), "llamacpp",
+])
+def harness(request: pytest.FixtureRequest):
+    """conftest's harnesses, plus the local backend on a real llama.cpp."""
+    if request.param == "docker":
+        return DockerHarness(
+            request.getfixturevalue("docker_client"), request.getfixturevalue("engine_image")
+        )
+    if request.param == "llamacpp":
+        return LlamaCppHarness(_tiny_model())
+    return LocalHarness()
+
+
+def _streamed_chat(base_url: str, max_tokens: int) -> tuple[list[str], dict | None]:
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "Hello"}],
+            "max_tokens": max_tokens, "ignore_eos": True, "stream": True,
+            "stream_options": {"include_usage": True}}
+    request = urllib.request.Request(
+        base_url + "/v1/chat/completions", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    pieces, usage = [], None
+    with _direct.open(request, timeout=60) as response:
+        assert response.headers.get_content_type() == "text/event-stream"
+        for raw in response:
+            line = raw.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[len("data: "):])
+            pieces += [c["delta"]["content"] for c in event["choices"]
+                       if c["delta"].get("content")]
+            usage = event.get("usage") or usage
+    return pieces, usage
+
+
 def _wait_gone(harness, owner: str, timeout_s: float = 10) -> list:
     deadline = time.monotonic() + timeout_s
     while (left := harness.leftovers(owner)) and time.monotonic() < deadline:
@@ -34,6 +116,7 @@ def _wait_gone(harness, owner: str, timeout_s: float = 10) -> list:
 
 
 def test_serves_logs_and_stops_clean(harness, backend, owner, logs_root):
+    ready_text = getattr(harness, "ready_text", READY_TEXT)
     launch = harness.launch(logs_root, owner, "serve")
     deployment = backend.start(launch)
     try:
@@ -41,13 +124,22 @@ def test_serves_logs_and_stops_clean(harness, backend, owner, logs_root):
         backend.wait_healthy(deployment, timeout_s=30)
         models = _get_json(deployment.base_url + "/v1/models")
         assert models["data"], models
-        assert READY_TEXT in backend.logs(deployment)
+        assert ready_text in backend.logs(deployment)
         assert backend.logs(deployment).strip()
+        if getattr(harness, "chat", False):
+            pieces, usage = _streamed_chat(deployment.base_url, max_tokens=8)
+            assert pieces, "no streamed content"
+            assert usage is not None and usage["completion_tokens"] == 8
+            assert usage["prompt_tokens"] > 0
     finally:
         backend.stop(deployment)
     assert harness.leftovers(owner) == []
+    if harness.name == "local":  # the port is closed (and was the one the backend reserved)
+        port = int(deployment.base_url.rsplit(":", 1)[1])
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0
     saved = (launch.log_dir / "engine.log").read_text()
-    assert saved.strip() and READY_TEXT in saved
+    assert saved.strip() and ready_text in saved
     assert backend.logs(deployment) == saved  # still readable after the engine is gone
     backend.stop(deployment)  # idempotent
 
