@@ -7,7 +7,8 @@ the docker CLI for docker-run.sh), so a render does not depend on who ran it or 
 
 A model that is a local file (a `.gguf`) is mounted read-only: its folder at `/models`,
 and the engine is pointed at `/models/<file>`. Images whose ENTRYPOINT already is the
-server get only the server's arguments as their command (`ENTRYPOINT_IS_SERVER`).
+server get only the server's arguments as their command (`image_command` in
+schemas/engines.yaml).
 """
 
 from __future__ import annotations
@@ -30,11 +31,6 @@ ENGINE_LABEL = "io.tuneops.engine"
 LISTEN_HOST = "0.0.0.0"  # inside the container; Docker decides what the host exposes
 MODEL_MOUNT = "/models"  # where a local model file's folder appears in the container
 MODEL_FILE_SUFFIXES = (".gguf",)  # model ids naming a file on the host, not a hub id
-# Engines whose official image's ENTRYPOINT already is the server, so `command` holds only
-# its arguments: ghcr.io/ggml-org/llama.cpp:server runs ENTRYPOINT ["/app/llama-server"]
-# (.devops/cpu.Dockerfile; /app is not on PATH, so `llama-server ...` would reach the server
-# as a stray first argument).
-ENTRYPOINT_IS_SERVER = frozenset({"llamacpp"})
 
 
 def _fail(exp: Experiment, path: str, message: str, hint: str = "") -> UserError:
@@ -68,7 +64,7 @@ def run_spec(exp: Experiment, trial: Trial) -> dict[str, Any]:
     command = engine_command(
         exp, trial.args, host=LISTEN_HOST, port=port, local=False,
         model=mount[1] if mount else None,
-        prefix=() if exp.engine.name in ENTRYPOINT_IS_SERVER else None,
+        prefix=engines()[exp.engine.name].image_command,
     )
     spec: dict[str, Any] = {
         "command": command,

@@ -93,7 +93,8 @@ def _launch_builder(exp: Experiment, backend_name: str, owner: str):
             health_path=engine.health_path, log_dir=log_dir,
         )
         if backend_name == "docker":
-            spec = expand_host_paths(run_spec(exp, trial))  # manifests keep `~`
+            # manifests keep `~` and relative paths; they are made absolute at run time
+            spec = expand_host_paths(run_spec(exp, trial), resolve=lambda p: local_path(exp, p))
             return Launch(command=list(spec["command"]), container_port=engine.default_port,
                           docker=spec, **common)
         argv = engine_command(exp, trial.args, host="127.0.0.1", port=PORT_PLACEHOLDER, local=True)

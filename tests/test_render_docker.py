@@ -249,3 +249,20 @@ def test_relative_host_paths_are_resolved_at_run_time(tmp_path, monkeypatch):
     assert list(expand_host_paths(spec_, resolve)["volumes"]) == ["/repo/.cache/models"]
     assert seen == [".cache/models"]
     assert spec_["volumes"] == {".cache/models": {"bind": "/models", "mode": "ro"}}  # a copy
+
+
+def test_vllm_image_entrypoint_is_vllm_serve_so_command_starts_with_the_model():
+    """vllm/vllm-openai's ENTRYPOINT is `vllm serve`: repeating it would make the server see
+    `vllm serve vllm serve MODEL`. Local runs still start with `vllm serve`."""
+    doc = document("sglang-docker.yaml")
+    doc["engine"] = {"name": "vllm", "image": "vllm/vllm-openai:v0.33.0", "args": {}}
+    doc["parameters"] = {"max-num-seqs": [64, 128]}
+    doc["constraints"] = []
+    exp = experiment(doc)
+    trial = first_trial(exp)
+    command = run_spec(exp, trial)["command"]
+    assert engines()["vllm"].image_command == ()
+    assert command[0] == exp.model.id and "vllm" not in command[:2]
+    assert command[command.index("--max-num-seqs") + 1] == "64"
+    local = engine_command(exp, trial.args, host="127.0.0.1", port=1, local=True)
+    assert local[:3] == ["vllm", "serve", exp.model.id]

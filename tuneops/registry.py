@@ -23,6 +23,7 @@ class Engine:
     name: str
     command: tuple[str, ...]
     local_command: tuple[str, ...]
+    image_command: tuple[str, ...]  # argv prefix inside the image ([] when ENTRYPOINT serves)
     model_flag: str | None
     served_name_flag: str
     host_flag: str
@@ -45,6 +46,7 @@ def engines() -> dict[str, Engine]:
             name=name,
             command=tuple(e["command"]),
             local_command=tuple(e.get("local_command") or e["command"]),
+            image_command=tuple(e.get("image_command", e["command"])),
             model_flag=e["model_flag"],
             served_name_flag=e["served_name_flag"],
             host_flag=e["host_flag"],
