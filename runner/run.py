@@ -28,6 +28,7 @@ from runner.report import write_report
 from runner.results import CANCELLED, COMPLETED, TrialResult
 from runner.search import make_searcher
 from runner.trial import TrialContext, run_trial
+from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Plan, Trial, make_plan
 from tuneops.registry import engines
 from tuneops.spec import Experiment
@@ -139,6 +140,13 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
     t0 = time.monotonic()
     plan: Plan = make_plan(exp)
     backend_name = exp.deployment.mode
+    if options.backend is None and backend_name not in BACKENDS:
+        raise UserError([Diagnostic(
+            exp.source_file, 0, 0, "deployment.mode",
+            f"`tuneops run` cannot run mode {backend_name!r} trials yet "
+            f"(it runs: {', '.join(sorted(BACKENDS))})",
+            hint=f"`tuneops render` writes the manifests to apply: manifests/{exp.name}/",
+        )])
     backend = options.backend or BACKENDS[backend_name]()
     cancel = threading.Event()
     with journal.open_run(options.runs_root, exp, fresh=options.fresh) as run:
