@@ -130,6 +130,22 @@ def marked(marker: str) -> list[Proc]:
     return found
 
 
+def with_args(*needles: str) -> list[Proc]:
+    """Every live process (marked or not) whose argv holds each of `needles` as a whole argument."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        joined = "\0" + "\0".join(argv) + "\0"
+        if all(f"\0{n}\0" in joined for n in needles) and alive(int(entry.name)):
+            found.append(Proc(int(entry.name), [a for a in argv if a]))
+    return found
+
+
 def engines(marker: str) -> list[Proc]:
     return [p for p in marked(marker) if p.is_engine]
 

@@ -65,6 +65,7 @@ def test_sigterm_stops_engine_and_benchmark_then_rerun_resumes(tmp_path, runtime
     left = h.marked(cli.marker)
     assert not left, f"left running after SIGTERM: {[p.cmdline for p in left]}"
     assert not h.alive(engine.pid)
+    assert not h.with_args("runner.sim", "--port", str(engine.port())), "engine on the port"
 
     [run_dir] = h.run_dirs(tmp_path / "runs", "sigterm")
     assert not h.events(run_dir, "run_finished")
