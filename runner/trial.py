@@ -69,10 +69,13 @@ def run_trial(ctx: TrialContext, trial: Trial, gpus: tuple[str, ...]) -> TrialRe
         gpus=gpus, simulated=simulated, started_at=_now(),
     )
     t0 = time.monotonic()
+    trial_dir = ctx.run_dir / "trials" / trial.id
+    # A rerun after a killed runner keeps the killed attempt's logs: number on from them.
+    earlier = len(list(trial_dir.glob("attempt-*"))) if trial_dir.exists() else 0
     attempt = 0
     while True:
         attempt += 1
-        log_dir = ctx.run_dir / "trials" / trial.id / f"attempt-{attempt}"
+        log_dir = trial_dir / f"attempt-{earlier + attempt}"
         log_dir.mkdir(parents=True, exist_ok=True)
         try:
             ctx.on_attempt(trial, attempt, gpus)
