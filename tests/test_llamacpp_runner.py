@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 import uuid
 from pathlib import Path
@@ -20,10 +19,10 @@ import pytest
 
 from runner.results import COMPLETED, FAILED_CONFIG
 from runner.run import RunOptions, RunSummary, run_experiment
+from tests import e2e_helpers as h
 from tuneops.validate import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
-MARKER = "TUNEOPS_LLAMACPP_RUNNER_TEST"
 SCENARIO = "D(16,16)"
 REQUESTS = 4
 
@@ -62,29 +61,13 @@ def _experiment(folder: Path, model: Path) -> Path:
     return path
 
 
-def _marked(marker: str) -> list[int]:
-    """Live processes (not zombies) whose environment carries our marker, read from /proc."""
-    needle = f"{MARKER}={marker}\0".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes():
-                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> tuple[RunSummary, str]:
     tmp = tmp_path_factory.mktemp("llamacpp-runner")
     exp = load_experiment(_experiment(tmp, tiny_model()))
     marker = uuid.uuid4().hex
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(MARKER, marker)  # every engine and genai-bench inherits it
+        mp.setenv(h.MARKER, marker)  # every engine and genai-bench inherits it
         mp.setenv("TUNEOPS_RUNTIME_DIR", str(tmp / "runtime"))
         summary = run_experiment(exp, RunOptions(
             runs_root=tmp / "runs", reports_root=tmp / "reports", quiet=True, fresh=True,
@@ -129,4 +112,4 @@ def test_genai_bench_measures_llamacpp_through_the_runner(run):
 
 def test_nothing_is_left_running(run):
     _, marker = run
-    assert _marked(marker) == []
+    assert h.marked(marker) == []

@@ -6,8 +6,6 @@ Fails (never skips) when no Docker engine answers: start one with scripts/start_
 
 from __future__ import annotations
 
-import importlib.util
-
 import docker
 import pytest
 
@@ -17,28 +15,6 @@ from runner.run import RunOptions, run_experiment
 from tests import e2e_helpers as h
 
 pytestmark = [pytest.mark.docker, pytest.mark.genai_bench, pytest.mark.slow]
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> docker.DockerClient:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"no Docker engine answers ({e}); start one with scripts/start_dockerd.sh")
-    return client
-
-
-@pytest.fixture(scope="session")
-def sim_image(docker_client: docker.DockerClient) -> str:
-    """tuneops/sim:latest, built by scripts/build_image.py (a no-op when it is current)."""
-    spec = importlib.util.spec_from_file_location("build_image",
-                                                  h.REPO / "scripts" / "build_image.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.build_sim_image(docker_client)
-    docker_client.images.get("tuneops/sim:latest")  # what the experiment names
-    return "tuneops/sim:latest"
 
 
 def owned(client: docker.DockerClient, prefix: str) -> list[str]:

@@ -6,7 +6,6 @@ scripts/start_dockerd.sh, and a suite that silently skips them proves nothing.
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from pathlib import Path
 
@@ -14,30 +13,14 @@ import docker
 import pytest
 
 from runner.backends import BACKENDS
-from tests.backends.harness import ROOT, STANDIN, USE_SIM, DockerHarness, LocalHarness
-
-
-def _build_image_module():
-    spec = importlib.util.spec_from_file_location("build_image", ROOT / "scripts/build_image.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> docker.DockerClient:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as e:
-        pytest.fail(f"no Docker engine answers ({e}); start one with scripts/start_dockerd.sh")
-    return client
+from tests.backends.harness import STANDIN, USE_SIM, DockerHarness, LocalHarness
+from tests.conftest import build_image_module
 
 
 @pytest.fixture(scope="session")
 def engine_image(docker_client: docker.DockerClient) -> str:
     """The simulator image once the simulator exists, else the stand-in engine's image."""
-    build = _build_image_module()
+    build = build_image_module()
     if USE_SIM:
         return build.build_sim_image(docker_client)
     build.ensure_base(docker_client)
