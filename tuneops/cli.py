@@ -100,10 +100,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     rejected = plan.grid_size - len(plan.trials)
     if rejected:
         console.print(f"{rejected} grid point(s) rejected by constraints")
-    console.print(
-        f"at most {plan.max_trials} trial(s), {exp.gpus_per_trial} GPU(s) each: "
-        f"up to {plan.max_gpu_hours():.2f} GPU-hours"
-    )
+    if exp.gpus_per_trial:
+        cost = (f"{exp.gpus_per_trial} GPU(s) each: up to {plan.max_gpu_hours():.2f} GPU-hours")
+    else:  # CPU engines: the bound is in hours of this machine
+        cost = f"on the CPU: up to {plan.max_gpu_hours():.2f} machine-hours"
+    console.print(f"at most {plan.max_trials} trial(s), {cost}")
     return errors.EXIT_OK
 
 
