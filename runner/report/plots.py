@@ -80,6 +80,11 @@ def tradeoff_plot(path: Path, exp: Experiment, results: list[TrialResult], title
             ax.axhline(slo.min, color="grey", linestyle=":", label=f"SLO {y} ≥ {slo.min:g}")
     ax.set_xlabel(_label(x))
     ax.set_ylabel(_label(y))
+    _finish(fig, ax, path, title)
+
+
+def _finish(fig, ax, path: Path, title: str) -> None:
+    """Title, grid, legend and a deterministic PNG (no software/version stamp)."""
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -115,13 +120,7 @@ def param_plot(
         ax.set_xticks(range(len(ticks)), ticks)
     ax.set_xlabel(param)
     ax.set_ylabel(_label(obj))
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    _finish(fig, ax, path, title)
 
 
 def write_plots(out_dir: Path, exp: Experiment, ranked: list[TrialResult],
