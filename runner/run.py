@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from renderers import ome
 from renderers.command import engine_command
 from renderers.docker import expand_host_paths, run_spec
 from runner import journal, score
@@ -93,6 +94,11 @@ def _launch_builder(exp: Experiment, backend_name: str, owner: str):
             trial_id=trial.id, owner=owner, env=dict(exp.engine.env), gpus=real_gpus,
             health_path=engine.health_path, log_dir=log_dir,
         )
+        if backend_name == "ome":  # the objects to apply, by kind; the shared ones once per run
+            objects = [ome.inference_service(exp, trial), *ome.shared_manifests(exp).values()]
+            service = objects[0]["spec"]["engine"]["runner"]
+            return Launch(command=list(service["command"]), container_port=ome.PORT,
+                          ome={m["kind"]: m for m in objects}, **common)
         if backend_name == "docker":
             # manifests keep `~` and relative paths; they are made absolute at run time
             spec = expand_host_paths(run_spec(exp, trial), resolve=lambda p: local_path(exp, p))
@@ -104,6 +110,13 @@ def _launch_builder(exp: Experiment, backend_name: str, owner: str):
         return Launch(command=argv, container_port=engine.default_port, **common)
 
     return build
+
+
+def _backend_options(exp: Experiment) -> dict:
+    """Constructor arguments a backend needs from the experiment (OME: where to reap)."""
+    if exp.deployment.mode == "ome":
+        return {"namespaces": (exp.deployment.ome.namespace,)}
+    return {}
 
 
 def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
@@ -147,7 +160,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             f"(it runs: {', '.join(sorted(BACKENDS))})",
             hint=f"`tuneops render` writes the manifests to apply: manifests/{exp.name}/",
         )])
-    backend = options.backend or BACKENDS[backend_name]()
+    backend = options.backend or BACKENDS[backend_name](**_backend_options(exp))
     cancel = threading.Event()
     with journal.open_run(options.runs_root, exp, fresh=options.fresh) as run:
         owner = f"{exp.name}/{run.run_id}"

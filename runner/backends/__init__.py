@@ -9,10 +9,12 @@ from __future__ import annotations
 from runner.backends.base import Backend
 from runner.backends.docker import DockerBackend
 from runner.backends.local import LocalBackend
+from runner.backends.ome import OmeBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     LocalBackend.name: LocalBackend,
     DockerBackend.name: DockerBackend,
+    OmeBackend.name: OmeBackend,
 }
 
 __all__ = ["BACKENDS"]

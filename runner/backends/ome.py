@@ -1,0 +1,377 @@
+"""Run the engine on Kubernetes as an OME InferenceService, through the `kubernetes` client.
+
+``launch.ome`` holds the rendered objects by kind. The cluster-wide ClusterServingRuntime
+and ClusterBaseModel are applied once per backend (one run), create-or-patch; each trial's
+InferenceService is created with the owner/trial labels added. The owner
+("<experiment>/<run-id>") has a "/", which a label value cannot hold, so it is kept whole
+in an annotation that ``reap`` matches by prefix, and a label-safe form goes in the label.
+
+Healthy means OME's Ready condition is True; then ``base_url`` is ``status.url`` and must
+answer from here, so the runner has to reach the cluster's URL (run it in-cluster, or
+through an ingress or port-forward). The rendered BenchmarkJob is the in-cluster
+alternative and is not applied here. The API server's 400/422 (a manifest it rejects) is a
+ConfigFailure; 5xx, refused connections and other 4xx (RBAC, missing CRDs) are
+InfraFailures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from runner.backends import health
+from runner.backends.base import (
+    OWNER_LABEL,
+    TRIAL_LABEL,
+    ConfigFailure,
+    Deployment,
+    InfraFailure,
+    Launch,
+    TrialFailure,
+)
+
+GROUP, VERSION = "ome.io", "v1beta1"
+ISVC = "inferenceservices"
+CLUSTER_PLURALS = {  # cluster-scoped objects shared by every trial of a run
+    "ClusterBaseModel": "clusterbasemodels",
+    "ClusterServingRuntime": "clusterservingruntimes",
+}
+POD_LABEL = "ome.io/inferenceservice"  # OME's label on the pods of an InferenceService
+COMPONENT_LABEL, ENGINE = "component", "engine"
+RUNNER_CONTAINER = "ome-container"
+LOG_NAME = "engine.log"
+REQUEST_TIMEOUT_S = 30
+# Ready=False reasons and pod states that no amount of waiting fixes.
+TERMINAL_REASON = re.compile(r"fail|error|invalid|crashloop", re.IGNORECASE)
+TERMINAL_TRANSITIONS = frozenset({"BlockedByFailedLoad", "InvalidSpec"})
+BAD_POD_STATES = frozenset({
+    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+    "CreateContainerConfigError", "CreateContainerError",
+})
+
+
+def label_value(text: str) -> str:
+    """``text`` as a valid label value: [A-Za-z0-9._-], at most 63, alphanumeric ends."""
+    return re.sub(r"[^A-Za-z0-9._-]", ".", text)[:63].strip("._-")
+
+
+@dataclass
+class OmeService:
+    namespace: str
+    name: str
+    removed: bool = False
+
+
+def _message(exc: Exception) -> str:
+    """The API server's own message from an ApiException, else the exception's text."""
+    body = getattr(exc, "body", None)
+    try:
+        return json.loads(body)["message"]
+    except (TypeError, ValueError, KeyError):
+        status = getattr(exc, "status", None)
+        return f"{status} {getattr(exc, 'reason', '')}".strip() if status else str(exc)
+
+
+def _failure(exc: Exception, doing: str) -> TrialFailure:
+    status = getattr(exc, "status", None)
+    text = f"Kubernetes API {doing}: {_message(exc)}"
+    if status in (400, 422):
+        return ConfigFailure(text)
+    return InfraFailure(text)
+
+
+def _condition(obj: dict, kind: str) -> dict | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return cond
+    return None
+
+
+def _describe(cond: dict | None) -> str:
+    if not cond:
+        return "no Ready condition yet"
+    parts = [cond.get("reason"), cond.get("message")]
+    return f"Ready={cond.get('status')}: " + " - ".join(p for p in parts if p)
+
+
+class OmeBackend:
+    name: ClassVar[str] = "ome"
+
+    def __init__(
+        self, api_client: Any = None, namespaces: tuple[str, ...] = (), grace_s: int = 30
+    ) -> None:
+        self._api = api_client
+        self._namespaces = tuple(namespaces)
+        self.grace_s = grace_s
+        self._applied: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- the client ------------------------------------------------------------------------
+
+    @property
+    def api(self) -> Any:
+        """The ApiClient: given, else from $KUBECONFIG (read now) or the in-cluster config."""
+        if self._api is None:
+            from kubernetes import client, config
+
+            configuration = client.Configuration()
+            try:
+                if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get(
+                    "KUBECONFIG"
+                ):
+                    config.load_incluster_config(client_configuration=configuration)
+                else:
+                    config.load_kube_config(
+                        config_file=os.environ.get("KUBECONFIG") or None,
+                        client_configuration=configuration, persist_config=False,
+                    )
+            except config.ConfigException as e:
+                raise InfraFailure(f"no Kubernetes cluster configured: {e}") from e
+            self._api = client.ApiClient(configuration)
+        return self._api
+
+    @property
+    def objects(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api)
+
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api)
+
+    def _call(self, doing: str, fn, *args, ok: tuple[int, ...] = (), **kwargs) -> Any:
+        """One API call; its errors become trial failures, except the HTTP statuses in
+        ``ok``, which are returned (as an int) instead of the response."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
+        except ApiException as e:
+            if e.status in ok:
+                return int(e.status)
+            raise _failure(e, doing) from e
+        except (HTTPError, OSError) as e:
+            raise InfraFailure(f"Kubernetes API {doing}: {e}") from e
+
+    # -- start -----------------------------------------------------------------------------
+
+    def _apply_shared(self, manifest: dict) -> None:
+        """Create a cluster-scoped object, or patch it to the manifest if it exists."""
+        plural = CLUSTER_PLURALS[manifest["kind"]]
+        name = manifest["metadata"]["name"]
+        key = json.dumps(manifest, sort_keys=True)
+        with self._lock:
+            if key in self._applied:
+                return
+            created = self._call(f"creating {manifest['kind']} {name}",
+                                 self.objects.create_cluster_custom_object,
+                                 GROUP, VERSION, plural, manifest, ok=(409,))
+            if created == 409:  # there already: bring it to this manifest
+                patch = {"metadata": {"labels": manifest["metadata"].get("labels", {})},
+                         "spec": manifest["spec"]}
+                self._call(f"updating {manifest['kind']} {name}",
+                           self.objects.patch_cluster_custom_object,
+                           GROUP, VERSION, plural, name, patch)
+            self._applied.add(key)
+
+    def service_manifest(self, launch: Launch) -> dict:
+        """The trial's InferenceService with the owner annotation and labels added."""
+        if "InferenceService" not in launch.ome:
+            raise ConfigFailure(f"trial {launch.trial_id} has no rendered InferenceService")
+        manifest = copy.deepcopy(launch.ome["InferenceService"])
+        meta = manifest.setdefault("metadata", {})
+        meta.setdefault("namespace", self._default_namespace())
+        meta["labels"] = {**(meta.get("labels") or {}), OWNER_LABEL: label_value(launch.owner),
+                          TRIAL_LABEL: label_value(launch.trial_id)}
+        meta["annotations"] = {**(meta.get("annotations") or {}), OWNER_LABEL: launch.owner}
+        return manifest
+
+    def start(self, launch: Launch) -> Deployment:
+        for kind in CLUSTER_PLURALS:
+            if kind in launch.ome:
+                self._apply_shared(launch.ome[kind])
+        manifest = self.service_manifest(launch)
+        namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        existing = self._get(namespace, name)
+        if existing is not None:  # a killed run's copy of this trial: start afresh
+            trial = (existing["metadata"].get("labels") or {}).get(TRIAL_LABEL)
+            if trial != manifest["metadata"]["labels"][TRIAL_LABEL]:
+                raise ConfigFailure(
+                    f"InferenceService {namespace}/{name} exists and was not started by tuneops"
+                )
+            self._delete(namespace, name)
+            self._wait_deleted(namespace, name)
+        self._call(f"creating InferenceService {namespace}/{name}",
+                   self.objects.create_namespaced_custom_object,
+                   GROUP, VERSION, namespace, ISVC, manifest)
+        return Deployment(launch, "", OmeService(namespace, name))
+
+    # -- health ----------------------------------------------------------------------------
+
+    def _get(self, namespace: str, name: str) -> dict | None:
+        obj = self._call(f"reading InferenceService {namespace}/{name}",
+                         self.objects.get_namespaced_custom_object,
+                         GROUP, VERSION, namespace, ISVC, name, ok=(404,))
+        return None if obj == 404 else obj
+
+    def _terminal(self, obj: dict, handle: OmeService) -> str | None:
+        """Why the service can never become ready, or None while it still may."""
+        status = obj.get("status") or {}
+        model = status.get("modelStatus") or {}
+        if model.get("transitionStatus") in TERMINAL_TRANSITIONS:
+            info = model.get("lastFailureInfo") or {}
+            detail = f"{info.get('reason', '')} {info.get('message', '')}".strip()
+            return f"{model['transitionStatus']}: {detail}"
+        ready = _condition(obj, "Ready")
+        if ready and ready.get("status") == "False" and TERMINAL_REASON.search(
+            f"{ready.get('reason', '')} {ready.get('message', '')}"
+        ):
+            return _describe(ready)
+        for pod in self._pods(handle):
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                waiting = cs.state.waiting if cs.state else None
+                if waiting and waiting.reason in BAD_POD_STATES:
+                    return f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}"
+        return None
+
+    def wait_healthy(self, deployment: Deployment, timeout_s: float) -> None:
+        handle: OmeService = deployment.handle
+        deadline = time.monotonic() + timeout_s
+        delay = health.FIRST_DELAY_S
+        while True:
+            obj = self._get(handle.namespace, handle.name)
+            if obj is None:
+                raise InfraFailure(f"InferenceService {handle.namespace}/{handle.name} vanished")
+            ready = _condition(obj, "Ready")
+            status = obj.get("status") or {}
+            url = status.get("url") or (status.get("address") or {}).get("url")
+            if ready and ready.get("status") == "True" and url:
+                deployment.base_url = url.rstrip("/")
+                break
+            why = self._terminal(obj, handle)
+            if why:
+                logs = self._safe_logs(deployment)
+                raise ConfigFailure(f"InferenceService {handle.name} failed: {why}", logs)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise InfraFailure(
+                    f"InferenceService {handle.namespace}/{handle.name} not ready within "
+                    f"{timeout_s:g}s ({_describe(ready)})", self._safe_logs(deployment),
+                )
+            time.sleep(min(delay, remaining))
+            delay = min(delay * health.BACKOFF, health.MAX_DELAY_S)
+        # Ready in the cluster; it must also answer here, where genai-bench runs.
+        health.wait_http_ok(
+            deployment.base_url + deployment.launch.health_path,
+            max(deadline - time.monotonic(), 5.0),
+            exit_code=lambda: None, logs=lambda: self._safe_logs(deployment),
+        )
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def _pods(self, handle: OmeService) -> list:
+        """The engine pods of the service (selectors are checked here too)."""
+        try:
+            found = self._call(f"listing pods of {handle.name}", self.core.list_namespaced_pod,
+                               handle.namespace, label_selector=f"{POD_LABEL}={handle.name}")
+        except TrialFailure:
+            return []  # pods may be off limits (RBAC): the service status still tells
+        pods = [p for p in (found.items if found else [])
+                if (p.metadata.labels or {}).get(POD_LABEL) == handle.name]
+        engine = [p for p in pods if (p.metadata.labels or {}).get(COMPONENT_LABEL) == ENGINE]
+        return sorted(engine or pods, key=lambda p: p.metadata.name)
+
+    def _pod_log(self, namespace: str, pod: str) -> str:
+        from kubernetes.client.exceptions import ApiException
+
+        for container in (RUNNER_CONTAINER, None):
+            try:
+                resp = self.core.read_namespaced_pod_log(
+                    pod, namespace, container=container, _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_S,
+                )
+                return resp.data.decode(errors="replace")
+            except ApiException as e:
+                if e.status != 400:  # 400: no such container; try the pod's only one
+                    raise _failure(e, f"reading logs of {pod}") from e
+        return ""
+
+    def logs(self, deployment: Deployment) -> str:
+        handle: OmeService = deployment.handle
+        saved = deployment.launch.log_dir / LOG_NAME
+        if handle.removed:
+            return saved.read_text(errors="replace") if saved.exists() else ""
+        pods = self._pods(handle)
+        if len(pods) == 1:
+            return self._pod_log(handle.namespace, pods[0].metadata.name)
+        return "".join(
+            f"==> {p.metadata.name} <==\n" + self._pod_log(handle.namespace, p.metadata.name)
+            for p in pods
+        )
+
+    def _safe_logs(self, deployment: Deployment) -> str:
+        try:
+            return health.tail(self.logs(deployment))
+        except Exception:  # noqa: BLE001 - logs only decorate a failure
+            return ""
+
+    # -- stop and reap ---------------------------------------------------------------------
+
+    def _delete(self, namespace: str, name: str) -> None:
+        self._call(f"deleting InferenceService {namespace}/{name}",
+                   self.objects.delete_namespaced_custom_object,
+                   GROUP, VERSION, namespace, ISVC, name,
+                   propagation_policy="Foreground", ok=(404,))
+
+    def _wait_deleted(self, namespace: str, name: str) -> None:
+        deadline = time.monotonic() + self.grace_s
+        while self._get(namespace, name) is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+    def stop(self, deployment: Deployment) -> None:
+        handle: OmeService = deployment.handle
+        if handle.removed:
+            return
+        text = self._safe_logs_full(deployment)
+        deployment.launch.log_dir.mkdir(parents=True, exist_ok=True)
+        (deployment.launch.log_dir / LOG_NAME).write_text(text)
+        self._delete(handle.namespace, handle.name)
+        self._wait_deleted(handle.namespace, handle.name)
+        handle.removed = True
+
+    def _safe_logs_full(self, deployment: Deployment) -> str:
+        try:
+            return self.logs(deployment)
+        except TrialFailure:
+            return ""
+
+    def _default_namespace(self) -> str:
+        return self._namespaces[0] if self._namespaces else "default"
+
+    def reap(self, owner_prefix: str) -> list[str]:
+        """Delete the InferenceServices whose owner annotation starts with the prefix."""
+        reaped = []
+        for namespace in self._namespaces or (self._default_namespace(),):
+            found = self._call(f"listing InferenceServices in {namespace}",
+                               self.objects.list_namespaced_custom_object,
+                               GROUP, VERSION, namespace, ISVC, label_selector=OWNER_LABEL,
+                               ok=(404,))  # 404: no InferenceService resource (yet)
+            for obj in ([] if found == 404 else found["items"]):
+                meta = obj.get("metadata") or {}
+                if not (meta.get("annotations") or {}).get(OWNER_LABEL, "").startswith(
+                    owner_prefix
+                ):
+                    continue
+                self._delete(namespace, meta["name"])
+                reaped.append((meta.get("labels") or {}).get(TRIAL_LABEL, meta["name"]))
+        return reaped
