@@ -7,25 +7,20 @@ client, the kubeconfig loading and crds.py run unchanged: nothing in them is rep
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import json
 import os
-import queue
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import kmock
 import kubernetes  # noqa: F401 - loaded before any KUBECONFIG is set, as in a long-lived process
 import pytest
 import yaml
 
 from renderers import crds, ome
 from renderers.render import render_tree
+from tests.kube_helpers import CRD_RESOURCE, ApiServer, running_api_server, write_kubeconfig
 from tuneops.errors import UserError
 from tuneops.plan import make_plan
 from tuneops.validate import load_experiment
@@ -33,38 +28,10 @@ from tuneops.validate import load_experiment
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "experiments" / "examples" / "sglang-ome.yaml"
 CRD_DIR = crds.DEFAULT_CRD_DIR
-CRD_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
 # What rendering sglang-ome validates: the shared runtime and model, each trial's service and job.
 SERVED = ("InferenceService", "BenchmarkJob", "ClusterServingRuntime", "ClusterBaseModel")
 
 pytestmark = pytest.mark.skipif(not CRD_DIR.is_dir(), reason=f"OME CRDs not at {CRD_DIR}")
-
-
-@dataclass
-class ApiServer:
-    url: str
-    emulator: kmock.KubernetesEmulator
-
-    def crd_reads(self) -> list[str]:
-        """Paths of the CRD requests the server answered (kmock records every request)."""
-        paths = [request.url.path for request in list(self.emulator)]
-        return [p for p in paths if "customresourcedefinitions" in p]
-
-
-def _serve(crd_docs: list[dict], ready: queue.Queue) -> None:
-    async def main() -> None:
-        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
-            for crd in crd_docs:  # CRDs are cluster-scoped: no namespace
-                emulator.objects[CRD_RESOURCE, None, crd["metadata"]["name"]] = crd
-            stop = asyncio.Event()
-            url = f"http://127.0.0.1:{server.port}"
-            ready.put((url, emulator, asyncio.get_running_loop(), stop))
-            await stop.wait()
-
-    try:
-        asyncio.run(main())
-    except BaseException as exc:  # noqa: BLE001 - hand start-up failures to the fixture
-        ready.put(exc)
 
 
 @pytest.fixture(scope="module")
@@ -73,35 +40,14 @@ def api_server() -> Iterator[ApiServer]:
     for kind in SERVED:
         text = (CRD_DIR / f"{kind}.crd.yaml").read_text()
         docs.append(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    ready: queue.Queue = queue.Queue()
-    thread = threading.Thread(target=_serve, args=(docs, ready), daemon=True)
-    thread.start()
-    got = ready.get(timeout=60)
-    if isinstance(got, BaseException):
-        raise got
-    url, emulator, loop, stop = got
-    try:
-        yield ApiServer(url, emulator)
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-    assert not thread.is_alive()
-
-
-def _kubeconfig(path: Path, server: str) -> Path:
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
-        "clusters": [{"name": "emulator", "cluster": {"server": server}}],
-        "users": [{"name": "tester", "user": {"token": "not-checked"}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "tester"}}],
-    }))
-    return path
+    with running_api_server(docs) as server:
+        yield server
 
 
 @pytest.fixture
 def kubeconfig(api_server, tmp_path, monkeypatch) -> Path:
     # Set after the kubernetes client was imported: crds.py must read it at call time.
-    path = _kubeconfig(tmp_path / "kubeconfig", api_server.url)
+    path = write_kubeconfig(tmp_path / "kubeconfig", api_server.url)
     monkeypatch.setenv("KUBECONFIG", str(path))
     return path
 
