@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from runner.backends import health
@@ -47,6 +48,7 @@ COMPONENT_LABEL, ENGINE = "component", "engine"
 RUNNER_CONTAINER = "ome-container"
 LOG_NAME = "engine.log"
 REQUEST_TIMEOUT_S = 30
+SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 # Ready=False reasons and pod states that no amount of waiting fixes.
 TERMINAL_REASON = re.compile(r"fail|error|invalid|crashloop", re.IGNORECASE)
 TERMINAL_TRANSITIONS = frozenset({"BlockedByFailedLoad", "InvalidSpec"})
@@ -356,7 +358,21 @@ class OmeBackend:
             return ""
 
     def _default_namespace(self) -> str:
-        return self._namespaces[0] if self._namespaces else "default"
+        """The first namespace given, else the kubeconfig context's (or the pod's own)."""
+        if self._namespaces:
+            return self._namespaces[0]
+        from kubernetes import config
+
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            try:
+                return Path(SA_NAMESPACE).read_text().strip() or "default"
+            except OSError:
+                return "default"
+        try:
+            _, active = config.list_kube_config_contexts(os.environ.get("KUBECONFIG") or None)
+        except config.ConfigException:
+            return "default"
+        return (active or {}).get("context", {}).get("namespace") or "default"
 
     def reap(self, owner_prefix: str) -> list[str]:
         """Delete the InferenceServices whose owner annotation starts with the prefix."""

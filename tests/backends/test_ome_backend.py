@@ -292,6 +292,17 @@ def test_reap_deletes_a_killed_runs_services_by_owner_prefix_only(server, kube, 
     assert fresh.reap("llama8b-ome-tp/") == []
 
 
+def test_reap_without_namespaces_looks_in_the_kubeconfig_contexts_namespace(
+    server, kube, exp, tmp_path, monkeypatch
+):
+    """`tuneops reap --backends ome` builds the backend without the experiment."""
+    _backend(exp).start(_launch(exp, make_plan(exp).trials[0], tmp_path))
+    assert OmeBackend().reap("llama8b-ome-tp/") == []  # the context names no namespace
+    path = write_kubeconfig(tmp_path / "kubeconfig-ns", server.url, namespace=NS)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    assert OmeBackend().reap("llama8b-ome-tp/") == [make_plan(exp).trials[0].id]
+
+
 def test_a_leftover_of_the_same_trial_is_replaced(server, kube, exp, tmp_path):
     trial = make_plan(exp).trials[0]
     _backend(exp).start(_launch(exp, trial, tmp_path, owner="llama8b-ome-tp/run-killed"))
