@@ -120,13 +120,17 @@ def _backend_options(exp: Experiment) -> dict:
 
 
 def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
+    """The GPUs this machine hands to trials: none when the cluster schedules them (OME) or
+    trials need none (CPU engines); numbered stand-ins for the simulator, which only models
+    them but still paces parallel trials by them."""
+    if exp.deployment.mode == "ome" or exp.gpus_per_trial == 0:
+        return GpuPool([])
     declared = options.gpu_ids or exp.deployment.gpus.devices
     if declared:
         return GpuPool(declared)
-    if exp.engine.name in ("sim", "llamacpp"):
-        # Simulated GPUs: the simulator models them, nothing on the host is used.
+    if engines()[exp.engine.name].simulated:
         n = exp.gpus_per_trial * max(exp.search.parallel_trials, 1)
-        return GpuPool([f"sim{i}" for i in range(n)]) if exp.engine.name == "sim" else GpuPool([])
+        return GpuPool([f"sim{i}" for i in range(n)])
     return GpuPool.from_machine()
 
 

@@ -151,7 +151,8 @@ def cmd_reap(args: argparse.Namespace) -> int:
     from runner.backends import BACKENDS
 
     for name in args.backends:
-        gone = BACKENDS[name]().reap(args.owner)
+        options = {"namespaces": tuple(args.namespace)} if name == "ome" and args.namespace else {}
+        gone = BACKENDS[name](**options).reap(args.owner)
         for g in gone:
             print(f"{name}: stopped {g}")
     return errors.EXIT_OK
@@ -196,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reap", help="stop engines a killed run left behind")
     p.add_argument("--owner", default="", help="owner prefix '<experiment>/' (default: all)")
-    p.add_argument("--backends", nargs="+", default=["local", "docker"])
+    p.add_argument("--backends", nargs="+", default=["local", "docker"],
+                   choices=["local", "docker", "ome"])
+    p.add_argument("--namespace", action="append", default=[],
+                   help="ome: namespace to look in (repeatable; default: the kubeconfig's)")
     p.set_defaults(func=cmd_reap)
     return parser
 
