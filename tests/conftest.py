@@ -7,6 +7,7 @@ scripts/start_dockerd.sh, and a suite that silently skips them proves nothing.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,12 +17,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_image_module() -> ModuleType:
-    """scripts/build_image.py, imported (it is a script, not a package module)."""
-    spec = importlib.util.spec_from_file_location("build_image", ROOT / "scripts/build_image.py")
+def load_script(name: str) -> ModuleType:
+    """scripts/<name>.py, imported (scripts are not package modules)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses in the script look their module up
     spec.loader.exec_module(module)
     return module
+
+
+def build_image_module() -> ModuleType:
+    return load_script("build_image")
+
+
+def tiny_model() -> Path:
+    """The tiny llama.cpp model preset, generated once into .cache/models (idempotent)."""
+    return load_script("make_model").ensure(None, "tiny")[0]
 
 
 @pytest.fixture(scope="session")

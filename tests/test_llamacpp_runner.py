@@ -9,9 +9,7 @@ the local backend, genai-bench and the scorer all run for real on the tiny gener
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from pathlib import Path
 
@@ -20,20 +18,12 @@ import pytest
 from runner.results import COMPLETED, FAILED_CONFIG
 from runner.run import RunOptions, RunSummary, run_experiment
 from tests import e2e_helpers as h
+from tests.conftest import tiny_model
 from tuneops.validate import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = "D(16,16)"
 REQUESTS = 4
-
-
-def tiny_model() -> Path:
-    """The tiny preset from scripts/make_model.py, generated once into .cache/models."""
-    spec = importlib.util.spec_from_file_location("make_model", REPO / "scripts/make_model.py")
-    make_model = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = make_model  # its dataclasses look their module up
-    spec.loader.exec_module(make_model)
-    return make_model.ensure(None, "tiny")[0]
 
 
 def _experiment(folder: Path, model: Path) -> Path:

@@ -8,7 +8,6 @@ generated model), which must also stream a chat completion with usage.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from tests.backends.harness import (
     LocalHarness,
     launch_to_json,
 )
+from tests.conftest import tiny_model
 
 KILLED_RUNNER = Path(__file__).with_name("killed_runner.py")
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -64,14 +64,6 @@ class LlamaCppHarness(LocalHarness):
         )
 
 
-def _tiny_model() -> Path:
-    spec = importlib.util.spec_from_file_location("make_model", ROOT / "scripts/make_model.py")
-    make_model = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = make_model  # its dataclasses look their module up
-    spec.loader.exec_module(make_model)
-    return make_model.ensure(None, "tiny")[0]
-
-
 @pytest.fixture(params=[
     pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker), "llamacpp",
 ])
@@ -82,7 +74,7 @@ def harness(request: pytest.FixtureRequest):
             request.getfixturevalue("docker_client"), request.getfixturevalue("engine_image")
         )
     if request.param == "llamacpp":
-        return LlamaCppHarness(_tiny_model())
+        return LlamaCppHarness(tiny_model())
     return LocalHarness()
 
 
