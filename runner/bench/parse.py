@@ -1,0 +1,138 @@
+"""genai-bench's result JSONs → tuneops metrics, converted once (latencies ms, tokens/s).
+
+Every result file is read, whatever its scenario prefix; what went wrong comes back as a
+BenchOutcome with ok=False and a reason, never as an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.results import Metrics
+from tuneops.metrics import LATENCIES, STATS
+
+
+@dataclass
+class BenchOutcome:
+    """What one genai-bench invocation produced: metrics, or why there are none."""
+
+    ok: bool
+    metrics: Metrics = field(default_factory=dict)
+    reason: str = ""
+    returncode: int | None = None
+    folder: str = ""  # genai-bench's experiment folder
+    log_path: str = ""
+    duration_s: float = 0.0
+    cancelled: bool = False
+    timed_out: bool = False
+    files: list[str] = field(default_factory=list)  # result JSONs read
+    missing: list[str] = field(default_factory=list)  # "scenario@concurrency" never measured
+
+
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def run_metrics(data: dict[str, Any], gpu_count: int = 1) -> tuple[str, int, dict[str, float]]:
+    """(scenario, concurrency, {tuneops metric: value}) from one genai-bench run JSON."""
+    agg = data["aggregated_metrics"]
+    to_ms = 1000.0 if data.get("_time_unit", "s") == "s" else 1.0
+    level_key = "batch_size" if agg.get("iteration_type") == "batch_size" else "num_concurrency"
+    out: dict[str, float] = {}
+
+    def put(name: str, value: Any, scale: float = 1.0) -> None:
+        v = _num(value)
+        if v is not None:
+            out[name] = v * scale
+
+    per = max(int(gpu_count), 1)  # CPU: per machine
+    put("output_throughput", agg.get("mean_output_throughput_tokens_per_s"))
+    put("input_throughput", agg.get("mean_input_throughput_tokens_per_s"))
+    put("total_throughput", agg.get("mean_total_tokens_throughput_tokens_per_s"))
+    put("output_throughput_per_gpu", agg.get("mean_output_throughput_tokens_per_s"), 1 / per)
+    put("total_throughput_per_gpu", agg.get("mean_total_tokens_throughput_tokens_per_s"), 1 / per)
+    put("requests_per_s", agg.get("requests_per_second"))
+    # genai-bench 0.0.5 divides by num_requests before it sets it, so its error_rate is 0
+    # even when requests failed: recompute it from the counts it does get right.
+    done, errors = _num(agg.get("num_completed_requests")), _num(agg.get("num_error_requests"))
+    if done is not None and errors is not None and done + errors > 0:
+        out["error_rate"] = errors / (done + errors)
+        out["num_requests"] = done + errors
+    else:
+        put("error_rate", agg.get("error_rate"))
+        put("num_requests", agg.get("num_requests"))
+    put("num_completed_requests", done)
+    put("num_error_requests", errors)
+    for code, count in sorted((agg.get("error_codes_frequency") or {}).items()):
+        put(f"errors.{code}", count)
+    put("run_duration_s", agg.get("run_duration"))
+    stats = agg.get("stats") or {}
+    for lat in LATENCIES:
+        for stat in STATS:
+            put(f"{lat}.{stat}", (stats.get(lat) or {}).get(stat), to_ms)
+    for stat in STATS:
+        put(f"output_inference_speed.{stat}", (stats.get("output_inference_speed") or {}).get(stat))
+    return str(agg["scenario"]), int(agg[level_key]), out
+
+
+def _is_result_file(path: Path) -> bool:
+    return path.name != "experiment_metadata.json" and not path.name.startswith("debug_")
+
+
+def parse_results(
+    folder: str | os.PathLike,
+    *,
+    gpu_count: int = 1,
+    expected: list[tuple[str, int]] | None = None,
+) -> BenchOutcome:
+    """Every run JSON in genai-bench's experiment folder → metrics[scenario][concurrency].
+
+    ok is False when nothing usable was measured: no folder, no result files (debug files
+    only: every request of a run failed), unreadable files, or every run all errors.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return BenchOutcome(ok=False, folder=str(folder),
+                            reason=f"no genai-bench results folder at {folder}")
+    debug = sorted(p.name for p in folder.glob("debug_*.json"))
+    metrics: Metrics = {}
+    problems: list[str] = []
+    files: list[str] = []
+    for path in sorted(p for p in folder.glob("*.json") if _is_result_file(p)):
+        try:
+            data = json.loads(path.read_text())
+            scenario, level, values = run_metrics(data, gpu_count)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            problems.append(f"{path.name}: unreadable ({type(e).__name__}: {e})")
+            continue
+        files.append(path.name)
+        metrics.setdefault(scenario, {})[level] = values
+    missing = [f"{s}@{c}" for s, c in (expected or []) if c not in metrics.get(s, {})]
+    outcome = BenchOutcome(ok=True, metrics=metrics, folder=str(folder), files=files,
+                           missing=missing)
+    if not metrics:
+        outcome.ok = False
+        why = ["no result files"]
+        if debug:
+            why.append(f"debug files only ({', '.join(debug)}): no request of a run succeeded")
+        outcome.reason = "; ".join(why + problems)
+        return outcome
+    served = [v for by_c in metrics.values() for v in by_c.values()
+              if v.get("num_completed_requests", 1) > 0 and v.get("error_rate", 0.0) < 1.0]
+    if not served:
+        outcome.ok = False
+        outcome.reason = "every request errored in every run"
+    elif problems:
+        outcome.reason = "; ".join(problems)
+    return outcome
+
+
