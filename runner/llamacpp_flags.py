@@ -170,7 +170,6 @@ FLAGS: list[Flag] = [
     Flag("verbosity", "int", "log verbosity (higher = more)", "verbosity", _set("verbosity"),
          ("-lv", "--log-verbosity"), default=3, parse=_int(0)),
 ]
-BY_NAME = {f.name: f for f in FLAGS}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -60,10 +60,6 @@ class PortLease:
             os.close(self._fd)  # closing the file drops the flock
             self._fd = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def __enter__(self) -> PortLease:
         return self
 

@@ -29,7 +29,6 @@ class Progress:
         self.exp = exp
         self.total = plan.max_trials or exp.search.max_trials or 0
         self.done = already
-        self.started_here = 0
         self.finished_here = 0
         self.t0 = time.monotonic()
         self.running: dict[str, tuple[Trial, str, float]] = {}
@@ -56,7 +55,6 @@ class Progress:
     # -- events ------------------------------------------------------------------
     def trial_started(self, trial: Trial) -> None:
         with self.lock:
-            self.started_here += 1
             self.running[trial.id] = (trial, "queued", time.monotonic())
         self._say(f"[{self._counter()}] {trial.id} start {self._params(trial.params)}")
 

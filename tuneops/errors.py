@@ -61,6 +61,3 @@ class UserError(TuneopsError):
         lines += [str(d) for d in self.diagnostics]
         return "\n".join(lines)
 
-
-class InfrastructureError(TuneopsError):
-    """Something outside the experiment failed (daemon, port, network); worth retrying."""

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuneops.metrics import METRICS
+
 API_VERSION = "tuneops/v1"
 KIND = "Experiment"
 
@@ -104,10 +106,6 @@ class Param:
     high: float | None = None
     step: float | None = None
     log: bool = False
-
-    @property
-    def is_finite(self) -> bool:
-        return self.kind in ("values", "bool") or self.step is not None or self.kind == "int"
 
 
 @dataclass(frozen=True)
@@ -335,8 +333,6 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
 
 
 def _default_direction(metric: str) -> str:
-    from tuneops.metrics import METRICS
-
     return METRICS.get(metric, "maximize")
 
 

@@ -30,7 +30,6 @@ from runner.backends.base import (
 )
 
 LOG_NAME = "engine.log"
-SIM_IMAGE = "tuneops/sim"
 
 
 @dataclass

@@ -61,10 +61,6 @@ class Tokens:
                              if isinstance(p, dict) and p.get("type") == "text")
         return total
 
-    def output(self, seed: int, prompt_key: str, n: int) -> list[str]:
-        """``n`` token texts, the same for the same seed and prompt."""
-        return self.rng(seed, prompt_key).choices(self.words, k=n)
-
     @staticmethod
     def rng(seed: int, prompt_key: str) -> random.Random:
         digest = hashlib.sha256(f"{seed}\0{prompt_key}".encode()).digest()

@@ -84,10 +84,6 @@ def _is_dict_subclass(h: Hint) -> bool:
         n in ("dict", "builtins.dict") or n.startswith("dict[") for n in names)
 
 
-def _not_builtin(h: Hint) -> bool:
-    return h.kind in ("class", "other")
-
-
 def _mark(h: Hint | None) -> Mark:
     if h is not None and h.kind == "builtin" and h.name in ("int", "float", "str"):
         return Mark(h.name)
