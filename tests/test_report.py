@@ -12,7 +12,7 @@ import pytest
 from runner import bench, score
 from runner.report import markdown, provenance, results_json, write_report
 from runner.report.plots import TRADEOFF_FILE, param_file
-from runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA, TrialResult
+from runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA, STATUSES, TrialResult
 from tuneops.spec import from_document
 
 FIXTURES = Path(__file__).parent / "fixtures" / "genai_bench"
@@ -249,3 +249,21 @@ def test_summary_md_is_the_pr_block(written):
     assert summary.startswith(f"### `{exp.name}` — run `run1`")
     assert markdown.BANNER in summary  # simulated results never lose their label
     assert "| # | trial |" in summary
+
+
+def test_report_schema_allows_exactly_the_runners_statuses():
+    """runner/results.py is the one list of trial statuses; the schema must not drift."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "status" in node and isinstance(node["status"], dict) and "enum" in node["status"]:
+                found.append(node["status"]["enum"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(results_json.schema())
+    assert found and all(tuple(enum) == STATUSES for enum in found)
