@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE = 1
 export ENABLE_UI = false
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: docs setup validate plan render check-rendered catalogs test lint run bench image docker-engine model clean
+.PHONY: docs setup validate plan render check-rendered catalogs crds test lint run bench image system-deps docker-engine model clean
 
 setup: $(STAMP) $(MODEL)
 
@@ -48,7 +48,15 @@ $(MODEL): $(STAMP) scripts/make_model.py
 
 model: $(MODEL)
 
-docker-engine:
+# OME's CRDs are vendored in schemas/crds/ome; refresh them from an OME checkout.
+crds: setup
+	@test -n "$(OME)" || { echo "usage: make crds OME=/path/to/ome-checkout"; exit 2; }
+	$(BIN)/python scripts/vendor_ome_crds.py $(OME)
+
+system-deps:
+	@bash scripts/system_deps.sh
+
+docker-engine: system-deps
 	@bash scripts/start_dockerd.sh
 
 image: setup docker-engine
@@ -59,7 +67,10 @@ test: setup docker-engine
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/lint-imports
+	@# import layers are checked on the tree as installed (tuneops.runner, tuneops.renderers, ...)
+	rm -rf .cache/lint-tree
+	$(BIN)/python -m pip install -q --no-deps --no-compile --target .cache/lint-tree . 2>/dev/null
+	cd .cache/lint-tree && ../../$(BIN)/lint-imports ../../.importlinter
 	$(BIN)/python scripts/make_experiment_doc.py --check
 	$(BIN)/python scripts/make_catalogs.py --engine all --check
 
@@ -71,7 +82,7 @@ run: setup
 
 bench: setup
 	$(BIN)/python scripts/bench_validate.py
-	$(BIN)/python -m renderers.bench
+	$(BIN)/python scripts/bench_render.py
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_runner.py
 

@@ -24,14 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from renderers.schemacheck import Validator
+from tuneops.renderers.schemacheck import Validator
+
+from tuneops import schemas
 from tuneops.errors import Diagnostic, UserError
 
 GROUP = "ome.io"
 VERSION = "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CRD_DIR = REPO_ROOT.parent / "shared" / "ome-crds"
+DEFAULT_CRD_DIR = schemas.ROOT / "crds" / "ome"  # vendored; scripts/vendor_ome_crds.py refreshes
 CRD_DIR_ENV = "TUNEOPS_CRD_DIR"
 CACHE_DIR_ENV = "TUNEOPS_CACHE_DIR"
 CLUSTER = "cluster"  # crd_source(CLUSTER): read the CRDs from the current kubeconfig context
@@ -158,9 +159,8 @@ def _parse_yaml(text: str) -> Any:
 def cache_dir() -> Path | None:
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV])
-    if (REPO_ROOT / "pyproject.toml").exists():
-        return REPO_ROOT / ".cache" / "crd-schemas"
-    return None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tuneops" / "crd-schemas"
 
 
 def _candidates(folder: Path, kind: str) -> list[Path]:
@@ -290,26 +290,16 @@ def from_cluster(context: str | None = None) -> SchemaSet:
     return SchemaSet(where, fetch)
 
 
-def _kubeconfig_present() -> bool:
-    paths = os.environ.get("KUBECONFIG", "")
-    candidates = [Path(p) for p in paths.split(os.pathsep) if p] or [
-        Path.home() / ".kube" / "config"
-    ]
-    return any(p.exists() for p in candidates)
-
-
 def crd_source(crd_dir: Path | str | None = None) -> SchemaSet:
     """Where schemas come from: `crd_dir` ("cluster" for the live cluster), else
-    $TUNEOPS_CRD_DIR, else ../shared/ome-crds next to the checkout, else a kubeconfig."""
+    $TUNEOPS_CRD_DIR, else the CRDs vendored with tuneops (schemas/crds/ome)."""
     if crd_dir is not None and str(crd_dir) == CLUSTER:
         return from_cluster()
     if crd_dir is None and os.environ.get(CRD_DIR_ENV):
         crd_dir = os.environ[CRD_DIR_ENV]
-    if crd_dir is None and DEFAULT_CRD_DIR.is_dir():
+    if crd_dir is None:
         crd_dir = DEFAULT_CRD_DIR
-    if crd_dir is None and _kubeconfig_present():
-        return from_cluster()
-    if crd_dir is None or not Path(crd_dir).is_dir():
+    if not Path(crd_dir).is_dir():
         raise UserError([Diagnostic(
             str(crd_dir or DEFAULT_CRD_DIR), 0, 0, "",
             "no OME CRDs to validate the manifests against",

@@ -19,7 +19,8 @@ import posixpath
 from collections.abc import Callable
 from typing import Any
 
-from renderers.command import engine_command
+from tuneops.renderers.command import engine_command
+
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial
 from tuneops.registry import engines

@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from renderers.command import engine_command
-from renderers.quoting import k8s_word
+from tuneops.renderers.command import engine_command
+from tuneops.renderers.quoting import k8s_word
+
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial
 from tuneops.registry import engines

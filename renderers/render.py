@@ -20,11 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderers import docker, ome
-from renderers.command import engine_command
-from renderers.crds import SchemaSet, crd_source
-from renderers.quoting import json_pretty
-from renderers.templating import render
+from tuneops.renderers import docker, ome
+from tuneops.renderers.command import engine_command
+from tuneops.renderers.crds import SchemaSet, crd_source
+from tuneops.renderers.quoting import json_pretty
+from tuneops.renderers.templating import render
+
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial, make_plan
 from tuneops.registry import engines

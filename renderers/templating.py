@@ -13,9 +13,8 @@ from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, Undefined
 from jinja2.sandbox import SandboxedEnvironment
-
-from renderers import TEMPLATE_DIR
-from renderers.quoting import shell_line, yaml_block, yaml_scalar
+from tuneops.renderers import TEMPLATE_DIR
+from tuneops.renderers.quoting import shell_line, yaml_block, yaml_scalar
 
 
 class Quoted(str):

@@ -28,8 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.fsutil import append_line, fsync_dir
-from runner.results import CANCELLED, TrialResult
+from tuneops.runner.fsutil import append_line, fsync_dir
+from tuneops.runner.results import CANCELLED, TrialResult
+
 from tuneops import errors
 from tuneops.plan import Trial, make_trial
 from tuneops.spec import Experiment, canonical_json

@@ -13,8 +13,8 @@ import time
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from tuneops.runner.results import COMPLETED, TrialResult
 
-from runner.results import COMPLETED, TrialResult
 from tuneops.plan import Plan, Trial
 from tuneops.spec import Experiment
 

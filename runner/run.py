@@ -16,19 +16,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from renderers import ome
-from renderers.command import engine_command
-from renderers.docker import expand_host_paths, run_spec
-from runner import journal, score
-from runner.backends import BACKENDS
-from runner.backends.base import PORT_PLACEHOLDER, Backend, Launch
-from runner.bench import local_path
-from runner.gpus import GpuPool
-from runner.progress import Progress
-from runner.report import write_report
-from runner.results import CANCELLED, COMPLETED, TrialResult
-from runner.search import make_searcher
-from runner.trial import TrialContext, run_trial
+from tuneops.renderers import ome
+from tuneops.renderers.command import engine_command
+from tuneops.renderers.docker import expand_host_paths, run_spec
+from tuneops.runner import journal, score
+from tuneops.runner.backends import BACKENDS
+from tuneops.runner.backends.base import PORT_PLACEHOLDER, Backend, Launch
+from tuneops.runner.bench import local_path
+from tuneops.runner.gpus import GpuPool
+from tuneops.runner.progress import Progress
+from tuneops.runner.report import write_report
+from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
+from tuneops.runner.search import make_searcher
+from tuneops.runner.trial import TrialContext, run_trial
+
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Plan, Trial, make_plan
 from tuneops.registry import engines

@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from runner.results import (
+from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
     FAILED_BENCHMARK,
@@ -34,6 +34,7 @@ from runner.results import (
     SloCheck,
     TrialResult,
 )
+
 from tuneops.metrics import METRICS
 from tuneops.spec import Experiment, Objective, Slo
 

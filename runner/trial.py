@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from runner import bench, score
-from runner.backends.base import Backend, ConfigFailure, Deployment, InfraFailure, Launch
-from runner.results import (
+from tuneops.runner import bench, score
+from tuneops.runner.backends.base import Backend, ConfigFailure, Deployment, InfraFailure, Launch
+from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
     FAILED_BENCHMARK,
@@ -24,6 +24,7 @@ from runner.results import (
     FAILED_INFRA,
     TrialResult,
 )
+
 from tuneops.plan import Trial
 from tuneops.registry import engines
 from tuneops.spec import Experiment

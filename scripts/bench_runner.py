@@ -29,10 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runner import bench  # noqa: E402
-from runner import run as run_module  # noqa: E402
-from runner.results import COMPLETED  # noqa: E402
-from runner.run import RunOptions, run_experiment  # noqa: E402
+from tuneops.runner import bench  # noqa: E402
+from tuneops.runner import run as run_module  # noqa: E402
+from tuneops.runner.results import COMPLETED  # noqa: E402
+from tuneops.runner.run import RunOptions, run_experiment  # noqa: E402
+
 from tuneops.validate import load_experiment  # noqa: E402
 
 GRID = {  # 8 points; the first `--trials` are kept

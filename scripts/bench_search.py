@@ -13,8 +13,9 @@ import argparse
 import statistics
 import time
 
-from runner.results import COMPLETED, Score, TrialResult
-from runner.search import make_searcher
+from tuneops.runner.results import COMPLETED, Score, TrialResult
+from tuneops.runner.search import make_searcher
+
 from tuneops.plan import make_plan
 from tuneops.spec import from_document
 

@@ -5,7 +5,8 @@ CPU time per streamed token and achieved vs modelled output throughput.
         [-- extra sim flags]
 
 The client is a bounded asyncio loop on raw sockets (127.0.0.1). "Modelled" is the
-simulator's own closed-loop prediction (runner.sim.scheduler.closed_loop) for the same load,
+simulator's own closed-loop prediction
+(tuneops.engines.sim.scheduler.closed_loop) for the same load,
 so achieved/modelled near 1.0 means the simulator's CPU is not what limits throughput.
 """
 
@@ -26,8 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runner.sim import config  # noqa: E402
-from runner.sim.scheduler import closed_loop  # noqa: E402
+from tuneops.engines.sim import config  # noqa: E402
+from tuneops.engines.sim.scheduler import closed_loop  # noqa: E402
 
 USAGE = re.compile(rb'"usage":\{"prompt_tokens":(\d+),"completion_tokens":(\d+)')
 PROMPT = ("Inference servers batch requests continuously and the KV cache bounds how many "
@@ -92,7 +93,7 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner.sim", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "tuneops.engines.sim", "--host", "127.0.0.1", "--port", str(port),
          "--time-scale", "0.001", *sim_args], cwd=REPO, stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:

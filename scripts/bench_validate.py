@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         render = None
         if not args.no_render:
             try:
-                from renderers.render import render_experiment as render
+                from tuneops.renderers.render import render_experiment as render
             except ImportError as exc:
                 print(f"render: skipped ({exc})")
         if render is not None:

@@ -37,12 +37,14 @@ ROOTFS_TAR = CACHE_DIR / "debian-bookworm-minbase-python3.tar"
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 APP_DIR = "/opt/tuneops"
 
-# Files baked into the simulator image: path inside /opt/tuneops -> path in the repository.
+# Files baked into the simulator image: path inside /opt/tuneops -> path in the repository,
+# laid out as the installed package is (the simulator finds its data from its own path).
 SIM_INPUTS = {
-    "runner/__init__.py": "runner/__init__.py",
-    "runner/sim": "runner/sim",
-    "schemas/catalogs/sglang.json": "schemas/catalogs/sglang.json",
-    "assets/tokenizer": "assets/tokenizer",
+    "tuneops/__init__.py": "tuneops/__init__.py",
+    "tuneops/engines/__init__.py": "engines/__init__.py",
+    "tuneops/engines/sim": "engines/sim",
+    "tuneops/schemas/catalogs/sglang.json": "schemas/catalogs/sglang.json",
+    "tuneops/assets/tokenizer": "assets/tokenizer",
 }
 # Trimmed from the rootfs: documentation and caches nothing at run time reads.
 PRUNE = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
@@ -172,7 +174,8 @@ def build_app_image(
 def build_sim_image(client: docker.DockerClient) -> str:
     ensure_base(client)
     inputs = {inside: ROOT / rel for inside, rel in SIM_INPUTS.items()}
-    return build_app_image(client, SIM_REPO, inputs, ["python3", "-m", "runner.sim", "--help"])
+    command = ["python3", "-m", "tuneops.engines.sim", "--help"]
+    return build_app_image(client, SIM_REPO, inputs, command)
 
 
 def main(argv: list[str] | None = None) -> int:

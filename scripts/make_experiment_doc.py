@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import schemas  # noqa: E402
+from tuneops import schemas  # noqa: E402
 from tuneops.checks_feasibility import GPU_MEMORY_GIB  # noqa: E402
 from tuneops.metrics import METRICS, UNITS  # noqa: E402
 from tuneops.space import MAX_GRID_POINTS  # noqa: E402

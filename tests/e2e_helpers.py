@@ -99,7 +99,7 @@ class Proc:
 
     @property
     def is_engine(self) -> bool:
-        return "runner.sim" in self.cmdline
+        return "tuneops.engines.sim" in self.cmdline
 
     @property
     def is_genai_bench(self) -> bool:

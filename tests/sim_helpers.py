@@ -114,7 +114,7 @@ def sim_env(catalog: Path, tokenizer: Path) -> dict[str, str]:
 
 
 class SimServer:
-    """A ``python -m runner.sim`` subprocess on 127.0.0.1; always killed on exit."""
+    """A ``python -m tuneops.engines.sim`` subprocess on 127.0.0.1; always killed on exit."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.port = free_port()
@@ -122,7 +122,7 @@ class SimServer:
         self.log = log
         self._logf = open(log, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runner.sim", "--host", "127.0.0.1", "--port",
+            [sys.executable, "-m", "tuneops.engines.sim", "--host", "127.0.0.1", "--port",
              str(self.port), "--time-scale", "0.001", *args],
             cwd=str(REPO), env=env, stdout=self._logf, stderr=subprocess.STDOUT,
         )

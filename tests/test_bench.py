@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from tuneops.runner import bench
 
-from runner import bench
 from tests.helpers.openai_stub_server import serve, tiny_tokenizer
 from tuneops.metrics import LATENCIES, STATS
 from tuneops.spec import from_document

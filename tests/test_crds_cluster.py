@@ -17,9 +17,9 @@ from pathlib import Path
 import kubernetes  # noqa: F401 - loaded before any KUBECONFIG is set, as in a long-lived process
 import pytest
 import yaml
+from tuneops.renderers import crds, ome
+from tuneops.renderers.render import render_tree
 
-from renderers import crds, ome
-from renderers.render import render_tree
 from tests.kube_helpers import CRD_RESOURCE, ApiServer, running_api_server, write_kubeconfig
 from tuneops.errors import UserError
 from tuneops.plan import make_plan
@@ -30,9 +30,6 @@ EXAMPLE = REPO / "experiments" / "examples" / "sglang-ome.yaml"
 CRD_DIR = crds.DEFAULT_CRD_DIR
 # What rendering sglang-ome validates: the shared runtime and model, each trial's service and job.
 SERVED = ("InferenceService", "BenchmarkJob", "ClusterServingRuntime", "ClusterBaseModel")
-
-pytestmark = pytest.mark.skipif(not CRD_DIR.is_dir(), reason=f"OME CRDs not at {CRD_DIR}")
-
 
 @pytest.fixture(scope="module")
 def api_server() -> Iterator[ApiServer]:

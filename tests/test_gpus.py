@@ -8,8 +8,7 @@ import threading
 import time
 
 import pytest
-
-from runner.gpus import GpuPool, parse_nvidia_smi
+from tuneops.runner.gpus import GpuPool, parse_nvidia_smi
 
 # Real `nvidia-smi --query-gpu=index,uuid,name,memory.total,memory.used
 # --format=csv,noheader,nounits` output shapes (H100 node; a board without memory reporting).

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tuneops.runner import journal
+from tuneops.runner.fsutil import write_atomic
+from tuneops.runner.results import CANCELLED, COMPLETED, FAILED_CONFIG, Score, TrialResult
 
-from runner import journal
-from runner.fsutil import write_atomic
-from runner.results import CANCELLED, COMPLETED, FAILED_CONFIG, Score, TrialResult
 from tuneops.plan import make_plan
 from tuneops.spec import from_document
 
@@ -120,8 +120,8 @@ def test_torn_last_line_is_ignored_then_cut_on_reopen(tmp_path):
 CHILD = textwrap.dedent(
     """
     import sys
-    from runner import journal
-    from runner.results import TrialResult
+    from tuneops.runner import journal
+    from tuneops.runner.results import TrialResult
     from tuneops.spec import from_document
     import json
     exp = from_document(json.loads(sys.argv[2]))

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-import runner.llamacpp_flags as lf
-from runner.llamacpp import build_params
+import tuneops.engines.llamacpp.flags as lf
+from tuneops.engines.llamacpp.launcher import build_params
 
 x = pytest.importorskip("xllamacpp")
 REPO = Path(__file__).resolve().parents[1]

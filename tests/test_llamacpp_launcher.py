@@ -1,4 +1,4 @@
-"""``python -m runner.llamacpp`` serves a real llama.cpp over HTTP and stops cleanly.
+"""``python -m tuneops.engines.llamacpp`` serves a real llama.cpp over HTTP and stops cleanly.
 
 Every test runs the real launcher as a subprocess on 127.0.0.1 with the tiny generated
 model; nothing in xllamacpp is replaced.
@@ -41,7 +41,8 @@ def model(tmp_path_factory) -> Path:
 
 def _launch(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "runner.llamacpp", *args], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "tuneops.engines.llamacpp", *args],
+                            cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
 
 
@@ -145,7 +146,8 @@ def test_sigterm_stops_it_and_frees_the_port(server):
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "runner.llamacpp", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "tuneops.engines.llamacpp", *args],
+                            cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

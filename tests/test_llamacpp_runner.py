@@ -14,9 +14,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tuneops.runner.results import COMPLETED, FAILED_CONFIG
+from tuneops.runner.run import RunOptions, RunSummary, run_experiment
 
-from runner.results import COMPLETED, FAILED_CONFIG
-from runner.run import RunOptions, RunSummary, run_experiment
 from tests import e2e_helpers as h
 from tests.conftest import tiny_model
 from tuneops.validate import load_experiment

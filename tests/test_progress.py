@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.progress import Progress
-from runner.results import COMPLETED, FAILED_CONFIG, Score, TrialResult
+from tuneops.runner.progress import Progress
+from tuneops.runner.results import COMPLETED, FAILED_CONFIG, Score, TrialResult
+
 from tuneops.plan import make_plan
 from tuneops.validate import load_experiment
 

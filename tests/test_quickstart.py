@@ -22,8 +22,9 @@ import os
 import sys
 from pathlib import Path
 
-from runner.results import COMPLETED
-from runner.run import RunOptions, run_experiment
+from tuneops.runner.results import COMPLETED
+from tuneops.runner.run import RunOptions, run_experiment
+
 from tuneops import yamlio
 from tuneops.validate import load_experiment
 

@@ -8,10 +8,10 @@ import shlex
 from pathlib import Path
 
 import pytest
+from tuneops.renderers.command import engine_command, flag_words
+from tuneops.renderers.docker import docker_argv, expand_host_paths, run_spec
+from tuneops.renderers.render import render_trial
 
-from renderers.command import engine_command, flag_words
-from renderers.docker import docker_argv, expand_host_paths, run_spec
-from renderers.render import render_trial
 from tuneops import spec, yamlio
 from tuneops.plan import make_plan
 from tuneops.registry import Catalog, Flag, engines
@@ -190,7 +190,7 @@ def test_llamacpp_docker_run_line_is_the_spec_argv():
 def test_llamacpp_command_parses_as_llama_server_flags():
     """Every word of the container command is a llama-server flag the launcher (which parses
     llama-server's own names) accepts, with the trial's values."""
-    from runner.llamacpp_flags import parser
+    from tuneops.engines.llamacpp.flags import parser
 
     exp = experiment(document("llamacpp-docker.yaml"))
     for trial in make_plan(exp).trials:

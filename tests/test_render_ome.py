@@ -9,19 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 from jsonschema import Draft7Validator
+from tuneops.renderers import crds, ome
+from tuneops.renderers.command import engine_command
+from tuneops.renderers.quoting import k8s_expand
+from tuneops.renderers.render import render_tree, render_trial
+from tuneops.renderers.schemacheck import JsonSchemaValidator, Validator
 
-from renderers import crds, ome
-from renderers.command import engine_command
-from renderers.quoting import k8s_expand
-from renderers.render import render_tree, render_trial
-from renderers.schemacheck import JsonSchemaValidator, Validator
 from tuneops import spec, yamlio
 from tuneops.errors import UserError
 from tuneops.plan import make_plan
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "experiments" / "examples"
 CRD_DIR = crds.DEFAULT_CRD_DIR
-needs_crds = pytest.mark.skipif(not CRD_DIR.is_dir(), reason=f"OME CRDs not at {CRD_DIR}")
 
 
 def document() -> dict:
@@ -146,7 +145,6 @@ def test_task_names_are_mapped_and_unknown_tasks_refused():
         ome.benchmark_job(exp, make_plan(exp).trials[0])
 
 
-@needs_crds
 def test_rendered_manifests_validate_against_the_crds_and_read_back_as_built():
     doc = document()
     doc["deployment"]["ome"]["generateBaseModel"] = {"vendor": "meta", "path": "/raid/m"}
@@ -165,7 +163,6 @@ def test_rendered_manifests_validate_against_the_crds_and_read_back_as_built():
             assert schemas.errors(built) == []
 
 
-@needs_crds
 def test_invalid_manifests_are_refused_before_anything_is_written(tmp_path):
     doc = document()
     doc["deployment"]["ome"]["namespace"] = "Not_A_Namespace"
@@ -199,7 +196,6 @@ def _mutations(manifest: dict):
     yield m
 
 
-@needs_crds
 def test_fast_validator_finds_exactly_what_jsonschema_finds():
     schema = crds.from_dir(CRD_DIR).validator("InferenceService").schema
     exp = experiment()
@@ -255,7 +251,6 @@ def test_kubernetes_schema_extensions_are_translated():
     assert errs({"typo": 1}) and errs({"maybe": 3})
 
 
-@needs_crds
 def test_schemas_are_cached_once_per_process_and_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv(crds.CACHE_DIR_ENV, str(tmp_path))
     path = CRD_DIR / "BenchmarkJob.crd.yaml"
@@ -271,3 +266,19 @@ def test_a_missing_crd_folder_is_a_user_error(tmp_path):
         crds.crd_source(tmp_path / "absent")
     with pytest.raises(UserError, match="no CRD for InferenceService"):
         crds.from_dir(tmp_path).validator("InferenceService")
+
+
+def test_vendored_crds_match_their_recorded_source():
+    """schemas/crds/ome ships with tuneops; SOURCE.json names the OME commit and each file's
+    hash, so a hand edit (or a partial refresh) of a CRD is caught here."""
+    import hashlib
+    import json
+
+    source = json.loads((CRD_DIR / "SOURCE.json").read_text())
+    assert source["repository"].endswith("sgl-project/ome") and source["commit"]
+    kinds = {"InferenceService", "BenchmarkJob", "ClusterServingRuntime", "ServingRuntime",
+             "ClusterBaseModel", "BaseModel"}
+    assert set(source["files"]) == {f"{k}.crd.yaml" for k in kinds}
+    for name, entry in source["files"].items():
+        assert hashlib.sha256((CRD_DIR / name).read_bytes()).hexdigest() == entry["sha256"], name
+    assert crds.DEFAULT_CRD_DIR.is_relative_to(Path(crds.__file__).resolve().parents[1])

@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tuneops.renderers.render import check_rendered, render_experiment, render_tree
 
-from renderers import crds
-from renderers.render import check_rendered, render_experiment, render_tree
 from tuneops import spec, yamlio
 from tuneops.errors import UserError
 from tuneops.plan import make_plan
@@ -24,7 +23,6 @@ EXAMPLES = sorted((ROOT / "experiments" / "examples").glob("*.yaml"))
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REGEN = bool(os.environ.get("TUNEOPS_REGEN_GOLDEN"))
 GOLDEN_TRIALS = 2  # trials per example kept as golden files (plus index and _shared)
-needs_crds = pytest.mark.skipif(not crds.DEFAULT_CRD_DIR.is_dir(), reason="no OME CRDs")
 
 
 def load(path: Path) -> spec.Experiment:
@@ -40,7 +38,6 @@ def golden_subset(exp: spec.Experiment, files: dict[str, str]) -> dict[str, str]
     return {rel: text for rel, text in files.items() if "/" not in rel or rel.split("/")[0] in keep}
 
 
-@needs_crds
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_examples_match_golden_files(path):
     exp = load(path)
@@ -57,13 +54,11 @@ def test_examples_match_golden_files(path):
         assert (folder / rel).read_text(encoding="utf-8") == text, rel
 
 
-@needs_crds
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_committed_manifests_are_current(path):
     assert check_rendered(load(path), ROOT / "manifests") == []
 
 
-@needs_crds
 def test_renders_are_byte_identical_across_runs_homes_and_folders(tmp_path, monkeypatch):
     exps = [load(p) for p in EXAMPLES]
     first = [render_tree(e)[0] for e in exps]
@@ -105,7 +100,6 @@ def test_a_failed_render_leaves_the_previous_output_untouched(tmp_path):
     assert after == before
 
 
-@needs_crds
 def test_an_invalid_ome_render_writes_nothing(tmp_path):
     doc = load_doc("sglang-ome.yaml")
     doc["deployment"]["ome"]["namespace"] = "UPPER"

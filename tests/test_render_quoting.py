@@ -8,8 +8,7 @@ import pytest
 import yaml
 from jinja2.exceptions import SecurityError
 from ruamel.yaml import YAML
-
-from renderers.quoting import (
+from tuneops.renderers.quoting import (
     k8s_expand,
     k8s_word,
     shell_line,
@@ -17,7 +16,7 @@ from renderers.quoting import (
     yaml_key,
     yaml_scalar,
 )
-from renderers.templating import environment
+from tuneops.renderers.templating import environment
 
 NASTY = [
     "{{ 7*7 }}",
@@ -114,7 +113,7 @@ def test_template_is_sandboxed_and_strict():
 def test_pretty_json_is_byte_identical_to_the_standard_library():
     import json
 
-    from renderers.quoting import json_pretty
+    from tuneops.renderers.quoting import json_pretty
 
     doc = {"b": [1, 2.5, True, None, {"z": [], "a": {}}], "a": NASTY}
     doc["c"] = {v: [[v]] for v in NASTY}

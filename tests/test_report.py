@@ -8,11 +8,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from tuneops.runner import bench, score
+from tuneops.runner.report import markdown, provenance, results_json, write_report
+from tuneops.runner.report.plots import TRADEOFF_FILE, param_file
+from tuneops.runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA, STATUSES, TrialResult
 
-from runner import bench, score
-from runner.report import markdown, provenance, results_json, write_report
-from runner.report.plots import TRADEOFF_FILE, param_file
-from runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA, STATUSES, TrialResult
 from tuneops.spec import from_document
 
 FIXTURES = Path(__file__).parent / "fixtures" / "genai_bench"
@@ -146,7 +146,7 @@ def test_report_sections(written):
     assert "CUDA out of memory | oops" in md and "port in use" in md
     # the engine argv with the best trial's flags, since no manifests were rendered
     block = md.split("```sh\n", 1)[1].split("\n```", 1)[0]
-    assert "runner.sim" in block and "--max-running-requests 64" in block
+    assert "tuneops.engines.sim" in block and "--max-running-requests 64" in block
     assert "--schedule-policy lpm" in block
     assert "![throughput_vs_latency](plots/throughput_vs_latency.png)" in md
 

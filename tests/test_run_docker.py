@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import docker
 import pytest
+from tuneops.runner.backends.base import OWNER_LABEL
+from tuneops.runner.results import COMPLETED
+from tuneops.runner.run import RunOptions, run_experiment
 
-from runner.backends.base import OWNER_LABEL
-from runner.results import COMPLETED
-from runner.run import RunOptions, run_experiment
 from tests import e2e_helpers as h
 
 pytestmark = [pytest.mark.docker, pytest.mark.genai_bench, pytest.mark.slow]

@@ -13,9 +13,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from tuneops.runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA
+from tuneops.runner.run import RunOptions, run_experiment
 
-from runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA
-from runner.run import RunOptions, run_experiment
 from tests import e2e_helpers as h
 from tuneops.plan import make_plan
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from tuneops.runner.backends.base import OWNER_LABEL
 
-from runner.backends.base import OWNER_LABEL
 from tests.kube_helpers import running_api_server, write_kubeconfig
 from tuneops import cli
 

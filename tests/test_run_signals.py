@@ -13,8 +13,8 @@ import time
 import uuid
 
 import pytest
+from tuneops.runner.results import COMPLETED
 
-from runner.results import COMPLETED
 from tests import e2e_helpers as h
 from tuneops.errors import EXIT_INTERRUPTED
 from tuneops.plan import make_plan
@@ -65,7 +65,8 @@ def test_sigterm_stops_engine_and_benchmark_then_rerun_resumes(tmp_path, runtime
     left = h.marked(cli.marker)
     assert not left, f"left running after SIGTERM: {[p.cmdline for p in left]}"
     assert not h.alive(engine.pid)
-    assert not h.with_args("runner.sim", "--port", str(engine.port())), "engine on the port"
+    port = str(engine.port())
+    assert not h.with_args("tuneops.engines.sim", "--port", port), "engine on the port"
 
     [run_dir] = h.run_dirs(tmp_path / "runs", "sigterm")
     assert not h.events(run_dir, "run_finished")

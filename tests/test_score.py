@@ -6,9 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
-
-from runner import bench, score
-from runner.results import (
+from tuneops.runner import bench, score
+from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
     FAILED_BENCHMARK,
@@ -16,6 +15,7 @@ from runner.results import (
     FAILED_INFRA,
     TrialResult,
 )
+
 from tuneops.spec import from_document
 
 FIXTURES = Path(__file__).parent / "fixtures" / "genai_bench"

@@ -6,8 +6,7 @@ import math
 import statistics
 
 import pytest
-
-from runner.results import (
+from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
     FAILED_BENCHMARK,
@@ -16,7 +15,8 @@ from runner.results import (
     Score,
     TrialResult,
 )
-from runner.search import make_searcher
+from tuneops.runner.search import make_searcher
+
 from tuneops.plan import constraint_checker, make_plan
 from tuneops.spec import from_document
 

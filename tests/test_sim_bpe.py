@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from tuneops.engines.sim.bpe import ByteLevelBPE
 
-from runner.sim.bpe import ByteLevelBPE
 from tests.sim_helpers import CORPUS, make_tokenizer
 
 tokenizers = pytest.importorskip("tokenizers")

@@ -3,7 +3,7 @@
 Runs ``genai-bench benchmark`` (offline, sglang backend, D(100,100), concurrency 1 and 8)
 against the simulator and compares genai-bench's mean TTFT and TPOT with the simulator's own
 modelled values: per request as the server timed them in model time (``/sim/requests``), and
-at concurrency 1 also the closed-loop prediction (``runner.sim.scheduler.closed_loop``).
+at concurrency 1 also the closed-loop prediction (``tuneops.engines.sim.scheduler.closed_loop``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tuneops.engines.sim import config
+from tuneops.engines.sim.scheduler import closed_loop
 
-from runner.sim import config
-from runner.sim.scheduler import closed_loop
 from tests.sim_helpers import SimServer, make_catalog, make_tokenizer, sim_env
 
 pytestmark = [pytest.mark.genai_bench, pytest.mark.slow]

@@ -7,10 +7,9 @@ real time), so each property is checked in milliseconds of CPU, not minutes of w
 from __future__ import annotations
 
 import pytest
-
-from runner.sim import profiles
-from runner.sim.perfmodel import PerfModel, Settings
-from runner.sim.scheduler import Request, Scheduler, closed_loop
+from tuneops.engines.sim import profiles
+from tuneops.engines.sim.perfmodel import PerfModel, Settings
+from tuneops.engines.sim.scheduler import Request, Scheduler, closed_loop
 
 
 def perf(gpu: str = "H100", model: str = "Llama-3.1-8B", **settings) -> PerfModel:

@@ -1,4 +1,5 @@
-"""``python -m runner.sim`` end to end: flags, start-up failures, the OpenAI API, metrics."""
+"""``python -m tuneops.engines.sim`` end to end: flags, start-up failures, the OpenAI API,
+metrics."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def ref(env):
 
 
 def run_sim(env, *args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "runner.sim", "--time-scale", "0.001", *args],
+    argv = [sys.executable, "-m", "tuneops.engines.sim", "--time-scale", "0.001", *args]
+    return subprocess.run(argv,
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -79,7 +81,7 @@ def test_bad_flags_exit_2_like_argparse(env, args, message):
 
 
 def test_catalog_flags_parse_with_aliases_and_bare_booleans(env, monkeypatch):
-    from runner.sim import config
+    from tuneops.engines.sim import config
 
     monkeypatch.setenv("TUNEOPS_SIM_CATALOG", env["TUNEOPS_SIM_CATALOG"])
     ns = config.parse_args(["--model", "Qwen/Qwen2.5-7B-Instruct", "--tensor-parallel-size", "2",

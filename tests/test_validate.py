@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-import schemas
-from tuneops import cli, errors, registry
+from tuneops import cli, errors, registry, schemas
 from tuneops.metrics import METRICS
 from tuneops.validate import load_experiment, validate_document, validate_file
 

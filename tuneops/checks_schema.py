@@ -19,8 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-import schemas
-from tuneops import yamlio
+from tuneops import schemas, yamlio
 from tuneops.errors import Diagnostic
 
 Path_ = tuple[str | int, ...]

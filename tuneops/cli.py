@@ -109,7 +109,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from renderers.render import check_rendered, render_experiment
+    from tuneops.renderers.render import check_rendered, render_experiment
 
     exps = [_load(p) for p in _experiment_paths(args.experiments)]
     crd_dir = Path(args.crd_dir) if args.crd_dir else None
@@ -130,7 +130,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from runner.run import RunOptions, run_experiment
+    from tuneops.runner.run import RunOptions, run_experiment
 
     exp = _load(args.experiment)
     options = RunOptions(
@@ -148,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
-    from runner.backends import BACKENDS
+    from tuneops.runner.backends import BACKENDS
 
     for name in args.backends:
         options = {"namespaces": tuple(args.namespace)} if name == "ome" and args.namespace else {}
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="manifests")
     p.add_argument(
         "--crd-dir",
-        help="OME CRDs to validate against (default: ../shared/ome-crds; 'cluster' reads them "
+        help="OME CRDs to validate against (default: the CRDs vendored with tuneops, "
+        "schemas/crds/ome; 'cluster' reads them "
         "from the current kubeconfig)",
     )
     p.add_argument("--check", action="store_true", help="fail if the committed output differs")

@@ -12,7 +12,7 @@ from functools import cache
 
 from ruamel.yaml import YAML
 
-import schemas
+from tuneops import schemas
 
 DEPLOYMENT_MODES = ("docker", "local", "ome")
 SEARCH_METHODS = ("grid", "random", "bayesian")

@@ -6,10 +6,10 @@ reads it from here.
 
 from __future__ import annotations
 
-from runner.backends.base import Backend
-from runner.backends.docker import DockerBackend
-from runner.backends.local import LocalBackend
-from runner.backends.ome import OmeBackend
+from tuneops.runner.backends.base import Backend
+from tuneops.runner.backends.docker import DockerBackend
+from tuneops.runner.backends.local import LocalBackend
+from tuneops.runner.backends.ome import OmeBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     LocalBackend.name: LocalBackend,

@@ -18,9 +18,8 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.types import DeviceRequest
-
-from runner.backends import health
-from runner.backends.base import (
+from tuneops.runner.backends import health
+from tuneops.runner.backends.base import (
     OWNER_LABEL,
     TRIAL_LABEL,
     ConfigFailure,

@@ -16,13 +16,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from runner.backends.base import ConfigFailure, InfraFailure, TrialFailure
+from tuneops.runner.backends.base import ConfigFailure, InfraFailure, TrialFailure
 
 FIRST_DELAY_S = 0.05
 MAX_DELAY_S = 2.0
 BACKOFF = 1.5
 TAIL_LINES = 40
-# EX_TEMPFAIL: launchers (runner.llamacpp) exit with it when the machine, not the config,
+# EX_TEMPFAIL: launchers (tuneops.engines.llamacpp) exit with it when the machine, not the config,
 # stopped them (e.g. the port was taken), since the engine itself cannot tell them apart.
 EXIT_TEMPFAIL = 75
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from runner import ports
-from runner.backends import health
-from runner.backends.base import (
+from tuneops.runner import ports
+from tuneops.runner.backends import health
+from tuneops.runner.backends.base import (
     PORT_PLACEHOLDER,
     ConfigFailure,
     Deployment,

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from runner.backends import health
-from runner.backends.base import (
+from tuneops.runner.backends import health
+from tuneops.runner.backends.base import (
     OWNER_LABEL,
     TRIAL_LABEL,
     ConfigFailure,

@@ -11,7 +11,7 @@ Per-GPU throughput divides by the GPUs the trial holds; on CPU (no GPUs) the div
 so "per GPU" reads "per machine".
 """
 
-from runner.bench.command import (
+from tuneops.runner.bench.command import (
     FIXED_SLACK_S,
     GPU_TYPES,
     LOG_FILE,
@@ -24,20 +24,19 @@ from runner.bench.command import (
     genai_bench_executable,
     gpu_type_flag,
     local_path,
-    repo_root,
     request_params,
     resolve_tokenizer,
     server_engine_flag,
     timeout_for,
 )
-from runner.bench.parse import BenchOutcome, parse_results, run_metrics
-from runner.bench.process import BenchProcess, log_tail, run, run_benchmark
-from runner.bench.warmup import warmup
+from tuneops.runner.bench.parse import BenchOutcome, parse_results, run_metrics
+from tuneops.runner.bench.process import BenchProcess, log_tail, run, run_benchmark
+from tuneops.runner.bench.warmup import warmup
 
 __all__ = [
     "FIXED_SLACK_S", "GPU_TYPES", "LOG_FILE", "RESULTS_FOLDER", "RUN_SLACK_S", "SERVER_ENGINES",
     "BenchOutcome", "BenchProcess", "api_backend", "bench_env", "build_command",
     "genai_bench_executable", "gpu_type_flag", "local_path", "log_tail", "parse_results",
-    "repo_root", "request_params", "resolve_tokenizer", "run", "run_benchmark", "run_metrics",
+    "request_params", "resolve_tokenizer", "run", "run_benchmark", "run_metrics",
     "server_engine_flag", "timeout_for", "warmup",
 ]

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tuneops import assets
 from tuneops.registry import engines
 from tuneops.spec import Experiment
 
@@ -57,21 +58,18 @@ def api_backend(engine_name: str) -> str:
     return engines()[engine_name].api_backend
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
 def local_path(exp: Experiment, value: str) -> str:
     """`value` as an absolute path when it names something local (next to the experiment
-    file, else in the repository, else the working directory); otherwise unchanged (a hub
-    id). genai-bench runs in the trial's output folder, so relative paths would break."""
+    file, else the working directory, else data shipped with tuneops such as
+    `assets/tokenizer`); otherwise unchanged (a hub id). genai-bench runs in the trial's
+    output folder, so relative paths would break."""
     p = Path(value).expanduser()
     if p.is_absolute():
         return str(p)
     bases = []
     if exp.source_file:
         bases.append(Path(exp.source_file).resolve().parent)
-    bases += [repo_root(), Path.cwd()]
+    bases += [Path.cwd(), assets.ROOT.parent]  # the repository, or the installed package
     for base in bases:
         if (base / p).exists():
             return str((base / p).resolve())

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.results import Metrics
+from tuneops.runner.results import Metrics
+
 from tuneops.metrics import LATENCIES, STATS
 
 

@@ -9,14 +9,15 @@ import threading
 import time
 from pathlib import Path
 
-from runner.bench.command import (
+from tuneops.runner.bench.command import (
     LOG_FILE,
     RESULTS_FOLDER,
     bench_env,
     build_command,
     timeout_for,
 )
-from runner.bench.parse import BenchOutcome, parse_results
+from tuneops.runner.bench.parse import BenchOutcome, parse_results
+
 from tuneops.spec import Experiment
 
 

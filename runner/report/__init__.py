@@ -12,11 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from runner import score
-from runner.fsutil import fsync_dir
-from runner.report import markdown, plots, results_json
-from runner.report import provenance as _prov
-from runner.results import TrialResult
+from tuneops.runner import score
+from tuneops.runner.fsutil import fsync_dir
+from tuneops.runner.report import markdown, plots, results_json
+from tuneops.runner.report import provenance as _prov
+from tuneops.runner.results import TrialResult
+
 from tuneops.spec import Experiment
 
 __all__ = ["write_report", "summary_table", "collect_provenance"]

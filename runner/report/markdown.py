@@ -11,8 +11,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from runner import score
-from runner.results import COMPLETED, TrialResult
+from tuneops.runner import score
+from tuneops.runner.results import COMPLETED, TrialResult
+
 from tuneops.metrics import UNITS
 from tuneops.registry import engines
 from tuneops.spec import Experiment
@@ -132,7 +133,7 @@ def deploy_command(
         yamls = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
         if yamls:
             return "the rendered OME manifests", f"kubectl apply -f {folder}/"
-    from renderers.command import engine_command
+    from tuneops.renderers.command import engine_command
 
     args = result.args or {**exp.engine.args, **result.params}
     engine = engines()[exp.engine.name]

@@ -13,9 +13,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from tuneops.runner import score  # noqa: E402
+from tuneops.runner.results import COMPLETED, TrialResult  # noqa: E402
 
-from runner import score  # noqa: E402
-from runner.results import COMPLETED, TrialResult  # noqa: E402
 from tuneops.metrics import LATENCIES, UNITS  # noqa: E402
 from tuneops.spec import Experiment  # noqa: E402
 

@@ -30,16 +30,13 @@ def _version(package: str | None) -> str | None:
         return None
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
 def git_facts(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Commit, branch and dirty flag of the repository holding `path` (default: tuneops)."""
+    """Commit, branch and dirty flag of the repository holding `path` (default: the working
+    directory, where the experiment's repository is checked out)."""
     try:
         import git
 
-        repo = git.Repo(path or repo_root(), search_parent_directories=True)
+        repo = git.Repo(path or Path.cwd(), search_parent_directories=True)
         try:
             branch = repo.active_branch.name
         except (TypeError, ValueError):  # detached HEAD
@@ -99,7 +96,7 @@ def collect(
                        "sha256": experiment_sha256(exp), "description": exp.description},
         "run": {"id": run_id, "started_at": started_at, "finished_at": finished_at or now(),
                 "interrupted": bool(interrupted)},
-        "git": git_facts(),
+        "git": git_facts(Path(exp.source_file).resolve().parent if exp.source_file else None),
         "engine": {"name": exp.engine.name, "image": exp.engine.image,
                    "version": exp.engine.version,
                    "catalog_version": cat.version if cat else None,

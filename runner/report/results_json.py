@@ -12,10 +12,10 @@ from functools import lru_cache
 from typing import Any
 
 import jsonschema
+from tuneops.runner import score
+from tuneops.runner.results import COMPLETED, TrialResult
 
-import schemas
-from runner import score
-from runner.results import COMPLETED, TrialResult
+from tuneops import schemas
 from tuneops.spec import Experiment
 
 SCHEMA_VERSION = 1

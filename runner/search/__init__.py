@@ -9,10 +9,11 @@ searcher.tell(result)    # TrialResult; cancelled ones are proposed again
 
 from __future__ import annotations
 
-from runner.search.base import Searcher, is_failure
-from runner.search.bayesian import BayesianSearcher
-from runner.search.grid import GridSearcher
-from runner.search.random import RandomSearcher
+from tuneops.runner.search.base import Searcher, is_failure
+from tuneops.runner.search.bayesian import BayesianSearcher
+from tuneops.runner.search.grid import GridSearcher
+from tuneops.runner.search.random import RandomSearcher
+
 from tuneops.plan import Plan
 from tuneops.spec import Experiment
 

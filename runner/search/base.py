@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from runner.results import CANCELLED, COMPLETED, TrialResult
-from runner.search.domain import FeasibleSet
+from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
+from tuneops.runner.search.domain import FeasibleSet
+
 from tuneops.plan import Plan, Trial, constraint_checker
 from tuneops.spec import Experiment
 

@@ -34,10 +34,10 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.trial import TrialState
+from tuneops.runner.results import FAILED_CONFIG, TrialResult
+from tuneops.runner.search.base import SamplingSearcher, is_failure
+from tuneops.runner.search.domain import finite_values, sample_point, snap
 
-from runner.results import FAILED_CONFIG, TrialResult
-from runner.search.base import SamplingSearcher, is_failure
-from runner.search.domain import finite_values, sample_point, snap
 from tuneops.plan import Trial, make_trial
 from tuneops.spec import Param
 

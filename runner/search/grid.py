@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from runner.search.base import Searcher
+from tuneops.runner.search.base import Searcher
+
 from tuneops.plan import Trial
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import random
 
-from runner.search.base import SamplingSearcher
-from runner.search.domain import sample_point
+from tuneops.runner.search.base import SamplingSearcher
+from tuneops.runner.search.domain import sample_point
+
 from tuneops.plan import Trial, make_trial
 
 MAX_DRAWS = 1000  # per proposal; then a small finite space falls back to its unseen points

@@ -1,7 +1,7 @@
 """The llama.cpp flag catalog: llama-server flags the xllamacpp launcher accepts.
 
 ``build()`` is called by ``scripts/make_catalogs.py``; run this file on its own to write
-``schemas/catalogs/llamacpp.json``. The flags come from ``runner.llamacpp_flags`` (the
+``schemas/catalogs/llamacpp.json``. The flags come from ``tuneops.engines.llamacpp.flags`` (the
 launcher's own table, so the catalog cannot list a flag the launcher would reject), the
 version from the installed xllamacpp wheel.
 """
@@ -20,7 +20,7 @@ OUT = REPO / "schemas" / "catalogs" / "llamacpp.json"
 def build() -> dict:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from runner.llamacpp_flags import FLAGS
+    from tuneops.engines.llamacpp.flags import FLAGS
 
     flags = {
         f.name: {
@@ -37,7 +37,7 @@ def build() -> dict:
     return {
         "engine": "llamacpp",
         "source": {"package": "xllamacpp", "version": version("xllamacpp"),
-                   "file": "runner/llamacpp_flags.py",
+                   "file": "engines/llamacpp/flags.py",
                    "generated_by": "scripts/catalogs/llamacpp.py"},
         "flags": dict(sorted(flags.items())),
     }

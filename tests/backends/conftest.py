@@ -11,8 +11,8 @@ from pathlib import Path
 
 import docker
 import pytest
+from tuneops.runner.backends import BACKENDS
 
-from runner.backends import BACKENDS
 from tests.backends.harness import STANDIN, USE_SIM, DockerHarness, LocalHarness
 from tests.conftest import build_image_module
 

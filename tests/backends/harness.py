@@ -1,6 +1,7 @@
 """How the lifecycle suite drives each backend against a real engine.
 
-The engine is the SGLang simulator once ``runner/sim`` can run (``python3 -m runner.sim``),
+The engine is the SGLang simulator once ``engines/sim`` can run
+(``python3 -m tuneops.engines.sim``),
 else ``standin_engine.py`` (stdlib HTTP). Each harness builds Launches for three engines (one
 that serves, one given a bad flag, one that never listens) and says what is left running
 for an owner, looking at the system directly rather than through the backend under test.
@@ -15,19 +16,18 @@ from dataclasses import asdict
 from pathlib import Path
 
 import docker
-
-from runner.backends.base import OWNER_LABEL, Launch
+from tuneops.runner.backends.base import OWNER_LABEL, Launch
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).with_name("standin_engine.py")
-SIM_NEEDS = ["runner/sim/__main__.py", "assets/tokenizer", "schemas/catalogs/sglang.json"]
+SIM_NEEDS = ["engines/sim/__main__.py", "assets/tokenizer", "schemas/catalogs/sglang.json"]
 USE_SIM = all((ROOT / path).exists() for path in SIM_NEEDS)
 MARKER = "TUNEOPS_TEST_OWNER"  # every test engine carries its owner in its environment
 CONTAINER_PORT = 30000
 HANG = "import time; print('starting, never listening', flush=True); time.sleep(120)"
 
 if USE_SIM:
-    MODULE_ARGS = ["-m", "runner.sim", "--model-path", "meta-llama/Llama-3.2-1B",
+    MODULE_ARGS = ["-m", "tuneops.engines.sim", "--model-path", "meta-llama/Llama-3.2-1B",
                    "--time-scale", "0.01"]  # fmt: skip
     READY_TEXT = "fired up and ready to roll"  # what SGLang (and so the simulator) prints
 else:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from runner.backends import BACKENDS  # noqa: E402
+from tuneops.runner.backends import BACKENDS  # noqa: E402
+
 from tests.backends.harness import launch_from_json  # noqa: E402
 
 backend = BACKENDS[sys.argv[1]]()

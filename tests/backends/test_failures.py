@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tuneops.runner.backends.base import ConfigFailure, InfraFailure, Launch
+from tuneops.runner.backends.docker import DockerBackend, run_spec
+from tuneops.runner.backends.health import exit_failure
+from tuneops.runner.backends.local import LocalBackend
 
-from runner.backends.base import ConfigFailure, InfraFailure, Launch
-from runner.backends.docker import DockerBackend, run_spec
-from runner.backends.health import exit_failure
-from runner.backends.local import LocalBackend
 from tests.backends.harness import MARKER, STANDIN
 
 # Last lines of real engine logs (uvicorn behind SGLang/vLLM; PyTorch OOM; argparse).

@@ -17,8 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tuneops.runner.backends.base import ConfigFailure, InfraFailure, Launch
 
-from runner.backends.base import ConfigFailure, InfraFailure, Launch
 from tests.backends.harness import (
     HANG,
     MARKER,
@@ -41,7 +41,7 @@ def _get_json(url: str) -> dict:
 
 
 class LlamaCppHarness(LocalHarness):
-    """The local backend running llama.cpp's server through ``python -m runner.llamacpp``."""
+    """The local backend running llama.cpp's server (``python -m tuneops.engines.llamacpp``)."""
 
     ready_text = "llamacpp: serving"
     chat = True
@@ -53,7 +53,7 @@ class LlamaCppHarness(LocalHarness):
         if kind == "hang":
             command = [sys.executable, "-c", HANG, "{port}"]
         else:
-            command = [sys.executable, "-m", "runner.llamacpp", "--model", str(self.model),
+            command = [sys.executable, "-m", "tuneops.engines.llamacpp", "--model", str(self.model),
                        "--alias", "tiny", "--host", "127.0.0.1", "--port", "{port}",
                        "--ctx-size", "512", "--parallel", "1", "--threads", "1"]
             command += ["--no-such-flag"] if kind == "bad-flag" else []

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from tuneops.runner.backends import BACKENDS
+from tuneops.runner.backends.base import OWNER_LABEL, TRIAL_LABEL, ConfigFailure, InfraFailure
+from tuneops.runner.backends.ome import GROUP, ISVC, POD_LABEL, VERSION, OmeBackend, label_value
+from tuneops.runner.run import _backend_options, _launch_builder
 
-from runner.backends import BACKENDS
-from runner.backends.base import OWNER_LABEL, TRIAL_LABEL, ConfigFailure, InfraFailure
-from runner.backends.ome import GROUP, ISVC, POD_LABEL, VERSION, OmeBackend, label_value
-from runner.run import _backend_options, _launch_builder
 from tests.kube_helpers import running_api_server, write_kubeconfig
 from tuneops.plan import make_plan
 from tuneops.validate import load_experiment
@@ -50,7 +50,7 @@ def sim(tmp_path_factory) -> dict:
     log = tmp_path_factory.mktemp("sim") / "sim.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runner.sim", "--model-path", "meta-llama/Llama-3.2-1B",
+            [sys.executable, "-m", "tuneops.engines.sim", "--model-path", "meta-llama/Llama-3.2-1B",
              "--time-scale", "0.01", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         )

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from runner.sim.perfmodel import PerfModel
-from runner.sim.scheduler import Request, Scheduler
+from tuneops.engines.sim.perfmodel import PerfModel
+from tuneops.engines.sim.scheduler import Request, Scheduler
 
 RESYNC_S = 0.2  # after falling this far behind wall time, stop trying to catch up
 

@@ -14,9 +14,10 @@ import os
 import random
 from pathlib import Path
 
-from runner.sim.bpe import ByteLevelBPE
+from tuneops.engines.sim.bpe import ByteLevelBPE
 
-REPO = Path(__file__).resolve().parents[2]
+# tuneops' root: the repository, or site-packages/tuneops once installed (same layout).
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 TOKENIZER_ENV = "TUNEOPS_SIM_TOKENIZER"
 FALLBACK_WORDS = [f" {w}" for w in (
     "the of and to in is that for it as with was on be by at this are from or an have not "
@@ -27,7 +28,7 @@ FALLBACK_WORDS = [f" {w}" for w in (
 
 def find_tokenizer(*candidates: str | None) -> Path | None:
     env = os.environ.get(TOKENIZER_ENV)
-    for cand in (*candidates, env, str(REPO / "assets" / "tokenizer")):
+    for cand in (*candidates, env, str(PACKAGE_ROOT / "assets" / "tokenizer")):
         if not cand:
             continue
         path = Path(cand)

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.sim.perfmodel import PerfModel
+from tuneops.engines.sim.perfmodel import PerfModel
 
 NEW_TOKEN_RATIO = 0.7  # share of the remaining output reserved in KV at admission (SGLang)
 CLIP_MAX_NEW = 4096

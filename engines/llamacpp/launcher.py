@@ -1,10 +1,10 @@
 """Run llama.cpp's server (embedded in xllamacpp) from llama-server's command line.
 
-``python -m runner.llamacpp --model M.gguf --host H --port P [llama-server flags]``
+``python -m tuneops.engines.llamacpp --model M.gguf --host H --port P [llama-server flags]``
 
 tuneops tunes llama.cpp on machines without a ``llama-server`` binary: the xllamacpp wheel
 carries the same C++ server. This launcher is the missing ``main``: it parses llama-server's
-flags (``runner.llamacpp_flags``), copies them onto ``xllamacpp.CommonParams``, starts the
+flags (``tuneops.engines.llamacpp.flags``), copies them onto ``xllamacpp.CommonParams``, starts the
 server and serves until SIGTERM/SIGINT. Exit codes follow the runner's classification:
 2 for a flag llama-server would not parse, 1 when llama.cpp refuses the configuration (its
 own message is already on stderr), 75 (EX_TEMPFAIL) when the port is already taken (an
@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 
-from runner.llamacpp_flags import apply, parser
+from tuneops.engines.llamacpp.flags import apply, parser
 
 EXIT_CONFIG = 1
 EXIT_PORT_BUSY = 75

@@ -13,16 +13,17 @@ import json
 import os
 from pathlib import Path
 
-from runner.sim import profiles
-from runner.sim.perfmodel import PerfModel, Settings
+from tuneops.engines.sim import profiles
+from tuneops.engines.sim.perfmodel import PerfModel, Settings
 
-REPO = Path(__file__).resolve().parents[2]
+# tuneops' root: the repository, or site-packages/tuneops once installed (same layout).
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 CATALOG_ENV = "TUNEOPS_SIM_CATALOG"
 
 
 def catalog_path() -> Path:
     env = os.environ.get(CATALOG_ENV)
-    return Path(env) if env else REPO / "schemas" / "catalogs" / "sglang.json"
+    return Path(env) if env else PACKAGE_ROOT / "schemas" / "catalogs" / "sglang.json"
 
 
 def _json_value(text: str):
@@ -47,7 +48,7 @@ TYPES = {"int": int, "float": float, "str": str, "json": _json_value, "bool": _b
 
 SIM_FLAGS = {  # flag -> add_argument kwargs; only added when the catalog lacks the name
     "gpu-type": dict(default="H100", choices=profiles.gpu_names(),
-                     help="simulated GPU profile (runner/sim/data/gpus.json)"),
+                     help="simulated GPU profile (engines/sim/data/gpus.json)"),
     "seed": dict(type=int, default=None, help="seed for generated text (default --random-seed)"),
     "time-scale": dict(type=float, default=1.0, help="multiplies start-up time only"),
     "sim-model": dict(default=None, choices=profiles.model_names(),
@@ -59,7 +60,7 @@ REQUIRED = {"model-path": dict(required=True), "host": dict(default="127.0.0.1")
 
 def build_parser(catalog: dict) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m runner.sim",
+        prog="python -m tuneops.engines.sim",
         description="Simulated SGLang server (tuneops): no GPU, results are not measurements.",
     )
     taken: set[str] = set()
@@ -98,7 +99,8 @@ def load_catalog(path: Path | None = None) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SystemExit(
-            f"runner.sim: flag catalog {path} not found; generate it (make catalogs) or point "
+            f"tuneops.engines.sim: flag catalog {path} not found; generate it (make catalogs) "
+            f"or point "
             f"{CATALOG_ENV} at one") from None
 
 

@@ -1,4 +1,6 @@
-"""``python -m runner.sim --model-path M --host H --port P [SGLang flags]``: a simulated SGLang.
+"""A simulated SGLang server.
+
+``python -m tuneops.engines.sim --model-path M --host H --port P [SGLang flags]``
 
 Start-up mirrors the real server's: log the memory plan, "load weights", fail like a CUDA
 out-of-memory when the plan does not fit (exit 1), capture CUDA graphs, then listen. Only
@@ -12,13 +14,13 @@ import logging
 import signal
 import sys
 
-from runner.sim import config, profiles
-from runner.sim.api import Api
-from runner.sim.http import serve
-from runner.sim.tokens import Tokens, find_tokenizer
+from tuneops.engines.sim import config, profiles
+from tuneops.engines.sim.api import Api
+from tuneops.engines.sim.http import serve
+from tuneops.engines.sim.tokens import Tokens, find_tokenizer
 
-log = logging.getLogger("runner.sim")
-BANNER = ("SIMULATED ENGINE (tuneops runner.sim): no GPU is used; every number this server "
+log = logging.getLogger("tuneops.engines.sim")
+BANNER = ("SIMULATED ENGINE (tuneops.engines.sim): no GPU is used; every number this server "
           "produces is modelled, not measured.")
 
 

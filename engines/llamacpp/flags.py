@@ -179,7 +179,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def parser(prog: str = "python -m runner.llamacpp") -> argparse.ArgumentParser:
+def parser(prog: str = "python -m tuneops.engines.llamacpp") -> argparse.ArgumentParser:
     """An argparse parser that takes llama-server's spellings and rejects anything else."""
     p = _Parser(prog=prog, allow_abbrev=False,
                 description="llama.cpp's server (xllamacpp) with llama-server's flags")

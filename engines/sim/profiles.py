@@ -1,4 +1,4 @@
-"""Hardware and model facts, kept as data in ``runner/sim/data`` so they can be reviewed.
+"""Hardware and model facts, kept as data in ``engines/sim/data`` so they can be reviewed.
 
 Numbers come from datasheets and the models' ``config.json``; the performance model reads
 them through the two small dataclasses here and never hard-codes a GPU or a model.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from runner.sim.profiles import GpuProfile, ModelProfile
+from tuneops.engines.sim.profiles import GpuProfile, ModelProfile
 
 GiB = 1024**3
 

@@ -14,11 +14,11 @@ import math
 import time
 import uuid
 
-from runner.sim.http import HttpRequest, Response
-from runner.sim.perfmodel import PerfModel
-from runner.sim.runtime import Replica, Stats
-from runner.sim.scheduler import Request
-from runner.sim.tokens import Tokens
+from tuneops.engines.sim.http import HttpRequest, Response
+from tuneops.engines.sim.perfmodel import PerfModel
+from tuneops.engines.sim.runtime import Replica, Stats
+from tuneops.engines.sim.scheduler import Request
+from tuneops.engines.sim.tokens import Tokens
 
 DUMPS = json.JSONEncoder(separators=(",", ":")).encode
 

@@ -1,6 +1,6 @@
 """Time plan + render + CRD validation (+ writing) for a 5,000-trial experiment.
 
-    python -m renderers.bench [--out-base DIR]
+    python scripts/bench_render.py [--out-base DIR]   (make bench)
 
 Prints wall and CPU seconds; writing 10,000 small files is bound by the file system,
 so it is timed separately (and is fast on tmpfs, slow on some VM disks).
@@ -14,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from renderers import crds
-from renderers.render import render_experiment, render_tree
+from tuneops.renderers import crds
+from tuneops.renderers.render import render_experiment, render_tree
+
 from tuneops import spec, yamlio
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,1 @@
+"""llama.cpp's server from the xllamacpp wheel, started like ``llama-server``."""

@@ -1,0 +1,5 @@
+import sys
+
+from tuneops.engines.llamacpp.launcher import main
+
+sys.exit(main())
