@@ -5,37 +5,36 @@ written, into a temporary folder that then takes the place of the old one. A fai
 leaves the previous output as it was, and trial folders that are no longer in the plan
 disappear with the old tree.
 
-Per trial: `docker.json` + `docker-run.sh` (docker and local experiments with an image),
-`command.json` (local experiments: the argv with a `{port}` placeholder), or
-`inferenceservice.yaml` + `benchmarkjob.yaml` (OME experiments). Per experiment:
-`index.json` (trial ids and their parameters) and, for OME, `_shared/` with the
-generated ClusterServingRuntime and ClusterBaseModel.
+What a trial renders is its deployment mode's business (``tuneops.deployments``): e.g.
+`docker.json` + `docker-run.sh`, `command.json`, or `inferenceservice.yaml` +
+`benchmarkjob.yaml`; objects shared by every trial go to `_shared/`. Per experiment:
+`index.json` (trial ids and their parameters). The runner derives each trial's launch from
+the same objects (``launch_objects``), so what manifests/ shows is what runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tuneops.renderers import docker, ome
-from tuneops.renderers.command import engine_command
-from tuneops.renderers.crds import SchemaSet, crd_source
+from ruamel.yaml import YAML
 from tuneops.renderers.quoting import json_pretty
 from tuneops.renderers.templating import render
 
+from tuneops import registry
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial, make_plan
 from tuneops.registry import engines
 from tuneops.spec import Experiment
 
 SHARED = "_shared"
-LOCAL_HOST = "127.0.0.1"
-PORT_PLACEHOLDER = "{port}"  # the local backend puts the port it reserved here
 INDEX = "index.json"
-TEMPLATES = {
+TEMPLATES = {  # manifest file name -> template (OME objects)
     "inferenceservice.yaml": "inferenceservice.yaml.j2",
     "benchmarkjob.yaml": "benchmarkjob.yaml.j2",
     "clusterservingruntime.yaml": "clusterservingruntime.yaml.j2",
@@ -43,6 +42,7 @@ TEMPLATES = {
 }
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec")
 EXECUTABLE = (".sh",)
+MAX_PROBLEMS = 50
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class RenderSummary:
     trials: int
     files: int
     removed: tuple[str, ...]  # trial folders no longer in the plan
-    validated: int  # OME manifests checked against their CRD
+    validated: int  # manifests checked against their platform's schemas (OME CRDs)
     schema_source: str
     seconds: float
 
@@ -61,57 +61,47 @@ class RenderSummary:
         if self.removed:
             text += f"; removed {len(self.removed)} stale trial folder(s)"
         if self.validated:
-            text += f"; {self.validated} OME manifest(s) valid against {self.schema_source}"
+            text += f"; {self.validated} manifest(s) valid against {self.schema_source}"
         return text + f" ({self.seconds:.2f}s)"
 
 
-def uses_ome(exp: Experiment) -> bool:
-    return exp.deployment.mode == "ome"
+def file_text(filename: str, obj: Any) -> str:
+    """A rendered object as its file: JSON, a manifest from its template, or text as-is."""
+    if isinstance(obj, str):
+        return obj
+    if filename.endswith(".json"):
+        return json_pretty(obj) + "\n"
+    if tuple(obj) != TOP_LEVEL:
+        raise ValueError(f"{filename}: a manifest has exactly {TOP_LEVEL}, got {tuple(obj)}")
+    return render(TEMPLATES[filename], m=obj)
 
 
-def uses_docker(exp: Experiment) -> bool:
-    return not uses_ome(exp) and bool(exp.engine.image)
+def read_file(filename: str, text: str) -> Any:
+    """The object a rendered file holds (the inverse of ``file_text``)."""
+    if filename.endswith(".json"):
+        return json.loads(text)
+    if filename.endswith((".yaml", ".yml")):
+        return YAML(typ="safe").load(text)
+    return text
 
 
-def _manifest_text(filename: str, manifest: dict) -> str:
-    if tuple(manifest) != TOP_LEVEL:
-        raise ValueError(f"{filename}: a manifest has exactly {TOP_LEVEL}, got {tuple(manifest)}")
-    return render(TEMPLATES[filename], m=manifest)
-
-
-def docker_files(exp: Experiment, trial: Trial) -> dict[str, str]:
-    spec = docker.run_spec(exp, trial)
-    return {
-        "docker.json": json_pretty(spec) + "\n",
-        "docker-run.sh": render(
-            "docker-run.sh.j2", argv=docker.docker_argv(spec), trial_id=trial.id
-        ),
-    }
-
-
-def local_command_file(exp: Experiment, trial: Trial) -> str:
-    """The local backend's argv; the port is chosen at run time, so it stays `{port}`."""
-    argv = engine_command(exp, trial.args, host=LOCAL_HOST, port=PORT_PLACEHOLDER, local=True)
-    doc = {"argv": argv, "env": {k: exp.engine.env[k] for k in sorted(exp.engine.env)}}
-    return json_pretty(doc) + "\n"
-
-
-def _trial_objects(exp: Experiment, trial: Trial) -> tuple[dict[str, str], dict[str, dict]]:
-    """(files, OME objects by file name) of one trial."""
-    if uses_ome(exp):
-        objects = ome.trial_manifests(exp, trial)
-        return {f: _manifest_text(f, m) for f, m in objects.items()}, objects
-    files: dict[str, str] = {}
-    if exp.deployment.mode == "local":
-        files["command.json"] = local_command_file(exp, trial)
-    if uses_docker(exp):
-        files.update(docker_files(exp, trial))
-    return files, {}
+def mode_of(exp: Experiment) -> Any:
+    """The experiment's deployment mode (a ``tuneops.deployments.base.DeploymentMode``)."""
+    return registry.deployment_mode(exp.deployment.mode)
 
 
 def render_trial(exp: Experiment, trial: Trial) -> dict[str, str]:
     """File name -> text for one trial (not validated: `render_tree` does that)."""
-    return _trial_objects(exp, trial)[0]
+    return {name: file_text(name, obj)
+            for name, obj in mode_of(exp).trial_objects(exp, trial).items()}
+
+
+def launch_objects(exp: Experiment, trial: Trial) -> dict[str, Any]:
+    """What a trial's launch is derived from: its rendered objects, plus the shared ones
+    as ``_shared/<file>`` (the same function `tuneops render` writes to manifests/)."""
+    mode = mode_of(exp)
+    shared = {f"{SHARED}/{name}": obj for name, obj in mode.shared_objects(exp).items()}
+    return {**mode.trial_objects(exp, trial), **shared}
 
 
 def _index(exp: Experiment, trials: tuple[Trial, ...]) -> str:
@@ -126,44 +116,33 @@ def _index(exp: Experiment, trials: tuple[Trial, ...]) -> str:
 
 
 def render_tree(
-    exp: Experiment, schemas: SchemaSet | None = None, crd_dir: Path | None = None
-) -> tuple[dict[str, str], int, SchemaSet | None]:
+    exp: Experiment, crd_dir: Path | str | None = None
+) -> tuple[dict[str, str], int, str]:
     """Relative path -> text of everything the experiment renders, validated.
 
-    Returns (files, number of OME manifests validated, the schema source used)."""
+    Returns (files, number of manifests validated, where their schemas came from)."""
     plan = make_plan(exp)
     if len({t.id for t in plan.trials}) != len(plan.trials):
         raise ValueError(f"{exp.name}: two trials share an id")
-    if uses_ome(exp) and schemas is None:
-        schemas = crd_source(crd_dir)
-    files: dict[str, str] = {INDEX: _index(exp, plan.trials)}
-    problems: list[Diagnostic] = []
-    checked = 0
-
-    def check(path: str, manifest: dict) -> None:
-        nonlocal checked
-        checked += 1
-        for message in schemas.errors(manifest):
-            problems.append(Diagnostic(path, 0, 0, "", message))
-
-    if uses_ome(exp):
-        for name, manifest in ome.shared_manifests(exp).items():
-            path = f"{SHARED}/{name}"
-            files[path] = _manifest_text(name, manifest)
-            check(f"{exp.name}/{path}", manifest)
+    mode = mode_of(exp)
+    objects: dict[str, dict[str, Any]] = {}
+    shared = mode.shared_objects(exp)
+    if shared:
+        objects[SHARED] = shared
     for trial in plan.trials:
-        texts, objects = _trial_objects(exp, trial)
-        for name, text in texts.items():
-            files[f"{trial.id}/{name}"] = text
-        for name, manifest in objects.items():
-            check(f"{exp.name}/{trial.id}/{name}", manifest)
-        if len(problems) > 50:
-            break
+        objects[trial.id] = mode.trial_objects(exp, trial)
+    problems, checked, source = mode.schema_problems(exp, objects, crd_dir)
     if problems:
         raise UserError(
-            problems[:50], summary=f"{exp.name}: rendered manifests do not match OME's CRDs"
+            [Diagnostic(p.split(": ", 1)[0], 0, 0, "", p.split(": ", 1)[1])
+             for p in problems[:MAX_PROBLEMS]],
+            summary=f"{exp.name}: rendered manifests do not match their schemas ({source})",
         )
-    return files, checked, schemas
+    files: dict[str, str] = {INDEX: _index(exp, plan.trials)}
+    for folder, folder_objects in objects.items():
+        for name, obj in folder_objects.items():
+            files[f"{folder}/{name}"] = file_text(name, obj)
+    return files, checked, source
 
 
 def _write_tree(folder: Path, files: dict[str, bytes]) -> None:
@@ -198,7 +177,7 @@ def render_experiment(
 ) -> RenderSummary:
     """Render, validate, then replace `out_root/<experiment>/` in one swap."""
     t0 = time.perf_counter()
-    files, checked, schemas = render_tree(exp, crd_dir=crd_dir)
+    files, checked, source = render_tree(exp, crd_dir=crd_dir)
     try:
         blobs = {rel: text.encode("utf-8") for rel, text in files.items()}
     except UnicodeEncodeError as exc:
@@ -231,7 +210,7 @@ def render_experiment(
         files=len(files),
         removed=tuple(sorted(before - _trial_dirs(target))),
         validated=checked,
-        schema_source=schemas.source if schemas else "",
+        schema_source=source,
         seconds=time.perf_counter() - t0,
     )
 

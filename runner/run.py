@@ -8,20 +8,17 @@ engine and leave a resumable run.
 
 from __future__ import annotations
 
+import importlib
 import signal
-import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuneops.renderers import ome
-from tuneops.renderers.command import engine_command
-from tuneops.renderers.docker import expand_host_paths, run_spec
+from tuneops.renderers.render import launch_objects, mode_of
 from tuneops.runner import journal, score
-from tuneops.runner.backends import BACKENDS
-from tuneops.runner.backends.base import PORT_PLACEHOLDER, Backend, Launch
+from tuneops.runner.backends.base import Backend, Launch
 from tuneops.runner.bench import local_path
 from tuneops.runner.gpus import GpuPool
 from tuneops.runner.progress import Progress
@@ -30,7 +27,6 @@ from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
 from tuneops.runner.search import make_searcher
 from tuneops.runner.trial import TrialContext, run_trial
 
-from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Plan, Trial, make_plan
 from tuneops.registry import engines
 from tuneops.spec import Experiment
@@ -81,50 +77,37 @@ class RunSummary:
         return "\n".join(lines + self.notes)
 
 
-def _launch_builder(exp: Experiment, backend_name: str, owner: str):
+def trial_launch(exp: Experiment, trial: Trial, *, owner: str, gpus: tuple[str, ...],
+                 log_dir: Path) -> Launch:
+    """A trial's launch, derived from the objects `tuneops render` writes to manifests/
+    (the same function), plus what only the run knows: owner, GPUs, logs, real paths."""
     engine = engines()[exp.engine.name]
-
-    if backend_name == "local":  # a model file next to the experiment or in the repo
-        model = replace(exp.model, id=local_path(exp, exp.model.id))
-        exp = replace(exp, model=model)
-
-    def build(trial: Trial, gpus: tuple[str, ...], log_dir: Path) -> Launch:
+    plan = mode_of(exp).launch(exp, trial, launch_objects(exp, trial),
+                               resolve=lambda p: local_path(exp, p))
+    return Launch(
+        trial_id=trial.id, owner=owner, command=plan.command, env=plan.env,
+        container_port=plan.container_port, health_path=engine.health_path,
         # The simulator's GPUs are modelled, not real: they only pace parallel trials.
-        real_gpus = () if engine.simulated else gpus
-        common = dict(
-            trial_id=trial.id, owner=owner, env=dict(exp.engine.env), gpus=real_gpus,
-            health_path=engine.health_path, log_dir=log_dir,
-        )
-        if backend_name == "ome":  # the objects to apply, by kind; the shared ones once per run
-            objects = [ome.inference_service(exp, trial), *ome.shared_manifests(exp).values()]
-            service = objects[0]["spec"]["engine"]["runner"]
-            return Launch(command=list(service["command"]), container_port=ome.PORT,
-                          ome={m["kind"]: m for m in objects}, **common)
-        if backend_name == "docker":
-            # manifests keep `~` and relative paths; they are made absolute at run time
-            spec = expand_host_paths(run_spec(exp, trial), resolve=lambda p: local_path(exp, p))
-            return Launch(command=list(spec["command"]), container_port=engine.default_port,
-                          docker=spec, **common)
-        argv = engine_command(exp, trial.args, host="127.0.0.1", port=PORT_PLACEHOLDER, local=True)
-        if argv and argv[0] == "python3":  # our own launchers: the interpreter tuneops runs in
-            argv[0] = sys.executable
-        return Launch(command=argv, container_port=engine.default_port, **common)
-
-    return build
+        gpus=() if engine.simulated else gpus, log_dir=log_dir, spec=plan.spec,
+    )
 
 
-def _backend_options(exp: Experiment) -> dict:
-    """Constructor arguments a backend needs from the experiment (OME: where to reap)."""
-    if exp.deployment.mode == "ome":
-        return {"namespaces": (exp.deployment.ome.namespace,)}
-    return {}
+def backend_class(mode, **options) -> Backend:
+    """A deployment mode's backend, which the mode names as `module:Class`."""
+    module, _, cls = mode.backend.partition(":")
+    return getattr(importlib.import_module(module), cls)(**options)
+
+
+def make_backend(exp: Experiment) -> Backend:
+    mode = mode_of(exp)
+    return backend_class(mode, **mode.backend_options(exp))
 
 
 def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
-    """The GPUs this machine hands to trials: none when the cluster schedules them (OME) or
-    trials need none (CPU engines); numbered stand-ins for the simulator, which only models
-    them but still paces parallel trials by them."""
-    if exp.deployment.mode == "ome" or exp.gpus_per_trial == 0:
+    """The GPUs this machine hands to trials: none when the platform schedules them (OME)
+    or trials need none (CPU engines); numbered stand-ins for the simulator, which only
+    models them but still paces parallel trials by them."""
+    if mode_of(exp).schedules_gpus or exp.gpus_per_trial == 0:
         return GpuPool([])
     declared = options.gpu_ids or exp.deployment.gpus.devices
     if declared:
@@ -157,15 +140,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
     options = options or RunOptions()
     t0 = time.monotonic()
     plan: Plan = make_plan(exp)
-    backend_name = exp.deployment.mode
-    if options.backend is None and backend_name not in BACKENDS:
-        raise UserError([Diagnostic(
-            exp.source_file, 0, 0, "deployment.mode",
-            f"`tuneops run` cannot run mode {backend_name!r} trials yet "
-            f"(it runs: {', '.join(sorted(BACKENDS))})",
-            hint=f"`tuneops render` writes the manifests to apply: manifests/{exp.name}/",
-        )])
-    backend = options.backend or BACKENDS[backend_name](**_backend_options(exp))
+    backend = options.backend or make_backend(exp)
     cancel = threading.Event()
     with journal.open_run(options.runs_root, exp, fresh=options.fresh) as run:
         owner = f"{exp.name}/{run.run_id}"
@@ -182,7 +157,9 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         progress = Progress(exp, plan, quiet=options.quiet, already=resumed)
         ctx = TrialContext(
             exp=exp, backend=backend, owner=owner, run_dir=run.dir,
-            build_launch=_launch_builder(exp, backend_name, owner), cancel=cancel,
+            build_launch=lambda trial, gpus, log_dir: trial_launch(
+                exp, trial, owner=owner, gpus=gpus, log_dir=log_dir),
+            cancel=cancel,
             on_phase=progress.phase,
             on_attempt=lambda t, a, g: run.trial_started(t, attempt=a, gpus=g, owner=owner),
         )

@@ -1,7 +1,10 @@
-"""Write docs/experiment.md from the experiment schema, the metrics table and the example.
+"""Write docs/experiment.md from the experiment schema, the metrics table and the example,
+and the deployment modes' part of schemas/experiment.schema.json from the mode registry.
 
-The schema's descriptions are the documentation, so the page is generated, never edited:
-`python scripts/make_experiment_doc.py` rewrites it, `--check` fails when it is stale.
+The schema's descriptions are the documentation, so the page is generated, never edited.
+The `deployment.mode` enum and each mode's options block come from the modes themselves
+(tuneops.deployments), so the committed schema is rewritten from them too.
+`python scripts/make_experiment_doc.py` rewrites both, `--check` fails when one is stale.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tuneops import schemas  # noqa: E402
+import json  # noqa: E402
+
+from tuneops import registry  # noqa: E402
 from tuneops.checks_feasibility import GPU_MEMORY_GIB  # noqa: E402
 from tuneops.metrics import METRICS, UNITS  # noqa: E402
 from tuneops.space import MAX_GRID_POINTS  # noqa: E402
 
 OUT = ROOT / "docs" / "experiment.md"
+SCHEMA = ROOT / "schemas" / "experiment.schema.json"
 EXAMPLE = ROOT / "experiments" / "examples" / "sglang-docker.yaml"
 
 INTRO = """# The experiment format (`tuneops/v1`)
@@ -145,8 +151,15 @@ def _rows(node: dict, prefix: str, required: set[str]):
             yield from _rows(child, sub, set(child.get("required", [])))
 
 
+def schema_text() -> str:
+    """The committed schema with the built-in modes' enum and options blocks."""
+    base = json.loads(SCHEMA.read_text())
+    return json.dumps(registry.experiment_schema(base, builtin_only=True), indent=2,
+                      ensure_ascii=False) + "\n"
+
+
 def render() -> str:
-    schema = schemas.load_json("experiment.schema.json")
+    schema = json.loads(schema_text())
     out = [INTRO, "## Fields\n", schema["description"] + "\n"]
     for section, prop in schema["properties"].items():
         out.append(f"### `{section}`{' (required)' if section in schema['required'] else ''}\n")
@@ -191,15 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if docs/experiment.md is stale")
     args = parser.parse_args(argv)
-    text = render()
+    outputs = {SCHEMA: schema_text(), OUT: render()}
+    stale = [p for p, text in outputs.items() if not p.exists() or p.read_text() != text]
+    for path in stale:
+        rel = path.relative_to(ROOT)
+        if args.check:
+            print(f"{rel} is stale: run python scripts/make_experiment_doc.py")
+        else:
+            path.write_text(outputs[path])
+            print(f"wrote {rel} ({len(outputs[path]):,} bytes)")
     if args.check:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT.relative_to(ROOT)} is stale: run python scripts/make_experiment_doc.py")
-            return 1
-        print(f"{OUT.relative_to(ROOT)} is up to date")
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT.relative_to(ROOT)} ({len(text):,} bytes)")
+        if not stale:
+            print("docs/experiment.md and schemas/experiment.schema.json are up to date")
+        return 1 if stale else 0
     return 0
 
 

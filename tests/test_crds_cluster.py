@@ -64,11 +64,11 @@ def test_cluster_schemas_are_the_crd_files_schemas(api_server, kubeconfig):
 
 def test_rendered_sglang_ome_manifests_are_valid_against_the_cluster(api_server, kubeconfig):
     exp = load_experiment(EXAMPLE)
-    files, checked, schemas = render_tree(exp, crd_dir=crds.CLUSTER)
+    files, checked, source = render_tree(exp, crd_dir=crds.CLUSTER)
     trials = len(make_plan(exp).trials)
     manifests = [name for name in files if name.endswith(".yaml")]
     assert checked == len(manifests) > 2 * trials  # every manifest: each trial's service and job
-    assert schemas.source.startswith("cluster:")
+    assert source.startswith("cluster:")
     assert any(name.endswith("/inferenceservice.yaml") for name in files)
 
 

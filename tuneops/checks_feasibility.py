@@ -38,50 +38,8 @@ _GIB = 1024**3
 
 
 def _check_deployment(ctx: Context) -> None:
-    exp = ctx.exp
-    dep, ome = exp.deployment, exp.deployment.ome
-    if dep.mode in ("docker", "ome") and not exp.engine.image:
-        ctx.error(
-            ("engine",),
-            f"deployment mode {dep.mode} needs engine.image",
-            "the container image each trial runs, e.g. lmsysorg/sglang:v0.5.5",
-        )
-    if dep.mode != "ome":
-        return
-    if ctx.get("deployment", "ome") is None:
-        ctx.error(
-            ("deployment",),
-            "deployment mode ome needs a deployment.ome section",
-            "with baseModel, runtime or generateRuntime, and benchmarkStorageUri",
-        )
-        return
-    where = ("deployment", "ome")
-    if not ome.base_model:
-        ctx.error(where, "mode ome needs ome.baseModel", "the ClusterBaseModel to serve")
-    if not ome.runtime and not ome.generate_runtime:
-        ctx.error(
-            where,
-            "mode ome needs ome.runtime or ome.generateRuntime: true",
-            "name a ClusterServingRuntime, or let tuneops generate one",
-        )
-    if ome.runtime and ome.generate_runtime:
-        ctx.error(
-            (*where, "generateRuntime"),
-            "ome.runtime and ome.generateRuntime exclude each other",
-            "keep one",
-        )
-    if not ome.storage_uri:
-        ctx.error(
-            where,
-            "mode ome needs ome.benchmarkStorageUri",
-            "where BenchmarkJobs write results, e.g. pvc://bench-results/tuneops",
-        )
-    if dep.gpus.devices:
-        ctx.error(
-            ("deployment", "gpus", "devices"),
-            "mode ome cannot pin GPU devices: Kubernetes assigns them",
-            "use count",
-        )
+    """What the deployment mode itself requires (each mode owns its checks)."""
+    registry.deployment_mode(ctx.exp.deployment.mode).check(ctx)
 
 
 def _roles(ctx: Context) -> dict[str, list[tuple[tuple, Any]]]:

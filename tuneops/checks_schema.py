@@ -19,7 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from tuneops import schemas, yamlio
+from tuneops import registry, schemas, yamlio
 from tuneops.errors import Diagnostic
 
 Path_ = tuple[str | int, ...]
@@ -28,7 +28,7 @@ _MAX_LISTED = 12
 
 @lru_cache(maxsize=1)
 def validator() -> Draft202012Validator:
-    schema = schemas.load_json("experiment.schema.json")
+    schema = registry.experiment_schema(schemas.load_json("experiment.schema.json"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from tuneops import errors
+from tuneops import errors, registry
 
 DEFAULT_GLOB = "experiments/**/*.yaml"
 
@@ -148,11 +148,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
-    from tuneops.runner.backends import BACKENDS
+    from tuneops.runner.run import backend_class
 
     for name in args.backends:
-        options = {"namespaces": tuple(args.namespace)} if name == "ome" and args.namespace else {}
-        gone = BACKENDS[name](**options).reap(args.owner)
+        mode = registry.deployment_mode(name)
+        gone = backend_class(mode, **mode.reap_options(tuple(args.namespace))).reap(args.owner)
         for g in gone:
             print(f"{name}: stopped {g}")
     return errors.EXIT_OK
@@ -199,9 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reap", help="stop engines a killed run left behind")
     p.add_argument("--owner", default="", help="owner prefix '<experiment>/' (default: all)")
     p.add_argument("--backends", nargs="+", default=["local", "docker"],
-                   choices=["local", "docker", "ome"])
+                   choices=sorted(registry.deployment_modes()), metavar="MODE",
+                   help="deployment modes to clean up (default: local docker)")
     p.add_argument("--namespace", action="append", default=[],
-                   help="ome: namespace to look in (repeatable; default: the kubeconfig's)")
+                   help="namespaces to look in, for modes on Kubernetes (repeatable; default: "
+                   "the kubeconfig's)")
     p.set_defaults(func=cmd_reap)
     return parser
 

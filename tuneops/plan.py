@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from tuneops import expr, space
+from tuneops import expr, registry, space
 from tuneops.spec import Experiment, canonical_json
 
 ID_LENGTH = 12
@@ -62,7 +62,8 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
     b = exp.benchmark
     identity = {
         "engine": exp.engine.name,
-        "image": exp.engine.image if exp.deployment.mode != "local" else None,
+        "image": exp.engine.image if registry.deployment_mode(exp.deployment.mode).runs_image
+        else None,
         "version": exp.engine.version,
         "model": exp.model.id,
         "args": {k: args[k] for k in sorted(args)},

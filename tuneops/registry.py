@@ -1,20 +1,34 @@
-"""Engines and their flag catalogs, read once from schemas/ (the single source of truth).
+"""The registries: engines (schemas/engines.yaml) with their flag catalogs, and
+deployment modes (built-in ones and plug-ins). Each is the single source of truth.
 
-The experiment schema's engine enum and every launcher are checked against ENGINES in
-tests, so adding an engine means adding one entry to schemas/engines.yaml.
+The experiment schema's engine enum and every launcher are checked against the engine
+table in tests; adding an engine that speaks an existing API means one entry in
+schemas/engines.yaml plus its catalog. Deployment modes are classes loaded by name (see
+``deployment_modes``), so a mode installed as a plug-in joins the schema, the CLI, plan,
+render and the runner without an edit here.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
 import json
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
 
 from ruamel.yaml import YAML
 
 from tuneops import schemas
 
-DEPLOYMENT_MODES = ("docker", "local", "ome")
+# Built-in deployment modes, "module:Class"; plug-ins add theirs as entry points.
+BUILTIN_MODES = {
+    "docker": "tuneops.deployments.docker:DockerMode",
+    "local": "tuneops.deployments.local:LocalMode",
+    "ome": "tuneops.deployments.ome:OmeMode",
+}
+MODE_ENTRY_POINTS = "tuneops.deployments"
 SEARCH_METHODS = ("grid", "random", "bayesian")
 
 
@@ -116,3 +130,45 @@ def catalog(engine_name: str) -> Catalog | None:
     src = raw.get("source", {})
     return Catalog(raw.get("engine", engine_name), src.get("package", ""),
                    str(src.get("version", "")), flags, by_alias)
+
+
+@cache
+def deployment_modes() -> dict[str, Any]:
+    """Mode name -> mode (a ``tuneops.deployments.base.DeploymentMode``), built-in ones
+    first, then every installed ``tuneops.deployments`` entry point.
+
+    Modes are imported by name, never statically: the schema and plan need only their
+    class attributes, and the modes themselves sit above the renderers in the layers."""
+    targets = dict(BUILTIN_MODES)
+    for ep in entry_points(group=MODE_ENTRY_POINTS):
+        targets.setdefault(ep.name, ep.value)
+    out = {}
+    for name, target in sorted(targets.items()):
+        module, _, attr = target.partition(":")
+        mode = getattr(importlib.import_module(module), attr)()
+        if mode.name != name:
+            raise ValueError(f"deployment mode {target} calls itself {mode.name!r}, not {name!r}")
+        out[name] = mode
+    return out
+
+
+def deployment_mode(name: str) -> Any:
+    return deployment_modes()[name]
+
+
+def experiment_schema(base: dict[str, Any], builtin_only: bool = False) -> dict[str, Any]:
+    """The experiment schema with the registry's modes: the ``deployment.mode`` enum and
+    each mode's options block (``deployment.<mode>``). Applied to the committed schema it
+    changes nothing for the built-in modes (a test checks it); plug-ins are added."""
+    schema = copy.deepcopy(base)
+    deployment = schema["properties"]["deployment"]
+    modes = {n: m for n, m in deployment_modes().items()
+             if not builtin_only or n in BUILTIN_MODES}
+    mode = deployment["properties"]["mode"]
+    mode["enum"] = sorted(modes)
+    mode["description"] = "Backend: " + ", ".join(
+        f"{name} ({m.description})" for name, m in sorted(modes.items())) + "."
+    for name, m in modes.items():
+        if m.options_schema is not None:
+            deployment["properties"][name] = copy.deepcopy(m.options_schema)
+    return schema

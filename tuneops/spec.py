@@ -93,6 +93,7 @@ class Deployment:
     startup_timeout_s: float
     docker: DockerOptions
     ome: OmeOptions
+    options: dict[str, Any] = field(default_factory=dict)  # deployment.<mode>, as written
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,7 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
                 ports=tuple(dk.get("ports", [])),
                 network=dk.get("network"),
             ),
+            options=dict(dep.get(dep["mode"]) or {}),
             ome=OmeOptions(
                 namespace=ome.get("namespace", "default"),
                 base_model=ome.get("baseModel"),

@@ -1,20 +1,5 @@
-"""Deployment backends by name: the experiment's ``deployment.mode`` picks one.
+"""Runner backends: the side of a deployment mode that starts, watches and stops engines.
 
-The single list of backends; anything that offers a choice of backend (schema, CLI, tests)
-reads it from here.
+Which backend a trial uses is its deployment mode's ``backend`` (``tuneops.deployments``);
+the runner imports it by that name, so this package lists nothing itself.
 """
-
-from __future__ import annotations
-
-from tuneops.runner.backends.base import Backend
-from tuneops.runner.backends.docker import DockerBackend
-from tuneops.runner.backends.local import LocalBackend
-from tuneops.runner.backends.ome import OmeBackend
-
-BACKENDS: dict[str, type[Backend]] = {
-    LocalBackend.name: LocalBackend,
-    DockerBackend.name: DockerBackend,
-    OmeBackend.name: OmeBackend,
-}
-
-__all__ = ["BACKENDS"]

@@ -9,13 +9,14 @@ final; an infrastructure failure (port taken, daemon error, timeout) is worth a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-OWNER_LABEL = "io.tuneops.owner"  # value: "<experiment>/<run-id>"; marks what a run started
-TRIAL_LABEL = "io.tuneops.trial"
-PORT_PLACEHOLDER = "{port}"  # in Launch.command/env: the local backend fills a reserved port
+# A launch is derived from the rendered trial by its deployment mode (tuneops.deployments).
+from tuneops.deployments.base import OWNER_LABEL, PORT_PLACEHOLDER, TRIAL_LABEL, Launch
+
+__all__ = ["OWNER_LABEL", "PORT_PLACEHOLDER", "TRIAL_LABEL", "Backend", "ConfigFailure",
+           "Deployment", "InfraFailure", "Launch", "TrialFailure"]
 
 
 class TrialFailure(Exception):
@@ -39,22 +40,6 @@ class InfraFailure(TrialFailure):
     """The machinery failed (port taken, daemon error, timeout): retried with backoff."""
 
     kind = "infra"
-
-
-@dataclass(frozen=True)
-class Launch:
-    """Everything a backend needs to start one trial; built from the rendered trial."""
-
-    trial_id: str
-    owner: str  # "<experiment>/<run-id>", recorded as a label / pid-file so orphans can be reaped
-    command: list[str]  # full engine argv; port = container_port (docker) or PORT_PLACEHOLDER
-    env: dict[str, str]
-    container_port: int  # the port the engine listens on inside its sandbox
-    health_path: str
-    gpus: tuple[str, ...]  # device ids given to this trial ("" tuple on CPU)
-    log_dir: Path  # backend writes engine logs here (engine.log)
-    docker: dict[str, Any] = field(default_factory=dict)  # rendered docker run spec (SDK kwargs)
-    ome: dict[str, Any] = field(default_factory=dict)  # rendered OME manifests by kind
 
 
 @dataclass

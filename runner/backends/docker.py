@@ -1,6 +1,6 @@
 """Run the engine in a Docker container through the Docker SDK.
 
-``launch.docker`` is the rendered run spec (``containers.run`` keyword arguments). This
+``launch.spec`` is the rendered run spec (``containers.run`` keyword arguments). This
 backend adds what only it can know: the host port, chosen by Docker on 127.0.0.1 and read
 back (a real reservation, held by the container), the owner/trial labels ``reap`` finds
 orphans by, GPU device requests only when the trial got GPUs, and ``init`` (unless the spec
@@ -45,7 +45,7 @@ def _image_hint(image: str) -> str:
 
 def run_spec(launch: Launch) -> dict[str, Any]:
     """The SDK kwargs for ``containers.create``: the rendered spec plus ports, labels, GPUs."""
-    spec = copy.deepcopy(launch.docker)
+    spec = copy.deepcopy(dict(launch.spec))
     if not spec.get("image"):
         raise ConfigFailure(f"trial {launch.trial_id} has no docker image in its run spec")
     spec.pop("detach", None)

@@ -1,6 +1,6 @@
 """Run the engine on Kubernetes as an OME InferenceService, through the `kubernetes` client.
 
-``launch.ome`` holds the rendered objects by kind. The cluster-wide ClusterServingRuntime
+``launch.spec`` holds the rendered objects by kind. The cluster-wide ClusterServingRuntime
 and ClusterBaseModel are applied once per backend (one run), create-or-patch; each trial's
 InferenceService is created with the owner/trial labels added. The owner
 ("<experiment>/<run-id>") has a "/", which a label value cannot hold, so it is kept whole
@@ -188,9 +188,9 @@ class OmeBackend:
 
     def service_manifest(self, launch: Launch) -> dict:
         """The trial's InferenceService with the owner annotation and labels added."""
-        if "InferenceService" not in launch.ome:
+        if "InferenceService" not in launch.spec:
             raise ConfigFailure(f"trial {launch.trial_id} has no rendered InferenceService")
-        manifest = copy.deepcopy(launch.ome["InferenceService"])
+        manifest = copy.deepcopy(launch.spec["InferenceService"])
         meta = manifest.setdefault("metadata", {})
         meta.setdefault("namespace", self._default_namespace())
         meta["labels"] = {**(meta.get("labels") or {}), OWNER_LABEL: label_value(launch.owner),
@@ -200,8 +200,8 @@ class OmeBackend:
 
     def start(self, launch: Launch) -> Deployment:
         for kind in CLUSTER_PLURALS:
-            if kind in launch.ome:
-                self._apply_shared(launch.ome[kind])
+            if kind in launch.spec:
+                self._apply_shared(launch.spec[kind])
         manifest = self.service_manifest(launch)
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         existing = self._get(namespace, name)

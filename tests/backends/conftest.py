@@ -11,10 +11,11 @@ from pathlib import Path
 
 import docker
 import pytest
-from tuneops.runner.backends import BACKENDS
+from tuneops.runner.run import backend_class
 
 from tests.backends.harness import STANDIN, USE_SIM, DockerHarness, LocalHarness
 from tests.conftest import build_image_module
+from tuneops.registry import deployment_mode
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +50,7 @@ def harness(request: pytest.FixtureRequest):
 
 @pytest.fixture
 def backend(harness, _runtime_dir):
-    return BACKENDS[harness.name](grace_s=5)
+    return backend_class(deployment_mode(harness.name), grace_s=5)
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def owner(harness):
     """A unique owner per test; whatever it left running is removed afterwards."""
     name = f"pytest-backends/{uuid.uuid4().hex[:8]}"
     yield name
-    BACKENDS[harness.name](grace_s=1).reap(name)
+    backend_class(deployment_mode(harness.name), grace_s=1).reap(name)
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ class DockerHarness:
             health_path="/health",
             gpus=(),
             log_dir=tmp / trial,
-            docker={"image": self.image, "command": command, "detach": True},
+            spec={"image": self.image, "command": command, "detach": True},
         )
 
     def leftovers(self, owner: str) -> list:

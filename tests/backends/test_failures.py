@@ -93,7 +93,7 @@ def test_docker_spec_gets_labels_local_port_and_gpus_only_when_given(tmp_path: P
         "labels": {"team": "x"},
         "detach": True,
     }
-    cpu = run_spec(_launch(tmp_path, [], docker=rendered, env={"B": "2"}))
+    cpu = run_spec(_launch(tmp_path, [], spec=rendered, env={"B": "2"}))
     assert "device_requests" not in cpu and "detach" not in cpu
     assert cpu["ports"] == {"30000/tcp": ("127.0.0.1", None)}
     assert cpu["labels"] == {
@@ -103,7 +103,7 @@ def test_docker_spec_gets_labels_local_port_and_gpus_only_when_given(tmp_path: P
     }
     assert cpu["environment"] == {"A": "1", "B": "2"}
     assert cpu["command"] == rendered["command"] and cpu["init"] is True
-    gpu = run_spec(_launch(tmp_path, [], docker=rendered, gpus=("2", "3")))
+    gpu = run_spec(_launch(tmp_path, [], spec=rendered, gpus=("2", "3")))
     (request,) = gpu["device_requests"]
     assert request["DeviceIDs"] == ["2", "3"] and request["Capabilities"] == [["gpu"]]
     assert rendered["ports"] == {"30000/tcp": None}  # the rendered spec is not mutated
@@ -112,16 +112,16 @@ def test_docker_spec_gets_labels_local_port_and_gpus_only_when_given(tmp_path: P
 @pytest.mark.docker
 def test_docker_missing_image_is_a_config_failure(tmp_path: Path, docker_client):
     backend = DockerBackend(docker_client)
-    launch = _launch(tmp_path, ["python3"], docker={"image": "tuneops/sim:no-such-tag"})
+    launch = _launch(tmp_path, ["python3"], spec={"image": "tuneops/sim:no-such-tag"})
     with pytest.raises(ConfigFailure, match=r"'tuneops/sim:no-such-tag'.*scripts/build_image.py"):
         backend.start(launch)
-    other = _launch(tmp_path, ["x"], docker={"image": "example.org/nothing:1"})
+    other = _launch(tmp_path, ["x"], spec={"image": "example.org/nothing:1"})
     with pytest.raises(ConfigFailure, match=r"docker pull example.org/nothing:1"):
         backend.start(other)
 
 
 def test_docker_daemon_unreachable_is_an_infra_failure(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
-    launch = _launch(tmp_path, ["python3"], docker={"image": "tuneops/sim:latest"})
+    launch = _launch(tmp_path, ["python3"], spec={"image": "tuneops/sim:latest"})
     with pytest.raises(InfraFailure, match="no Docker engine answers"):
         DockerBackend().start(launch)

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from tuneops.runner.backends import BACKENDS
 from tuneops.runner.backends.base import OWNER_LABEL, TRIAL_LABEL, ConfigFailure, InfraFailure
 from tuneops.runner.backends.ome import GROUP, ISVC, POD_LABEL, VERSION, OmeBackend, label_value
-from tuneops.runner.run import _backend_options, _launch_builder
+from tuneops.runner.run import backend_class, trial_launch
 
 from tests.kube_helpers import running_api_server, write_kubeconfig
 from tuneops.plan import make_plan
+from tuneops.registry import deployment_mode
 from tuneops.validate import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,11 +96,12 @@ NS = "tuneops"  # the example's namespace
 
 
 def _launch(exp, trial, tmp: Path, owner: str = "llama8b-ome-tp/run-1"):
-    return _launch_builder(exp, "ome", owner)(trial, (), tmp / "logs" / trial.id)
+    return trial_launch(exp, trial, owner=owner, gpus=(), log_dir=tmp / "logs" / trial.id)
 
 
 def _backend(exp, grace_s: int = 2) -> OmeBackend:
-    backend = BACKENDS["ome"](**_backend_options(exp), grace_s=grace_s)
+    mode = deployment_mode("ome")
+    backend = backend_class(mode, **mode.backend_options(exp), grace_s=grace_s)
     assert backend._namespaces == (NS,)
     return backend
 
@@ -206,17 +207,17 @@ def test_shared_runtime_is_applied_once_per_run_and_updated_by_the_next(
         backend.start(_launch(exp, trial, tmp_path))
     assert _requests(server, "POST", "/clusterservingruntimes") == 1
     launch = _launch(exp, trials[0], tmp_path)
-    runtime = launch.ome["ClusterServingRuntime"]
+    runtime = launch.spec["ClusterServingRuntime"]
     stored = kube[0].get_cluster_custom_object(
         GROUP, VERSION, "clusterservingruntimes", runtime["metadata"]["name"])
     assert stored["spec"] == runtime["spec"]
 
     # The next run's backend finds it there (409) and brings it to its own manifest.
-    changed = json.loads(json.dumps(launch.ome))
+    changed = json.loads(json.dumps(launch.spec))
     runner = changed["ClusterServingRuntime"]["spec"]["engineConfig"]["runner"]
     runner["command"] = [*runner["command"], "--log-level", "info"]
     backend2 = _backend(exp)
-    backend2.start(replace(launch, ome=changed))
+    backend2.start(replace(launch, spec=changed))
     assert _requests(server, "POST", "/clusterservingruntimes") == 2
     assert _requests(server, "PATCH", "/clusterservingruntimes/") == 1
     stored = kube[0].get_cluster_custom_object(
@@ -315,7 +316,7 @@ def test_a_leftover_of_the_same_trial_is_replaced(server, kube, exp, tmp_path):
 def test_a_foreign_service_of_the_same_name_is_left_alone(server, kube, exp, tmp_path):
     trial = make_plan(exp).trials[0]
     launch = _launch(exp, trial, tmp_path)
-    name = launch.ome["InferenceService"]["metadata"]["name"]
+    name = launch.spec["InferenceService"]["metadata"]["name"]
     kube[0].create_namespaced_custom_object(GROUP, VERSION, NS, ISVC, {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "InferenceService",
         "metadata": {"name": name, "namespace": NS}, "spec": {}})
