@@ -157,10 +157,12 @@ def deployment_mode(name: str) -> Any:
 
 
 def experiment_schema(base: dict[str, Any], builtin_only: bool = False) -> dict[str, Any]:
-    """The experiment schema with the registry's modes: the ``deployment.mode`` enum and
-    each mode's options block (``deployment.<mode>``). Applied to the committed schema it
-    changes nothing for the built-in modes (a test checks it); plug-ins are added."""
+    """The experiment schema with the registries' choices: the ``engine.name`` enum, the
+    ``deployment.mode`` enum and each mode's options block (``deployment.<mode>``). Applied
+    to the committed schema it changes nothing for the built-in modes (a test checks it);
+    plug-ins are added."""
     schema = copy.deepcopy(base)
+    schema["properties"]["engine"]["properties"]["name"]["enum"] = list(ENGINE_NAMES)
     deployment = schema["properties"]["deployment"]
     modes = {n: m for n, m in deployment_modes().items()
              if not builtin_only or n in BUILTIN_MODES}
