@@ -158,6 +158,23 @@ def cmd_reap(args: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    from tuneops.promote import promote
+
+    print(promote(Path(args.report), Path(args.into) if args.into else None,
+                  service=args.service))
+    return errors.EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from tuneops.ci.compare import diff_text
+    from tuneops.promote import load_results
+
+    docs = [load_results(Path(r)) for r in (args.report_a, args.report_b)]
+    print(diff_text(docs[0], docs[1], a_label=args.report_a, b_label=args.report_b))
+    return errors.EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuneops", description="Declarative experiments for tuning LLM inference servers."
@@ -203,6 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", action="append", default=[],
                    help="ome: namespace to look in (repeatable; default: the kubeconfig's)")
     p.set_defaults(func=cmd_reap)
+
+    p = sub.add_parser("promote", help="write a report's winning configuration into a file")
+    p.add_argument("report", help="reports/<experiment>/<run-id> (or its results.json)")
+    p.add_argument("--into", help="an experiment, OME runtime/InferenceService or compose "
+                   "file (default: the report's experiment file)")
+    p.add_argument("--service", help="compose: the service to edit when there are several")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("diff", help="compare two reports as the PR bot does (B against A)")
+    p.add_argument("report_a")
+    p.add_argument("report_b")
+    p.set_defaults(func=cmd_diff)
+
+    from tuneops.ci.commands import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

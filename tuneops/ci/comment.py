@@ -1,0 +1,108 @@
+"""`tuneops ci comment DIR`: the one sticky result comment on the pull request.
+
+The body is built from what this workflow run produced and nothing else: the plan (which
+experiments changed, where each runs) and DIR, the run jobs' artifacts (ci/run.py). A
+report is shown only when its recorded experiment sha256 equals the PR's file, and files
+are read only as regular files (never through a symlink); summary.md is never read — the
+table is built from results.json. Main's latest report of the same experiment comes from
+the base commit's tree (git blobs, fetched alone on a depth-1 checkout).
+
+The comment is found by MARKER at its start, created once, and edited in place on every
+push (tuneops/ci/github.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import git
+
+from tuneops.ci import compare
+from tuneops.ci.plan import HOSTED, SELF_HOSTED, resolve
+from tuneops.runner.store import RESULTS, load_report, read_regular
+
+MARKER = "<!-- tuneops-bot:results -->"
+APPROVAL = {
+    SELF_HOSTED: "a maintainer approves the GPU run (the `gpu` environment's reviewers, or "
+                 "the `tuneops:run-gpu` label on a fork's PR)",
+    HOSTED: "a maintainer approves running this fork's code (label `tuneops:run-cpu`)",
+}
+
+
+def base_report(repo: git.Repo, base: str, name: str, remote: str = "origin") -> dict | None:
+    """Main's latest results.json of experiment `name` (highest run id), from the base tree."""
+    try:
+        tree = resolve(repo, base, remote).tree / "reports" / name
+    except (KeyError, git.GitCommandError):
+        return None
+    best = None
+    for run in tree.trees:
+        try:
+            blob = run / RESULTS
+        except KeyError:
+            continue
+        if blob.type != "blob" or blob.mode != 0o100644:  # never a symlink
+            continue
+        if best is None or run.name > best[0]:
+            best = (run.name, blob)
+    if best is None:
+        return None
+    try:
+        doc = json.loads(best[1].data_stream.read())
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("trials"), list) else None
+
+
+def _status(out: Path, name: str) -> dict | None:
+    try:
+        doc = json.loads(read_regular(out / name / "status.json", out))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: dict | None,
+            *, fork: bool) -> list[str]:
+    """One experiment's block. `results`: runner class → the run job's result (success,
+    failure, cancelled, skipped)."""
+    name, path = exp["name"], exp["path"]
+    status = _status(out, name)
+    doc = load_report(out / name / RESULTS, out) if status else None
+    if doc is not None and (doc.get("experiment") or {}).get("sha256") != exp["sha256"]:
+        doc = None  # a report of another version of the file: not this PR's result
+    head = f"### `{name}` (`{path}`, {exp['engine']} on a {exp['runner']} runner)"
+    if doc is None:
+        job = results.get(exp["runner"], "")
+        if job == "skipped" or (fork and not status):
+            line = f"⏳ **waiting for approval**: {APPROVAL[exp['runner']]}."
+        else:
+            why = (status or {}).get("reason") or (
+                f"the run left no report of this file (run job: {job or 'unknown'})")
+            line = f"❌ **failed**: {why}"
+        return [head, "", line, ""]
+    ok = status.get("status") == "passed"
+    lines = [head, "", ("✅ **passed**" if ok else f"❌ **failed**: {status.get('reason')}")
+             + f" · run `{(doc.get('run') or {}).get('id')}`"
+             + f" · {status.get('trials')} trial(s): {status.get('measured')} measured in this "
+               f"run, {status.get('reused')} reused"
+             + (" · **SIMULATED**" if doc.get("simulated") else ""), ""]
+    if not status.get("measured"):
+        lines += ["Nothing measured: every trial was already in a committed report.", ""]
+    return lines + compare.comparison(doc, base_doc)
+
+
+def body(plan: dict, out: Path, repo: git.Repo | None, *, results: dict[str, str],
+         fork: bool = False, remote: str = "origin") -> str:
+    parts = [MARKER, "## tuneops results", ""]
+    experiments = plan.get("experiments") or []
+    if not experiments:
+        parts.append("_This pull request changes no experiment._")
+    for exp in experiments:
+        base_doc = base_report(repo, plan["base"], exp["name"], remote) if repo else None
+        parts += section(exp, out, results, base_doc, fork=fork)
+    parts += [f"<sub>head `{plan.get('head', '')[:12]}` · base `{plan.get('base', '')[:12]}`"
+              "</sub>"]
+    return "\n".join(parts) + "\n"
