@@ -53,7 +53,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--repo", help="owner/name (default $GITHUB_REPOSITORY)",
                    default=os.environ.get("GITHUB_REPOSITORY"))
     p.add_argument("--pr", type=int, help="pull request number (omit with --print)")
-    p.add_argument("--remote", default="origin")
     p.add_argument("--hosted-result", default="", choices=JOB_RESULTS)
     p.add_argument("--self-hosted-result", default="", choices=JOB_RESULTS)
     p.add_argument("--print", action="store_true", help="print the body, post nothing")
@@ -109,8 +108,6 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
-    import git
-
     from tuneops.ci import comment
 
     try:
@@ -118,10 +115,8 @@ def cmd_comment(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise errors.UserError(summary=f"{args.plan}: cannot read the plan ({exc})") from None
     results = {"hosted": args.hosted_result, "self-hosted": args.self_hosted_result}
-    repo = git.Repo(Path.cwd(), search_parent_directories=True)
     if args.print:
-        sys.stdout.write(comment.body(plan, Path(args.out), repo, results=results,
-                                      remote=args.remote))
+        sys.stdout.write(comment.body(plan, Path(args.out), results=results))
         return errors.EXIT_OK
     if not args.repo or not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo) or not args.pr:
         raise errors.UserError(summary="--repo owner/name and --pr N are needed to post")
@@ -129,8 +124,7 @@ def cmd_comment(args: argparse.Namespace) -> int:
 
     gh = github.client()
     pr = github.pull_request(gh, args.repo, args.pr)
-    text = comment.body(plan, Path(args.out), repo, results=results, fork=pr.fork,
-                        remote=args.remote)
+    text = comment.body(plan, Path(args.out), results=results, fork=pr.fork)
     try:
         how, cid = github.upsert_comment(gh, args.repo, args.pr, text, comment.MARKER)
     except github.GithubException as exc:

@@ -5,7 +5,7 @@ experiments changed, where each runs) and DIR, the run jobs' artifacts (ci/run.p
 report is shown only when its recorded experiment sha256 equals the PR's file, and files
 are read only as regular files (never through a symlink); summary.md is never read — the
 table is built from results.json. Main's latest report of the same experiment comes from
-the base commit's tree (git blobs, fetched alone on a depth-1 checkout).
+the plan, which read it from the base commit's tree (ci/plan.py).
 
 The comment is found by MARKER at its start, created once, and edited in place on every
 push (tuneops/ci/github.py).
@@ -17,10 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import git
-
 from tuneops.ci import compare
-from tuneops.ci.plan import HOSTED, SELF_HOSTED, resolve
+from tuneops.ci.plan import HOSTED, SELF_HOSTED
 from tuneops.runner.store import RESULTS, load_report, read_regular
 
 MARKER = "<!-- tuneops-bot:results -->"
@@ -29,31 +27,6 @@ APPROVAL = {
                  "the `tuneops:run-gpu` label on a fork's PR)",
     HOSTED: "a maintainer approves running this fork's code (label `tuneops:run-cpu`)",
 }
-
-
-def base_report(repo: git.Repo, base: str, name: str, remote: str = "origin") -> dict | None:
-    """Main's latest results.json of experiment `name` (highest run id), from the base tree."""
-    try:
-        tree = resolve(repo, base, remote).tree / "reports" / name
-    except (KeyError, git.GitCommandError):
-        return None
-    best = None
-    for run in tree.trees:
-        try:
-            blob = run / RESULTS
-        except KeyError:
-            continue
-        if blob.type != "blob" or blob.mode != 0o100644:  # never a symlink
-            continue
-        if best is None or run.name > best[0]:
-            best = (run.name, blob)
-    if best is None:
-        return None
-    try:
-        doc = json.loads(best[1].data_stream.read())
-    except ValueError:
-        return None
-    return doc if isinstance(doc, dict) and isinstance(doc.get("trials"), list) else None
 
 
 def _status(out: Path, name: str) -> dict | None:
@@ -94,14 +67,13 @@ def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: d
     return lines + compare.comparison(doc, base_doc)
 
 
-def body(plan: dict, out: Path, repo: git.Repo | None, *, results: dict[str, str],
-         fork: bool = False, remote: str = "origin") -> str:
+def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False) -> str:
     parts = [MARKER, "## tuneops results", ""]
     experiments = plan.get("experiments") or []
     if not experiments:
         parts.append("_This pull request changes no experiment._")
     for exp in experiments:
-        base_doc = base_report(repo, plan["base"], exp["name"], remote) if repo else None
+        base_doc = (plan.get("base_reports") or {}).get(exp["name"])
         parts += section(exp, out, results, base_doc, fork=fork)
     parts += [f"<sub>head `{plan.get('head', '')[:12]}` · base `{plan.get('base', '')[:12]}`"
               "</sub>"]

@@ -12,7 +12,10 @@ untrusted input that later reaches a workflow step.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,15 +45,54 @@ def is_experiment_path(path: str) -> bool:
     return path.startswith("experiments/") and path.endswith((".yaml", ".yml"))
 
 
+def auth_env(token: str | None, url: str) -> dict[str, str]:
+    """GIT_CONFIG_* variables giving one git command an Authorization header for `url`'s
+    host (what actions/checkout would persist in .git/config; here it is never written)."""
+    if not token or not url.startswith("https://"):
+        return {}
+    host = "/".join(url.split("/")[:3]) + "/"
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"http.{host}.extraheader",
+            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}
+
+
 def resolve(repo: git.Repo, rev: str, remote: str = "origin") -> git.Commit:
-    """The commit `rev` names, fetching it (alone) from `remote` when the checkout lacks it."""
+    """The commit `rev` names, fetching it (alone) from `remote` when the checkout lacks it
+    (with GITHUB_TOKEN as the credential, if set)."""
     try:
         return repo.commit(rev)
     except (git.BadName, ValueError):
         pass
     depth = ["--depth=1"] if (Path(repo.git_dir) / "shallow").exists() else []
-    repo.git.fetch("--no-tags", *depth, remote, rev)
+    env = auth_env(os.environ.get("GITHUB_TOKEN"), repo.remote(remote).url)
+    with repo.git.custom_environment(**env):
+        repo.git.fetch("--no-tags", *depth, remote, rev)
     return repo.commit("FETCH_HEAD")
+
+
+def base_report(base: git.Commit, name: str) -> dict | None:
+    """The base's latest results.json of experiment `name` (highest run id), read from git
+    blobs of the base tree; a symlink there is never followed."""
+    try:
+        tree = base.tree / "reports" / name
+    except KeyError:
+        return None
+    found = None
+    for run in tree.trees:
+        try:
+            blob = run / "results.json"
+        except KeyError:
+            continue
+        if blob.type == "blob" and blob.mode == 0o100644 and (found is None
+                                                             or run.name > found[0]):
+            found = (run.name, blob)
+    if found is None:
+        return None
+    try:
+        doc = json.loads(found[1].data_stream.read())
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("trials"), list) else None
 
 
 def changed_paths(repo: git.Repo, base: git.Commit, head: git.Commit) -> list[str]:
@@ -115,4 +157,6 @@ def plan(repo_dir: Path, base: str, remote: str = "origin") -> dict:
         "experiments": [asdict(c) for c in changed],
         HOSTED: [c.path for c in changed if c.runner == HOSTED],
         SELF_HOSTED: [c.path for c in changed if c.runner == SELF_HOSTED],
+        # what the comment compares with: the base's latest report of each experiment
+        "base_reports": {c.name: base_report(base_commit, c.name) for c in changed},
     }

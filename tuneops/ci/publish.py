@@ -12,7 +12,6 @@ and push commands alone, as the HTTP header actions/checkout would have persiste
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import git
 
+from tuneops.ci.plan import auth_env
 from tuneops.ci.run import copy_plain_tree
 from tuneops.errors import TuneopsError, UserError
 
@@ -38,16 +38,6 @@ class PushFailed(TuneopsError):
 class Published:
     commits: list[str] = field(default_factory=list)  # subjects, in order
     attempts: int = 0  # pushes tried (0: nothing to push)
-
-
-def _auth_env(token: str | None, url: str) -> dict[str, str]:
-    """GIT_CONFIG_* variables giving this one command an Authorization header for `url`."""
-    if not token or not url.startswith("https://"):
-        return {}
-    host = "/".join(url.split("/")[:3]) + "/"
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"http.{host}.extraheader",
-            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}
 
 
 def new_runs(out: Path) -> list[tuple[str, str]]:
@@ -87,7 +77,7 @@ def push(repo: git.Repo, branch: str, *, remote: str = "origin", attempts: int =
          token: str | None = None) -> int:
     """Push HEAD to `branch`; on rejection fetch, rebase, retry. Returns the attempts used."""
     url = repo.remote(remote).url
-    env = _auth_env(token, url)
+    env = auth_env(token, url)
     for attempt in range(1, attempts + 1):
         try:
             with repo.git.custom_environment(**env):
