@@ -124,7 +124,8 @@ def cmd_comment(args: argparse.Namespace) -> int:
 
     gh = github.client()
     pr = github.pull_request(gh, args.repo, args.pr)
-    text = comment.body(plan, Path(args.out), results=results, fork=pr.fork)
+    text = comment.body(plan, Path(args.out), results=results, fork=pr.fork,
+                        head_sha=pr.head_sha)
     try:
         how, cid = github.upsert_comment(gh, args.repo, args.pr, text, comment.MARKER)
     except github.GithubException as exc:

@@ -67,7 +67,10 @@ def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: d
     return lines + compare.comparison(doc, base_doc)
 
 
-def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False) -> str:
+def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False,
+         head_sha: str | None = None) -> str:
+    """The whole comment. `head_sha`: the PR head it reports on (default: the plan's HEAD,
+    which on GitHub is the merge commit)."""
     parts = [MARKER, "## tuneops results", ""]
     experiments = plan.get("experiments") or []
     if not experiments:
@@ -75,6 +78,6 @@ def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False) 
     for exp in experiments:
         base_doc = (plan.get("base_reports") or {}).get(exp["name"])
         parts += section(exp, out, results, base_doc, fork=fork)
-    parts += [f"<sub>head `{plan.get('head', '')[:12]}` · base `{plan.get('base', '')[:12]}`"
-              "</sub>"]
+    head = head_sha or plan.get("head", "")
+    parts += [f"<sub>head `{head[:12]}` · base `{plan.get('base', '')[:12]}`</sub>"]
     return "\n".join(parts) + "\n"

@@ -79,7 +79,7 @@ def delta_text(new: tuple[float | None, float | None],
     if a is None or b is None:
         return "—"
     d = a - b
-    rel = f" ({d / abs(b) * 100:+.1f} %)" if b else ""
+    rel = f" ({d / abs(b) * 100:+.1f} %)".replace("-", "−") if b else ""
     if pa is not None and pb is not None:
         noise, assumed = math.hypot(pa, pb), False
     elif pa is not None or pb is not None:
