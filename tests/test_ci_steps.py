@@ -218,13 +218,17 @@ def test_planted_symlinks_and_forged_files_are_never_shown(tmp_path, pr_repo):
 
 def test_diff_prints_the_comparison_the_bot_posts(tmp_path, pr_repo):
     origin, dev, base, head = pr_repo
-    a = report_for(dev, "e2e", {8: 1000.0, 64: 900.0}, "20261130T000001Z-a")
+    c.write_exp(dev, [8])
+    a = report_for(dev, "e2e", {8: 1000.0}, "20261130T000001Z-a")
+    c.write_exp(dev, [8, 64])
     b = report_for(dev, "e2e", {8: 1000.0, 64: 1500.0}, "20261130T000002Z-b")
     proc = c.tuneops(dev, "diff", str(a), str(b))
     expected = compare.diff_text(c.read_json(a / "results.json"), c.read_json(b / "results.json"),
                                  a_label=str(a), b_label=str(b))
     assert proc.stdout == expected + "\n"
+    # B's best (64) is not in A: best against best
     assert "best vs best" in proc.stdout and "+500.0 (+50.0 %)" in proc.stdout
+    # the same best trial in both: a direct delta, and 10 in 1500 is inside the noise
     same = report_for(dev, "e2e", {8: 1010.0, 64: 1490.0}, "20261130T000003Z-c")
     out = c.tuneops(dev, "diff", str(b), str(same)).stdout
-    assert "direct delta" in out and "_within noise_*" in out
+    assert "direct delta" in out and "−10.0 (−0.7 %) _within noise_*" in out

@@ -30,11 +30,24 @@ from tuneops.renderers.command import flag_words
 from tuneops.runner.store import RESULTS, load_report
 
 
-def _yaml() -> YAML:
+def _yaml(text: str) -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.width = 4096
+    offset = _dash_offset(text)
+    y.indent(mapping=2, sequence=offset + 2, offset=offset)
     return y
+
+
+def _dash_offset(text: str) -> int:
+    """How far a block sequence's dash sits right of its parent key (0 or 2, the two
+    styles in use), read from the file so a rewrite does not re-indent every list."""
+    lines = text.splitlines()
+    for prev, line in zip(lines, lines[1:], strict=False):
+        key, dash = prev.rstrip(), line.lstrip()
+        if key.endswith(":") and not key.lstrip().startswith("#") and dash.startswith("- "):
+            return max(0, (len(line) - len(dash)) - (len(key) - len(key.lstrip())))
+    return 2
 
 
 def load_results(report: Path) -> dict[str, Any]:
@@ -115,7 +128,13 @@ def promote_doc(doc: Any, params: dict[str, Any], engine: str, *, service: str |
             doc["engine"]["args"] = args = CommentedMap()
         for k, v in params.items():
             args[k] = v
-        return "experiment engine.args"
+        # a fixed value and a tuned one for the same flag is an error (validate): the
+        # promoted flags are the baseline now, so they leave `parameters`
+        tuned = doc.get("parameters")
+        if isinstance(tuned, CommentedMap):
+            for k in params:
+                tuned.pop(k, None)
+        return "experiment engine.args (the promoted flags leave parameters)"
     if kind in ("ClusterServingRuntime", "InferenceService", "ServingRuntime"):
         lists = list(_argv_lists(doc.get("spec")))
         if not lists:
@@ -151,8 +170,8 @@ def promote(report: Path, into: Path | None = None, *, service: str | None = Non
     target = into or Path((doc.get("experiment") or {}).get("file") or "")
     if not target.is_file():
         raise UserError(summary=f"{target}: no such file (give one with --into)")
-    y = _yaml()
     text = target.read_text()
+    y = _yaml(text)
     try:
         docs = list(y.load_all(text))
     except Exception as exc:  # noqa: BLE001 - any YAML error is the user's file
