@@ -90,6 +90,7 @@ bench: setup
 	$(BIN)/python scripts/bench_render.py
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_runner.py
+	$(BIN)/python scripts/bench_ci_reuse.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -263,6 +263,9 @@ class Runner:
         job = self.doc["jobs"][name]
         needs = _list(job.get("needs"))
         ctx = self._ctx(name, needs, {"matrix": {}, "strategy": {"job-index": 0}})
+        if any(self.results.get(n) == "waiting" for n in needs):  # GitHub holds it back too
+            self.results[name] = "waiting"
+            return
         if not self._cond(job.get("if"), ctx, needs):
             self.results[name] = "skipped"
             return

@@ -77,7 +77,8 @@ def test_pull_request_loop_through_the_workflow_file(tmp_path, marker, capsys):
         # -- push 1 -------------------------------------------------------------------
         r1 = _pass(tmp_path, origin, gh, 1, head1, base)
         assert r1.results == {"plan": "success", "run-hosted": "success", "run-gpu": "skipped",
-                              "publish": "success", "comment": "success"}, _fail_text(r1)
+                              "publish": "success", "comment-early": "skipped",
+                              "comment": "success"}, _fail_text(r1)
         status = c.read_json(r1.artifacts / "run-hosted-0" / "e2e" / "status.json")
         assert (status["measured"], status["reused"], status["new_report"]) == (1, 1, True)
         # the bot's commit landed on the branch, naming the experiment and the head sha

@@ -85,6 +85,9 @@ def test_plan_on_a_depth_1_checkout_lists_relative_paths_and_runner_classes(tmp_
     proc = c.tuneops(work, "ci", "plan", "--base", base, "--github-output", "out.txt")
     assert 'hosted=["experiments/e2e.yaml"]' in (work / "out.txt").read_text()
     assert "manifests up to date" in proc.stdout
+    # plain `tuneops validate` and `render --check` see the .yml file as well
+    assert "experiments/gpu.yml: ok" in c.tuneops(work, "validate").stdout
+    assert "for 2 experiment(s)" in c.tuneops(work, "render", "--check").stdout
 
 
 @pytest.mark.parametrize("bad", ["experiments/x$(touch pwned).yaml", "experiments/../x.yaml",
@@ -162,7 +165,10 @@ def test_a_fork_pull_request_runs_nothing_and_the_comment_asks_for_approval(tmp_
         runner.run()
         assert runner.results == {"plan": "success", "run-hosted": "skipped",
                                   "run-gpu": "skipped", "publish": "skipped",
-                                  "comment": "success"}, [s.output for s in runner.steps_run]
+                                  "comment-early": "success", "comment": "success"
+                                  }, [s.output for s in runner.steps_run]
+        # the early comment was posted, then edited in place by the final one
+        assert len(gh.calls("POST")) == 1 and len(gh.calls("PATCH")) == 1
         assert c.git(origin, "rev-parse", "grid-64") == head, "something was pushed"
         [body] = [x["body"] for x in gh.state.comments]
         assert body.count("⏳ **waiting for approval**") == 2
@@ -177,9 +183,12 @@ def test_a_fork_pull_request_runs_nothing_and_the_comment_asks_for_approval(tmp_
             env=base_env(tmp_path / "run2", gh.url, merge, REPO_NAME),
             secrets={"GITHUB_TOKEN": "ghs_readonly"}, approved={"reports-bot"},
         )
-        runner.run_job("plan")
-        runner.run_job("run-gpu")
+        runner.run()
         assert runner.results["run-gpu"] == "waiting"
+        assert runner.results["comment-early"] == "success"
+        assert runner.results["publish"] == runner.results["comment"] == "waiting"
+        [body] = [x["body"] for x in gh.state.comments]
+        assert "(or running, once approved)" in body
     finally:
         gh.close()
 

@@ -18,16 +18,18 @@ from pathlib import Path
 
 from tuneops import errors
 
-DEFAULT_GLOB = "experiments/**/*.yaml"
+DEFAULT_GLOB = "experiments/**/*.y*ml"  # .yaml and .yml alike
 
 
 def _experiment_paths(paths: Sequence[str]) -> list[Path]:
+    from tuneops.validate import experiment_files
+
     if paths:
         out: list[Path] = []
         for p in map(Path, paths):
-            out.extend(sorted(p.rglob("*.yaml")) + sorted(p.rglob("*.yml")) if p.is_dir() else [p])
+            out.extend(experiment_files(p) if p.is_dir() else [p])
         return out
-    return sorted(Path().glob(DEFAULT_GLOB))
+    return experiment_files()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -36,7 +38,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     paths = _experiment_paths(args.paths)
     if not paths:
         raise errors.UserError(
-            summary="no experiment files found (looked for experiments/**/*.yaml)"
+            summary=f"no experiment files found (looked for {DEFAULT_GLOB})"
         )
     report, problems = [], 0
     for path in paths:

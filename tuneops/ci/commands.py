@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tuneops import errors
 
-JOB_RESULTS = ("success", "failure", "cancelled", "skipped", "")
+# GitHub's job results, and "pending": the job has not ended (waits for approval or runs)
+JOB_RESULTS = ("success", "failure", "cancelled", "skipped", "pending", "")
 
 
 def add_parsers(sub) -> None:
@@ -62,7 +63,7 @@ def add_parsers(sub) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     from tuneops.ci.plan import HOSTED, SELF_HOSTED, plan
     from tuneops.renderers.render import check_rendered
-    from tuneops.validate import load_experiment
+    from tuneops.validate import experiment_files, load_experiment
 
     doc = plan(Path.cwd(), args.base, args.remote)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
@@ -74,7 +75,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not doc["experiments"]:
         print("no experiment changed")
     # the render check covers every experiment: a change to renderers/ touches them all
-    paths = sorted(Path("experiments").rglob("*.yaml")) + sorted(Path("experiments").rglob("*.yml"))
+    paths = experiment_files()
     diffs = [d for p in paths for d in check_rendered(load_experiment(p), Path("manifests"))]
     for d in diffs:
         print(d, file=sys.stderr)

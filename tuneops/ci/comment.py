@@ -51,6 +51,9 @@ def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: d
         job = results.get(exp["runner"], "")
         if job == "skipped" or (fork and not status):
             line = f"⏳ **waiting for approval**: {APPROVAL[exp['runner']]}."
+        elif job == "pending":
+            line = (f"⏳ **waiting for approval** (or running, once approved): "
+                    f"{APPROVAL[exp['runner']]}.")
         else:
             why = (status or {}).get("reason") or (
                 f"the run left no report of this file (run job: {job or 'unknown'})")
