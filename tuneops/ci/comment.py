@@ -49,11 +49,11 @@ def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: d
     head = f"### `{name}` (`{path}`, {exp['engine']} on a {exp['runner']} runner)"
     if doc is None:
         job = results.get(exp["runner"], "")
-        if job == "skipped" or (fork and not status):
-            line = f"⏳ **waiting for approval**: {APPROVAL[exp['runner']]}."
-        elif job == "pending":
+        if job == "pending":
             line = (f"⏳ **waiting for approval** (or running, once approved): "
                     f"{APPROVAL[exp['runner']]}.")
+        elif job == "skipped" or (fork and not status):
+            line = f"⏳ **waiting for approval**: {APPROVAL[exp['runner']]}."
         else:
             why = (status or {}).get("reason") or (
                 f"the run left no report of this file (run job: {job or 'unknown'})")
