@@ -241,3 +241,17 @@ def test_diff_prints_the_comparison_the_bot_posts(tmp_path, pr_repo):
     same = report_for(dev, "e2e", {8: 1010.0, 64: 1490.0}, "20261130T000003Z-c")
     out = c.tuneops(dev, "diff", str(b), str(same)).stdout
     assert "direct delta" in out and "−10.0 (−0.7 %) _within noise_*" in out
+
+
+def test_plan_refuses_an_invalid_experiment_with_file_line_and_writes_nothing(tmp_path, pr_repo):
+    origin, dev, base, head = pr_repo
+    (dev / "experiments" / "bad.yaml").write_text(
+        (dev / "experiments" / "e2e.yaml").read_text().replace('"maximize"', '"maximise"'))
+    (dev / "experiments" / "twin.yaml").write_text((dev / "experiments" / "e2e.yaml").read_text())
+    head = c.commit_all(dev, "a typo and a second file of the same name")
+    work = dev
+    proc = c.tuneops(work, "ci", "plan", "--base", base, "--out", "plan.json", check=False)
+    assert proc.returncode == 2
+    assert "experiments/bad.yaml:" in proc.stderr and "objective.direction" in proc.stderr
+    assert "experiment name 'e2e' is also used by experiments/e2e.yaml" in proc.stderr
+    assert not (work / "plan.json").exists()

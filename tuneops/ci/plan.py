@@ -149,6 +149,12 @@ def plan(repo_dir: Path, base: str, remote: str = "origin") -> dict:
             continue
         changed.append(Changed(rel, exp.name, exp.engine.name, runner_class(exp),
                                hashlib.sha256(path.read_bytes()).hexdigest()))
+    seen: dict[str, str] = {}
+    for ch in changed:  # results travel by experiment name (ci-out/<name>/): one file each
+        if ch.name in seen:
+            diags.append(Diagnostic(ch.path, 0, 0, "metadata.name",
+                                    f"experiment name {ch.name!r} is also used by {seen[ch.name]}"))
+        seen.setdefault(ch.name, ch.path)
     if diags:
         raise UserError(diags)
     return {
