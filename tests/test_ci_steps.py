@@ -248,7 +248,7 @@ def test_plan_refuses_an_invalid_experiment_with_file_line_and_writes_nothing(tm
     (dev / "experiments" / "bad.yaml").write_text(
         (dev / "experiments" / "e2e.yaml").read_text().replace('"maximize"', '"maximise"'))
     (dev / "experiments" / "twin.yaml").write_text((dev / "experiments" / "e2e.yaml").read_text())
-    head = c.commit_all(dev, "a typo and a second file of the same name")
+    c.commit_all(dev, "a typo and a second file of the same name")
     work = dev
     proc = c.tuneops(work, "ci", "plan", "--base", base, "--out", "plan.json", check=False)
     assert proc.returncode == 2

@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 
 from tuneops.ci.plan import check_path
-from tuneops.errors import UserError
+from tuneops.errors import TuneopsError, UserError
 from tuneops.runner.run import RunOptions, run_experiment
 from tuneops.runner.store import RESULTS, read_regular
 from tuneops.validate import load_experiment
@@ -55,8 +55,13 @@ def ci_run(path: str, out: Path, *, reports: Path = Path("reports"), runs: Path 
     exp = load_experiment(Path(path))
     status = {"path": path, "name": exp.name,
               "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
-    summary = run_experiment(exp, RunOptions(runs_root=runs, reports_root=reports, fresh=fresh,
-                                             quiet=True))
+    try:
+        summary = run_experiment(exp, RunOptions(runs_root=runs, reports_root=reports,
+                                                 fresh=fresh, quiet=True))
+    except TuneopsError as exc:  # the comment shows why (e.g. a mode this runner cannot run)
+        write_status(out, exp.name, {**status, "status": FAILED, "reason": str(exc).strip(),
+                                     "report": None, "new_report": False})
+        raise
     print(summary.describe())
     measured = sum(not r.reused_from for r in summary.results)
     if summary.best is not None:
