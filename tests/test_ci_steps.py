@@ -172,7 +172,7 @@ def test_a_fork_pull_request_runs_nothing_and_the_comment_asks_for_approval(tmp_
         assert c.git(origin, "rev-parse", "grid-64") == head, "something was pushed"
         [body] = [x["body"] for x in gh.state.comments]
         assert body.count("⏳ **waiting for approval**") == 2
-        assert "`gpu` environment" in body and "tuneops:run-cpu" in body
+        assert "`gpu` environment" in body and "does not run automatically" in body
         # with the label, the GPU job passes its `if:` and waits on the environment instead
         runner = Runner(
             workflow=runner.workflow,

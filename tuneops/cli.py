@@ -1,4 +1,4 @@
-"""The `tuneops` command: validate, plan, render, run, report.
+"""The `tuneops` command: validate, plan, render, run, reap, promote, diff and the `ci` steps.
 
 One top-level handler maps outcomes to fixed exit codes (tuneops.errors): bad input → 2
 with every diagnostic, a run that found nothing feasible → 1, Ctrl-C → 130, a bug → 3

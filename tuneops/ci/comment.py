@@ -25,7 +25,8 @@ MARKER = "<!-- tuneops-bot:results -->"
 APPROVAL = {
     SELF_HOSTED: "a maintainer approves the GPU run (the `gpu` environment's reviewers, or "
                  "the `tuneops:run-gpu` label on a fork's PR)",
-    HOSTED: "a maintainer approves running this fork's code (label `tuneops:run-cpu`)",
+    HOSTED: "a fork's code does not run automatically; a maintainer who has reviewed it "
+            "pushes it to a branch of this repository to run it",
 }
 
 
