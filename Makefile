@@ -73,6 +73,11 @@ lint: setup
 	cd .cache/lint-tree && ../../$(BIN)/lint-imports ../../.importlinter
 	$(BIN)/python scripts/make_experiment_doc.py --check
 	$(BIN)/python scripts/make_catalogs.py --engine all --check
+	@# the pull-request workflow: GitHub's schema (shipped with check-jsonschema), then
+	@# zizmor's security audits with nothing of medium severity or above
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(BIN)/zizmor --offline --min-severity medium .github/
 
 docs: setup
 	$(BIN)/python scripts/make_experiment_doc.py
@@ -85,6 +90,7 @@ bench: setup
 	$(BIN)/python scripts/bench_render.py
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_runner.py
+	$(BIN)/python scripts/bench_ci_reuse.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

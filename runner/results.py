@@ -66,6 +66,7 @@ class TrialResult:
     total_s: float = 0.0
     log_dir: str = ""
     simulated: bool = False
+    reused_from: str = ""  # the report this result was taken from (runner/store.py); "" = measured
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -86,4 +87,5 @@ class TrialResult:
             sc: {int(c): m for c, m in by_c.items()} for sc, by_c in d.get("metrics", {}).items()
         }
         d["gpus"] = tuple(d.get("gpus", ()))
+        d["reused_from"] = d.get("reused_from") or ""
         return cls(**d, score=score)

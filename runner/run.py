@@ -23,8 +23,10 @@ from tuneops.runner.bench import local_path
 from tuneops.runner.gpus import GpuPool
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
+from tuneops.runner.report.provenance import experiment_sha256
 from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
 from tuneops.runner.search import make_searcher
+from tuneops.runner.store import ResultStore
 from tuneops.runner.trial import TrialContext, run_trial
 
 from tuneops.plan import Plan, Trial, make_plan
@@ -55,6 +57,7 @@ class RunSummary:
     interrupted: bool
     wall_s: float
     resumed: int = 0  # trials taken from an earlier run of the same experiment
+    reused: int = 0  # trials taken from committed reports (runner/store.py), not measured
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -62,6 +65,7 @@ class RunSummary:
         lines = [
             f"{self.experiment}: {len(self.results)} trial(s), {done} completed"
             + (f", {self.resumed} from an earlier run" if self.resumed else "")
+            + (f", {self.reused} reused from reports" if self.reused else "")
             + f" in {self.wall_s:.0f}s" + (" [SIMULATED]" if self.simulated else ""),
         ]
         if self.best is not None and self.best.score is not None:
@@ -74,6 +78,9 @@ class RunSummary:
             lines.append(f"interrupted: run `tuneops run` again to resume ({self.run_dir})")
         if self.report_dir:
             lines.append(f"report: {self.report_dir / 'report.md'}")
+        if self.results and self.reused == len(self.results):
+            lines.insert(0, f"nothing measured: all {self.reused} trial(s) reused from earlier "
+                         "reports (--fresh measures again)")
         return "\n".join(lines + self.notes)
 
 
@@ -147,14 +154,19 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         for leftover in backend.reap(owner):  # what a killed runner of this run left behind
             run.note(f"cleaned up {leftover}")
         finished: dict[str, TrialResult] = dict(run.state.finished)
+        resumed = sum(not r.reused_from for r in finished.values())
         searcher = make_searcher(exp, plan, max_trials=options.max_trials)
-        for result in finished.values():
+        # measured results of the same trial ids, from the reports in the checkout
+        store = ResultStore() if options.fresh else ResultStore.scan(options.reports_root)
+        for result in store.take(exp, plan.trials, finished):
+            run.trial_finished(result)
+            finished[result.trial_id] = result
+        for result in finished.values():  # every search method learns them before proposing
             searcher.tell(result)
         for trial in run.state.half_done(exp):  # started by a runner that died: run again
             searcher.rerun(trial)
-        resumed = len(finished)
         pool = _gpu_pool(exp, options)
-        progress = Progress(exp, plan, quiet=options.quiet, already=resumed)
+        progress = Progress(exp, plan, quiet=options.quiet, already=len(finished))
         ctx = TrialContext(
             exp=exp, backend=backend, owner=owner, run_dir=run.dir,
             build_launch=lambda trial, gpus, log_dir: trial_launch(
@@ -181,6 +193,12 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                     trial = searcher.ask()
                     if trial is None:  # nothing to propose until a pending result comes back
                         break
+                    reused = store.lookup(exp, trial)  # a sampled point measured before
+                    if reused is not None:
+                        run.trial_finished(reused)
+                        finished[reused.trial_id] = reused
+                        searcher.tell(reused)
+                        continue
                     progress.trial_started(trial)
                     pending[executor.submit(work, trial)] = trial
                 if not pending:
@@ -203,7 +221,11 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         best = score.best(results)
         simulated = engines()[exp.engine.name].simulated
         report_dir = None
-        if results:
+        reused = sum(bool(r.reused_from) for r in results)
+        if results and reused == len(results):  # nothing new: the report may exist already
+            ids = {r.trial_id for r in results}
+            report_dir = store.current_report(exp, experiment_sha256(exp), ids)
+        if results and report_dir is None:
             report_dir = write_report(
                 options.reports_root / exp.name / run.run_id, exp, results,
                 run_id=run.run_id, interrupted=interrupted,
@@ -222,7 +244,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         return RunSummary(
             experiment=exp.name, run_id=run.run_id, run_dir=run.dir, report_dir=report_dir,
             results=results, best=best, simulated=simulated, interrupted=interrupted,
-            wall_s=time.monotonic() - t0, resumed=resumed, notes=run.notes,
+            wall_s=time.monotonic() - t0, resumed=resumed, reused=reused, notes=run.notes,
         )
 
 

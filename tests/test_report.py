@@ -88,7 +88,9 @@ def test_results_json_validates_and_ranks(written):
     assert ids == ["trial000001", "trial000000", "trial000002", "trialfail2", "trialfail1"]
     assert [t["rank"] for t in doc["trials"]] == [1, 2, 3, 4, 5]
     assert doc["best_trial_id"] == "trial000001"
-    assert doc["summary"] == {"trials": 5, "completed": 3, "feasible": 2, "failed": 2}
+    assert doc["summary"] == {"trials": 5, "completed": 3, "feasible": 2, "failed": 2,
+                              "reused": 0}
+    assert all(t["reused_from"] is None for t in doc["trials"])  # all measured in this run
     best = doc["trials"][0]
     assert best["score"]["feasible"] and best["feasible"]
     assert set(best["metrics"]) == set(exp.benchmark.traffic_scenarios)

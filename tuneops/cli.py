@@ -1,4 +1,4 @@
-"""The `tuneops` command: validate, plan, render, run, report.
+"""The `tuneops` command: validate, plan, render, run, reap, promote, diff and the `ci` steps.
 
 One top-level handler maps outcomes to fixed exit codes (tuneops.errors): bad input → 2
 with every diagnostic, a run that found nothing feasible → 1, Ctrl-C → 130, a bug → 3
@@ -18,16 +18,18 @@ from pathlib import Path
 
 from tuneops import errors, registry
 
-DEFAULT_GLOB = "experiments/**/*.yaml"
+DEFAULT_GLOB = "experiments/**/*.y*ml"  # .yaml and .yml alike
 
 
 def _experiment_paths(paths: Sequence[str]) -> list[Path]:
+    from tuneops.validate import experiment_files
+
     if paths:
         out: list[Path] = []
         for p in map(Path, paths):
-            out.extend(sorted(p.rglob("*.yaml")) + sorted(p.rglob("*.yml")) if p.is_dir() else [p])
+            out.extend(experiment_files(p) if p.is_dir() else [p])
         return out
-    return sorted(Path().glob(DEFAULT_GLOB))
+    return experiment_files()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -36,7 +38,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     paths = _experiment_paths(args.paths)
     if not paths:
         raise errors.UserError(
-            summary="no experiment files found (looked for experiments/**/*.yaml)"
+            summary=f"no experiment files found (looked for {DEFAULT_GLOB})"
         )
     report, problems = [], 0
     for path in paths:
@@ -158,6 +160,23 @@ def cmd_reap(args: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    from tuneops.promote import promote
+
+    print(promote(Path(args.report), Path(args.into) if args.into else None,
+                  service=args.service))
+    return errors.EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from tuneops.ci.compare import diff_text
+    from tuneops.promote import load_results
+
+    docs = [load_results(Path(r)) for r in (args.report_a, args.report_b)]
+    print(diff_text(docs[0], docs[1], a_label=args.report_a, b_label=args.report_b))
+    return errors.EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuneops", description="Declarative experiments for tuning LLM inference servers."
@@ -205,6 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="namespaces to look in, for modes on Kubernetes (repeatable; default: "
                    "the kubeconfig's)")
     p.set_defaults(func=cmd_reap)
+
+    p = sub.add_parser("promote", help="write a report's winning configuration into a file")
+    p.add_argument("report", help="reports/<experiment>/<run-id> (or its results.json)")
+    p.add_argument("--into", help="an experiment, OME runtime/InferenceService or compose "
+                   "file (default: the report's experiment file)")
+    p.add_argument("--service", help="compose: the service to edit when there are several")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("diff", help="compare two reports as the PR bot does (B against A)")
+    p.add_argument("report_a")
+    p.add_argument("report_b")
+    p.set_defaults(func=cmd_diff)
+
+    from tuneops.ci.commands import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

@@ -132,3 +132,8 @@ def load_experiment(path: Path) -> spec.Experiment:
         n = len(diags)
         raise UserError(diags, summary=f"{path}: {n} problem{'s' if n != 1 else ''}")
     return exp
+
+
+def experiment_files(folder: Path = Path("experiments")) -> list[Path]:
+    """Every experiment file under `folder`: `.yaml` and `.yml` alike, sorted."""
+    return sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")])

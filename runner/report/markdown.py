@@ -189,6 +189,11 @@ def render(
     summ = doc["summary"]
     out += [f"**Trials:** {summ['trials']} · completed {summ['completed']} · feasible "
             f"{summ['feasible']} · failed {summ['failed']}", ""]
+    reused = [r for r in ranked if r.reused_from]
+    if reused:  # runner/store.py: same trial id, measured by an earlier run
+        out += [f"**Reused:** {len(reused)} of {len(ranked)} trial(s) were not measured in this "
+                "run; their results come from earlier reports:", "",
+                *[f"- `{r.trial_id}` ← `{r.reused_from}`" for r in reused], ""]
 
     best = score.best(ranked)
     out += ["## Best configuration", ""]

@@ -50,6 +50,8 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
                       "total_s": d["total_s"]},
         "log_dir": d["log_dir"],
         "simulated": d["simulated"],
+        # null: measured in this run; else the report it was taken from (runner/store.py)
+        "reused_from": d["reused_from"] or None,
         "feasible": score.is_feasible(result),
         "metrics": d["metrics"],
         "score": d["score"],
@@ -84,6 +86,7 @@ def build(
             "completed": sum(r.status == COMPLETED for r in ranked),
             "feasible": sum(score.is_feasible(r) for r in ranked),
             "failed": sum(r.status != COMPLETED for r in ranked),
+            "reused": sum(bool(r.reused_from) for r in ranked),
         },
         "best_trial_id": best.trial_id if best else None,
         "pareto": {"x": x, "y": y, "trial_ids": [r.trial_id for r in front]},

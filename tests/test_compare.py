@@ -1,0 +1,49 @@
+"""The comparison the bot posts: ± read in the forms a report may record, deltas inside the
+measurements' noise marked, same trial id compared directly, else best against best."""
+
+from __future__ import annotations
+
+from tuneops.ci import compare
+
+
+def doc(run: str, trials: list[tuple[str, float, dict]], best: str) -> dict:
+    return {
+        "run": {"id": run}, "experiment": {"name": "x"},
+        "objective": {"metric": "output_throughput", "direction": "maximize"},
+        "slos": [{"metric": "ttft.p99", "max": 500}],
+        "best_trial_id": best,
+        "trials": [{"trial_id": tid, "params": {"p": tid}, "score": score | {
+            "slo_checks": [{"metric": "ttft.p99", "value": 100.0, "value_ci": [90.0, 110.0]}]}}
+            for tid, _, score in trials],
+    }
+
+
+def test_half_width_reads_every_recorded_form_and_none_when_absent():
+    assert compare.half_width({"objective": 5, "objective_pm": 1.5}, "objective") == 1.5
+    assert compare.half_width({"objective_ci": [8.0, 12.0]}, "objective") == 2.0
+    assert compare.half_width({"objective_ci95": {"low": 1.0, "high": 2.0}}, "objective") == 0.5
+    assert compare.half_width({"ci": {"value": 3.0}}, "value") == 3.0
+    assert compare.half_width({"objective": 5}, "objective") is None
+    assert compare.half_width(None, "objective") is None
+
+
+def test_noise_comes_from_the_recorded_plus_minus_when_there_is_one():
+    # ±10 and ±10 combine to ±14.1: a change of 12 is noise, one of 20 is not
+    assert "within noise" in compare.delta_text((112.0, 10.0), (100.0, 10.0))
+    assert "within noise" not in compare.delta_text((120.0, 10.0), (100.0, 10.0))
+    # without ±, 3 % of the larger value is assumed and flagged with *
+    assert compare.delta_text((102.0, None), (100.0, None)).endswith("_within noise_*")
+    assert compare.delta_text((90.0, None), (100.0, None)) == "−10.0 (−10.0 %)"
+
+
+def test_same_trial_direct_delta_else_best_vs_best_with_plus_minus_shown():
+    main = doc("m", [("a", 0, {"objective": 100.0, "objective_pm": 2.0})], "a")
+    pr_same = doc("p", [("a", 0, {"objective": 101.0, "objective_pm": 2.0})], "a")
+    lines = "\n".join(compare.comparison(pr_same, main))
+    assert "same trial `a` in both: direct delta" in lines
+    assert "| 101.0 ± 2.00 | 100.0 ± 2.00 | +1.00 (+1.0 %) _within noise_ |" in lines
+    assert "100.0 ± 10.0" in lines  # the SLO value's ± from its [low, high]
+    pr_new = doc("p", [("b", 0, {"objective": 150.0})], "b")
+    lines = "\n".join(compare.comparison(pr_new, main))
+    assert "best vs best" in lines and "+50.0 (+50.0 %)" in lines
+    assert "No trial met every SLO" in "\n".join(compare.comparison(doc("p", [], ""), main))

@@ -1,0 +1,137 @@
+"""The results store: measured trials are found by id in committed reports (any experiment
+name), re-scored for the experiment that takes them, and a run that finds every trial
+measures nothing and writes no second report. Search methods learn reused results
+before they propose.
+
+The stored reports are written by the real report writer from results given as data; a
+run that finds everything starts no engine, so these tests need no genai-bench.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tuneops.runner.backends.base import Backend
+from tuneops.runner.report import write_report
+from tuneops.runner.results import COMPLETED, FAILED_INFRA, TrialResult
+from tuneops.runner.run import RunOptions, run_experiment
+from tuneops.runner.search import make_searcher
+from tuneops.runner.store import ResultStore
+
+from tests import e2e_helpers as h
+from tuneops.plan import make_plan
+
+SLOS = [{"metric": "ttft.p99", "max": 500}]
+
+
+class NoEngines(Backend):
+    """Fails the test if the runner tries to start anything."""
+
+    def start(self, launch):  # pragma: no cover - reaching it is the failure
+        raise AssertionError(f"the runner measured {launch.trial_id}")
+
+    def stop(self, deployment):  # pragma: no cover
+        raise AssertionError("nothing to stop")
+
+    def reap(self, owner):
+        return []
+
+
+def stored(tmp_path: Path, exp_path: Path, ttft: dict[int, float], *, run_id: str,
+           status=COMPLETED) -> Path:
+    exp = h.load(exp_path)
+    results = [
+        TrialResult(t.id, t.index, t.params, t.args, status,
+                    metrics={"D(32,32)": {2: {"output_throughput_per_gpu": 100.0 * (i + 1),
+                                              "ttft.p99": ttft[t.params["max-running-requests"]],
+                                              "error_rate": 0.0}}},
+                    simulated=True)
+        for i, t in enumerate(make_plan(exp).trials)
+    ]
+    return write_report(tmp_path / "reports" / exp.name / run_id, exp, results, run_id=run_id,
+                        manifests_root=None)
+
+
+def opts(tmp_path: Path, **kw) -> RunOptions:
+    return RunOptions(runs_root=tmp_path / "runs", reports_root=tmp_path / "reports",
+                      quiet=True, backend=NoEngines(), **kw)
+
+
+def test_a_rerun_of_a_finished_experiment_measures_nothing(tmp_path):
+    exp_path = h.write_experiment(tmp_path, "grid", slos=SLOS)
+    report = stored(tmp_path, exp_path, {8: 100.0, 64: 900.0}, run_id="20261130T000000Z-a")
+    summary = run_experiment(h.load(exp_path), opts(tmp_path))
+    assert summary.reused == 2 and summary.report_dir == report, "no second report"
+    assert summary.describe().splitlines()[0] == (
+        "nothing measured: all 2 trial(s) reused from earlier reports (--fresh measures again)")
+    assert [p.name for p in (tmp_path / "reports" / "grid").iterdir()] == [report.name]
+    # re-scored under this experiment: 64's ttft breaks the SLO, so 8 is best
+    assert summary.best.params == {"max-running-requests": 8}
+    journal = (summary.run_dir / "journal.jsonl").read_text()
+    assert journal.count('"reused_from":"reports/grid/20261130T000000Z-a"') == 2
+
+
+def test_another_experiment_reuses_by_trial_id_and_its_report_says_so(tmp_path):
+    old = h.write_experiment(tmp_path / "a", "old-name", slos=SLOS,
+                             parameters={"max-running-requests": [8]})
+    stored(tmp_path, old, {8: 100.0}, run_id="20261130T000000Z-a")
+    new = h.write_experiment(tmp_path / "b", "new-name", slos=SLOS)  # grid 8, 64
+    summary = run_experiment(h.load(new), RunOptions(
+        runs_root=tmp_path / "runs", reports_root=tmp_path / "reports", quiet=True,
+        backend=NoEngines(), max_trials=1))
+    assert summary.reused == 1 and summary.report_dir is not None
+    doc = json.loads((summary.report_dir / "results.json").read_text())
+    [trial] = doc["trials"]
+    assert trial["reused_from"] == "reports/old-name/20261130T000000Z-a"
+    assert doc["summary"]["reused"] == 1
+    assert "← `reports/old-name/20261130T000000Z-a`" in (summary.report_dir / "report.md"
+                                                        ).read_text()
+
+
+def test_fresh_and_infra_failures_are_measured_again(tmp_path):
+    exp_path = h.write_experiment(tmp_path, "grid", slos=SLOS)
+    stored(tmp_path, exp_path, {8: 100.0, 64: 100.0}, run_id="20261130T000000Z-a",
+           status=FAILED_INFRA)
+    store = ResultStore.scan(tmp_path / "reports")
+    exp = h.load(exp_path)
+    assert store.take(exp, make_plan(exp).trials, {}) == []
+    stored(tmp_path, exp_path, {8: 100.0, 64: 100.0}, run_id="20261130T000001Z-b")
+    store = ResultStore.scan(tmp_path / "reports")
+    assert len(store.take(exp, make_plan(exp).trials, {})) == 2
+    try:
+        run_experiment(exp, opts(tmp_path, fresh=True))
+    except AssertionError as exc:
+        assert "the runner measured" in str(exc)
+    else:
+        raise AssertionError("--fresh reused stored results")
+
+
+def test_random_and_bayesian_search_learn_reused_results_before_proposing(tmp_path):
+    for method in ("random", "bayesian"):
+        exp_path = h.write_experiment(tmp_path / method, f"s-{method}", slos=SLOS,
+                                      search={"method": method, "maxTrials": 2, "seed": 3})
+        stored(tmp_path / method, exp_path, {8: 100.0, 64: 100.0},
+               run_id="20261130T000000Z-a")
+        summary = run_experiment(h.load(exp_path), RunOptions(
+            runs_root=tmp_path / method / "runs", reports_root=tmp_path / method / "reports",
+            quiet=True, backend=NoEngines()))
+        assert summary.reused == 2 and len(summary.results) == 2
+        exp = h.load(exp_path)
+        searcher = make_searcher(exp, make_plan(exp))
+        for r in ResultStore.scan(tmp_path / method / "reports").take(
+                exp, make_plan(exp).trials, {}):
+            searcher.tell(r)
+        assert searcher.ask() is None and searcher.done
+
+
+def test_store_keeps_the_measuring_report_through_a_chain_of_reuse(tmp_path):
+    exp_path = h.write_experiment(tmp_path, "grid", slos=SLOS)
+    stored(tmp_path, exp_path, {8: 100.0, 64: 100.0}, run_id="20261130T000000Z-a")
+    exp = h.load(exp_path)
+    taken = ResultStore.scan(tmp_path / "reports").take(exp, make_plan(exp).trials, {})
+    write_report(tmp_path / "reports" / "grid" / "20261130T000001Z-b", exp, taken,
+                 run_id="20261130T000001Z-b", manifests_root=None)
+    again = ResultStore.scan(tmp_path / "reports").take(exp, make_plan(exp).trials, {})
+    assert {r.reused_from for r in again} == {"reports/grid/20261130T000000Z-a"}
+    assert all(isinstance(r, TrialResult) and r.score is not None for r in again)
