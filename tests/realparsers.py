@@ -161,6 +161,11 @@ def _matches(got: Any, want: Any) -> bool:
     return got == want and type(got) is type(want) if isinstance(want, bool) else got == want
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
 def problems(exp: spec.Experiment, rendered: Rendered, result: dict) -> list[str]:
     """What the parser refused or got wrong in one rendered command ([] when all is well)."""
     if "error" in result:
@@ -173,6 +178,131 @@ def problems(exp: spec.Experiment, rendered: Rendered, result: dict) -> list[str
         if dest not in ns:
             out.append(f"{rendered.where}: {name}={value!r}: no attribute {dest}")
         elif not _matches(ns[dest], want):
-            out.append(f"{rendered.where}: {name}={value!r}: parsed {ns[dest]!r}, "
+            out.append(f"{rendered.where}: {name}={value!r}: parsed {_short(ns[dest])}, "
                        f"intended {want!r}")
+    return out
+
+
+# --------------------------------------------------------------------------- coverage experiments
+
+# Flags a generated experiment leaves alone: `config` reads a file while parsing, and
+# cuda-graph-config's parser takes only its own keys, which the catalog does not list.
+SKIP = {"config", "cuda-graph-config"}
+PER_EXPERIMENT = 3  # tuned flags per generated experiment (2 values each: 8 trials)
+
+
+def kind(flag: registry.Flag) -> tuple:
+    """What makes two flags render and parse alike."""
+    if flag.boolean:
+        default = "false" if flag.default is False else "true" if flag.default else "none"
+        return ("bool", flag.action, default, bool(flag.negations))
+    return (flag.action, flag.type, str(flag.nargs), bool(flag.choices))
+
+
+def _one(flag: registry.Flag, i: int) -> Any:
+    """The i-th (0 or 1) sample value for one word of `flag`."""
+    if flag.choices:
+        words = [c for c in flag.choices if c is not None]
+        return words[min(i, len(words) - 1)]
+    t = flag.type
+    if t.startswith("int-or-"):
+        binary = next(s for s in ("Ki", "K") if s in dict(flag.sizes))
+        return ["auto" if "auto" in t else "2.5k", f"8{binary}", 4096][i]
+    return {"int": [2, 3], "float": [0.5, 0.75], "comma-list": [["0", "1"], "2,3"],
+            "bool": ["true", "false"]}.get(t, ["alpha", "beta"])[i]
+
+
+def _json_sample(flag: registry.Flag, i: int) -> Any:
+    default = flag.default
+    if isinstance(default, dict) and default:
+        key = sorted(k for k, v in default.items() if isinstance(v, (int, float, str, bool))
+                     and v is not None) or sorted(default)
+        return {key[min(i, len(key) - 1)]: default[key[min(i, len(key) - 1)]]}
+    if isinstance(default, list) and default:
+        return [default, ["x", "y"]][i]
+    return [{"a": 1}, ["x", "y"]][i] if flag.type == "json" else [{"a": 1}, "word"][i]
+
+
+def samples(flag: registry.Flag) -> list[Any]:
+    """Two values to tune `flag` over (one where only true is possible)."""
+    if flag.boolean:
+        return [True] if flag.off_spelling == "" else [True, False]
+    if flag.type in ("json", "json-or-str"):
+        return [_json_sample(flag, 0), _json_sample(flag, 1)]
+    if flag.type.startswith("int-or-"):
+        return [_one(flag, 0), _one(flag, 1), _one(flag, 2)]
+    if flag.nargs not in (None, "?") or flag.action in ("append", "extend"):
+        n = flag.nargs if isinstance(flag.nargs, int) else 2
+        return [[_one(flag, 0)] * n, [_one(flag, 1)] * n]
+    return [_one(flag, 0), _one(flag, 1)]
+
+
+def representatives(engine: str) -> dict[tuple, registry.Flag]:
+    """One flag per kind (the first by name), skipping those tuneops owns."""
+    cat = registry.catalog(engine)
+    eng = registry.engines()[engine]
+    owned = {cat.by_alias.get(f.lstrip("-"), f.lstrip("-")) for f in
+             (eng.host_flag, eng.port_flag, eng.served_name_flag, eng.model_flag or "--model")}
+    out: dict[tuple, registry.Flag] = {}
+    for name, flag in sorted(cat.flags.items()):
+        if name in owned or name in SKIP:
+            continue
+        out.setdefault(kind(flag), flag)
+    return out
+
+
+BASE = {
+    "apiVersion": "tuneops/v1", "kind": "Experiment",
+    "model": {"id": "meta-llama/Llama-3.1-8B-Instruct", "servedName": "llama",
+              "tokenizer": "assets/tokenizer",
+              "architecture": {"layers": 32, "attentionHeads": 32, "kvHeads": 8,
+                               "hiddenSize": 4096, "parameters": 8.03e9}},
+    "benchmark": {"task": "text-to-text", "trafficScenarios": ["D(128,128)"],
+                  "concurrency": [1], "maxTimePerRun": 1, "maxRequestsPerRun": 10},
+    "objective": {"metric": "output_throughput_per_gpu", "concurrency": 1},
+    "search": {"method": "grid"},
+}
+IMAGES = {"sglang": "lmsysorg/sglang:v0.5.5", "vllm": "vllm/vllm-openai:v0.33.0"}
+DEPLOYMENTS = {
+    "docker": {"mode": "docker", "gpus": {"count": 1, "type": "H100"}},
+    "local": {"mode": "local", "gpus": {"count": 1, "type": "H100"}},
+    "ome": {"mode": "ome", "gpus": {"count": 1, "type": "H100"},
+            "ome": {"namespace": "tuneops", "baseModel": "llama-3-1-8b-instruct",
+                    "generateRuntime": True,
+                    "benchmarkStorageUri": "pvc://bench-results/tuneops"}},
+}
+# Spellings other than the canonical one, given as fixed flags (docs show them this way).
+SPELLINGS = {
+    "sglang": {"tensor-parallel-size": 1, "no-enable-tf32-matmul": True,
+               "no-dllm-fdfo": False, "model-checksum": "abc"},
+    "vllm": {"tp": 1, "q": "fp8", "ep": False, "disable-log-deltas": True,
+             "disable-prefix-caching": True, "cc": {"mode": 3},
+             "allowed-origins": ["*"]},
+}
+
+
+def experiments(engine: str) -> list[dict]:
+    """Experiments (as documents) that tune one flag of every kind, in every mode, plus one
+    that sets flags under their other spellings."""
+    cat = registry.catalog(engine)
+    flags = list(representatives(engine).values())
+    chunks = [flags[i:i + PER_EXPERIMENT] for i in range(0, len(flags), PER_EXPERIMENT)]
+    out = []
+    for mode, deployment in DEPLOYMENTS.items():
+        engine_doc = {"name": engine, "version": cat.version}
+        if mode != "local":
+            engine_doc["image"] = IMAGES[engine]
+        for i, chunk in enumerate(chunks):
+            doc = json.loads(json.dumps(BASE))
+            doc["metadata"] = {"name": f"cover-{engine}-{mode}-{i}"}
+            doc["engine"] = dict(engine_doc)
+            doc["deployment"] = deployment
+            doc["parameters"] = {f.name: samples(f) for f in chunk}
+            out.append(doc)
+        doc = json.loads(json.dumps(BASE))
+        doc["metadata"] = {"name": f"cover-{engine}-{mode}-spellings"}
+        doc["engine"] = {**engine_doc, "args": SPELLINGS[engine]}
+        doc["deployment"] = deployment
+        doc["parameters"] = {}
+        out.append(doc)
     return out

@@ -146,7 +146,11 @@ def _value_problem(flag: Flag, value: Any) -> tuple[str, str] | None:
             "true/false are only for bare (boolean) flags",
         )
     if not _scalar_ok(flag, value):
-        return f"{dashed} takes {wanted}, got {describe(value)}", ""
+        hint = ""
+        if "size" in flag.type and flag.sizes:
+            hint = (f"size suffixes: {', '.join(s for s, _ in flag.sizes)}; a decimal number "
+                    f"only with {', '.join(flag.size_decimals) or 'none'}")
+        return f"{dashed} takes {wanted}, got {describe(value)}", hint
     return _choice_problem(flag, value)
 
 
@@ -184,6 +188,17 @@ def _check_param(ctx: Context, flag: Flag, name: str, inverse: bool) -> None:
         problem = _value_problem(flag, _inverted(value, inverse))
         if problem:
             ctx.error((*base, i), *problem)
+
+
+def _inverse_hint(cat: Catalog, bare: str) -> str:
+    """For an inverse spelling the engine does not have (`no-enable-x` where vLLM says
+    `disable-x`): the one it has."""
+    for prefix, swap in (("no-", ""), ("disable-", "enable-"), ("enable-", "disable-")):
+        if bare.startswith(prefix):
+            flag = cat.flags.get(swap + bare[len(prefix):]) or cat.flags.get(bare[len(prefix):])
+            if flag is not None and flag.negations:
+                return f"the inverse of --{flag.name} is {flag.negations[0]}"
+    return ""
 
 
 def _inverted(value: Any, inverse: bool) -> Any:
@@ -244,8 +259,10 @@ def check(ctx: Context) -> None:
             continue  # catalog not generated yet: only the owned-flag rule applies
         flag = cat.flags.get(canonical)
         if flag is None:
-            hint = did_you_mean(bare, [*cat.by_alias, *cat.negated]) or (
-                f"see schemas/catalogs/{engine.catalog_file} for {exp.engine.name}'s flags"
+            hint = (
+                _inverse_hint(cat, bare)
+                or did_you_mean(bare, [*cat.by_alias, *cat.negated])
+                or f"see schemas/catalogs/{engine.catalog_file} for {exp.engine.name}'s flags"
             )
             ctx.error(path, f"unknown {exp.engine.name} flag {bare!r}", hint, key=True)
             continue

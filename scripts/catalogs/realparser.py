@@ -74,8 +74,8 @@ def jsonable(value):
     """A JSON form of a parsed value (dataclasses and enums as the engine would show them)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, enum.Enum):
-        return jsonable(value.value)
+    if isinstance(value, enum.Enum):  # as it is written: its value when text, else its name
+        return value.value if isinstance(value.value, str) else value.name
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
