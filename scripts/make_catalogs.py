@@ -35,8 +35,11 @@ def dumps(doc: dict) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def build_from_parser(engine: str) -> dict:
-    venvs.ensure(engine)
+def build_from_parser(engine: str, build: bool = True) -> dict:
+    """The catalog from the real parser; `build` makes its venv first when it is missing
+    (else a missing venv is an error: --check must not spend minutes installing)."""
+    if build:
+        venvs.ensure(engine)
     return {
         "engine": engine,
         "source": {"package": engine, "version": VERSIONS[engine],
@@ -61,9 +64,9 @@ def _show(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-BUILDERS = {"sglang": lambda: build_from_parser("sglang"),
-            "vllm": lambda: build_from_parser("vllm"),
-            "llamacpp": build_llamacpp}
+BUILDERS = {"sglang": lambda build: build_from_parser("sglang", build),
+            "vllm": lambda build: build_from_parser("vllm", build),
+            "llamacpp": lambda build: build_llamacpp()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for engine in engines:
         start = time.perf_counter()
-        doc = BUILDERS[engine]()
+        try:
+            doc = BUILDERS[engine](not args.check)
+        except fromparser.ParserMissing as exc:
+            print(f"{engine}: {exc}", file=sys.stderr)
+            return 2
         text = dumps(doc)
         took = time.perf_counter() - start
         path = OUT_DIR / f"{engine}.json"

@@ -77,7 +77,8 @@ def _scalar_ok(flag: Flag, value: Any) -> bool:
             return False
         if value.strip().lstrip("-").isdigit():
             return True
-        return ("auto" in kind and value == "auto") or ("size" in kind and _size_ok(flag, value))
+        auto = value.lower() if flag.folds_case else value
+        return ("auto" in kind and auto == "auto") or ("size" in kind and _size_ok(flag, value))
     if kind == "float":
         return isinstance(value, (int, float))
     if kind == "bool":
@@ -97,7 +98,8 @@ def _choice_problem(flag: Flag, value: Any) -> tuple[str, str] | None:
     if not flag.choices:
         return None
     words = [c for c in flag.choices if c is not None]
-    if str(value) in {str(c) for c in flag.choices}:
+    given = str(value).lower() if flag.folds_case else str(value)
+    if given in {str(c) for c in flag.choices}:
         return None
     return (
         f"{value!r} is not a choice of --{flag.name} ({', '.join(map(str, words))})",

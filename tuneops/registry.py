@@ -87,6 +87,7 @@ class Flag:
     sizes: tuple[tuple[str, int], ...] = ()  # size suffix -> multiplier (int-or-size types)
     size_decimals: tuple[str, ...] = ()  # suffixes that take a decimal number (2.5k)
     auto_value: object = None  # what `auto` parses to (int-or-auto types)
+    folds_case: bool = False  # the engine lower-cases the word first (AUTO, AITER)
 
     @property
     def off_spelling(self) -> str | None:
@@ -138,6 +139,7 @@ def _flag(name: str, f: dict) -> Flag:
         sizes=tuple((f.get("sizes") or {}).items()),
         size_decimals=tuple(f.get("size_decimals") or ()),
         auto_value=f.get("auto"),
+        folds_case=bool(f.get("folds_case")),
     )
 
 

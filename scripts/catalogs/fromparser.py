@@ -168,6 +168,9 @@ def entries(description: dict) -> dict[str, dict]:
             entry["sizes"], entry["size_decimals"] = _sizes(a["probes"])
         if entry["type"].endswith("-or-auto"):
             entry["auto"] = a["probes"]["auto"]["ok"]  # what `auto` stands for
+        if a.get("folds_case") or (entry["type"].endswith("-or-auto")
+                                   and "ok" in a["probes"].get("AUTO", {})):
+            entry["folds_case"] = True  # the type function lower-cases words first
         if kind == "store_const":
             entry["const"] = a["const"]
         out[name] = entry

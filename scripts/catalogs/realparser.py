@@ -34,7 +34,8 @@ standins = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(standins)
 
 # Values fed to every type function; what each gives back tells the value kind apart.
-PROBES = ("8", "-1", "8k", "1.5", "auto", "true", "word", "a,b", '{"a":1}', "{}", '["a"]')
+PROBES = ("8", "-1", "8k", "1.5", "auto", "AUTO", "true", "word", "a,b", '{"a":1}', "{}",
+          '["a"]')
 # Size suffixes, whole and with decimals: the engines do not agree on them (SGLang: 1M is
 # 10**6 and 1Mi is 2**20; vLLM: 1M is 2**20 and 1m is 10**6).
 SUFFIXES = ("k", "K", "m", "M", "g", "G", "t", "T", "Ki", "Mi", "Gi", "Ti")
@@ -99,6 +100,17 @@ def _choices(choices) -> list | None:
     return jsonable(list(choices))
 
 
+def _folds_case(action: argparse.Action) -> bool:
+    """Whether the type function lower-cases a choice (`AITER` is taken as `aiter`)."""
+    words = [c for c in action.choices or () if isinstance(c, str) and c.upper() != c]
+    if not words or action.type is None:
+        return False
+    try:
+        return action.type(words[0].upper()) == words[0]
+    except BaseException:  # noqa: BLE001 - refused: it does not fold
+        return False
+
+
 def _type_name(fn) -> str | None:
     if fn is None:
         return None
@@ -150,6 +162,7 @@ def describe(parser: argparse.ArgumentParser) -> dict:
             "help": action.help if isinstance(action.help, str) else None,
             "probes": _probe(action.type) if action.type is not None else None,
             "sets": _sets(parser, action) if action.nargs == 0 else None,
+            "folds_case": _folds_case(action),
         }
         actions.append(entry)
     return {"prefix_chars": parser.prefix_chars, "allow_abbrev": parser.allow_abbrev,
