@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
+from tuneops.renderers.command import flag_words
 
 from tests import realparsers as rp
 from tuneops import registry
 from tuneops.checks_flags import _value_problem
-from tuneops.renderers.command import flag_words
 from tuneops.validate import validate_file
 
 ROOT = Path(__file__).resolve().parents[1]
