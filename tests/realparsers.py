@@ -99,6 +99,11 @@ def commands(exp: spec.Experiment) -> list[Rendered]:
     return out
 
 
+def fromparser_jsonable(ns: dict) -> dict:
+    """A namespace as realparser.py reports it (JSON round trip)."""
+    return json.loads(json.dumps(ns, default=str))
+
+
 def parse(engine: str, words: list[tuple[str, ...]]) -> list[dict]:
     """The engine's real parser on each argv; fails loudly when its venv is not built."""
     if not venvs.ready(engine):

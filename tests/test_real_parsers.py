@@ -146,3 +146,28 @@ def test_committed_catalog_matches_the_real_parser(engine, capsys):
     import make_catalogs
 
     assert make_catalogs.main(["--engine", engine, "--check"]) == 0, capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_the_simulator_parses_what_is_rendered_for_sglang(tmp_path):
+    """The simulator's parser is generated from SGLang's catalog: every kind of flag the
+    renderer writes for SGLang (inverse spellings, sizes, JSON words, lists) parses there
+    too, with the intended values."""
+    from tuneops.engines.sim import config
+
+    parser = config.build_parser(config.load_catalog())
+    count = 0
+    for doc in rp.experiments("sglang"):
+        if doc["deployment"]["mode"] != "local":
+            continue
+        doc["engine"]["name"] = "sim"
+        path = tmp_path / f"{doc['metadata']['name']}.yaml"
+        with path.open("w") as fh:
+            YAML().dump(doc, fh)
+        exp, diags = validate_file(path)
+        assert diags == [], "\n".join(map(str, diags))
+        for c in rp.commands(exp):
+            ns = vars(parser.parse_args(list(c.words)))
+            assert rp.problems(exp, c, {"args": rp.fromparser_jsonable(ns)}) == []
+            count += 1
+    assert count > 40
