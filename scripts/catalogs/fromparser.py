@@ -18,8 +18,11 @@ module (in tuneops' own venv) turns that report into catalog entries:
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 
 from . import venvs
@@ -35,27 +38,52 @@ class ParserMissing(RuntimeError):
     """The engine's parser venv is not built."""
 
 
-def _run(engine: str, mode: str, stdin: str | None = None) -> object:
+ENV = {"VLLM_TARGET_DEVICE": "cpu", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1",
+       "VLLM_LOGGING_LEVEL": "ERROR"}
+
+
+@functools.cache
+def _server(engine: str) -> subprocess.Popen:
+    """realparser.py serving one engine's parser: importing vLLM takes seconds, so one
+    process answers every request of this process (it ends when stdin closes)."""
     if not venvs.ready(engine):
         raise ParserMissing(venvs.missing_message(engine))
-    proc = subprocess.run([str(venvs.python(engine)), str(SCRIPT), engine, mode],
-                          input=stdin, capture_output=True, text=True, check=False,
-                          env={"VLLM_TARGET_DEVICE": "cpu", "PATH": "/usr/bin:/bin",
-                               "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "ERROR"})
-    if proc.returncode != 0:
-        raise RuntimeError(f"{engine} real parser failed ({mode}):\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout)
+    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: it can never fill up
+    proc = subprocess.Popen([str(venvs.python(engine)), str(SCRIPT), engine, "serve"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=log, text=True, env=ENV)
+    proc.log = log
+    atexit.register(_stop, proc)
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def _ask(engine: str, request: dict) -> object:
+    proc = _server(engine)
+    proc.stdin.write(json.dumps(request) + "\n")
+    proc.stdin.flush()
+    line = proc.stdout.readline()
+    if not line:
+        _server.cache_clear()
+        proc.log.seek(0)
+        raise RuntimeError(f"{engine} real parser failed:\n{proc.log.read()[-4000:]}")
+    return json.loads(line)
 
 
 def describe(engine: str) -> dict:
     """Every action of the engine's real parser (realparser.py describe)."""
-    return _run(engine, "describe")
+    return _ask(engine, {"op": "describe"})
 
 
 def parse(engine: str, argvs: list[list[str]]) -> list[dict]:
     """Each argv (words after the entry point) parsed by the engine's real parser:
     {"args": namespace} or {"error": the parser's message}."""
-    return _run(engine, "parse", json.dumps(argvs))
+    return _ask(engine, {"op": "parse", "argvs": argvs})
 
 
 def short_help(help_text: str | None) -> str:

@@ -188,18 +188,32 @@ def parse(parser: argparse.ArgumentParser, argvs: list[list[str]]) -> list[dict]
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in PARSERS or argv[1] not in ("describe", "parse"):
-        print("usage: realparser.py sglang|vllm describe|parse", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in PARSERS or argv[1] not in ("describe", "parse", "serve"):
+        print("usage: realparser.py sglang|vllm describe|parse|serve", file=sys.stderr)
         return 2
     standins.install()
+    out = sys.stdout
     with contextlib.redirect_stdout(sys.stderr):  # import-time chatter stays off stdout
         described, parser, prefix = PARSERS[argv[0]]()
-    if argv[1] == "describe":
-        doc = describe(described)
-    else:
-        doc = parse(parser, [[*prefix, *words] for words in json.load(sys.stdin)])
-    json.dump(doc, sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+
+    def answer(op: str, argvs: list | None) -> object:
+        if op == "describe":
+            return describe(described)
+        return parse(parser, [[*prefix, *words] for words in argvs])
+
+    if argv[1] != "serve":
+        argvs = json.load(sys.stdin) if argv[1] == "parse" else None
+        json.dump(answer(argv[1], argvs), out, indent=1, sort_keys=True)
+        out.write("\n")
+        return 0
+    # serve: one JSON request per line ({"op": "parse", "argvs": [...]} or {"op":
+    # "describe"}), one JSON answer per line; the engine is imported once.
+    for line in sys.stdin:
+        request = json.loads(line)
+        with contextlib.redirect_stdout(sys.stderr):
+            doc = answer(request["op"], request.get("argvs"))
+        out.write(json.dumps(doc, sort_keys=True) + "\n")
+        out.flush()
     return 0
 
 
