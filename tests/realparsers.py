@@ -276,10 +276,12 @@ DEPLOYMENTS = {
                     "generateRuntime": True,
                     "benchmarkStorageUri": "pvc://bench-results/tuneops"}},
 }
-# Spellings other than the canonical one, given as fixed flags (docs show them this way).
+# Spellings other than the canonical one, given as fixed flags, and a value that needs
+# quoting in docker-run.sh and `$$` escaping in OME manifests.
 SPELLINGS = {
     "sglang": {"tensor-parallel-size": 1, "no-enable-tf32-matmul": True,
-               "no-dllm-fdfo": False, "model-checksum": "abc"},
+               "no-dllm-fdfo": False, "model-checksum": "abc",
+               "api-key": "s3$(cret) 'q' \"d\" $HOME `x`"},  # shell and Kubernetes quoting
     "vllm": {"tp": 1, "q": "fp8", "ep": False, "disable-log-deltas": True,
              "disable-prefix-caching": True, "cc": {"mode": 3},
              "allowed-origins": ["*"]},
