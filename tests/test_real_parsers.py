@@ -171,3 +171,14 @@ def test_the_simulator_parses_what_is_rendered_for_sglang(tmp_path):
             assert rp.problems(exp, c, {"args": rp.fromparser_jsonable(ns)}) == []
             count += 1
     assert count > 40
+
+
+def test_check_catches_a_catalog_that_drifted_from_the_parser(tmp_path, monkeypatch, capsys):
+    import make_catalogs
+
+    doc = make_catalogs.build_from_parser("sglang", build=False)
+    doc["flags"]["dllm-fdfo"]["negations"] = []  # what the static reader used to miss
+    (tmp_path / "sglang.json").write_text(make_catalogs.dumps(doc), encoding="utf-8")
+    monkeypatch.setattr(make_catalogs, "OUT_DIR", tmp_path)
+    assert make_catalogs.main(["--engine", "sglang", "--check"]) == 1
+    assert "STALE" in capsys.readouterr().out
