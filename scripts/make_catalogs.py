@@ -40,6 +40,8 @@ def build_from_parser(engine: str, build: bool = True) -> dict:
     (else a missing venv is an error: --check must not spend minutes installing)."""
     if build:
         venvs.ensure(engine)
+    elif not venvs.ready(engine):
+        raise fromparser.ParserMissing(venvs.missing_message(engine))
     return {
         "engine": engine,
         "source": {"package": engine, "version": VERSIONS[engine],
