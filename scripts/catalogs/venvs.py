@@ -2,12 +2,16 @@
 
 SGLang's and vLLM's parsers are plain argparse, but importing the modules that build them
 pulls in torch and GPU packages. Each venv gets the engine wheel without its dependencies,
-only the pure-Python packages its parser modules import at load time, and a stand-in for
-torch and the GPU packages (scripts/catalogs/standins, put first on sys.path by
-realparser.py). No GPU and no torch are needed; a venv is about 300 MB.
+only the packages its parser modules import at load time (at the versions the engine wheel
+pins, as pip constraints), and stand-ins for torch and the GPU packages
+(scripts/catalogs/standins.py, installed ahead of every real package by realparser.py).
+No GPU and no torch are needed: SGLang's venv is about 450 MB, vLLM's 1.3 GB (its wheel
+carries compiled kernels); building both takes a few minutes.
 
 A venv lives in .cache/parsers/<engine>-<version> (git-ignored) and is rebuilt only when
 the package list below changes (its stamp file holds a hash of it).
+
+    python scripts/catalogs/venvs.py [sglang] [vllm]     # what `make parser-venvs` runs
 """
 
 from __future__ import annotations
