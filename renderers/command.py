@@ -1,10 +1,10 @@
 """The engine's argv for one trial: the same words for Docker, OME and local runs.
 
 Order is fixed so renders are reproducible and diffs are small: entry point, model,
-served name, host, port, then every flag of the trial sorted by name. A value is
-written as the engine's parser expects it: booleans as bare flags, lists after one flag
-(or one flag per value when the catalog says the flag takes a single value), JSON
-values compact with sorted keys.
+served name, host, port, then every flag of the trial sorted by canonical name. A value
+is written as the engine's real parser reads it, from what the flag catalog records
+(action, inverse spellings, nargs, type): see flag_words. JSON values are compact with
+sorted keys.
 """
 
 from __future__ import annotations
@@ -33,27 +33,61 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _joined(values: list | tuple) -> str:
+    return ",".join(format_value(v) for v in values)
+
+
 def flag_words(name: str, value: Any, cat: Catalog | None = None) -> list[str]:
-    """`--name value` for one flag; [] for a false boolean."""
-    flag = "--" + name.lstrip("-")
+    """The words that give the engine `value` for flag `name`, as its parser reads them.
+
+    Any spelling the engine accepts is written as the canonical long name (`-tp` becomes
+    `--tensor-parallel-size`; `no-x: true` becomes `x: false`). A boolean is its bare flag,
+    or for false its inverse spelling where leaving it out would not mean false
+    (`--no-enable-x`, `--disable-x`). A JSON flag gets one JSON word, a comma-list flag one
+    `a,b` word; other lists follow nargs (all words after one flag) or the action (append:
+    the flag once per value)."""
     known = cat.lookup(name) if cat is not None else None
-    if isinstance(value, bool) and (known is None or known.boolean or known.type == "bool"):
-        return [flag] if value else []
+    if known is None:
+        flag = "--" + name.lstrip("-")
+        if isinstance(value, bool):
+            return [flag] if value else []
+        if isinstance(value, (list, tuple)):
+            return [flag, *(format_value(v) for v in value)]
+        return [flag, format_value(value)]
+    _, value = cat.normalize(name, value)
+    flag = f"--{known.name}"
+    if known.boolean and isinstance(value, bool):
+        if value:
+            return [flag]
+        off = known.off_spelling
+        if off == "":
+            raise ValueError(f"{flag} cannot be set false: the engine has no inverse spelling "
+                             f"and its default is {known.default!r}")
+        return [off] if off else []
+    if known.type in ("json", "json-or-str") and isinstance(value, (dict, list, tuple)):
+        return [flag, format_value(list(value) if isinstance(value, tuple) else value)]
     if isinstance(value, (list, tuple)):
-        words = [format_value(v) for v in value]
-        if known is not None and known.nargs in (None, "?"):
+        if known.type == "comma-list":
+            return [flag, _joined(value)]
+        if known.action in ("append", "extend") and known.nargs in (None, "?"):
             out: list[str] = []
-            for word in words:  # a single-valued flag given a list: repeat it (append)
-                out += [flag, word]
+            for item in value:
+                out += [flag, format_value(item)]
             return out
-        return [flag, *words]
+        if known.nargs in (None, "?"):
+            raise ValueError(f"{flag} takes one value, got a list of {len(value)}")
+        return [flag, *(format_value(v) for v in value)]
     return [flag, format_value(value)]
 
 
 def args_words(args: dict[str, Any], cat: Catalog | None = None) -> list[str]:
-    """Every flag in `args`, sorted by name."""
+    """Every flag in `args`, sorted by canonical name."""
+    def key(name: str) -> str:
+        known = cat.lookup(name) if cat is not None else None
+        return known.name if known is not None else name.lstrip("-")
+
     out: list[str] = []
-    for name in sorted(args):
+    for name in sorted(args, key=key):
         out += flag_words(name, args[name], cat)
     return out
 

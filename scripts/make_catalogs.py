@@ -1,18 +1,19 @@
 """Generate schemas/catalogs/<engine>.json: each engine's real flags at a pinned version.
 
-    python scripts/make_catalogs.py [--engine sglang|vllm|llamacpp|all] [--wheel-dir DIR] [--check]
+    python scripts/make_catalogs.py [--engine sglang|vllm|llamacpp|all] [--check]
 
-SGLang and vLLM are read statically from their wheels (importing them needs torch): the
-wheel is downloaded once with `pip download --no-deps` into --wheel-dir (default
-.cache/wheels, git-ignored) and reruns work offline. llama.cpp's catalog comes from
-scripts/catalogs/llamacpp.py. --check regenerates in memory and exits 1 when a committed
-file differs.
+SGLang and vLLM are read from their real argument parsers (`ServerArgs.add_cli_args`, the
+`vllm serve` parser), built in cached venvs with stand-ins for torch and the GPU packages
+(scripts/catalogs/venvs.py, `make parser-venvs`; built on first use, a few minutes).
+llama.cpp's catalog comes from scripts/catalogs/llamacpp.py. --check regenerates in memory
+and exits 1 when a committed file differs from what the real parser says.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,36 +21,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from catalogs import common  # noqa: E402
+from catalogs import fromparser, venvs  # noqa: E402
 
-# The one place engine versions are pinned.
-VERSIONS = {"sglang": "0.5.23", "vllm": "0.33.0"}
+VERSIONS = venvs.VERSIONS
 OUT_DIR = ROOT / "schemas" / "catalogs"
-DEFAULT_WHEEL_DIR = ROOT / ".cache" / "wheels"
 ENGINES = ("sglang", "vllm", "llamacpp")
+PARSER_FILES = {"sglang": "sglang/srt/server_args.py (ServerArgs.add_cli_args)",
+                "vllm": "vllm/entrypoints/cli/serve.py (vllm serve)"}
 
 
-def build_sglang(wheel_dir: Path) -> dict:
-    from catalogs import sglang
-
-    version = VERSIONS["sglang"]
-    wheel = common.ensure_wheel("sglang", version, wheel_dir)
-    source = common.Source.from_wheel(wheel, ("sglang/srt/",))
-    return common.catalog("sglang", "sglang", version, sglang.SERVER_ARGS_FILE,
-                          sglang.flags(source))
+def dumps(doc: dict) -> str:
+    """Byte-for-byte stable serialization."""
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def build_vllm(wheel_dir: Path) -> dict:
-    from catalogs import vllm
+def build_from_parser(engine: str, build: bool = True) -> dict:
+    """The catalog from the real parser; `build` makes its venv first when it is missing
+    (else a missing venv is an error: --check must not spend minutes installing)."""
+    if build:
+        venvs.ensure(engine)
+    elif not venvs.ready(engine):
+        raise fromparser.ParserMissing(venvs.missing_message(engine))
+    return {
+        "engine": engine,
+        "source": {"package": engine, "version": VERSIONS[engine],
+                   "file": PARSER_FILES[engine],
+                   "generated_by": "scripts/make_catalogs.py (the real parser)"},
+        "flags": fromparser.entries(fromparser.describe(engine)),
+    }
 
-    version = VERSIONS["vllm"]
-    wheel = common.ensure_wheel("vllm", version, wheel_dir)
-    source = common.Source.from_wheel(wheel, ("vllm/",))
-    specs, file = vllm.flags(source)
-    return common.catalog("vllm", "vllm", version, file, specs)
 
-
-def build_llamacpp(wheel_dir: Path) -> dict:
+def build_llamacpp() -> dict:
     try:
         module = importlib.import_module("catalogs.llamacpp")
     except ModuleNotFoundError as exc:
@@ -64,13 +66,14 @@ def _show(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-BUILDERS = {"sglang": build_sglang, "vllm": build_vllm, "llamacpp": build_llamacpp}
+BUILDERS = {"sglang": lambda build: build_from_parser("sglang", build),
+            "vllm": lambda build: build_from_parser("vllm", build),
+            "llamacpp": lambda build: build_llamacpp()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=(*ENGINES, "all"), default="all")
-    parser.add_argument("--wheel-dir", type=Path, default=DEFAULT_WHEEL_DIR)
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if a committed catalog differs from a fresh build")
     args = parser.parse_args(argv)
@@ -78,8 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for engine in engines:
         start = time.perf_counter()
-        doc = BUILDERS[engine](args.wheel_dir)
-        text = common.dumps(doc)
+        try:
+            doc = BUILDERS[engine](not args.check)
+        except fromparser.ParserMissing as exc:
+            print(f"{engine}: {exc}", file=sys.stderr)
+            return 2
+        text = dumps(doc)
         took = time.perf_counter() - start
         path = OUT_DIR / f"{engine}.json"
         count = len(doc["flags"])

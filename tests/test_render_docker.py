@@ -8,13 +8,13 @@ import shlex
 from pathlib import Path
 
 import pytest
-from tuneops.renderers.command import engine_command, flag_words
+from tuneops.renderers.command import args_words, engine_command, flag_words
 from tuneops.renderers.docker import docker_argv, expand_host_paths, run_spec
 from tuneops.renderers.render import render_trial
 
 from tuneops import spec, yamlio
 from tuneops.plan import make_plan
-from tuneops.registry import Catalog, Flag, engines
+from tuneops.registry import Catalog, Flag, catalog, engines
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "experiments" / "examples"
 
@@ -58,18 +58,62 @@ def test_positional_model_and_local_command():
 def test_lists_follow_the_catalog_nargs():
     flags = {
         "many": Flag("many", "str", False, None, None, (), "+"),
+        "pair": Flag("pair", "int", False, None, None, (), 2),
         "one": Flag("one", "str", False, None, None, (), None),
-        "switch": Flag("switch", "bool", True, None, False, ()),
+        "each": Flag("each", "str", False, None, None, (), None, action="append"),
+        "switch": Flag("switch", "bool", True, None, False, (), action="store_true"),
         "mode": Flag("mode", "str", False, None, None, ()),
         "cfg": Flag("cfg", "json", False, None, None, ()),
+        "ids": Flag("ids", "comma-list", False, None, None, ()),
     }
-    cat = Catalog("x", "x", "1", flags, {n: n for n in flags})
+    cat = Catalog("x", "x", "1", flags, {n: n for n in flags}, {})
     assert flag_words("many", ["a", "b"], cat) == ["--many", "a", "b"]
-    assert flag_words("one", ["a", "b"], cat) == ["--one", "a", "--one", "b"]
+    assert flag_words("pair", [1, 2], cat) == ["--pair", "1", "2"]
+    assert flag_words("each", ["a", "b"], cat) == ["--each", "a", "--each", "b"]
+    with pytest.raises(ValueError, match="--one takes one value"):
+        flag_words("one", ["a", "b"], cat)
     assert flag_words("unknown", [1, 2], cat) == ["--unknown", "1", "2"]
     assert flag_words("switch", False, cat) == []
     assert flag_words("mode", False, cat) == ["--mode", "false"]  # a value, not a switch
     assert flag_words("cfg", {"b": 1, "a": [2]}, cat) == ["--cfg", '{"a":[2],"b":1}']
+    assert flag_words("cfg", ["*"], cat) == ["--cfg", '["*"]']  # one JSON word, not one per item
+    assert flag_words("ids", [0, 1], cat) == ["--ids", "0,1"]
+
+
+def test_booleans_say_false_where_leaving_them_out_would_not():
+    """A tuned false is written with the inverse spelling unless the default is false."""
+    flags = {
+        "on-by-default": Flag("on-by-default", "bool", True, None, True, (),
+                              action="boolean_optional", negations=("--no-on-by-default",)),
+        "auto": Flag("auto", "bool", True, None, None, (), action="enable_disable",
+                     negations=("--disable-auto",)),
+        "off": Flag("off", "bool", True, None, False, (), action="enable_disable",
+                    negations=("--disable-off",)),
+        "maybe": Flag("maybe", "bool", True, None, None, (), action="store_true"),
+    }
+    negated = {"no-on-by-default": "on-by-default", "disable-auto": "auto",
+               "disable-off": "off"}
+    cat = Catalog("x", "x", "1", flags, {n: n for n in flags}, negated)
+    assert flag_words("on-by-default", False, cat) == ["--no-on-by-default"]
+    assert flag_words("on-by-default", True, cat) == ["--on-by-default"]
+    assert flag_words("auto", False, cat) == ["--disable-auto"]
+    assert flag_words("off", False, cat) == []  # leaving it out already means false
+    assert flag_words("disable-auto", True, cat) == ["--disable-auto"]  # normalised
+    assert flag_words("disable-auto", False, cat) == ["--auto"]
+    with pytest.raises(ValueError, match="cannot be set false"):
+        flag_words("maybe", False, cat)
+
+
+def test_vllm_spellings_render_as_canonical_long_names():
+    """vLLM's single-dash aliases (-tp, -ep, -cc) are never written as --tp."""
+    cat = catalog("vllm")
+    assert flag_words("tp", 2, cat) == ["--tensor-parallel-size", "2"]
+    assert flag_words("-ep", True, cat) == ["--enable-expert-parallel"]
+    assert flag_words("cc", {"mode": 3}, cat) == ["--compilation-config", '{"mode":3}']
+    assert flag_words("enable-prefix-caching", False, cat) == ["--disable-prefix-caching"]
+    assert flag_words("allowed-origins", ["*"], cat) == ["--allowed-origins", '["*"]']
+    assert args_words({"tp": 2, "enable-chunked-prefill": False}, cat) == [
+        "--disable-chunked-prefill", "--tensor-parallel-size", "2"]
 
 
 def test_run_spec_has_exactly_the_sdk_keyword_arguments():

@@ -79,15 +79,38 @@ def engines() -> dict[str, Engine]:
 ENGINE_NAMES = tuple(sorted(engines()))
 
 
+# Catalog actions whose flag takes no value: true/false decide which spelling is written.
+BOOLEAN_ACTIONS = ("store_true", "store_false", "boolean_optional", "enable_disable")
+
+
 @dataclass(frozen=True)
 class Flag:
-    name: str
-    type: str  # int | float | str | bool | json
-    boolean: bool
+    """One engine flag as the engine's real parser knows it (schemas/catalogs/, generated
+    by scripts/make_catalogs.py; docs/architecture.md describes the fields)."""
+
+    name: str  # canonical long name, no dashes: what tuneops always writes
+    type: str  # int | float | str | bool | json | json-or-str | comma-list | int-or-size | ...
+    boolean: bool  # takes no value (its action is one of BOOLEAN_ACTIONS)
     choices: tuple | None
     default: object
-    aliases: tuple[str, ...]
-    nargs: str | None = None
+    aliases: tuple[str, ...]  # other spellings that set it, without dashes (tp, model)
+    nargs: str | int | None = None
+    action: str = "store"
+    negations: tuple[str, ...] = ()  # spellings that set it false, with dashes (--no-x)
+    dest: str | None = None  # the parser's attribute
+    sizes: tuple[tuple[str, int], ...] = ()  # size suffix -> multiplier (int-or-size types)
+    size_decimals: tuple[str, ...] = ()  # suffixes that take a decimal number (2.5k)
+    auto_value: object = None  # what `auto` parses to (int-or-auto types)
+    folds_case: bool = False  # the engine lower-cases the word first (AUTO, AITER)
+
+    @property
+    def off_spelling(self) -> str | None:
+        """How to say false on the command line: nothing (None) where leaving the flag out
+        already means false, its inverse spelling where the default is not false, and
+        "" where the engine has no way to say it (a store_true whose default is None)."""
+        if self.action == "store_false" or self.default is False:
+            return None
+        return self.negations[0] if self.negations else ""
 
 
 @dataclass(frozen=True)
@@ -96,11 +119,42 @@ class Catalog:
     package: str
     version: str
     flags: dict[str, Flag]
-    by_alias: dict[str, str]  # every spelling -> canonical name
+    by_alias: dict[str, str]  # every spelling that sets a flag, no dashes -> canonical name
+    negated: dict[str, str]  # every inverse spelling, no dashes -> canonical name
 
     def lookup(self, name: str) -> Flag | None:
-        canonical = self.by_alias.get(name.lstrip("-"))
+        canonical = self.by_alias.get(name.lstrip("-")) or self.negated.get(name.lstrip("-"))
         return self.flags.get(canonical) if canonical else None
+
+    def normalize(self, name: str, value: object) -> tuple[str, object]:
+        """(canonical name, value) for any spelling the engine accepts: an inverse spelling
+        (`no-x: true`, `disable-x: true`) becomes the flag it inverts, with the value
+        inverted (`x: false`). Unknown names come back unchanged."""
+        bare = name.lstrip("-")
+        if bare in self.by_alias:
+            return self.by_alias[bare], value
+        if bare in self.negated and isinstance(value, bool):
+            return self.negated[bare], not value
+        return name, value
+
+
+def _flag(name: str, f: dict) -> Flag:
+    return Flag(
+        name=name,
+        type=f.get("type", "str"),
+        boolean=bool(f.get("boolean")),
+        choices=tuple(f["choices"]) if f.get("choices") else None,
+        default=f.get("default"),
+        aliases=tuple(a.lstrip("-") for a in f.get("aliases") or ()),
+        nargs=f.get("nargs"),
+        action=f.get("action") or ("store_true" if f.get("boolean") else "store"),
+        negations=tuple(f.get("negations") or ()),
+        dest=f.get("dest"),
+        sizes=tuple((f.get("sizes") or {}).items()),
+        size_decimals=tuple(f.get("size_decimals") or ()),
+        auto_value=f.get("auto"),
+        folds_case=bool(f.get("folds_case")),
+    )
 
 
 @cache
@@ -114,22 +168,18 @@ def catalog(engine_name: str) -> Catalog | None:
     raw["flags"] = {**raw["flags"], **dict(engine.extra_flags)}
     flags: dict[str, Flag] = {}
     by_alias: dict[str, str] = {}
+    negated: dict[str, str] = {}
     for name, f in raw["flags"].items():
-        flags[name] = Flag(
-            name=name,
-            type=f.get("type", "str"),
-            boolean=bool(f.get("boolean")),
-            choices=tuple(f["choices"]) if f.get("choices") else None,
-            default=f.get("default"),
-            aliases=tuple(a.lstrip("-") for a in f.get("aliases") or ()),
-            nargs=f.get("nargs"),
-        )
+        flags[name] = _flag(name, f)
         by_alias[name] = name
-        for alias in flags[name].aliases:
+    for name, flag in flags.items():
+        for alias in flag.aliases:
             by_alias.setdefault(alias, name)
+        for spelling in flag.negations:
+            negated.setdefault(spelling.lstrip("-"), name)
     src = raw.get("source", {})
     return Catalog(raw.get("engine", engine_name), src.get("package", ""),
-                   str(src.get("version", "")), flags, by_alias)
+                   str(src.get("version", "")), flags, by_alias, negated)
 
 
 @cache

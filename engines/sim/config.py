@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 
 from tuneops.engines.sim import profiles
@@ -40,6 +41,23 @@ def _bool_value(text: str) -> bool:
     if low in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"invalid bool value: {text!r}")
+
+
+def _size_value(sizes: dict[str, int], decimals: list[str]):
+    """An int, or a size such as 8k with the suffixes the real parser takes (the catalog
+    records them: SGLang's 1M is 10**6, its 1Mi 2**20)."""
+
+    def parse(text: str) -> int:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]+)", text.strip())
+        if match and match[2] in sizes and ("." not in match[1] or match[2] in decimals):
+            return int(float(match[1]) * sizes[match[2]])
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid size: {text!r}") from None
+
+    parse.__name__ = "size"
+    return parse
 
 
 _json_value.__name__ = "json"
@@ -76,8 +94,12 @@ def build_parser(catalog: dict) -> argparse.ArgumentParser:
         taken.update(options)
         kwargs: dict = {"dest": name.replace("-", "_"), "default": spec.get("default"),
                         "help": (spec.get("help") or "").replace("%", "%%")}
-        if spec.get("boolean"):
+        if spec.get("action") == "boolean_optional":
+            kwargs["action"] = argparse.BooleanOptionalAction  # adds the --no-X spellings
+        elif spec.get("boolean"):
             kwargs["action"] = "store_true"
+        elif (spec.get("type") or "").startswith("int-or-size"):
+            kwargs["type"] = _size_value(spec.get("sizes") or {}, spec.get("size_decimals") or [])
         else:
             kwargs["type"] = TYPES.get(spec.get("type") or "str", str)
             if spec.get("choices"):
