@@ -66,6 +66,7 @@ class TrialResult:
     total_s: float = 0.0
     log_dir: str = ""
     simulated: bool = False
+    placement: dict[str, str] = field(default_factory=dict)  # node / GPU the platform gave
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

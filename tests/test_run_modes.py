@@ -75,3 +75,80 @@ def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatc
     finished = [r for r in records if "failed_config" in json.dumps(r)]
     assert finished, records
     assert "EngineFailed" in json.dumps(finished) and "CUDA out of memory" in json.dumps(finished)
+
+
+# -- the success path, end to end, against the OME stand-in -------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+SIM_OME = """\
+apiVersion: tuneops/v1
+kind: Experiment
+metadata: {{name: sim-ome-e2e}}
+model:
+  id: meta-llama/Llama-3.2-1B
+  servedName: llama-1b
+  tokenizer: {tokenizer}
+  architecture: {{layers: 16, attentionHeads: 32, kvHeads: 8, hiddenSize: 2048, parameters: 1.24e9}}
+engine: {{name: sim, image: "tuneops/sim:test", args: {{time-scale: 0.01, seed: 1}}}}
+deployment:
+  mode: ome
+  gpus: {{count: 1, type: H100}}
+  startupTimeout: 2m
+  ome:
+    namespace: tuneops
+    baseModel: tiny-llama
+    generateBaseModel: {{storageUri: "hf://meta-llama/Llama-3.2-1B", path: "{tokenizer}"}}
+    generateRuntime: true
+    benchmarkStorageUri: {storage}
+    gpuBudget: 2
+parameters:
+  max-running-requests: [8, 16]
+benchmark:
+  trafficScenarios: ["D(32,16)"]
+  concurrency: [2]
+  maxTimePerRun: 1
+  maxRequestsPerRun: 6
+objective: {{metric: output_throughput_per_gpu, concurrency: 2}}
+search: {{method: grid, parallelTrials: 2}}
+"""
+
+
+def test_ome_run_measures_in_the_cluster_two_trials_at_once(tmp_path, monkeypatch, capsys):
+    """`tuneops run` against the stand-in: both InferenceServices up together, each measured
+    by its BenchmarkJob (genai-bench with OME's own arguments), results read back from the
+    claim through a reader pod, a report written and nothing left in the namespace."""
+    from tests.ome_standin import OmeStandIn
+
+    exp_file = tmp_path / "sim-ome.yaml"
+    exp_file.write_text(SIM_OME.format(tokenizer=ROOT / "assets" / "tokenizer",
+                                       storage="pvc://bench-results/tuneops"))
+    with running_api_server() as server:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        with OmeStandIn(server, kubeconfig, NAMESPACE, tmp_path / "pvcs") as ome:
+            code = cli.main(["run", str(exp_file), "--runs-dir", str(tmp_path / "runs"),
+                             "--reports-dir", str(tmp_path / "reports"), "--quiet"])
+            left = ome.wait_settled()
+    out = capsys.readouterr()
+    assert ome.errors == []
+    assert code == 0, out.err + out.out
+    assert left == []
+    assert len(ome.served) == 2 and ome.max_running == 2  # both trials ran together
+    # genai-bench ran with OME's arguments, model name and all
+    for command in ome.bench_commands.values():
+        assert command[command.index("--api-model-name") + 1] == "vllm-model"
+        assert command[command.index("--api-backend") + 1] == "sglang"  # PROTOCOL_VERSION
+        assert command[command.index("--experiment-base-dir") + 1].startswith("/tuneops/")
+    written = sorted((tmp_path / "pvcs" / "bench-results").rglob("D32_16*.json"))
+    assert len(written) == 2, written  # the claim holds what the jobs wrote
+    reports = list((tmp_path / "reports" / "sim-ome-e2e").rglob("results.json"))
+    assert len(reports) == 1
+    doc = json.loads(reports[0].read_text())
+    assert [t["status"] for t in doc["trials"]] == ["completed", "completed"]
+    for trial in doc["trials"]:
+        point = trial["metrics"]["D(32,16)"]["2"]
+        assert point["num_completed_requests"] >= 1 and point["output_throughput"] > 0
+        assert trial["placement"]["gpu_product"] == "NVIDIA-H100-80GB-HBM3"
+        assert trial["placement"]["node"] in ome.nodes
+    report_md = reports[0].with_name("report.md").read_text()
+    assert "Placed on" in report_md and "NVIDIA-H100-80GB-HBM3" in report_md

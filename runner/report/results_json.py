@@ -50,6 +50,7 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
                       "total_s": d["total_s"]},
         "log_dir": d["log_dir"],
         "simulated": d["simulated"],
+        **({"placement": d["placement"]} if d.get("placement") else {}),
         "feasible": score.is_feasible(result),
         "metrics": d["metrics"],
         "score": d["score"],
