@@ -403,6 +403,50 @@ class OmeStandIn:
         return left
 
 
+SIM_OME = """\
+apiVersion: tuneops/v1
+kind: Experiment
+metadata: {{name: sim-ome-e2e}}
+model:
+  id: meta-llama/Llama-3.2-1B
+  servedName: llama-1b
+  tokenizer: {tokenizer}
+  architecture: {{layers: 16, attentionHeads: 32, kvHeads: 8, hiddenSize: 2048, parameters: 1.24e9}}
+engine: {{name: sim, image: "tuneops/sim:test", args: {{time-scale: 0.01, seed: 1}}}}
+deployment:
+  mode: ome
+  gpus: {{count: 1, type: H100}}
+  startupTimeout: 2m
+  ome:
+    namespace: tuneops
+    baseModel: tiny-llama
+    generateBaseModel: {{storageUri: "hf://meta-llama/Llama-3.2-1B", path: "{tokenizer}"}}
+    generateRuntime: true
+    benchmarkStorageUri: {storage}
+    gpuBudget: 2
+parameters:
+  max-running-requests: [8, 16]
+benchmark:
+  trafficScenarios: ["D(32,16)"]
+  concurrency: [2]
+  maxTimePerRun: 1
+  maxRequestsPerRun: 6
+objective: {{metric: output_throughput_per_gpu, concurrency: 2}}
+search: {{method: grid, parallelTrials: 2}}
+"""
+
+
+
+def write_sim_experiment(path: Path, storage_uri: str, **ome_options: object) -> Path:
+    """An OME experiment of two simulator trials (one GPU each, two at once) whose base
+    model's path is the shared tokenizer: what the stand-in serves and measures."""
+    text = SIM_OME.format(tokenizer=ROOT / "assets" / "tokenizer", storage=storage_uri)
+    for key, value in ome_options.items():
+        text = text.replace("    gpuBudget: 2\n", f"    gpuBudget: 2\n    {key}: {value}\n")
+    path.write_text(text)
+    return path
+
+
 def _items(list_fn, namespace: str) -> list:
     """A namespaced list; the emulator answers 404 for a kind nobody has created yet."""
     try:

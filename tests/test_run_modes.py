@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from tuneops.runner.backends.base import OWNER_LABEL
 
 from tests.kube_helpers import running_api_server, write_kubeconfig
+from tests.ome_standin import OmeStandIn, write_sim_experiment
 from tuneops import cli
 
 OME_EXAMPLE = Path(__file__).resolve().parent.parent / "experiments/examples/sglang-ome.yaml"
@@ -79,49 +80,13 @@ def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatc
 
 # -- the success path, end to end, against the OME stand-in -------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
-SIM_OME = """\
-apiVersion: tuneops/v1
-kind: Experiment
-metadata: {{name: sim-ome-e2e}}
-model:
-  id: meta-llama/Llama-3.2-1B
-  servedName: llama-1b
-  tokenizer: {tokenizer}
-  architecture: {{layers: 16, attentionHeads: 32, kvHeads: 8, hiddenSize: 2048, parameters: 1.24e9}}
-engine: {{name: sim, image: "tuneops/sim:test", args: {{time-scale: 0.01, seed: 1}}}}
-deployment:
-  mode: ome
-  gpus: {{count: 1, type: H100}}
-  startupTimeout: 2m
-  ome:
-    namespace: tuneops
-    baseModel: tiny-llama
-    generateBaseModel: {{storageUri: "hf://meta-llama/Llama-3.2-1B", path: "{tokenizer}"}}
-    generateRuntime: true
-    benchmarkStorageUri: {storage}
-    gpuBudget: 2
-parameters:
-  max-running-requests: [8, 16]
-benchmark:
-  trafficScenarios: ["D(32,16)"]
-  concurrency: [2]
-  maxTimePerRun: 1
-  maxRequestsPerRun: 6
-objective: {{metric: output_throughput_per_gpu, concurrency: 2}}
-search: {{method: grid, parallelTrials: 2}}
-"""
 
 
 def test_ome_run_measures_in_the_cluster_two_trials_at_once(tmp_path, monkeypatch, capsys):
     """`tuneops run` against the stand-in: both InferenceServices up together, each measured
     by its BenchmarkJob (genai-bench with OME's own arguments), results read back from the
     claim through a reader pod, a report written and nothing left in the namespace."""
-    from tests.ome_standin import OmeStandIn
-
-    exp_file = tmp_path / "sim-ome.yaml"
-    exp_file.write_text(SIM_OME.format(tokenizer=ROOT / "assets" / "tokenizer",
-                                       storage="pvc://bench-results/tuneops"))
+    exp_file = write_sim_experiment(tmp_path / "sim-ome.yaml", "pvc://bench-results/tuneops")
     with running_api_server() as server:
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))

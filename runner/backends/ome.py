@@ -356,7 +356,12 @@ class OmeBackend:
             if state == "Cancelled":
                 return bench.BenchOutcome(ok=False, cancelled=True, reason="benchmark cancelled")
             folder = out_dir / bench.RESULTS_FOLDER
-            self._fetch_results(deployment, job, folder)
+            try:
+                self._fetch_results(deployment, job, folder)
+            except TrialFailure:
+                if state != "Failed":
+                    raise
+                # a failed job's partial results are a bonus; its failure is the outcome
         finally:
             self._delete_benchmark(namespace, name)
             handle.bench_applied = False

@@ -92,7 +92,9 @@ def reader_pod(name: str, namespace: str, loc: Location, image: str,
                labels: dict[str, str], annotations: dict[str, str]) -> dict[str, Any]:
     """A pod that prints the folder's result JSONs as a base64 gzip tar, then exits."""
     folder = shlex.quote(f"{MOUNT}/{loc.path}")
-    script = f"cd {folder} && tar czf - *.json | base64"
+    # No folder or no JSON (genai-bench measured nothing): print nothing, succeed.
+    script = (f"cd {folder} 2>/dev/null && ls *.json >/dev/null 2>&1 || exit 0; "
+              "tar czf - *.json | base64")
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": namespace, "labels": labels,
@@ -110,7 +112,11 @@ def reader_pod(name: str, namespace: str, loc: Location, image: str,
 
 
 def decode_log(text: str, into: Path) -> list[str]:
-    """The reader pod's log (base64 of a tar) unpacked into ``into``."""
+    """The reader pod's log (base64 of a tar) unpacked into ``into``; an empty log is an
+    empty folder."""
+    if not text.strip():
+        into.mkdir(parents=True, exist_ok=True)
+        return []
     try:
         data = base64.b64decode("".join(text.split()), validate=True)
         return untar(data, into)
