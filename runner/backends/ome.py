@@ -254,25 +254,28 @@ class OmeBackend:
                          GROUP, VERSION, namespace, ISVC, name, ok=(404,))
         return None if obj == 404 else obj
 
-    def _terminal(self, obj: dict, handle: OmeService) -> str | None:
-        """Why the service can never become ready, or None while it still may."""
+    def _terminal(self, obj: dict, handle: OmeService) -> tuple[str | None, int | None]:
+        """Why the service can never become ready (None while it still may), and the exit
+        code of the engine container's last run when the kubelet reports one."""
         status = obj.get("status") or {}
         model = status.get("modelStatus") or {}
         if model.get("transitionStatus") in TERMINAL_TRANSITIONS:
             info = model.get("lastFailureInfo") or {}
             detail = f"{info.get('reason', '')} {info.get('message', '')}".strip()
-            return f"{model['transitionStatus']}: {detail}"
+            return f"{model['transitionStatus']}: {detail}", None
         ready = _condition(obj, "Ready")
         if ready and ready.get("status") == "False" and TERMINAL_REASON.search(
             f"{ready.get('reason', '')} {ready.get('message', '')}"
         ):
-            return _describe(ready)
+            return _describe(ready), None
         for pod in self._pods(handle):
             for cs in (pod.status.container_statuses or []) if pod.status else []:
                 waiting = cs.state.waiting if cs.state else None
                 if waiting and waiting.reason in BAD_POD_STATES:
-                    return f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}"
-        return None
+                    last = cs.last_state.terminated if cs.last_state else None
+                    why = f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}"
+                    return why.strip(), (last.exit_code if last else None)
+        return None, None
 
     def wait_healthy(self, deployment: Deployment, timeout_s: float) -> None:
         handle: OmeService = deployment.handle
@@ -288,15 +291,20 @@ class OmeBackend:
             if ready and ready.get("status") == "True" and url:
                 deployment.base_url = url.rstrip("/")
                 break
-            why = self._terminal(obj, handle)
+            why, code = self._terminal(obj, handle)
             if why:
                 logs = self._safe_logs(deployment)
+                if code is not None:  # classified like a local engine's exit
+                    exited = health.exit_failure(code, logs)
+                    raise type(exited)(f"InferenceService {handle.name} failed: {why}; "
+                                       f"{exited.reason}", logs)
                 raise ConfigFailure(f"InferenceService {handle.name} failed: {why}", logs)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise InfraFailure(
-                    f"InferenceService {handle.namespace}/{handle.name} not ready within "
-                    f"{timeout_s:g}s ({_describe(ready)})", self._safe_logs(deployment),
+                    f"InferenceService {handle.namespace}/{handle.name} did not serve (not "
+                    f"ready) within {timeout_s:g}s ({_describe(ready)})",
+                    self._safe_logs(deployment),
                 )
             time.sleep(min(delay, remaining))
             delay = min(delay * health.BACKOFF, health.MAX_DELAY_S)

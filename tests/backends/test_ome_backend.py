@@ -273,7 +273,7 @@ def test_no_status_before_the_timeout_is_an_infra_failure(server, kube, exp, tmp
     deployment = backend.start(_launch(exp, make_plan(exp).trials[0], tmp_path))
     with pytest.raises(InfraFailure) as failure:
         backend.wait_healthy(deployment, timeout_s=1)
-    assert "not ready within 1s (no Ready condition yet)" in failure.value.reason
+    assert "did not serve (not ready) within 1s (no Ready condition yet)" in failure.value.reason
     backend.stop(deployment)
 
 
