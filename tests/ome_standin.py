@@ -100,6 +100,7 @@ class OmeStandIn:
     benches: dict[str, Bench] = field(default_factory=dict)
     served: list[str] = field(default_factory=list)  # every InferenceService it ran
     bench_commands: dict[str, list[str]] = field(default_factory=dict)
+    bench_procs: list = field(default_factory=list)  # every genai-bench it started
     readers: set = field(default_factory=set)
     max_running: int = 0  # most engines alive at once
     errors: list[str] = field(default_factory=list)
@@ -314,6 +315,7 @@ class OmeStandIn:
             bench.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, cwd=run_dir, env=env,
                                           start_new_session=True)
+        self.bench_procs.append(bench.proc)
         bench.state = "Running"
         self._set_state(bench.name, "Running", startTime=_now())
 

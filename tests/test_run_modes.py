@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tuneops.runner.backends.base import OWNER_LABEL
@@ -117,3 +118,31 @@ def test_ome_run_measures_in_the_cluster_two_trials_at_once(tmp_path, monkeypatc
         assert trial["placement"]["node"] in ome.nodes
     report_md = reports[0].with_name("report.md").read_text()
     assert "Placed on" in report_md and "NVIDIA-H100-80GB-HBM3" in report_md
+
+
+def test_ome_parallel_trials_are_held_within_the_cluster_gpu_budget(tmp_path):
+    """search.parallelTrials asks; deployment.ome.gpuBudget caps: the runner's pool holds one
+    slot per budget GPU, and each trial takes its rendered GPU count of them."""
+    from tuneops.runner.run import RunOptions, _gpu_pool
+
+    from tuneops.validate import load_experiment
+
+    text = Path(OME_EXAMPLE).read_text().replace(
+        "  method: grid", "  method: grid\n  parallelTrials: 4")
+    for budget, at_once in ((2, 1), (5, 2), (None, None)):
+        changed = text if budget is None else text.replace(
+            "    generateRuntime: true", f"    generateRuntime: true\n    gpuBudget: {budget}")
+        path = tmp_path / f"budget-{budget}.yaml"
+        path.write_text(changed)
+        exp = load_experiment(path)
+        pool = _gpu_pool(exp, RunOptions())
+        if budget is None:  # no budget: parallelTrials alone paces the trials
+            assert pool.size == 0
+            continue
+        assert pool.size == budget and exp.gpus_per_trial == 2
+        held = []
+        while len(held) < 4 and len(pool.free()) >= exp.gpus_per_trial:
+            held.append(pool.acquire(exp.gpus_per_trial))
+        assert len(held) == at_once
+        with pytest.raises(TimeoutError):  # the next trial waits for a slot
+            pool.acquire(exp.gpus_per_trial, timeout=0.1)

@@ -475,3 +475,27 @@ def test_a_tar_cannot_write_outside_the_results_folder(tmp_path):
     names = ome_results.decode_log(base64.b64encode(buffer.getvalue()).decode(), tmp_path / "r")
     assert names == ["ok.json"]
     assert sorted(p.name for p in tmp_path.rglob("*.json")) == ["ok.json"]
+
+
+def test_cancelling_a_measurement_deletes_its_benchmarkjob(server, tmp_path):
+    exp = load_experiment(write_sim_experiment(tmp_path / "exp.yaml", "pvc://claim/x"))
+    cancel = threading.Event()
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
+        backend = _backend(exp, poll_s=0.2)
+        deployment = backend.start(_launch(exp, make_plan(exp).trials[0], tmp_path))
+        backend.wait_healthy(deployment, timeout_s=60)
+
+        def cancel_once_running() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                    b.state == "Running" for b in list(ome.benches.values())):
+                time.sleep(0.1)
+            cancel.set()
+
+        threading.Thread(target=cancel_once_running, daemon=True).start()
+        outcome = backend.benchmark(deployment, exp, tmp_path / "bench", cancel=cancel)
+        backend.stop(deployment)
+        left = ome.wait_settled()
+    assert ome.errors == [] and left == []
+    assert not outcome.ok and outcome.cancelled and outcome.reason == "benchmark cancelled"
+    assert len(ome.bench_procs) == 1 and ome.bench_procs[0].poll() is not None  # stopped
