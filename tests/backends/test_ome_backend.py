@@ -499,3 +499,17 @@ def test_cancelling_a_measurement_deletes_its_benchmarkjob(server, tmp_path):
     assert ome.errors == [] and left == []
     assert not outcome.ok and outcome.cancelled and outcome.reason == "benchmark cancelled"
     assert len(ome.bench_procs) == 1 and ome.bench_procs[0].poll() is not None  # stopped
+
+
+def test_benchmark_in_runner_measures_from_here_against_status_url(server, tmp_path):
+    exp_file = write_sim_experiment(tmp_path / "exp.yaml", "pvc://claim/x", benchmarkIn="runner")
+    exp = load_experiment(exp_file)
+    assert exp.deployment.ome.benchmark_in == "runner"
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
+        deployment, outcome = _measure(exp, tmp_path, _backend(exp))
+        left = ome.wait_settled()
+    assert ome.errors == [] and left == [] and ome.benches == {}  # no BenchmarkJob
+    assert outcome.ok, outcome.reason
+    log = (tmp_path / "bench" / "genai-bench.log").read_text()
+    assert f"--api-base {deployment.base_url} " in log
+    assert "--api-model-name llama-1b " in log  # the served name, not OME's vllm-model
