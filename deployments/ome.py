@@ -112,6 +112,16 @@ class OmeMode(DeploymentMode):
                 f"tuneops cannot read BenchmarkJob results back from {scheme}://",
                 f"use {' or '.join(s + '://' for s in READ_SCHEMES)}, or benchmarkIn: runner",
             )
+        # OME 17b77eda builds genai-bench's arguments without these: they would be lost.
+        for field_name, given in (("additionalRequestParams",
+                                   exp.benchmark.additional_request_params),
+                                  ("dataset", exp.benchmark.dataset)):
+            if given:
+                ctx.error(
+                    ("benchmark", field_name),
+                    f"OME's BenchmarkJob does not pass benchmark.{field_name} on to genai-bench",
+                    "drop it, or measure from the runner: deployment.ome.benchmarkIn: runner",
+                )
         if exp.benchmark.task not in CLUSTER_TASKS:
             ctx.error(
                 ("benchmark", "task"),

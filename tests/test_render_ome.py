@@ -368,9 +368,14 @@ def test_in_cluster_benchmarking_refuses_what_it_cannot_measure():
     doc["benchmark"]["task"] = "image-text-to-text"
     doc["benchmark"]["trafficScenarios"] = ["I(512,512)"]
     doc["benchmark"]["dataset"] = "images.json"
+    doc["benchmark"]["additionalRequestParams"] = {"temperature": 0.5}
     exp, problems = validate_document(doc)
     assert exp is None
     assert [(p.path, p.message.split(":")[0]) for p in problems] == [
+        ("benchmark.additionalRequestParams",
+         "OME's BenchmarkJob does not pass benchmark.additionalRequestParams on to genai-bench"),
+        ("benchmark.dataset",
+         "OME's BenchmarkJob does not pass benchmark.dataset on to genai-bench"),
         ("benchmark.task", "OME's BenchmarkJob cannot run task 'image-text-to-text'")]
     doc["deployment"]["ome"]["benchmarkIn"] = "runner"
     exp, problems = validate_document(doc)
