@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python >=3.10,<3.13 (genai-bench's range)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[bench,llamacpp,dev]'
+	$(BIN)/python -m pip install -q -e '.[bench,llamacpp,ome,dev]'
 	touch $(STAMP)
 
 validate: setup

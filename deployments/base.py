@@ -41,6 +41,12 @@ class Launch:
     gpus: tuple[str, ...]  # device ids given to this trial (empty on CPU)
     log_dir: Path  # backend writes engine logs here (engine.log)
     spec: Mapping[str, Any] = field(default_factory=dict)  # the mode's rendered objects
+    scheduled_gpus: int = 0  # GPUs the platform assigns (no device ids), from the objects
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs the trial holds: its device ids, else what the platform schedules for it."""
+        return len(self.gpus) or self.scheduled_gpus
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class LaunchPlan:
     env: dict[str, str]
     container_port: int
     spec: Mapping[str, Any] = field(default_factory=dict)
+    gpu_count: int = 0  # GPUs the platform schedules for the trial (schedules_gpus modes)
 
 
 class DeploymentMode:
@@ -93,6 +100,11 @@ class DeploymentMode:
         """The launch of a trial, from its rendered objects (plus the shared ones under
         ``_shared/<file>``) and nothing else."""
         raise NotImplementedError
+
+    def gpu_budget(self, exp: Experiment) -> int | None:
+        """GPUs a schedules_gpus platform lets the run hold at once (None: no limit beyond
+        search.parallelTrials); the runner keeps the trials it runs together within it."""
+        return None
 
     def backend_options(self, exp: Experiment) -> dict[str, Any]:
         """Constructor arguments of the backend for this experiment."""

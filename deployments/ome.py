@@ -24,6 +24,31 @@ from tuneops.spec import Experiment
 
 OPTIONS_SCHEMA = json.loads((Path(__file__).parent / "ome.options.json").read_text())
 SHARED_PREFIX = "_shared/"
+READ_SCHEMES = ("pvc", "s3")  # where tuneops reads a BenchmarkJob's results back from
+CLUSTER_TASKS = ("text-to-text", "text-to-embeddings")  # same name in the CRD and genai-bench
+
+
+def _pod_gpus(pod: Mapping[str, Any] | None) -> int:
+    """GPUs one pod of the service asks for: its runner's limit (else its request)."""
+    resources = ((pod or {}).get("runner") or {}).get("resources") or {}
+    for kind in ("limits", "requests"):
+        value = (resources.get(kind) or {}).get(ome.GPU_RESOURCE)
+        if value is not None:
+            return int(value)
+    return 0
+
+
+def scheduled_gpus(service: Mapping[str, Any]) -> int:
+    """GPUs Kubernetes gives one trial, from its rendered InferenceService: the engine's
+    pods (replicas) times each pod's GPUs, plus a multi-node leader's and workers'."""
+    spec = service.get("spec") or {}
+    engine = spec.get("engine") or {}
+    replicas = max(int(engine.get("minReplicas") or 1), 1)
+    per_replica = _pod_gpus(engine)
+    leader, worker = engine.get("leader"), engine.get("worker")
+    if leader or worker:
+        per_replica = _pod_gpus(leader) + int((worker or {}).get("size") or 0) * _pod_gpus(worker)
+    return replicas * per_replica
 
 
 class OmeMode(DeploymentMode):
@@ -71,6 +96,40 @@ class OmeMode(DeploymentMode):
                 "mode ome cannot pin GPU devices: Kubernetes assigns them",
                 "use count",
             )
+        if options.gpu_budget is not None and options.gpu_budget < exp.gpus_per_trial:
+            ctx.error(
+                (*where, "gpuBudget"),
+                f"gpuBudget {options.gpu_budget} is less than one trial's "
+                f"{exp.gpus_per_trial} GPUs",
+                "raise gpuBudget or lower deployment.gpus.count",
+            )
+        if options.benchmark_in != "cluster":
+            return
+        scheme = (options.storage_uri or "").split("://", 1)[0]
+        if options.storage_uri and scheme not in READ_SCHEMES:
+            ctx.error(
+                (*where, "benchmarkStorageUri"),
+                f"tuneops cannot read BenchmarkJob results back from {scheme}://",
+                f"use {' or '.join(s + '://' for s in READ_SCHEMES)}, or benchmarkIn: runner",
+            )
+        # OME 17b77eda builds genai-bench's arguments without these: they would be lost.
+        for field_name, given in (("additionalRequestParams",
+                                   exp.benchmark.additional_request_params),
+                                  ("dataset", exp.benchmark.dataset)):
+            if given:
+                ctx.error(
+                    ("benchmark", field_name),
+                    f"OME's BenchmarkJob does not pass benchmark.{field_name} on to genai-bench",
+                    "drop it, or measure from the runner: deployment.ome.benchmarkIn: runner",
+                )
+        if exp.benchmark.task not in CLUSTER_TASKS:
+            ctx.error(
+                ("benchmark", "task"),
+                f"OME's BenchmarkJob cannot run task {exp.benchmark.task!r}: OME hands the "
+                "CRD's task name to genai-bench, which spells it differently",
+                f"in the cluster: {', '.join(CLUSTER_TASKS)}; or deployment.ome.benchmarkIn: "
+                "runner",
+            )
 
     def shared_objects(self, exp: Experiment) -> Objects:
         return ome.shared_manifests(exp)
@@ -94,14 +153,24 @@ class OmeMode(DeploymentMode):
         self, exp: Experiment, trial: Trial, objects: Objects, resolve: PathResolver
     ) -> LaunchPlan:
         # the objects to apply, by kind: the trial's service, the shared ones once per run
+        trial_files = ["inferenceservice.yaml"]
+        if ome.benchmarked_in_cluster(exp):
+            trial_files.append("benchmarkjob.yaml")
         kinds = {m["kind"]: m for name, m in objects.items()
-                 if name == "inferenceservice.yaml" or name.startswith(SHARED_PREFIX)}
+                 if name in trial_files or name.startswith(SHARED_PREFIX)}
         runner = kinds["InferenceService"]["spec"]["engine"]["runner"]
         return LaunchPlan(command=list(runner["command"]), env=dict(exp.engine.env),
-                          container_port=ome.PORT, spec=kinds)
+                          container_port=ome.PORT, spec=kinds,
+                          gpu_count=scheduled_gpus(kinds["InferenceService"]))
+
+    def gpu_budget(self, exp: Experiment) -> int | None:
+        return exp.deployment.ome.gpu_budget
 
     def backend_options(self, exp: Experiment) -> dict[str, Any]:
-        return {"namespaces": (exp.deployment.ome.namespace,)}
+        options = exp.deployment.ome
+        return {"namespaces": (options.namespace,), "benchmark_in": options.benchmark_in,
+                "gpu_product_label": options.gpu_product_label,
+                "reader_image": options.reader_image}
 
     def reap_options(self, namespaces: tuple[str, ...]) -> dict[str, Any]:
         return {"namespaces": namespaces} if namespaces else {}

@@ -8,10 +8,22 @@ full `command` — entry point, `--model-path $(MODEL_PATH)`, served name, host,
 8080, then every flag of the trial — and never `args`. Values are `$`-escaped so
 Kubernetes cannot expand anything in them; only our own `$(MODEL_PATH)` is a reference.
 
-Known OME/genai-bench mismatches handled here: the BenchmarkJob task enum says
-`image-to-text` where genai-bench says `image-text-to-text`; `serviceMetadata` is only
-written when its gpuType is valid for both the CRD and genai-bench (and its engine is one
-the CRD knows); `additionalRequestParams` is not written because OME does not pass it on.
+Known OME/genai-bench mismatches handled here (OME commit 17b77eda,
+pkg/controller/v1beta1/benchmark): the BenchmarkJob task enum says `image-to-text` where
+genai-bench says `image-text-to-text`; `serviceMetadata` is only written when its gpuType
+is valid for both the CRD and genai-bench (and its engine is one the CRD knows);
+`additionalRequestParams` is not written because OME does not pass it on. For an
+`inferenceService` endpoint OME runs genai-bench with `--api-model-name vllm-model` and
+`--api-backend` from the runner's `PROTOCOL_VERSION` env (else `openai`, whose genai-bench
+backend drops `ignore_eos`). The other endpoint form (`endpoint.url`) is no way out: OME
+then passes no `--model-tokenizer`, which genai-bench requires. So when trials are
+measured in the cluster the runner env gets `PROTOCOL_VERSION=<engine's genai-bench
+backend>`, and an engine whose served-name flag takes several names (vLLM) also answers
+to `vllm-model`; SGLang does not check the request's model name.
+
+GPUs: `gpus.type` becomes a required node affinity on the GPU product label (GPU feature
+discovery's `nvidia.com/gpu.product` unless `gpuProductLabel` says otherwise), with the
+values `gpuProducts` lists or the usual product names of that type.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from tuneops.renderers.quoting import k8s_word
 
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial
-from tuneops.registry import engines
+from tuneops.registry import catalog, engines
 from tuneops.spec import Experiment, canonical_json
 
 API_VERSION = "ome.io/v1beta1"
@@ -46,6 +58,20 @@ TASKS = {  # genai-bench task -> BenchmarkJob CRD task
 # serviceMetadata.gpuType: the CRD allows H100, A100, MI300, A10; genai-bench rejects A100.
 GPU_TYPES = frozenset({"H100", "MI300", "A10"})
 SERVICE_ENGINES = frozenset({"SGLang", "vLLM", "TGI"})
+OME_MODEL_NAME = "vllm-model"  # the --api-model-name OME gives genai-bench for a service
+PROTOCOL_ENV = "PROTOCOL_VERSION"  # runner env OME reads for genai-bench's --api-backend
+# What NVIDIA GPU feature discovery writes in nvidia.com/gpu.product for each gpus.type
+# (the product name with spaces as '-'); a type not listed matches itself.
+GPU_PRODUCTS = {
+    "H100": ("NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe", "NVIDIA-H100-NVL"),
+    "H200": ("NVIDIA-H200", "NVIDIA-H200-NVL"),
+    "H20": ("NVIDIA-H20",),
+    "B200": ("NVIDIA-B200",),
+    "A100-80G": ("NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"),
+    "A100-40G": ("NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"),
+    "L40S": ("NVIDIA-L40S",),
+    "A10": ("NVIDIA-A10",),
+}
 
 
 def _fail(exp: Experiment, path: str, message: str, hint: str = "") -> UserError:
@@ -112,20 +138,68 @@ def _gpu_resources(exp: Experiment) -> dict[str, Any]:
     return {"limits": {GPU_RESOURCE: n}, "requests": {GPU_RESOURCE: n}}
 
 
+def benchmarked_in_cluster(exp: Experiment) -> bool:
+    return exp.deployment.ome.benchmark_in == "cluster"
+
+
+def gpu_products(exp: Experiment) -> tuple[str, ...]:
+    """Values of the GPU product label a trial may be placed on (empty: anywhere)."""
+    ome, gpu_type = exp.deployment.ome, exp.deployment.gpus.type
+    if ome.gpu_products:
+        return tuple(ome.gpu_products)
+    if not gpu_type:
+        return ()
+    return GPU_PRODUCTS.get(gpu_type, (gpu_type,))
+
+
+def _placement(exp: Experiment) -> dict[str, Any]:
+    """Node affinity on the GPU product label (GPU trials only) and the tolerations."""
+    ome, out = exp.deployment.ome, {}
+    products = gpu_products(exp) if _gpu_resources(exp) else ()
+    if products:
+        term = {"key": ome.gpu_product_label, "operator": "In", "values": list(products)}
+        out["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [term]}]}}}
+    if ome.tolerations:
+        out["tolerations"] = [dict(t) for t in ome.tolerations]
+    return out
+
+
+def _served_alias(exp: Experiment, command: list[str]) -> list[str]:
+    """``command`` with OME's model name added to the served names, where the engine's
+    served-name flag takes several (vLLM's nargs='+')."""
+    flag = engines()[exp.engine.name].served_name_flag
+    known = catalog(exp.engine.name).flags.get(flag.lstrip("-")) if flag else None
+    if known is None or known.nargs != "+" or flag not in command:
+        return command
+    at = command.index(flag) + 2
+    return [*command[:at], OME_MODEL_NAME, *command[at:]]
+
+
+def _runner_env(exp: Experiment) -> list[dict[str, str]]:
+    env = _env(exp)
+    if benchmarked_in_cluster(exp) and PROTOCOL_ENV not in exp.engine.env:
+        env.append({"name": PROTOCOL_ENV, "value": engines()[exp.engine.name].api_backend})
+    return env
+
+
 def inference_service(exp: Experiment, trial: Trial) -> dict[str, Any]:
     ome = exp.deployment.ome
     runner: dict[str, Any] = {"name": RUNNER_NAME}
     if exp.engine.image:
         runner["image"] = exp.engine.image
-    runner["command"] = container_command(exp, trial.args)
-    if exp.engine.env:
-        runner["env"] = _env(exp)
+    command = container_command(exp, trial.args)
+    runner["command"] = _served_alias(exp, command) if benchmarked_in_cluster(exp) else command
+    env = _runner_env(exp)
+    if env:
+        runner["env"] = env
     resources = _gpu_resources(exp)
     if resources:
         runner["resources"] = resources
     engine: dict[str, Any] = {"minReplicas": 1, "maxReplicas": 1}
     if ome.service_account:
         engine["serviceAccountName"] = ome.service_account
+    engine.update(_placement(exp))
     engine["runner"] = runner
     spec: dict[str, Any] = {"model": {"name": base_model_name(exp)}}
     runtime = runtime_name(exp)

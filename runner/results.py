@@ -67,6 +67,7 @@ class TrialResult:
     log_dir: str = ""
     simulated: bool = False
     reused_from: str = ""  # the report this result was taken from (runner/store.py); "" = measured
+    placement: dict[str, str] = field(default_factory=dict)  # node / GPU the platform gave
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

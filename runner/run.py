@@ -89,13 +89,16 @@ def trial_launch(exp: Experiment, trial: Trial, *, owner: str, gpus: tuple[str, 
     """A trial's launch, derived from the objects `tuneops render` writes to manifests/
     (the same function), plus what only the run knows: owner, GPUs, logs, real paths."""
     engine = engines()[exp.engine.name]
-    plan = mode_of(exp).launch(exp, trial, launch_objects(exp, trial),
-                               resolve=lambda p: local_path(exp, p))
+    mode = mode_of(exp)
+    plan = mode.launch(exp, trial, launch_objects(exp, trial),
+                       resolve=lambda p: local_path(exp, p))
     return Launch(
         trial_id=trial.id, owner=owner, command=plan.command, env=plan.env,
         container_port=plan.container_port, health_path=engine.health_path,
-        # The simulator's GPUs are modelled, not real: they only pace parallel trials.
-        gpus=() if engine.simulated else gpus, log_dir=log_dir, spec=plan.spec,
+        # The simulator's GPUs are modelled, not real, and a platform that schedules GPUs
+        # got only budget slots: both just pace parallel trials.
+        gpus=() if engine.simulated or mode.schedules_gpus else gpus, log_dir=log_dir,
+        spec=plan.spec, scheduled_gpus=plan.gpu_count,
     )
 
 
@@ -111,10 +114,15 @@ def make_backend(exp: Experiment) -> Backend:
 
 
 def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
-    """The GPUs this machine hands to trials: none when the platform schedules them (OME)
-    or trials need none (CPU engines); numbered stand-ins for the simulator, which only
-    models them but still paces parallel trials by them."""
-    if mode_of(exp).schedules_gpus or exp.gpus_per_trial == 0:
+    """The GPUs this machine hands to trials: none when trials need none (CPU engines);
+    when the platform schedules them (OME), numbered slots of the mode's declared budget,
+    if any, so that the trials running together fit in it; numbered stand-ins for the
+    simulator, which only models them but still paces parallel trials by them."""
+    mode = mode_of(exp)
+    if mode.schedules_gpus:
+        budget = mode.gpu_budget(exp) if exp.gpus_per_trial else None
+        return GpuPool([f"{mode.name}-slot{i}" for i in range(budget)] if budget else [])
+    if exp.gpus_per_trial == 0:
         return GpuPool([])
     declared = options.gpu_ids or exp.deployment.gpus.devices
     if declared:

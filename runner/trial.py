@@ -127,15 +127,14 @@ def _attempt(
             raise
         startup_s = time.monotonic() - t_start
         _check(ctx)
-        ctx.on_phase(trial.id, "warming up")
-        bench.warmup(deployment.base_url, exp, exp.benchmark.warmup_requests)
-        _check(ctx)
         ctx.on_phase(trial.id, "benchmarking")
         t_bench = time.monotonic()
-        outcome = bench.run(exp, deployment.base_url, log_dir / "genai-bench",
-                            gpu_count=max(len(gpus), 1), cancel=ctx.cancel)
+        # The backend measures where it runs (OME: a BenchmarkJob), else genai-bench here.
+        measure = getattr(ctx.backend, "benchmark", None) or bench.measure_here
+        outcome = measure(deployment, exp, log_dir / "genai-bench", cancel=ctx.cancel)
         bench_s = time.monotonic() - t_bench
         _check(ctx)
+        base = {**base, "placement": dict(deployment.placement)}
         if not outcome.ok:
             return TrialResult(**base, status=FAILED_BENCHMARK, reason=outcome.reason,
                                startup_s=round(startup_s, 3), benchmark_s=round(bench_s, 3))

@@ -283,3 +283,100 @@ def test_vendored_crds_match_their_recorded_source():
     for name, entry in source["files"].items():
         assert hashlib.sha256((CRD_DIR / name).read_bytes()).hexdigest() == entry["sha256"], name
     assert crds.DEFAULT_CRD_DIR.is_relative_to(Path(crds.__file__).resolve().parents[1])
+
+
+# -- GPUs, placement and in-cluster benchmarking -------------------------------------------
+
+
+def _affinity_terms(isvc: dict) -> list[dict]:
+    node = isvc["spec"]["engine"]["affinity"]["nodeAffinity"]
+    terms = node["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    return [e for t in terms for e in t["matchExpressions"]]
+
+
+def test_gpu_type_becomes_node_affinity_on_the_product_label_plus_tolerations():
+    exp = experiment()
+    isvc = ome.inference_service(exp, make_plan(exp).trials[0])
+    assert _affinity_terms(isvc) == [{"key": "nvidia.com/gpu.product", "operator": "In",
+                                      "values": list(ome.GPU_PRODUCTS["H100"])}]
+    assert "tolerations" not in isvc["spec"]["engine"]
+    doc = document()
+    toleration = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    doc["deployment"]["ome"].update(gpuProductLabel="example.com/gpu", gpuProducts=["X-1"],
+                                    tolerations=[toleration])
+    exp = experiment(doc)
+    isvc = ome.inference_service(exp, make_plan(exp).trials[0])
+    assert _affinity_terms(isvc) == [{"key": "example.com/gpu", "operator": "In",
+                                      "values": ["X-1"]}]
+    assert isvc["spec"]["engine"]["tolerations"] == [toleration]
+    assert not crds.crd_source(CRD_DIR).errors(isvc)  # the CRD takes both
+
+
+def test_no_gpu_no_affinity():
+    doc = document()
+    doc["deployment"]["gpus"] = {"count": 0}
+    doc["parameters"] = {"mem-fraction-static": [0.8]}
+    doc["constraints"] = []
+    exp = experiment(doc)
+    assert "affinity" not in ome.inference_service(exp, make_plan(exp).trials[0])["spec"]["engine"]
+
+
+def test_in_cluster_benchmarking_works_around_omes_benchmark_arguments():
+    """OME gives genai-bench `--api-backend` from the runner's PROTOCOL_VERSION (else openai,
+    which drops ignore_eos) and `--api-model-name vllm-model`."""
+    exp = experiment()
+    runner = ome.inference_service(exp, make_plan(exp).trials[0])["spec"]["engine"]["runner"]
+    assert {"name": "PROTOCOL_VERSION", "value": "sglang"} in runner["env"]
+    assert "vllm-model" not in runner["command"]  # SGLang ignores the request's model name
+    doc = document()
+    doc["engine"] = {"name": "vllm", "image": "vllm/vllm-openai:v0.11.0", "version": "0.33.0"}
+    doc["parameters"] = {"gpu-memory-utilization": [0.85, 0.9]}
+    doc["constraints"] = []
+    exp = experiment(doc)
+    runner = ome.inference_service(exp, make_plan(exp).trials[0])["spec"]["engine"]["runner"]
+    served = runner["command"].index("--served-model-name")
+    assert runner["command"][served + 1:served + 3] == [exp.model.served_name, "vllm-model"]
+    assert {"name": "PROTOCOL_VERSION", "value": "vllm"} in runner["env"]
+    doc["deployment"]["ome"]["benchmarkIn"] = "runner"  # measured here: nothing added
+    exp = experiment(doc)
+    runner = ome.inference_service(exp, make_plan(exp).trials[0])["spec"]["engine"]["runner"]
+    assert "vllm-model" not in runner["command"] and "env" not in runner
+
+
+def test_launch_counts_the_gpus_kubernetes_schedules():
+    from tuneops.deployments.ome import scheduled_gpus
+    from tuneops.runner.run import trial_launch
+
+    exp = experiment()
+    trial = make_plan(exp).trials[0]
+    launch = trial_launch(exp, trial, owner="x/1", gpus=("ome-slot0", "ome-slot1"),
+                          log_dir=Path("/tmp"))
+    assert launch.gpus == () and launch.gpu_count == 2  # the example's 2 GPUs per trial
+    assert set(launch.spec) == {"InferenceService", "BenchmarkJob", "ClusterServingRuntime"}
+    service = {"spec": {"engine": {"minReplicas": 2,
+                                   "leader": {"runner": {"resources": {"limits": {
+                                       "nvidia.com/gpu": 8}}}},
+                                   "worker": {"size": 3, "runner": {"resources": {"requests": {
+                                       "nvidia.com/gpu": 8}}}}}}}
+    assert scheduled_gpus(service) == 2 * (8 + 3 * 8)
+
+
+def test_in_cluster_benchmarking_refuses_what_it_cannot_measure():
+    from tuneops.validate import validate_document
+
+    doc = document()
+    doc["benchmark"]["task"] = "image-text-to-text"
+    doc["benchmark"]["trafficScenarios"] = ["I(512,512)"]
+    doc["benchmark"]["dataset"] = "images.json"
+    doc["benchmark"]["additionalRequestParams"] = {"temperature": 0.5}
+    exp, problems = validate_document(doc)
+    assert exp is None
+    assert [(p.path, p.message.split(":")[0]) for p in problems] == [
+        ("benchmark.additionalRequestParams",
+         "OME's BenchmarkJob does not pass benchmark.additionalRequestParams on to genai-bench"),
+        ("benchmark.dataset",
+         "OME's BenchmarkJob does not pass benchmark.dataset on to genai-bench"),
+        ("benchmark.task", "OME's BenchmarkJob cannot run task 'image-text-to-text'")]
+    doc["deployment"]["ome"]["benchmarkIn"] = "runner"
+    exp, problems = validate_document(doc)
+    assert problems == [] and exp is not None

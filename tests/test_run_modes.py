@@ -14,11 +14,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tuneops.runner.backends.base import OWNER_LABEL
 
 from tests.kube_helpers import running_api_server, write_kubeconfig
+from tests.ome_standin import OmeStandIn, write_sim_experiment
 from tuneops import cli
 
 OME_EXAMPLE = Path(__file__).resolve().parent.parent / "experiments/examples/sglang-ome.yaml"
@@ -75,3 +77,72 @@ def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatc
     finished = [r for r in records if "failed_config" in json.dumps(r)]
     assert finished, records
     assert "EngineFailed" in json.dumps(finished) and "CUDA out of memory" in json.dumps(finished)
+
+
+# -- the success path, end to end, against the OME stand-in -------------------------------
+
+
+
+def test_ome_run_measures_in_the_cluster_two_trials_at_once(tmp_path, monkeypatch, capsys):
+    """`tuneops run` against the stand-in: both InferenceServices up together, each measured
+    by its BenchmarkJob (genai-bench with OME's own arguments), results read back from the
+    claim through a reader pod, a report written and nothing left in the namespace."""
+    exp_file = write_sim_experiment(tmp_path / "sim-ome.yaml", "pvc://bench-results/tuneops")
+    with running_api_server() as server:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        with OmeStandIn(server, kubeconfig, NAMESPACE, tmp_path / "pvcs") as ome:
+            code = cli.main(["run", str(exp_file), "--runs-dir", str(tmp_path / "runs"),
+                             "--reports-dir", str(tmp_path / "reports"), "--quiet"])
+            left = ome.wait_settled()
+    out = capsys.readouterr()
+    assert ome.errors == []
+    assert code == 0, out.err + out.out
+    assert left == []
+    assert len(ome.served) == 2 and ome.max_running == 2  # both trials ran together
+    # genai-bench ran with OME's arguments, model name and all
+    for command in ome.bench_commands.values():
+        assert command[command.index("--api-model-name") + 1] == "vllm-model"
+        assert command[command.index("--api-backend") + 1] == "sglang"  # PROTOCOL_VERSION
+        assert command[command.index("--experiment-base-dir") + 1].startswith("/tuneops/")
+    written = sorted((tmp_path / "pvcs" / "bench-results").rglob("D32_16*.json"))
+    assert len(written) == 2, written  # the claim holds what the jobs wrote
+    reports = list((tmp_path / "reports" / "sim-ome-e2e").rglob("results.json"))
+    assert len(reports) == 1
+    doc = json.loads(reports[0].read_text())
+    assert [t["status"] for t in doc["trials"]] == ["completed", "completed"]
+    for trial in doc["trials"]:
+        point = trial["metrics"]["D(32,16)"]["2"]
+        assert point["num_completed_requests"] >= 1 and point["output_throughput"] > 0
+        assert trial["placement"]["gpu_product"] == "NVIDIA-H100-80GB-HBM3"
+        assert trial["placement"]["node"] in ome.nodes
+    report_md = reports[0].with_name("report.md").read_text()
+    assert "Placed on" in report_md and "NVIDIA-H100-80GB-HBM3" in report_md
+
+
+def test_ome_parallel_trials_are_held_within_the_cluster_gpu_budget(tmp_path):
+    """search.parallelTrials asks; deployment.ome.gpuBudget caps: the runner's pool holds one
+    slot per budget GPU, and each trial takes its rendered GPU count of them."""
+    from tuneops.runner.run import RunOptions, _gpu_pool
+
+    from tuneops.validate import load_experiment
+
+    text = Path(OME_EXAMPLE).read_text().replace(
+        "  method: grid", "  method: grid\n  parallelTrials: 4")
+    for budget, at_once in ((2, 1), (5, 2), (None, None)):
+        changed = text if budget is None else text.replace(
+            "    generateRuntime: true", f"    generateRuntime: true\n    gpuBudget: {budget}")
+        path = tmp_path / f"budget-{budget}.yaml"
+        path.write_text(changed)
+        exp = load_experiment(path)
+        pool = _gpu_pool(exp, RunOptions())
+        if budget is None:  # no budget: parallelTrials alone paces the trials
+            assert pool.size == 0
+            continue
+        assert pool.size == budget and exp.gpus_per_trial == 2
+        held = []
+        while len(held) < 4 and len(pool.free()) >= exp.gpus_per_trial:
+            held.append(pool.acquire(exp.gpus_per_trial))
+        assert len(held) == at_once
+        with pytest.raises(TimeoutError):  # the next trial waits for a slot
+            pool.acquire(exp.gpus_per_trial, timeout=0.1)

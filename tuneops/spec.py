@@ -77,6 +77,12 @@ class OmeOptions:
     storage_uri: str | None = None
     benchmark_image: str | None = None
     service_account: str | None = None
+    benchmark_in: str = "cluster"  # where genai-bench runs: "cluster" (BenchmarkJob) | "runner"
+    gpu_product_label: str = "nvidia.com/gpu.product"
+    gpu_products: tuple[str, ...] = ()  # label values allowed; () = derived from gpus.type
+    tolerations: tuple[dict[str, Any], ...] = ()
+    gpu_budget: int | None = None  # cluster GPUs the experiment may hold at once
+    reader_image: str = "busybox:1.36"
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,12 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
                 storage_uri=ome.get("benchmarkStorageUri"),
                 benchmark_image=ome.get("benchmarkImage"),
                 service_account=ome.get("serviceAccount"),
+                benchmark_in=ome.get("benchmarkIn", "cluster"),
+                gpu_product_label=ome.get("gpuProductLabel", "nvidia.com/gpu.product"),
+                gpu_products=tuple(ome.get("gpuProducts", ())),
+                tolerations=tuple(dict(t) for t in ome.get("tolerations", ())),
+                gpu_budget=ome.get("gpuBudget"),
+                reader_image=ome.get("readerImage", "busybox:1.36"),
             ),
         ),
         parameters=tuple(parse_param(k, v) for k, v in doc.get("parameters", {}).items()),

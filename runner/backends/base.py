@@ -9,7 +9,7 @@ final; an infrastructure failure (port taken, daemon error, timeout) is worth a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 # A launch is derived from the rendered trial by its deployment mode (tuneops.deployments).
@@ -49,6 +49,7 @@ class Deployment:
     launch: Launch
     base_url: str  # e.g. http://127.0.0.1:41234
     handle: Any = None
+    placement: dict[str, str] = field(default_factory=dict)  # where it landed (node, GPU)
 
 
 class Backend(Protocol):
@@ -69,3 +70,7 @@ class Backend(Protocol):
 
     def reap(self, owner_prefix: str) -> list[str]:
         """Stop whatever an earlier (killed) run with this owner prefix left behind."""
+
+    # Optional: a backend that measures a trial where it runs (OME's BenchmarkJob in the
+    # cluster) has ``benchmark(deployment, exp, out_dir, *, cancel) -> BenchOutcome``;
+    # for the others the runner runs genai-bench on its own machine (bench.measure_here).

@@ -6,12 +6,19 @@ InferenceService is created with the owner/trial labels added. The owner
 ("<experiment>/<run-id>") has a "/", which a label value cannot hold, so it is kept whole
 in an annotation that ``reap`` matches by prefix, and a label-safe form goes in the label.
 
-Healthy means OME's Ready condition is True; then ``base_url`` is ``status.url`` and must
-answer from here, so the runner has to reach the cluster's URL (run it in-cluster, or
-through an ingress or port-forward). The rendered BenchmarkJob is the in-cluster
-alternative and is not applied here. The API server's 400/422 (a manifest it rejects) is a
-ConfigFailure; 5xx, refused connections and other 4xx (RBAC, missing CRDs) are
-InfraFailures.
+Healthy means OME's Ready condition is True. Where the trial is measured is the
+experiment's choice (``deployment.ome.benchmarkIn``):
+- ``cluster`` (default): ``benchmark`` applies the trial's rendered BenchmarkJob (owned like
+  the service), waits for ``status.state`` Completed or Failed, reads genai-bench's files
+  back from ``outputLocation`` (ome_results.py), parses them with the parser local runs use
+  and deletes the job. The runner needs to reach only the API server.
+- ``runner``: genai-bench runs here against ``status.url``, which must then answer from here
+  (run the runner in-cluster, or through an ingress).
+
+Once ready, the engine pod's node and its GPU product label are recorded as the trial's
+placement, beside what the experiment declared. The API server's 400/422 (a manifest it
+rejects) is a ConfigFailure; 5xx, refused connections and other 4xx (RBAC, missing CRDs)
+are InfraFailures.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ import os
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tuneops.runner.backends import health
+from tuneops.runner import bench
+from tuneops.runner.backends import health, ome_results
 from tuneops.runner.backends.base import (
     OWNER_LABEL,
     TRIAL_LABEL,
@@ -39,6 +48,11 @@ from tuneops.runner.backends.base import (
 
 GROUP, VERSION = "ome.io", "v1beta1"
 ISVC = "inferenceservices"
+BJ = "benchmarkjobs"
+BENCH_POD_LABEL = "benchmark"  # OME labels a BenchmarkJob's Job and pods benchmark=<name>
+READER_LABEL = "io.tuneops.reader"  # pods that read results back from a claim
+BENCH_LOG = "genai-bench.log"
+SCHEDULE_SLACK_S = 600.0  # a BenchmarkJob's pod may wait for a node and pull its image
 CLUSTER_PLURALS = {  # cluster-scoped objects shared by every trial of a run
     "ClusterBaseModel": "clusterbasemodels",
     "ClusterServingRuntime": "clusterservingruntimes",
@@ -68,6 +82,8 @@ class OmeService:
     namespace: str
     name: str
     removed: bool = False
+    benchmark: dict | None = None  # the owned BenchmarkJob manifest, applied once ready
+    bench_applied: bool = False
 
 
 def _message(exc: Exception) -> str:
@@ -106,11 +122,17 @@ class OmeBackend:
     name: ClassVar[str] = "ome"
 
     def __init__(
-        self, api_client: Any = None, namespaces: tuple[str, ...] = (), grace_s: int = 30
+        self, api_client: Any = None, namespaces: tuple[str, ...] = (), grace_s: int = 30,
+        benchmark_in: str = "cluster", gpu_product_label: str = "nvidia.com/gpu.product",
+        reader_image: str = "busybox:1.36", poll_s: float = 2.0,
     ) -> None:
         self._api = api_client
         self._namespaces = tuple(namespaces)
         self.grace_s = grace_s
+        self.benchmark_in = benchmark_in
+        self.gpu_product_label = gpu_product_label
+        self.reader_image = reader_image
+        self.poll_s = poll_s
         self._applied: set[str] = set()
         self._lock = threading.Lock()
 
@@ -186,17 +208,21 @@ class OmeBackend:
                            GROUP, VERSION, plural, name, patch)
             self._applied.add(key)
 
-    def service_manifest(self, launch: Launch) -> dict:
-        """The trial's InferenceService with the owner annotation and labels added."""
-        if "InferenceService" not in launch.spec:
-            raise ConfigFailure(f"trial {launch.trial_id} has no rendered InferenceService")
-        manifest = copy.deepcopy(launch.spec["InferenceService"])
+    def _owned(self, manifest: dict, launch: Launch) -> dict:
+        """A copy of ``manifest`` with the owner annotation and the owner/trial labels."""
+        manifest = copy.deepcopy(manifest)
         meta = manifest.setdefault("metadata", {})
         meta.setdefault("namespace", self._default_namespace())
         meta["labels"] = {**(meta.get("labels") or {}), OWNER_LABEL: label_value(launch.owner),
                           TRIAL_LABEL: label_value(launch.trial_id)}
         meta["annotations"] = {**(meta.get("annotations") or {}), OWNER_LABEL: launch.owner}
         return manifest
+
+    def service_manifest(self, launch: Launch) -> dict:
+        """The trial's InferenceService with the owner annotation and labels added."""
+        if "InferenceService" not in launch.spec:
+            raise ConfigFailure(f"trial {launch.trial_id} has no rendered InferenceService")
+        return self._owned(launch.spec["InferenceService"], launch)
 
     def start(self, launch: Launch) -> Deployment:
         for kind in CLUSTER_PLURALS:
@@ -216,7 +242,9 @@ class OmeBackend:
         self._call(f"creating InferenceService {namespace}/{name}",
                    self.objects.create_namespaced_custom_object,
                    GROUP, VERSION, namespace, ISVC, manifest)
-        return Deployment(launch, "", OmeService(namespace, name))
+        job = launch.spec.get("BenchmarkJob") if self.benchmark_in == "cluster" else None
+        return Deployment(launch, "", OmeService(
+            namespace, name, benchmark=self._owned(job, launch) if job else None))
 
     # -- health ----------------------------------------------------------------------------
 
@@ -226,25 +254,28 @@ class OmeBackend:
                          GROUP, VERSION, namespace, ISVC, name, ok=(404,))
         return None if obj == 404 else obj
 
-    def _terminal(self, obj: dict, handle: OmeService) -> str | None:
-        """Why the service can never become ready, or None while it still may."""
+    def _terminal(self, obj: dict, handle: OmeService) -> tuple[str | None, int | None]:
+        """Why the service can never become ready (None while it still may), and the exit
+        code of the engine container's last run when the kubelet reports one."""
         status = obj.get("status") or {}
         model = status.get("modelStatus") or {}
         if model.get("transitionStatus") in TERMINAL_TRANSITIONS:
             info = model.get("lastFailureInfo") or {}
             detail = f"{info.get('reason', '')} {info.get('message', '')}".strip()
-            return f"{model['transitionStatus']}: {detail}"
+            return f"{model['transitionStatus']}: {detail}", None
         ready = _condition(obj, "Ready")
         if ready and ready.get("status") == "False" and TERMINAL_REASON.search(
             f"{ready.get('reason', '')} {ready.get('message', '')}"
         ):
-            return _describe(ready)
+            return _describe(ready), None
         for pod in self._pods(handle):
             for cs in (pod.status.container_statuses or []) if pod.status else []:
                 waiting = cs.state.waiting if cs.state else None
                 if waiting and waiting.reason in BAD_POD_STATES:
-                    return f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}"
-        return None
+                    last = cs.last_state.terminated if cs.last_state else None
+                    why = f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}"
+                    return why.strip(), (last.exit_code if last else None)
+        return None, None
 
     def wait_healthy(self, deployment: Deployment, timeout_s: float) -> None:
         handle: OmeService = deployment.handle
@@ -260,24 +291,201 @@ class OmeBackend:
             if ready and ready.get("status") == "True" and url:
                 deployment.base_url = url.rstrip("/")
                 break
-            why = self._terminal(obj, handle)
+            why, code = self._terminal(obj, handle)
             if why:
                 logs = self._safe_logs(deployment)
+                if code is not None:  # classified like a local engine's exit
+                    exited = health.exit_failure(code, logs)
+                    raise type(exited)(f"InferenceService {handle.name} failed: {why}; "
+                                       f"{exited.reason}", logs)
                 raise ConfigFailure(f"InferenceService {handle.name} failed: {why}", logs)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise InfraFailure(
-                    f"InferenceService {handle.namespace}/{handle.name} not ready within "
-                    f"{timeout_s:g}s ({_describe(ready)})", self._safe_logs(deployment),
+                    f"InferenceService {handle.namespace}/{handle.name} did not serve (not "
+                    f"ready) within {timeout_s:g}s ({_describe(ready)})",
+                    self._safe_logs(deployment),
                 )
             time.sleep(min(delay, remaining))
             delay = min(delay * health.BACKOFF, health.MAX_DELAY_S)
+        deployment.placement = self._placement(handle)
+        if self.benchmark_in == "cluster":
+            return  # measured in the cluster: OME's Ready is what counts
         # Ready in the cluster; it must also answer here, where genai-bench runs.
         health.wait_http_ok(
             deployment.base_url + deployment.launch.health_path,
             max(deadline - time.monotonic(), 5.0),
             exit_code=lambda: None, logs=lambda: self._safe_logs(deployment),
         )
+
+    def _placement(self, handle: OmeService) -> dict[str, str]:
+        """The node the engine pod runs on and that node's GPU product label (what the
+        trial got, beside what the experiment declared); empty where RBAC hides it."""
+        nodes = sorted({p.spec.node_name for p in self._pods(handle)
+                        if p.spec and p.spec.node_name})
+        if not nodes:
+            return {}
+        placement = {"node": ",".join(nodes)}
+        products = []
+        for node in nodes:
+            try:
+                found = self._call(f"reading node {node}", self.core.read_node, node)
+            except TrialFailure:
+                return placement
+            label = (found.metadata.labels or {}).get(self.gpu_product_label)
+            if label and label not in products:
+                products.append(label)
+        if products:
+            placement["gpu_product"] = ",".join(products)
+        return placement
+
+    # -- benchmark in the cluster ----------------------------------------------------------
+
+    def benchmark(self, deployment: Deployment, exp: Any, out_dir: Path, *,
+                  cancel: threading.Event | None = None) -> bench.BenchOutcome:
+        """Measure the ready trial: its BenchmarkJob in the cluster, or genai-bench here."""
+        handle: OmeService = deployment.handle
+        if self.benchmark_in != "cluster":
+            return bench.measure_here(deployment, exp, out_dir, cancel=cancel)
+        if handle.benchmark is None:
+            raise ConfigFailure(f"trial {deployment.launch.trial_id} has no rendered "
+                                "BenchmarkJob to measure it in the cluster")
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        job = handle.benchmark
+        namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        try:
+            self._create_benchmark(job)
+            handle.bench_applied = True
+            state, message = self._wait_benchmark(
+                namespace, name, bench.timeout_for(exp) + SCHEDULE_SLACK_S, cancel)
+            self._save_benchmark_log(namespace, name, out_dir / BENCH_LOG)
+            if state == "Cancelled":
+                return bench.BenchOutcome(ok=False, cancelled=True, reason="benchmark cancelled")
+            folder = out_dir / bench.RESULTS_FOLDER
+            try:
+                self._fetch_results(deployment, job, folder)
+            except TrialFailure:
+                if state != "Failed":
+                    raise
+                # a failed job's partial results are a bonus; its failure is the outcome
+        finally:
+            self._delete_benchmark(namespace, name)
+            handle.bench_applied = False
+        expected = [(s, int(c)) for s in exp.benchmark.traffic_scenarios
+                    for c in exp.benchmark.concurrency]
+        outcome = bench.parse_results(folder, gpu_count=max(deployment.launch.gpu_count, 1),
+                                      expected=expected)
+        outcome.log_path = str(out_dir / BENCH_LOG)
+        outcome.duration_s = round(time.monotonic() - t0, 3)
+        if state == "Failed" and (not outcome.ok or outcome.missing):
+            detail = outcome.reason or ("missing runs: " + ", ".join(outcome.missing)
+                                        if outcome.missing else "")
+            tail = bench.log_tail(out_dir / BENCH_LOG)
+            outcome.ok = False
+            outcome.reason = (f"BenchmarkJob {namespace}/{name} failed: {message or 'no message'}"
+                              + (f"; {detail}" if detail else "") + (f"\n{tail}" if tail else ""))
+        return outcome
+
+    def _create_benchmark(self, job: dict) -> None:
+        namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        created = self._call(f"creating BenchmarkJob {namespace}/{name}",
+                             self.objects.create_namespaced_custom_object,
+                             GROUP, VERSION, namespace, BJ, job, ok=(409,))
+        if created == 409:  # an earlier attempt's job: measure afresh
+            self._delete_benchmark(namespace, name)
+            self._call(f"creating BenchmarkJob {namespace}/{name}",
+                       self.objects.create_namespaced_custom_object,
+                       GROUP, VERSION, namespace, BJ, job)
+
+    def _get_benchmark(self, namespace: str, name: str) -> dict | None:
+        obj = self._call(f"reading BenchmarkJob {namespace}/{name}",
+                         self.objects.get_namespaced_custom_object,
+                         GROUP, VERSION, namespace, BJ, name, ok=(404,))
+        return None if obj == 404 else obj
+
+    def _wait_benchmark(self, namespace: str, name: str, timeout_s: float,
+                        cancel: threading.Event | None) -> tuple[str, str]:
+        """Poll OME's status.state until Completed or Failed: (state, failureMessage)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            obj = self._get_benchmark(namespace, name)
+            if obj is None:
+                raise InfraFailure(f"BenchmarkJob {namespace}/{name} vanished")
+            status = obj.get("status") or {}
+            if status.get("state") in ("Completed", "Failed"):
+                return status["state"], status.get("failureMessage") or ""
+            if time.monotonic() >= deadline:
+                raise InfraFailure(f"BenchmarkJob {namespace}/{name} not finished within "
+                                   f"{timeout_s:.0f}s (state {status.get('state') or 'none'})")
+            if cancel is not None and cancel.wait(self.poll_s):
+                return "Cancelled", ""
+            if cancel is None:
+                time.sleep(self.poll_s)
+
+    def _save_benchmark_log(self, namespace: str, name: str, path: Path) -> None:
+        """genai-bench's output, from the pods OME labels benchmark=<name> (best effort)."""
+        try:
+            found = self._call(f"listing pods of BenchmarkJob {name}",
+                               self.core.list_namespaced_pod, namespace,
+                               label_selector=f"{BENCH_POD_LABEL}={name}")
+        except TrialFailure:
+            return
+        pods = sorted((p for p in (found.items if found else [])
+                       if (p.metadata.labels or {}).get(BENCH_POD_LABEL) == name),
+                      key=lambda p: p.metadata.name)
+        text = ""
+        for pod in pods:
+            try:
+                text += self._pod_log(namespace, pod.metadata.name, container=None)
+            except TrialFailure:
+                continue
+        if text:
+            path.write_text(text)
+
+    def _fetch_results(self, deployment: Deployment, job: dict, folder: Path) -> list[str]:
+        spec = job["spec"]
+        loc = ome_results.location(spec["outputLocation"]["storageUri"],
+                                   spec.get("resultFolderName"))
+        if loc.scheme == "s3":
+            return ome_results.download_s3(loc, folder)
+        return self._read_claim(deployment, job, loc, folder)
+
+    def _read_claim(self, deployment: Deployment, job: dict, loc: ome_results.Location,
+                    folder: Path) -> list[str]:
+        """Run the reader pod on the claim, unpack what it printed, delete it."""
+        namespace = loc.namespace or job["metadata"]["namespace"]
+        launch = deployment.launch
+        name = f"{job['metadata']['name'][:48]}-read-{uuid.uuid4().hex[:6]}"
+        owned = self._owned({"metadata": {"namespace": namespace}}, launch)["metadata"]
+        pod = ome_results.reader_pod(
+            name, namespace, loc, self.reader_image,
+            {**owned["labels"], READER_LABEL: "true"}, owned["annotations"])
+        self._call(f"creating result reader pod {namespace}/{name}",
+                   self.core.create_namespaced_pod, namespace, pod)
+        try:
+            phase = ome_results.wait_pod_done(
+                lambda: self._call(f"reading pod {name}", self.core.read_namespaced_pod,
+                                   name, namespace),
+                timeout_s=max(self.grace_s, 120), poll_s=min(self.poll_s, 1.0))
+            text = self._pod_log(namespace, name, container=None)
+            if phase != "Succeeded":
+                raise InfraFailure(f"result reader pod {name} failed reading "
+                                   f"pvc://{loc.container}/{loc.path}: {health.tail(text, 5)}")
+            return ome_results.decode_log(text, folder)
+        finally:
+            self._call(f"deleting pod {name}", self.core.delete_namespaced_pod, name,
+                       namespace, ok=(404,))
+
+    def _delete_benchmark(self, namespace: str, name: str) -> None:
+        self._call(f"deleting BenchmarkJob {namespace}/{name}",
+                   self.objects.delete_namespaced_custom_object,
+                   GROUP, VERSION, namespace, BJ, name,
+                   propagation_policy="Foreground", ok=(404,))
+        deadline = time.monotonic() + self.grace_s
+        while self._get_benchmark(namespace, name) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     # -- logs ------------------------------------------------------------------------------
 
@@ -293,13 +501,13 @@ class OmeBackend:
         engine = [p for p in pods if (p.metadata.labels or {}).get(COMPONENT_LABEL) == ENGINE]
         return sorted(engine or pods, key=lambda p: p.metadata.name)
 
-    def _pod_log(self, namespace: str, pod: str) -> str:
+    def _pod_log(self, namespace: str, pod: str, container: str | None = RUNNER_CONTAINER) -> str:
         from kubernetes.client.exceptions import ApiException
 
-        for container in (RUNNER_CONTAINER, None):
+        for name in dict.fromkeys((container, None)):
             try:
                 resp = self.core.read_namespaced_pod_log(
-                    pod, namespace, container=container, _preload_content=False,
+                    pod, namespace, container=name, _preload_content=False,
                     _request_timeout=REQUEST_TIMEOUT_S,
                 )
                 return resp.data.decode(errors="replace")
@@ -347,6 +555,10 @@ class OmeBackend:
         text = self._safe_logs_full(deployment)
         deployment.launch.log_dir.mkdir(parents=True, exist_ok=True)
         (deployment.launch.log_dir / LOG_NAME).write_text(text)
+        if handle.benchmark is not None and handle.bench_applied:  # stopped while measuring
+            meta = handle.benchmark["metadata"]
+            self._delete_benchmark(meta["namespace"], meta["name"])
+            handle.bench_applied = False
         self._delete(handle.namespace, handle.name)
         self._wait_deleted(handle.namespace, handle.name)
         handle.removed = True
@@ -375,19 +587,34 @@ class OmeBackend:
         return (active or {}).get("context", {}).get("namespace") or "default"
 
     def reap(self, owner_prefix: str) -> list[str]:
-        """Delete the InferenceServices whose owner annotation starts with the prefix."""
+        """Delete what a run with this owner prefix left: its InferenceServices (the trials
+        returned), BenchmarkJobs and result reader pods, matched by the owner annotation."""
         reaped = []
+
+        def owned(meta: dict) -> bool:
+            return (meta.get("annotations") or {}).get(OWNER_LABEL, "").startswith(owner_prefix)
+
         for namespace in self._namespaces or (self._default_namespace(),):
-            found = self._call(f"listing InferenceServices in {namespace}",
-                               self.objects.list_namespaced_custom_object,
-                               GROUP, VERSION, namespace, ISVC, label_selector=OWNER_LABEL,
-                               ok=(404,))  # 404: no InferenceService resource (yet)
-            for obj in ([] if found == 404 else found["items"]):
-                meta = obj.get("metadata") or {}
-                if not (meta.get("annotations") or {}).get(OWNER_LABEL, "").startswith(
-                    owner_prefix
-                ):
-                    continue
-                self._delete(namespace, meta["name"])
-                reaped.append((meta.get("labels") or {}).get(TRIAL_LABEL, meta["name"]))
+            for plural in (BJ, ISVC):
+                found = self._call(f"listing {plural} in {namespace}",
+                                   self.objects.list_namespaced_custom_object,
+                                   GROUP, VERSION, namespace, plural,
+                                   label_selector=OWNER_LABEL, ok=(404,))  # 404: no CRD (yet)
+                for obj in ([] if found == 404 else found["items"]):
+                    meta = obj.get("metadata") or {}
+                    if not owned(meta):
+                        continue
+                    if plural == BJ:
+                        self._delete_benchmark(namespace, meta["name"])
+                        continue
+                    self._delete(namespace, meta["name"])
+                    reaped.append((meta.get("labels") or {}).get(TRIAL_LABEL, meta["name"]))
+            pods = self._call(f"listing pods in {namespace}", self.core.list_namespaced_pod,
+                              namespace, label_selector=READER_LABEL, ok=(403, 404))
+            for pod in ([] if isinstance(pods, int) else pods.items):
+                meta = pod.metadata
+                if (meta.labels or {}).get(READER_LABEL) and owned(
+                        {"annotations": meta.annotations}):
+                    self._call(f"deleting pod {meta.name}", self.core.delete_namespaced_pod,
+                               meta.name, namespace, ok=(404,))
         return reaped

@@ -177,6 +177,7 @@ def render(
     if exp.description:
         out += [exp.description, ""]
     out += [f"**Measured on:** {hardware_line(doc)}", ""]
+    out += placement_lines(doc)
     o = exp.objective
     out += [f"**Objective:** {o.direction} `{o.metric}` at concurrency `{o.concurrency}`"
             + (f" in scenario `{o.scenario}`" if o.scenario else " (mean over scenarios)"), ""]
@@ -256,6 +257,23 @@ def hardware_line(doc: dict[str, Any]) -> str:
             gpus += " (simulated)"
         return f"{gpus}; host {cpu}"
     return f"CPU only: {cpu}"
+
+
+def placement_lines(doc: dict[str, Any]) -> list[str]:
+    """What the platform gave the trials (node, GPU product label), beside the declared
+    GPU type; nothing when no backend reported a placement."""
+    got: dict[str, list[str]] = {}
+    for t in doc["trials"]:
+        p = t.get("placement") or {}
+        if p:
+            key = f"{p.get('gpu_product') or 'no GPU product label'} on {p.get('node', '?')}"
+            got.setdefault(key, []).append(t["trial_id"])
+    if not got:
+        return []
+    declared = doc["hardware"].get("gpu_type") or "none"
+    return [f"**Placed on** (declared GPU type: {declared}): " + "; ".join(
+        f"{where} ({len(ids)} trial{'s' if len(ids) > 1 else ''})"
+        for where, ids in sorted(got.items())), ""]
 
 
 def _provenance(doc: dict[str, Any]) -> str:

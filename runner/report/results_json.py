@@ -52,6 +52,7 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
         "simulated": d["simulated"],
         # null: measured in this run; else the report it was taken from (runner/store.py)
         "reused_from": d["reused_from"] or None,
+        **({"placement": d["placement"]} if d.get("placement") else {}),
         "feasible": score.is_feasible(result),
         "metrics": d["metrics"],
         "score": d["score"],

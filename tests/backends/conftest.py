@@ -13,8 +13,10 @@ import docker
 import pytest
 from tuneops.runner.run import backend_class
 
-from tests.backends.harness import STANDIN, USE_SIM, DockerHarness, LocalHarness
+from tests.backends.harness import STANDIN, USE_SIM, OmeHarness, make_harness
 from tests.conftest import build_image_module
+from tests.kube_helpers import running_api_server, write_kubeconfig
+from tests.ome_standin import OmeStandIn
 from tuneops.registry import deployment_mode
 
 
@@ -39,13 +41,23 @@ def _runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path_factory.getbasetemp() / "runtime"))
 
 
-@pytest.fixture(params=[pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.fixture
+def ome_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """kmock's emulator with the OME stand-in, reached through $KUBECONFIG (whose context
+    names the namespace), as `tuneops` and a killed runner would reach a cluster."""
+    with running_api_server() as server:
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url,
+                                      namespace=OmeHarness.namespace)
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        with OmeStandIn(server, kubeconfig, OmeHarness.namespace, tmp_path / "pvcs") as ome:
+            yield ome
+        assert ome.errors == []
+
+
+@pytest.fixture(params=[pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker),
+                        "ome"])
 def harness(request: pytest.FixtureRequest):
-    if request.param == "docker":
-        return DockerHarness(
-            request.getfixturevalue("docker_client"), request.getfixturevalue("engine_image")
-        )
-    return LocalHarness()
+    return make_harness(request)
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ for an owner, looking at the system directly rather than through the backend und
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -105,6 +107,69 @@ class DockerHarness:
 
     def leftovers(self, owner: str) -> list:
         return self.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner}"})
+
+
+class OmeHarness:
+    """The OME backend on kmock's emulator, with tests/ome_standin.py playing OME: each
+    InferenceService runs its engine command here, behind the service's status.url."""
+
+    name = "ome"
+    namespace = "tuneops"
+
+    def __init__(self, standin) -> None:
+        self.standin = standin
+
+    def launch(self, tmp: Path, owner: str, trial: str, kind: str = "ok") -> Launch:
+        if kind == "hang":
+            command = ["python3", "-c", HANG]
+        else:
+            command = ["python3", *MODULE_ARGS, "--host", "0.0.0.0", "--port", "8080"]
+            command += ["--no-such-flag"] if kind == "bad-flag" else []
+        env = {MARKER: owner, "PYTHONPATH": os.pathsep.join([str(ROOT), str(STANDIN.parent)])}
+        name = f"lc-{trial}-{hashlib.sha256(owner.encode()).hexdigest()[:8]}"
+        service = {
+            "apiVersion": "ome.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {"model": {"name": "tiny"}, "engine": {
+                "minReplicas": 1, "maxReplicas": 1, "runner": {
+                    "name": "ome-container", "image": "sim", "command": command,
+                    "env": [{"name": k, "value": v} for k, v in env.items()]}}},
+        }
+        return Launch(
+            trial_id=trial, owner=owner, command=command, env=env, container_port=8080,
+            health_path="/health", gpus=(), log_dir=tmp / trial,
+            spec={"InferenceService": service},
+        )
+
+    def leftovers(self, owner: str) -> list:
+        """The owner's InferenceServices in the cluster, else its engine processes once the
+        stand-in has had a moment to act on a deletion (Kubernetes deletes asynchronously)."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            items = self.standin.objects.list_namespaced_custom_object(
+                "ome.io", "v1beta1", self.namespace, "inferenceservices")["items"]
+        except ApiException:
+            items = []
+        services = [i["metadata"]["name"] for i in items
+                    if (i["metadata"].get("annotations") or {}).get(OWNER_LABEL) == owner]
+        if services:
+            return services
+        deadline = time.monotonic() + 5
+        while (left := owner_processes(owner)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return left
+
+
+def make_harness(request):
+    """The harness a parametrised `harness` fixture asked for (fixtures it needs on demand)."""
+    if request.param == "docker":
+        return DockerHarness(
+            request.getfixturevalue("docker_client"), request.getfixturevalue("engine_image")
+        )
+    if request.param == "ome":
+        return OmeHarness(request.getfixturevalue("ome_cluster"))
+    return LocalHarness()
 
 
 def launch_to_json(launch: Launch) -> str:

@@ -1,7 +1,8 @@
 """The one suite every backend passes: start → healthy → serve → logs → stop → nothing left,
 crashes and timeouts classified, and orphans of a killed runner reaped.
 
-Besides conftest's harnesses (local and docker, on the simulator or the stand-in engine) it
+Besides conftest's harnesses (local and docker, on the simulator or the stand-in engine, and
+ome on kmock's emulator with tests/ome_standin.py playing OME) it
 runs the local backend against a real llama.cpp (the xllamacpp launcher on the tiny
 generated model), which must also stream a chat completion with usage.
 """
@@ -24,9 +25,9 @@ from tests.backends.harness import (
     MARKER,
     READY_TEXT,
     ROOT,
-    DockerHarness,
     LocalHarness,
     launch_to_json,
+    make_harness,
 )
 from tests.conftest import tiny_model
 
@@ -65,17 +66,13 @@ class LlamaCppHarness(LocalHarness):
 
 
 @pytest.fixture(params=[
-    pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker), "llamacpp",
+    pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker), "ome", "llamacpp",
 ])
 def harness(request: pytest.FixtureRequest):
     """conftest's harnesses, plus the local backend on a real llama.cpp."""
-    if request.param == "docker":
-        return DockerHarness(
-            request.getfixturevalue("docker_client"), request.getfixturevalue("engine_image")
-        )
     if request.param == "llamacpp":
         return LlamaCppHarness(tiny_model())
-    return LocalHarness()
+    return make_harness(request)
 
 
 def _streamed_chat(base_url: str, max_tokens: int) -> tuple[list[str], dict | None]:

@@ -22,11 +22,22 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from tuneops.runner.backends import ome_results
 from tuneops.runner.backends.base import OWNER_LABEL, TRIAL_LABEL, ConfigFailure, InfraFailure
-from tuneops.runner.backends.ome import GROUP, ISVC, POD_LABEL, VERSION, OmeBackend, label_value
+from tuneops.runner.backends.ome import (
+    BJ,
+    GROUP,
+    ISVC,
+    POD_LABEL,
+    READER_LABEL,
+    VERSION,
+    OmeBackend,
+    label_value,
+)
 from tuneops.runner.run import backend_class, trial_launch
 
 from tests.kube_helpers import running_api_server, write_kubeconfig
+from tests.ome_standin import OmeStandIn, write_sim_experiment
 from tuneops.plan import make_plan
 from tuneops.registry import deployment_mode
 from tuneops.validate import load_experiment
@@ -99,9 +110,9 @@ def _launch(exp, trial, tmp: Path, owner: str = "llama8b-ome-tp/run-1"):
     return trial_launch(exp, trial, owner=owner, gpus=(), log_dir=tmp / "logs" / trial.id)
 
 
-def _backend(exp, grace_s: int = 2) -> OmeBackend:
+def _backend(exp, grace_s: int = 2, **options) -> OmeBackend:
     mode = deployment_mode("ome")
-    backend = backend_class(mode, **mode.backend_options(exp), grace_s=grace_s)
+    backend = backend_class(mode, **{**mode.backend_options(exp), **options}, grace_s=grace_s)
     assert backend._namespaces == (NS,)
     return backend
 
@@ -262,12 +273,13 @@ def test_no_status_before_the_timeout_is_an_infra_failure(server, kube, exp, tmp
     deployment = backend.start(_launch(exp, make_plan(exp).trials[0], tmp_path))
     with pytest.raises(InfraFailure) as failure:
         backend.wait_healthy(deployment, timeout_s=1)
-    assert "not ready within 1s (no Ready condition yet)" in failure.value.reason
+    assert "did not serve (not ready) within 1s (no Ready condition yet)" in failure.value.reason
     backend.stop(deployment)
 
 
 def test_ready_but_unreachable_from_here_is_an_infra_failure(server, kube, exp, tmp_path):
-    backend = _backend(exp)
+    """Measured from the runner (benchmarkIn: runner), status.url must answer here."""
+    backend = _backend(exp, benchmark_in="runner")
     deployment = backend.start(_launch(exp, make_plan(exp).trials[0], tmp_path))
     closed = f"http://127.0.0.1:{_free_port()}"
     _play_controller(server, kube, deployment.handle.name, _ready(closed), delay_s=0).join()
@@ -347,3 +359,157 @@ def test_owner_label_values_are_label_safe():
     assert label_value("exp/2026-01-01T00:00:00Z") == "exp.2026-01-01T00.00.00Z"
     assert len(label_value("x/" + "y" * 100)) == 63
     assert label_value("/a/") == "a"
+
+
+# -- in-cluster benchmarking against the OME stand-in --------------------------------------
+
+
+def _measure(exp, tmp_path: Path, backend: OmeBackend):
+    """One trial through the backend as the runner drives it: start, ready, measure, stop."""
+    trial = make_plan(exp).trials[0]
+    launch = _launch(exp, trial, tmp_path, owner="sim-ome-e2e/run-1")
+    deployment = backend.start(launch)
+    try:
+        backend.wait_healthy(deployment, timeout_s=60)
+        return deployment, backend.benchmark(deployment, exp, tmp_path / "bench")
+    finally:
+        backend.stop(deployment)
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A moto S3 server on 127.0.0.1; boto3 here and genai-bench's uploads find it through
+    the environment (AWS_ENDPOINT_URL_S3), as they would find a real store's."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    env = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    client_ = boto3.client("s3")
+    client_.create_bucket(Bucket="bench")
+    try:
+        yield client_
+    finally:
+        moto.stop()
+
+
+def test_results_come_back_from_s3_through_boto3(server, s3, tmp_path):
+    exp = load_experiment(write_sim_experiment(tmp_path / "exp.yaml", "s3://bench/tuneops"))
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
+        deployment, outcome = _measure(exp, tmp_path, _backend(exp))
+        left = ome.wait_settled()
+    assert ome.errors == [] and left == []
+    assert outcome.ok, outcome.reason
+    point = outcome.metrics["D(32,16)"][2]
+    assert point["num_completed_requests"] >= 1 and point["ttft.p99"] > 0
+    command = next(iter(ome.bench_commands.values()))
+    assert command[command.index("--storage-provider") + 1] == "aws"
+    trial = deployment.launch.trial_id
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="bench")["Contents"]]
+    assert any(k.startswith(f"tuneops/sim-ome-e2e/{trial}/D32_16") for k in keys), keys
+    assert outcome.files and all(f.startswith("D32_16") for f in outcome.files)
+    assert deployment.placement["gpu_product"] == "NVIDIA-H100-80GB-HBM3"
+
+
+def test_a_failed_benchmarkjob_is_a_failed_measurement_with_its_log(server, tmp_path):
+    """genai-bench cannot load the tokenizer OME hands it: the Job fails, OME says Failed."""
+    exp_file = write_sim_experiment(tmp_path / "exp.yaml", "pvc://bench-results/tuneops")
+    exp_file.write_text(exp_file.read_text().replace(
+        'path: "' + str(ROOT / "assets" / "tokenizer"), 'path: "' + str(tmp_path / "none")))
+    exp = load_experiment(exp_file)
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
+        deployment, outcome = _measure(exp, tmp_path, _backend(exp))
+        left = ome.wait_settled()
+    assert ome.errors == [] and left == []
+    assert not outcome.ok
+    assert "BenchmarkJob tuneops/" in outcome.reason
+    assert "failed: Job has reached the specified backoff limit" in outcome.reason
+    assert str(tmp_path / "none") in (tmp_path / "bench" / "genai-bench.log").read_text()
+
+
+def test_reap_finds_benchmarkjobs_and_reader_pods_too(server, kube, tmp_path):
+    exp = load_experiment(write_sim_experiment(tmp_path / "exp.yaml", "pvc://claim/x"))
+    trial = make_plan(exp).trials[0]
+    launch = _launch(exp, trial, tmp_path, owner="sim-ome-e2e/run-killed")
+    killed = _backend(exp)
+    deployment = killed.start(launch)
+    killed._create_benchmark(deployment.handle.benchmark)
+    meta = deployment.handle.benchmark["metadata"]
+    loc = ome_results.location("pvc://claim/x", trial.id)
+    pod = ome_results.reader_pod("reader-1", NS, loc, "busybox:1.36",
+                                 {**meta["labels"], READER_LABEL: "true"}, meta["annotations"])
+    kube[1].create_namespaced_pod(NS, pod)
+    assert _backend(exp).reap("someone-else/") == []
+    assert _backend(exp).reap("sim-ome-e2e/") == [trial.id]
+    assert kube[0].list_namespaced_custom_object(GROUP, VERSION, NS, BJ)["items"] == []
+    assert kube[0].list_namespaced_custom_object(GROUP, VERSION, NS, ISVC)["items"] == []
+    assert kube[1].list_namespaced_pod(NS).items == []
+
+
+def test_result_locations_are_parsed_as_ome_parses_them():
+    assert ome_results.location("pvc://claim/a/b", "t1") == ome_results.Location(
+        "pvc", "claim", "a/b/t1")
+    assert ome_results.location("pvc://ns1:claim/a", None).namespace == "ns1"
+    assert ome_results.location("s3://bucket@eu-west-1/p/q", "t1") == ome_results.Location(
+        "s3", "bucket", "p/q", region="eu-west-1")
+    with pytest.raises(ConfigFailure, match="cannot read BenchmarkJob results back from gs://"):
+        ome_results.location("gs://bucket/p", "t1")
+
+
+def test_a_tar_cannot_write_outside_the_results_folder(tmp_path):
+    import base64
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in ("../escape.json", "/abs.json", "ok.json"):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+    names = ome_results.decode_log(base64.b64encode(buffer.getvalue()).decode(), tmp_path / "r")
+    assert names == ["ok.json"]
+    assert sorted(p.name for p in tmp_path.rglob("*.json")) == ["ok.json"]
+
+
+def test_cancelling_a_measurement_deletes_its_benchmarkjob(server, tmp_path):
+    exp = load_experiment(write_sim_experiment(tmp_path / "exp.yaml", "pvc://claim/x"))
+    cancel = threading.Event()
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
+        backend = _backend(exp, poll_s=0.2)
+        deployment = backend.start(_launch(exp, make_plan(exp).trials[0], tmp_path))
+        backend.wait_healthy(deployment, timeout_s=60)
+
+        def cancel_once_running() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                    b.state == "Running" for b in list(ome.benches.values())):
+                time.sleep(0.1)
+            cancel.set()
+
+        threading.Thread(target=cancel_once_running, daemon=True).start()
+        outcome = backend.benchmark(deployment, exp, tmp_path / "bench", cancel=cancel)
+        backend.stop(deployment)
+        left = ome.wait_settled()
+    assert ome.errors == [] and left == []
+    assert not outcome.ok and outcome.cancelled and outcome.reason == "benchmark cancelled"
+    assert len(ome.bench_procs) == 1 and ome.bench_procs[0].poll() is not None  # stopped
+
+
+def test_benchmark_in_runner_measures_from_here_against_status_url(server, tmp_path):
+    exp_file = write_sim_experiment(tmp_path / "exp.yaml", "pvc://claim/x", benchmarkIn="runner")
+    exp = load_experiment(exp_file)
+    assert exp.deployment.ome.benchmark_in == "runner"
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
+        deployment, outcome = _measure(exp, tmp_path, _backend(exp))
+        left = ome.wait_settled()
+    assert ome.errors == [] and left == [] and ome.benches == {}  # no BenchmarkJob
+    assert outcome.ok, outcome.reason
+    log = (tmp_path / "bench" / "genai-bench.log").read_text()
+    assert f"--api-base {deployment.base_url} " in log
+    assert "--api-model-name llama-1b " in log  # the served name, not OME's vllm-model

@@ -1,0 +1,480 @@
+"""A small OME stand-in for tests: a controller loop against kmock's KubernetesEmulator.
+
+It plays what OME's controllers and the kubelet do, with OME's own labels and status
+shapes, read from OME's source at commit 17b77eda (the commit schemas/crds/ome vendors):
+- an InferenceService becomes a real engine process started from its
+  ``spec.engine.runner`` (Kubernetes' ``$(VAR)``/``$$`` expansion, ``MODEL_PATH`` = the
+  base model's ``storage.path``), with an engine pod labelled ``ome.io/inferenceservice``
+  and ``component: engine`` on a node carrying a GPU product label; once it answers
+  ``/health`` the service gets ``status.url``/``status.address.url`` and a True ``Ready``
+  condition (pkg/apis/ome/v1beta1/inference_service_status.go); an engine that exits
+  leaves its pod in CrashLoopBackOff with the exit code, as the kubelet would;
+- a BenchmarkJob becomes a ``batch/v1`` Job and a real genai-bench run with the arguments
+  OME's controller builds (pkg/controller/v1beta1/benchmark/controller.go
+  ``buildBenchmarkCommand`` and utils/utils.go ``BuildInferenceServiceArgs`` /
+  ``BuildStorageArgs``), its pods labelled ``benchmark=<name>``, its ``status.state`` going
+  Pending → Running → Completed | Failed; ``pvc://<claim>/<sub>`` is a local folder
+  ``<pvc_root>/<claim>`` mounted at ``/<sub>`` (the path is rewritten); ``s3://`` uploads
+  go wherever boto3's environment points (a moto server in tests);
+- any other pod that mounts a claim runs its command here with the mount rewritten to the
+  claim's folder; its output becomes its log and it ends Succeeded or Failed.
+Deleting an object stops what it started. The engines run from this interpreter (its
+virtualenv stands for the image).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from tests.kube_helpers import ApiServer
+
+GROUP, VERSION = "ome.io", "v1beta1"
+POD_LABEL, COMPONENT = "ome.io/inferenceservice", "component"
+ROOT = Path(__file__).resolve().parent.parent
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def expand(word: str, env: dict[str, str]) -> str:
+    """Kubernetes' expansion of a container command word: $(VAR) from env, $$ -> $."""
+    return _VAR.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+                    word)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Engine:
+    name: str
+    namespace: str
+    proc: subprocess.Popen
+    port: int
+    log: Path
+    pod: str
+    ready: bool = False
+    crashed: bool = False
+
+
+@dataclass
+class Bench:
+    name: str
+    namespace: str
+    log: Path
+    proc: subprocess.Popen | None = None
+    state: str = "Pending"
+
+
+@dataclass
+class OmeStandIn:
+    server: ApiServer
+    kubeconfig: Path
+    namespace: str
+    pvc_root: Path  # <pvc_root>/<claim> stands for each PersistentVolumeClaim
+    gpu_product_label: str = "nvidia.com/gpu.product"
+    nodes: dict[str, str] = field(default_factory=lambda: {
+        "gpu-node-a": "NVIDIA-H100-80GB-HBM3", "gpu-node-b": "NVIDIA-H100-80GB-HBM3"})
+    bench_env: dict[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL_S3
+    poll_s: float = 0.1
+    engines: dict[str, Engine] = field(default_factory=dict)
+    benches: dict[str, Bench] = field(default_factory=dict)
+    served: list[str] = field(default_factory=list)  # every InferenceService it ran
+    bench_commands: dict[str, list[str]] = field(default_factory=dict)
+    bench_procs: list = field(default_factory=list)  # every genai-bench it started
+    readers: set = field(default_factory=set)
+    max_running: int = 0  # most engines alive at once
+    errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(self.kubeconfig),
+                                client_configuration=configuration, persist_config=False)
+        api = client.ApiClient(configuration)
+        self.objects = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.batch = client.BatchV1Api(api)
+        self.work = Path(tempfile.mkdtemp(prefix="ome-standin-"))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> OmeStandIn:
+        for node, product in self.nodes.items():
+            self.core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {
+                "name": node, "labels": {self.gpu_product_label: product,
+                                         "kubernetes.io/hostname": node}}})
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        for engine in self.engines.values():
+            _kill(engine.proc)
+        for bench in self.benches.values():
+            if bench.proc is not None:
+                _kill(bench.proc)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            for step in (self._services, self._benchmarks, self._readers):
+                try:
+                    step()
+                except Exception as e:  # noqa: BLE001 - a test asserts errors == []
+                    self.errors.append(f"{step.__name__}: {type(e).__name__}: {e}")
+
+    def _list(self, plural: str) -> list[dict]:
+        try:
+            return self.objects.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, plural)["items"]
+        except ApiException as e:
+            if e.status == 404:
+                return []
+            raise
+
+    def _log_route(self, pod: str, path: Path) -> None:
+        self.server.emulator[f"get /api/v1/namespaces/{self.namespace}/pods/{pod}/log"] << (
+            lambda: path.read_bytes() if path.exists() else b"")
+
+    # -- InferenceServices ---------------------------------------------------------------
+
+    def _base_model_path(self, isvc: dict) -> str:
+        name = ((isvc.get("spec") or {}).get("model") or {}).get("name")
+        try:
+            model = self.objects.get_cluster_custom_object(
+                GROUP, VERSION, "clusterbasemodels", name)
+        except ApiException:
+            return str(ROOT / "assets" / "tokenizer")
+        return ((model.get("spec") or {}).get("storage") or {}).get("path") or ""
+
+    def _services(self) -> None:
+        items = {i["metadata"]["name"]: i for i in self._list("inferenceservices")}
+        for name in list(self.engines):
+            if name not in items:  # deleted: stop the engine, remove its pod
+                engine = self.engines.pop(name)
+                _kill(engine.proc)
+                _delete_pod(self.core, engine.pod, self.namespace)
+        for name, isvc in items.items():
+            engine = self.engines.get(name)
+            if engine is None:
+                self.engines[name] = self._start_engine(isvc)
+                self.served.append(name)
+                self.max_running = max(self.max_running, len(self.engines))
+            elif not engine.ready and not engine.crashed:
+                self._check_engine(engine)
+
+    def _start_engine(self, isvc: dict) -> Engine:
+        name = isvc["metadata"]["name"]
+        runner = isvc["spec"]["engine"]["runner"]
+        env = {e["name"]: e.get("value", "") for e in runner.get("env") or []}
+        env["MODEL_PATH"] = self._base_model_path(isvc)
+        words = [expand(w, env) for w in runner["command"]]
+        port = _free_port()
+        if words[:1] == ["python3"]:
+            words[0] = sys.executable
+        for flag, value in (("--port", str(port)), ("--host", "127.0.0.1")):
+            if flag in words:
+                words[words.index(flag) + 1] = value
+        log = self.work / f"{name}.engine.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                words, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                start_new_session=True)
+        node = sorted(self.nodes)[len(self.served) % len(self.nodes)]
+        pod = f"{name}-engine-0"
+        self.core.create_namespaced_pod(self.namespace, {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": self.namespace,
+                         "labels": {POD_LABEL: name, COMPONENT: "engine"}},
+            "spec": {"nodeName": node, "containers": [
+                {"name": "ome-container", "image": runner.get("image", "")}]}})
+        self._log_route(pod, log)
+        return Engine(name, self.namespace, proc, port, log, pod)
+
+    def _check_engine(self, engine: Engine) -> None:
+        code = engine.proc.poll()
+        if code is not None:  # the kubelet restarts it and backs off: CrashLoopBackOff
+            engine.crashed = True
+            self.core.patch_namespaced_pod_status(engine.pod, self.namespace, {"status": {
+                "phase": "Running", "containerStatuses": [{
+                    "name": "ome-container", "ready": False, "restartCount": 1, "image": "",
+                    "imageID": "",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                          "message": "back-off 10s restarting failed container"}},
+                    "lastState": {"terminated": {"exitCode": code, "reason": "Error"}}}]}})
+            return
+        try:
+            with _direct.open(f"http://127.0.0.1:{engine.port}/health", timeout=1) as r:
+                if r.status != 200:
+                    return
+        except OSError:
+            return
+        engine.ready = True
+        url = f"http://127.0.0.1:{engine.port}"
+        ready = [{"type": kind, "status": "True", "lastTransitionTime": _now()}
+                 for kind in ("EngineReady", "IngressReady", "PredictorReady", "Ready")]
+        self.objects.patch_namespaced_custom_object_status(
+            GROUP, VERSION, self.namespace, "inferenceservices", engine.name, {"status": {
+                "url": url, "address": {"url": url}, "conditions": ready,
+                "components": {"engine": {"url": url, "latestReadyRevision": "1"}},
+                "modelStatus": {"transitionStatus": "UpToDate"}}})
+
+    # -- BenchmarkJobs -------------------------------------------------------------------
+
+    def _benchmarks(self) -> None:
+        items = {i["metadata"]["name"]: i for i in self._list("benchmarkjobs")}
+        for name in list(self.benches):
+            if name not in items:  # deleted: the Job and its pods go with it
+                bench = self.benches.pop(name)
+                if bench.proc is not None:
+                    _kill(bench.proc)
+                _delete_pod(self.core, f"{name}-run", self.namespace)
+                try:
+                    self.batch.delete_namespaced_job(name, self.namespace)
+                except ApiException:
+                    pass
+        for name, job in items.items():
+            bench = self.benches.get(name)
+            if bench is None:
+                bench = self.benches[name] = Bench(name, self.namespace,
+                                                   self.work / f"{name}.bench.log")
+                self._set_state(name, "Pending")
+            if bench.state == "Pending":
+                self._maybe_run(job, bench)
+            elif bench.state == "Running" and bench.proc.poll() is not None:
+                code = bench.proc.returncode
+                bench.state = "Completed" if code == 0 else "Failed"
+                message = "" if code == 0 else (
+                    "Job has reached the specified backoff limit")
+                self._set_state(name, bench.state, completionTime=_now(),
+                                failureMessage=message)
+
+    def _set_state(self, name: str, state: str, **extra: str) -> None:
+        status = {"state": state, "lastReconcileTime": _now(), **extra}
+        self.objects.patch_namespaced_custom_object_status(
+            GROUP, VERSION, self.namespace, "benchmarkjobs", name, {"status": status})
+
+    def _maybe_run(self, job: dict, bench: Bench) -> None:
+        spec = job["spec"]
+        ref = spec["endpoint"]["inferenceService"]
+        try:
+            isvc = self.objects.get_namespaced_custom_object(
+                GROUP, VERSION, ref["namespace"], "inferenceservices", ref["name"])
+        except ApiException:
+            return  # OME requeues until the service exists
+        conditions = (isvc.get("status") or {}).get("conditions") or []
+        if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            return
+        args, cwd_map = self.benchmark_args(job, isvc)
+        command = [str(Path(sys.executable).parent / "genai-bench"), *args]
+        self.bench_commands[bench.name] = command
+        argv = [cwd_map.get(w, w) for w in command]
+        self.batch.create_namespaced_job(self.namespace, {
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": bench.name, "namespace": self.namespace,
+                         "labels": {"benchmark": bench.name}},
+            "spec": {"backoffLimit": 0, "template": {
+                "metadata": {"labels": {"benchmark": bench.name}},
+                "spec": {"restartPolicy": "Never", "containers": [
+                    {"name": bench.name, "image": "genai-bench", "command": ["genai-bench"],
+                     "args": args}]}}}})
+        pod = f"{bench.name}-run"
+        self.core.create_namespaced_pod(self.namespace, {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": self.namespace,
+                         "labels": {"benchmark": bench.name, "job-name": bench.name}},
+            "spec": {"containers": [{"name": bench.name, "image": "genai-bench"}]}})
+        self._log_route(pod, bench.log)
+        env = {**os.environ, "ENABLE_UI": "false", "HF_HUB_OFFLINE": "1",
+               "TRANSFORMERS_OFFLINE": "1", **self.bench_env}
+        run_dir = self.work / f"{bench.name}.cwd"
+        run_dir.mkdir(exist_ok=True)
+        with bench.log.open("wb") as out:
+            bench.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, cwd=run_dir, env=env,
+                                          start_new_session=True)
+        self.bench_procs.append(bench.proc)
+        bench.state = "Running"
+        self._set_state(bench.name, "Running", startTime=_now())
+
+    def benchmark_args(self, job: dict, isvc: dict) -> tuple[list[str], dict[str, str]]:
+        """genai-bench's arguments as OME's controller builds them (see the module doc), and
+        the container paths this machine stands in for."""
+        spec = job["spec"]
+        runner = ((isvc.get("spec") or {}).get("engine") or {}).get("runner") or {}
+        protocol = next((e.get("value") for e in runner.get("env") or []
+                         if e["name"] == "PROTOCOL_VERSION"), "") or "openai"
+        url = isvc["status"]["url"]
+        scheme, _, rest = url.partition("://")
+        args = ["benchmark", "--api-backend", protocol,
+                "--api-base", f"{scheme or 'http'}://{rest.split('/')[0]}",
+                "--api-model-name", "vllm-model", "--task", spec["task"],
+                "--max-time-per-run", str(spec["maxTimePerIteration"]),
+                "--max-requests-per-run", str(spec["maxRequestsPerIteration"]),
+                "--api-key", "sample-key", "--model-tokenizer", self._base_model_path(isvc)]
+        for scenario in spec.get("trafficScenarios") or []:
+            args += ["--traffic-scenario", scenario]
+        for level in spec.get("numConcurrency") or []:
+            args += ["--num-concurrency", str(level)]
+        if spec.get("resultFolderName"):
+            args += ["--experiment-folder-name", spec["resultFolderName"]]
+        meta = spec.get("serviceMetadata")
+        if meta:
+            args += ["--server-engine", meta["engine"], "--server-gpu-type", meta["gpuType"],
+                     "--server-version", meta["version"],
+                     "--server-gpu-count", str(meta["gpuCount"])]
+        uri = spec["outputLocation"]["storageUri"]
+        paths: dict[str, str] = {}
+        if uri.startswith("pvc://"):
+            claim, _, sub = uri[len("pvc://"):].partition("/")
+            args += ["--experiment-base-dir", "/" + sub]
+            local = self.pvc_root / claim.split(":")[-1] / sub
+            local.mkdir(parents=True, exist_ok=True)
+            paths["/" + sub] = str(local)
+        elif uri.startswith("s3://"):
+            bucket, _, prefix = uri[len("s3://"):].partition("/")
+            args += ["--upload-results", "--storage-provider", "aws",
+                     "--storage-bucket", bucket.split("@")[0]]
+            if prefix:
+                args += ["--storage-prefix", prefix]
+        return args, paths
+
+    # -- pods that read a claim ----------------------------------------------------------
+
+    def _readers(self) -> None:
+        for pod in _items(self.core.list_namespaced_pod, self.namespace):
+            name = pod.metadata.name
+            volumes = {v.name: v.persistent_volume_claim for v in pod.spec.volumes or []
+                       if v.persistent_volume_claim}
+            if not volumes or name in self.readers:
+                continue
+            self.readers.add(name)
+            container = pod.spec.containers[0]
+            words = list(container.command or []) + list(container.args or [])
+            for mount in container.volume_mounts or []:
+                if mount.name in volumes:
+                    folder = self.pvc_root / volumes[mount.name].claim_name
+                    words = [w.replace(mount.mount_path, str(folder)) for w in words]
+            log = self.work / f"{name}.log"
+            with log.open("wb") as out:
+                code = subprocess.call(words, stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL)
+            self._log_route(name, log)
+            self.core.patch_namespaced_pod_status(name, self.namespace, {"status": {
+                "phase": "Succeeded" if code == 0 else "Failed"}})
+
+    # -- what tests look at --------------------------------------------------------------
+
+    def leftovers(self) -> list[str]:
+        """Everything of OME's kinds, the Jobs and the pods still in the namespace."""
+        left = [f"{p}/{i['metadata']['name']}" for p in ("inferenceservices", "benchmarkjobs")
+                for i in self._list(p)]
+        left += [f"pods/{p.metadata.name}" for p in
+                 _items(self.core.list_namespaced_pod, self.namespace)]
+        left += [f"jobs/{j.metadata.name}" for j in
+                 _items(self.batch.list_namespaced_job, self.namespace)]
+        return left
+
+    def wait_settled(self, timeout_s: float = 10.0) -> list[str]:
+        """Give the loop time to notice deletions; what is left then."""
+        deadline = time.monotonic() + timeout_s
+        while (left := self.leftovers()) and time.monotonic() < deadline:
+            time.sleep(self.poll_s)
+        return left
+
+
+SIM_OME = """\
+apiVersion: tuneops/v1
+kind: Experiment
+metadata: {{name: sim-ome-e2e}}
+model:
+  id: meta-llama/Llama-3.2-1B
+  servedName: llama-1b
+  tokenizer: {tokenizer}
+  architecture: {{layers: 16, attentionHeads: 32, kvHeads: 8, hiddenSize: 2048, parameters: 1.24e9}}
+engine: {{name: sim, image: "tuneops/sim:test", args: {{time-scale: 0.01, seed: 1}}}}
+deployment:
+  mode: ome
+  gpus: {{count: 1, type: H100}}
+  startupTimeout: 2m
+  ome:
+    namespace: tuneops
+    baseModel: tiny-llama
+    generateBaseModel: {{storageUri: "hf://meta-llama/Llama-3.2-1B", path: "{tokenizer}"}}
+    generateRuntime: true
+    benchmarkStorageUri: {storage}
+    gpuBudget: 2
+parameters:
+  max-running-requests: [8, 16]
+benchmark:
+  trafficScenarios: ["D(32,16)"]
+  concurrency: [2]
+  maxTimePerRun: 1
+  maxRequestsPerRun: 6
+objective: {{metric: output_throughput_per_gpu, concurrency: 2}}
+search: {{method: grid, parallelTrials: 2}}
+"""
+
+
+
+def write_sim_experiment(path: Path, storage_uri: str, **ome_options: object) -> Path:
+    """An OME experiment of two simulator trials (one GPU each, two at once) whose base
+    model's path is the shared tokenizer: what the stand-in serves and measures."""
+    text = SIM_OME.format(tokenizer=ROOT / "assets" / "tokenizer", storage=storage_uri)
+    for key, value in ome_options.items():
+        text = text.replace("    gpuBudget: 2\n", f"    gpuBudget: 2\n    {key}: {value}\n")
+    path.write_text(text)
+    return path
+
+
+def _items(list_fn, namespace: str) -> list:
+    """A namespaced list; the emulator answers 404 for a kind nobody has created yet."""
+    try:
+        return list_fn(namespace).items
+    except ApiException as e:
+        if e.status == 404:
+            return []
+        raise
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, 15)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+
+
+def _delete_pod(core: client.CoreV1Api, name: str, namespace: str) -> None:
+    try:
+        core.delete_namespaced_pod(name, namespace)
+    except ApiException as e:
+        if e.status != 404:
+            raise
