@@ -32,9 +32,10 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".cache" / "mutation"
@@ -164,13 +165,13 @@ def mark_unscored(session: Path, tree: Path, equivalents: list[dict]) -> dict[st
     return counts
 
 
-def run_module(name: str, target: Target, tree: Path, timeout: float) -> dict:
+def run_module(name: str, target: Target, tree: Path, timeout: float,
+               report_only: bool = False) -> dict:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
     config = WORK / f"{name}.toml"
     session = WORK / f"{name}.sqlite"
-    session.unlink(missing_ok=True)
     tests = " ".join(t for t in target.tests if (tree / t).exists())
     command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
                f"--no-header {tests}")
@@ -186,18 +187,29 @@ def run_module(name: str, target: Target, tree: Path, timeout: float) -> dict:
     # no third-party pytest plugins (kmock alone imports aiohttp): a third of the time per
     # mutant; hypothesis runs without its plugin, on the "mutation" profile (tests/conftest.py)
     env = {**os.environ, "HYPOTHESIS_PROFILE": "mutation", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    subprocess.run([*cr, "init", str(config), str(session)], cwd=tree, check=True, env=env)
-    unscored = mark_unscored(session, tree, load_equivalents())
-    baseline = subprocess.run(command.split(), cwd=tree, env=env, capture_output=True, text=True)
-    if baseline.returncode != 0:
-        sys.exit(f"{name}: the tests fail without any mutation:\n{baseline.stdout[-3000:]}")
     started = time.monotonic()
-    subprocess.run([*cr, "exec", str(config), str(session)], cwd=tree, check=True, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    unscored = {}
+    if not report_only:
+        session.unlink(missing_ok=True)
+        subprocess.run([*cr, "init", str(config), str(session)], cwd=tree, check=True, env=env)
+        unscored = mark_unscored(session, tree, load_equivalents())
+        baseline = subprocess.run(command.split(), cwd=tree, env=env, capture_output=True,
+                                  text=True)
+        if baseline.returncode != 0:
+            sys.exit(f"{name}: the tests fail without any mutation:\n{baseline.stdout[-3000:]}")
+        subprocess.run([*cr, "exec", str(config), str(session)], cwd=tree, check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed, survivors, total = 0, [], 0
     with use_db(str(session), WorkDB.Mode.open) as db:
-        for item, result in db.results:
+        items = {item.job_id: item for item in db.work_items}
+        for job_id, result in db.results:
+            item = items[job_id]
             if result.worker_outcome == WorkerOutcome.SKIPPED:
+                why = (result.output or "").split(":")[0]
+                kind = next((k for k in ("annotation", "equivalent") if k in why),
+                            "excluded operator")
+                if report_only:
+                    unscored[kind] = unscored.get(kind, 0) + 1
                 continue
             total += 1
             if result.test_outcome == TestOutcome.SURVIVED:
@@ -216,6 +228,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant's tests")
     ap.add_argument("--survivors", action="store_true", help="print each survivor's diff")
     ap.add_argument("--rev", help="mutate the files of this commit (e.g. a baseline score)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="report the last run's sessions again without running anything")
     ap.add_argument("--list", action="store_true", help="list the modules and their tests")
     args = ap.parse_args()
     if args.list:
@@ -229,8 +243,11 @@ def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
-        tree = copy_tree(name, args.rev)
-        r = run_module(name, TARGETS[name], tree, args.timeout)
+        if args.report_only:
+            tree = WORK / f"tree-{name}"
+        else:
+            tree = copy_tree(name, args.rev)
+        r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only)
         rows.append(r)
         score = 100.0 * r["killed"] / r["total"] if r["total"] else 100.0
         print(f"{name:8} {r['killed']:4}/{r['total']:<4} killed  {score:5.1f} %   "
