@@ -165,8 +165,55 @@ def mark_unscored(session: Path, tree: Path, equivalents: list[dict]) -> dict[st
     return counts
 
 
+def sample_only(session: Path, n: int) -> int:
+    """Leave `n` scored mutants pending, picked by a fixed seed from the mutants in source
+    order (so the same source gives the same sample); mark the rest skipped."""
+    import random
+
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = sorted(db.pending_work_items, key=lambda i: (
+            str(i.mutations[0].module_path), i.mutations[0].start_pos, i.mutations[0].end_pos,
+            i.mutations[0].operator_name, i.mutations[0].occurrence))
+        if len(items) <= n:
+            return 0
+        keep = {i.job_id for i in random.Random(0).sample(items, n)}
+        dropped = 0
+        for item in items:
+            if item.job_id not in keep:
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output="not sampled"))
+                dropped += 1
+        return dropped
+
+
+def reopen_survivors(session: Path, tree: Path) -> int:
+    """Make the survivors of the last run pending again (killed ones stay killed: tests are
+    only ever added), after re-reading the equivalents file."""
+    from cosmic_ray.work_db import WorkDB, WorkResultStorage, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
+        with db._session_maker.begin() as sql:  # cosmic-ray has no public "clear one result"
+            for job in survivors:
+                sql.query(WorkResultStorage).filter_by(job_id=job).delete()
+    return len(survivors)
+
+
+def source_digest(tree: Path, target: Target) -> str:
+    import hashlib
+
+    root = tree / target.path
+    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+
 def run_module(name: str, target: Target, tree: Path, timeout: float,
-               report_only: bool = False) -> dict:
+               report_only: bool = False, sample: int | None = None,
+               survivors_only: bool = False) -> dict:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
@@ -189,10 +236,20 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
     env = {**os.environ, "HYPOTHESIS_PROFILE": "mutation", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     started = time.monotonic()
     unscored = {}
-    if not report_only:
+    digest = WORK / f"{name}.source"
+    if survivors_only:
+        if not digest.exists() or digest.read_text() != source_digest(tree, target):
+            sys.exit(f"{name}: {target.path} changed since the last full run: run it in full")
+        reopen_survivors(session, tree)
+        mark_unscored(session, tree, load_equivalents())
+    elif not report_only:
         session.unlink(missing_ok=True)
         subprocess.run([*cr, "init", str(config), str(session)], cwd=tree, check=True, env=env)
-        unscored = mark_unscored(session, tree, load_equivalents())
+        digest.write_text(source_digest(tree, target))
+        mark_unscored(session, tree, load_equivalents())
+        if sample:
+            sample_only(session, sample)
+    if not report_only:
         baseline = subprocess.run(command.split(), cwd=tree, env=env, capture_output=True,
                                   text=True)
         if baseline.returncode != 0:
@@ -206,10 +263,9 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
             item = items[job_id]
             if result.worker_outcome == WorkerOutcome.SKIPPED:
                 why = (result.output or "").split(":")[0]
-                kind = next((k for k in ("annotation", "equivalent") if k in why),
+                kind = next((k for k in ("annotation", "equivalent", "not sampled") if k in why),
                             "excluded operator")
-                if report_only:
-                    unscored[kind] = unscored.get(kind, 0) + 1
+                unscored[kind] = unscored.get(kind, 0) + 1
                 continue
             total += 1
             if result.test_outcome == TestOutcome.SURVIVED:
@@ -230,6 +286,11 @@ def main() -> int:
     ap.add_argument("--rev", help="mutate the files of this commit (e.g. a baseline score)")
     ap.add_argument("--report-only", action="store_true",
                     help="report the last run's sessions again without running anything")
+    ap.add_argument("--sample", type=int, metavar="N",
+                    help="score N mutants per module, drawn with a fixed seed (a quick estimate)")
+    ap.add_argument("--survivors-only", action="store_true",
+                    help="rerun only the last run's survivors (after adding tests; the module's "
+                    "source must be unchanged)")
     ap.add_argument("--list", action="store_true", help="list the modules and their tests")
     args = ap.parse_args()
     if args.list:
@@ -247,7 +308,8 @@ def main() -> int:
             tree = WORK / f"tree-{name}"
         else:
             tree = copy_tree(name, args.rev)
-        r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only)
+        r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only, args.sample,
+                       args.survivors_only)
         rows.append(r)
         score = 100.0 * r["killed"] / r["total"] if r["total"] else 100.0
         print(f"{name:8} {r['killed']:4}/{r['total']:<4} killed  {score:5.1f} %   "
