@@ -190,3 +190,55 @@ def test_prose_and_budgets_keep_the_resume_key(path: str, data: st.DataObject):
     base = data.draw(st.sampled_from(BASES), label="base")
     changed = from_document(_set(base, path, data.draw(UNMEASURED[path], label=path)))
     assert journal.experiment_hash(changed) == journal.experiment_hash(from_document(base))
+
+
+# ------------------------------------------------ the plan's other facts (mutation survivors)
+
+def test_ids_are_twelve_hex_digits_and_trials_are_immutable():
+    import dataclasses
+
+    plan = make_plan(from_document(BASES[0]))
+    assert ID_LENGTH == 12 and all(len(t.id) == 12 for t in plan.trials)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.trials[0].id = "x"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.grid_size = 0  # type: ignore[misc]
+
+
+def test_a_local_mode_read_from_a_file_drops_the_image_too():
+    """The mode compares by value: a "local" built at run time (as a parser builds it) is
+    local too, and OME keeps its image like Docker does."""
+    point = {"max-running-requests": 8, "schedule-policy": "lpm"}
+    built = "".join(["lo", "cal"])  # not the interned literal
+    local = _set(BASES[0], "deployment.mode", built)
+    other = _set(local, "engine.image", "lmsysorg/sglang:v0.4.0")
+    assert _id(local, point) == _id(other, point)
+    ome = _set(BASES[0], "deployment.mode", "ome")
+    assert _id(ome, point) != _id(_set(ome, "engine.image", "lmsysorg/sglang:v0.4.0"), point)
+
+
+@pytest.mark.parametrize("method,cap,expected", [
+    ("grid", None, 6), ("grid", 4, 4), ("grid", 10, 6), ("random", None, 0), ("random", 4, 4),
+    ("bayesian", 50, 50),
+])
+def test_max_trials(method, cap, expected):
+    search = {"method": method, **({"maxTrials": cap} if cap else {})}
+    plan = make_plan(from_document({**BASES[0], "search": search}))
+    assert plan.max_trials == expected and plan.grid_size == 6
+
+
+def test_max_gpu_hours_formula():
+    doc = {**BASES[1], "search": {"method": "grid"},
+           "deployment": {**BASES[1]["deployment"], "startupTimeout": 100},
+           "benchmark": {"trafficScenarios": ["D(1,1)", "D(2,2)"], "concurrency": [1, 2, 4],
+                         "repeats": 2, "maxTimePerRun": 5}}
+    plan = make_plan(from_document(doc))
+    per_trial_s = 100 + 2 * 3 * 2 * 5 * 60  # start-up + scenarios x levels x repeats x minutes
+    assert plan.max_trials == 2
+    assert plan.max_gpu_hours() == pytest.approx(2 * per_trial_s * 2 / 3600)  # 2 GPUs a trial
+    capped = make_plan(from_document({**doc, "search": {"timeBudget": 1000,
+                                                        "parallelTrials": 3}}))
+    assert capped.max_gpu_hours() == pytest.approx(1000 * 3 * 2 / 3600)
+    cpu = make_plan(from_document({**doc, "deployment": {"mode": "local", "gpus": {"count": 0},
+                                                         "startupTimeout": 100}}))
+    assert cpu.max_gpu_hours() == pytest.approx(2 * per_trial_s * 1 / 3600)  # at least one
