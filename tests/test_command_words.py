@@ -59,6 +59,12 @@ def test_flag_words(name, value, words):
     assert flag_words(name, value, CAT) == words
 
 
+def test_a_flag_type_read_from_a_catalog_file_compares_by_value():
+    parsed = "".join(["bo", "ol"])  # as json.loads builds it: not the interned literal
+    cat = Catalog("x", "x", "1", {"b": flag("b", parsed)}, {"b": "b"})
+    assert flag_words("b", True, cat) == ["--b"] and flag_words("b", False, cat) == []
+
+
 def test_without_a_catalog_booleans_are_bare_and_lists_follow_one_flag():
     assert flag_words("x", True) == ["--x"] and flag_words("x", False) == []
     assert flag_words("x", [1, 2]) == ["--x", "1", "2"]

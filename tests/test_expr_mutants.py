@@ -68,6 +68,8 @@ def test_names_are_the_free_names_only():
     ("a and in", "unexpected 'in'", 7),
     ("min(a b)", "expected ')', found 'b'", 7),
     ("a b", "unexpected 'b'", 3),
+    ("a x", "unexpected 'x'", 3),  # a name sorting after "or" is no "or"
+    ("a zz and b", "unexpected 'zz'", 3),
     ("and", "unexpected 'and'", 1),
 ])
 def test_errors_say_what_and_where(text, message, column):
@@ -103,3 +105,11 @@ def test_the_result_is_a_bool():
 
 def test_trailing_whitespace_and_no_spaces():
     assert parse("a<b ").evaluate(ENV) and parse("(a+b)*c==9\t").evaluate(ENV)
+
+
+def test_a_parsed_expression_is_immutable():
+    import dataclasses
+
+    e = parse("a < b")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.text = "b < a"  # type: ignore[misc]
