@@ -227,6 +227,12 @@ def test_max_trials(method, cap, expected):
     assert plan.max_trials == expected and plan.grid_size == 6
 
 
+def test_the_search_method_compares_by_value():
+    method = "".join(["gr", "id"])  # as a YAML parser builds it: not the interned literal
+    plan = make_plan(from_document({**BASES[0], "search": {"method": method}}))
+    assert plan.max_trials == 6
+
+
 def test_max_gpu_hours_formula():
     doc = {**BASES[1], "search": {"method": "grid"},
            "deployment": {**BASES[1]["deployment"], "startupTimeout": 100},
