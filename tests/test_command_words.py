@@ -6,9 +6,9 @@ render tests."""
 from __future__ import annotations
 
 import pytest
+from tuneops.renderers.command import args_words, base_words, flag_words, format_value
 
 from tuneops.registry import Catalog, Flag, engines
-from tuneops.renderers.command import args_words, base_words, flag_words, format_value
 
 
 def flag(name, type_="str", boolean=False, nargs=None):
