@@ -351,3 +351,75 @@ def test_pareto_front_over_completed_measured_trials():
     assert [t.index for t in front] == [1, 2, 4]
     by_scenario = score.pareto_front(trials, TPUT, TTFT, scenario="missing")
     assert by_scenario == []
+
+
+# ---------------------------------------------------------------- values read from files
+# Directions, modes, statuses and bounds come out of YAML and JSON parsers as new strings,
+# not the interned literals of this file: the rules must compare them by value.
+
+def fresh(text: str) -> str:
+    return "".join(list(text))
+
+
+def test_parsed_strings_compare_by_value():
+    mets = metrics(x={1: {TPUT: 1.0, TTFT: 200.0}, 4: {TPUT: 5.0, TTFT: 200.0}})
+    got = score.score_metrics(mets, obj(direction=fresh("maximize")), [Slo(TTFT, max=100)])
+    assert got.concurrency == 4  # the tie among infeasible levels: the better objective
+    ok = metrics(x={1: {TPUT: 9.0, TTFT: 1.0}, 4: {TPUT: 5.0, TTFT: 1.0}})
+    assert score.score_metrics(ok, obj(direction=fresh("maximize")),
+                               [Slo(TTFT, max=100)]).concurrency == 1
+    assert score.score_metrics(ok, obj(concurrency=fresh("max")), []).concurrency == 4
+    mean = score.score_metrics(ok, obj(concurrency=fresh("mean")), [])
+    assert mean.concurrency is None and mean.objective == 7.0
+    assert key(result(0, fresh(COMPLETED), sc=s(2.0)), fresh("maximize"))[:2] == (0, -2.0)
+    assert score.is_feasible(result(0, fresh(COMPLETED), sc=s(2.0)))
+    measured = result(0, fresh(COMPLETED), mets=metrics(x={1: {TPUT: 3.0, TTFT: 1.0}}))
+    assert score.rank([measured], _exp())[0].score is not None
+    front = score.pareto_front([result(0, fresh(COMPLETED),
+                                       mets=metrics(x={1: {TPUT: 1.0, TTFT: 1.0}}))], TPUT, TTFT)
+    assert len(front) == 1
+    check = SloCheck(TTFT, 100.0, fresh("max"), 150.0, 0.5)
+    assert score.constraints_value(Score(1.0, False, 0.5, 1, None, [check])) == [0.5]
+
+
+def test_equal_objectives_keep_the_lowest_level_and_a_worse_later_level_never_wins():
+    flat = metrics(x={1: {TPUT: 5.0, TTFT: 1.0}, 4: {TPUT: 5.0, TTFT: 1.0}})
+    assert score.score_metrics(flat, obj(), [Slo(TTFT, max=9)]).concurrency == 1
+    assert score.score_metrics(flat, obj(direction="minimize"), [Slo(TTFT, max=9)]) \
+        .concurrency == 1
+    falling = metrics(x={1: {TPUT: 9.0, TTFT: 1.0}, 4: {TPUT: 3.0, TTFT: 1.0},
+                         8: {TPUT: 6.0, TTFT: 1.0}})
+    assert score.score_metrics(falling, obj(), [Slo(TTFT, max=9)]).concurrency == 1
+    assert score.score_metrics(falling, obj(direction="minimize"), [Slo(TTFT, max=9)]) \
+        .concurrency == 4
+
+
+def test_the_objectives_direction_beats_the_metrics_default():
+    # throughput is maximized by default; an explicit minimize must win
+    got = score.score_metrics(MULTI, obj(direction="minimize"), [Slo(TTFT, max=500)])
+    assert (got.objective, got.concurrency) == (10.0, 1)
+    r1, r2 = result(0, sc=s(1.0)), result(1, sc=s(2.0))
+    exp = _exp("minimize")
+    assert exp.objective.direction == "minimize"
+    assert [r.index for r in score.rank([r2, r1], exp)] == [0, 1]
+
+
+def test_the_mean_is_a_true_division():
+    mets = metrics(x={1: {TPUT: 1.0}, 2: {TPUT: 2.0}})
+    assert score.score_metrics(mets, obj(concurrency="mean"), []).objective == 1.5
+    both = metrics(a={1: {TPUT: 1.0}}, b={1: {TPUT: 2.0}})
+    assert score.objective_value(both, TPUT, 1, None) == 1.5
+    assert score.point_value(result(0, mets=mets), TPUT) == 1.5
+
+
+def test_pareto_with_fractional_values_and_cancelled_trials():
+    pts = [(10.5, 1.0), (10.2, 1.0)]  # the same whole part: only the fraction decides
+    assert score.pareto_indices(pts, ("maximize", "minimize")) == [0]
+    assert score.pareto_indices([(1.0, 10.2), (1.0, 10.5)], ("maximize", "minimize")) == [0]
+
+    def r(i, status, tput, ttft):
+        return result(i, status, mets=metrics(x={1: {TPUT: tput, TTFT: ttft}}))
+
+    trials = [r(0, CANCELLED, 99.0, 1.0), r(1, COMPLETED, 5.0, 5.0),
+              r(2, FAILED_BENCHMARK, 99.0, 1.0)]
+    assert [t.index for t in score.pareto_front(trials, TPUT, TTFT)] == [1]
