@@ -92,9 +92,11 @@ bench: setup
 # Mutation testing (cosmic-ray) of the pure core: prints killed/scored per module, lists the
 # survivors, fails below 90 %. CPU-heavy (one pytest per mutant): not part of `make test`.
 # Equivalent mutants are listed, with reasons, in tests/mutation_equivalents.toml.
+# MUTATION_ARGS: --sample N (a quick estimate), --survivors-only (after adding tests).
 MODULES ?=
+MUTATION_ARGS ?=
 mutation: setup
-	$(BIN)/python scripts/mutation.py $(MODULES)
+	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS) $(MODULES)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
