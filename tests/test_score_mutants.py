@@ -423,3 +423,21 @@ def test_pareto_with_fractional_values_and_cancelled_trials():
     trials = [r(0, CANCELLED, 99.0, 1.0), r(1, COMPLETED, 5.0, 5.0),
               r(2, FAILED_BENCHMARK, 99.0, 1.0)]
     assert [t.index for t in score.pareto_front(trials, TPUT, TTFT)] == [1]
+
+
+def test_rank_scores_only_completed_trials_and_only_completed_trials_are_feasible():
+    mets = metrics(x={1: {TPUT: 3.0, TTFT: 1.0}})
+    failed = result(0, FAILED_BENCHMARK, mets=mets)  # measured, then failed: stays unscored
+    cancelled = result(1, CANCELLED, mets=mets)
+    assert all(r.score is None for r in score.rank([failed, cancelled], _exp()))
+    assert not score.is_feasible(result(2, CANCELLED, sc=s(1.0)))
+    assert not score.is_feasible(result(2, FAILED_INFRA, sc=s(1.0)))
+
+
+def test_pareto_directions_compare_by_value_and_unmeasured_trials_are_skipped_anywhere():
+    pts = [(1.0, 1.0), (2.0, 2.0)]
+    assert score.pareto_indices(pts, (fresh("maximize"), fresh("maximize"))) == [1]
+    assert score.pareto_indices(pts, (fresh("minimize"), fresh("minimize"))) == [0]
+    no_ttft = result(0, mets=metrics(x={1: {TPUT: 50.0}}))
+    ok = result(1, mets=metrics(x={1: {TPUT: 5.0, TTFT: 5.0}}))
+    assert score.pareto_front([no_ttft, ok], TPUT, TTFT) == [ok]
