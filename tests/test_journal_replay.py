@@ -219,3 +219,69 @@ def test_a_dead_process_is_not_alive():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     assert journal.process_alive(proc.pid, None) is False
+
+
+# ------------------------------------------------ writing a run (mutation survivors)
+
+def test_a_fresh_state_knows_nothing():
+    state = journal.RunState()
+    assert state.records == 0 and state.run_finished is False and state.bad_lines == 0
+    assert not state.torn_tail and state.valid_bytes == 0
+
+
+def test_unknown_events_sorting_anywhere_change_nothing():
+    state = fold({"event": "zz-later"}, {"event": "aa-earlier"}, {"event": "run_zz"},
+                 {"event": "trial_zz"})
+    assert not state.run_finished and not state.unfinished and not state.finished
+    assert state.records == 4
+
+
+def test_find_resumable_skips_runs_of_other_hashes_on_both_sides(tmp_path):
+    h8 = journal.experiment_hash(EXP)[:8]
+    old = _run_dir(tmp_path, f"20260101T000000Z-{h8}")
+    _run_dir(tmp_path, f"20260102T000000Z-{h8}", hash_="f" * 64)
+    _run_dir(tmp_path, f"20260103T000000Z-{h8}", hash_="0" * 64)
+    assert journal.find_resumable(tmp_path, EXP) == old
+
+
+@pytest.mark.parametrize("host", ["0.invalid", "zzzz.invalid"])
+def test_another_hosts_process_cannot_be_judged(host):
+    import os
+
+    assert journal.process_alive(os.getpid(), host) is None
+
+
+def test_this_hosts_name_counts_as_this_host():
+    import os
+    import socket
+
+    assert journal.process_alive(os.getpid(), "".join(socket.gethostname())) is True
+
+
+def test_a_run_writes_versioned_records_resumes_and_notes_it(tmp_path):
+    import os
+    import stat
+
+    with journal.open_run(tmp_path, EXP) as run:
+        run.trial_started(TRIALS[0])
+        run_dir = run.dir
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = stat.S_IMODE((run_dir / journal.JOURNAL).stat().st_mode)
+    assert mode == 0o644 & ~umask
+    lines = [json.loads(x) for x in (run_dir / journal.JOURNAL).read_text().splitlines()]
+    assert {rec["v"] for rec in lines} == {1}
+    started = [r for r in lines if r["event"] == "trial_started"]
+    assert started[0]["attempt"] == 1 and started[0]["index"] == TRIALS[0].index
+    with journal.open_run(tmp_path, EXP) as again:  # not finished: resumed, same directory
+        assert again.dir == run_dir and again.resumed
+        assert again.notes[0].startswith(f"resumed run {run_dir.name}: 0 trial(s) finished, "
+                                         "1 half-done; previous runner pid")
+
+
+def test_a_failed_start_releases_the_lock(tmp_path):
+    run_dir = tmp_path / EXP.name / "r1"
+    (run_dir / journal.JOURNAL).mkdir(parents=True)  # the journal cannot be opened
+    for _ in range(2):  # the second time meets the same error, not "in use"
+        with pytest.raises(IsADirectoryError):
+            journal.Run(run_dir, EXP, resumed=True)
