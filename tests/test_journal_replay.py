@@ -285,3 +285,34 @@ def test_a_failed_start_releases_the_lock(tmp_path):
     for _ in range(2):  # the second time meets the same error, not "in use"
         with pytest.raises(IsADirectoryError):
             journal.Run(run_dir, EXP, resumed=True)
+
+
+def test_a_run_directory_is_created_with_its_parents(tmp_path):
+    deep = tmp_path / "not" / "yet" / "there"
+    run = journal.Run(deep, EXP, resumed=False)
+    try:
+        assert (deep / journal.JOURNAL).is_file()
+    finally:
+        run.close()
+
+
+def test_a_process_this_user_may_not_signal_is_alive():
+    """os.kill(pid, 0) on another user's process raises PermissionError: it exists. A forked
+    child drops to an unprivileged user (the tests run as root, who may signal anything)."""
+    import os
+
+    target = os.getpid() if os.geteuid() == 0 else 1  # a process of another user
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            os.write(write, str(journal.process_alive(target, None)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        assert pipe.read() == "True"
