@@ -153,7 +153,7 @@ def mark_unscored(session: Path, tree: Path, equivalents: list[dict]) -> dict[st
                 else:
                     for eq in equivalents:
                         if (str(spec.module_path).endswith(eq["module"])
-                                and eq["operator"] == spec.operator_name
+                                and eq["operator"] in ("*", spec.operator_name)
                                 and eq["line"].strip() == line
                                 and eq.get("occurrence", spec.occurrence) == spec.occurrence):
                             reason, kind = "equivalent: " + eq["reason"], "equivalent"

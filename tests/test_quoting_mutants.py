@@ -147,3 +147,32 @@ def test_k8s_word_survives_kubernetes_expansion(word, env):
 ])
 def test_k8s_expand(word, expanded):
     assert quoting.k8s_expand(word, {"A": "1"}) == expanded
+
+
+@pytest.mark.parametrize("value,written", [
+    # the escaping path (a string with one special character) keeps printable ASCII plain,
+    # from space to tilde
+    ("a b~\n", '"a b~\\n"'), (" !\t", '" !\\t"'), ("}~\x7f", '"}~\\x7f"'),
+    ("\x1f ", '"\\x1f "'), ("\xfe\u0100", '"\\xfe\\u0100"'), ("\U00010000", '"\\U00010000"'),
+])
+def test_escaping_path_bytes(value, written):
+    assert quoting.yaml_string(value) == written
+    assert yaml.safe_load(written) == value
+
+
+@pytest.mark.parametrize("indent", [0, 3, 4])
+def test_block_layout_at_other_indents(indent):
+    pad = " " * indent
+    got = quoting.yaml_block({"a": [1, {"b": "x", "c": [2]}, [3]]}, indent)
+    assert got == (f"\n{pad}a:\n{pad}  - 1\n{pad}  - b: \"x\"\n{pad}    c:\n{pad}      - 2"
+                   f"\n{pad}  -\n{pad}    - 3")
+    assert yaml.safe_load("root:" + quoting.yaml_block({"a": [{"b": [1]}]}, indent + 2)) == {
+        "root": {"a": [{"b": [1]}]}}
+
+
+@pytest.mark.parametrize("word,expanded", [
+    ("$!", "$!"), ("$#x", "$#x"), ("a(A)", "a(A)"), ("x)$(A)", "x)1"), ("$(A)b)", "1b)"),
+    ("$" * 301, "$" * 151), ("y" * 300 + "$(A)", "y" * 300 + "1"),
+])
+def test_k8s_expand_edges(word, expanded):
+    assert quoting.k8s_expand(word, {"A": "1"}) == expanded
