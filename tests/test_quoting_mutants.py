@@ -171,7 +171,8 @@ def test_block_layout_at_other_indents(indent):
 
 
 @pytest.mark.parametrize("word,expanded", [
-    ("$!", "$!"), ("$#x", "$#x"), ("$(B)y", "$(B)y"), ("a(A)", "a(A)"), ("x)$(A)", "x)1"), ("$(A)b)", "1b)"),
+    ("$!", "$!"), ("$#x", "$#x"), ("$(B)y", "$(B)y"), ("a(A)", "a(A)"), ("x)$(A)", "x)1"),
+    ("$(A)b)", "1b)"),
     ("$" * 301, "$" * 151), ("y" * 300 + "$(A)", "y" * 300 + "1"),
 ])
 def test_k8s_expand_edges(word, expanded):

@@ -303,3 +303,87 @@ def test_bayesian_learns_a_result_of_an_earlier_run_outside_the_space():
     assert "zz" in s.finished
     nxt = s.ask()
     assert nxt is not None and nxt.params["a"] in (1, 2, 3)
+
+
+# ---------------------------------------------------------------- more survivors
+
+def fresh(text: str) -> str:
+    return "".join(list(text))
+
+
+def test_resuming_past_the_caps_still_stops():
+    exp = experiment(parameters={"a": [1, 2, 3, 4, 5]}, maxFailedTrials=2)
+    trials = make_plan(exp).trials
+    s = searcher(exp)
+    for t in trials[:3]:  # an earlier run failed three: more than the cap now allows
+        s.tell(told(t, FAILED_INFRA))
+    assert s.n_failed == 3 and s.done and s.stop_reason == "max_failed_trials"
+    capped = searcher(experiment(parameters={"a": [1, 2, 3, 4, 5]}, maxTrials=2))
+    for t in trials[:3]:
+        capped.tell(told(t))
+    assert capped.done and capped.stop_reason == "max_trials" and capped.ask() is None
+
+
+def test_statuses_read_from_a_journal_compare_by_value():
+    trial = make_plan(experiment()).trials[0]
+    assert is_failure(told(trial, fresh(COMPLETED))) is False
+    assert is_failure(told(trial, fresh(FAILED_CONFIG), score=False)) is True
+
+
+def _bayes(**kw):
+    exp = experiment("bayesian", parameters={"a": [1, 2, 3, 4]}, **kw)
+    return searcher(exp)
+
+
+def test_bayesian_tells_optuna_what_each_outcome_means():
+    from optuna.trial import TrialState
+
+    s = _bayes()
+    t = [s.ask() for _ in range(4)]
+
+    def tell(result):
+        """The Optuna trial this result finished (it was RUNNING before)."""
+        running = {ft.number for ft in s.study.trials if ft.state == TrialState.RUNNING}
+        s.tell(result)
+        [done] = [ft for ft in s.study.trials
+                  if ft.number in running and ft.state != TrialState.RUNNING]
+        return done
+
+    config = tell(told(t[0], fresh(FAILED_CONFIG), score=False))
+    no_value = tell(TrialResult(t[1].id, t[1].index, t[1].params, t[1].args, COMPLETED,
+                                score=Score(None, False, 0.0, 4, None)))
+    infeasible = tell(TrialResult(t[2].id, t[2].index, t[2].params, t[2].args, COMPLETED,
+                                  score=Score(5.0, False, 0.0, 4, None)))
+    infra = tell(told(t[3], FAILED_BENCHMARK))
+    assert (config.state, config.constraints) == (TrialState.PRUNED, {"violation": 1e6})
+    assert (no_value.state, no_value.constraints) == (TrialState.PRUNED, {"violation": 1.0})
+    assert infeasible.state == TrialState.COMPLETE and infeasible.value == 5.0
+    assert infeasible.constraints == {"violation": 1.0}  # "or 1.0": never 0 when infeasible
+    assert infra.state == TrialState.FAIL
+
+
+def test_bayesian_dimensions():
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+    from tuneops.runner.search.bayesian import _Dimension
+
+    def dim(kind, low, high, step=None, log=False):
+        return _Dimension(Param("p", kind, low=low, high=high, step=step, log=log)).distribution
+
+    assert dim("int", 1, 64, 1, log=True) == IntDistribution(1, 64, log=True)
+    assert isinstance(dim("int", 2, 64, 2, log=True), CategoricalDistribution)
+    assert isinstance(dim("float", 0.1, 1.0, 0.1, log=True), CategoricalDistribution)
+    assert dim(fresh("int"), 8, 30, 8) == IntDistribution(8, 24, step=8)
+    assert dim("float", 0.5, 0.95, 0.2) == FloatDistribution(0.5, 0.9, step=0.2)
+    assert dim("float", 0.1, 1.0, log=True) == FloatDistribution(0.1, 1.0, log=True)
+
+
+def test_log_int_draws_reach_the_top_value():
+    rng = random.Random(3)
+    p = P("int", 1, 2, log=True)
+    draws = {domain.sample_value(p, rng) for _ in range(200)}
+    assert draws == {1, 2}
+    assert {domain.sample_value(P(fresh("int"), 1, 3), rng) for _ in range(100)} == {1, 2, 3}
