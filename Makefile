@@ -1,6 +1,7 @@
 # tuneops — every target creates the virtual environment it needs first.
 #   make run            tune a real llama.cpp server on this CPU (EXP=... for another experiment)
 #   make test           run the whole test suite (starts a Docker engine if none answers)
+#   make mutation       mutation score of the pure core, per module (MODULES=score expr ...)
 
 PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
             command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not ((3,10) <= sys.version_info[:2] < (3,13)))' 2>/dev/null && { echo $$p; break; }; done)
@@ -16,7 +17,7 @@ export TRANSFORMERS_OFFLINE = 1
 export ENABLE_UI = false
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: docs setup validate plan render check-rendered catalogs check-catalogs parser-venvs crds test lint run bench image system-deps docker-engine model clean
+.PHONY: docs setup validate plan render check-rendered catalogs check-catalogs parser-venvs crds test lint run bench mutation image system-deps docker-engine model clean
 
 setup: $(STAMP) $(MODEL)
 
@@ -100,6 +101,17 @@ bench: setup
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_runner.py
 	$(BIN)/python scripts/bench_ci_reuse.py
+	$(BIN)/python scripts/bench_journal.py
+	$(BIN)/python scripts/bench_fidelity.py
+
+# Mutation testing (cosmic-ray) of the pure core: prints killed/scored per module, lists the
+# survivors, fails below 90 %. CPU-heavy (one pytest per mutant): not part of `make test`.
+# Equivalent mutants are listed, with reasons, in tests/mutation_equivalents.toml.
+# MUTATION_ARGS: --sample N (a quick estimate), --survivors-only (after adding tests).
+MODULES ?=
+MUTATION_ARGS ?=
+mutation: setup
+	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS) $(MODULES)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -247,7 +247,13 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         )
         if paused:
             run.note(f"stopped at --max-trials {options.max_trials}: run again to continue")
-        if not interrupted and not paused:
+        # The loop also ends, uncancelled, while the search could go on: the time budget ran
+        # out. Like the other budgets, that pauses the run; the next `tuneops run` resumes it.
+        out_of_time = deadline is not None and not interrupted and not searcher.done
+        if out_of_time:
+            run.note(f"stopped at the time budget ({exp.search.time_budget_s:g}s): "
+                      "run again to continue")
+        if not interrupted and not paused and not out_of_time:
             run.finished()
         return RunSummary(
             experiment=exp.name, run_id=run.run_id, run_dir=run.dir, report_dir=report_dir,

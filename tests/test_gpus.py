@@ -10,8 +10,9 @@ import time
 import pytest
 from tuneops.runner.gpus import GpuPool, parse_nvidia_smi
 
-# Real `nvidia-smi --query-gpu=index,uuid,name,memory.total,memory.used
-# --format=csv,noheader,nounits` output shapes (H100 node; a board without memory reporting).
+# Hand-written lines in the shape of `nvidia-smi --query-gpu=index,uuid,name,memory.total,
+# memory.used --format=csv,noheader,nounits` (tests/test_gpus_detect.py runs a fake nvidia-smi
+# on the documented formats in tests/fixtures/nvidia_smi).
 H100_X2 = """\
 0, GPU-5d0b4c8e-2f1e-3b9a-8c11-0f7e2a9d4b61, NVIDIA H100 80GB HBM3, 81559, 4
 1, GPU-a3c1f2d0-7e45-11ee-b962-0242ac120002, NVIDIA H100 80GB HBM3, 81559, 73012
@@ -24,7 +25,7 @@ NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.
 """
 
 
-def test_parses_real_nvidia_smi_output():
+def test_parses_nvidia_smi_output():
     gpus = parse_nvidia_smi(H100_X2)
     assert [g.index for g in gpus] == ["0", "1"]
     assert gpus[0].uuid == "GPU-5d0b4c8e-2f1e-3b9a-8c11-0f7e2a9d4b61"

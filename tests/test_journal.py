@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -151,9 +150,10 @@ def test_kill_9_loses_no_acknowledged_record(tmp_path):
     try:
         run_dir = Path(child.stdout.readline().split(maxsplit=1)[1].strip())
         acked = -1
-        deadline = time.monotonic() + 30
-        while acked < 150 and time.monotonic() < deadline:
-            acked = int(child.stdout.readline())
+        for line in child.stdout:  # each line: one record fsync'd (how fast: make bench)
+            acked = int(line)
+            if acked >= 150:
+                break
         child.send_signal(signal.SIGKILL)
         child.wait(10)
         acked = max([acked] + [int(x) for x in child.stdout.read().split()])  # acks in the pipe

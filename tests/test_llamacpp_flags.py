@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import tuneops.engines.llamacpp.flags as lf
+import xllamacpp as x
 from tuneops.engines.llamacpp.launcher import build_params
 
-x = pytest.importorskip("xllamacpp")
 REPO = Path(__file__).resolve().parents[1]
 CATALOG = REPO / "schemas" / "catalogs" / "llamacpp.json"
 

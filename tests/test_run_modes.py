@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +55,6 @@ def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatc
         stop = threading.Event()
         controller = threading.Thread(target=_fail_each_new_service, args=(objects, seen, stop))
         controller.start()
-        started = time.monotonic()
         try:
             code = cli.main(["run", str(OME_EXAMPLE), "--runs-dir", str(tmp_path / "runs"),
                              "--reports-dir", str(tmp_path / "reports"), "--quiet",
@@ -67,7 +65,6 @@ def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatc
         left = objects.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, ISVC)["items"]
         runtimes = [r for r in list(server.emulator)
                     if r.method == "POST" and r.url.path.endswith("/clusterservingruntimes")]
-    assert time.monotonic() - started < 60
     assert code == 1, capsys.readouterr().err  # no feasible trial
     assert len(seen) == 1 and left == []  # one attempt, deleted when the trial ended
     assert seen[0]["metadata"]["annotations"][OWNER_LABEL].startswith("llama8b-ome-tp/")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+import tokenizers
 from tuneops.engines.sim.bpe import ByteLevelBPE
 
 from tests.sim_helpers import CORPUS, make_tokenizer
-
-tokenizers = pytest.importorskip("tokenizers")
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ import sys
 import urllib.request
 
 import pytest
+import tokenizers
 
 from tests.sim_helpers import REPO, SimServer, make_catalog, make_tokenizer, sim_env
-
-tokenizers = pytest.importorskip("tokenizers")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ generated model), which must also stream a chat completion with usage.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -148,13 +149,13 @@ def test_bad_flag_is_a_config_failure(harness, backend, owner, logs_root):
 
 def test_startup_timeout_is_an_infra_failure(harness, backend, owner, logs_root):
     deployment = backend.start(harness.launch(logs_root, owner, "hang", kind="hang"))
-    started = time.monotonic()
     try:
         with pytest.raises(InfraFailure) as failure:
             backend.wait_healthy(deployment, timeout_s=2)
     finally:
         backend.stop(deployment)
-    assert time.monotonic() - started < 15  # stop needed no full grace period of waiting
+    if harness.name == "local":  # SIGTERM ended it: stop never escalated to SIGKILL
+        assert deployment.handle.proc.returncode == -signal.SIGTERM
     assert "did not serve" in failure.value.reason and "within 2s" in failure.value.reason
     assert "never listening" in failure.value.logs_tail
     assert harness.leftovers(owner) == []

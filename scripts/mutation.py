@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Mutation testing of the pure core with cosmic-ray: do the tests decide the answer?
+
+Each module of the core (scoring, the constraint language, the trial id, quoting, journal
+replay, search bookkeeping, the flag renderer) is mutated one small change at a time and
+its own fast tests are run against every mutant; a mutant the tests let through is a bug
+they would miss. Prints, per module, killed / scored and the score; lists survivors.
+
+The work happens in a copy of the tree under .cache/mutation (cosmic-ray edits the file it
+mutates in place, and other test runs in the checkout must not see that). In the copy,
+tuneops/runner, tuneops/renderers, ... are links to the top-level folders, so the mutated
+file is the one `tuneops.runner.score` imports.
+
+Not scored (marked skipped before the run, each with its reason):
+- mutants inside type annotations (never evaluated: every module has
+  `from __future__ import annotations`);
+- binary-operator replacements by bitwise, shift and power operators (`EXCLUDED`): nobody
+  writes `a << b` for `a + b`; they cost run time and only inflate the score;
+- the equivalent mutants in tests/mutation_equivalents.toml, each with a one-line reason.
+
+Usage: python scripts/mutation.py [MODULE ...] [--list] [--timeout S] [--survivors]
+CPU-heavy (a pytest process per mutant): run it per module, not in CI's test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".cache" / "mutation"
+EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.toml"
+LINKS = ("runner", "renderers", "schemas", "engines", "assets")  # tuneops/<name> -> ../<name>
+EXCLUDED = re.compile(r"ReplaceBinaryOperator_\w+_(Pow|RShift|LShift|BitAnd|BitOr|BitXor)$")
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str  # relative to the repository root
+    tests: tuple[str, ...]
+
+
+TARGETS = {
+    "score": Target("runner/score.py", ("tests/test_score.py", "tests/test_score_mutants.py")),
+    "expr": Target("tuneops/expr.py", ("tests/test_expr.py", "tests/test_expr_mutants.py")),
+    "plan": Target("tuneops/plan.py", ("tests/test_trial_identity.py", "tests/test_space_plan.py")),
+    "quoting": Target(
+        "renderers/quoting.py", ("tests/test_render_quoting.py", "tests/test_quoting_mutants.py")
+    ),
+    "journal": Target(
+        "runner/journal.py", ("tests/test_journal_replay.py", "tests/test_journal.py")
+    ),
+    "search": Target("runner/search", ("tests/test_search.py", "tests/test_search_mutants.py")),
+    "command": Target(
+        "renderers/command.py", ("tests/test_command_words.py", "tests/test_render_docker.py")
+    ),
+}
+
+
+def copy_tree(name: str, rev: str | None = None) -> Path:
+    """A copy of the checkout's files (tracked and new, not ignored; or those of commit
+    `rev`) with the installed layout's tuneops/<name> links; one per module, so runs of two
+    modules can overlap."""
+    dest = WORK / f"tree-{name}"
+    if dest.exists():
+        shutil.rmtree(dest)
+    if rev is not None:
+        dest.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        files = []
+    else:
+        files = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT, capture_output=True, check=True,
+        ).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src = ROOT / name
+        if not src.is_file():
+            continue  # deleted in the work tree
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    for name in LINKS:
+        (dest / "tuneops" / name).symlink_to(Path("..") / name)
+    return dest
+
+
+def _annotation_lines(path: Path) -> set[tuple[int, int, int, int]]:
+    """(start row, start col, end row, end col) of every annotation in a module."""
+    spans = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        notes = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            notes.append(node.returns)
+            a = node.args
+            notes += [x.annotation for x in [*a.posonlyargs, *a.args, *a.kwonlyargs,
+                                              a.vararg, a.kwarg] if x is not None]
+        elif isinstance(node, ast.AnnAssign):
+            notes.append(node.annotation)
+        for n in notes:
+            if n is not None:
+                spans.add((n.lineno, n.col_offset, n.end_lineno, n.end_col_offset))
+    return spans
+
+
+def _inside(spec, spans) -> bool:
+    (r, c), (er, ec) = spec.start_pos, spec.end_pos
+    return any((r, c) >= (a, b) and (er, ec) <= (x, y) for a, b, x, y in spans)
+
+
+def load_equivalents() -> list[dict]:
+    if not EQUIVALENTS.exists():
+        return []
+    return tomllib.loads(EQUIVALENTS.read_text()).get("equivalent", [])
+
+
+def _line(path: Path, row: int) -> str:
+    return path.read_text().splitlines()[row - 1].strip()
+
+
+def mark_unscored(session: Path, tree: Path, equivalents: list[dict]) -> dict[str, int]:
+    """Mark annotation, excluded-operator and listed-equivalent mutants as skipped."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    counts = {"annotation": 0, "excluded operator": 0, "equivalent": 0}
+    spans: dict[Path, set] = {}
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            for spec in item.mutations:
+                path = tree / spec.module_path
+                if path not in spans:
+                    spans[path] = _annotation_lines(path)
+                line = _line(path, spec.start_pos[0])
+                reason = None
+                if _inside(spec, spans[path]):
+                    reason, kind = "inside a type annotation (never evaluated)", "annotation"
+                elif EXCLUDED.search(spec.operator_name):
+                    reason, kind = "bitwise/shift/power replacement (not scored)", \
+                        "excluded operator"
+                else:
+                    for eq in equivalents:
+                        if (str(spec.module_path).endswith(eq["module"])
+                                and eq["operator"] in ("*", spec.operator_name)
+                                and eq["line"].strip() == line
+                                and eq.get("occurrence", spec.occurrence) == spec.occurrence):
+                            reason, kind = "equivalent: " + eq["reason"], "equivalent"
+                            break
+                if reason:
+                    counts[kind] += 1
+                    db.set_result(item.job_id, WorkResult(
+                        worker_outcome=WorkerOutcome.SKIPPED, output=reason))
+    return counts
+
+
+def sample_only(session: Path, n: int) -> int:
+    """Leave `n` scored mutants pending, picked by a fixed seed from the mutants in source
+    order (so the same source gives the same sample); mark the rest skipped."""
+    import random
+
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = sorted(db.pending_work_items, key=lambda i: (
+            str(i.mutations[0].module_path), i.mutations[0].start_pos, i.mutations[0].end_pos,
+            i.mutations[0].operator_name, i.mutations[0].occurrence))
+        if len(items) <= n:
+            return 0
+        keep = {i.job_id for i in random.Random(0).sample(items, n)}
+        dropped = 0
+        for item in items:
+            if item.job_id not in keep:
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED,
+                                                      output="not sampled"))
+                dropped += 1
+        return dropped
+
+
+def reopen_survivors(session: Path, tree: Path) -> int:
+    """Make the survivors of the last run pending again (killed ones stay killed: tests are
+    only ever added), after re-reading the equivalents file."""
+    from cosmic_ray.work_db import WorkDB, WorkResultStorage, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
+        with db._session_maker.begin() as sql:  # cosmic-ray has no public "clear one result"
+            for job in survivors:
+                sql.query(WorkResultStorage).filter_by(job_id=job).delete()
+    return len(survivors)
+
+
+def source_digest(tree: Path, target: Target) -> str:
+    import hashlib
+
+    root = tree / target.path
+    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+
+def run_module(name: str, target: Target, tree: Path, timeout: float,
+               report_only: bool = False, sample: int | None = None,
+               survivors_only: bool = False) -> dict:
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    config = WORK / f"{name}.toml"
+    session = WORK / f"{name}.sqlite"
+    tests = " ".join(t for t in target.tests if (tree / t).exists())
+    command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
+               f"--no-header {tests}")
+    config.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "{target.path}"\n'
+        f"timeout = {timeout}\n"
+        "excluded-modules = []\n"
+        f'test-command = "{command}"\n'
+        "[cosmic-ray.distributor]\nname = \"local\"\n"
+    )
+    cr = [sys.executable, "-m", "cosmic_ray.cli"]
+    # no third-party pytest plugins (kmock alone imports aiohttp): a third of the time per
+    # mutant; hypothesis runs without its plugin, on the "mutation" profile (tests/conftest.py)
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "mutation", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    started = time.monotonic()
+    unscored = {}
+    digest = WORK / f"{name}.source"
+    if survivors_only:
+        if not digest.exists() or digest.read_text() != source_digest(tree, target):
+            sys.exit(f"{name}: {target.path} changed since the last full run: run it in full")
+        reopen_survivors(session, tree)
+        mark_unscored(session, tree, load_equivalents())
+    elif not report_only:
+        session.unlink(missing_ok=True)
+        subprocess.run([*cr, "init", str(config), str(session)], cwd=tree, check=True, env=env)
+        digest.write_text(source_digest(tree, target))
+        mark_unscored(session, tree, load_equivalents())
+        if sample:
+            sample_only(session, sample)
+    if not report_only:
+        baseline = subprocess.run(command.split(), cwd=tree, env=env, capture_output=True,
+                                  text=True)
+        if baseline.returncode != 0:
+            sys.exit(f"{name}: the tests fail without any mutation:\n{baseline.stdout[-3000:]}")
+        subprocess.run([*cr, "exec", str(config), str(session)], cwd=tree, check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed, survivors, total = 0, [], 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        items = {item.job_id: item for item in db.work_items}
+        for job_id, result in db.results:
+            item = items[job_id]
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                why = (result.output or "").split(":")[0]
+                kind = next((k for k in ("annotation", "equivalent", "not sampled") if k in why),
+                            "excluded operator")
+                unscored[kind] = unscored.get(kind, 0) + 1
+                continue
+            total += 1
+            if result.test_outcome == TestOutcome.SURVIVED:
+                spec = item.mutations[0]
+                survivors.append((spec, _line(tree / spec.module_path, spec.start_pos[0]),
+                                  result.diff))
+            else:
+                killed += 1  # killed, or incompetent (the mutant cannot even import)
+    return {"name": name, "killed": killed, "total": total, "survivors": survivors,
+            "unscored": unscored, "seconds": time.monotonic() - started}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("modules", nargs="*", help=f"some of {', '.join(TARGETS)} (default all)")
+    ap.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant's tests")
+    ap.add_argument("--survivors", action="store_true", help="print each survivor's diff")
+    ap.add_argument("--rev", help="mutate the files of this commit (e.g. a baseline score)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="report the last run's sessions again without running anything")
+    ap.add_argument("--sample", type=int, metavar="N",
+                    help="score N mutants per module, drawn with a fixed seed (a quick estimate)")
+    ap.add_argument("--survivors-only", action="store_true",
+                    help="rerun only the last run's survivors (after adding tests; the module's "
+                    "source must be unchanged)")
+    ap.add_argument("--list", action="store_true", help="list the modules and their tests")
+    args = ap.parse_args()
+    if args.list:
+        for name, t in TARGETS.items():
+            print(f"{name:8} {t.path:24} {' '.join(t.tests)}")
+        return 0
+    names = args.modules or list(TARGETS)
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        ap.error(f"unknown module(s) {unknown}; choose from {list(TARGETS)}")
+    WORK.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in names:
+        if args.report_only:
+            tree = WORK / f"tree-{name}"
+        else:
+            tree = copy_tree(name, args.rev)
+        r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only, args.sample,
+                       args.survivors_only)
+        rows.append(r)
+        score = 100.0 * r["killed"] / r["total"] if r["total"] else 100.0
+        print(f"{name:8} {r['killed']:4}/{r['total']:<4} killed  {score:5.1f} %   "
+              f"({r['seconds']:.0f}s; not scored: "
+              + ", ".join(f"{v} {k}" for k, v in r["unscored"].items()) + ")", flush=True)
+        for spec, line, diff in r["survivors"]:
+            print(f"    survived {spec.module_path}:{spec.start_pos[0]} "
+                  f"{spec.operator_name} #{spec.occurrence}: {line}")
+            if args.survivors and diff:
+                print("      " + "\n      ".join(diff.splitlines()[2:]))
+    low = [r["name"] for r in rows if r["total"] and r["killed"] < 0.9 * r["total"]]
+    print("below 90 %: " + (", ".join(low) if low else "none"))
+    return 1 if low else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The flag renderer word by word, against hand-made catalogs: how each kind of value is
+written, when a boolean is a bare flag, when a list repeats its flag, and the fixed order of
+an engine's argv. Written to kill what `make mutation MODULES=command` found passing the
+render tests."""
+
+from __future__ import annotations
+
+import pytest
+from tuneops.renderers.command import args_words, base_words, flag_words, format_value
+
+from tuneops.registry import Catalog, Flag, engines
+
+
+def flag(name, type_="str", boolean=False, nargs=None):
+    return Flag(name, type_, boolean, None, None, (), nargs)
+
+
+CAT = Catalog("x", "x", "1", {
+    "switch": flag("switch", "bool", boolean=True),
+    "typed-bool": flag("typed-bool", "bool", boolean=False),  # takes a bare flag too
+    "text": flag("text", "str"),
+    "one": flag("one", "int", nargs=None),
+    "maybe": flag("maybe", "int", nargs="?"),
+    "many": flag("many", "int", nargs="+"),
+}, {"switch": "switch", "typed-bool": "typed-bool", "text": "text", "s": "switch",
+    "one": "one", "maybe": "maybe", "many": "many"})
+
+
+@pytest.mark.parametrize("value,word", [
+    (True, "true"), (False, "false"), (0, "0"), (-7, "-7"), (0.5, "0.5"), (1e-07, "1e-07"),
+    ({"b": 1, "a": [1, 2]}, '{"a":[1,2],"b":1}'), ([1, "x"], '[1,"x"]'), ((1,), "[1]"),
+    ("text", "text"), (None, "None"),
+])
+def test_format_value(value, word):
+    assert format_value(value) == word
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_non_finite_values_are_refused(bad):
+    with pytest.raises(ValueError, match="not a finite number"):
+        format_value(bad)
+
+
+@pytest.mark.parametrize("name,value,words", [
+    ("switch", True, ["--switch"]), ("switch", False, []),
+    ("s", True, ["--s"]),  # an alias is written as given
+    ("typed-bool", True, ["--typed-bool"]), ("typed-bool", False, []),
+    ("text", True, ["--text", "true"]), ("text", False, ["--text", "false"]),
+    ("unknown", True, ["--unknown"]), ("unknown", False, []),
+    ("--dashed", 3, ["--dashed", "3"]),
+    ("one", [1, 2], ["--one", "1", "--one", "2"]),
+    ("maybe", [1, 2], ["--maybe", "1", "--maybe", "2"]),
+    ("many", [1, 2], ["--many", "1", "2"]),
+    ("unknown", [1, 2], ["--unknown", "1", "2"]),
+    ("many", (3,), ["--many", "3"]),
+    ("text", "a b", ["--text", "a b"]),
+])
+def test_flag_words(name, value, words):
+    assert flag_words(name, value, CAT) == words
+
+
+def test_a_flag_type_read_from_a_catalog_file_compares_by_value():
+    parsed = "".join(["bo", "ol"])  # as json.loads builds it: not the interned literal
+    cat = Catalog("x", "x", "1", {"b": flag("b", parsed)}, {"b": "b"})
+    assert flag_words("b", True, cat) == ["--b"] and flag_words("b", False, cat) == []
+
+
+def test_without_a_catalog_booleans_are_bare_and_lists_follow_one_flag():
+    assert flag_words("x", True) == ["--x"] and flag_words("x", False) == []
+    assert flag_words("x", [1, 2]) == ["--x", "1", "2"]
+
+
+def test_args_words_are_sorted_by_name():
+    args = {"zeta": 1, "alpha": True, "mid": [1, 2], "off": False}
+    assert args_words(args) == ["--alpha", "--mid", "1", "2", "--zeta", "1"]
+    assert args_words({}) == []
+
+
+def test_base_words_order_and_positional_model():
+    eng = engines()["sglang"]
+    words = base_words(eng, model="org/m", served_name="m", host="0.0.0.0", port=30000,
+                       local=False)
+    assert words == [*eng.command, eng.model_flag, "org/m", eng.served_name_flag, "m",
+                     eng.host_flag, "0.0.0.0", eng.port_flag, "30000"]
+    local = base_words(eng, model="m", served_name="s", host="h", port="{port}", local=True)
+    assert local[:len(eng.local_command)] == list(eng.local_command)
+    bare = base_words(eng, model="m", served_name="s", host="h", port=1, local=False, prefix=())
+    assert bare[0] == eng.model_flag
+    positional = next(e for e in engines().values() if not e.model_flag)  # vllm serve <model>
+    got = base_words(positional, model="m", served_name="s", host="h", port=1, local=False,
+                     prefix=())
+    assert got[:2] == ["m", positional.served_name_flag]

@@ -1,0 +1,250 @@
+"""Trial identity as a property: a trial id names one measurement.
+
+Resume and reuse hand back a finished trial's result when its id comes up again, so every
+field that changes what is measured must change the id (or results measured under another
+model, engine version or load would be reused), and fields that change nothing measured
+(name, prose, labels, budgets, scoring) must leave it alone (or renaming an experiment would
+measure everything again). The run's resume key, `journal.experiment_hash`, follows the same
+split, except that it keeps the name (runs live under runs/<name>) and the search method.
+
+Hypothesis draws the experiment (one of several bases, a point of its grid) and a new value
+for one field at a time; each field gets its own test, so none is left undrawn.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from tuneops.runner import journal
+
+from tuneops.plan import ID_LENGTH, make_plan, make_trial, trial_id
+from tuneops.spec import from_document
+
+BASES = [
+    {
+        "metadata": {"name": "ident-docker", "description": "d", "labels": {"team": "a"}},
+        "model": {"id": "org/model-a", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": "sglang", "image": "lmsysorg/sglang:v0.5.2", "version": "0.5.2",
+                   "args": {"tp-size": 1, "mem-fraction-static": 0.85}},
+        "deployment": {"mode": "docker", "gpus": {"count": 1, "type": "H100"}},
+        "parameters": {"max-running-requests": [8, 16, 32], "schedule-policy": ["lpm", "fcfs"]},
+        "benchmark": {"trafficScenarios": ["D(100,100)", "N(480,240)/(300,150)"],
+                      "concurrency": [1, 4, 16], "maxTimePerRun": 2, "maxRequestsPerRun": 50},
+        "objective": {"metric": "output_throughput"},
+        "slos": [{"metric": "ttft.p99", "max": 500}],
+        "search": {"method": "grid", "maxTrials": 10, "seed": 1},
+    },
+    {
+        "metadata": {"name": "ident-sim"},
+        "model": {"id": "meta-llama/Llama-3.1-8B-Instruct"},
+        "engine": {"name": "sim", "image": "tuneops/sim:latest", "version": "sim-1"},
+        "deployment": {"mode": "docker", "gpus": {"count": 2, "type": "L40S"}},
+        "parameters": {"chunked-prefill-size": [2048, 4096]},
+        "benchmark": {"trafficScenarios": ["D(20,10)"], "concurrency": [2],
+                      "repeats": 2, "dataset": "prompts.jsonl"},
+        "objective": {"metric": "ttft.p50", "direction": "minimize"},
+    },
+]
+
+names = st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
+flag_values = st.one_of(st.integers(-1000, 10**6), st.booleans(), names,
+                        st.floats(0.01, 0.99, allow_nan=False).map(lambda x: round(x, 3)))
+scenarios = st.builds(lambda a, b: f"D({a},{b})", st.integers(1, 4096), st.integers(1, 4096))
+
+
+def _set(doc: dict, path: str, value: Any) -> dict:
+    doc = copy.deepcopy(doc)
+    *parents, last = path.split(".")
+    node = doc
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return doc
+
+
+# Fields that decide what a trial measures, each with values it can take.
+MEASURED: dict[str, st.SearchStrategy] = {
+    "engine.version": st.from_regex(r"\d{1,2}\.\d{1,2}\.\d{1,3}(rc\d)?", fullmatch=True),
+    "engine.image": st.builds("{}/{}:v{}".format, names, names, st.integers(0, 99)),
+    "engine.name": st.sampled_from(["sglang", "vllm", "sim"]),
+    "model.id": st.builds("{}/{}".format, names, names),
+    "deployment.gpus.count": st.integers(0, 16),
+    "deployment.gpus.type": st.sampled_from(["H100", "H200", "A100", "L40S", "B200"]),
+    "benchmark.task": st.sampled_from(["text-to-text", "text-to-embeddings", "text-to-rerank"]),
+    "benchmark.trafficScenarios": st.lists(scenarios, min_size=1, max_size=4, unique=True),
+    "benchmark.concurrency": st.lists(st.integers(1, 1024), min_size=1, max_size=5,
+                                      unique=True),
+    "benchmark.maxTimePerRun": st.integers(1, 600),
+    "benchmark.maxRequestsPerRun": st.integers(1, 100_000),
+    "benchmark.repeats": st.integers(1, 10),
+    "benchmark.dataset": st.one_of(st.none(), names.map(lambda n: n + ".jsonl")),
+    "benchmark.additionalRequestParams": st.dictionaries(names, flag_values, max_size=3),
+}
+
+# Fields that change nothing measured.
+UNMEASURED: dict[str, st.SearchStrategy] = {
+    "metadata.name": names,
+    "metadata.description": st.text(max_size=80),
+    "metadata.labels": st.dictionaries(names, names, max_size=4),
+    "search.maxTrials": st.integers(1, 1000),
+    "search.maxFailedTrials": st.integers(1, 1000),
+    "search.parallelTrials": st.integers(1, 8),
+    "search.timeBudget": st.integers(60, 10**6),
+    "search.seed": st.integers(0, 2**31),
+    "search.method": st.sampled_from(["grid", "random", "bayesian"]),
+    "objective": st.fixed_dictionaries({"metric": st.sampled_from(
+        ["output_throughput", "ttft.p99", "requests_per_s"])}),
+    "slos": st.lists(st.fixed_dictionaries({"metric": st.just("ttft.p99"),
+                                            "max": st.integers(1, 10**4)}), max_size=2),
+    "deployment.startupTimeout": st.integers(10, 7200),
+    "benchmark.warmupRequests": st.integers(0, 50),
+    "model.servedName": names,
+}
+# experiment_hash keeps the name and the search method and seed (another method proposes
+# other trials, so it is another run), and every field that enters the trial id.
+RESUME_NEUTRAL = ("metadata.description", "metadata.labels", "search.maxTrials",
+                  "search.maxFailedTrials", "search.parallelTrials", "search.timeBudget")
+
+
+def _point(data: st.DataObject, doc: dict) -> dict[str, Any]:
+    """A point of the base's grid (drawn)."""
+    return {name: data.draw(st.sampled_from(values), label=name)
+            for name, values in doc["parameters"].items()}
+
+
+def _id(doc: dict, point: dict[str, Any]) -> str:
+    return make_trial(from_document(doc), point, 0).id
+
+
+@pytest.mark.parametrize("path", sorted(MEASURED))
+@given(data=st.data())
+def test_a_measured_field_changes_the_trial_id(path: str, data: st.DataObject):
+    base = data.draw(st.sampled_from(BASES), label="base")
+    changed = _set(base, path, data.draw(MEASURED[path], label=path))
+    assume(from_document(changed) != from_document(base))  # a new value, not a default
+    point = _point(data, base)
+    assert _id(changed, point) != _id(base, point)
+
+
+@pytest.mark.parametrize("path", sorted(UNMEASURED))
+@given(data=st.data())
+def test_an_unmeasured_field_keeps_the_trial_id(path: str, data: st.DataObject):
+    base = data.draw(st.sampled_from(BASES), label="base")
+    point = _point(data, base)
+    changed = _set(base, path, data.draw(UNMEASURED[path], label=path))
+    assert _id(changed, point) == _id(base, point)
+
+
+@given(data=st.data(), name=names, value=flag_values)
+def test_engine_args_and_params_enter_the_id_in_any_order(data, name: str, value: Any):
+    base = data.draw(st.sampled_from(BASES), label="base")
+    exp = from_document(base)
+    point = _point(data, base)
+    ident = make_trial(exp, point, 0).id
+    args = {**exp.engine.args, **point}
+    assert trial_id(exp, dict(reversed(list(args.items())))) == ident  # order never matters
+    assume(args.get(name) != value)
+    assert trial_id(exp, {**args, name: value}) != ident  # a new or changed flag does
+    for key in args:  # a flag dropped does too
+        assert trial_id(exp, {k: v for k, v in args.items() if k != key}) != ident
+
+
+def test_every_grid_point_has_its_own_id_and_the_index_is_not_part_of_it():
+    for base in BASES:
+        plan = make_plan(from_document(base))
+        ids = [t.id for t in plan.trials]
+        assert len(set(ids)) == len(ids) == plan.grid_size
+        assert all(len(i) == ID_LENGTH and int(i, 16) >= 0 for i in ids)
+        first = plan.trials[0]
+        assert make_trial(plan.experiment, first.params, 99).id == first.id
+
+
+def test_the_image_of_a_local_run_is_not_part_of_its_id():
+    """A local run never uses the image, so two local experiments differing only there
+    measure the same thing; the same two under Docker do not."""
+    local = _set(BASES[0], "deployment.mode", "local")
+    point = {"max-running-requests": 8, "schedule-policy": "lpm"}
+    other = _set(local, "engine.image", "lmsysorg/sglang:v0.4.0")
+    assert _id(local, point) == _id(other, point)
+    assert _id(_set(BASES[0], "engine.image", "lmsysorg/sglang:v0.4.0"), point) != _id(
+        BASES[0], point)
+    assert _id(local, point) != _id(BASES[0], point)  # docker's image is in the id
+
+
+@pytest.mark.parametrize("path", sorted(MEASURED))
+@given(data=st.data())
+def test_a_measured_field_changes_the_resume_key(path: str, data: st.DataObject):
+    base = data.draw(st.sampled_from(BASES), label="base")
+    changed = from_document(_set(base, path, data.draw(MEASURED[path], label=path)))
+    assume(changed != from_document(base))  # a new value, not a default
+    assert journal.experiment_hash(changed) != journal.experiment_hash(from_document(base))
+
+
+@pytest.mark.parametrize("path", RESUME_NEUTRAL)
+@given(data=st.data())
+def test_prose_and_budgets_keep_the_resume_key(path: str, data: st.DataObject):
+    base = data.draw(st.sampled_from(BASES), label="base")
+    changed = from_document(_set(base, path, data.draw(UNMEASURED[path], label=path)))
+    assert journal.experiment_hash(changed) == journal.experiment_hash(from_document(base))
+
+
+# ------------------------------------------------ the plan's other facts (mutation survivors)
+
+def test_ids_are_twelve_hex_digits_and_trials_are_immutable():
+    import dataclasses
+
+    plan = make_plan(from_document(BASES[0]))
+    assert ID_LENGTH == 12 and all(len(t.id) == 12 for t in plan.trials)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.trials[0].id = "x"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.grid_size = 0  # type: ignore[misc]
+
+
+def test_a_local_mode_read_from_a_file_drops_the_image_too():
+    """The mode compares by value: a "local" built at run time (as a parser builds it) is
+    local too, and OME keeps its image like Docker does."""
+    point = {"max-running-requests": 8, "schedule-policy": "lpm"}
+    built = "".join(["lo", "cal"])  # not the interned literal
+    local = _set(BASES[0], "deployment.mode", built)
+    other = _set(local, "engine.image", "lmsysorg/sglang:v0.4.0")
+    assert _id(local, point) == _id(other, point)
+    ome = _set(BASES[0], "deployment.mode", "ome")
+    assert _id(ome, point) != _id(_set(ome, "engine.image", "lmsysorg/sglang:v0.4.0"), point)
+
+
+@pytest.mark.parametrize("method,cap,expected", [
+    ("grid", None, 6), ("grid", 4, 4), ("grid", 10, 6), ("random", None, 0), ("random", 4, 4),
+    ("bayesian", 50, 50),
+])
+def test_max_trials(method, cap, expected):
+    search = {"method": method, **({"maxTrials": cap} if cap else {})}
+    plan = make_plan(from_document({**BASES[0], "search": search}))
+    assert plan.max_trials == expected and plan.grid_size == 6
+
+
+def test_the_search_method_compares_by_value():
+    method = "".join(["gr", "id"])  # as a YAML parser builds it: not the interned literal
+    plan = make_plan(from_document({**BASES[0], "search": {"method": method}}))
+    assert plan.max_trials == 6
+
+
+def test_max_gpu_hours_formula():
+    doc = {**BASES[1], "search": {"method": "grid"},
+           "deployment": {**BASES[1]["deployment"], "startupTimeout": 100},
+           "benchmark": {"trafficScenarios": ["D(1,1)", "D(2,2)"], "concurrency": [1, 2, 4],
+                         "repeats": 2, "maxTimePerRun": 5}}
+    plan = make_plan(from_document(doc))
+    per_trial_s = 100 + 2 * 3 * 2 * 5 * 60  # start-up + scenarios x levels x repeats x minutes
+    assert plan.max_trials == 2
+    assert plan.max_gpu_hours() == pytest.approx(2 * per_trial_s * 2 / 3600)  # 2 GPUs a trial
+    capped = make_plan(from_document({**doc, "search": {"timeBudget": 1000,
+                                                        "parallelTrials": 3}}))
+    assert capped.max_gpu_hours() == pytest.approx(1000 * 3 * 2 / 3600)
+    cpu = make_plan(from_document({**doc, "deployment": {"mode": "local", "gpus": {"count": 0},
+                                                         "startupTimeout": 100}}))
+    assert cpu.max_gpu_hours() == pytest.approx(2 * per_trial_s * 1 / 3600)  # at least one
