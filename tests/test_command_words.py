@@ -11,19 +11,19 @@ from tuneops.renderers.command import args_words, base_words, flag_words, format
 from tuneops.registry import Catalog, Flag, engines
 
 
-def flag(name, type_="str", boolean=False, nargs=None):
-    return Flag(name, type_, boolean, None, None, (), nargs)
+def flag(name, type_="str", boolean=False, nargs=None, default=None):
+    return Flag(name, type_, boolean, None, default, (), nargs)
 
 
 CAT = Catalog("x", "x", "1", {
-    "switch": flag("switch", "bool", boolean=True),
+    "switch": flag("switch", "bool", boolean=True, default=False),
     "typed-bool": flag("typed-bool", "bool", boolean=False),  # takes a bare flag too
     "text": flag("text", "str"),
     "one": flag("one", "int", nargs=None),
     "maybe": flag("maybe", "int", nargs="?"),
     "many": flag("many", "int", nargs="+"),
 }, {"switch": "switch", "typed-bool": "typed-bool", "text": "text", "s": "switch",
-    "one": "one", "maybe": "maybe", "many": "many"})
+    "one": "one", "maybe": "maybe", "many": "many"}, {})
 
 
 @pytest.mark.parametrize("value,word", [
@@ -42,14 +42,14 @@ def test_non_finite_values_are_refused(bad):
 
 
 @pytest.mark.parametrize("name,value,words", [
-    ("switch", True, ["--switch"]), ("switch", False, []),
-    ("s", True, ["--s"]),  # an alias is written as given
-    ("typed-bool", True, ["--typed-bool"]), ("typed-bool", False, []),
+    ("switch", True, ["--switch"]), ("switch", False, []),  # default false: left out
+    ("s", True, ["--switch"]),  # an alias is written as the canonical name
+    # a bool-typed flag that takes a value (not a store_true switch) gets the word
+    ("typed-bool", True, ["--typed-bool", "true"]),
+    ("typed-bool", False, ["--typed-bool", "false"]),
     ("text", True, ["--text", "true"]), ("text", False, ["--text", "false"]),
     ("unknown", True, ["--unknown"]), ("unknown", False, []),
     ("--dashed", 3, ["--dashed", "3"]),
-    ("one", [1, 2], ["--one", "1", "--one", "2"]),
-    ("maybe", [1, 2], ["--maybe", "1", "--maybe", "2"]),
     ("many", [1, 2], ["--many", "1", "2"]),
     ("unknown", [1, 2], ["--unknown", "1", "2"]),
     ("many", (3,), ["--many", "3"]),
@@ -59,9 +59,22 @@ def test_flag_words(name, value, words):
     assert flag_words(name, value, CAT) == words
 
 
+@pytest.mark.parametrize("name", ["one", "maybe"])
+def test_a_list_for_a_one_value_flag_is_refused(name):
+    with pytest.raises(ValueError, match="takes one value"):
+        flag_words(name, [1, 2], CAT)
+
+
+def test_false_for_a_switch_without_inverse_and_no_false_default_is_refused():
+    cat = Catalog("x", "x", "1", {"on": flag("on", "bool", boolean=True)}, {"on": "on"}, {})
+    with pytest.raises(ValueError, match="cannot be set false"):
+        flag_words("on", False, cat)
+
+
 def test_a_flag_type_read_from_a_catalog_file_compares_by_value():
     parsed = "".join(["bo", "ol"])  # as json.loads builds it: not the interned literal
-    cat = Catalog("x", "x", "1", {"b": flag("b", parsed)}, {"b": "b"})
+    cat = Catalog("x", "x", "1", {"b": flag("b", parsed, boolean=True, default=False)},
+                  {"b": "b"}, {})
     assert flag_words("b", True, cat) == ["--b"] and flag_words("b", False, cat) == []
 
 
