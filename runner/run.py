@@ -30,6 +30,7 @@ from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
 from tuneops.runner.search import make_searcher
 from tuneops.runner.trial import TrialContext, run_trial
 
+from tuneops import secrets
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Plan, Trial, make_plan
 from tuneops.registry import engines
@@ -83,6 +84,7 @@ class RunSummary:
 
 def _launch_builder(exp: Experiment, backend_name: str, owner: str):
     engine = engines()[exp.engine.name]
+    env = secrets.engine_env(exp)  # fromEnv references resolved once, before any trial
 
     if backend_name == "local":  # a model file next to the experiment or in the repo
         model = replace(exp.model, id=local_path(exp, exp.model.id))
@@ -92,7 +94,7 @@ def _launch_builder(exp: Experiment, backend_name: str, owner: str):
         # The simulator's GPUs are modelled, not real: they only pace parallel trials.
         real_gpus = () if engine.simulated else gpus
         common = dict(
-            trial_id=trial.id, owner=owner, env=dict(exp.engine.env), gpus=real_gpus,
+            trial_id=trial.id, owner=owner, env=dict(env), gpus=real_gpus,
             health_path=engine.health_path, log_dir=log_dir,
         )
         if backend_name == "ome":  # the objects to apply, by kind; the shared ones once per run

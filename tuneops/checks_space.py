@@ -71,6 +71,8 @@ def _check_grid(ctx: Context) -> int | None:
 
 def _check_search(ctx: Context) -> None:
     s = ctx.exp.search
+    if s.time_budget_s is not None and s.time_budget_s <= 0:
+        ctx.error(("search", "timeBudget"), "must be more than 0", "e.g. 6h")
     if s.method != "grid" and s.max_trials is None and s.time_budget_s is None:
         ctx.error(
             ("search", "method"),

@@ -116,8 +116,10 @@ def _scalar_problem(node: ScalarNode) -> tuple[str, str] | None:
     if "\x00" in value:
         return "text contains a NUL character", "no field can carry one"
     if node.tag == _INT:
-        digits = sum(c.isalnum() for c in value) - (1 if value.lstrip("+-")[:2] in (
-            "0x", "0o", "0b") else 0)
+        body = value.strip().lstrip("+-")
+        if body[:2].lower() in ("0x", "0o", "0b"):
+            body = body[2:]
+        digits = sum(c.isalnum() for c in body)
         if digits > MAX_INT_DIGITS:
             return (
                 f"integer literal has {digits} digits; at most {MAX_INT_DIGITS}",
@@ -174,12 +176,13 @@ def _check_nodes(file: str, root: Any) -> None:
         if isinstance(node, MappingNode):
             for k, _ in node.value:
                 if not (isinstance(k, ScalarNode) and k.tag == _STR):
-                    shown = repr(k.value) if isinstance(k, ScalarNode) else "a collection"
+                    scalar = isinstance(k, ScalarNode)
                     raise _fail(
                         file,
-                        f"mapping key {shown} is not text",
+                        f"mapping key {k.value!r} is not text" if scalar
+                        else "a mapping key is a collection, not text",
                         *_at(k),
-                        hint="keys are names: quote it, e.g. \"1\"",
+                        hint=f'keys are names: quote it, "{k.value}"' if scalar else "",
                     )
         stack.append((node, True))
         stack.extend((k, False) for k in _children(node) if id(k) not in memo)
