@@ -24,6 +24,7 @@ from tuneops.runner.backends import BACKENDS
 from tuneops.runner.backends.base import PORT_PLACEHOLDER, Backend, Launch
 from tuneops.runner.bench import local_path
 from tuneops.runner.gpus import GpuPool
+from tuneops.runner.ports import runtime_dir
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
 from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
@@ -129,12 +130,13 @@ def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
     if exp.deployment.mode == "ome" or exp.gpus_per_trial == 0:
         return GpuPool([])
     declared = options.gpu_ids or exp.deployment.gpus.devices
+    lock_dir = runtime_dir() / "gpus"  # real GPUs are held across processes, as ports are
     if declared:
-        return GpuPool(declared)
+        return GpuPool(declared, lock_dir)
     if engines()[exp.engine.name].simulated:
         n = exp.gpus_per_trial * max(exp.search.parallel_trials, 1)
         return GpuPool([f"sim{i}" for i in range(n)])
-    return GpuPool.from_machine()
+    return GpuPool.from_machine(lock_dir=lock_dir)
 
 
 class _Signals:
@@ -171,7 +173,10 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
     cancel = threading.Event()
     with journal.open_run(options.runs_root, exp, fresh=options.fresh) as run:
         owner = f"{exp.name}/{run.run_id}"
-        for leftover in backend.reap(owner):  # what a killed runner of this run left behind
+        # what killed runners of this experiment left behind (this run's or earlier runs',
+        # e.g. before --fresh or an edit); engines of live runners are never touched
+        reap_prefix = owner if backend_name == "ome" else f"{exp.name}/"
+        for leftover in backend.reap(reap_prefix):
             run.note(f"cleaned up {leftover}")
         finished: dict[str, TrialResult] = dict(run.state.finished)
         searcher = make_searcher(exp, plan, max_trials=options.max_trials)

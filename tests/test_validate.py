@@ -202,7 +202,9 @@ def test_config_file_that_is_not_json(tmp_path: Path):
     path = tmp_path / "e.yaml"
     path.write_text(text)
     _, diags = validate_file(path)
-    assert [d.message for d in diags] == ["'config.json' is not valid JSON (Expecting value at line 1 column 1)"]
+    assert [d.message for d in diags] == [
+        "'config.json' is not valid JSON (Expecting value at line 1 column 1)"
+    ]
     assert "secret" not in str(diags[0])  # the file's content is never echoed
 
 

@@ -82,5 +82,6 @@ class Backend(Protocol):
     def stop(self, deployment: Deployment) -> None:
         """Stop and remove the engine, saving its logs to launch.log_dir first. Idempotent."""
 
-    def reap(self, owner_prefix: str) -> list[str]:
-        """Stop whatever an earlier (killed) run with this owner prefix left behind."""
+    def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
+        """Stop whatever an earlier (killed) run with this owner prefix left behind; engines
+        of live runners only when `live` (where the backend records its runner)."""

@@ -37,6 +37,8 @@ from tuneops.runner.backends.base import (
     TrialFailure,
 )
 
+from tuneops import secrets
+
 GROUP, VERSION = "ome.io", "v1beta1"
 ISVC = "inferenceservices"
 CLUSTER_PLURALS = {  # cluster-scoped objects shared by every trial of a run
@@ -346,7 +348,7 @@ class OmeBackend:
             return
         text = self._safe_logs_full(deployment)
         deployment.launch.log_dir.mkdir(parents=True, exist_ok=True)
-        (deployment.launch.log_dir / LOG_NAME).write_text(text)
+        (deployment.launch.log_dir / LOG_NAME).write_text(secrets.redact(text))
         self._delete(handle.namespace, handle.name)
         self._wait_deleted(handle.namespace, handle.name)
         handle.removed = True
@@ -374,8 +376,9 @@ class OmeBackend:
             return "default"
         return (active or {}).get("context", {}).get("namespace") or "default"
 
-    def reap(self, owner_prefix: str) -> list[str]:
-        """Delete the InferenceServices whose owner annotation starts with the prefix."""
+    def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
+        """Delete the InferenceServices whose owner annotation starts with the prefix (OME
+        records no runner, so `live` changes nothing: callers name their own run)."""
         reaped = []
         for namespace in self._namespaces or (self._default_namespace(),):
             found = self._call(f"listing InferenceServices in {namespace}",
