@@ -16,10 +16,12 @@ from __future__ import annotations
 import copy
 import os
 import posixpath
+import re
 from collections.abc import Callable
 from typing import Any
 
 from tuneops.renderers.command import engine_command
+from tuneops.renderers.templating import Quoted
 
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial
@@ -125,6 +127,21 @@ def passed_env(exp: Experiment) -> dict[str, str]:
     API; docker-run.sh names them (`--env NAME`) so the docker CLI reads them itself."""
     refs = exp.engine.secret_env
     return {k: refs[k].from_env for k in sorted(refs) if refs[k].from_env is not None}
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_exports(exp: Experiment) -> Quoted:
+    """sh lines giving each passed-through NAME the value of its VAR (when they differ),
+    for docker-run.sh; `export` is a shell builtin, so the value is on no command line."""
+    lines = []
+    for name, var in passed_env(exp).items():
+        if not (_NAME.match(name) and _NAME.match(var)):  # the schema allows nothing else
+            raise ValueError(f"not a variable name: {name!r} / {var!r}")
+        if name != var:
+            lines.append(f'{name}="${{{var}}}"; export {name}  # from your environment\n')
+    return Quoted("".join(lines))
 
 
 def docker_argv(spec: dict[str, Any], pass_env: Any = ()) -> list[str]:

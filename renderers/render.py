@@ -86,7 +86,7 @@ def docker_files(exp: Experiment, trial: Trial) -> dict[str, str]:
         "docker.json": json_pretty(spec) + "\n",
         "docker-run.sh": render(
             "docker-run.sh.j2", argv=docker.docker_argv(spec, docker.passed_env(exp)),
-            trial_id=trial.id, pass_env=docker.passed_env(exp),
+            trial_id=trial.id, exports=docker.env_exports(exp),
         ),
     }
 
