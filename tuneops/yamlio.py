@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,14 @@ MAX_DEPTH = 32  # nesting levels; an experiment needs 6
 MAX_INT_DIGITS = 19  # int64's range: no field means anything larger
 
 Path_ = tuple[str | int, ...]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _INT, _FLOAT, _STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "str"))
+# Plain data only: !!set, !!omap, !!binary, !!python/… and local tags build objects that
+# no field takes (and some crash ruamel's round-trip constructor).
+_TAGS = {
+    f"tag:yaml.org,2002:{t}"
+    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+}
 
 
 def _yaml() -> YAML:
@@ -115,6 +124,11 @@ def _scalar_problem(node: ScalarNode) -> tuple[str, str] | None:
     value = node.value
     if "\x00" in value:
         return "text contains a NUL character", "no field can carry one"
+    if _SURROGATE.search(value):
+        try:  # JSON's "\ud83d\ude80" spelling of one character: join the pair
+            node.value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            return "text contains a lone UTF-16 surrogate", "write the character itself"
     if node.tag == _INT:
         body = value.strip().lstrip("+-")
         if body[:2].lower() in ("0x", "0o", "0b"):
@@ -166,6 +180,12 @@ def _check_nodes(file: str, root: Any) -> None:
             continue
         if key in memo:
             continue
+        if node.tag not in _TAGS:
+            raise _fail(
+                file, f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed",
+                *_at(node),
+                hint="plain text, numbers, true/false, null, lists and mappings only",
+            )
         if isinstance(node, ScalarNode):
             problem = _scalar_problem(node)
             if problem:
@@ -185,7 +205,7 @@ def _check_nodes(file: str, root: Any) -> None:
                         hint=f'keys are names: quote it, "{k.value}"' if scalar else "",
                     )
         stack.append((node, True))
-        stack.extend((k, False) for k in _children(node) if id(k) not in memo)
+        stack.extend((k, False) for k in reversed(_children(node)) if id(k) not in memo)
 
 
 def _children(node: Any) -> list[Any]:
@@ -202,7 +222,9 @@ def load(path: Path, text: str | None = None) -> Any:
     text = read_text(path) if text is None else text
     y = _yaml()
     try:
-        nodes = list(y.compose_all(text))
+        with warnings.catch_warnings():  # a reused anchor is legal YAML: no stderr noise
+            warnings.simplefilter("ignore")
+            nodes = list(y.compose_all(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -240,7 +262,8 @@ def load(path: Path, text: str | None = None) -> Any:
             name, f"YAML error: {exc.problem}", mark.line + 1 if mark else 0,
             mark.column + 1 if mark else 0,
         ) from None
-    except (ValueError, OverflowError, TypeError) as exc:  # a scalar no constructor takes
+    except (ValueError, OverflowError, TypeError, AttributeError, KeyError) as exc:
+        # a scalar no constructor takes, e.g. `!!int x` or a timestamp out of range
         raise _fail(name, f"YAML value cannot be read: {exc}") from None
 
 
