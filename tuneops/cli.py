@@ -197,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-trials", type=int, help="stop after this many trials (overrides)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("reap", help="stop engines a killed run left behind")
+    p = sub.add_parser(
+        "reap", help="stop engines killed runs left behind (never those of a live runner)"
+    )
     p.add_argument("--owner", default="", help="owner prefix '<experiment>/' (default: all)")
     p.add_argument("--backends", nargs="+", default=["local", "docker"],
                    choices=["local", "docker", "ome"])
