@@ -20,6 +20,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tuneops.renderers.render import render_experiment
 
 from tests.test_validate import EXAMPLES
 from tuneops import cli, expr
@@ -108,7 +109,10 @@ EXPRESSIONS = st.lists(st.sampled_from(EXPR_TOKENS), min_size=1, max_size=60).ma
 @settings(max_examples=MUTATION_EXAMPLES, **_SETTINGS)
 @given(text=mutated_example())
 def test_mutated_examples_exit_0_or_2(tmp_path_factory, capsys, text):
-    _validate_text(tmp_path_factory.mktemp("m"), text, capsys)
+    tmp = tmp_path_factory.mktemp("m")
+    if _validate_text(tmp, text, capsys) == 0:  # still valid: it must render too
+        exp, _ = validate_file(tmp / "fuzz.yaml")
+        render_experiment(exp, tmp / "manifests")
 
 
 @settings(max_examples=DOCUMENT_EXAMPLES, **_SETTINGS)
