@@ -204,7 +204,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 pool.release(gpus)
 
         pending: dict[Future, Trial] = {}
-        with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor:
+        with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor, \
+                _StopOnError(cancel, ctx):
             while not cancel.is_set():
                 out_of_time = deadline is not None and time.monotonic() >= deadline
                 while len(pending) < parallel and not out_of_time and not searcher.done:
@@ -254,6 +255,22 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             results=results, best=best, simulated=simulated, interrupted=interrupted,
             wall_s=time.monotonic() - t0, resumed=resumed, notes=run.notes,
         )
+
+
+class _StopOnError:
+    """An error out of the loop (e.g. the journal cannot take another line: a full disk)
+    cancels every trial and stops their engines before the pool waits for them."""
+
+    def __init__(self, cancel: threading.Event, ctx: TrialContext) -> None:
+        self.cancel, self.ctx = cancel, ctx
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, *rest: object) -> None:
+        if kind is not None:
+            self.cancel.set()
+            _stop_all(self.ctx)
 
 
 def _stop_all(ctx: TrialContext) -> None:

@@ -407,3 +407,31 @@ def test_the_rendered_inference_service_holds_the_reference_only(tmp_path):
     service = next(summary.out_dir.rglob("inferenceservice.yaml")).read_text()
     env = service.split("env:")[1].split("image:")[0]
     assert "secretKeyRef" in env and "value:" not in env
+
+
+def test_a_journal_that_fails_mid_run_stops_the_run_resumable(tmp_path, monkeypatch):
+    from tuneops.runner.run import RunOptions, run_experiment
+
+    from tests import e2e_helpers
+
+    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "runtime"))
+    exp = load_experiment(e2e_helpers.write_experiment(tmp_path, "jfail"))
+    real_append = journal.append_line
+
+    def full_disk_at_first_trial(fd, line):
+        if b'"trial_started"' in line:
+            os.write(fd, line[: len(line) // 2])  # the disk fills up mid-line
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_append(fd, line)
+
+    monkeypatch.setattr(journal, "append_line", full_disk_at_first_trial)
+    runs = tmp_path / "runs"
+    with pytest.raises(errors.FileProblem, match="cannot append to .*journal.jsonl: No space"):
+        run_experiment(exp, RunOptions(runs_root=runs, reports_root=tmp_path / "reports",
+                                       quiet=True))
+    monkeypatch.setattr(journal, "append_line", real_append)
+    run_dir = journal.find_resumable(runs, exp)
+    assert run_dir is not None  # the next `tuneops run` resumes this run
+    state = journal.replay(run_dir)
+    assert not state.torn_tail and state.bad_lines == 0 and not state.unfinished
+    assert not list((tmp_path / "runtime" / "local").glob("*.json"))  # no engine left behind
