@@ -170,6 +170,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             hint=f"`tuneops render` writes the manifests to apply: manifests/{exp.name}/",
         )])
     backend = options.backend or BACKENDS[backend_name](**_backend_options(exp))
+    secrets.engine_env(exp)  # a missing fromEnv variable is bad input: before anything is written
     cancel = threading.Event()
     with journal.open_run(options.runs_root, exp, fresh=options.fresh) as run:
         owner = f"{exp.name}/{run.run_id}"

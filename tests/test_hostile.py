@@ -435,3 +435,18 @@ def test_a_journal_that_fails_mid_run_stops_the_run_resumable(tmp_path, monkeypa
     state = journal.replay(run_dir)
     assert not state.torn_tail and state.bad_lines == 0 and not state.unfinished
     assert not list((tmp_path / "runtime" / "local").glob("*.json"))  # no engine left behind
+
+
+def test_a_missing_secret_stops_the_run_before_anything_is_written(tmp_path, monkeypatch):
+    from tuneops.runner.run import RunOptions, run_experiment
+
+    from tests import e2e_helpers
+
+    monkeypatch.delenv("TUNEOPS_NOT_SET", raising=False)
+    path = e2e_helpers.write_experiment(
+        tmp_path, "nosecret", engine={"env": {"HF_TOKEN": {"fromEnv": "TUNEOPS_NOT_SET"}}}
+    )
+    with pytest.raises(errors.UserError, match="secrets not available"):
+        run_experiment(load_experiment(path), RunOptions(
+            runs_root=tmp_path / "runs", reports_root=tmp_path / "reports", quiet=True))
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
