@@ -450,3 +450,24 @@ def test_a_missing_secret_stops_the_run_before_anything_is_written(tmp_path, mon
         run_experiment(load_experiment(path), RunOptions(
             runs_root=tmp_path / "runs", reports_root=tmp_path / "reports", quiet=True))
     assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
+
+
+def test_a_report_that_cannot_be_written_names_its_folder(tmp_path, monkeypatch):
+    from tuneops.runner.report import write_report
+
+    from tests.test_report import make_exp, make_results
+
+    exp = make_exp()
+    real_write = Path.write_text
+
+    def full_disk(self, data, *args, **kwargs):
+        if self.name == "report.md":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    out = tmp_path / "reports" / exp.name / "run1"
+    with pytest.raises(errors.FileProblem) as info:
+        write_report(out, exp, make_results(exp), run_id="run1", manifests_root=None)
+    assert str(info.value) == f"cannot write the report {out}: No space left on device"
+    assert not out.exists() and list(out.parent.iterdir()) == []  # nothing half-written
