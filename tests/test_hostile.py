@@ -29,7 +29,7 @@ from tuneops.validate import load_experiment, validate_file
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = (ROOT / "tests" / "bad" / "impossible-tp.yaml").read_text().replace("[1, 3]", "[1, 2]")
-TOKEN = "hf_" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2"
+TOKEN = "hf_" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Jh1Gf0Ed"
 
 
 def write(tmp_path: Path, text: str, name: str = "e.yaml") -> Path:
@@ -392,8 +392,10 @@ def test_ome_env_uses_secret_refs_and_escapes_dollars(tmp_path):
 
 
 def test_token_shapes_are_redacted_everywhere_written(tmp_path):
-    for token in (TOKEN, "ghp_" + "a" * 36, "github_pat_" + "b1" * 20, "sk-" + "c" * 40):
+    for token in (TOKEN, "ghp_" + "a" * 36, "github_pat_" + "b1" * 41, "sk-" + "c" * 48):
         assert secrets.redact(f"x={token};") == "x=[REDACTED];"
+    for word in ("sk-learn-based-model", "hf_transfer", "ghp_short", "my_sk-" + "c" * 48):
+        assert secrets.redact(word) == word  # ordinary words are left alone
     fd = os.open(tmp_path / "j", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     fsutil.append_line(fd, f'{{"m": "{TOKEN}"}}'.encode())
     os.close(fd)

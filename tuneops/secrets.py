@@ -21,10 +21,12 @@ from tuneops.errors import Diagnostic, UserError
 from tuneops.spec import Experiment
 
 MASK = "[REDACTED]"
-# Hugging Face, GitHub classic and fine-grained, OpenAI-style keys.
+# Hugging Face (hf_ + 34), GitHub classic (ghp_ + 36) and fine-grained (github_pat_ + 82),
+# OpenAI-style keys (sk-, 48 and more): the lengths keep ordinary words like
+# "sk-learn-model" from matching.
 TOKEN_SHAPES = re.compile(
-    r"(?<![A-Za-z0-9_])(?:hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}"
-    r"|github_pat_[A-Za-z0-9_]{20,}|sk-[A-Za-z0-9_-]{20,})"
+    r"(?<![A-Za-z0-9_])(?:hf_[A-Za-z0-9]{30,}|gh[pousr]_[A-Za-z0-9]{30,}"
+    r"|github_pat_[A-Za-z0-9_]{40,}|sk-[A-Za-z0-9_-]{32,})"
 )
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 
