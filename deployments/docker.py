@@ -29,8 +29,10 @@ def docker_objects(exp: Experiment, trial: Trial) -> Objects:
     spec = docker.run_spec(exp, trial)
     return {
         "docker.json": spec,
-        "docker-run.sh": render("docker-run.sh.j2", argv=docker.docker_argv(spec),
-                                trial_id=trial.id),
+        "docker-run.sh": render(
+            "docker-run.sh.j2", argv=docker.docker_argv(spec, docker.passed_env(exp)),
+            trial_id=trial.id, exports=docker.env_exports(exp),
+        ),
     }
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 import copy
 import os
 import posixpath
+import re
 from collections.abc import Callable
 from typing import Any
 
 from tuneops.renderers.command import engine_command
+from tuneops.renderers.templating import Quoted
 
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial
@@ -119,8 +121,32 @@ def run_spec(exp: Experiment, trial: Trial) -> dict[str, Any]:
     return spec
 
 
-def docker_argv(spec: dict[str, Any]) -> list[str]:
-    """The `docker run` argv that starts the same container as `containers.run(**spec)`."""
+def passed_env(exp: Experiment) -> dict[str, str]:
+    """Env names whose values come from the caller's environment ({fromEnv: VAR}), with
+    their VAR. The run spec never holds them: the runner adds the values through the Docker
+    API; docker-run.sh names them (`--env NAME`) so the docker CLI reads them itself."""
+    refs = exp.engine.secret_env
+    return {k: refs[k].from_env for k in sorted(refs) if refs[k].from_env is not None}
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_exports(exp: Experiment) -> Quoted:
+    """sh lines giving each passed-through NAME the value of its VAR (when they differ),
+    for docker-run.sh; `export` is a shell builtin, so the value is on no command line."""
+    lines = []
+    for name, var in passed_env(exp).items():
+        if not (_NAME.match(name) and _NAME.match(var)):  # the schema allows nothing else
+            raise ValueError(f"not a variable name: {name!r} / {var!r}")
+        if name != var:
+            lines.append(f'{name}="${{{var}}}"; export {name}  # from your environment\n')
+    return Quoted("".join(lines))
+
+
+def docker_argv(spec: dict[str, Any], pass_env: Any = ()) -> list[str]:
+    """The `docker run` argv that starts the same container as `containers.run(**spec)`,
+    plus `--env NAME` (value from the caller's environment) for each name in `pass_env`."""
     argv = ["docker", "run"]
     if spec.get("detach"):
         argv.append("--detach")
@@ -129,6 +155,8 @@ def docker_argv(spec: dict[str, Any]) -> list[str]:
         argv += ["--label", f"{key}={spec['labels'][key]}"]
     for key in sorted(spec.get("environment") or {}):
         argv += ["--env", f"{key}={spec['environment'][key]}"]
+    for key in sorted(pass_env):
+        argv += ["--env", key]
     for port in spec.get("ports") or {}:
         argv += ["--publish", port]  # no host port given: Docker picks a free one
     for req in spec.get("device_requests") or []:

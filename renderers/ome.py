@@ -127,8 +127,22 @@ def container_command(exp: Experiment, args: dict[str, Any]) -> list[str]:
     return [w if i == model_at else k8s_word(w) for i, w in enumerate(words)]
 
 
-def _env(exp: Experiment) -> list[dict[str, str]]:
-    return [{"name": k, "value": exp.engine.env[k]} for k in sorted(exp.engine.env)]
+def _env(exp: Experiment) -> list[dict[str, Any]]:
+    """The runner's env: literal values `$`-escaped (Kubernetes expands `$(VAR)` in env
+    values as in commands), secrets as `valueFrom.secretKeyRef`, never their values."""
+    eng = exp.engine
+    out: list[dict[str, Any]] = []
+    for name in sorted({*eng.env, *eng.secret_env}):
+        if name in eng.env:
+            out.append({"name": name, "value": k8s_word(eng.env[name])})
+            continue
+        ref = eng.secret_env[name]
+        if ref.secret_name is not None:  # fromEnv is refused for ome by validation
+            out.append({
+                "name": name,
+                "valueFrom": {"secretKeyRef": {"name": ref.secret_name, "key": ref.secret_key}},
+            })
+    return out
 
 
 def _gpu_resources(exp: Experiment) -> dict[str, Any]:
@@ -287,7 +301,7 @@ def serving_runtime(exp: Experiment) -> dict[str, Any]:
         runner["image"] = exp.engine.image
     runner["ports"] = [{"containerPort": PORT, "name": "http1", "protocol": "TCP"}]
     runner["command"] = container_command(exp, dict(exp.engine.args))
-    if exp.engine.env:
+    if exp.engine.env or exp.engine.secret_env:
         runner["env"] = _env(exp)
     runner["volumeMounts"] = [{"mountPath": "/dev/shm", "name": "dshm"}]
     resources = _gpu_resources(exp)
@@ -323,6 +337,8 @@ def serving_runtime(exp: Experiment) -> dict[str, Any]:
 
 
 _STORAGE_KEYS = ("storageUri", "path", "key")
+# Written as names in the experiment (the docs say text), objects {name, ...} in the CRD.
+_NAMED_KEYS = ("modelFormat", "modelFramework")
 
 
 def _base_model_options(exp: Experiment) -> dict[str, Any] | None:
@@ -349,6 +365,9 @@ def base_model(exp: Experiment) -> dict[str, Any]:
     storage = {"storageUri": uri}
     storage.update({k: given[k] for k in _STORAGE_KEYS[1:] if k in given})
     spec = {k: given[k] for k in sorted(given) if k not in _STORAGE_KEYS}
+    for key in _NAMED_KEYS:
+        if isinstance(spec.get(key), str):
+            spec[key] = {"name": spec[key]}
     spec.setdefault("disabled", False)
     spec["storage"] = storage
     return {

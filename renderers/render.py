@@ -26,7 +26,7 @@ from ruamel.yaml import YAML
 from tuneops.renderers.quoting import json_pretty
 from tuneops.renderers.templating import render
 
-from tuneops import registry
+from tuneops import registry, secrets
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial, make_plan
 from tuneops.registry import engines
@@ -179,7 +179,7 @@ def render_experiment(
     t0 = time.perf_counter()
     files, checked, source = render_tree(exp, crd_dir=crd_dir)
     try:
-        blobs = {rel: text.encode("utf-8") for rel, text in files.items()}
+        blobs = {rel: secrets.redact(text).encode("utf-8") for rel, text in files.items()}
     except UnicodeEncodeError as exc:
         raise UserError(
             [Diagnostic(exp.source_file, 0, 0, "", f"a rendered value is not valid UTF-8: {exc}")]

@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from tuneops import secrets
+
 
 def fsync_dir(path: str | os.PathLike) -> None:
     """Make a rename or a new file in `path` durable (no-op where directories can't be opened)."""
@@ -31,7 +33,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, mode: int = 0o644) 
     """Replace `path` with `data` in one step; readers see the old or the new file, never a mix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode() if isinstance(data, str) else data
+    payload = secrets.redact(data).encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -57,6 +59,7 @@ def append_line(fd: int, line: bytes) -> None:
     is finished by a second one, and a kill between the two leaves a torn last line that
     the reader drops.
     """
+    line = secrets.redact_bytes(line)
     if not line.endswith(b"\n"):
         line += b"\n"
     view = memoryview(line)

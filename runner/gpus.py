@@ -5,16 +5,26 @@ without GPUs has a pool of zero that still serves trials needing none. ``acquire
 until enough GPUs are free, so a scheduler can start trials in threads and let the pool
 decide who waits. Ids are strings as CUDA_VISIBLE_DEVICES and Docker's device_ids take them
 (indexes by default; UUIDs when declared so).
+
+Given a `lock_dir` (the runner passes ``<runtime dir>/gpus`` for real GPUs), a GPU is also
+held across processes, as ports are (``runner.ports``): an exclusive flock on
+``<lock_dir>/<id>.lock`` for as long as the trial has it, dropped by the kernel if the
+holder dies. A GPU another tuneops process holds is skipped; `acquire` waits (polling)
+until enough are free here *and* unlocked.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 NVIDIA_SMI_QUERY = [
     "nvidia-smi",
@@ -73,19 +83,59 @@ def detect() -> list[Gpu]:
 class GpuPool:
     """Thread-safe lending of disjoint GPU sets."""
 
-    def __init__(self, ids: Iterable[str]):
+    POLL_S = 0.5  # how often a waiting acquire looks at other processes' locks
+
+    def __init__(self, ids: Iterable[str], lock_dir: Path | None = None):
         self.ids = tuple(str(i) for i in ids)
         if len(set(self.ids)) != len(self.ids):
             raise ValueError(f"duplicate GPU ids in {list(self.ids)}")
         self._free = list(self.ids)
         self._cond = threading.Condition()
+        self.lock_dir = lock_dir
+        self._locks: dict[str, int] = {}  # id -> fd holding its flock
 
     @classmethod
-    def from_machine(cls, declared: Iterable[str] | None = None) -> GpuPool:
+    def from_machine(
+        cls, declared: Iterable[str] | None = None, lock_dir: Path | None = None
+    ) -> GpuPool:
         """Ids the experiment declares win; otherwise every GPU nvidia-smi reports."""
         if declared is not None:
-            return cls(declared)
-        return cls(gpu.index for gpu in detect())
+            return cls(declared, lock_dir)
+        return cls((gpu.index for gpu in detect()), lock_dir)
+
+    def _lock(self, gpu: str) -> int | None:
+        """The fd of a won flock on the GPU's lock file, or None when another holds it."""
+        from tuneops.runner.ports import open_lock
+
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in gpu)
+        fd = open_lock(self.lock_dir, f"{safe}.lock")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
+    def _take(self, n: int) -> tuple[str, ...] | None:
+        """`n` free ids, locked across processes when there is a lock dir (cond held)."""
+        candidates = sorted(self._free, key=self.ids.index)
+        if len(candidates) < n:
+            return None
+        if self.lock_dir is None:
+            return tuple(candidates[:n])
+        won: dict[str, int] = {}
+        for gpu in candidates:
+            fd = self._lock(gpu)
+            if fd is not None:
+                won[gpu] = fd
+                if len(won) == n:
+                    self._locks.update(won)
+                    return tuple(won)
+        for fd in won.values():
+            os.close(fd)
+        return None
 
     @property
     def size(self) -> int:
@@ -105,13 +155,17 @@ class GpuPool:
             raise ValueError(f"a trial needs {n} GPUs but this machine's pool has {self.size}")
         if n == 0:
             return ()
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            if not self._cond.wait_for(lambda: len(self._free) >= n, timeout):
-                raise TimeoutError(f"{n} GPUs not free within {timeout}s")
-            taken = sorted(self._free, key=self.ids.index)[:n]
+            while (taken := self._take(n)) is None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"{n} GPUs not free within {timeout}s")
+                wait = self.POLL_S if self.lock_dir is not None else None
+                self._cond.wait(left if wait is None else min(wait, left or wait))
             for gpu in taken:
                 self._free.remove(gpu)
-            return tuple(taken)
+            return taken
 
     def release(self, ids: Iterable[str]) -> None:
         ids = tuple(ids)
@@ -123,6 +177,10 @@ class GpuPool:
                     raise ValueError(f"GPU {gpu!r} is not in this pool")
                 if gpu in self._free:
                     raise ValueError(f"GPU {gpu!r} released twice")
+            for gpu in ids:
+                fd = self._locks.pop(gpu, None)
+                if fd is not None:
+                    os.close(fd)  # drops the flock
             self._free.extend(ids)
             self._cond.notify_all()
 

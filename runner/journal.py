@@ -155,10 +155,13 @@ def replay(path: str | os.PathLike) -> RunState:
         except ValueError:
             state.bad_lines += 1
             continue
-        if isinstance(rec, dict):
-            state.apply(rec)
-        else:
+        if not isinstance(rec, dict):
             state.bad_lines += 1
+            continue
+        try:
+            state.apply(rec)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            state.bad_lines += 1  # valid JSON of the wrong shape: skipped, as garbage is
     return state
 
 
@@ -201,7 +204,7 @@ class RunLock:
 
     def __init__(self, run_dir: Path, info: dict[str, Any]) -> None:
         self.path = run_dir / LOCK
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -249,11 +252,17 @@ class Run:
         self.host = socket.gethostname()
         self.notes: list[str] = []
         self._mutex = threading.Lock()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.lock = RunLock(
-            self.dir,
-            {"pid": self.pid, "host": self.host, "since": utc_now(), "run_id": self.run_id},
-        )
+        self._fd: int | None = None
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.lock = RunLock(
+                self.dir,
+                {"pid": self.pid, "host": self.host, "since": utc_now(), "run_id": self.run_id},
+            )
+        except OSError as exc:
+            where = exc.filename or self.dir
+            raise errors.FileProblem(where, "create the run folder", exc) from exc
+        errors.crash_dir = str(self.dir)  # a crash from here on is logged in this run
         try:
             self.path = self.dir / JOURNAL
             self.state = replay(self.path)
@@ -285,15 +294,32 @@ class Run:
                 )
             if self.state.torn_tail:
                 self.note("dropped a torn last journal line (the previous runner was killed)")
+        except OSError as exc:
+            self.lock.release()
+            raise errors.FileProblem(exc.filename or self.path, "write the journal", exc) from exc
         except BaseException:
             self.lock.release()
             raise
 
     def _append(self, record: dict[str, Any]) -> None:
+        """One line, all or nothing: a failed write (a full disk, an I/O error) is cut back
+        off, so the journal never keeps a torn line; the caller gets a FileProblem naming
+        the journal, and the run stops resumable from its last whole line."""
         record = {"v": VERSION, "ts": utc_now(), **record}
         line = json.dumps(record, separators=(",", ":"), default=str).encode() + b"\n"
         with self._mutex:
-            append_line(self._fd, line)
+            if self._fd is None:
+                raise errors.FileProblem(self.path, "append to", OSError("journal is closed"))
+            size = os.fstat(self._fd).st_size
+            try:
+                append_line(self._fd, line)
+            except OSError as exc:
+                try:
+                    os.ftruncate(self._fd, size)
+                    os.fsync(self._fd)
+                except OSError:
+                    pass  # replay drops a torn last line anyway
+                raise errors.FileProblem(self.path, "append to", exc) from exc
             self.state.apply(record)
 
     def note(self, message: str) -> None:
@@ -345,7 +371,10 @@ class Run:
 
 def _new_run_dir(exp_dir: Path, exp: Experiment) -> Path:
     base = new_run_id(exp)
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise errors.FileProblem(exc.filename or exp_dir, "create", exc) from exc
     for n in range(1000):
         run_dir = exp_dir / (base if n == 0 else f"{base}-{n}")
         try:
@@ -353,6 +382,8 @@ def _new_run_dir(exp_dir: Path, exp: Experiment) -> Path:
             return run_dir
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise errors.FileProblem(run_dir, "create", exc) from exc
     raise errors.TuneopsError(f"cannot create a run directory under {exp_dir}")
 
 

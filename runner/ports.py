@@ -11,6 +11,12 @@ process, so threads are covered as well as processes.
 Ports come from ``TUNEOPS_PORT_RANGE`` (default 20000-29999), below Linux's ephemeral range
 so outgoing connections do not take them meanwhile. The runtime dir is ``TUNEOPS_RUNTIME_DIR``,
 else ``$XDG_RUNTIME_DIR/tuneops``, else ``/tmp/tuneops-<uid>``: one per machine and user.
+
+The runtime dir is private, and checked every time it is used: a directory (not a
+symlink), owned by us, mode 0700. On a shared machine ``/tmp/tuneops-<uid>`` is a
+predictable name; if another user created it first, or planted a symlink, tuneops refuses
+to use it rather than kill process groups named by their pid files or follow their links.
+Lock files are opened with O_NOFOLLOW.
 """
 
 from __future__ import annotations
@@ -20,19 +26,53 @@ import fcntl
 import os
 import random
 import socket
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tuneops import errors
 
 DEFAULT_RANGE = (20000, 29999)
 
 
+class UnsafeRuntimeDir(errors.TuneopsError):
+    """The runtime dir is not ours alone: refusing to trust what is in it."""
+
+    exit_code = errors.EXIT_USAGE
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (mode 0700) or check that it is a real directory, ours, 0700."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise errors.FileProblem(path, "create the runtime dir", exc) from exc
+    st = os.lstat(path)
+    hint = "remove it, or set TUNEOPS_RUNTIME_DIR to a folder only you can write"
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise UnsafeRuntimeDir(f"runtime dir {path} is not a directory (a symlink?); {hint}")
+    if st.st_uid != os.getuid():
+        raise UnsafeRuntimeDir(
+            f"runtime dir {path} belongs to uid {st.st_uid}, not to you (uid {os.getuid()}); "
+            + hint
+        )
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)  # ours, merely too open (an older tuneops made it 0755)
+    return path
+
+
 def runtime_dir() -> Path:
-    """The per-machine directory where locks and pid files of running trials live."""
+    """The per-machine, per-user private directory where locks and pid files live."""
     if env := os.environ.get("TUNEOPS_RUNTIME_DIR"):
-        return Path(env)
-    if xdg := os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(xdg) / "tuneops"
-    return Path(f"/tmp/tuneops-{os.getuid()}")
+        path = Path(env)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif xdg := os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(xdg) / "tuneops"
+    else:
+        path = Path(f"/tmp/tuneops-{os.getuid()}")
+    return private_dir(path)
 
 
 def port_range() -> tuple[int, int]:
@@ -96,8 +136,7 @@ class PortAllocator:
             raise ValueError(f"bad port range {self.low}-{self.high}")
 
     def _try(self, port: int) -> PortLease | None:
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_dir / f"{port}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = open_lock(self.lock_dir, f"{port}.lock")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -123,6 +162,16 @@ class PortAllocator:
             if (lease := self._try(candidate)) is not None:
                 return lease
         raise PortUnavailable(f"no free port in {self.low}-{self.high}")
+
+
+def open_lock(folder: Path, name: str) -> int:
+    """Open (creating) a lock file without following a symlink planted in its place."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        return os.open(folder / name, flags, 0o600)
+    except OSError as exc:
+        raise errors.FileProblem(folder / name, "open the lock file", exc) from exc
 
 
 def reserve(port: int | None = None) -> PortLease:

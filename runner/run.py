@@ -21,6 +21,7 @@ from tuneops.runner import journal, score
 from tuneops.runner.backends.base import Backend, Launch
 from tuneops.runner.bench import local_path
 from tuneops.runner.gpus import GpuPool
+from tuneops.runner.ports import runtime_dir
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
 from tuneops.runner.report.provenance import experiment_sha256
@@ -29,6 +30,7 @@ from tuneops.runner.search import make_searcher
 from tuneops.runner.store import ResultStore
 from tuneops.runner.trial import TrialContext, run_trial
 
+from tuneops import secrets
 from tuneops.plan import Plan, Trial, make_plan
 from tuneops.registry import engines
 from tuneops.spec import Experiment
@@ -93,7 +95,8 @@ def trial_launch(exp: Experiment, trial: Trial, *, owner: str, gpus: tuple[str, 
     plan = mode.launch(exp, trial, launch_objects(exp, trial),
                        resolve=lambda p: local_path(exp, p))
     return Launch(
-        trial_id=trial.id, owner=owner, command=plan.command, env=plan.env,
+        trial_id=trial.id, owner=owner, command=plan.command,
+        env={**plan.env, **secrets.engine_env(exp)},  # fromEnv references resolved
         container_port=plan.container_port, health_path=engine.health_path,
         # The simulator's GPUs are modelled, not real, and a platform that schedules GPUs
         # got only budget slots: both just pace parallel trials.
@@ -125,12 +128,13 @@ def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
     if exp.gpus_per_trial == 0:
         return GpuPool([])
     declared = options.gpu_ids or exp.deployment.gpus.devices
+    lock_dir = runtime_dir() / "gpus"  # real GPUs are held across processes, as ports are
     if declared:
-        return GpuPool(declared)
+        return GpuPool(declared, lock_dir)
     if engines()[exp.engine.name].simulated:
         n = exp.gpus_per_trial * max(exp.search.parallel_trials, 1)
         return GpuPool([f"sim{i}" for i in range(n)])
-    return GpuPool.from_machine()
+    return GpuPool.from_machine(lock_dir=lock_dir)
 
 
 class _Signals:
@@ -156,10 +160,14 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
     t0 = time.monotonic()
     plan: Plan = make_plan(exp)
     backend = options.backend or make_backend(exp)
+    secrets.engine_env(exp)  # a missing fromEnv variable is bad input: before anything is written
     cancel = threading.Event()
     with journal.open_run(options.runs_root, exp, fresh=options.fresh) as run:
         owner = f"{exp.name}/{run.run_id}"
-        for leftover in backend.reap(owner):  # what a killed runner of this run left behind
+        # what killed runners of this experiment left behind (this run's or earlier runs',
+        # e.g. before --fresh or an edit); engines of live runners are never touched
+        reap_prefix = f"{exp.name}/" if backend.records_runner else owner
+        for leftover in backend.reap(reap_prefix):
             run.note(f"cleaned up {leftover}")
         finished: dict[str, TrialResult] = dict(run.state.finished)
         resumed = sum(not r.reused_from for r in finished.values())
@@ -194,7 +202,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 pool.release(gpus)
 
         pending: dict[Future, Trial] = {}
-        with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor:
+        with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor, \
+                _StopOnError(cancel, ctx):
             while not cancel.is_set():
                 out_of_time = deadline is not None and time.monotonic() >= deadline
                 while len(pending) < parallel and not out_of_time and not searcher.done:
@@ -260,6 +269,22 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             results=results, best=best, simulated=simulated, interrupted=interrupted,
             wall_s=time.monotonic() - t0, resumed=resumed, reused=reused, notes=run.notes,
         )
+
+
+class _StopOnError:
+    """An error out of the loop (e.g. the journal cannot take another line: a full disk)
+    cancels every trial and stops their engines before the pool waits for them."""
+
+    def __init__(self, cancel: threading.Event, ctx: TrialContext) -> None:
+        self.cancel, self.ctx = cancel, ctx
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, *rest: object) -> None:
+        if kind is not None:
+            self.cancel.set()
+            _stop_all(self.ctx)
 
 
 def _stop_all(ctx: TrialContext) -> None:

@@ -3,7 +3,8 @@ input through untouched.
 
 Each file in tests/bad/ is one malformed experiment whose header says what must be
 reported: `# expect-path:` (the field path), `# expect:` (a substring of the message),
-optionally `# expect-hint:` and `# expect-line:`.
+optionally `# expect-hint:`, `# expect-line:`, `# expect-column:` and `# expect-message:`
+(the whole message, exactly).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def test_bad_experiment_is_rejected_with_its_message(path: Path):
     assert d.file == str(path)
     if "expect-line" in want:
         assert d.line == int(want["expect-line"])
+    if "expect-column" in want:
+        assert d.column == int(want["expect-column"])
+    if "expect-message" in want:
+        assert d.message == want["expect-message"]
     with pytest.raises(errors.UserError) as info:
         load_experiment(path)
     assert info.value.exit_code == errors.EXIT_USAGE == 2
@@ -197,7 +202,9 @@ def test_config_file_that_is_not_json(tmp_path: Path):
     path = tmp_path / "e.yaml"
     path.write_text(text)
     _, diags = validate_file(path)
-    assert [d.message for d in diags] == ["'config.json' is not valid JSON (JSONDecodeError)"]
+    assert [d.message for d in diags] == [
+        "'config.json' is not valid JSON (Expecting value at line 1 column 1)"
+    ]
     assert "secret" not in str(diags[0])  # the file's content is never echoed
 
 

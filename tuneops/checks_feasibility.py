@@ -169,8 +169,30 @@ def _constraint_hint(chosen: dict) -> str:
     return " * ".join(_name(path) for path, _ in chosen.values()) or "tp-size"
 
 
+def _check_devices_and_timeout(ctx: Context) -> None:
+    """Device ids are used as text (CUDA_VISIBLE_DEVICES, Docker): 0 and "0" are one GPU;
+    a startup timeout of "0s" would fail every trial before its engine could answer."""
+    seen: dict[str, Any] = {}
+    for i, device in enumerate(ctx.get("deployment", "gpus", "devices", default=None) or []):
+        text = str(device)
+        if text in seen:
+            ctx.error(
+                ("deployment", "gpus", "devices", i),
+                f"GPU {text} is listed twice (as {seen[text]!r} and {device!r})",
+                "each device once",
+            )
+        seen.setdefault(text, device)
+    timeout = ctx.exp.deployment.startup_timeout_s
+    if ctx.get("deployment", "startupTimeout") is not None and timeout <= 0:
+        ctx.error(
+            ("deployment", "startupTimeout"), "must be more than 0",
+            "how long an engine may take to become healthy, e.g. 10m",
+        )
+
+
 def check(ctx: Context) -> None:
     _check_deployment(ctx)
+    _check_devices_and_timeout(ctx)
     roles = _roles(ctx)
     _check_heads(ctx, roles)
     _check_gpus(ctx, roles)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from tuneops import registry, schemas, yamlio
@@ -26,11 +26,23 @@ Path_ = tuple[str | int, ...]
 _MAX_LISTED = 12
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    """Integers are ints: JSON Schema also counts 1e9 (a float) as one, which then reaches
+    `range()`, thread pools and seeds as a float."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
 @lru_cache(maxsize=1)
 def validator() -> Draft202012Validator:
     schema = registry.experiment_schema(schemas.load_json("experiment.schema.json"))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return _Validator(schema)
 
 
 def format_path(path: Sequence[str | int]) -> str:

@@ -9,6 +9,7 @@ before anything runs.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from tuneops import expr, space
@@ -40,6 +41,13 @@ def _check_ranges(ctx: Context) -> bool:
         if p.log and p.low <= 0:
             ctx.error(("parameters", p.name, "low"), f"a log range needs low > 0, got {p.low}", "")
             ok = False
+        elif not math.isfinite(float(p.high) - float(p.low)):
+            ctx.error(
+                ("parameters", p.name),
+                f"the range {p.low} to {p.high} is wider than a float can hold",
+                "narrow it: samples and steps in between would overflow",
+            )
+            ok = False
     return ok
 
 
@@ -57,10 +65,10 @@ def _check_grid(ctx: Context) -> int | None:
     if not stepless:
         size = space.grid_size(exp.parameters)
         if size > space.MAX_GRID_POINTS:
-            counts = " x ".join(str(space.count_values(p)) for p in exp.parameters)
+            counts = " x ".join(_count_words(space.count_values(p)) for p in exp.parameters)
             ctx.error(
                 ("parameters",),
-                f"the grid has {size:,} points ({counts}), more than the limit of "
+                f"the grid has {_count_words(size, ',')} points ({counts}), more than the limit of "
                 f"{space.MAX_GRID_POINTS:,}",
                 "narrow the ranges or raise their steps: plan lists every point",
             )
@@ -69,8 +77,17 @@ def _check_grid(ctx: Context) -> int | None:
     return None
 
 
+def _count_words(n: int, sep: str = "") -> str:
+    """A count as digits, or as a power of ten once it is too long to read."""
+    if n < 10**18:
+        return f"{n:,}" if sep else str(n)
+    return f"about 10^{len(str(n)) - 1}"
+
+
 def _check_search(ctx: Context) -> None:
     s = ctx.exp.search
+    if s.time_budget_s is not None and s.time_budget_s <= 0:
+        ctx.error(("search", "timeBudget"), "must be more than 0", "e.g. 6h")
     if s.method != "grid" and s.max_trials is None and s.time_budget_s is None:
         ctx.error(
             ("search", "method"),

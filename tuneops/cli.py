@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-import tempfile
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +33,7 @@ def _experiment_paths(paths: Sequence[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from tuneops import secrets
     from tuneops.validate import validate_file
 
     paths = _experiment_paths(args.paths)
@@ -48,11 +49,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if args.format == "text":
             if diags:
                 for d in diags:
-                    print(d, file=sys.stderr)
+                    print(secrets.redact(str(d)), file=sys.stderr)
             else:
                 print(f"{path}: ok")
     if args.format == "json":
-        print(json.dumps({"files": report, "errors": problems}, indent=2))
+        print(secrets.redact(json.dumps({"files": report, "errors": problems}, indent=2)))
     if problems and args.format == "text":
         n = sum(1 for r in report if not r["ok"])
         print(f"{problems} error(s) in {n} of {len(paths)} file(s)", file=sys.stderr)
@@ -215,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-trials", type=int, help="stop after this many trials (overrides)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("reap", help="stop engines a killed run left behind")
+    p = sub.add_parser(
+        "reap", help="stop engines killed runs left behind (never those of a live runner)"
+    )
     p.add_argument("--owner", default="", help="owner prefix '<experiment>/' (default: all)")
     p.add_argument("--backends", nargs="+", default=["local", "docker"],
                    choices=sorted(registry.deployment_modes()), metavar="MODE",
@@ -249,31 +252,91 @@ def _version() -> str:
     return __version__
 
 
-def _crash_log(exc: BaseException) -> Path:
-    log_dir = Path(os.environ.get("TUNEOPS_LOG_DIR", tempfile.gettempdir()))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / "tuneops-crash.log"
-    path.write_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    return path
+def _crash_log(exc: BaseException) -> Path | None:
+    """Save the traceback (redacted): one log per run, in the run's folder; outside a run in
+    TUNEOPS_LOG_DIR or the private runtime dir. None when nowhere is writable: the handler
+    itself must never raise."""
+    from tuneops import secrets
+
+    text = secrets.redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    places: list[Path] = []
+    if errors.crash_dir:
+        places.append(Path(errors.crash_dir) / "crash.log")
+    name = f"tuneops-crash-{stamp}-{os.getpid()}.log"
+    if os.environ.get("TUNEOPS_LOG_DIR"):
+        places.append(Path(os.environ["TUNEOPS_LOG_DIR"]) / name)
+    try:
+        from tuneops.runner.ports import runtime_dir
+
+        places.append(runtime_dir() / name)
+    except Exception:  # noqa: BLE001 - an unsafe runtime dir: try the next place
+        pass
+    for path in places:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(path, flags, 0o600)
+            with os.fdopen(fd, "a") as f:
+                f.write(f"--- {stamp} pid {os.getpid()}\n{text}")
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null after the reader went away (`tuneops … | head -1`), so the
+    interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tuneops import secrets
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return errors.EXIT_OK
     except errors.UserError as exc:
-        print(str(exc), file=sys.stderr)
+        print(secrets.redact(str(exc)), file=sys.stderr)
         return exc.exit_code
     except errors.TuneopsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {secrets.redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.filename is None:
+            return _bug(exc)
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        print(f"error: cannot use {where}: {exc.strerror or exc}", file=sys.stderr)
+        return errors.EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit 3
-        path = _crash_log(exc)
-        print(f"internal error: {exc!r} (traceback in {path})", file=sys.stderr)
-        return errors.EXIT_BUG
+        return _bug(exc)
+
+
+def _bug(exc: BaseException) -> int:
+    from tuneops import secrets
+
+    path = _crash_log(exc)
+    where = f"traceback in {path}" if path else "no folder was writable for the traceback"
+    try:
+        print(f"internal error: {secrets.redact(repr(exc))} ({where})", file=sys.stderr)
+        if path is None:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    except OSError:
+        pass
+    return errors.EXIT_BUG
 
 
 if __name__ == "__main__":

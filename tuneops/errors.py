@@ -6,9 +6,13 @@ from dataclasses import dataclass, field
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the run went through but found nothing feasible, or a check failed
-EXIT_USAGE = 2  # bad input: the user can fix it
+EXIT_USAGE = 2  # bad input, or a file tuneops cannot read or write: the user can fix it
 EXIT_INTERRUPTED = 130
 EXIT_BUG = 3  # unexpected: a traceback is logged
+
+# Where a crash log goes: the run's own folder once a run is open (tuneops.runner.journal
+# sets it), else TUNEOPS_LOG_DIR or the private runtime dir (tuneops.cli).
+crash_dir: str | None = None
 
 
 class TuneopsError(Exception):
@@ -43,6 +47,18 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+class FileProblem(TuneopsError):
+    """A file or folder tuneops cannot read or write (permissions, a full disk, a read-only
+    file system): the message names the path; the user can fix it."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path: object, action: str, exc: BaseException) -> None:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        super().__init__(f"cannot {action} {path}: {reason}")
+        self.path = path
 
 
 @dataclass

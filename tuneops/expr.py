@@ -6,6 +6,11 @@
 
 Names may contain hyphens (engine flags do), so subtraction needs spaces: `a - b`.
 Parsed by recursive descent into a closure tree; nothing is ever handed to Python's eval.
+
+Every cost is bounded, since constraints are evaluated on every grid point: the text's
+length, its number of tokens and its nesting depth (the parser and the closure tree both
+recurse), number literals' digits, and values: arithmetic takes numbers only (so no
+`'x' * 10**9` or `'%01000000000d' % 1`) and an integer result is capped in size.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ _ARITH = {
     "/": operator.truediv, "//": operator.floordiv, "%": operator.mod,
 }
 _FUNCS = {"min": min, "max": max, "abs": abs}
+MAX_LENGTH = 1000  # characters
+MAX_TOKENS = 300
+MAX_DEPTH = 32  # parentheses, unary operators and function calls inside each other
+MAX_NUMBER_DIGITS = 19
+MAX_INT_BITS = 256  # larger intermediate integers are refused, not computed
 
 Env = dict[str, Any]
 Node = Callable[[Env], Any]
@@ -59,8 +69,24 @@ class Expression:
             raise ExprError(f"unknown name(s) {', '.join(missing)} in {self.text!r}")
         try:
             return bool(self._node(env))
-        except (TypeError, ZeroDivisionError) as exc:
+        except (TypeError, ZeroDivisionError, OverflowError, ValueError) as exc:
             raise ExprError(f"cannot evaluate {self.text!r}: {exc}") from None
+
+
+def _number(value: Any) -> Any:
+    """Arithmetic operands: numbers only (bool counts as 0/1), ints of bounded size."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"arithmetic needs numbers, got {value!r}"[:120])
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise OverflowError(f"an integer above 2**{MAX_INT_BITS}")
+    return value
+
+
+def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def apply(a: Any, b: Any) -> Any:
+        return _number(op(_number(a), _number(b)))
+
+    return apply
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
@@ -79,6 +105,12 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
             kind = "kw"
         tokens.append((kind, value, col))
         pos = m.end()
+        if len(tokens) > MAX_TOKENS:
+            raise ExprError(f"more than {MAX_TOKENS} tokens; split it into several constraints")
+        if kind == "num" and sum(c.isdigit() for c in value) > MAX_NUMBER_DIGITS:
+            raise ExprError(
+                f"number {value[:20]}... has more than {MAX_NUMBER_DIGITS} digits", col
+            )
     tokens.append(("end", "", len(text) + 1))
     return tokens
 
@@ -87,7 +119,13 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
         self.names: set[str] = set()
+
+    def nested(self, col: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError(f"nested more than {MAX_DEPTH} levels deep", col)
 
     def peek(self) -> tuple[str, str, int]:
         return self.tokens[self.i]
@@ -124,8 +162,9 @@ class _Parser:
 
     def not_(self) -> Node:
         if self.peek()[1] == "not":
-            self.take()
+            self.nested(self.take()[2])
             inner = self.not_()
+            self.depth -= 1
             return lambda e: not inner(e)
         return self.compare()
 
@@ -152,7 +191,7 @@ class _Parser:
     def sum_(self) -> Node:
         left = self.term()
         while self.peek()[1] in ("+", "-"):
-            op = _ARITH[self.take()[1]]
+            op = _arith(_ARITH[self.take()[1]])
             right = self.term()
             left = (lambda f, a, b: lambda e: f(a(e), b(e)))(op, left, right)
         return left
@@ -160,16 +199,17 @@ class _Parser:
     def term(self) -> Node:
         left = self.unary()
         while self.peek()[1] in ("*", "/", "//", "%"):
-            op = _ARITH[self.take()[1]]
+            op = _arith(_ARITH[self.take()[1]])
             right = self.unary()
             left = (lambda f, a, b: lambda e: f(a(e), b(e)))(op, left, right)
         return left
 
     def unary(self) -> Node:
         if self.peek()[1] == "-":
-            self.take()
+            self.nested(self.take()[2])
             inner = self.unary()
-            return lambda e: -inner(e)
+            self.depth -= 1
+            return lambda e: -_number(inner(e))
         return self.atom()
 
     def atom(self) -> Node:
@@ -187,19 +227,22 @@ class _Parser:
             if self.peek()[1] == "(":
                 if value not in _FUNCS:
                     raise ExprError(f"unknown function {value!r} (allowed: min, max, abs)", col)
-                self.take("(")
+                self.nested(self.take("(")[2])
                 args = [self.or_()]
                 while self.peek()[1] == ",":
                     self.take()
                     args.append(self.or_())
                 self.take(")")
+                self.depth -= 1
                 fn = _FUNCS[value]
                 return lambda e: fn(*(a(e) for a in args)) if len(args) > 1 else fn(args[0](e))
             self.names.add(value)
             return lambda e: e[value]
         if value == "(":
+            self.nested(col)
             inner = self.or_()
             self.take(")")
+            self.depth -= 1
             return inner
         raise ExprError(f"unexpected {value or 'end of expression'!r}", col)
 
@@ -207,6 +250,10 @@ class _Parser:
 def parse(text: str) -> Expression:
     if not isinstance(text, str) or not text.strip():
         raise ExprError("empty expression")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(
+            f"expression is {len(text)} characters; at most {MAX_LENGTH}", MAX_LENGTH + 1
+        )
     p = _Parser(text)
     node = p.parse()
     return Expression(text, frozenset(p.names), node)

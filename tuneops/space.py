@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
+from fractions import Fraction
 from typing import Any
 
 from tuneops.spec import Param
@@ -59,7 +60,11 @@ def count_values(param: Param) -> int | None:
         return max(0, (int(high) - int(low)) // int(param.step or 1) + 1)
     if param.step is None:
         return None
-    return max(0, int(math.floor((high - low) / param.step + 1e-9)) + 1)
+    ratio = (high - low) / param.step
+    if not math.isfinite(ratio):  # 1e300 / 1e-300: count exactly instead of overflowing
+        ratio = (Fraction(high) - Fraction(low)) / Fraction(param.step)
+        return max(0, math.floor(ratio) + 1)
+    return max(0, int(math.floor(ratio + 1e-9)) + 1)
 
 
 def grid_size(params: Sequence[Param]) -> int:

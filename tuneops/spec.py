@@ -43,12 +43,23 @@ class Model:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """Where an env value comes from instead of the experiment: the runner's own variable
+    (`from_env`), or a Kubernetes Secret's key (`secret_name`, `secret_key`)."""
+
+    from_env: str | None = None
+    secret_name: str | None = None
+    secret_key: str | None = None
+
+
+@dataclass(frozen=True)
 class EngineSpec:
     name: str
     image: str | None
     version: str | None
     args: dict[str, Any]
-    env: dict[str, str]
+    env: dict[str, str]  # literal values only
+    secret_env: dict[str, SecretRef] = field(default_factory=dict)  # by reference
 
 
 @dataclass(frozen=True)
@@ -224,8 +235,16 @@ def _architecture(raw: dict | None) -> Architecture | None:
     )
 
 
+HF_CONFIG_REQUIRED = ("num_hidden_layers", "hidden_size", "num_attention_heads")
+HF_CONFIG_OPTIONAL = ("num_key_value_heads", "intermediate_size", "vocab_size", "head_dim")
+
+
 def architecture_from_hf_config(config: dict) -> dict:
-    """Map a Hugging Face config.json onto our architecture fields (parameters estimated)."""
+    """Map a Hugging Face config.json onto our architecture fields (parameters estimated).
+
+    The caller checks first that the fields used (HF_CONFIG_REQUIRED, HF_CONFIG_OPTIONAL)
+    are positive integers of bounded size: `intermediate_size: "aaaa"` would otherwise
+    multiply a string."""
     layers = config["num_hidden_layers"]
     hidden = config["hidden_size"]
     heads = config["num_attention_heads"]
@@ -275,7 +294,14 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             image=eng.get("image"),
             version=str(eng["version"]) if eng.get("version") is not None else None,
             args=dict(eng.get("args", {})),
-            env={k: str(v) for k, v in eng.get("env", {}).items()},
+            env={
+                k: str(v)
+                for k, v in eng.get("env", {}).items()
+                if not isinstance(v, dict)
+            },
+            secret_env={
+                k: _secret_ref(v) for k, v in eng.get("env", {}).items() if isinstance(v, dict)
+            },
         ),
         deployment=Deployment(
             mode=dep["mode"],
@@ -344,6 +370,13 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         source_file=source_file,
         source_sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",
     )
+
+
+def _secret_ref(raw: dict) -> SecretRef:
+    if "fromEnv" in raw:
+        return SecretRef(from_env=raw["fromEnv"])
+    ref = raw["secretKeyRef"]
+    return SecretRef(secret_name=ref["name"], secret_key=ref["key"])
 
 
 def _default_direction(metric: str) -> str:

@@ -23,6 +23,7 @@ from tuneops import (
     checks_feasibility,
     checks_flags,
     checks_schema,
+    checks_secrets,
     checks_space,
     spec,
     yamlio,
@@ -31,7 +32,33 @@ from tuneops.checks_base import Context
 from tuneops.errors import Diagnostic, UserError
 
 CONFIG_MAX_BYTES = 1_000_000
-CHECKS = (checks_flags, checks_benchmark, checks_space, checks_feasibility)
+CONFIG_MAX_INT_BITS = 48  # far above any real model dimension; keeps the arithmetic small
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19:
+        raise ValueError(f"integer with {len(text.lstrip('-'))} digits")
+    return int(text)
+
+
+def _no_constant(text: str) -> None:
+    raise ValueError(f"{text} is not a finite number")
+
+
+def _json_problem(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return str(exc) if isinstance(exc, ValueError) and str(exc) else type(exc).__name__
+
+
+def _positive_int(value: Any) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool)
+        and 0 < value < 2**CONFIG_MAX_INT_BITS
+    )
+CHECKS = (checks_flags, checks_benchmark, checks_space, checks_feasibility, checks_secrets)
 
 
 def _read_config(file: str, doc: Any, plain: dict, base_dir: Path) -> list[Diagnostic]:
@@ -46,34 +73,40 @@ def _read_config(file: str, doc: Any, plain: dict, base_dir: Path) -> list[Diagn
         return [Diagnostic(file, line, col, "model.configFile", message, hint)]
 
     try:
-        data = path.read_bytes()
+        data = yamlio.read_bounded(path, CONFIG_MAX_BYTES, repr(rel))
     except OSError as exc:
         return fail(
             f"cannot read {rel!r}: {exc.strerror or exc}",
             "the path is relative to the experiment file",
         )
-    if len(data) > CONFIG_MAX_BYTES:
-        return fail(f"{rel!r} is {len(data)} bytes; a config.json is far smaller")
+    except ValueError as exc:
+        return fail(str(exc), "a config.json is a small JSON file")
     try:
-        config = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return fail(f"{rel!r} is not valid JSON ({type(exc).__name__})")
-    try:
-        arch = spec.architecture_from_hf_config(config)
-    except (KeyError, TypeError, AttributeError, ZeroDivisionError) as exc:
+        config = json.loads(data, parse_int=_bounded_int, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return fail(f"{rel!r} is not valid JSON ({_json_problem(exc)})")
+    if not isinstance(config, dict):
+        return fail(f"{rel!r} is not a Hugging Face model config (not a JSON object)")
+    missing = [k for k in spec.HF_CONFIG_REQUIRED if k not in config]
+    if missing:
         return fail(
-            f"{rel!r} is not a Hugging Face model config (missing {exc})",
+            f"{rel!r} is not a Hugging Face model config (missing {', '.join(missing)})",
             "needs num_hidden_layers, hidden_size, num_attention_heads",
         )
     bad = [
         k
-        for k in ("layers", "attentionHeads", "kvHeads", "hiddenSize")
-        if not isinstance(arch[k], int) or isinstance(arch[k], bool) or arch[k] < 1
+        for k in (*spec.HF_CONFIG_REQUIRED, *spec.HF_CONFIG_OPTIONAL)
+        if k in config and not _positive_int(config[k])
     ]
     if bad:
         return fail(
-            f"{rel!r} has unusable values for {', '.join(bad)}", "expected positive integers"
+            f"{rel!r} has unusable values for {', '.join(bad)}",
+            f"expected positive integers below 2**{CONFIG_MAX_INT_BITS}",
         )
+    try:
+        arch = spec.architecture_from_hf_config(config)
+    except ZeroDivisionError:
+        return fail(f"{rel!r} has unusable values for hidden_size, num_attention_heads")
     if isinstance(config.get("torch_dtype"), str) and "float32" in config["torch_dtype"]:
         arch["dtypeBytes"] = 4
     plain["model"]["architecture"] = arch

@@ -1,64 +1,107 @@
 """Load experiment YAML safely, keeping line/column positions for error messages.
 
-ruamel.yaml's round-trip loader records where every key and item came from; we use it so
-that a schema error can point at `file:line:column`. Duplicate keys are rejected by
-ruamel itself; alias bombs ("billion laughs") are rejected here before construction by
-measuring the expanded size of the composed node graph.
+ruamel.yaml's round-trip constructor records where every key and item came from; we use
+it so that a schema error can point at `file:line:column`. The file is parsed once: the
+node graph is composed (with ruamel's plain scanner: comments are never needed, and
+gathering them made parsing several times slower), checked, then constructed.
+
+Everything hostile input can do to a loader is bounded here, each refusal pointing at its
+line and column: only regular files, read with a bounded read (a FIFO or `/dev/zero`
+neither hangs nor fills memory); nesting depth, also after expanding aliases (deeper
+documents would exhaust Python's recursion in every later stage); alias bombs ("billion
+laughs"), by the expanded size of the node graph; integer literals longer than
+MAX_INT_DIGITS; floats that are not finite (`.nan`, `.inf`, `1e999`); NUL characters; and
+mapping keys that are not text (`{1: a, "1": b}` would collapse into one key). Duplicate
+keys are rejected by ruamel itself.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import stat
+import warnings
 from pathlib import Path
 from typing import Any
 
+import ruamel.yaml.parser
+import ruamel.yaml.scanner
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, SequenceNode
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from tuneops.errors import Diagnostic, UserError
 
 MAX_BYTES = 1_000_000
 MAX_EXPANDED_NODES = 200_000
+MAX_DEPTH = 32  # nesting levels; an experiment needs 6
+MAX_INT_DIGITS = 19  # int64's range: no field means anything larger
 
 Path_ = tuple[str | int, ...]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INT, _FLOAT, _STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "str"))
+# Plain data only: !!set, !!omap, !!binary, !!python/… and local tags build objects that
+# no field takes (and some crash ruamel's round-trip constructor).
+_TAGS = {
+    f"tag:yaml.org,2002:{t}"
+    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+}
 
 
 def _yaml() -> YAML:
     y = YAML(typ="rt")
+    y.Scanner = ruamel.yaml.scanner.Scanner  # no comment gathering: 5x faster
+    y.Parser = ruamel.yaml.parser.Parser
     y.allow_duplicate_keys = False
+    y.max_depth = MAX_DEPTH
     return y
-
-
-def _expanded_size(node: Any, memo: dict[int, int], depth: int = 0) -> int:
-    key = id(node)
-    if key in memo:
-        return memo[key]
-    memo[key] = MAX_EXPANDED_NODES + 1  # a cycle counts as infinite
-    if isinstance(node, MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
-    elif isinstance(node, SequenceNode):
-        size = 1 + sum(_expanded_size(v, memo) for v in node.value)
-    else:
-        size = 1
-    memo[key] = min(size, MAX_EXPANDED_NODES + 1)
-    return memo[key]
 
 
 def _fail(file: str, message: str, line: int = 0, column: int = 0, hint: str = "") -> UserError:
     return UserError([Diagnostic(file, line, column, "", message, hint)])
 
 
+def read_bounded(path: Path, limit: int, what: str = "file") -> bytes:
+    """At most `limit` bytes of a regular file, or OSError/ValueError saying why not.
+
+    Opened non-blocking, so a FIFO cannot hang the open, and checked to be a regular file
+    (after following symlinks) before a single byte is read; the read itself stops at
+    `limit + 1` bytes, so a device or a growing file cannot fill memory.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise ValueError(f"{what} is {kind}")
+        if st.st_size > limit:
+            raise ValueError(f"{what} is {st.st_size} bytes; the limit is {limit}")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ValueError(f"{what} is more than {limit} bytes; the limit is {limit}")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_text(path: Path) -> str:
-    """Read a file as UTF-8 text, refusing binaries, empties and giants with a clear message."""
+    """Read a file as UTF-8 text, refusing binaries, empties, giants and non-files."""
     name = str(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_BYTES, "the experiment file")
     except OSError as exc:
         raise _fail(name, f"cannot read file: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise _fail(name, f"file is {len(data)} bytes; experiments are limited to {MAX_BYTES}")
+    except ValueError as exc:
+        raise _fail(name, str(exc), hint="an experiment is a YAML text file") from None
     if b"\x00" in data:
         raise _fail(name, "not a text file (contains NUL bytes)", hint="expected UTF-8 YAML")
     try:
@@ -72,32 +115,137 @@ def read_text(path: Path) -> str:
     return text
 
 
+def _at(node: Any) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _scalar_problem(node: ScalarNode) -> tuple[str, str] | None:
+    """(message, hint) when a scalar is a value no field can use, else None."""
+    value = node.value
+    if "\x00" in value:
+        return "text contains a NUL character", "no field can carry one"
+    if _SURROGATE.search(value):
+        try:  # JSON's "\ud83d\ude80" spelling of one character: join the pair
+            node.value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            return "text contains a lone UTF-16 surrogate", "write the character itself"
+    if node.tag == _INT:
+        body = value.strip().lstrip("+-")
+        if body[:2].lower() in ("0x", "0o", "0b"):
+            body = body[2:]
+        digits = sum(c.isalnum() for c in body)
+        if digits > MAX_INT_DIGITS:
+            return (
+                f"integer literal has {digits} digits; at most {MAX_INT_DIGITS}",
+                "no field takes a number that large",
+            )
+    elif node.tag == _FLOAT:
+        try:
+            number = float(value.replace("_", ""))
+        except ValueError:  # .nan, .inf and their spellings
+            number = math.nan if "nan" in value.lower() else math.inf
+        if not math.isfinite(number):
+            return (f"{value!r} is not a finite number", "use an ordinary number")
+    return None
+
+
+def _check_nodes(file: str, root: Any) -> None:
+    """Reject alias bombs, over-deep nesting and unusable scalars, pointing at each."""
+    memo: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, expanded depth)
+    # Iterative post-order walk: (node, children visited?)
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            kids = _children(node)
+            size = 1 + sum(memo[id(k)][0] for k in kids)
+            depth = 1 + max((memo[id(k)][1] for k in kids), default=0)
+            memo[key] = (min(size, MAX_EXPANDED_NODES + 1), depth)
+            if size > MAX_EXPANDED_NODES:
+                raise _fail(
+                    file,
+                    "YAML aliases expand to too many nodes (an alias bomb?)",
+                    root.start_mark.line + 1,
+                    1,
+                    hint=f"at most {MAX_EXPANDED_NODES} after expanding anchors",
+                )
+            if depth > MAX_DEPTH:
+                raise _fail(
+                    file,
+                    f"nesting is deeper than {MAX_DEPTH} levels after expanding aliases",
+                    *_at(node),
+                    hint="an experiment needs a handful",
+                )
+            continue
+        if key in memo:
+            continue
+        if node.tag not in _TAGS:
+            raise _fail(
+                file, f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} is not allowed",
+                *_at(node),
+                hint="plain text, numbers, true/false, null, lists and mappings only",
+            )
+        if isinstance(node, ScalarNode):
+            problem = _scalar_problem(node)
+            if problem:
+                raise _fail(file, problem[0], *_at(node), hint=problem[1])
+            memo[key] = (1, 1)
+            continue
+        memo[key] = (MAX_EXPANDED_NODES + 1, MAX_DEPTH + 1)  # a cycle counts as infinite
+        if isinstance(node, MappingNode):
+            for k, _ in node.value:
+                if not (isinstance(k, ScalarNode) and k.tag == _STR):
+                    scalar = isinstance(k, ScalarNode)
+                    raise _fail(
+                        file,
+                        f"mapping key {k.value!r} is not text" if scalar
+                        else "a mapping key is a collection, not text",
+                        *_at(k),
+                        hint=f'keys are names: quote it, "{k.value}"' if scalar else "",
+                    )
+        stack.append((node, True))
+        stack.extend((k, False) for k in reversed(_children(node)) if id(k) not in memo)
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, MappingNode):
+        return [x for pair in node.value for x in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
 def load(path: Path, text: str | None = None) -> Any:
-    """Parse one YAML document; raise UserError pointing at the problem."""
+    """Parse one YAML document (once); raise UserError pointing at the problem."""
     name = str(path)
     text = read_text(path) if text is None else text
     y = _yaml()
     try:
-        nodes = list(y.compose_all(text))
+        with warnings.catch_warnings():  # a reused anchor is legal YAML: no stderr noise
+            warnings.simplefilter("ignore")
+            nodes = list(y.compose_all(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or exc.context or "invalid YAML"
+        if "maximum depth" in problem:
+            raise _fail(
+                name, f"nesting is deeper than {MAX_DEPTH} levels", line, col,
+                hint="an experiment needs a handful",
+            ) from None
         raise _fail(name, f"YAML syntax error: {problem}", line, col) from None
     except YAMLError as exc:
         raise _fail(name, f"YAML syntax error: {exc}") from None
+    except RecursionError:  # flow collections nested past the scanner's own stack
+        raise _fail(name, f"nesting is deeper than {MAX_DEPTH} levels") from None
     if len(nodes) != 1:
         raise _fail(name, f"expected one YAML document, found {len(nodes)}")
-    if _expanded_size(nodes[0], {}) > MAX_EXPANDED_NODES:
-        raise _fail(
-            name,
-            "YAML aliases expand to too many nodes (an alias bomb?)",
-            nodes[0].start_mark.line + 1,
-            1,
-            hint=f"at most {MAX_EXPANDED_NODES} after expanding anchors",
-        )
+    if nodes[0] is None:
+        raise _fail(name, "file is empty", hint="an experiment needs apiVersion, kind, metadata…")
+    _check_nodes(name, nodes[0])
     try:
-        return _yaml().load(text)
+        return y.constructor.construct_document(nodes[0])
     except DuplicateKeyError as exc:
         mark = exc.problem_mark
         key = (exc.problem or "").split('"')[1] if '"' in (exc.problem or "") else ""
@@ -114,6 +262,9 @@ def load(path: Path, text: str | None = None) -> Any:
             name, f"YAML error: {exc.problem}", mark.line + 1 if mark else 0,
             mark.column + 1 if mark else 0,
         ) from None
+    except (ValueError, OverflowError, TypeError, AttributeError, KeyError) as exc:
+        # a scalar no constructor takes, e.g. `!!int x` or a timestamp out of range
+        raise _fail(name, f"YAML value cannot be read: {exc}") from None
 
 
 def position(doc: Any, path: Path_) -> tuple[int, int]:

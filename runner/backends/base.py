@@ -54,6 +54,9 @@ class Deployment:
 
 class Backend(Protocol):
     name: ClassVar[str]
+    # Whether what it starts records its runner (runner/owners.py), so that `reap` can tell
+    # a dead runner's engines from a live one's; without it a run reaps only its own.
+    records_runner: ClassVar[bool]
 
     def start(self, launch: Launch) -> Deployment:
         """Start the engine; return at once (do not wait for health)."""
@@ -68,8 +71,10 @@ class Backend(Protocol):
     def stop(self, deployment: Deployment) -> None:
         """Stop and remove the engine, saving its logs to launch.log_dir first. Idempotent."""
 
-    def reap(self, owner_prefix: str) -> list[str]:
-        """Stop whatever an earlier (killed) run with this owner prefix left behind."""
+    def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
+        """Stop whatever an earlier (killed) run with this owner prefix left behind; engines
+        of live runners only when `live` (where the backend records its runner)."""
+
 
     # Optional: a backend that measures a trial where it runs (OME's BenchmarkJob in the
     # cluster) has ``benchmark(deployment, exp, out_dir, *, cancel) -> BenchOutcome``;

@@ -18,6 +18,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.types import DeviceRequest
+from tuneops.runner import owners
 from tuneops.runner.backends import health
 from tuneops.runner.backends.base import (
     OWNER_LABEL,
@@ -28,7 +29,10 @@ from tuneops.runner.backends.base import (
     Launch,
 )
 
+from tuneops import secrets
+
 LOG_NAME = "engine.log"
+RUNNER_LABEL = "io.tuneops.runner"  # host/pid/start of the runner that started it
 
 
 @dataclass
@@ -59,6 +63,7 @@ def run_spec(launch: Launch) -> dict[str, Any]:
         **(spec.get("labels") or {}),
         OWNER_LABEL: launch.owner,
         TRIAL_LABEL: launch.trial_id,
+        RUNNER_LABEL: owners.me(),
     }
     if launch.gpus:
         spec["device_requests"] = [
@@ -85,6 +90,7 @@ def _safe_remove(container: Container) -> None:
 
 class DockerBackend:
     name: ClassVar[str] = "docker"
+    records_runner: ClassVar[bool] = True
 
     def __init__(self, client: docker.DockerClient | None = None, grace_s: int = 10) -> None:
         self._client = client
@@ -190,7 +196,7 @@ class DockerBackend:
             container.stop(timeout=self.grace_s)  # SIGTERM, SIGKILL after the grace period
             deployment.launch.log_dir.mkdir(parents=True, exist_ok=True)
             (deployment.launch.log_dir / LOG_NAME).write_bytes(
-                container.logs(stdout=True, stderr=True)
+                secrets.redact_bytes(container.logs(stdout=True, stderr=True))
             )
             container.remove(force=True)
         except docker.errors.NotFound:
@@ -199,8 +205,10 @@ class DockerBackend:
             raise InfraFailure(f"Docker engine error stopping {container.short_id}: {e}") from e
         handle.removed = True
 
-    def reap(self, owner_prefix: str) -> list[str]:
-        """Remove every container (running or not) whose owner label starts with the prefix."""
+    def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
+        """Remove the containers (running or not) whose owner label starts with the prefix
+        and whose runner (label RUNNER_LABEL, ``runner.owners``) is dead; `live` includes
+        those of live runners (a test cleaning up after itself)."""
         try:
             containers = self.client.containers.list(all=True, filters={"label": OWNER_LABEL})
         except docker.errors.DockerException as e:
@@ -208,6 +216,8 @@ class DockerBackend:
         reaped = []
         for container in containers:
             if not container.labels.get(OWNER_LABEL, "").startswith(owner_prefix):
+                continue
+            if not live and owners.alive(container.labels.get(RUNNER_LABEL)):
                 continue
             try:
                 container.remove(force=True)

@@ -7,8 +7,10 @@ placeholder listens on ``launch.container_port``, which is then reserved as it i
 InfraFailure when taken).
 
 Each engine gets its own process group (stdout+stderr to ``log_dir/engine.log``) so stop
-reaches its workers too, and a pid file under ``<runtime dir>/local/`` naming the owner, so
-``reap`` can stop the groups a killed runner left behind.
+reaches its workers too, and a pid file under ``<runtime dir>/local/`` (private: see
+``runner.ports``; created O_EXCL|O_NOFOLLOW) naming the owner and the runner, so ``reap``
+can stop the groups a killed runner left behind, and only those (``runner.owners``).
+The engine log is redacted (``tuneops.secrets``) when the engine stops.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from tuneops.runner import ports
+from tuneops.runner import owners, ports
 from tuneops.runner.backends import health
 from tuneops.runner.backends.base import (
     PORT_PLACEHOLDER,
@@ -31,6 +33,8 @@ from tuneops.runner.backends.base import (
     InfraFailure,
     Launch,
 )
+
+from tuneops import secrets
 
 PLACEHOLDER = PORT_PLACEHOLDER
 LOG_NAME = "engine.log"
@@ -47,13 +51,7 @@ class LocalProcess:
     stopped: bool = False
 
 
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (field 22 of /proc/pid/stat): tells reuse apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
+_start_time = owners.start_time
 
 
 def _group_alive(pgid: int) -> bool:
@@ -106,8 +104,20 @@ def _stop_group(pgid: int, grace_s: float, leader: subprocess.Popen | None = Non
         leader.wait()
 
 
+def _redact_file(path: Path) -> None:
+    """Rewrite an engine log with secrets masked (the engine wrote it; we did not filter)."""
+    try:
+        data = path.read_bytes()
+        clean = secrets.redact_bytes(data)
+        if clean != data:
+            path.write_bytes(clean)
+    except OSError:
+        pass
+
+
 class LocalBackend:
     name: ClassVar[str] = "local"
+    records_runner: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -115,7 +125,7 @@ class LocalBackend:
         grace_s: float = 10.0,
         host: str = "127.0.0.1",
     ) -> None:
-        self.runtime_dir = runtime_dir or ports.runtime_dir()
+        self.runtime_dir = ports.private_dir(runtime_dir) if runtime_dir else ports.runtime_dir()
         self.allocator = ports.PortAllocator(self.runtime_dir / "ports")
         self.pid_dir = self.runtime_dir / "local"
         self.grace_s = grace_s
@@ -149,17 +159,26 @@ class LocalBackend:
             except OSError as e:
                 lease.release()
                 raise ConfigFailure(f"cannot run {argv[0]!r}: {e}") from e
-        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.pid_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         pid_file = self.pid_dir / f"{proc.pid}.json"
         record = {
             "owner": launch.owner,
+            "runner": owners.me(),
             "trial": launch.trial_id,
             "pgid": proc.pid,
             "start_time": _start_time(proc.pid),
             "port": lease.port,
-            "argv": argv,
+            "argv": [secrets.redact(a) for a in argv],
         }
-        pid_file.write_text(json.dumps(record))
+        try:
+            pid_file.unlink(missing_ok=True)  # a stale file of a reused pid
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with os.fdopen(os.open(pid_file, flags, 0o600), "w") as f:
+                f.write(json.dumps(record))
+        except OSError as e:
+            _stop_group(proc.pid, self.grace_s, leader=proc)
+            lease.release()
+            raise InfraFailure(f"cannot write the pid file {pid_file}: {e.strerror}") from e
         handle = LocalProcess(proc, lease, log_path, pid_file)
         return Deployment(launch, f"http://{self.host}:{port}", handle)
 
@@ -184,21 +203,28 @@ class LocalBackend:
         if handle.stopped:
             return
         _stop_group(handle.proc.pid, self.grace_s, leader=handle.proc)
+        _redact_file(handle.log_path)
         handle.lease.release()
         handle.pid_file.unlink(missing_ok=True)
         handle.stopped = True
 
-    def reap(self, owner_prefix: str) -> list[str]:
-        """Stop the groups whose pid file names an owner starting with ``owner_prefix``."""
+    def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
+        """Stop the groups whose pid file names an owner starting with ``owner_prefix`` and
+        whose runner is dead (a live runner's engines are its own business; `live` includes
+        them: for a test cleaning up what it started itself)."""
         reaped = []
         for pid_file in sorted(self.pid_dir.glob("*.json")):
             try:
                 record = json.loads(pid_file.read_text())
-            except (OSError, ValueError):
+                pgid = int(record["pgid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if not isinstance(record, dict) or pgid <= 1:
                 continue
             if not str(record.get("owner", "")).startswith(owner_prefix):
                 continue
-            pgid = int(record["pgid"])
+            if not live and owners.alive(record.get("runner")):
+                continue
             leader_start = _start_time(pgid)
             if leader_start is not None and leader_start != record.get("start_time"):
                 pid_file.unlink(missing_ok=True)  # pid reused by an unrelated process

@@ -46,6 +46,8 @@ from tuneops.runner.backends.base import (
     TrialFailure,
 )
 
+from tuneops import secrets
+
 GROUP, VERSION = "ome.io", "v1beta1"
 ISVC = "inferenceservices"
 BJ = "benchmarkjobs"
@@ -120,6 +122,7 @@ def _describe(cond: dict | None) -> str:
 
 class OmeBackend:
     name: ClassVar[str] = "ome"
+    records_runner: ClassVar[bool] = False  # OME objects carry the owner, not the runner
 
     def __init__(
         self, api_client: Any = None, namespaces: tuple[str, ...] = (), grace_s: int = 30,
@@ -554,7 +557,7 @@ class OmeBackend:
             return
         text = self._safe_logs_full(deployment)
         deployment.launch.log_dir.mkdir(parents=True, exist_ok=True)
-        (deployment.launch.log_dir / LOG_NAME).write_text(text)
+        (deployment.launch.log_dir / LOG_NAME).write_text(secrets.redact(text))
         if handle.benchmark is not None and handle.bench_applied:  # stopped while measuring
             meta = handle.benchmark["metadata"]
             self._delete_benchmark(meta["namespace"], meta["name"])
@@ -586,9 +589,10 @@ class OmeBackend:
             return "default"
         return (active or {}).get("context", {}).get("namespace") or "default"
 
-    def reap(self, owner_prefix: str) -> list[str]:
+    def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
         """Delete what a run with this owner prefix left: its InferenceServices (the trials
-        returned), BenchmarkJobs and result reader pods, matched by the owner annotation."""
+        returned), BenchmarkJobs and result reader pods, matched by the owner annotation
+        (OME records no runner, so `live` changes nothing: callers name their own run)."""
         reaped = []
 
         def owned(meta: dict) -> bool:

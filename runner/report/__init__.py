@@ -18,6 +18,7 @@ from tuneops.runner.report import markdown, plots, results_json
 from tuneops.runner.report import provenance as _prov
 from tuneops.runner.results import TrialResult
 
+from tuneops import errors, secrets
 from tuneops.spec import Experiment
 
 __all__ = ["write_report", "summary_table", "collect_provenance"]
@@ -59,17 +60,24 @@ def write_report(
     doc = results_json.build(exp, ranked, provenance)
     results_json.validate(doc)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        (tmp / "results.json").write_text(results_json.dumps(doc))
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:
+        raise errors.FileProblem(exc.filename or out_dir.parent, "create", exc) from exc
+    try:
+        (tmp / "results.json").write_text(secrets.redact(results_json.dumps(doc)))
         pngs = plots.write_plots(tmp / PLOTS_DIR, exp, ranked, simulated=bool(doc["simulated"]))
         rel = [f"{PLOTS_DIR}/{p.name}" for p in pngs]
         mroot = Path(manifests_root) if manifests_root is not None else None
-        (tmp / "report.md").write_text(markdown.render(exp, ranked, doc, rel, mroot))
-        (tmp / "summary.md").write_text(markdown.pr_summary(exp, ranked, doc))
+        report_md = markdown.render(exp, ranked, doc, rel, mroot)
+        (tmp / "report.md").write_text(secrets.redact(report_md))
+        (tmp / "summary.md").write_text(secrets.redact(markdown.pr_summary(exp, ranked, doc)))
         os.chmod(tmp, 0o755)
         _swap_in(tmp, out_dir)
+    except OSError as exc:  # a full disk names no file: say which report it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise errors.FileProblem(out_dir, "write the report", exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -70,7 +70,7 @@ def owner(harness):
     """A unique owner per test; whatever it left running is removed afterwards."""
     name = f"pytest-backends/{uuid.uuid4().hex[:8]}"
     yield name
-    backend_class(deployment_mode(harness.name), grace_s=1).reap(name)
+    backend_class(deployment_mode(harness.name), grace_s=1).reap(name, live=True)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tuneops.runner import owners
 from tuneops.runner.backends.base import ConfigFailure, InfraFailure, Launch
 from tuneops.runner.backends.docker import DockerBackend, run_spec
 from tuneops.runner.backends.health import exit_failure
@@ -100,6 +101,7 @@ def test_docker_spec_gets_labels_local_port_and_gpus_only_when_given(tmp_path: P
         "team": "x",
         "io.tuneops.owner": "pytest-failures/x",
         "io.tuneops.trial": "t",
+        "io.tuneops.runner": owners.me(),  # reap leaves a live runner's containers alone
     }
     assert cpu["environment"] == {"A": "1", "B": "2"}
     assert cpu["command"] == rendered["command"] and cpu["init"] is True
