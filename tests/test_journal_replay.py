@@ -19,6 +19,7 @@ from tuneops.runner.results import (
     TrialResult,
 )
 
+from tuneops import errors
 from tuneops.plan import make_plan, make_trial
 from tuneops.spec import from_document
 
@@ -283,7 +284,7 @@ def test_a_failed_start_releases_the_lock(tmp_path):
     run_dir = tmp_path / EXP.name / "r1"
     (run_dir / journal.JOURNAL).mkdir(parents=True)  # the journal cannot be opened
     for _ in range(2):  # the second time meets the same error, not "in use"
-        with pytest.raises(IsADirectoryError):
+        with pytest.raises(errors.FileProblem, match="Is a directory"):
             journal.Run(run_dir, EXP, resumed=True)
 
 
