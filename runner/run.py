@@ -23,12 +23,14 @@ from tuneops.runner import journal, score
 from tuneops.runner.backends import BACKENDS
 from tuneops.runner.backends.base import PORT_PLACEHOLDER, Backend, Launch
 from tuneops.runner.bench import local_path
+from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.gpus import GpuPool
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
 from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
 from tuneops.runner.search import make_searcher
 from tuneops.runner.trial import TrialContext, run_trial
+from tuneops.runner.trial import remeasure as remeasure_trial
 
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Plan, Trial, make_plan
@@ -60,6 +62,7 @@ class RunSummary:
     wall_s: float
     resumed: int = 0  # trials taken from an earlier run of the same experiment
     notes: list[str] = field(default_factory=list)
+    ties: list[str] = field(default_factory=list)  # trials the best cannot be told apart from
 
     def describe(self) -> str:
         done = sum(r.status == COMPLETED for r in self.results)
@@ -70,8 +73,13 @@ class RunSummary:
         ]
         if self.best is not None and self.best.score is not None:
             params = ", ".join(f"{k}={v}" for k, v in self.best.params.items())
+            s = self.best.score
+            spread = (f" ± {(s.objective_high - s.objective_low) / 2:.2g}"
+                      if s.objective_low is not None and s.objective_high is not None else "")
             lines.append(f"best: {self.best.trial_id} ({params}) objective="
-                         f"{self.best.score.objective:.4g}")
+                         f"{s.objective:.4g}{spread}")
+            if self.ties:
+                lines.append(f"tied within the noise: {', '.join(self.ties)}")
         else:
             lines.append("no feasible trial")
         if self.interrupted:
@@ -221,16 +229,6 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 _stop_all(ctx)
                 for fut in list(pending):
                     progress.trial_finished(fut.result())
-        interrupted = cancel.is_set()
-        results = score.rank(list(finished.values()), exp)
-        best = score.best(results)
-        simulated = engines()[exp.engine.name].simulated
-        report_dir = None
-        if results:
-            report_dir = write_report(
-                options.reports_root / exp.name / run.run_id, exp, results,
-                run_id=run.run_id, interrupted=interrupted,
-            )
         # A cap given for this invocation only (--max-trials) pauses the run: like any
         # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
         paused = (
@@ -238,6 +236,21 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             and searcher.stop_reason == "max_trials"
             and not (exp.search.max_trials and exp.search.max_trials <= options.max_trials)
         )
+        confirmation = None
+        if not cancel.is_set() and not paused:
+            with _Signals(cancel):
+                confirmation = _confirm(ctx, pool, run, finished, cancel, deadline)
+        interrupted = cancel.is_set()
+        ranking = score.ranking(finished.values(), exp)  # the one ranking every report formats
+        results, best = ranking.trials, ranking.best
+        simulated = engines()[exp.engine.name].simulated
+        report_dir = None
+        if results:
+            report_dir = write_report(
+                options.reports_root / exp.name / run.run_id, exp, results,
+                run_id=run.run_id, interrupted=interrupted, ranking=ranking,
+                confirmation=confirmation.as_dict() if confirmation else None,
+            )
         if paused:
             run.note(f"stopped at --max-trials {options.max_trials}: run again to continue")
         if not interrupted and not paused:
@@ -246,7 +259,38 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             experiment=exp.name, run_id=run.run_id, run_dir=run.dir, report_dir=report_dir,
             results=results, best=best, simulated=simulated, interrupted=interrupted,
             wall_s=time.monotonic() - t0, resumed=resumed, notes=run.notes,
+            ties=ranking.tie_ids if len(ranking.ties) > 1 else [],
         )
+
+
+def _confirm(ctx: TrialContext, pool: GpuPool, run, finished: dict[str, TrialResult],
+             cancel: threading.Event, deadline: float | None):
+    """The confirmation phase (runner.confirm), each re-measurement on a fresh engine and
+    journaled, so an interrupted phase resumes where it stopped."""
+    quiet = replace(ctx, on_attempt=lambda t, a, g: None)  # the trial stays finished
+
+    def remeasure(prior: TrialResult) -> TrialResult:
+        trial = Trial(prior.trial_id, prior.index, prior.params, prior.args)
+        gpus = pool.acquire(ctx.exp.gpus_per_trial if pool.size else 0)
+        try:
+            return remeasure_trial(quiet, trial, prior)
+        finally:
+            pool.release(gpus)
+
+    def stop() -> str | None:
+        if cancel.is_set():
+            return "interrupted"
+        if deadline is not None and time.monotonic() >= deadline:
+            return "time"
+        return None
+
+    summary = run_confirmation(ctx.exp, finished, remeasure, stop=stop,
+                               on_result=run.trial_finished)
+    if summary.measurements:
+        run.note(f"confirmation: {summary.measurements} re-measurement(s) of "
+                 f"{', '.join(summary.candidates)} in {summary.seconds:.0f}s; "
+                 f"stopped: {summary.stopped_by}")
+    return summary
 
 
 def _stop_all(ctx: TrialContext) -> None:

@@ -165,7 +165,7 @@ def test_deploy_command_prefers_rendered_docker_line(tmp_path):
 
 def test_summary_table_is_gfm(written):
     exp, results, _ = written
-    text = markdown.summary_table(results, exp)
+    text = markdown.summary_table(score.ranking(results, exp), exp)
     lines = text.splitlines()
     assert len(lines) == 2 + len(results)
     assert all(ln.startswith("| ") and ln.endswith(" |") for ln in lines)
@@ -174,7 +174,17 @@ def test_summary_table_is_gfm(written):
     assert set(lines[1].replace("|", "").split()) <= {"---", "--:"}
     assert "`trial000001`" in lines[2] and "feasible" in lines[2]
     assert "failed_config" in lines[-1]
-    assert "❌ ttft.p99" in text and "✅ ttft.p99" in text
+    assert "❌ ttft.p99" in text and "✅ error_rate" in text
+    # 10 requests cannot judge a p99 (it needs 100): the verdict says uncertain, not met
+    assert "❔ ttft.p99" in text and "✅ ttft.p99" not in text
+
+
+def test_summary_table_formats_the_order_it_is_given(written):
+    """Rank once: a list is taken in its order (e.g. read back from results.json)."""
+    exp, results, _ = written
+    text = markdown.summary_table(list(reversed(results)), exp)
+    rows = text.splitlines()[2:]
+    assert f"`{results[-1].trial_id}`" in rows[0]
 
 
 def test_plots_written_with_fixed_names(written):

@@ -31,7 +31,7 @@ def _experiment_paths(paths: Sequence[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from tuneops.validate import validate_file
+    from tuneops.validate import validate_file, warnings_for
 
     paths = _experiment_paths(args.paths)
     if not paths:
@@ -41,14 +41,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report, problems = [], 0
     for path in paths:
         _, diags = validate_file(path)
+        warns = [] if diags else warnings_for(path)
         problems += len(diags)
-        report.append({"file": str(path), "ok": not diags, "errors": [d.as_dict() for d in diags]})
+        report.append({"file": str(path), "ok": not diags, "errors": [d.as_dict() for d in diags],
+                       "warnings": [w.as_dict() for w in warns]})
         if args.format == "text":
-            if diags:
-                for d in diags:
-                    print(d, file=sys.stderr)
-            else:
-                print(f"{path}: ok")
+            for d in [*diags, *warns]:
+                print(d, file=sys.stderr)
+            if not diags:
+                print(f"{path}: ok" + (f" ({len(warns)} warning(s))" if warns else ""))
     if args.format == "json":
         print(json.dumps({"files": report, "errors": problems}, indent=2))
     if problems and args.format == "text":

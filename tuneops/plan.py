@@ -43,7 +43,8 @@ class Plan:
         exp = self.experiment
         b = exp.benchmark
         bench_s = (
-            len(b.traffic_scenarios) * len(b.concurrency) * b.repeats * b.max_time_per_run_min * 60
+            len(b.traffic_scenarios) * len(b.concurrency) * b.max_repeats
+            * b.max_time_per_run_min * 60
         )
         per_trial_s = exp.deployment.startup_timeout_s + bench_s
         total = self.max_trials * per_trial_s
@@ -74,7 +75,7 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
             "concurrency": list(b.concurrency),
             "max_time": b.max_time_per_run_min,
             "max_requests": b.max_requests_per_run,
-            "repeats": b.repeats,
+            "repeats": b.repeats_identity,
             "dataset": b.dataset,
             "params": b.additional_request_params,
         },

@@ -20,6 +20,7 @@ from typing import Any
 
 from tuneops import (
     checks_benchmark,
+    checks_cpus,
     checks_feasibility,
     checks_flags,
     checks_schema,
@@ -31,7 +32,7 @@ from tuneops.checks_base import Context
 from tuneops.errors import Diagnostic, UserError
 
 CONFIG_MAX_BYTES = 1_000_000
-CHECKS = (checks_flags, checks_benchmark, checks_space, checks_feasibility)
+CHECKS = (checks_flags, checks_benchmark, checks_space, checks_feasibility, checks_cpus)
 
 
 def _read_config(file: str, doc: Any, plain: dict, base_dir: Path) -> list[Diagnostic]:
@@ -81,9 +82,11 @@ def _read_config(file: str, doc: Any, plain: dict, base_dir: Path) -> list[Diagn
 
 
 def validate_document(
-    doc: Any, file: str = "<experiment>", text: str = "", base_dir: Path | None = None
+    doc: Any, file: str = "<experiment>", text: str = "", base_dir: Path | None = None,
+    *, warnings: list[Diagnostic] | None = None,
 ) -> tuple[spec.Experiment | None, list[Diagnostic]]:
-    """Check a loaded (ruamel) document; the Experiment is returned only when all is well."""
+    """Check a loaded (ruamel) document; the Experiment is returned only when all is well.
+    Warnings (it runs, but numbers will mislead) are appended to `warnings` when given."""
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else checks_schema.describe(doc)
         return None, [
@@ -111,7 +114,24 @@ def validate_document(
     for d in ctx.diagnostics:
         unique.setdefault((d.path, d.message), d)
     out = sorted(unique.values(), key=lambda d: (d.line, d.column))
+    if warnings is not None:
+        warnings += sorted({(w.path, w.message): w for w in ctx.warnings}.values(),
+                           key=lambda d: (d.line, d.column))
     return (None if out else exp), out
+
+
+def warnings_for(path: Path) -> list[Diagnostic]:
+    """The warnings of a valid experiment file: it runs, but some numbers will mislead
+    (e.g. a percentile SLO judged from fewer requests than it needs)."""
+    path = Path(path)
+    try:
+        text = yamlio.read_text(path)
+        doc = yamlio.load(path, text)
+    except UserError:
+        return []
+    found: list[Diagnostic] = []
+    _, errors = validate_document(doc, str(path), text, path.parent, warnings=found)
+    return [] if errors else found
 
 
 def validate_file(path: Path) -> tuple[spec.Experiment | None, list[Diagnostic]]:

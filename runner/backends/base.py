@@ -55,6 +55,7 @@ class Launch:
     log_dir: Path  # backend writes engine logs here (engine.log)
     docker: dict[str, Any] = field(default_factory=dict)  # rendered docker run spec (SDK kwargs)
     ome: dict[str, Any] = field(default_factory=dict)  # rendered OME manifests by kind
+    cpus: tuple[int, ...] = ()  # CPU set the engine is pinned to (CPU engines; () = any)
 
 
 @dataclass
