@@ -74,7 +74,7 @@ class RunSummary:
         if self.best is not None and self.best.score is not None:
             params = ", ".join(f"{k}={v}" for k, v in self.best.params.items())
             s = self.best.score
-            spread = (f" ± {(s.objective_high - s.objective_low) / 2:.2g}"
+            spread = (f" ± {(s.objective_high - s.objective_low) / 2:.3g}"
                       if s.objective_low is not None and s.objective_high is not None else "")
             lines.append(f"best: {self.best.trial_id} ({params}) objective="
                          f"{s.objective:.4g}{spread}")

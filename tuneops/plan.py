@@ -39,7 +39,9 @@ class Plan:
         return min(n, cap) if cap else n
 
     def max_gpu_hours(self) -> float:
-        """Upper bound: every trial starts as slowly as allowed and runs every benchmark point."""
+        """Upper bound: every trial starts as slowly as allowed and runs every benchmark point
+        as often as allowed, then the confirmation phase re-measures its candidates (one
+        repeat each, on a fresh engine) every round."""
         exp = self.experiment
         b = exp.benchmark
         bench_s = (
@@ -48,6 +50,10 @@ class Plan:
         )
         per_trial_s = exp.deployment.startup_timeout_s + bench_s
         total = self.max_trials * per_trial_s
+        candidates = min(exp.search.confirm_top_k, self.max_trials)
+        if candidates >= 2:
+            total += candidates * exp.search.confirm_rounds * (
+                exp.deployment.startup_timeout_s + bench_s / b.max_repeats)
         if exp.search.time_budget_s:
             total = min(total, exp.search.time_budget_s * max(exp.search.parallel_trials, 1))
         return total * max(exp.gpus_per_trial, 1) / 3600.0

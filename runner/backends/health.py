@@ -132,8 +132,9 @@ class EngineWatch:
 
 def death_failure(why: str, logs: str) -> TrialFailure:
     """Classify an engine that died while being measured: its own log blames its settings
-    (OOM, a failed assertion) -> ConfigFailure; anything else -> InfraFailure-free
-    'benchmark' failure, which the runner records as failed_benchmark."""
+    (OOM, a failed assertion) -> ConfigFailure (failed_config); anything else (killed from
+    outside, a crash that names no cause) -> a plain TrialFailure, which the runner records
+    as failed_benchmark."""
     text = tail(logs, 200)
     if DEATH_CONFIG_PATTERNS.search(text):
         line = next((ln.strip() for ln in reversed(text.splitlines())
