@@ -321,6 +321,10 @@ def remeasure(ctx: TrialContext, trial: Trial, prior: TrialResult) -> TrialResul
     if again.status != COMPLETED:
         if again.status == CANCELLED:
             return prior
+        if again.status == FAILED_INFRA:  # the machinery, not the configuration: no verdict
+            merged.reason = f"confirmation re-measurement {merged.confirmations} not taken: " \
+                            f"{again.reason}"
+            return merged
         merged.status = again.status
         merged.reason = f"confirmation re-measurement {merged.confirmations}: {again.reason}"
         merged.score = None
