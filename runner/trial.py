@@ -210,8 +210,9 @@ def _attempt(
         samples, records, loads = measured
         result = TrialResult(**base, status=COMPLETED, benchmark_s=bench_s, **extra,
                              samples=samples, records=records, host_load=loads,
-                             measurements=len(loads),
-                             contended=any(w.get("contended") for w in loads))
+                             measurements=sum(not w.get("discarded") for w in loads),
+                             contended=any(w.get("contended") and not w.get("discarded")
+                                           for w in loads))
         summarize(exp, result)
         return result
     finally:
@@ -272,9 +273,13 @@ def _measure(
     samples: dict = {}
     records: dict = {}
     loads: list[dict[str, Any]] = []
-    for n in range(1, most + 1):
+    retakes = exp.benchmark.remeasure_contended
+    n = run_no = 0
+    while n < most:
+        n += 1
+        run_no += 1
         ctx.on_phase(trial.id, "benchmarking" if most == 1 else f"benchmarking ({n}/{most})")
-        out_dir = log_dir / ("genai-bench" if n == 1 else f"genai-bench-{n}")
+        out_dir = log_dir / ("genai-bench" if run_no == 1 else f"genai-bench-{run_no}")
         before = hostload.snapshot([pgid] if pgid else [])
         outcome = bench.run(exp, deployment.base_url, out_dir, gpu_count=max(len(gpus), 1),
                             cancel=ctx.cancel, watch=watch, cpus=plan.loadgen)
@@ -288,6 +293,11 @@ def _measure(
             _engine_died(ctx, deployment, outcome.reason)
         if not outcome.ok:
             return outcome.reason
+        if loads[-1].get("contended") and retakes > 0:  # thrown away, taken again
+            retakes -= 1
+            loads[-1]["discarded"] = True
+            n -= 1
+            continue
         _merge(samples, records, outcome)
         if n >= least and _converged(exp, samples, records):
             break

@@ -89,3 +89,25 @@ def test_quiet_host_is_not_contended():
 def test_snapshot_reads_this_machine():
     s = hostload.snapshot()
     assert len(s["cpu"]) >= 8 and s["ours"] > 0 and s["ncpu"] >= 1
+
+
+def test_a_real_cpu_hog_reads_as_contention():
+    """Busy processes that are not ours (own session, not reaped yet), one per CPU: the
+    window counts them as others and flags it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    n = len(os.sched_getaffinity(0))
+    before = hostload.snapshot()
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                             start_new_session=True) for _ in range(n)]
+    try:
+        time.sleep(1.5)
+        w = hostload.window(before, hostload.snapshot())
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert w["others_cpu_share"] > hostload.OTHERS_SHARE_LIMIT and w["contended"] is True

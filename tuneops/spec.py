@@ -144,6 +144,7 @@ class Benchmark:
     additional_request_params: dict[str, Any] = field(default_factory=dict)
     repeats_max: int | None = None  # adaptive repeats: the most (None: fixed `repeats`)
     target_relative_ci: float | None = None  # adaptive: stop at this half-width / value
+    remeasure_contended: int = 0  # contended measurements retaken per trial, at most
 
     @property
     def max_repeats(self) -> int:
@@ -375,6 +376,7 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             max_requests_per_run=int(bench.get("maxRequestsPerRun", 100)),
             warmup_requests=int(bench.get("warmupRequests", 2)),
             **_repeats(bench.get("repeats", 1)),
+            remeasure_contended=int(bench.get("remeasureContended", 0)),
             dataset=bench.get("dataset"),
             additional_request_params=dict(bench.get("additionalRequestParams", {})),
         ),
