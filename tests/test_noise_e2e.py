@@ -135,3 +135,29 @@ def test_confirmation_remeasures_the_top_trials_in_alternation_on_fresh_engines(
     assert doc["confirmation"]["stopped_by"] in ("separated", "rounds")
     assert doc["decision"]["tie_set"][0] == doc["best_trial_id"]
     assert h.marked(marker) == []
+
+
+def test_genai_bench_is_stopped_when_the_watch_says_the_engine_is_gone(tmp_path):
+    calls = []
+
+    def watch():
+        calls.append(1)
+        return "engine exited with code -9" if len(calls) >= 3 else None
+
+    proc = BenchProcess([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path)
+    rc, why = proc.wait(120, watch=watch)
+    assert why == "engine died: engine exited with code -9"
+    assert proc.proc.poll() is not None and rc != 0  # stopped, not waited out
+
+
+def test_engine_watch_tells_a_refused_port_from_a_busy_engine(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once closed
+    watch = health.EngineWatch(f"http://127.0.0.1:{port}/health", misses=2, every_s=0.0)
+    assert watch() is None  # one refusal is not yet gone
+    assert "connection refused" in watch()
+    exited = health.EngineWatch("http://127.0.0.1:9/health", exit_code=lambda: 137)
+    assert exited() == "engine exited with code 137"
