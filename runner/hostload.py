@@ -73,8 +73,11 @@ def snapshot(pgids: Iterable[int] = ()) -> dict[str, Any]:
     }
 
 
-def window(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """What happened on the machine between two snapshots."""
+def window(before: dict[str, Any], after: dict[str, Any], *,
+           engine_known: bool = True) -> dict[str, Any]:
+    """What happened on the machine between two snapshots. `engine_known` False: the
+    engine's processes could not be counted as ours (a container, a remote cluster), so
+    others' share includes the engine and only steal can flag contention."""
     if not before or not after:
         return {}
     delta = [a - b for a, b in zip(after["cpu"], before["cpu"], strict=False)]
@@ -91,11 +94,12 @@ def window(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         "others_cpu_share": round(others / total, 4),
         "ours_cpu_share": round(min(ours, busy) / total, 4),
         "cpus": after.get("ncpu"),
+        "engine_known": engine_known,
     }
     out["contended"] = contended(out)
     return out
 
 
 def contended(w: dict[str, Any]) -> bool:
-    return bool(w) and (w.get("others_cpu_share", 0) > OTHERS_SHARE_LIMIT
-                        or w.get("steal_fraction", 0) > STEAL_LIMIT)
+    others = w.get("others_cpu_share", 0) if w.get("engine_known", True) else 0
+    return bool(w) and (others > OTHERS_SHARE_LIMIT or w.get("steal_fraction", 0) > STEAL_LIMIT)

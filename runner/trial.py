@@ -283,7 +283,8 @@ def _measure(
         before = hostload.snapshot([pgid] if pgid else [])
         outcome = bench.run(exp, deployment.base_url, out_dir, gpu_count=max(len(gpus), 1),
                             cancel=ctx.cancel, watch=watch, cpus=plan.loadgen)
-        loads.append(hostload.window(before, hostload.snapshot([pgid] if pgid else [])))
+        loads.append(hostload.window(before, hostload.snapshot([pgid] if pgid else []),
+                                     engine_known=pgid is not None))
         _check(ctx)
         if not outcome.engine_died and outcome.ok:
             gone = watch(now=True)  # died as genai-bench finished: its errors are no data

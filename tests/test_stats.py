@@ -111,3 +111,13 @@ def test_a_real_cpu_hog_reads_as_contention():
             h.kill()
             h.wait()
     assert w["others_cpu_share"] > hostload.OTHERS_SHARE_LIMIT and w["contended"] is True
+
+
+def test_an_engine_we_cannot_count_does_not_read_as_contention():
+    """A container's engine is not in our process groups: its CPU time lands in others'
+    share, so only steal may flag such a window."""
+    before = _snap([0] * 8, 0)
+    after = _snap([600, 0, 80, 300, 0, 0, 0, 20], 200)
+    assert hostload.window(before, after, engine_known=False)["contended"] is False
+    stolen = _snap([600, 0, 80, 200, 0, 0, 0, 120], 200)
+    assert hostload.window(before, stolen, engine_known=False)["contended"] is True
