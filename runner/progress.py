@@ -73,8 +73,14 @@ class Progress:
         if result.status == COMPLETED and result.score is not None:
             s = result.score
             val = "n/a" if s.objective is None else f"{s.objective:.4g}"
+            if s.objective_low is not None and s.objective_high is not None:
+                val += f" ± {(s.objective_high - s.objective_low) / 2:.2g}"
             what = f"{self.exp.objective.metric}={val} " + ("feasible" if s.feasible else
                                                             "infeasible")
+            if s.verdict == "uncertain":
+                what += " (uncertain)"
+            if result.contended:
+                what += " [contended host]"
         else:
             what = f"{result.status}: {result.reason.splitlines()[0] if result.reason else ''}"
         self._say(f"[{self._counter()}] {result.trial_id} done in {result.total_s:.1f}s: {what}")

@@ -21,7 +21,12 @@ CANCELLED = "cancelled"
 STATUSES = (COMPLETED, FAILED_CONFIG, FAILED_INFRA, FAILED_BENCHMARK, CANCELLED)
 
 # metrics[scenario][concurrency] -> {metric name (tuneops.metrics): value}
+# The value is the mean over repeats (a percentile: that of every repeat's requests pooled).
 Metrics = dict[str, dict[int, dict[str, float]]]
+# SLO verdicts from an interval (runner.score): the whole interval inside the limit, past
+# it, or straddling it (or judged from too few requests).
+MET, VIOLATED, UNCERTAIN = "met", "violated", "uncertain"
+FEASIBLE, INFEASIBLE = "feasible", "infeasible"  # a trial's verdict: these or UNCERTAIN
 
 
 @dataclass
@@ -31,6 +36,11 @@ class SloCheck:
     bound: str  # "max" | "min"
     value: float | None
     violation: float  # 0 when met; else how far past the limit, relative to it (0.2 = 20 %)
+    low: float | None = None  # 95 % interval of the value (None: spread unknown)
+    high: float | None = None
+    verdict: str = ""  # met | violated | uncertain (from the interval; "" in old journals)
+    requests: int | None = None  # requests the value was judged from (percentiles)
+    min_requests: int | None = None  # what the percentile needs (p99: 100)
 
     @property
     def met(self) -> bool:
@@ -45,6 +55,10 @@ class Score:
     concurrency: int | None  # the level the objective was taken at (None for mean)
     max_feasible_concurrency: int | None  # highest level meeting every SLO
     slo_checks: list[SloCheck] = field(default_factory=list)
+    objective_low: float | None = None  # 95 % interval of the objective (None: unknown)
+    objective_high: float | None = None
+    objective_n: int = 1  # repeats behind the objective's value
+    verdict: str = ""  # feasible | infeasible | uncertain, from the SLO intervals
 
 
 @dataclass
@@ -68,13 +82,27 @@ class TrialResult:
     simulated: bool = False
     reused_from: str = ""  # the report this result was taken from (runner/store.py); "" = measured
     placement: dict[str, str] = field(default_factory=dict)  # node / GPU the platform gave
+    # Spread (runner.stats): spread[scenario][concurrency][metric] -> Spread.as_dict()
+    spread: dict[str, dict[int, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    # samples[scenario][concurrency] -> one {metric: value} per repeat (measurement order)
+    samples: dict[str, dict[int, list[dict[str, float]]]] = field(default_factory=dict)
+    # records[scenario][concurrency][request field] -> every request's value, repeats pooled
+    # (latencies ms): what percentiles are bootstrapped from. Journal only, not results.json.
+    records: dict[str, dict[int, dict[str, list[float]]]] = field(default_factory=dict)
+    measurements: int = 0  # genai-bench invocations behind the samples (repeats, confirmation)
+    confirmations: int = 0  # confirmation-phase re-measurements (each on a fresh engine)
+    # Host load around each measurement (runner.hostload.window), and whether any was contended
+    host_load: list[dict[str, Any]] = field(default_factory=list)
+    contended: bool = False
+    cpus: dict[str, list[int]] = field(default_factory=dict)  # {"engine": [...], "loadgen": [...]}
+    command: list[str] = field(default_factory=list)  # the engine argv run (local mode)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["gpus"] = list(self.gpus)
-        d["metrics"] = {
-            sc: {str(c): m for c, m in by_c.items()} for sc, by_c in self.metrics.items()
-        }
+        for key in ("metrics", "spread", "samples", "records"):
+            d[key] = {sc: {str(c): m for c, m in by_c.items()}
+                      for sc, by_c in getattr(self, key).items()}
         return d
 
     @classmethod
@@ -84,9 +112,9 @@ class TrialResult:
         if score is not None:
             checks = [SloCheck(**c) for c in score.pop("slo_checks", [])]
             score = Score(**score, slo_checks=checks)
-        d["metrics"] = {
-            sc: {int(c): m for c, m in by_c.items()} for sc, by_c in d.get("metrics", {}).items()
-        }
+        for key in ("metrics", "spread", "samples", "records"):
+            d[key] = {sc: {int(c): m for c, m in by_c.items()}
+                      for sc, by_c in d.get(key, {}).items()}
         d["gpus"] = tuple(d.get("gpus", ()))
         d["reused_from"] = d.get("reused_from") or ""
         return cls(**d, score=score)

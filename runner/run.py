@@ -13,13 +13,14 @@ import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tuneops.renderers.render import launch_objects, mode_of
 from tuneops.runner import journal, score
 from tuneops.runner.backends.base import Backend, Launch
 from tuneops.runner.bench import local_path
+from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.gpus import GpuPool
 from tuneops.runner.ports import runtime_dir
 from tuneops.runner.progress import Progress
@@ -29,6 +30,7 @@ from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
 from tuneops.runner.search import make_searcher
 from tuneops.runner.store import ResultStore
 from tuneops.runner.trial import TrialContext, run_trial
+from tuneops.runner.trial import remeasure as remeasure_trial
 
 from tuneops import secrets
 from tuneops.plan import Plan, Trial, make_plan
@@ -61,6 +63,7 @@ class RunSummary:
     resumed: int = 0  # trials taken from an earlier run of the same experiment
     reused: int = 0  # trials taken from committed reports (runner/store.py), not measured
     notes: list[str] = field(default_factory=list)
+    ties: list[str] = field(default_factory=list)  # trials the best cannot be told apart from
 
     def describe(self) -> str:
         done = sum(r.status == COMPLETED for r in self.results)
@@ -72,8 +75,13 @@ class RunSummary:
         ]
         if self.best is not None and self.best.score is not None:
             params = ", ".join(f"{k}={v}" for k, v in self.best.params.items())
+            s = self.best.score
+            spread = (f" ± {(s.objective_high - s.objective_low) / 2:.3g}"
+                      if s.objective_low is not None and s.objective_high is not None else "")
             lines.append(f"best: {self.best.trial_id} ({params}) objective="
-                         f"{self.best.score.objective:.4g}")
+                         f"{s.objective:.4g}{spread}")
+            if self.ties:
+                lines.append(f"tied within the noise: {', '.join(self.ties)}")
         else:
             lines.append("no feasible trial")
         if self.interrupted:
@@ -233,9 +241,22 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 _stop_all(ctx)
                 for fut in list(pending):
                     progress.trial_finished(fut.result())
+        # A cap given for this invocation only (--max-trials) pauses the run: like any
+        # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
+        paused = (
+            options.max_trials is not None
+            and searcher.stop_reason == "max_trials"
+            and not (exp.search.max_trials and exp.search.max_trials <= options.max_trials)
+        )
+        confirmation = None
+        # every result reused from reports: nothing is measured, not even a confirmation
+        measured_here = any(not r.reused_from for r in finished.values())
+        if not cancel.is_set() and not paused and measured_here:
+            with _Signals(cancel):
+                confirmation = _confirm(ctx, pool, run, finished, cancel, deadline)
         interrupted = cancel.is_set()
-        results = score.rank(list(finished.values()), exp)
-        best = score.best(results)
+        ranking = score.ranking(finished.values(), exp)  # the one ranking every report formats
+        results, best = ranking.trials, ranking.best
         simulated = engines()[exp.engine.name].simulated
         report_dir = None
         reused = sum(bool(r.reused_from) for r in results)
@@ -245,15 +266,9 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         if results and report_dir is None:
             report_dir = write_report(
                 options.reports_root / exp.name / run.run_id, exp, results,
-                run_id=run.run_id, interrupted=interrupted,
+                run_id=run.run_id, interrupted=interrupted, ranking=ranking,
+                confirmation=confirmation.as_dict() if confirmation else None,
             )
-        # A cap given for this invocation only (--max-trials) pauses the run: like any
-        # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
-        paused = (
-            options.max_trials is not None
-            and searcher.stop_reason == "max_trials"
-            and not (exp.search.max_trials and exp.search.max_trials <= options.max_trials)
-        )
         if paused:
             run.note(f"stopped at --max-trials {options.max_trials}: run again to continue")
         # The loop also ends, uncancelled, while the search could go on: the time budget ran
@@ -268,6 +283,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             experiment=exp.name, run_id=run.run_id, run_dir=run.dir, report_dir=report_dir,
             results=results, best=best, simulated=simulated, interrupted=interrupted,
             wall_s=time.monotonic() - t0, resumed=resumed, reused=reused, notes=run.notes,
+            ties=ranking.tie_ids if len(ranking.ties) > 1 else [],
         )
 
 
@@ -285,6 +301,36 @@ class _StopOnError:
         if kind is not None:
             self.cancel.set()
             _stop_all(self.ctx)
+
+
+def _confirm(ctx: TrialContext, pool: GpuPool, run, finished: dict[str, TrialResult],
+             cancel: threading.Event, deadline: float | None):
+    """The confirmation phase (runner.confirm), each re-measurement on a fresh engine and
+    journaled, so an interrupted phase resumes where it stopped."""
+    quiet = replace(ctx, on_attempt=lambda t, a, g: None)  # the trial stays finished
+
+    def remeasure(prior: TrialResult) -> TrialResult:
+        trial = Trial(prior.trial_id, prior.index, prior.params, prior.args)
+        gpus = pool.acquire(ctx.exp.gpus_per_trial if pool.size else 0)
+        try:
+            return remeasure_trial(quiet, trial, prior)
+        finally:
+            pool.release(gpus)
+
+    def stop() -> str | None:
+        if cancel.is_set():
+            return "interrupted"
+        if deadline is not None and time.monotonic() >= deadline:
+            return "time"
+        return None
+
+    summary = run_confirmation(ctx.exp, finished, remeasure, stop=stop,
+                               on_result=run.trial_finished)
+    if summary.measurements:
+        run.note(f"confirmation: {summary.measurements} re-measurement(s) of "
+                 f"{', '.join(summary.candidates)} in {summary.seconds:.0f}s; "
+                 f"stopped: {summary.stopped_by}")
+    return summary
 
 
 def _stop_all(ctx: TrialContext) -> None:

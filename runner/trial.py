@@ -1,7 +1,19 @@
-"""One trial's life: deploy → healthy → warm up → benchmark → score → tear down.
+"""One trial's life: deploy → healthy → warm up → benchmark (× repeats) → score → tear down.
 
 Whatever happens, a TrialResult value comes back and the engine is stopped. Config
 failures end the trial at once; infrastructure failures are retried with backoff.
+
+Measuring: genai-bench runs `benchmark.repeats` times on the same engine (adaptive repeats:
+until the objective's interval is narrow enough, or the most allowed); every run's values
+and per-request records are kept, and the metrics are their summary (runner.stats). While
+genai-bench runs, the engine is watched: if it goes away, genai-bench is stopped and the
+trial fails (failed_config when the engine's log blames its settings: OOM, an assertion;
+failed_benchmark otherwise) — never completed. CPU engines are pinned to their CPU set and
+genai-bench to its own (runner.cpus); the host's load is recorded around every run
+(runner.hostload) and a contended run flags the trial.
+
+`remeasure` is the confirmation phase's step: one more measurement of a finished trial on
+a fresh engine, merged into its samples.
 """
 
 from __future__ import annotations
@@ -9,13 +21,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tuneops.runner import bench, score
-from tuneops.runner.backends.base import Backend, ConfigFailure, Deployment, InfraFailure, Launch
+from tuneops.runner import bench, cpus, hostload, score, stats
+from tuneops.runner.backends import health
+from tuneops.runner.backends.base import (
+    PORT_PLACEHOLDER,
+    Backend,
+    ConfigFailure,
+    Deployment,
+    InfraFailure,
+    Launch,
+)
 from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
@@ -51,6 +71,20 @@ class TrialContext:
     on_attempt: Callable[[Trial, int, tuple[str, ...]], None] = lambda t, a, g: None
     active: dict[str, Deployment] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cpu_plan: cpus.CpuPlan | None = None  # None: derived from the experiment and this machine
+
+    def cpus(self) -> cpus.CpuPlan:
+        if self.cpu_plan is None:
+            self.cpu_plan = cpus.plan(self.exp)
+        return self.cpu_plan
+
+
+class _BenchFailure(Exception):
+    """The engine died while measured, not of its settings: failed_benchmark."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Cancelled(Exception):
@@ -62,8 +96,10 @@ def _check(ctx: TrialContext) -> None:
         raise _Cancelled()
 
 
-def run_trial(ctx: TrialContext, trial: Trial, gpus: tuple[str, ...]) -> TrialResult:
-    """Run one trial to a result, retrying infrastructure failures."""
+def run_trial(ctx: TrialContext, trial: Trial, gpus: tuple[str, ...], *,
+              repeats: tuple[int, int] | None = None) -> TrialResult:
+    """Run one trial to a result, retrying infrastructure failures. `repeats` (least, most)
+    overrides the experiment's (the confirmation phase measures once)."""
     simulated = engines()[ctx.exp.engine.name].simulated
     base = dict(
         trial_id=trial.id, index=trial.index, params=trial.params, args=trial.args,
@@ -80,11 +116,13 @@ def run_trial(ctx: TrialContext, trial: Trial, gpus: tuple[str, ...]) -> TrialRe
         log_dir.mkdir(parents=True, exist_ok=True)
         try:
             ctx.on_attempt(trial, attempt, gpus)
-            result = _attempt(ctx, trial, gpus, log_dir, base)
+            result = _attempt(ctx, trial, gpus, log_dir, base, repeats)
         except _Cancelled:
             result = TrialResult(**base, status=CANCELLED, reason="run interrupted")
         except ConfigFailure as f:
             result = TrialResult(**base, status=FAILED_CONFIG, reason=_reason(f))
+        except _BenchFailure as f:
+            result = TrialResult(**base, status=FAILED_BENCHMARK, reason=f.reason)
         except InfraFailure as f:
             if attempt < MAX_INFRA_ATTEMPTS and not ctx.cancel.is_set():
                 ctx.on_phase(trial.id, f"retrying after: {f.reason}")
@@ -107,13 +145,42 @@ def _reason(f: Exception) -> str:
     return f"{reason}\n{tail}".strip() if tail and tail not in reason else reason
 
 
+def _engine_cpus(ctx: TrialContext, trial: Trial) -> cpus.CpuPlan:
+    """The trial's CPU sets; a thread count larger than a derived engine set fails the
+    trial (a declared one is rejected by validate already)."""
+    plan = ctx.cpus()
+    if plan.engine:
+        flags = engines()[ctx.exp.engine.name].thread_flags
+        for name in flags:
+            value = trial.args.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > len(plan.engine):
+                raise ConfigFailure(
+                    f"{name}={value} exceeds the engine's CPU set {list(plan.engine)} "
+                    f"({plan.source}; the load generator has {list(plan.loadgen)}): threads "
+                    "would time-share cores", "")
+    return plan
+
+
+def _ran_command(launch: Launch, deployment: Deployment, plan: cpus.CpuPlan) -> list[str]:
+    """The engine argv as it ran (local mode), port filled in, CPU pinning spelt out."""
+    port = deployment.base_url.rsplit(":", 1)[-1]
+    argv = [a.replace(PORT_PLACEHOLDER, port) for a in launch.command]
+    if plan.engine:
+        argv = ["taskset", "-c", ",".join(map(str, plan.engine)), *argv]
+    return argv
+
+
 def _attempt(
-    ctx: TrialContext, trial: Trial, gpus: tuple[str, ...], log_dir: Path, base: dict[str, Any]
+    ctx: TrialContext, trial: Trial, gpus: tuple[str, ...], log_dir: Path, base: dict[str, Any],
+    repeats: tuple[int, int] | None = None,
 ) -> TrialResult:
     exp = ctx.exp
     _check(ctx)
+    plan = _engine_cpus(ctx, trial)
     ctx.on_phase(trial.id, "starting")
     launch = ctx.build_launch(trial, gpus, log_dir)
+    if plan.engine:
+        launch = replace(launch, cpus=plan.engine)
     t_start = time.monotonic()
     deployment = ctx.backend.start(launch)
     with ctx.lock:
@@ -127,20 +194,28 @@ def _attempt(
             raise
         startup_s = time.monotonic() - t_start
         _check(ctx)
-        ctx.on_phase(trial.id, "benchmarking")
-        t_bench = time.monotonic()
-        # The backend measures where it runs (OME: a BenchmarkJob), else genai-bench here.
-        measure = getattr(ctx.backend, "benchmark", None) or bench.measure_here
-        outcome = measure(deployment, exp, log_dir / "genai-bench", cancel=ctx.cancel)
-        bench_s = time.monotonic() - t_bench
-        _check(ctx)
         base = {**base, "placement": dict(deployment.placement)}
-        if not outcome.ok:
-            return TrialResult(**base, status=FAILED_BENCHMARK, reason=outcome.reason,
-                               startup_s=round(startup_s, 3), benchmark_s=round(bench_s, 3))
-        result = TrialResult(**base, status=COMPLETED, metrics=outcome.metrics,
-                             startup_s=round(startup_s, 3), benchmark_s=round(bench_s, 3))
-        result.score = score.score_trial(exp, outcome.metrics)
+        if getattr(ctx.backend, "benchmark", None) is None:  # measured here, not in place
+            ctx.on_phase(trial.id, "warming up")
+            bench.warmup(deployment.base_url, exp, exp.benchmark.warmup_requests)
+            _check(ctx)
+        extra = dict(startup_s=round(startup_s, 3), cpus=plan.as_dict(),
+                     command=_ran_command(launch, deployment, plan)
+                     if getattr(ctx.backend, "name", "") == "local" else [])
+        t_bench = time.monotonic()
+        measured = _measure(ctx, trial, deployment, log_dir, gpus, plan, repeats)
+        bench_s = round(time.monotonic() - t_bench, 3)
+        _check(ctx)
+        if isinstance(measured, str):
+            return TrialResult(**base, status=FAILED_BENCHMARK, reason=measured,
+                               benchmark_s=bench_s, **extra)
+        samples, records, loads = measured
+        result = TrialResult(**base, status=COMPLETED, benchmark_s=bench_s, **extra,
+                             samples=samples, records=records, host_load=loads,
+                             measurements=sum(not w.get("discarded") for w in loads),
+                             contended=any(w.get("contended") and not w.get("discarded")
+                                           for w in loads))
+        summarize(exp, result)
         return result
     finally:
         ctx.on_phase(trial.id, "stopping")
@@ -149,3 +224,150 @@ def _attempt(
         finally:
             with ctx.lock:
                 ctx.active.pop(trial.id, None)
+
+
+def summarize(exp: Experiment, result: TrialResult) -> None:
+    """Metrics, spread and score from the samples and records (in place)."""
+    metrics, spread = stats.summarize(result.samples, result.records)
+    result.metrics = metrics
+    result.spread = {sc: {c: {k: v.as_dict() for k, v in by_m.items()}
+                          for c, by_m in by_c.items()} for sc, by_c in spread.items()}
+    result.score = score.score_result(exp, result)
+
+
+def _merge(samples: dict, records: dict, outcome: bench.BenchOutcome) -> None:
+    for sc, by_c in outcome.metrics.items():
+        for c, values in by_c.items():
+            samples.setdefault(sc, {}).setdefault(c, []).append(values)
+            recs = records.setdefault(sc, {}).setdefault(c, {})
+            for name, vals in (outcome.records.get(sc, {}).get(c) or {}).items():
+                recs.setdefault(name, []).extend(vals)
+
+
+def _converged(exp: Experiment, samples: dict, records: dict) -> bool:
+    """Adaptive repeats: the objective's 95 % half-width within the target of its value."""
+    target = exp.benchmark.target_relative_ci
+    if target is None:
+        return True
+    metrics, spread = stats.summarize(samples, records)
+    s = score.score_trial(exp, metrics, {sc: {c: {k: v.as_dict() for k, v in m.items()}
+                                              for c, m in by_c.items()}
+                                         for sc, by_c in spread.items()})
+    if s.objective is None or s.objective_low is None or s.objective == 0:
+        return False
+    half = (s.objective_high - s.objective_low) / 2
+    return half / abs(s.objective) <= target
+
+
+def _measure(
+    ctx: TrialContext, trial: Trial, deployment: Deployment, log_dir: Path,
+    gpus: tuple[str, ...], plan: cpus.CpuPlan, repeats: tuple[int, int] | None,
+) -> tuple[dict, dict, list[dict[str, Any]]] | str:
+    """genai-bench `repeats` times against a watched engine: (samples, records, host load
+    per run), or why measuring failed. The engine dying raises (see _engine_died)."""
+    exp = ctx.exp
+    least, most = repeats or (exp.benchmark.repeats, exp.benchmark.max_repeats)
+    # A backend that measures where the engine runs (OME: a BenchmarkJob in the cluster)
+    # does so itself; its engine may not be reachable from here, so it is not watched.
+    in_place = getattr(ctx.backend, "benchmark", None)
+    exit_code = getattr(ctx.backend, "exit_code", None)
+    watch = health.EngineWatch(
+        deployment.base_url + deployment.launch.health_path,
+        (lambda: exit_code(deployment)) if exit_code is not None else None)
+    if in_place is not None:
+        watch = lambda now=False: None  # noqa: E731 - the platform watches its own pods
+    pgid = _engine_pgid(deployment)
+    samples: dict = {}
+    records: dict = {}
+    loads: list[dict[str, Any]] = []
+    retakes = exp.benchmark.remeasure_contended
+    n = run_no = 0
+    while n < most:
+        n += 1
+        run_no += 1
+        ctx.on_phase(trial.id, "benchmarking" if most == 1 else f"benchmarking ({n}/{most})")
+        out_dir = log_dir / ("genai-bench" if run_no == 1 else f"genai-bench-{run_no}")
+        before = hostload.snapshot([pgid] if pgid else [])
+        if in_place is not None:
+            outcome = in_place(deployment, exp, out_dir, cancel=ctx.cancel)
+        else:
+            outcome = bench.run(exp, deployment.base_url, out_dir,
+                                gpu_count=max(deployment.launch.gpu_count, 1),
+                                cancel=ctx.cancel, watch=watch, cpus=plan.loadgen)
+        loads.append(hostload.window(before, hostload.snapshot([pgid] if pgid else []),
+                                     engine_known=pgid is not None))
+        _check(ctx)
+        if not outcome.engine_died and outcome.ok:
+            gone = watch(now=True)  # died as genai-bench finished: its errors are no data
+            if gone:
+                outcome.engine_died, outcome.reason = True, f"engine died: {gone}"
+        if outcome.engine_died:
+            _engine_died(ctx, deployment, outcome.reason)
+        if not outcome.ok:
+            return outcome.reason
+        if loads[-1].get("contended") and retakes > 0:  # thrown away, taken again
+            retakes -= 1
+            loads[-1]["discarded"] = True
+            n -= 1
+            continue
+        _merge(samples, records, outcome)
+        if n >= least and _converged(exp, samples, records):
+            break
+    return samples, records, loads
+
+
+def _engine_pgid(deployment: Deployment) -> int | None:
+    proc = getattr(deployment.handle, "proc", None)  # local engines: their process group
+    return getattr(proc, "pid", None)
+
+
+def _engine_died(ctx: TrialContext, deployment: Deployment, why: str) -> None:
+    try:
+        logs = ctx.backend.logs(deployment)
+    except Exception:  # noqa: BLE001 - a dead engine's logs may be gone too
+        logs = ""
+    failure = health.death_failure(why.removeprefix("engine died: "), logs)
+    if isinstance(failure, ConfigFailure):
+        raise failure
+    raise _BenchFailure(_reason(failure))
+
+
+def remeasure(ctx: TrialContext, trial: Trial, prior: TrialResult) -> TrialResult:
+    """Measure a finished trial once more on a fresh engine and merge it into its samples
+    (confirmation phase). A failed re-measurement ends the trial with that failure: a
+    configuration that does not survive a second engine is not a winner."""
+    again = run_trial(ctx, trial, prior.gpus, repeats=(1, 1))
+    merged = replace(prior, confirmations=prior.confirmations + 1,
+                     finished_at=again.finished_at or prior.finished_at,
+                     total_s=round(prior.total_s + again.total_s, 3))
+    if again.status != COMPLETED:
+        if again.status == CANCELLED:
+            return prior
+        if again.status == FAILED_INFRA:  # the machinery, not the configuration: no verdict
+            merged.reason = f"confirmation re-measurement {merged.confirmations} not taken: " \
+                            f"{again.reason}"
+            return merged
+        merged.status = again.status
+        merged.reason = f"confirmation re-measurement {merged.confirmations}: {again.reason}"
+        merged.score = None
+        return merged
+    # an earlier version's result has metrics but no samples: they count as one measurement
+    base_samples = prior.samples or {sc: {c: [dict(m)] for c, m in by_c.items()}
+                                      for sc, by_c in prior.metrics.items()}
+    merged.samples = {sc: {c: list(v) for c, v in by_c.items()}
+                      for sc, by_c in base_samples.items()}
+    merged.records = {sc: {c: {k: list(v) for k, v in m.items()} for c, m in by_c.items()}
+                      for sc, by_c in prior.records.items()}
+    for sc, by_c in again.samples.items():
+        for c, reps in by_c.items():
+            merged.samples.setdefault(sc, {}).setdefault(c, []).extend(reps)
+    for sc, by_c in again.records.items():
+        for c, m in by_c.items():
+            for k, v in m.items():
+                merged.records.setdefault(sc, {}).setdefault(c, {}).setdefault(k, []).extend(v)
+    merged.host_load = [*prior.host_load, *again.host_load]
+    merged.measurements = prior.measurements + again.measurements
+    merged.contended = prior.contended or again.contended
+    merged.benchmark_s = round(prior.benchmark_s + again.benchmark_s, 3)
+    summarize(ctx.exp, merged)
+    return merged

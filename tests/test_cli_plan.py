@@ -27,8 +27,9 @@ def test_plan_json_lists_every_trial_with_its_id_and_the_bound(capsys):
 def test_plan_text_speaks_of_machine_hours_for_cpu_engines(capsys):
     assert cli.main(["plan", str(EXAMPLES / "quickstart.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "quickstart: 8 trial(s) (grid search)" in out
-    assert "at most 8 trial(s), on the CPU: up to 0.40 machine-hours" in out
+    assert "quickstart: 4 trial(s) (grid search)" in out
+    # 4 x (60 s start + 2 levels x 3 repeats x 60 s) + confirmation: 3 x 1 x (60 + 2 x 60)
+    assert "at most 4 trial(s), on the CPU: up to 0.62 machine-hours" in out
 
 
 def test_plan_of_a_bad_file_exits_2_naming_the_field(tmp_path, capsys):

@@ -49,7 +49,8 @@ def reduced_quickstart(folder: Path) -> Path:
     doc["engine"]["args"].update({"threads": 1, "batch-size": 64, "ctx-size": 1024})
     doc["parameters"] = {"parallel": [1, 2]}
     doc["benchmark"].update({"trafficScenarios": ["D(32,64)"], "concurrency": [2],
-                             "maxRequestsPerRun": 6})
+                             "maxRequestsPerRun": 6, "repeats": 2})
+    doc["search"]["confirm"] = False  # two trials this far apart need no confirmation
     doc["objective"] = {"metric": "ttft.mean", "direction": "minimize", "concurrency": 2}
     doc["slos"] = [{"metric": "error_rate", "max": 0.0}]
     # relative paths (model, tokenizer) still resolve: next to the experiment, then the repo
@@ -78,6 +79,14 @@ def test_reduced_quickstart_measures_different_settings_differently(tmp_path, mo
     assert results["best_trial_id"] == summary.best.trial_id
     assert summary.best.params == {"parallel": 2}
     assert results["simulated"] is False
+    for t in results["trials"]:  # two repeats: every value carries its interval
+        sp = t["spread"]["D(32,64)"]["2"]["output_throughput"]
+        assert sp["n"] == 2 and sp["low"] <= sp["mean"] <= sp["high"]
+        assert t["measurements"] == 2 and len(t["host_load"]) == 2
+        if len(os.sched_getaffinity(0)) >= 2:  # engine and genai-bench on disjoint cores
+            assert t["cpus"]["engine"] and t["cpus"]["loadgen"]
+            assert not set(t["cpus"]["engine"]) & set(t["cpus"]["loadgen"])
+            assert t["command"][:2] == ["taskset", "-c"]
     assert all(t["simulated"] is False for t in results["trials"])
 
     report = (summary.report_dir / "report.md").read_text()

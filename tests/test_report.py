@@ -167,7 +167,7 @@ def test_deploy_command_prefers_rendered_docker_line(tmp_path):
 
 def test_summary_table_is_gfm(written):
     exp, results, _ = written
-    text = markdown.summary_table(results, exp)
+    text = markdown.summary_table(score.ranking(results, exp), exp)
     lines = text.splitlines()
     assert len(lines) == 2 + len(results)
     assert all(ln.startswith("| ") and ln.endswith(" |") for ln in lines)
@@ -176,7 +176,17 @@ def test_summary_table_is_gfm(written):
     assert set(lines[1].replace("|", "").split()) <= {"---", "--:"}
     assert "`trial000001`" in lines[2] and "feasible" in lines[2]
     assert "failed_config" in lines[-1]
-    assert "❌ ttft.p99" in text and "✅ ttft.p99" in text
+    assert "❌ ttft.p99" in text and "✅ error_rate" in text
+    # 10 requests cannot judge a p99 (it needs 100): the verdict says uncertain, not met
+    assert "❔ ttft.p99" in text and "✅ ttft.p99" not in text
+
+
+def test_summary_table_formats_the_order_it_is_given(written):
+    """Rank once: a list is taken in its order (e.g. read back from results.json)."""
+    exp, results, _ = written
+    text = markdown.summary_table(list(reversed(results)), exp)
+    rows = text.splitlines()[2:]
+    assert f"`{results[-1].trial_id}`" in rows[0]
 
 
 def test_plots_written_with_fixed_names(written):
@@ -269,3 +279,124 @@ def test_report_schema_allows_exactly_the_runners_statuses():
 
     walk(results_json.schema())
     assert found and all(tuple(enum) == STATUSES for enum in found)
+
+
+# ---------------------------------------------------------------- noise in the report
+
+
+def repeated(exp, i, params, samples_by_repeat, contended=False, command=()):
+    """A completed trial measured once per entry of `samples_by_repeat` (its throughput
+    scale over the real fixture), summarized the way the runner does."""
+    from tuneops.runner.trial import summarize
+
+    base = real_metrics(1.0)
+    samples: dict = {}
+    for scale in samples_by_repeat:
+        for sc, by_c in base.items():
+            for c, m in by_c.items():
+                rep = {k: (v * scale if "throughput" in k else v) for k, v in m.items()}
+                samples.setdefault(sc, {}).setdefault(c, []).append(rep)
+    r = TrialResult(trial_id=f"rep{i}", index=i, params=params, args=params, status=COMPLETED,
+                    samples=samples, measurements=len(samples_by_repeat), contended=contended,
+                    host_load=[{"others_cpu_share": 0.5 if contended else 0.01,
+                                "contended": contended}], command=list(command))
+    summarize(exp, r)
+    return r
+
+
+def test_tie_set_is_named_at_the_top_and_values_carry_their_spread(tmp_path):
+    exp = make_exp(slo_ms=1e9)
+    a = repeated(exp, 0, {"max-running-requests": 8, "schedule-policy": "lpm"}, [1.0, 1.1, 0.9])
+    b = repeated(exp, 1, {"max-running-requests": 64, "schedule-policy": "lpm"}, [1.02, 0.95, 1.0])
+    c = repeated(exp, 2, {"max-running-requests": 8, "schedule-policy": "fcfs"}, [0.5, 0.51, 0.49])
+    rk = score.ranking([a, b, c], exp)
+    assert set(rk.tie_ids) == {"rep0", "rep1"}
+    out = write_report(tmp_path / "r", exp, [a, b, c], run_id="r", ranking=rk)
+    md = (out / "report.md").read_text()
+    top = md.split("## All trials")[0]
+    assert "## Tie set: 2 configurations within the noise" in top
+    assert top.index("## Tie set") < top.index("## Best configuration")
+    assert "`rep0`" in top and "`rep1`" in top and "`rep2`" not in top.split("## Best")[0]
+    best = rk.best.score
+    half = (best.objective_high - best.objective_low) / 2
+    assert f"{markdown.fmt(best.objective)} ± {markdown.fmt(half)}" in md
+    doc = json.loads((out / "results.json").read_text())
+    results_json.validate(doc)
+    assert doc["decision"]["tie_set"] == rk.tie_ids and doc["decision"]["separated"] is False
+    first = doc["trials"][0]
+    sp = first["spread"]["D(20,10)"]["1"]["output_throughput_per_gpu"]
+    assert sp["n"] == 3 and sp["method"] == "repeats" and sp["low"] < sp["mean"] < sp["high"]
+    assert first["score"]["objective_low"] == pytest.approx(best.objective_low)
+    assert first["measurements"] == 3 and first["verdict"] in ("feasible", "uncertain")
+    summary = (out / "summary.md").read_text()
+    assert "**Tie set (2, within the noise):**" in summary
+
+
+def test_results_json_and_plots_share_the_rankings_pareto(written):
+    exp, results, out = written
+    doc = json.loads((out / "results.json").read_text())
+    rk = score.ranking(results, exp)
+    assert (doc["pareto"]["x"], doc["pareto"]["y"]) == rk.pareto_axes == score.pareto_axes(exp)
+    assert doc["pareto"]["trial_ids"] == [r.trial_id for r in rk.pareto]
+
+
+def test_contended_trials_are_flagged(tmp_path):
+    exp = make_exp(slo_ms=1e9)
+    a = repeated(exp, 0, {"max-running-requests": 8, "schedule-policy": "lpm"}, [1.0, 1.0],
+                 contended=True)
+    out = write_report(tmp_path / "r", exp, [a], run_id="r")
+    md = (out / "report.md").read_text()
+    assert "**Contended host.** 1 of 1 trial(s)" in md and "⚠️ contended" in md
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["decision"]["contended_trials"] == ["rep0"]
+
+
+def cpu_exp(tmp_path):
+    return from_document({
+        "metadata": {"name": "cpu-report"},
+        "model": {"id": "m.gguf", "servedName": "m", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": "llamacpp"},
+        "deployment": {"mode": "local", "gpus": {"count": 0}},
+        "parameters": {"parallel": [1, 2]},
+        "benchmark": {"trafficScenarios": ["D(20,10)"], "concurrency": [1, 2]},
+        "objective": {"metric": "output_throughput"},
+    })
+
+
+def test_cpu_engine_report_has_no_per_gpu_column_and_deploys_the_command_it_ran(tmp_path):
+    exp = cpu_exp(tmp_path)
+    ran = ["taskset", "-c", "0", "/venv/bin/python", "-m", "tuneops.engines.llamacpp",
+           "--model", "m.gguf", "--port", "8080", "--parallel", "2"]
+    r = repeated(exp, 0, {"parallel": 2}, [1.0, 1.05], command=ran)
+    out = write_report(tmp_path / "r", exp, [r], run_id="r", manifests_root=None)
+    md = (out / "report.md").read_text()
+    assert "out tok/s/GPU" not in md and "out tok/s" in md
+    assert "taskset -c 0 /venv/bin/python -m tuneops.engines.llamacpp --model m.gguf" in md
+    assert "the command tuneops ran" in md
+
+
+def test_plot_points_are_named_by_parameters_on_discrete_axes():
+    from tuneops.runner.report import plots
+
+    exp = make_exp()
+    r = TrialResult(trial_id="x" * 12, index=0, params={"max-running-requests": 8,
+                                                        "schedule-policy": "lpm"},
+                    args={}, status=COMPLETED)
+    assert plots.point_label(r) == "max-running-requests=8 schedule-policy=lpm"
+    by_name = {p.name: p for p in exp.parameters}
+    assert plots.discrete(by_name["max-running-requests"], [8, 64])
+    float_exp = from_document({**_doc_with(parameters={"mem-fraction-static": {
+        "type": "float", "low": 0.7, "high": 0.9}})})
+    assert not plots.discrete(float_exp.parameters[0], [0.7, 0.8])
+
+
+def _doc_with(**over):
+    base = {
+        "metadata": {"name": "plot-test"},
+        "model": {"id": "org/m", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": "sim", "version": "0.5.23"},
+        "deployment": {"mode": "local", "gpus": {"count": 1, "type": "H100"}},
+        "benchmark": {"trafficScenarios": ["D(20,10)"], "concurrency": [1]},
+        "objective": {"metric": "output_throughput_per_gpu"},
+    }
+    return {**base, **over}

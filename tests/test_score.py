@@ -239,3 +239,84 @@ def test_pareto_indices_respects_directions():
     assert score.pareto_indices(pts, ("maximize", "maximize")) == [1]
     assert score.pareto_indices(pts, ("minimize", "minimize")) == [0]
     assert score.pareto_indices(pts, ("maximize", "minimize")) == [0, 1]
+
+
+# ---------------------------------------------------------------- noise: intervals, ties
+
+
+def spread(tput: tuple[float, float], ttft: tuple[float, float], n=3, requests=None,
+           scenario="D(100,100)", level=1):
+    """spread[scenario][level] with the given (low, high) bounds."""
+    def sp(lo, hi, method="repeats", k=n):
+        return {"mean": (lo + hi) / 2, "low": lo, "high": hi, "n": k, "method": method}
+    ttft_sp = sp(*ttft, method="bootstrap", k=requests) if requests else sp(*ttft)
+    return {scenario: {level: {"output_throughput_per_gpu": sp(*tput), "ttft.p99": ttft_sp}}}
+
+
+def scored(i, tput, ttft, sp, exp):
+    r = TrialResult(trial_id=f"t{i}", index=i, params={"x": i}, args={}, status=COMPLETED,
+                    metrics=m({1: tput}, {1: ttft}), spread=sp)
+    r.score = score.score_result(exp, r)
+    return r
+
+
+@pytest.mark.parametrize(("bounds", "verdict", "trial_verdict"), [
+    ((300, 450), "met", "feasible"),  # the whole interval under 500 ms
+    ((520, 700), "violated", "infeasible"),  # wholly over
+    ((400, 600), "uncertain", "uncertain"),  # straddles the limit
+])
+def test_slo_verdict_comes_from_the_interval(bounds, verdict, trial_verdict):
+    exp = make_exp()
+    s = score.score_trial(exp, m({1: 100}, {1: sum(bounds) / 2}),
+                          spread((90, 110), bounds, requests=400))
+    check = s.slo_checks[0]
+    assert check.verdict == verdict and (check.low, check.high) == bounds
+    assert s.verdict == trial_verdict
+    assert (s.objective_low, s.objective_high) == (90, 110)
+
+
+def test_a_p99_from_too_few_requests_is_uncertain_even_inside_the_limit():
+    exp = make_exp()
+    s = score.score_trial(exp, m({1: 100}, {1: 100}), spread((90, 110), (80, 120), requests=30))
+    check = s.slo_checks[0]
+    assert (check.requests, check.min_requests) == (30, 100)
+    assert check.verdict == "uncertain" and s.verdict == "uncertain"
+    assert s.feasible  # the point estimate still meets it: ranked, but flagged
+
+
+def test_without_spread_the_verdict_is_the_point_estimate():
+    exp = make_exp()
+    s = score.score_trial(exp, m({1: 100}, {1: 100}))
+    assert s.slo_checks[0].verdict == "met" and s.objective_low is None
+
+
+def test_overlapping_objective_intervals_form_the_tie_set():
+    exp = make_exp()
+    a = scored(0, 500, 100, spread((480, 520), (90, 110)), exp)
+    b = scored(1, 495, 100, spread((470, 515), (90, 110)), exp)  # overlaps a
+    c = scored(2, 300, 100, spread((290, 310), (90, 110)), exp)  # clearly behind
+    bad = scored(3, 900, 900, spread((880, 920), (880, 920)), exp)  # infeasible: never tied
+    rk = score.ranking([c, bad, b, a], exp)
+    assert rk.best.trial_id == "t0"
+    assert rk.tie_ids == ["t0", "t1"]
+    assert not rk.separated and rk.spread_known
+    alone = score.ranking([a, c], exp)
+    assert alone.tie_ids == ["t0"] and alone.separated
+
+
+def test_single_measurements_never_claim_separation():
+    exp = make_exp()
+    a, b = trial(0, m({1: 500}, {1: 100}), exp=exp), trial(1, m({1: 300}, {1: 100}), exp=exp)
+    rk = score.ranking([a, b], exp)
+    assert rk.best.trial_id == "t0" and not rk.spread_known and not rk.separated
+
+
+def test_one_pareto_rule_for_every_writer():
+    """Axes: throughput = the objective, latency = the first latency SLO (else ttft.p99);
+    a latency objective keeps throughput on the other axis."""
+    exp = make_exp(slos=[{"metric": "tpot.p50", "max": 50}])
+    assert score.pareto_axes(exp) == ("output_throughput_per_gpu", "tpot.p50")
+    lat = make_exp({"metric": "ttft.p99", "direction": "minimize"}, slos=[])
+    assert score.pareto_axes(lat) == ("output_throughput_per_gpu", "ttft.p99")
+    rk = score.ranking([], make_exp())
+    assert rk.pareto_axes == ("output_throughput_per_gpu", "ttft.p99")

@@ -290,3 +290,17 @@ def test_rerun_puts_a_half_done_trial_first():
     s = searcher_for(exp)
     s.rerun(half_done)
     assert s.ask() == half_done
+
+
+def test_bayesian_is_told_the_mean_and_keeps_its_interval():
+    exp = experiment("bayesian", QUAD_PARAMS, maxTrials=4)
+    s = searcher_for(exp)
+    t = s.ask()
+    r = result(t, objective=100.0)
+    r.score.objective_low, r.score.objective_high, r.score.objective_n = 90.0, 110.0, 3
+    r.score.verdict = "uncertain"
+    s.tell(r)
+    told = s.study.trials[0]
+    assert told.value == 100.0  # TPE models the mean
+    assert told.user_attrs["objective_low"] == 90.0 and told.user_attrs["objective_high"] == 110.0
+    assert told.user_attrs["measurements"] == 3 and told.user_attrs["verdict"] == "uncertain"

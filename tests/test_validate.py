@@ -296,3 +296,73 @@ def test_docs_are_generated_from_the_current_schema():
     script = ROOT / "scripts" / "make_experiment_doc.py"
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def _write(tmp_path: Path, **over) -> Path:
+    doc = {
+        "apiVersion": "tuneops/v1", "kind": "Experiment", "metadata": {"name": "noise"},
+        "model": {"id": "model.gguf", "tokenizer": "assets/tokenizer",
+                  "architecture": {"layers": 8, "attentionHeads": 8, "kvHeads": 4,
+                                   "hiddenSize": 512, "parameters": 2.8e7, "dtypeBytes": 1}},
+        "engine": {"name": "llamacpp"},
+        "deployment": {"mode": "local", "gpus": {"count": 0}},
+        "parameters": {"parallel": [1, 2]},
+        "benchmark": {"trafficScenarios": ["D(64,64)"], "concurrency": [1]},
+        "objective": {"metric": "output_throughput"},
+    }
+    for key, value in over.items():
+        doc[key] = {**doc.get(key, {}), **value} if isinstance(value, dict) else value
+    path = tmp_path / "noise.yaml"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_p99_slo_from_too_few_requests_warns_but_runs(tmp_path: Path, capsys):
+    from tuneops.validate import warnings_for
+
+    path = _write(tmp_path, benchmark={"maxRequestsPerRun": 20, "repeats": 2},
+                  slos=[{"metric": "ttft.p99", "max": 500}, {"metric": "ttft.p90", "max": 300}])
+    exp, diags = validate_file(path)
+    assert exp is not None and diags == []
+    warns = warnings_for(path)
+    assert [w.path for w in warns] == ["slos[0]"]  # p90 from 40 requests is fine; p99 is not
+    assert "judged from at most 40 request(s)" in warns[0].message
+    assert "a p99 needs at least 100" in warns[0].message
+    assert warns[0].severity == "warning" and warns[0].line > 0
+    assert cli.main(["validate", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: slos[0]: ttft.p99" in err
+
+
+def test_default_max_requests_is_enough_for_a_p99(tmp_path: Path):
+    from tuneops.validate import warnings_for
+
+    path = _write(tmp_path, slos=[{"metric": "ttft.p99", "max": 500}])
+    assert load_experiment(path).benchmark.max_requests_per_run == 100
+    assert warnings_for(path) == []
+
+
+def test_adaptive_repeats_and_cpu_sets_parse(tmp_path: Path):
+    path = _write(tmp_path, benchmark={"repeats": {"min": 2, "max": 5, "targetRelativeCI": 0.03}},
+                  deployment={"cpus": {"engine": "0-2", "loadGenerator": [3]}},
+                  search={"confirm": {"topK": 4, "rounds": 1}})
+    exp = load_experiment(path)
+    b = exp.benchmark
+    assert (b.repeats, b.repeats_max, b.target_relative_ci, b.max_repeats) == (2, 5, 0.03, 5)
+    assert exp.deployment.cpus.engine == (0, 1, 2) and exp.deployment.cpus.load_generator == (3,)
+    assert (exp.search.confirm_top_k, exp.search.confirm_rounds) == (4, 1)
+    off = load_experiment(_write(tmp_path, search={"confirm": False}))
+    assert off.search.confirm_top_k == 0
+
+
+def test_plain_repeats_keep_trial_ids(tmp_path: Path):
+    """The adaptive form is new identity; a plain count hashes as before (committed
+    manifests and resumable journals keep their trial ids)."""
+    from tuneops.plan import make_plan
+
+    one = make_plan(load_experiment(_write(tmp_path))).trials
+    again = make_plan(load_experiment(_write(tmp_path, benchmark={"repeats": 1}))).trials
+    adaptive = make_plan(load_experiment(_write(
+        tmp_path, benchmark={"repeats": {"min": 1, "max": 3}}))).trials
+    assert [t.id for t in one] == [t.id for t in again]
+    assert not {t.id for t in one} & {t.id for t in adaptive}

@@ -23,6 +23,7 @@ class Context:
     exp: Experiment
     text: str = ""  # the source, for column arithmetic inside quoted scalars
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)  # reported, not fatal
 
     def error(
         self,
@@ -38,6 +39,13 @@ class Context:
         self.diagnostics.append(
             Diagnostic(self.file, line, col + column_offset, format_path(path), message, hint)
         )
+
+    def warn(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        """Record something that runs but whose numbers will mislead (e.g. a p99 from 10
+        requests)."""
+        line, col = yamlio.position(self.doc, path)
+        self.warnings.append(Diagnostic(self.file, line, col, format_path(path), message, hint,
+                                        severity="warning"))
 
     def get(self, *path: str | int, default: Any = None) -> Any:
         node: Any = self.plain

@@ -7,11 +7,12 @@ embeddings, R for rerank, I for images, A for speech, and `dataset`.
 
 from __future__ import annotations
 
+import math
 import re
 
 from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
-from tuneops.metrics import METRICS
+from tuneops.metrics import LATENCIES, METRICS, min_requests
 
 # scenario letter -> (regex, what it means), mirroring genai_bench/scenarios/*.py
 SCENARIOS = {
@@ -68,6 +69,7 @@ def scenario_problem(text: str, task: str) -> tuple[str, str] | None:
 
 
 def check(ctx: Context) -> None:
+    check_noise(ctx)
     exp = ctx.exp
     bench, obj = exp.benchmark, exp.objective
     for i, text in enumerate(bench.traffic_scenarios):
@@ -113,3 +115,29 @@ def check(ctx: Context) -> None:
     for i, slo in enumerate(exp.slos):
         if slo.max is not None and slo.min is not None and slo.min > slo.max:
             ctx.error(("slos", i), f"min {slo.min} is above max {slo.max}: no trial can pass", "")
+
+
+def check_noise(ctx: Context) -> None:
+    """Repeats make sense, and percentiles are judged from enough requests: a pq from fewer
+    than 100/(100-q) requests (p99: 100) is just the sample's extreme. Warnings: it runs,
+    and the report says so again next to the verdict."""
+    bench = ctx.exp.benchmark
+    if bench.repeats_max is not None and bench.repeats_max < bench.repeats:
+        ctx.error(("benchmark", "repeats", "max"),
+                  f"max {bench.repeats_max} is below min {bench.repeats}", "max >= min")
+    per_point = bench.max_requests_per_run * bench.repeats
+    judged = [(("slos", i), slo.metric) for i, slo in enumerate(ctx.exp.slos)]
+    judged.append((("objective", "metric"), ctx.exp.objective.metric))
+    for path, metric in judged:
+        base, _, stat = metric.partition(".")
+        if base not in LATENCIES or not stat.startswith("p"):
+            continue
+        need = min_requests(stat)
+        if per_point < need:
+            ctx.warn(path, f"{metric} is judged from at most {per_point} request(s) per point "
+                           f"(maxRequestsPerRun {bench.max_requests_per_run} x repeats "
+                           f"{bench.repeats}); a {stat} needs at least {need}, below that it "
+                           "is the sample's extreme and its verdict is uncertain",
+                     f"maxRequestsPerRun >= {math.ceil(need / bench.repeats)}, or a lower "
+                     "percentile")
+

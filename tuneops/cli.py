@@ -43,15 +43,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
     report, problems = [], 0
     for path in paths:
-        _, diags = validate_file(path)
+        warns: list = []
+        _, diags = validate_file(path, warnings=warns)
         problems += len(diags)
-        report.append({"file": str(path), "ok": not diags, "errors": [d.as_dict() for d in diags]})
+        report.append({"file": str(path), "ok": not diags, "errors": [d.as_dict() for d in diags],
+                       "warnings": [w.as_dict() for w in warns]})
         if args.format == "text":
-            if diags:
-                for d in diags:
-                    print(secrets.redact(str(d)), file=sys.stderr)
-            else:
-                print(f"{path}: ok")
+            for d in [*diags, *warns]:
+                print(secrets.redact(str(d)), file=sys.stderr)
+            if not diags:
+                print(f"{path}: ok" + (f" ({len(warns)} warning(s))" if warns else ""))
     if args.format == "json":
         print(secrets.redact(json.dumps({"files": report, "errors": problems}, indent=2)))
     if problems and args.format == "text":

@@ -31,12 +31,14 @@ class Diagnostic:
     path: str  # field path, e.g. "parameters.tp-size.values[1]"
     message: str
     hint: str = ""
+    severity: str = "error"  # error (exit 2) | warning (printed; the experiment still runs)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         field_part = f" {self.path}:" if self.path else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}:{field_part} {self.message}{hint}"
+        level = " warning:" if self.severity == "warning" else ""
+        return f"{where}:{level}{field_part} {self.message}{hint}"
 
     def as_dict(self) -> dict:
         return {
@@ -46,6 +48,7 @@ class Diagnostic:
             "path": self.path,
             "message": self.message,
             "hint": self.hint,
+            "severity": self.severity,
         }
 
 

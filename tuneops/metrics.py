@@ -6,6 +6,8 @@ Latencies are milliseconds, throughputs tokens/s, error_rate a fraction.
 
 from __future__ import annotations
 
+import math
+
 LATENCIES = ("ttft", "tpot", "e2e_latency", "output_latency")
 STATS = ("mean", "min", "max", "p25", "p50", "p75", "p90", "p95", "p99")
 THROUGHPUTS = (
@@ -31,3 +33,10 @@ METRICS["error_rate"] = "minimize"
 UNITS = {name: ("ms" if name.split(".")[0] in LATENCIES else "tok/s") for name in METRICS}
 UNITS["error_rate"] = "fraction"
 UNITS["requests_per_s"] = "req/s"
+
+
+def min_requests(stat: str) -> int:
+    """Requests a statistic needs before it says more than the sample's extreme: one beyond
+    the percentile (p99: 100, p95: 20, p90: 10); a mean or p50 needs 2."""
+    q = float(stat[1:]) if stat.startswith("p") and stat[1:].replace(".", "").isdigit() else 50.0
+    return 2 if q <= 50 else math.ceil(100.0 / (100.0 - q) - 1e-9)

@@ -39,14 +39,21 @@ class Plan:
         return min(n, cap) if cap else n
 
     def max_gpu_hours(self) -> float:
-        """Upper bound: every trial starts as slowly as allowed and runs every benchmark point."""
+        """Upper bound: every trial starts as slowly as allowed and runs every benchmark point
+        as often as allowed, then the confirmation phase re-measures its candidates (one
+        repeat each, on a fresh engine) every round."""
         exp = self.experiment
         b = exp.benchmark
         bench_s = (
-            len(b.traffic_scenarios) * len(b.concurrency) * b.repeats * b.max_time_per_run_min * 60
+            len(b.traffic_scenarios) * len(b.concurrency) * b.max_repeats
+            * b.max_time_per_run_min * 60
         )
         per_trial_s = exp.deployment.startup_timeout_s + bench_s
         total = self.max_trials * per_trial_s
+        candidates = min(exp.search.confirm_top_k, self.max_trials)
+        if candidates >= 2:
+            total += candidates * exp.search.confirm_rounds * (
+                exp.deployment.startup_timeout_s + bench_s / b.max_repeats)
         if exp.search.time_budget_s:
             total = min(total, exp.search.time_budget_s * max(exp.search.parallel_trials, 1))
         return total * max(exp.gpus_per_trial, 1) / 3600.0
@@ -75,7 +82,7 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
             "concurrency": list(b.concurrency),
             "max_time": b.max_time_per_run_min,
             "max_requests": b.max_requests_per_run,
-            "repeats": b.repeats,
+            "repeats": b.repeats_identity,
             "dataset": b.dataset,
             "params": b.additional_request_params,
         },

@@ -49,6 +49,7 @@ class Engine:
     server_engine: str
     simulated: bool
     extra_flags: tuple = ()  # ((name, {type, boolean, choices}), ...)
+    thread_flags: tuple[str, ...] = ()  # flags that set compute threads (CPU engines)
 
 
 @cache
@@ -72,6 +73,7 @@ def engines() -> dict[str, Engine]:
             server_engine=e["genai_bench"]["server_engine"],
             simulated=bool(e["simulated"]),
             extra_flags=tuple((e.get("extra_flags") or {}).items()),
+            thread_flags=tuple(e.get("thread_flags") or ()),
         )
     return out
 

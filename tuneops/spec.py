@@ -97,6 +97,28 @@ class OmeOptions:
 
 
 @dataclass(frozen=True)
+class Cpus:
+    """deployment.cpus: CPU sets for a CPU engine and its load generator (runner.cpus)."""
+
+    engine: tuple[int, ...] = ()
+    load_generator: tuple[int, ...] = ()
+    isolate: bool = True
+
+
+def parse_cpu_list(raw: Any) -> tuple[int, ...]:
+    """[0, 1] or "0-3,6" -> (0, 1) / (0, 1, 2, 3, 6)."""
+    if isinstance(raw, (list, tuple)):
+        return tuple(sorted({int(c) for c in raw}))
+    out: set[int] = set()
+    for part in str(raw).replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
 class Gpus:
     count: int
     devices: tuple[str, ...] | None
@@ -111,6 +133,7 @@ class Deployment:
     docker: DockerOptions
     ome: OmeOptions
     options: dict[str, Any] = field(default_factory=dict)  # deployment.<mode>, as written
+    cpus: Cpus | None = None
 
 
 @dataclass(frozen=True)
@@ -134,9 +157,24 @@ class Benchmark:
     max_time_per_run_min: int
     max_requests_per_run: int
     warmup_requests: int = 2
-    repeats: int = 1
+    repeats: int = 1  # measurements of every point (adaptive: the least)
     dataset: str | None = None
     additional_request_params: dict[str, Any] = field(default_factory=dict)
+    repeats_max: int | None = None  # adaptive repeats: the most (None: fixed `repeats`)
+    target_relative_ci: float | None = None  # adaptive: stop at this half-width / value
+    remeasure_contended: int = 0  # contended measurements retaken per trial, at most
+
+    @property
+    def max_repeats(self) -> int:
+        return max(self.repeats_max or self.repeats, self.repeats)
+
+    @property
+    def repeats_identity(self) -> Any:
+        """What trial ids hash: the plain count, or the adaptive form."""
+        if self.repeats_max is None:
+            return self.repeats
+        return {"min": self.repeats, "max": self.repeats_max,
+                "targetRelativeCI": self.target_relative_ci}
 
 
 @dataclass(frozen=True)
@@ -162,6 +200,8 @@ class Search:
     parallel_trials: int
     time_budget_s: float | None
     seed: int
+    confirm_top_k: int = 3  # confirmation phase: candidates re-measured (0: no phase)
+    confirm_rounds: int = 2  # re-measurements of each at most
 
 
 @dataclass(frozen=True)
@@ -265,6 +305,32 @@ def architecture_from_hf_config(config: dict) -> dict:
     }
 
 
+DEFAULT_TARGET_RELATIVE_CI = 0.05
+
+
+def _repeats(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return {"repeats": int(raw["min"]), "repeats_max": int(raw["max"]),
+                "target_relative_ci": float(raw.get("targetRelativeCI",
+                                                    DEFAULT_TARGET_RELATIVE_CI))}
+    return {"repeats": int(raw)}
+
+
+def _cpus(raw: dict | None) -> Cpus | None:
+    if raw is None:
+        return None
+    return Cpus(engine=parse_cpu_list(raw.get("engine", [])),
+                load_generator=parse_cpu_list(raw.get("loadGenerator", [])),
+                isolate=bool(raw.get("isolate", True)))
+
+
+def _confirm(raw: Any) -> dict[str, int]:
+    if raw is False:
+        return {"confirm_top_k": 0, "confirm_rounds": 0}
+    raw = raw if isinstance(raw, dict) else {}
+    return {"confirm_top_k": int(raw.get("topK", 3)), "confirm_rounds": int(raw.get("rounds", 2))}
+
+
 def from_document(doc: dict, source_file: str = "", text: str = "") -> Experiment:
     """Build the typed experiment from a plain, schema-valid document."""
     md = doc["metadata"]
@@ -338,6 +404,7 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
                 gpu_budget=ome.get("gpuBudget"),
                 reader_image=ome.get("readerImage", "busybox:1.36"),
             ),
+            cpus=_cpus(dep.get("cpus")),
         ),
         parameters=tuple(parse_param(k, v) for k, v in doc.get("parameters", {}).items()),
         constraints=tuple(doc.get("constraints", [])),
@@ -348,7 +415,8 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             max_time_per_run_min=int(bench.get("maxTimePerRun", 1)),
             max_requests_per_run=int(bench.get("maxRequestsPerRun", 100)),
             warmup_requests=int(bench.get("warmupRequests", 2)),
-            repeats=int(bench.get("repeats", 1)),
+            **_repeats(bench.get("repeats", 1)),
+            remeasure_contended=int(bench.get("remeasureContended", 0)),
             dataset=bench.get("dataset"),
             additional_request_params=dict(bench.get("additionalRequestParams", {})),
         ),
@@ -366,6 +434,7 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             parallel_trials=int(search.get("parallelTrials", 1)),
             time_budget_s=parse_duration(search.get("timeBudget")),
             seed=int(search.get("seed", 0)),
+            **_confirm(search.get("confirm", True)),
         ),
         source_file=source_file,
         source_sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",

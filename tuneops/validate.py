@@ -20,6 +20,7 @@ from typing import Any
 
 from tuneops import (
     checks_benchmark,
+    checks_cpus,
     checks_feasibility,
     checks_flags,
     checks_schema,
@@ -58,7 +59,10 @@ def _positive_int(value: Any) -> bool:
         isinstance(value, int) and not isinstance(value, bool)
         and 0 < value < 2**CONFIG_MAX_INT_BITS
     )
-CHECKS = (checks_flags, checks_benchmark, checks_space, checks_feasibility, checks_secrets)
+
+
+CHECKS = (checks_flags, checks_benchmark, checks_space, checks_feasibility, checks_secrets,
+          checks_cpus)
 
 
 def _read_config(file: str, doc: Any, plain: dict, base_dir: Path) -> list[Diagnostic]:
@@ -114,9 +118,11 @@ def _read_config(file: str, doc: Any, plain: dict, base_dir: Path) -> list[Diagn
 
 
 def validate_document(
-    doc: Any, file: str = "<experiment>", text: str = "", base_dir: Path | None = None
+    doc: Any, file: str = "<experiment>", text: str = "", base_dir: Path | None = None,
+    *, warnings: list[Diagnostic] | None = None,
 ) -> tuple[spec.Experiment | None, list[Diagnostic]]:
-    """Check a loaded (ruamel) document; the Experiment is returned only when all is well."""
+    """Check a loaded (ruamel) document; the Experiment is returned only when all is well.
+    Warnings (it runs, but numbers will mislead) are appended to `warnings` when given."""
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else checks_schema.describe(doc)
         return None, [
@@ -144,18 +150,37 @@ def validate_document(
     for d in ctx.diagnostics:
         unique.setdefault((d.path, d.message), d)
     out = sorted(unique.values(), key=lambda d: (d.line, d.column))
+    if warnings is not None:
+        warnings += sorted({(w.path, w.message): w for w in ctx.warnings}.values(),
+                           key=lambda d: (d.line, d.column))
     return (None if out else exp), out
 
 
-def validate_file(path: Path) -> tuple[spec.Experiment | None, list[Diagnostic]]:
-    """Validate one experiment file; never raises for bad input."""
+def validate_file(
+    path: Path, warnings: list[Diagnostic] | None = None
+) -> tuple[spec.Experiment | None, list[Diagnostic]]:
+    """Validate one experiment file (read and parsed once); never raises for bad input.
+
+    A valid file's warnings (it runs, but some numbers will mislead, e.g. a percentile SLO
+    judged from fewer requests than it needs) are appended to `warnings`."""
     path = Path(path)
     try:
         text = yamlio.read_text(path)
         doc = yamlio.load(path, text)
     except UserError as exc:
         return None, list(exc.diagnostics)
-    return validate_document(doc, str(path), text, path.parent)
+    found: list[Diagnostic] = []
+    exp, errors = validate_document(doc, str(path), text, path.parent, warnings=found)
+    if warnings is not None and not errors:
+        warnings.extend(found)
+    return exp, errors
+
+
+def warnings_for(path: Path) -> list[Diagnostic]:
+    """The warnings of a valid experiment file ([] for an invalid one)."""
+    found: list[Diagnostic] = []
+    validate_file(path, warnings=found)
+    return found
 
 
 def load_experiment(path: Path) -> spec.Experiment:

@@ -71,6 +71,8 @@ def run_spec(launch: Launch) -> dict[str, Any]:
         ]
     else:
         spec.pop("device_requests", None)
+    if launch.cpus:  # a CPU engine's own cores, disjoint from the load generator's
+        spec["cpuset_cpus"] = ",".join(str(c) for c in launch.cpus)
     return spec
 
 

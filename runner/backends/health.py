@@ -36,6 +36,14 @@ CAUSE_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 
+# Log lines that mean an engine which had been serving died of its own settings (memory,
+# an internal check): a failed_config, not a failed_benchmark.
+DEATH_CONFIG_PATTERNS = re.compile(
+    r"out of memory|outofmemory|\bOOM\b|std::bad_alloc|cannot allocate memory|"
+    r"assert(ion)?\b.*(fail|error)|AssertionError|GGML_ASSERT|failed to allocate",
+    re.IGNORECASE,
+)
+
 # Talk to the engine directly even when the environment sets an HTTP proxy.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -69,6 +77,70 @@ def probe(url: str, timeout_s: float) -> bool:
     except (urllib.error.URLError, OSError, ValueError):
         # refused, reset, timed out, or a 5xx while loading: not serving yet
         return False
+
+
+def refused(url: str, timeout_s: float = 1.0) -> bool:
+    """True when nothing listens at `url` any more (connection refused or reset). A slow or
+    busy engine (timeout, 5xx) is not gone: under load a health check may wait."""
+    try:
+        with _opener.open(url, timeout=timeout_s):
+            return False
+    except urllib.error.HTTPError:
+        return False
+    except urllib.error.URLError as e:
+        return isinstance(e.reason, (ConnectionRefusedError, ConnectionResetError))
+    except (ConnectionRefusedError, ConnectionResetError):
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+class EngineWatch:
+    """Says why the engine is gone, or None while it lives; polled while genai-bench runs.
+
+    Gone: its process exited (when the backend can tell, `exit_code`), or its health URL
+    refused connections `misses` times in a row, probed at most every `every_s`."""
+
+    def __init__(self, url: str, exit_code: Callable[[], int | None] | None = None,
+                 *, misses: int = 3, every_s: float = 1.0) -> None:
+        self.url = url
+        self.exit_code = exit_code
+        self.misses = misses
+        self.every_s = every_s
+        self._refusals = 0
+        self._last = 0.0
+
+    def __call__(self, now: bool = False) -> str | None:
+        code = self.exit_code() if self.exit_code is not None else None
+        if code is not None:
+            return f"engine exited with code {code}"
+        t = time.monotonic()
+        if not now and t - self._last < self.every_s:
+            return None
+        self._last = t
+        for _ in range(self.misses if now else 1):
+            if not refused(self.url):
+                self._refusals = 0
+                return None
+            self._refusals += 1
+            if now:
+                time.sleep(0.2)
+        if self._refusals >= self.misses:
+            return f"engine stopped answering {self.url} (connection refused)"
+        return None
+
+
+def death_failure(why: str, logs: str) -> TrialFailure:
+    """Classify an engine that died while being measured: its own log blames its settings
+    (OOM, a failed assertion) -> ConfigFailure (failed_config); anything else (killed from
+    outside, a crash that names no cause) -> a plain TrialFailure, which the runner records
+    as failed_benchmark."""
+    text = tail(logs, 200)
+    if DEATH_CONFIG_PATTERNS.search(text):
+        line = next((ln.strip() for ln in reversed(text.splitlines())
+                     if DEATH_CONFIG_PATTERNS.search(ln)), "")
+        return ConfigFailure(f"{why} while being measured: {line}", tail(logs))
+    return TrialFailure(f"{why} while being measured: {cause_line(logs)}", tail(logs))
 
 
 def wait_http_ok(

@@ -33,6 +33,7 @@ from tuneops.runner.backends.base import (
     InfraFailure,
     Launch,
 )
+from tuneops.runner.cpus import pin_to
 
 from tuneops import secrets
 
@@ -155,6 +156,7 @@ class LocalBackend:
                     stderr=subprocess.STDOUT,
                     env=env,
                     start_new_session=True,
+                    preexec_fn=pin_to(launch.cpus),
                 )
             except OSError as e:
                 lease.release()
@@ -190,6 +192,10 @@ class LocalBackend:
             exit_code=handle.proc.poll,
             logs=lambda: self.logs(deployment),
         )
+
+    def exit_code(self, deployment: Deployment) -> int | None:
+        """The engine's exit code once it stopped, None while it runs."""
+        return deployment.handle.proc.poll()
 
     def logs(self, deployment: Deployment) -> str:
         handle: LocalProcess = deployment.handle

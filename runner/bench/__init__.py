@@ -30,7 +30,7 @@ from tuneops.runner.bench.command import (
     timeout_for,
 )
 from tuneops.runner.bench.measure import measure_here
-from tuneops.runner.bench.parse import BenchOutcome, parse_results, run_metrics
+from tuneops.runner.bench.parse import BenchOutcome, parse_results, run_metrics, run_records
 from tuneops.runner.bench.process import BenchProcess, log_tail, run, run_benchmark
 from tuneops.runner.bench.warmup import warmup
 
@@ -39,6 +39,6 @@ __all__ = [
     "BenchOutcome", "BenchProcess", "api_backend", "bench_env", "build_command",
     "genai_bench_executable", "gpu_type_flag", "local_path", "log_tail", "measure_here",
     "parse_results",
-    "request_params", "resolve_tokenizer", "run", "run_benchmark", "run_metrics",
+    "request_params", "resolve_tokenizer", "run", "run_benchmark", "run_metrics", "run_records",
     "server_engine_flag", "timeout_for", "warmup",
 ]

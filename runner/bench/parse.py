@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneops.runner.results import Metrics
+from tuneops.runner.stats import RECORD_FIELDS, Records
 
 from tuneops.metrics import LATENCIES, STATS
 
@@ -33,6 +34,9 @@ class BenchOutcome:
     timed_out: bool = False
     files: list[str] = field(default_factory=list)  # result JSONs read
     missing: list[str] = field(default_factory=list)  # "scenario@concurrency" never measured
+    # every successful request's latencies (ms) and speed, per scenario x level (stats.Records)
+    records: Records = field(default_factory=dict)
+    engine_died: bool = False  # the engine went away while genai-bench ran
 
 
 
@@ -85,6 +89,20 @@ def run_metrics(data: dict[str, Any], gpu_count: int = 1) -> tuple[str, int, dic
     return str(agg["scenario"]), int(agg[level_key]), out
 
 
+def run_records(data: dict[str, Any]) -> dict[str, list[float]]:
+    """Every successful request's latencies (ms) and output speed from one run JSON."""
+    to_ms = 1000.0 if data.get("_time_unit", "s") == "s" else 1.0
+    out: dict[str, list[float]] = {name: [] for name in RECORD_FIELDS}
+    for req in data.get("individual_request_metrics") or []:
+        if not isinstance(req, dict) or req.get("error_code") is not None:
+            continue
+        for name in RECORD_FIELDS:
+            v = _num(req.get(name))
+            if v is not None:
+                out[name].append(v * (to_ms if name in LATENCIES else 1.0))
+    return {k: v for k, v in out.items() if v}
+
+
 def _is_result_file(path: Path) -> bool:
     return path.name != "experiment_metadata.json" and not path.name.startswith("debug_")
 
@@ -106,6 +124,7 @@ def parse_results(
                             reason=f"no genai-bench results folder at {folder}")
     debug = sorted(p.name for p in folder.glob("debug_*.json"))
     metrics: Metrics = {}
+    records: Records = {}
     problems: list[str] = []
     files: list[str] = []
     for path in sorted(p for p in folder.glob("*.json") if _is_result_file(p)):
@@ -117,9 +136,10 @@ def parse_results(
             continue
         files.append(path.name)
         metrics.setdefault(scenario, {})[level] = values
+        records.setdefault(scenario, {})[level] = run_records(data)
     missing = [f"{s}@{c}" for s, c in (expected or []) if c not in metrics.get(s, {})]
     outcome = BenchOutcome(ok=True, metrics=metrics, folder=str(folder), files=files,
-                           missing=missing)
+                           missing=missing, records=records)
     if not metrics:
         outcome.ok = False
         why = ["no result files"]

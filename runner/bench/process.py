@@ -1,4 +1,9 @@
-"""Run genai-bench as a child in its own process group: killable on cancel and timeout."""
+"""Run genai-bench as a child in its own process group: killable on cancel, timeout, and
+when the engine it measures goes away (a `watch` callback says so: genai-bench would
+otherwise run on against a dead port and record errors as measurements).
+
+`cpus` pins genai-bench (and what it spawns) to a CPU set, disjoint from the engine's on
+CPU engines, so the load generator does not steal the engine's cores."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tuneops.runner.bench.command import (
@@ -17,6 +23,7 @@ from tuneops.runner.bench.command import (
     timeout_for,
 )
 from tuneops.runner.bench.parse import BenchOutcome, parse_results
+from tuneops.runner.cpus import pin_to
 
 from tuneops.spec import Experiment
 
@@ -25,7 +32,7 @@ class BenchProcess:
     """A running genai-bench in its own process group, so stopping it stops its children."""
 
     def __init__(self, cmd: list[str], out_dir: str | os.PathLike,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, cpus: Sequence[int] = ()) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.out_dir / LOG_FILE
@@ -37,7 +44,7 @@ class BenchProcess:
             self.proc = subprocess.Popen(
                 cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=bench_env() if env is None else env, cwd=self.out_dir,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=pin_to(cpus),
             )
         except BaseException:
             self._log.close()
@@ -58,14 +65,19 @@ class BenchProcess:
             except subprocess.TimeoutExpired:
                 continue
 
-    def wait(self, timeout_s: float, cancel: threading.Event | None = None) -> tuple[int, str]:
-        """Wait for exit; returns (returncode, "" | "cancelled" | "timeout")."""
+    def wait(self, timeout_s: float, cancel: threading.Event | None = None,
+             watch: Callable[[], str | None] | None = None) -> tuple[int, str]:
+        """Wait for exit; returns (returncode, "" | "cancelled" | "timeout" | "engine died:
+        <what the watch said>")."""
         deadline = self.started + timeout_s
         why = ""
         try:
             while self.proc.poll() is None:
+                gone = watch() if watch is not None else None
                 if cancel is not None and cancel.is_set():
                     why = "cancelled"
+                elif gone:
+                    why = f"engine died: {gone}"
                 elif time.monotonic() >= deadline:
                     why = "timeout"
                 if why:
@@ -98,14 +110,17 @@ def run_benchmark(
     cancel: threading.Event | None = None,
     gpu_count: int = 1,
     expected: list[tuple[str, int]] | None = None,
+    watch: Callable[[], str | None] | None = None,
+    cpus: Sequence[int] = (),
 ) -> BenchOutcome:
-    """Run genai-bench to completion (or timeout / cancel) and parse what it wrote."""
+    """Run genai-bench to completion (or timeout / cancel / engine death) and parse what it
+    wrote. A run the engine died during is never ok, whatever genai-bench recorded."""
     t0 = time.monotonic()
     try:
-        proc = BenchProcess(cmd, out_dir, env)
+        proc = BenchProcess(cmd, out_dir, env, cpus)
     except OSError as e:
         return BenchOutcome(ok=False, reason=f"could not start genai-bench: {e}")
-    rc, why = proc.wait(timeout_s, cancel)
+    rc, why = proc.wait(timeout_s, cancel, watch)
     folder = Path(out_dir) / RESULTS_FOLDER
     outcome = parse_results(folder, gpu_count=gpu_count, expected=expected)
     outcome.returncode = rc
@@ -113,6 +128,9 @@ def run_benchmark(
     outcome.duration_s = round(time.monotonic() - t0, 3)
     if why == "cancelled":
         outcome.ok, outcome.cancelled, outcome.reason = False, True, "benchmark cancelled"
+    elif why.startswith("engine died"):
+        outcome.ok, outcome.engine_died = False, True
+        outcome.reason = f"{why} while genai-bench ran; genai-bench stopped"
     elif why == "timeout":
         outcome.ok, outcome.timed_out = False, True
         outcome.reason = f"genai-bench did not finish within {timeout_s:.0f}s"
@@ -135,12 +153,16 @@ def run(
     cancel: threading.Event | None = None,
     genai_bench: str | None = None,
     timeout_s: float | None = None,
+    watch: Callable[[], str | None] | None = None,
+    cpus: Sequence[int] = (),
 ) -> BenchOutcome:
     """Benchmark one deployed trial: build the command, run it, parse the results."""
     cmd = build_command(exp, base_url, out_dir, gpu_count=gpu_count, genai_bench=genai_bench)
     expected = [(s, int(c)) for s in exp.benchmark.traffic_scenarios
                 for c in exp.benchmark.concurrency]
     return run_benchmark(cmd, out_dir, timeout_s or timeout_for(exp), bench_env(),
-                         cancel=cancel, gpu_count=gpu_count, expected=expected)
+                         cancel=cancel, gpu_count=gpu_count, expected=expected, watch=watch,
+                         cpus=cpus)
+
 
 

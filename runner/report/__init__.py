@@ -1,5 +1,8 @@
 """Run reports: results.json (schema-checked), report.md and PNG plots, written atomically.
 
+Every writer formats one `score.Ranking` (order, best, tie set, feasibility, Pareto axes and
+front): the runner's, or one made here from the results. None of them ranks on its own.
+
 `write_report` builds everything in a temporary sibling folder and renames it into place,
 so a reader (or a crash) never sees half a report.
 """
@@ -43,6 +46,8 @@ def write_report(
     run_id: str | None = None,
     interrupted: bool = False,
     manifests_root: str | os.PathLike | None = "manifests",
+    ranking: score.Ranking | None = None,
+    confirmation: dict[str, Any] | None = None,
 ) -> Path:
     """Write results.json, report.md, summary.md (for the PR bot) and plots/ into `out_dir` (usually
     reports/<experiment>/<run-id>/); returns `out_dir`.
@@ -51,13 +56,14 @@ def write_report(
     Raises jsonschema.ValidationError (and writes nothing) if the document breaks the schema.
     """
     out_dir = Path(out_dir)
-    ranked = score.rank(results, exp)
+    ranking = ranking if ranking is not None else score.ranking(results, exp)
+    ranked = ranking.trials
     if provenance is None:
         started, finished = _times(ranked)
         provenance = _prov.collect(
             exp, run_id=run_id or out_dir.name, started_at=started, finished_at=finished,
             interrupted=interrupted)
-    doc = results_json.build(exp, ranked, provenance)
+    doc = results_json.build(exp, ranking, provenance, confirmation)
     results_json.validate(doc)
 
     try:
@@ -67,12 +73,12 @@ def write_report(
         raise errors.FileProblem(exc.filename or out_dir.parent, "create", exc) from exc
     try:
         (tmp / "results.json").write_text(secrets.redact(results_json.dumps(doc)))
-        pngs = plots.write_plots(tmp / PLOTS_DIR, exp, ranked, simulated=bool(doc["simulated"]))
+        pngs = plots.write_plots(tmp / PLOTS_DIR, exp, ranking, simulated=bool(doc["simulated"]))
         rel = [f"{PLOTS_DIR}/{p.name}" for p in pngs]
         mroot = Path(manifests_root) if manifests_root is not None else None
-        report_md = markdown.render(exp, ranked, doc, rel, mroot)
+        report_md = markdown.render(exp, ranking, doc, rel, mroot)
         (tmp / "report.md").write_text(secrets.redact(report_md))
-        (tmp / "summary.md").write_text(secrets.redact(markdown.pr_summary(exp, ranked, doc)))
+        (tmp / "summary.md").write_text(secrets.redact(markdown.pr_summary(exp, ranking, doc)))
         os.chmod(tmp, 0o755)
         _swap_in(tmp, out_dir)
     except OSError as exc:  # a full disk names no file: say which report it was

@@ -1,7 +1,10 @@
 """report.md: a run report people (and a PR bot) read as-is, in GitHub-flavoured Markdown.
 
-Simulated runs open with a banner that cannot be missed. `summary_table` is the one table
-the CI bot reuses in pull-request comments.
+Formats the run's one `score.Ranking` and ranks nothing itself. Simulated runs open with a
+banner that cannot be missed. Values carry their 95 % interval as `value ± half-width`;
+the top names the tie set when the best cannot be told apart from others, says when a
+percentile SLO was judged from too few requests, and flags trials measured on a contended
+host. `summary_table` is the one table the CI bot reuses in pull-request comments.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneops.runner import score
-from tuneops.runner.results import COMPLETED, TrialResult
+from tuneops.runner.results import COMPLETED, INFEASIBLE, UNCERTAIN, VIOLATED, TrialResult
 
 from tuneops.metrics import UNITS
 from tuneops.registry import engines
@@ -48,6 +51,24 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def pm(value: Any, low: Any = None, high: Any = None) -> str:
+    """`value ± half-width` when the interval is known, else the value alone."""
+    text = fmt(value)
+    if value is None or low is None or high is None:
+        return text
+    try:
+        half = (float(high) - float(low)) / 2
+    except (TypeError, ValueError):
+        return text
+    if not math.isfinite(half):
+        return text
+    return f"{text} ± {fmt(half) if half >= 0.01 or half == 0 else f'{half:.1e}'}"
+
+
+def spread_of(result: TrialResult, scenario: str, level: int, metric: str) -> dict:
+    return ((result.spread.get(scenario) or {}).get(level) or {}).get(metric) or {}
+
+
 def cell(value: Any) -> str:
     text = value if isinstance(value, str) else fmt(value)
     return text.replace("|", "\\|").replace("\n", " ").strip() or " "
@@ -70,12 +91,32 @@ def _violation_text(v: float | None) -> str:
     return f"+{v * 100:,.0f} %" if v >= 0.01 else f"+{v * 100:.2g} %"
 
 
+VERDICT_MARK = {"met": "✅", VIOLATED: "❌", UNCERTAIN: "❔"}
+
+
+def _mark(check) -> str:
+    return VERDICT_MARK.get(check.verdict) or ("✅" if check.met else "❌")
+
+
 def _slo_text(result: TrialResult) -> str:
     if result.status != COMPLETED or result.score is None:
         return "—"
     if not result.score.slo_checks:
         return "none"
-    return " ".join(("✅" if c.met else "❌") + f" {c.metric}" for c in result.score.slo_checks)
+    return " ".join(_mark(c) + f" {c.metric}" for c in result.score.slo_checks)
+
+
+def status_text(result: TrialResult) -> str:
+    """feasible / infeasible / uncertain for measured trials, the failure otherwise."""
+    if result.status != COMPLETED:
+        return result.status
+    verdict = result.score.verdict if result.score is not None else ""
+    text = "feasible" if score.is_feasible(result) else "infeasible"
+    if verdict == UNCERTAIN or (verdict == INFEASIBLE and score.is_feasible(result)):
+        text += " (uncertain)"
+    if result.contended:
+        text += " ⚠️ contended"
+    return text
 
 
 def _params(exp: Experiment | None, results: list[TrialResult]) -> list[str]:
@@ -88,33 +129,36 @@ def _params(exp: Experiment | None, results: list[TrialResult]) -> list[str]:
 
 
 def summary_table(
-    results: list[TrialResult], exp: Experiment | None = None, *, limit: int | None = None
+    ranked: score.Ranking | list[TrialResult], exp: Experiment | None = None, *,
+    limit: int | None = None,
 ) -> str:
-    """All trials, best first, one row each: params, status, objective, SLO pass/fail.
-
-    With `exp` the trials are ranked here; without it they are taken in the order given
-    (already ranked, e.g. read back from results.json)."""
-    ranked = score.rank(results, exp) if exp is not None else list(results)
-    params = _params(exp, ranked)
+    """All trials, best first, one row each: params, status, objective ± half-width,
+    measurements, SLO verdicts. Takes the run's Ranking, or trials already in rank order
+    (e.g. read back from results.json); it never ranks them itself."""
+    ranking = ranked if isinstance(ranked, score.Ranking) else None
+    trials = ranking.trials if ranking is not None else list(ranked)
+    ties = set(ranking.tie_ids) if ranking is not None and len(ranking.ties) > 1 else set()
+    params = _params(exp, trials)
     metric = exp.objective.metric if exp is not None else "objective"
     unit = UNITS.get(metric, "")
     headers = ["#", "trial", *params, "status", f"{metric}" + (f" ({unit})" if unit else ""),
-               "at conc.", "max feasible conc.", "SLOs", "violation"]
+               "n", "at conc.", "max feasible conc.", "SLOs", "violation"]
     rows = []
-    for i, r in enumerate(ranked[:limit] if limit else ranked, 1):
+    for i, r in enumerate(trials[:limit] if limit else trials, 1):
         s = r.score if r.status == COMPLETED else None
-        status = r.status if r.status != COMPLETED else (
-            "feasible" if score.is_feasible(r) else "infeasible")
         viol = None if s is None or s.feasible else s.violation
         rows.append([
-            i, f"`{r.trial_id}`", *[fmt(r.params.get(p)) for p in params], status,
-            None if s is None else s.objective,
+            f"{i}{' =' if r.trial_id in ties else ''}", f"`{r.trial_id}`",
+            *[fmt(r.params.get(p)) for p in params], status_text(r),
+            None if s is None else pm(s.objective, s.objective_low, s.objective_high),
+            None if s is None else (s.objective_n or 1),
             "mean" if s is not None and s.concurrency is None and s.objective is not None
             else (None if s is None else s.concurrency),
             None if s is None else s.max_feasible_concurrency, _slo_text(r),
             _violation_text(viol),
         ])
-    align = ["--:", "---", *["---"] * len(params), "---", "--:", "--:", "--:", "---", "--:"]
+    align = ["--:", "---", *["---"] * len(params), "---", "--:", "--:", "--:", "--:", "---",
+             "--:"]
     return table(headers, rows, align)
 
 
@@ -133,6 +177,10 @@ def deploy_command(
         yamls = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
         if yamls:
             return "the rendered OME manifests", f"kubectl apply -f {folder}/"
+    if result.command and exp.deployment.mode == "local":
+        return ("the command tuneops ran for this trial (local mode; pinned to its CPU set)"
+                if result.command[0] == "taskset" else
+                "the command tuneops ran for this trial (local mode)"), shlex.join(result.command)
     from tuneops.renderers.command import engine_command
 
     args = result.args or {**exp.engine.args, **result.params}
@@ -141,28 +189,109 @@ def deploy_command(
     return "the engine command", shlex.join(argv)
 
 
+def detail_metrics(exp: Experiment) -> tuple[tuple[str, str], ...]:
+    """The per-concurrency columns: no per-GPU throughput when trials hold no GPU."""
+    if exp.gpus_per_trial == 0:
+        return tuple(m for m in DETAIL_METRICS if not m[0].endswith("_per_gpu"))
+    return DETAIL_METRICS
+
+
 def _detail(exp: Experiment, r: TrialResult) -> str:
     slos = {s.metric: s for s in exp.slos}
+    cols = detail_metrics(exp)
     rows = []
     for scenario in sorted(r.metrics):
         for level in sorted(r.metrics[scenario]):
             m = r.metrics[scenario][level]
-            checks = score.checks_at({scenario: {level: m}}, exp.slos, level, scenario)
-            ok = all(c.met for c in checks)
-            rows.append([scenario, level, *[m.get(k) for k, _ in DETAIL_METRICS],
-                         ("✅" if ok else "❌") if slos else "—"])
-    headers = ["scenario", "conc.", *[h for _, h in DETAIL_METRICS], "SLOs"]
-    return table(headers, rows, ["---", "--:", *["--:"] * len(DETAIL_METRICS), "---"])
+            one = {scenario: {level: m}}
+            sp = {scenario: {level: (r.spread.get(scenario) or {}).get(level) or {}}}
+            checks = score.checks_at(one, exp.slos, level, scenario, sp)
+            marks = " ".join(_mark(c) for c in checks)
+            n = max([int(v.get("n", 1)) for k, v in sp[scenario][level].items()
+                     if v.get("method") in ("repeats", "single")] or [1])
+            rows.append([scenario, level, n, *[
+                pm(m.get(k), spread_of(r, scenario, level, k).get("low"),
+                   spread_of(r, scenario, level, k).get("high")) for k, _ in cols],
+                marks if slos else "—"])
+    headers = ["scenario", "conc.", "runs", *[h for _, h in cols], "SLOs"]
+    return table(headers, rows, ["---", "--:", "--:", *["--:"] * len(cols), "---"])
+
+
+def _decision(exp: Experiment, ranking: score.Ranking, doc: dict[str, Any]) -> list[str]:
+    """The top of the report: one winner, or the tie set, and how sure that is."""
+    o = exp.objective
+    best = ranking.best
+    if best is None:
+        return ["## Best configuration", "",
+                "No trial met every SLO. The closest trials are at the top of the table below.",
+                ""]
+    out: list[str] = []
+    if len(ranking.ties) > 1:
+        out += [f"## Tie set: {len(ranking.ties)} configurations within the noise", "",
+                f"These trials' 95 % intervals of `{o.metric}` overlap the best's: the "
+                "measurements cannot tell them apart, so pick among them on other grounds "
+                "(fewer threads, less memory), or measure more (`benchmark.repeats`, "
+                "`search.confirm`).", ""]
+        rows = [[f"`{r.trial_id}`", ", ".join(f"{k}={fmt(v)}" for k, v in r.params.items()),
+                 pm(r.score.objective, r.score.objective_low, r.score.objective_high),
+                 r.score.objective_n, status_text(r)] for r in ranking.ties]
+        out += [table(["trial", "parameters", o.metric, "n", "status"], rows,
+                      ["---", "---", "--:", "--:", "---"]), ""]
+        out += ["Below: the first of them by point value.", ""]
+    out += ["## Best configuration", ""]
+    s = best.score
+    out += [f"Trial `{best.trial_id}`: **{o.metric} = "
+            f"{pm(s.objective, s.objective_low, s.objective_high)}**"
+            + (f" at concurrency {s.concurrency}" if s.concurrency is not None else "")
+            + (f"; meets every SLO up to concurrency {s.max_feasible_concurrency}"
+               if s.max_feasible_concurrency is not None else ""), ""]
+    if ranking.separated:
+        out += ["Ahead of every other feasible trial beyond the noise (95 % intervals do not "
+                "overlap).", ""]
+    elif not ranking.spread_known:
+        out += ["> [!NOTE]",
+                "> Spread unknown: one measurement per trial, so the ranking cannot be told "
+                "from noise. Set `benchmark.repeats` (e.g. `{min: 3, max: 5, "
+                "targetRelativeCI: 0.05}`) or keep `search.confirm` on.", ""]
+    return out
+
+
+def _warnings(exp: Experiment, ranking: score.Ranking) -> list[str]:
+    """Contended measurements and percentile SLOs judged from too few requests."""
+    out: list[str] = []
+    contended = [r for r in ranking.trials if r.contended]
+    if contended:
+        worst = max((w.get("others_cpu_share") or 0) for r in contended for w in r.host_load)
+        out += ["> [!WARNING]",
+                f"> **Contended host.** {len(contended)} of {len(ranking.trials)} trial(s) "
+                "were measured while other processes used the CPU (up to "
+                f"{worst * 100:.0f} % of the machine; marked ⚠️ below). Their numbers, and "
+                "the ranking, may reflect the host's load rather than the configuration: "
+                "rerun on a quiet machine.", ""]
+    few: dict[str, tuple[int, int]] = {}
+    for r in ranking.trials:
+        for c in (r.score.slo_checks if r.score is not None and r.status == COMPLETED else []):
+            if c.requests is not None and c.min_requests and c.requests < c.min_requests:
+                have, need = few.get(c.metric, (c.requests, c.min_requests))
+                few[c.metric] = (min(have, c.requests), need)
+    for metric, (have, need) in sorted(few.items()):
+        out += ["> [!WARNING]",
+                f"> `{metric}` was judged from as few as {have} request(s); a "
+                f"{metric.split('.')[1]} needs at least {need}, so below that it is the "
+                "sample's extreme and its verdict is uncertain (❔). Raise "
+                "`benchmark.maxRequestsPerRun` or `repeats`.", ""]
+    return out
 
 
 def render(
     exp: Experiment,
-    ranked: list[TrialResult],
+    ranking: score.Ranking,
     doc: dict[str, Any],
     plots: list[str],
     manifests_root: Path | None = None,
 ) -> str:
-    """The whole report.md from the ranked trials and the results.json document."""
+    """The whole report.md from the run's ranking and the results.json document."""
+    ranked = ranking.trials
     simulated = bool(doc.get("simulated"))
     out: list[str] = []
     if simulated:
@@ -188,35 +317,45 @@ def render(
             + (f" {UNITS[s.metric]}" if UNITS.get(s.metric, "fraction") != "fraction" else "")
             for s in exp.slos), ""]
     summ = doc["summary"]
+    b = exp.benchmark
+    reps = (f"{b.repeats}" if b.repeats_max is None
+            else f"{b.repeats}–{b.repeats_max} (until ± {b.target_relative_ci * 100:g} %)")
     out += [f"**Trials:** {summ['trials']} · completed {summ['completed']} · feasible "
-            f"{summ['feasible']} · failed {summ['failed']}", ""]
-    reused = [r for r in ranked if r.reused_from]
+            f"{summ['feasible']} · failed {summ['failed']} · measurements per point: {reps}"
+            " · intervals: 95 %", ""]
+    conf = doc.get("confirmation")
+    if conf and conf.get("measurements"):
+        out += [f"**Confirmation:** {conf['measurements']} re-measurement(s) of "
+                f"{len(conf['candidates'])} candidates in alternation, fresh engine each, "
+                f"{conf['seconds']:.0f} s; stopped: {conf['stopped_by']}.", ""]
+    reused = [r for r in ranking.trials if r.reused_from]
     if reused:  # runner/store.py: same trial id, measured by an earlier run
-        out += [f"**Reused:** {len(reused)} of {len(ranked)} trial(s) were not measured in this "
-                "run; their results come from earlier reports:", "",
+        out += [f"**Reused:** {len(reused)} of {len(ranking.trials)} trial(s) were not measured "
+                "in this run; their results come from earlier reports:", "",
                 *[f"- `{r.trial_id}` ← `{r.reused_from}`" for r in reused], ""]
-
-    best = score.best(ranked)
-    out += ["## Best configuration", ""]
-    if best is None:
-        out += ["No trial met every SLO. The closest trials are at the top of the table below.",
-                ""]
-    else:
+    out += _warnings(exp, ranking)
+    out += _decision(exp, ranking, doc)
+    best = ranking.best
+    if best is not None:
         s = best.score
-        out += [f"Trial `{best.trial_id}`: **{o.metric} = {fmt(s.objective)}**"
-                + (f" at concurrency {s.concurrency}" if s.concurrency is not None else "")
-                + (f"; meets every SLO up to concurrency {s.max_feasible_concurrency}"
-                   if s.max_feasible_concurrency is not None else ""), ""]
         out += [table(["parameter", "value"], [[f"`{k}`", fmt(v)] for k, v in best.params.items()]),
                 ""]
         if s.slo_checks:
-            out += [table(["SLO", "limit", "value", "met"],
+            out += [table(["SLO", "limit", "value", "requests", "verdict"],
                           [[f"`{c.metric}`", f"{'≤' if c.bound == 'max' else '≥'} {c.limit:g}",
-                            c.value, "✅" if c.met else "❌"] for c in s.slo_checks]), ""]
+                            pm(c.value, c.low, c.high),
+                            "—" if c.requests is None else f"{c.requests}"
+                            + (f" (needs {c.min_requests})" if c.min_requests
+                               and c.requests < c.min_requests else ""),
+                            f"{_mark(c)} {c.verdict or ('met' if c.met else 'violated')}"]
+                           for c in s.slo_checks]), ""]
         how, text = deploy_command(exp, best, manifests_root)
         out += [f"Deploy it with {how}:", "", "```sh", text, "```", ""]
 
-    out += ["## All trials", "", summary_table(ranked, exp), ""]
+    out += ["## All trials", "",
+            "`=` marks the tie set; `n` counts measurements behind the objective; ❔ an SLO "
+            "whose interval straddles its limit (or too few requests).", "",
+            summary_table(ranking, exp), ""]
     if plots:
         out += ["## Plots", ""]
         out += [f"![{Path(p).stem}]({p})" for p in plots]
@@ -301,20 +440,32 @@ def _provenance(doc: dict[str, Any]) -> str:
     return table(["", ""], rows)
 
 
-def pr_summary(exp: Experiment, ranked: list[TrialResult], doc: dict[str, Any]) -> str:
+def pr_summary(exp: Experiment, ranking: score.Ranking, doc: dict[str, Any]) -> str:
     """summary.md: the block the CI bot posts on a pull request for this run."""
     out = [f"### `{exp.name}` — run `{doc['run']['id']}`", ""]
     if doc.get("simulated"):
         out += [f"> [!WARNING]\n> **{BANNER}.**", ""]
-    best = score.best(ranked)
+    best = ranking.best
     o = exp.objective
     if best is None:
         out += ["**No trial met every SLO.**", ""]
     else:
-        params = ", ".join(f"`{k}={fmt(v)}`" for k, v in best.params.items())
-        out += [f"**Best:** `{best.trial_id}` ({params}) — {o.metric} = "
-                f"**{fmt(best.score.objective)}**", ""]
+        def one(r: TrialResult) -> str:
+            params = ", ".join(f"`{k}={fmt(v)}`" for k, v in r.params.items())
+            s = r.score
+            return (f"`{r.trial_id}` ({params}) — {o.metric} = "
+                    f"**{pm(s.objective, s.objective_low, s.objective_high)}**")
+        if len(ranking.ties) > 1:
+            out += [f"**Tie set ({len(ranking.ties)}, within the noise):**", ""]
+            out += [f"- {one(r)}" for r in ranking.ties] + [""]
+        else:
+            out += [f"**Best:** {one(best)}"
+                    + ("" if ranking.spread_known else " (spread unknown: one measurement)"), ""]
+    contended = sum(r.contended for r in ranking.trials)
+    if contended:
+        out += [f"> [!WARNING]\n> {contended} trial(s) measured on a contended host.", ""]
     summ = doc["summary"]
     out += [f"{summ['trials']} trial(s): {summ['completed']} completed, {summ['feasible']} "
-            f"feasible, {summ['failed']} failed.", "", summary_table(ranked, exp, limit=20), ""]
+            f"feasible, {summ['failed']} failed.", "", summary_table(ranking, exp, limit=20),
+            ""]
     return "\n".join(out)

@@ -1,7 +1,10 @@
 """PNG plots for a run report (matplotlib, Agg: no display needed).
 
 File names are fixed so reports diff cleanly: `throughput_vs_latency.png` and
-`objective_vs_<parameter>.png`. Each trial is drawn at its objective's point.
+`objective_vs_<parameter>.png`. Each trial is drawn at its objective's point, labelled by
+its parameter values, with its 95 % interval as error bars. The trade-off plot uses the
+ranking's Pareto axes and front (the same as results.json); throughput axes start at 0;
+integer and categorical parameters sit on discrete axes (one tick per value tried).
 """
 
 from __future__ import annotations
@@ -17,25 +20,9 @@ from tuneops.runner import score  # noqa: E402
 from tuneops.runner.results import COMPLETED, TrialResult  # noqa: E402
 
 from tuneops.metrics import LATENCIES, UNITS  # noqa: E402
-from tuneops.spec import Experiment  # noqa: E402
+from tuneops.spec import Experiment, Param  # noqa: E402
 
 TRADEOFF_FILE = "throughput_vs_latency.png"
-
-
-def latency_metric(exp: Experiment) -> str:
-    """The first latency SLO's metric, else ttft.p99."""
-    for slo in exp.slos:
-        if slo.metric.split(".")[0] in LATENCIES:
-            return slo.metric
-    return "ttft.p99"
-
-
-def tradeoff_axes(exp: Experiment) -> tuple[str, str]:
-    """(x, y) of the trade-off plot: latency across, the objective (or throughput) up."""
-    lat = latency_metric(exp)
-    obj = exp.objective.metric
-    y = obj if obj.split(".")[0] not in LATENCIES else "output_throughput_per_gpu"
-    return lat, y
 
 
 def param_file(name: str) -> str:
@@ -46,40 +33,65 @@ def _label(metric: str) -> str:
     return f"{metric} ({UNITS.get(metric, '')})" if metric in UNITS else metric
 
 
+def point_label(result: TrialResult) -> str:
+    """A trial as its parameter values, e.g. `parallel=1 threads=2`."""
+    return " ".join(f"{k}={v}" for k, v in result.params.items()) or result.trial_id[:12]
+
+
 def _completed(results: list[TrialResult]) -> list[TrialResult]:
     return [r for r in results if r.status == COMPLETED and r.metrics]
 
 
-def tradeoff_plot(path: Path, exp: Experiment, results: list[TrialResult], title: str) -> None:
-    x, y = tradeoff_axes(exp)
+def _is_throughput(metric: str) -> bool:
+    return metric.split(".")[0] not in LATENCIES and metric != "error_rate"
+
+
+def _err(value: float, bounds: score.Bounds) -> list[float]:
+    lo, hi = bounds
+    if lo is None or hi is None:
+        return [0.0, 0.0]
+    return [max(value - lo, 0.0), max(hi - value, 0.0)]
+
+
+def tradeoff_plot(path: Path, exp: Experiment, ranking: score.Ranking, title: str) -> None:
+    tput, lat = ranking.pareto_axes
     sc = exp.objective.scenario
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
+    done = _completed(ranking.trials)
     for feasible, style in ((True, dict(marker="o", color="tab:blue", label="feasible")),
                             (False, dict(marker="x", color="tab:red", label="violates an SLO"))):
-        pts = [(score.point_value(r, x, sc), score.point_value(r, y, sc), r)
-               for r in _completed(results) if score.is_feasible(r) == feasible]
+        pts = [(score.point_value(r, lat, sc), score.point_value(r, tput, sc), r)
+               for r in done if score.is_feasible(r) == feasible]
         pts = [p for p in pts if p[0] is not None and p[1] is not None]
-        if pts:
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], linestyle="none", **style)
-            for px, py, r in pts:
-                ax.annotate(r.trial_id[:12], (px, py), fontsize=7, xytext=(3, 3),
-                            textcoords="offset points")
-    front = score.pareto_front(results, x, y, scenario=sc)
-    fpts = sorted((score.point_value(r, x, sc), score.point_value(r, y, sc)) for r in front)
+        if not pts:
+            continue
+        xerr = [_err(px, score.point_bounds(r, lat, sc)) for px, _, r in pts]
+        yerr = [_err(py, score.point_bounds(r, tput, sc)) for _, py, r in pts]
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts],
+                    xerr=list(zip(*xerr, strict=True)), yerr=list(zip(*yerr, strict=True)),
+                    linestyle="none", capsize=3, elinewidth=0.8, **style)
+        for px, py, r in pts:
+            ax.annotate(point_label(r), (px, py), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
+    fpts = sorted((score.point_value(r, lat, sc), score.point_value(r, tput, sc))
+                  for r in ranking.pareto)
+    fpts = [p for p in fpts if p[0] is not None and p[1] is not None]
     if fpts:
         ax.plot([p[0] for p in fpts], [p[1] for p in fpts], "--", color="tab:green",
                 marker="s", markerfacecolor="none", markersize=10, label="Pareto front")
-    xs = [score.point_value(r, x, sc) for r in _completed(results)]
+    xs = [score.point_value(r, lat, sc) for r in done]
     xs = [v for v in xs if v is not None and v > 0]
     if xs and max(xs) / min(xs) > 100:
         ax.set_xscale("log")  # one trial far off (e.g. saturated) would flatten the rest
     for slo in exp.slos:
-        if slo.metric == x and slo.max is not None:
-            ax.axvline(slo.max, color="grey", linestyle=":", label=f"SLO {x} ≤ {slo.max:g}")
-        if slo.metric == y and slo.min is not None:
-            ax.axhline(slo.min, color="grey", linestyle=":", label=f"SLO {y} ≥ {slo.min:g}")
-    ax.set_xlabel(_label(x))
-    ax.set_ylabel(_label(y))
+        if slo.metric == lat and slo.max is not None:
+            ax.axvline(slo.max, color="grey", linestyle=":", label=f"SLO {lat} ≤ {slo.max:g}")
+        if slo.metric == tput and slo.min is not None:
+            ax.axhline(slo.min, color="grey", linestyle=":", label=f"SLO {tput} ≥ {slo.min:g}")
+    if _is_throughput(tput):
+        ax.set_ylim(bottom=0)
+    ax.set_xlabel(_label(lat))
+    ax.set_ylabel(_label(tput))
     _finish(fig, ax, path, title)
 
 
@@ -94,44 +106,71 @@ def _finish(fig, ax, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def discrete(param: Param | None, values: list) -> bool:
+    """One tick per value: categorical, boolean and integer parameters."""
+    if param is not None and param.kind in ("values", "bool", "int"):
+        return True
+    return not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
 def param_plot(
-    path: Path, exp: Experiment, results: list[TrialResult], param: str, title: str
+    path: Path, exp: Experiment, ranking: score.Ranking, param: str, title: str
 ) -> None:
     obj = exp.objective.metric
-    done = [r for r in _completed(results) if r.score is not None and r.score.objective is not None
-            and param in r.params]
+    spec_param = next((p for p in exp.parameters if p.name == param), None)
+    done = [r for r in _completed(ranking.trials) if r.score is not None
+            and r.score.objective is not None and param in r.params]
     values = [r.params[param] for r in done]
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    if numeric:
+    if discrete(spec_param, values):
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        cats = sorted(set(values)) if numeric else sorted({str(v) for v in values})
+        pos = {c: i for i, c in enumerate(cats)}
+        xs = [pos[v if numeric else str(v)] for v in values]
+        ticks = [str(c) for c in cats]
+    else:
         xs = [float(v) for v in values]
         ticks = None
-    else:
-        cats = sorted({str(v) for v in values})
-        xs = [cats.index(str(v)) for v in values]
-        ticks = cats
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    # trials sharing a value spread out a little, so their error bars stay readable
+    seen: dict[float, int] = {}
+    jitter = []
+    for x in xs:
+        k = seen.get(x, 0)
+        seen[x] = k + 1
+        jitter.append(x + (0.08 * (k - 0.5 * (xs.count(x) - 1)) if ticks is not None else 0.0))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=100)
     for feasible, style in ((True, dict(marker="o", color="tab:blue", label="feasible")),
                             (False, dict(marker="x", color="tab:red", label="violates an SLO"))):
-        sel = [(x, r.score.objective) for x, r in zip(xs, done, strict=True)
+        sel = [(x, r) for x, r in zip(jitter, done, strict=True)
                if score.is_feasible(r) == feasible]
-        if sel:
-            ax.scatter([s[0] for s in sel], [s[1] for s in sel], **style)
-    if ticks is not None:
+        if not sel:
+            continue
+        ys = [r.score.objective for _, r in sel]
+        err = [_err(r.score.objective, score.objective_interval(r)) for _, r in sel]
+        ax.errorbar([x for x, _ in sel], ys, yerr=list(zip(*err, strict=True)),
+                    linestyle="none", capsize=3, elinewidth=0.8, **style)
+        for (x, r), y in zip(sel, ys, strict=True):
+            others = {k: v for k, v in r.params.items() if k != param}
+            ax.annotate(" ".join(f"{k}={v}" for k, v in others.items()), (x, y), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+    if ticks:
         ax.set_xticks(range(len(ticks)), ticks)
+        ax.set_xlim(-0.5, len(ticks) - 0.5)
+    if _is_throughput(obj):
+        ax.set_ylim(bottom=0)
     ax.set_xlabel(param)
     ax.set_ylabel(_label(obj))
     _finish(fig, ax, path, title)
 
 
-def write_plots(out_dir: Path, exp: Experiment, ranked: list[TrialResult],
+def write_plots(out_dir: Path, exp: Experiment, ranking: score.Ranking,
                 simulated: bool = False) -> list[Path]:
     """Write every plot into out_dir; returns their paths (tradeoff first)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = " [SIMULATED]" if simulated else ""
     paths = [out_dir / TRADEOFF_FILE]
-    tradeoff_plot(paths[0], exp, ranked, f"{exp.name}: trials at their objective point{tag}")
+    tradeoff_plot(paths[0], exp, ranking, f"{exp.name}: trials at their objective point{tag}")
     for p in exp.parameters:
         path = out_dir / param_file(p.name)
-        param_plot(path, exp, ranked, p.name, f"{exp.objective.metric} vs {p.name}{tag}")
+        param_plot(path, exp, ranking, p.name, f"{exp.objective.metric} vs {p.name}{tag}")
         paths.append(path)
     return paths

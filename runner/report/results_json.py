@@ -1,7 +1,15 @@
 """results.json: the machine-readable report, validated against schemas/report.schema.json.
 
-Trials appear in rank order with their rank; non-finite numbers (an unmeasured SLO's
-infinite violation, a NaN) are written as null so the file is strict JSON.
+It formats the run's one `score.Ranking`: trials appear in its order with their rank, the
+best, its tie set (`decision`) and the Pareto front on the ranking's axes. Non-finite
+numbers (an unmeasured SLO's infinite violation, a NaN) are written as null so the file is
+strict JSON.
+
+Additive over the first layout (schema_version stays 1; every earlier key keeps its
+meaning, `metrics` values are now means over repeats): `decision`, `confirmation`, and per
+trial `spread`, `measurements`, `confirmations`, `verdict`, `host_load`, `contended`,
+`cpus`, `command`; `score` and its `slo_checks` gain their intervals and verdicts.
+Per-request records stay in the run's journal.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ def _clean(value: Any) -> Any:
 
 def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
     d = result.as_dict()
+    s = result.score
     return _clean({
         "rank": rank,
         "trial_id": d["trial_id"],
@@ -56,17 +65,25 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
         "feasible": score.is_feasible(result),
         "metrics": d["metrics"],
         "score": d["score"],
+        "verdict": (s.verdict or None) if s is not None and result.status == COMPLETED else None,
+        "spread": d["spread"],
+        "measurements": d["measurements"],
+        "confirmations": d["confirmations"],
+        "host_load": d["host_load"],
+        "contended": d["contended"],
+        "cpus": d["cpus"],
+        "command": d["command"],
     })
 
 
 def build(
-    exp: Experiment, ranked: list[TrialResult], provenance: dict[str, Any]
+    exp: Experiment, ranking: score.Ranking, provenance: dict[str, Any],
+    confirmation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole document; `ranked` must already be in rank order (score.rank)."""
-    best = score.best(ranked)
-    x, y = score.DEFAULT_PARETO if exp.objective.metric == score.DEFAULT_PARETO[0] else (
-        exp.objective.metric, score.DEFAULT_PARETO[1])
-    front = score.pareto_front(ranked, x, y, scenario=exp.objective.scenario)
+    """The whole document, formatting `ranking` (score.ranking) as it is."""
+    ranked, best = ranking.trials, ranking.best
+    x, y = ranking.pareto_axes
+    front = ranking.pareto
     b = exp.benchmark
     doc = {
         "schema_version": SCHEMA_VERSION,
@@ -76,7 +93,8 @@ def build(
         "benchmark": {"task": b.task, "traffic_scenarios": list(b.traffic_scenarios),
                       "concurrency": list(b.concurrency),
                       "max_time_per_run_min": b.max_time_per_run_min,
-                      "max_requests_per_run": b.max_requests_per_run},
+                      "max_requests_per_run": b.max_requests_per_run,
+                      "repeats": b.repeats_identity},
         "objective": {"metric": exp.objective.metric, "direction": exp.objective.direction,
                       "concurrency": exp.objective.concurrency,
                       "scenario": exp.objective.scenario},
@@ -90,6 +108,15 @@ def build(
             "reused": sum(bool(r.reused_from) for r in ranked),
         },
         "best_trial_id": best.trial_id if best else None,
+        "decision": {
+            "best_trial_id": best.trial_id if best else None,
+            "tie_set": ranking.tie_ids,
+            "separated": ranking.separated,
+            "spread_known": ranking.spread_known,
+            "confidence": 0.95,
+            "contended_trials": [r.trial_id for r in ranked if r.contended],
+        },
+        "confirmation": confirmation,
         "pareto": {"x": x, "y": y, "trial_ids": [r.trial_id for r in front]},
         "trials": [trial_entry(r, i + 1) for i, r in enumerate(ranked)],
     }

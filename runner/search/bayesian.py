@@ -17,6 +17,11 @@ attribute read by the sampler's `constraints_func` before that):
   TPE also steers pending points apart. After a few tries, an unseen feasible point is
   drawn at random and handed to Optuna with enqueue_trial.
 Results from an earlier run are fed the same way (enqueue_trial + ask + tell).
+
+Noise: the value told is the objective's mean over repeats (TPE models a point per trial);
+its 95 % interval, the number of measurements and the SLO verdict are kept on the Optuna
+trial as user attributes (`objective_low`, `objective_high`, `measurements`, `verdict`), so
+the study's records say how sure each value is.
 """
 
 from __future__ import annotations
@@ -191,4 +196,14 @@ class BayesianSearcher(SamplingSearcher):
             self._finish(ot, TrialState.PRUNED, constraint=score.violation or 1.0)
         else:
             violation = 0.0 if score.feasible else (score.violation or 1.0)
+            record_uncertainty(ot, result)
             self._finish(ot, TrialState.COMPLETE, score.objective, violation)
+
+
+def record_uncertainty(ot: optuna.trial.Trial, result: TrialResult) -> None:
+    """Keep the told mean's interval with the Optuna trial (TPE itself uses the mean)."""
+    s = result.score
+    ot.set_user_attr("objective_low", s.objective_low)
+    ot.set_user_attr("objective_high", s.objective_high)
+    ot.set_user_attr("measurements", int(s.objective_n or 1))
+    ot.set_user_attr("verdict", s.verdict or None)

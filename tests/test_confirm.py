@@ -1,0 +1,97 @@
+"""The confirmation phase's schedule: top k, in alternation, until the best separates.
+
+`run_confirmation` is given the re-measurement as a function (the runner passes one that
+starts a fresh engine: tests/test_noise_e2e.py runs that end to end); here it appends a
+chosen value, so the schedule and the stopping rule can be checked exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tuneops.runner.confirm import run_confirmation
+from tuneops.runner.results import COMPLETED, FAILED_BENCHMARK, TrialResult
+from tuneops.runner.trial import summarize
+
+from tuneops.spec import from_document
+
+SC = "D(64,64)"
+
+
+def make_exp(top_k=3, rounds=2):
+    return from_document({
+        "metadata": {"name": "confirm"},
+        "model": {"id": "m.gguf", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": "llamacpp"},
+        "deployment": {"mode": "local", "gpus": {"count": 0}},
+        "parameters": {"parallel": [1, 2, 3, 4]},
+        "benchmark": {"trafficScenarios": [SC], "concurrency": [1], "repeats": 2},
+        "objective": {"metric": "output_throughput"},
+        "search": {"confirm": {"topK": top_k, "rounds": rounds}},
+    })
+
+
+def measured(exp, i, values):
+    r = TrialResult(trial_id=f"t{i}", index=i, params={"parallel": i}, args={},
+                    status=COMPLETED,
+                    samples={SC: {1: [{"output_throughput": v} for v in values]}})
+    summarize(exp, r)
+    return r
+
+
+def remeasurer(exp, next_value, calls):
+    def remeasure(prior: TrialResult) -> TrialResult:
+        calls.append(prior.trial_id)
+        merged = replace(prior, confirmations=prior.confirmations + 1,
+                         samples={SC: {1: [*prior.samples[SC][1],
+                                           {"output_throughput": next_value(prior)}]}})
+        summarize(exp, merged)
+        return merged
+    return remeasure
+
+
+def test_top_k_are_remeasured_in_alternation_until_the_rounds_end():
+    exp = make_exp(top_k=3, rounds=2)
+    finished = {r.trial_id: r for r in [measured(exp, 1, [100, 104]), measured(exp, 2, [101, 99]),
+                                        measured(exp, 3, [98, 103]), measured(exp, 4, [10, 12])]}
+    calls: list[str] = []
+    journal: list[str] = []
+    again = remeasurer(exp, lambda r: r.metrics[SC][1]["output_throughput"], calls)
+    out = run_confirmation(exp, finished, again, on_result=lambda r: journal.append(r.trial_id))
+    a, b, c = out.candidates
+    assert calls == [a, b, c, a, b, c] == journal  # A B C A B C, each journaled
+    assert "t4" not in calls  # not in the top 3
+    assert (out.rounds, out.measurements, out.stopped_by) == (2, 6, "rounds")
+    assert all(finished[t].confirmations == 2 and len(finished[t].samples[SC][1]) == 4
+               for t in (a, b, c))
+
+
+def test_the_phase_stops_once_the_best_separates():
+    exp = make_exp(top_k=2, rounds=5)
+    finished = {"t1": measured(exp, 1, [100, 130]), "t2": measured(exp, 2, [90, 95])}
+    calls: list[str] = []
+    # t1 settles at 120, t2 at 90: after one round the intervals no longer overlap
+    target = {"t1": 120.0, "t2": 92.0}
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: target[r.trial_id], calls))
+    assert out.stopped_by == "separated" and out.separated
+    assert out.rounds < 5 and len(calls) == 2 * out.rounds
+
+
+def test_a_resumed_phase_skips_rounds_already_measured_and_failures_drop_out():
+    exp = make_exp(top_k=3, rounds=1)
+    done = replace(measured(exp, 1, [100, 120]), confirmations=1)
+    failed = TrialResult(trial_id="t3", index=3, params={"parallel": 3}, args={},
+                         status=FAILED_BENCHMARK)
+    finished = {"t1": done, "t2": measured(exp, 2, [101, 119]), "t3": failed}
+    calls: list[str] = []
+    run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, calls))
+    assert calls == ["t2"]
+
+
+def test_no_phase_when_turned_off_or_with_one_candidate():
+    off = make_exp()
+    off = replace(off, search=replace(off.search, confirm_top_k=0))
+    assert run_confirmation(off, {}, lambda r: r).stopped_by == "off"
+    exp = make_exp()
+    one = {"t1": measured(exp, 1, [100, 101])}
+    assert run_confirmation(exp, one, lambda r: r).stopped_by == "not needed"

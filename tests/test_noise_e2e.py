@@ -1,0 +1,164 @@
+"""Trustworthy numbers, end to end with real processes: CPU pinning, an engine killed in
+the middle of a benchmark, and the confirmation phase on fresh engines.
+
+The simulator and genai-bench run for real; the engine is killed with a real signal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from tuneops.runner.backends import health
+from tuneops.runner.backends.base import ConfigFailure, Launch, TrialFailure
+from tuneops.runner.backends.local import LocalBackend
+from tuneops.runner.bench.process import BenchProcess
+from tuneops.runner.results import COMPLETED, FAILED_BENCHMARK
+from tuneops.runner.run import RunOptions, run_experiment, trial_launch
+from tuneops.runner.trial import TrialContext, run_trial
+
+from tests import e2e_helpers as h
+from tuneops.plan import make_plan
+
+PRINT_AFFINITY = "import os, time; print(sorted(os.sched_getaffinity(0)), flush=True); " \
+                 "time.sleep(30)"
+CPUS = sorted(os.sched_getaffinity(0))
+
+
+def test_local_engine_runs_on_its_cpu_set(tmp_path):
+    backend = LocalBackend(runtime_dir=tmp_path / "rt", grace_s=2)
+    launch = Launch(trial_id="pin", owner="pin/test", command=[sys.executable, "-c",
+                                                               PRINT_AFFINITY],
+                    env={}, container_port=0, health_path="/health", gpus=(),
+                    log_dir=tmp_path / "logs", cpus=(CPUS[0],))
+    dep = backend.start(launch)
+    try:
+        h.wait_for(lambda: "]" in backend.logs(dep), 20, "the engine printed its affinity")
+        assert backend.logs(dep).strip().splitlines()[0] == str([CPUS[0]])
+    finally:
+        backend.stop(dep)
+
+
+def test_load_generator_runs_on_its_own_cpu_set(tmp_path):
+    proc = BenchProcess([sys.executable, "-c", PRINT_AFFINITY.replace("time.sleep(30)", "")],
+                        tmp_path, cpus=(CPUS[-1],))
+    rc, why = proc.wait(30)
+    assert (rc, why) == (0, "")
+    assert proc.log_path.read_text().strip().splitlines()[-1] == str([CPUS[-1]])
+
+
+def test_an_engine_dying_of_its_settings_is_a_config_failure():
+    oom = "loading\nserving\nggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate " \
+          "buffer of size 1073741824\nterminate called after std::bad_alloc"
+    assert isinstance(health.death_failure("engine exited with code -6", oom), ConfigFailure)
+    assertion = "GGML_ASSERT(n_tokens <= n_batch) failed"
+    assert isinstance(health.death_failure("engine exited with code -6", assertion),
+                      ConfigFailure)
+    killed = health.death_failure("engine exited with code -9", "serving\nrequest: POST")
+    assert type(killed) is TrialFailure and "while being measured" in killed.reason
+
+
+@pytest.fixture
+def marker(monkeypatch, tmp_path):
+    m = uuid.uuid4().hex
+    monkeypatch.setenv(h.MARKER, m)  # the engine and genai-bench inherit it
+    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "runtime"))
+    yield m
+    h.kill_marked(m)
+
+
+def test_killing_the_simulator_mid_benchmark_never_completes_the_trial(tmp_path, marker):
+    """Reproduces the issue: the engine dies while genai-bench runs. genai-bench is stopped
+    and the trial fails (the simulator was killed, not its settings: failed_benchmark)."""
+    path = h.write_experiment(
+        tmp_path, "killed-mid-bench", parameters={"max-running-requests": [8]},
+        engine={"args": {"gpu-type": "H100", "time-scale": 1.0}},
+        benchmark={"trafficScenarios": ["D(32,512)"], "concurrency": [1],
+                   "maxRequestsPerRun": 100000})
+    exp = h.load(path)
+    trial = make_plan(exp).trials[0]
+    killed = threading.Event()
+    ctx: TrialContext
+
+    def on_phase(trial_id: str, phase: str) -> None:
+        if phase.startswith("benchmarking") and not killed.is_set():
+            def kill() -> None:
+                # genai-bench is running requests once its log says so
+                h.wait_for(lambda: any(p.is_genai_bench for p in h.marked(marker)), 60,
+                           "genai-bench started")
+                pid = ctx.active[trial_id].handle.proc.pid
+                killed.set()
+                os.killpg(pid, signal.SIGKILL)
+            threading.Thread(target=kill, daemon=True).start()
+
+    ctx = TrialContext(exp=exp, backend=LocalBackend(grace_s=2), owner="killed/run",
+                       run_dir=tmp_path / "run",
+                       build_launch=lambda trial, gpus, log_dir: trial_launch(
+                           exp, trial, owner="killed/run", gpus=gpus, log_dir=log_dir),
+                       cancel=threading.Event(), on_phase=on_phase)
+    result = run_trial(ctx, trial, ())
+    assert killed.is_set()
+    assert result.status == FAILED_BENCHMARK, result.reason
+    assert result.status != COMPLETED and result.score is None and result.metrics == {}
+    assert "engine" in result.reason and "while being measured" in result.reason
+    assert h.marked(marker) == []  # genai-bench was stopped with the engine gone
+    log = Path(result.log_dir) / "genai-bench" / "genai-bench.log"
+    assert log.is_file()
+
+
+def test_confirmation_remeasures_the_top_trials_in_alternation_on_fresh_engines(
+        tmp_path, marker):
+    path = h.write_experiment(
+        tmp_path, "confirm", parameters={"max-running-requests": [8, 64]},
+        benchmark={"maxRequestsPerRun": 20},
+        search={"confirm": {"topK": 2, "rounds": 1}})
+    exp = h.load(path)
+    summary = run_experiment(exp, RunOptions(runs_root=tmp_path / "runs",
+                                             reports_root=tmp_path / "reports",
+                                             quiet=True, fresh=True))
+    finished = [e["trial_id"] for e in h.events(summary.run_dir, "trial_finished")]
+    ids = [t.id for t in make_plan(exp).trials]
+    assert finished[:2] == ids  # the search, in grid order
+    assert sorted(finished[2:]) == sorted(ids) and len(finished) == 4  # A B again, once each
+    for r in summary.results:
+        assert r.status == COMPLETED and r.measurements == 2 and r.confirmations == 1
+        # each measurement on its own engine: one attempt folder with an engine log each
+        attempts = sorted(Path(r.log_dir).parent.glob("attempt-*"))
+        assert len(attempts) == 2 and all((a / "engine.log").is_file() for a in attempts)
+        assert r.score.objective_n == 2 and r.score.objective_low is not None
+    doc = h.results_json(summary.report_dir)
+    assert doc["confirmation"]["measurements"] == 2
+    assert doc["confirmation"]["stopped_by"] in ("separated", "rounds")
+    assert doc["decision"]["tie_set"][0] == doc["best_trial_id"]
+    assert h.marked(marker) == []
+
+
+def test_genai_bench_is_stopped_when_the_watch_says_the_engine_is_gone(tmp_path):
+    calls = []
+
+    def watch():
+        calls.append(1)
+        return "engine exited with code -9" if len(calls) >= 3 else None
+
+    proc = BenchProcess([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path)
+    rc, why = proc.wait(120, watch=watch)
+    assert why == "engine died: engine exited with code -9"
+    assert proc.proc.poll() is not None and rc != 0  # stopped, not waited out
+
+
+def test_engine_watch_tells_a_refused_port_from_a_busy_engine(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once closed
+    watch = health.EngineWatch(f"http://127.0.0.1:{port}/health", misses=2, every_s=0.0)
+    assert watch() is None  # one refusal is not yet gone
+    assert "connection refused" in watch()
+    exited = health.EngineWatch("http://127.0.0.1:9/health", exit_code=lambda: 137)
+    assert exited() == "engine exited with code 137"
