@@ -92,8 +92,10 @@ lint: setup
 docs: setup
 	$(BIN)/python scripts/make_experiment_doc.py
 
+# The main job measures: --fresh starts a new run and reuses no trial from the committed
+# reports (those were measured on another machine; `tuneops run` without it reuses them).
 run: setup
-	$(BIN)/tuneops run $(EXP)
+	$(BIN)/tuneops run $(EXP) --fresh
 
 bench: setup
 	$(BIN)/python scripts/bench_validate.py

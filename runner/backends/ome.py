@@ -8,10 +8,10 @@ in an annotation that ``reap`` matches by prefix, and a label-safe form goes in 
 
 Healthy means OME's Ready condition is True. Where the trial is measured is the
 experiment's choice (``deployment.ome.benchmarkIn``):
-- ``cluster`` (default): ``benchmark`` applies the trial's rendered BenchmarkJob (owned like
-  the service), waits for ``status.state`` Completed or Failed, reads genai-bench's files
-  back from ``outputLocation`` (ome_results.py), parses them with the parser local runs use
-  and deletes the job. The runner needs to reach only the API server.
+- ``cluster`` (default): ``benchmark`` (ome_benchmark.py) applies the trial's
+  BenchmarkJob (owned like the service), waits for ``status.state`` Completed or Failed,
+  reads genai-bench's files back from ``outputLocation`` (ome_results.py), parses them with
+  the parser local runs use and deletes the job. The runner needs only the API server.
 - ``runner``: genai-bench runs here against ``status.url``, which must then answer from here
   (run the runner in-cluster, or through an ingress).
 
@@ -29,13 +29,11 @@ import os
 import re
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tuneops.runner import bench
-from tuneops.runner.backends import health, ome_results
+from tuneops.runner.backends import health
 from tuneops.runner.backends.base import (
     OWNER_LABEL,
     TRIAL_LABEL,
@@ -46,15 +44,21 @@ from tuneops.runner.backends.base import (
     TrialFailure,
 )
 
+# the BenchmarkJob side of the backend, and the names both sides use
+from tuneops.runner.backends.ome_benchmark import (  # noqa: F401 - re-exported
+    BENCH_LOG,
+    BENCH_POD_LABEL,
+    BJ,
+    GROUP,
+    READER_LABEL,
+    SCHEDULE_SLACK_S,
+    VERSION,
+    ClusterBenchmarks,
+)
+
 from tuneops import secrets
 
-GROUP, VERSION = "ome.io", "v1beta1"
 ISVC = "inferenceservices"
-BJ = "benchmarkjobs"
-BENCH_POD_LABEL = "benchmark"  # OME labels a BenchmarkJob's Job and pods benchmark=<name>
-READER_LABEL = "io.tuneops.reader"  # pods that read results back from a claim
-BENCH_LOG = "genai-bench.log"
-SCHEDULE_SLACK_S = 600.0  # a BenchmarkJob's pod may wait for a node and pull its image
 CLUSTER_PLURALS = {  # cluster-scoped objects shared by every trial of a run
     "ClusterBaseModel": "clusterbasemodels",
     "ClusterServingRuntime": "clusterservingruntimes",
@@ -120,7 +124,7 @@ def _describe(cond: dict | None) -> str:
     return f"Ready={cond.get('status')}: " + " - ".join(p for p in parts if p)
 
 
-class OmeBackend:
+class OmeBackend(ClusterBenchmarks):
     name: ClassVar[str] = "ome"
     records_runner: ClassVar[bool] = False  # OME objects carry the owner, not the runner
 
@@ -341,154 +345,6 @@ class OmeBackend:
         if products:
             placement["gpu_product"] = ",".join(products)
         return placement
-
-    # -- benchmark in the cluster ----------------------------------------------------------
-
-    def benchmark(self, deployment: Deployment, exp: Any, out_dir: Path, *,
-                  cancel: threading.Event | None = None) -> bench.BenchOutcome:
-        """Measure the ready trial: its BenchmarkJob in the cluster, or genai-bench here."""
-        handle: OmeService = deployment.handle
-        if self.benchmark_in != "cluster":
-            return bench.measure_here(deployment, exp, out_dir, cancel=cancel)
-        if handle.benchmark is None:
-            raise ConfigFailure(f"trial {deployment.launch.trial_id} has no rendered "
-                                "BenchmarkJob to measure it in the cluster")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
-        job = handle.benchmark
-        namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
-        try:
-            self._create_benchmark(job)
-            handle.bench_applied = True
-            state, message = self._wait_benchmark(
-                namespace, name, bench.timeout_for(exp) + SCHEDULE_SLACK_S, cancel)
-            self._save_benchmark_log(namespace, name, out_dir / BENCH_LOG)
-            if state == "Cancelled":
-                return bench.BenchOutcome(ok=False, cancelled=True, reason="benchmark cancelled")
-            folder = out_dir / bench.RESULTS_FOLDER
-            try:
-                self._fetch_results(deployment, job, folder)
-            except TrialFailure:
-                if state != "Failed":
-                    raise
-                # a failed job's partial results are a bonus; its failure is the outcome
-        finally:
-            self._delete_benchmark(namespace, name)
-            handle.bench_applied = False
-        expected = [(s, int(c)) for s in exp.benchmark.traffic_scenarios
-                    for c in exp.benchmark.concurrency]
-        outcome = bench.parse_results(folder, gpu_count=max(deployment.launch.gpu_count, 1),
-                                      expected=expected)
-        outcome.log_path = str(out_dir / BENCH_LOG)
-        outcome.duration_s = round(time.monotonic() - t0, 3)
-        if state == "Failed" and (not outcome.ok or outcome.missing):
-            detail = outcome.reason or ("missing runs: " + ", ".join(outcome.missing)
-                                        if outcome.missing else "")
-            tail = bench.log_tail(out_dir / BENCH_LOG)
-            outcome.ok = False
-            outcome.reason = (f"BenchmarkJob {namespace}/{name} failed: {message or 'no message'}"
-                              + (f"; {detail}" if detail else "") + (f"\n{tail}" if tail else ""))
-        return outcome
-
-    def _create_benchmark(self, job: dict) -> None:
-        namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
-        created = self._call(f"creating BenchmarkJob {namespace}/{name}",
-                             self.objects.create_namespaced_custom_object,
-                             GROUP, VERSION, namespace, BJ, job, ok=(409,))
-        if created == 409:  # an earlier attempt's job: measure afresh
-            self._delete_benchmark(namespace, name)
-            self._call(f"creating BenchmarkJob {namespace}/{name}",
-                       self.objects.create_namespaced_custom_object,
-                       GROUP, VERSION, namespace, BJ, job)
-
-    def _get_benchmark(self, namespace: str, name: str) -> dict | None:
-        obj = self._call(f"reading BenchmarkJob {namespace}/{name}",
-                         self.objects.get_namespaced_custom_object,
-                         GROUP, VERSION, namespace, BJ, name, ok=(404,))
-        return None if obj == 404 else obj
-
-    def _wait_benchmark(self, namespace: str, name: str, timeout_s: float,
-                        cancel: threading.Event | None) -> tuple[str, str]:
-        """Poll OME's status.state until Completed or Failed: (state, failureMessage)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            obj = self._get_benchmark(namespace, name)
-            if obj is None:
-                raise InfraFailure(f"BenchmarkJob {namespace}/{name} vanished")
-            status = obj.get("status") or {}
-            if status.get("state") in ("Completed", "Failed"):
-                return status["state"], status.get("failureMessage") or ""
-            if time.monotonic() >= deadline:
-                raise InfraFailure(f"BenchmarkJob {namespace}/{name} not finished within "
-                                   f"{timeout_s:.0f}s (state {status.get('state') or 'none'})")
-            if cancel is not None and cancel.wait(self.poll_s):
-                return "Cancelled", ""
-            if cancel is None:
-                time.sleep(self.poll_s)
-
-    def _save_benchmark_log(self, namespace: str, name: str, path: Path) -> None:
-        """genai-bench's output, from the pods OME labels benchmark=<name> (best effort)."""
-        try:
-            found = self._call(f"listing pods of BenchmarkJob {name}",
-                               self.core.list_namespaced_pod, namespace,
-                               label_selector=f"{BENCH_POD_LABEL}={name}")
-        except TrialFailure:
-            return
-        pods = sorted((p for p in (found.items if found else [])
-                       if (p.metadata.labels or {}).get(BENCH_POD_LABEL) == name),
-                      key=lambda p: p.metadata.name)
-        text = ""
-        for pod in pods:
-            try:
-                text += self._pod_log(namespace, pod.metadata.name, container=None)
-            except TrialFailure:
-                continue
-        if text:
-            path.write_text(text)
-
-    def _fetch_results(self, deployment: Deployment, job: dict, folder: Path) -> list[str]:
-        spec = job["spec"]
-        loc = ome_results.location(spec["outputLocation"]["storageUri"],
-                                   spec.get("resultFolderName"))
-        if loc.scheme == "s3":
-            return ome_results.download_s3(loc, folder)
-        return self._read_claim(deployment, job, loc, folder)
-
-    def _read_claim(self, deployment: Deployment, job: dict, loc: ome_results.Location,
-                    folder: Path) -> list[str]:
-        """Run the reader pod on the claim, unpack what it printed, delete it."""
-        namespace = loc.namespace or job["metadata"]["namespace"]
-        launch = deployment.launch
-        name = f"{job['metadata']['name'][:48]}-read-{uuid.uuid4().hex[:6]}"
-        owned = self._owned({"metadata": {"namespace": namespace}}, launch)["metadata"]
-        pod = ome_results.reader_pod(
-            name, namespace, loc, self.reader_image,
-            {**owned["labels"], READER_LABEL: "true"}, owned["annotations"])
-        self._call(f"creating result reader pod {namespace}/{name}",
-                   self.core.create_namespaced_pod, namespace, pod)
-        try:
-            phase = ome_results.wait_pod_done(
-                lambda: self._call(f"reading pod {name}", self.core.read_namespaced_pod,
-                                   name, namespace),
-                timeout_s=max(self.grace_s, 120), poll_s=min(self.poll_s, 1.0))
-            text = self._pod_log(namespace, name, container=None)
-            if phase != "Succeeded":
-                raise InfraFailure(f"result reader pod {name} failed reading "
-                                   f"pvc://{loc.container}/{loc.path}: {health.tail(text, 5)}")
-            return ome_results.decode_log(text, folder)
-        finally:
-            self._call(f"deleting pod {name}", self.core.delete_namespaced_pod, name,
-                       namespace, ok=(404,))
-
-    def _delete_benchmark(self, namespace: str, name: str) -> None:
-        self._call(f"deleting BenchmarkJob {namespace}/{name}",
-                   self.objects.delete_namespaced_custom_object,
-                   GROUP, VERSION, namespace, BJ, name,
-                   propagation_policy="Foreground", ok=(404,))
-        deadline = time.monotonic() + self.grace_s
-        while self._get_benchmark(namespace, name) is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
 
     # -- logs ------------------------------------------------------------------------------
 
