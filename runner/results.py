@@ -62,10 +62,12 @@ class TrialResult:
     started_at: str = ""
     finished_at: str = ""
     startup_s: float = 0.0
+    warmup_s: float = 0.0
     benchmark_s: float = 0.0
     total_s: float = 0.0
     log_dir: str = ""
     simulated: bool = False
+    not_run: list[str] = field(default_factory=list)  # "scenario@level: not run: <why>"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

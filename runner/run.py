@@ -12,14 +12,16 @@ import importlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuneops.renderers.render import launch_objects, mode_of
 from tuneops.runner import journal, score
 from tuneops.runner.backends.base import Backend, Launch
-from tuneops.runner.bench import local_path
+from tuneops.runner.bench import WorkerPool, local_path
 from tuneops.runner.gpus import GpuPool
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
@@ -41,6 +43,9 @@ class RunOptions:
     max_trials: int | None = None
     backend: Backend | None = None  # tests may pass a configured backend
     gpu_ids: tuple[str, ...] | None = None  # override the machine's GPU inventory
+    # "worker": long-lived genai-bench workers, its fixed cost paid once per run;
+    # "cli": one `genai-bench benchmark` process per trial (every listed level, no early stop)
+    load_generator: str = "worker"
 
 
 @dataclass
@@ -155,16 +160,19 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         resumed = len(finished)
         pool = _gpu_pool(exp, options)
         progress = Progress(exp, plan, quiet=options.quiet, already=resumed)
+        parallel = max(exp.search.parallel_trials, 1)
+        workers = (WorkerPool(parallel, run.dir) if options.load_generator == "worker"
+                   else None)
         ctx = TrialContext(
             exp=exp, backend=backend, owner=owner, run_dir=run.dir,
             build_launch=lambda trial, gpus, log_dir: trial_launch(
                 exp, trial, owner=owner, gpus=gpus, log_dir=log_dir),
             cancel=cancel,
+            workers=workers,
             on_phase=progress.phase,
             on_attempt=lambda t, a, g: run.trial_started(t, attempt=a, gpus=g, owner=owner),
         )
         deadline = t0 + exp.search.time_budget_s if exp.search.time_budget_s else None
-        parallel = max(exp.search.parallel_trials, 1)
 
         def work(trial: Trial) -> TrialResult:
             gpus = pool.acquire(exp.gpus_per_trial if pool.size else 0)
@@ -174,7 +182,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 pool.release(gpus)
 
         pending: dict[Future, Trial] = {}
-        with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor:
+        with _Signals(cancel), progress, _closing(workers), \
+                ThreadPoolExecutor(parallel) as executor:
             while not cancel.is_set():
                 out_of_time = deadline is not None and time.monotonic() >= deadline
                 while len(pending) < parallel and not out_of_time and not searcher.done:
@@ -224,6 +233,15 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             results=results, best=best, simulated=simulated, interrupted=interrupted,
             wall_s=time.monotonic() - t0, resumed=resumed, notes=run.notes,
         )
+
+
+@contextmanager
+def _closing(workers: WorkerPool | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if workers is not None:
+            workers.close()
 
 
 def _stop_all(ctx: TrialContext) -> None:

@@ -49,6 +49,7 @@ class TrialContext:
     cancel: threading.Event
     on_phase: Callable[[str, str], None] = lambda trial_id, phase: None
     on_attempt: Callable[[Trial, int, tuple[str, ...]], None] = lambda t, a, g: None
+    workers: bench.WorkerPool | None = None  # None: the genai-bench CLI per trial
     active: dict[str, Deployment] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -128,19 +129,26 @@ def _attempt(
         startup_s = time.monotonic() - t_start
         _check(ctx)
         ctx.on_phase(trial.id, "warming up")
+        t_warm = time.monotonic()
         bench.warmup(deployment.base_url, exp, exp.benchmark.warmup_requests)
+        warmup_s = round(time.monotonic() - t_warm, 3)
         _check(ctx)
         ctx.on_phase(trial.id, "benchmarking")
         t_bench = time.monotonic()
         outcome = bench.run(exp, deployment.base_url, log_dir / "genai-bench",
-                            gpu_count=max(len(gpus), 1), cancel=ctx.cancel)
+                            gpu_count=max(len(gpus), 1), cancel=ctx.cancel,
+                            workers=ctx.workers)
         bench_s = time.monotonic() - t_bench
         _check(ctx)
+        if outcome.infra:  # the load generator failed, not the engine: retry the trial
+            raise InfraFailure(outcome.reason)
+        timing = dict(startup_s=round(startup_s, 3), warmup_s=warmup_s,
+                      benchmark_s=round(bench_s, 3))
         if not outcome.ok:
             return TrialResult(**base, status=FAILED_BENCHMARK, reason=outcome.reason,
-                               startup_s=round(startup_s, 3), benchmark_s=round(bench_s, 3))
+                               **timing)
         result = TrialResult(**base, status=COMPLETED, metrics=outcome.metrics,
-                             startup_s=round(startup_s, 3), benchmark_s=round(bench_s, 3))
+                             not_run=list(outcome.not_run), **timing)
         result.score = score.score_trial(exp, outcome.metrics)
         return result
     finally:

@@ -43,7 +43,7 @@ class Plan:
         exp = self.experiment
         b = exp.benchmark
         bench_s = (
-            len(b.traffic_scenarios) * len(b.concurrency) * b.repeats * b.max_time_per_run_min * 60
+            len(b.traffic_scenarios) * b.max_levels * b.repeats * b.max_time_per_run_min * 60
         )
         per_trial_s = exp.deployment.startup_timeout_s + bench_s
         total = self.max_trials * per_trial_s

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,6 +121,18 @@ class Benchmark:
     repeats: int = 1
     dataset: str | None = None
     additional_request_params: dict[str, Any] = field(default_factory=dict)
+    early_stop: bool = True
+    keep_genai_bench_artifacts: bool = False
+    # {search: bisect, low, high}: `concurrency` is then (low, high), the bracket searched
+    concurrency_search: str | None = None
+
+    @property
+    def max_levels(self) -> int:
+        """Most concurrency levels one scenario of a trial can measure."""
+        if self.concurrency_search == "bisect":
+            low, high = self.concurrency
+            return 2 + math.ceil(math.log2(max(high - low, 1)))
+        return len(self.concurrency)
 
 
 @dataclass(frozen=True)
@@ -306,13 +319,17 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         benchmark=Benchmark(
             task=bench.get("task", "text-to-text"),
             traffic_scenarios=tuple(bench["trafficScenarios"]),
-            concurrency=tuple(int(c) for c in bench["concurrency"]),
+            concurrency=_levels(bench["concurrency"]),
             max_time_per_run_min=int(bench.get("maxTimePerRun", 1)),
             max_requests_per_run=int(bench.get("maxRequestsPerRun", 100)),
             warmup_requests=int(bench.get("warmupRequests", 2)),
             repeats=int(bench.get("repeats", 1)),
             dataset=bench.get("dataset"),
             additional_request_params=dict(bench.get("additionalRequestParams", {})),
+            early_stop=bool(bench.get("earlyStop", True)),
+            keep_genai_bench_artifacts=bool(bench.get("keepGenaiBenchArtifacts", False)),
+            concurrency_search=(bench["concurrency"].get("search")
+                                if isinstance(bench["concurrency"], dict) else None),
         ),
         objective=Objective(
             metric=obj["metric"],
@@ -332,6 +349,13 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         source_file=source_file,
         source_sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",
     )
+
+
+def _levels(value: list | dict) -> tuple[int, ...]:
+    """Listed levels as given; a search's bracket as (low, high)."""
+    if isinstance(value, dict):
+        return (int(value["low"]), int(value["high"]))
+    return tuple(int(c) for c in value)
 
 
 def _default_direction(metric: str) -> str:

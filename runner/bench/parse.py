@@ -33,6 +33,8 @@ class BenchOutcome:
     timed_out: bool = False
     files: list[str] = field(default_factory=list)  # result JSONs read
     missing: list[str] = field(default_factory=list)  # "scenario@concurrency" never measured
+    not_run: list[str] = field(default_factory=list)  # levels skipped on purpose, and why
+    infra: bool = False  # the load generator itself failed (worker hung or crashed)
 
 
 
