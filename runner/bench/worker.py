@@ -229,8 +229,11 @@ def run(
     *,
     gpu_count: int,
     cancel: threading.Event | None = None,
+    level_timeout_s: float | None = None,
 ) -> BenchOutcome:
-    """Benchmark one deployed trial through a worker: same argv, same result files."""
+    """Benchmark one deployed trial through a worker: same argv, same result files.
+    `level_timeout_s`: how long one level may go unanswered (default: its time cap plus
+    slack) before the worker counts as hung."""
     t0 = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +242,8 @@ def run(
     with pool.lease() as worker:
         try:
             measured, not_run, max_ok, error = _drive(
-                worker, exp, argv, str(log_path), gpu_count, cancel)
+                worker, exp, argv, str(log_path), gpu_count, cancel,
+                level_timeout_s or level_timeout(exp))
         except WorkerFailure as f:
             outcome = parse_results(out_dir / RESULTS_FOLDER, gpu_count=gpu_count)
             outcome.ok = False
@@ -266,7 +270,7 @@ def run(
 
 def _drive(
     worker: BenchWorker, exp: Experiment, argv: list[str], log_file: str, gpu_count: int,
-    cancel: threading.Event | None,
+    cancel: threading.Event | None, level_timeout_s: float,
 ) -> tuple[dict[str, dict[int, bool]], list[str], dict[str, int], str]:
     """Measure every scenario's levels the experiment asks for, deciding between levels.
 
@@ -275,8 +279,7 @@ def _drive(
     b = exp.benchmark
     reply = worker.call({"op": "begin", "argv": argv, "log_file": log_file},
                         BEGIN_TIMEOUT_S, cancel)
-    if not reply.get("ok"):
-        _end(worker, cancel, False, [])
+    if not reply.get("ok"):  # nothing was set up (the driver undoes a half begin)
         return {}, [], {}, f"genai-bench refused the trial: {reply.get('error')}"
     measured: dict[str, dict[int, bool]] = {}
     not_run: list[str] = []
@@ -287,7 +290,7 @@ def _drive(
         """Run one level; (held every SLO by point estimate, the run JSON or None)."""
         nonlocal error
         r = worker.call({"op": "level", "scenario": scenario, "concurrency": level},
-                        level_timeout(exp), cancel)
+                        level_timeout_s, cancel)
         run_json = None
         if r.get("ok") and r.get("file"):
             run_json = json.loads(Path(r["file"]).read_text())
