@@ -41,6 +41,7 @@ class Launch:
     gpus: tuple[str, ...]  # device ids given to this trial (empty on CPU)
     log_dir: Path  # backend writes engine logs here (engine.log)
     spec: Mapping[str, Any] = field(default_factory=dict)  # the mode's rendered objects
+    cpus: tuple[int, ...] = ()  # cores lent to this trial's engine (empty: no pinning)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from tuneops.renderers.render import launch_objects, mode_of
 from tuneops.runner import journal, score
 from tuneops.runner.backends.base import Backend, Launch
 from tuneops.runner.bench import WorkerPool, local_path
+from tuneops.runner.cpus import CpuPool
 from tuneops.runner.gpus import GpuPool
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
@@ -83,7 +84,7 @@ class RunSummary:
 
 
 def trial_launch(exp: Experiment, trial: Trial, *, owner: str, gpus: tuple[str, ...],
-                 log_dir: Path) -> Launch:
+                 log_dir: Path, cpus: tuple[int, ...] = ()) -> Launch:
     """A trial's launch, derived from the objects `tuneops render` writes to manifests/
     (the same function), plus what only the run knows: owner, GPUs, logs, real paths."""
     engine = engines()[exp.engine.name]
@@ -93,7 +94,7 @@ def trial_launch(exp: Experiment, trial: Trial, *, owner: str, gpus: tuple[str, 
         trial_id=trial.id, owner=owner, command=plan.command, env=plan.env,
         container_port=plan.container_port, health_path=engine.health_path,
         # The simulator's GPUs are modelled, not real: they only pace parallel trials.
-        gpus=() if engine.simulated else gpus, log_dir=log_dir, spec=plan.spec,
+        gpus=() if engine.simulated else gpus, log_dir=log_dir, spec=plan.spec, cpus=cpus,
     )
 
 
@@ -106,6 +107,14 @@ def backend_class(mode, **options) -> Backend:
 def make_backend(exp: Experiment) -> Backend:
     mode = mode_of(exp)
     return backend_class(mode, **mode.backend_options(exp))
+
+
+def _cpu_pool(exp: Experiment) -> CpuPool:
+    """Disjoint cores for CPU engines in parallel trials on this machine; none to lend
+    when the platform schedules (OME), the engine is modelled or uses GPUs."""
+    if mode_of(exp).schedules_gpus or exp.gpus_per_trial or engines()[exp.engine.name].simulated:
+        return CpuPool(1)
+    return CpuPool(exp.search.parallel_trials)
 
 
 def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
@@ -159,6 +168,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             searcher.rerun(trial)
         resumed = len(finished)
         pool = _gpu_pool(exp, options)
+        cpu_pool = _cpu_pool(exp)
+        cpus_of: dict[str, tuple[int, ...]] = {}  # trial id -> its cores, while it runs
         progress = Progress(exp, plan, quiet=options.quiet, already=resumed)
         parallel = max(exp.search.parallel_trials, 1)
         workers = (WorkerPool(parallel, run.dir) if options.load_generator == "worker"
@@ -166,7 +177,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         ctx = TrialContext(
             exp=exp, backend=backend, owner=owner, run_dir=run.dir,
             build_launch=lambda trial, gpus, log_dir: trial_launch(
-                exp, trial, owner=owner, gpus=gpus, log_dir=log_dir),
+                exp, trial, owner=owner, gpus=gpus, log_dir=log_dir,
+                cpus=cpus_of.get(trial.id, ())),
             cancel=cancel,
             workers=workers,
             on_phase=progress.phase,
@@ -176,9 +188,12 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
 
         def work(trial: Trial) -> TrialResult:
             gpus = pool.acquire(exp.gpus_per_trial if pool.size else 0)
+            cpus = cpus_of[trial.id] = cpu_pool.acquire()
             try:
                 return run_trial(ctx, trial, gpus)
             finally:
+                cpus_of.pop(trial.id, None)
+                cpu_pool.release(cpus)
                 pool.release(gpus)
 
         pending: dict[Future, Trial] = {}

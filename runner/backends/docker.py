@@ -66,6 +66,8 @@ def run_spec(launch: Launch) -> dict[str, Any]:
         ]
     else:
         spec.pop("device_requests", None)
+    if launch.cpus:  # parallel CPU trials: disjoint cores (runner/cpus.py)
+        spec["cpuset_cpus"] = ",".join(map(str, launch.cpus))
     return spec
 
 

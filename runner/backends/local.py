@@ -85,6 +85,21 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+def pin(pid: int, cpus: tuple[int, ...]) -> None:
+    """Keep a just-started engine on its cores (runner/cpus.py). Set on every thread it
+    has so far; threads it starts later inherit it. An engine is still importing when this
+    runs (milliseconds after the fork), long before it starts its compute threads."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except (OSError, AttributeError):
+            continue
+
+
 def _stop_group(pgid: int, grace_s: float, leader: subprocess.Popen | None = None) -> None:
     """SIGTERM the group, SIGKILL what is left after ``grace_s``; reap our own child."""
 
@@ -149,6 +164,8 @@ class LocalBackend:
             except OSError as e:
                 lease.release()
                 raise ConfigFailure(f"cannot run {argv[0]!r}: {e}") from e
+        if launch.cpus:
+            pin(proc.pid, launch.cpus)
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         pid_file = self.pid_dir / f"{proc.pid}.json"
         record = {
