@@ -181,6 +181,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 cpus=cpus_of.get(trial.id, ())),
             cancel=cancel,
             workers=workers,
+            prune=searcher.should_prune,
             on_phase=progress.phase,
             on_attempt=lambda t, a, g: run.trial_started(t, attempt=a, gpus=g, owner=owner),
         )

@@ -50,6 +50,8 @@ class TrialContext:
     on_phase: Callable[[str, str], None] = lambda trial_id, phase: None
     on_attempt: Callable[[Trial, int, tuple[str, ...]], None] = lambda t, a, g: None
     workers: bench.WorkerPool | None = None  # None: the genai-bench CLI per trial
+    # asked after each level: stop this trial? (the search's pruner; threads call it)
+    prune: Callable[[str, str, int, dict[str, float]], bool] | None = None
     active: dict[str, Deployment] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -137,7 +139,9 @@ def _attempt(
         t_bench = time.monotonic()
         outcome = bench.run(exp, deployment.base_url, log_dir / "genai-bench",
                             gpu_count=max(len(gpus), 1), cancel=ctx.cancel,
-                            workers=ctx.workers)
+                            workers=ctx.workers,
+                            prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
+                            if ctx.prune else None)
         bench_s = time.monotonic() - t_bench
         _check(ctx)
         if outcome.infra:  # the load generator failed, not the engine: retry the trial

@@ -82,6 +82,12 @@ def check(ctx: Context) -> None:
             f"{why} needs benchmark.dataset",
             "a dataset path or hub id for genai-bench",
         )
+    if exp.search.pruning_percentile is not None and exp.search.method != "bayesian":
+        ctx.error(
+            ("search", "pruning"),
+            f"pruning needs search.method bayesian (this experiment uses {exp.search.method})",
+            "remove search.pruning, or search with method bayesian",
+        )
     if bench.concurrency_search and bench.concurrency[0] >= bench.concurrency[1]:
         ctx.error(
             ("benchmark", "concurrency", "high"),

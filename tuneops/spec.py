@@ -158,6 +158,9 @@ class Search:
     parallel_trials: int
     time_budget_s: float | None
     seed: int
+    # search.pruning (bayesian): prune below this percentile after the first level
+    pruning_percentile: float | None = None
+    pruning_startup_trials: int = 5
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,9 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             parallel_trials=int(search.get("parallelTrials", 1)),
             time_budget_s=parse_duration(search.get("timeBudget")),
             seed=int(search.get("seed", 0)),
+            pruning_percentile=(float(search["pruning"].get("percentile", 25.0))
+                                if "pruning" in search else None),
+            pruning_startup_trials=int(search.get("pruning", {}).get("startupTrials", 5)),
         ),
         source_file=source_file,
         source_sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",

@@ -139,6 +139,18 @@ def not_run_reason(level: int) -> str:
     return f"not run: SLO lost at {level}"
 
 
+PRUNED = "not run: pruned at"
+
+
+def pruned_reason(level: int) -> str:
+    return f"{PRUNED} {level} (objective far below earlier trials)"
+
+
+def is_pruned(note: str) -> bool:
+    """Whether a trial's not-run note says the search pruned it."""
+    return PRUNED in note
+
+
 # ------------------------------------------------------------------ goodput bisection
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tuneops.runner.bench import worker
@@ -138,16 +139,18 @@ def run(
     genai_bench: str | None = None,
     timeout_s: float | None = None,
     workers: WorkerPool | None = None,
+    prune: Callable[[str, int, dict[str, float]], bool] | None = None,
 ) -> BenchOutcome:
     """Benchmark one deployed trial: build the command, run it, parse the results.
 
     The one place the load generator is chosen: with `workers` (a run's pool of long-lived
     genai-bench workers) the trial is measured there, level by level (early stop, goodput
     bisection); without, by one `genai-bench benchmark` process that runs every listed
-    level (a concurrency search then measures only its low and high ends).
+    level (a concurrency search then measures only its low and high ends; no pruning).
     """
     if workers is not None:
-        return worker.run(workers, exp, base_url, out_dir, gpu_count=gpu_count, cancel=cancel)
+        return worker.run(workers, exp, base_url, out_dir, gpu_count=gpu_count, cancel=cancel,
+                          prune=prune)
     cmd = build_command(exp, base_url, out_dir, gpu_count=gpu_count, genai_bench=genai_bench)
     expected = [(s, int(c)) for s in exp.benchmark.traffic_scenarios
                 for c in exp.benchmark.concurrency]

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -230,10 +230,12 @@ def run(
     gpu_count: int,
     cancel: threading.Event | None = None,
     level_timeout_s: float | None = None,
+    prune: Callable[[str, int, dict[str, float]], bool] | None = None,
 ) -> BenchOutcome:
     """Benchmark one deployed trial through a worker: same argv, same result files.
     `level_timeout_s`: how long one level may go unanswered (default: its time cap plus
-    slack) before the worker counts as hung."""
+    slack) before the worker counts as hung. `prune(scenario, level, metrics)`: asked after
+    each level; True stops the trial there (its other levels are recorded as not run)."""
     t0 = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +245,7 @@ def run(
         try:
             measured, not_run, max_ok, error = _drive(
                 worker, exp, argv, str(log_path), gpu_count, cancel,
-                level_timeout_s or level_timeout(exp))
+                level_timeout_s or level_timeout(exp), prune)
         except WorkerFailure as f:
             outcome = parse_results(out_dir / RESULTS_FOLDER, gpu_count=gpu_count)
             outcome.ok = False
@@ -271,6 +273,7 @@ def run(
 def _drive(
     worker: BenchWorker, exp: Experiment, argv: list[str], log_file: str, gpu_count: int,
     cancel: threading.Event | None, level_timeout_s: float,
+    prune: Callable[[str, int, dict[str, float]], bool] | None = None,
 ) -> tuple[dict[str, dict[int, bool]], list[str], dict[str, int], str]:
     """Measure every scenario's levels the experiment asks for, deciding between levels.
 
@@ -286,9 +289,11 @@ def _drive(
     max_ok: dict[str, int] = {}
     error = ""
 
+    pruned_at: int | None = None
+
     def measure(scenario: str, level: int) -> tuple[bool, dict[str, Any] | None]:
         """Run one level; (held every SLO by point estimate, the run JSON or None)."""
-        nonlocal error
+        nonlocal error, pruned_at
         r = worker.call({"op": "level", "scenario": scenario, "concurrency": level},
                         level_timeout_s, cancel)
         run_json = None
@@ -302,10 +307,16 @@ def _drive(
             _, _, values = run_metrics(run_json, gpu_count)
             metrics = {scenario: {level: values}}
             held = all(ch.met for ch in score.checks_at(metrics, exp.slos, level, scenario))
+            if prune is not None and prune(scenario, level, values):
+                pruned_at = level
         measured.setdefault(scenario, {})[level] = held
         return held, run_json
 
     for scenario in b.traffic_scenarios:
+        if pruned_at is not None:
+            not_run += [f"{scenario}@{c}: {lv.pruned_reason(pruned_at)}"
+                        for c in lv.ascending(b.concurrency)]
+            continue
         if b.concurrency_search == "bisect":
             low, high = b.concurrency
             while (nxt := lv.bisect_next(low, high, measured.get(scenario, {}))) is not None:
@@ -315,6 +326,10 @@ def _drive(
         order = lv.ascending(b.concurrency)
         for i, level in enumerate(order):
             _, run_json = measure(scenario, level)
+            if pruned_at is not None:
+                not_run += [f"{scenario}@{c}: {lv.pruned_reason(pruned_at)}"
+                            for c in order[i + 1:]]
+                break
             lost = lv.lost_slos(exp.slos, run_json) if run_json and b.early_stop else []
             if lost:
                 names = ", ".join(s.metric for s in lost)
