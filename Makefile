@@ -85,6 +85,7 @@ bench: setup
 	$(BIN)/python scripts/bench_render.py
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_runner.py
+	$(BIN)/python scripts/bench_trial_cost.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

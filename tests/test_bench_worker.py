@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -300,3 +302,37 @@ def test_worker_process_group_is_gone_after_close(tmp_path):
     p.close()
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_a_worker_dies_with_its_runner(tmp_path):
+    """A runner killed with SIGKILL cannot close its workers: they go with it. A forked
+    helper keeps the worker's stdin open, so only the parent-death signal can end it."""
+    code = ("import os, sys, time\nfrom tuneops.runner.bench.worker import BenchWorker\n"
+            "w = BenchWorker(sys.argv[1])\nw.wait_ready()\nholder = os.fork()\n"
+            "if holder == 0:\n    time.sleep(120)\n    os._exit(0)\n"
+            "print(w.proc.pid, holder, flush=True)\ntime.sleep(120)\n")
+    runner = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    holder = None
+    try:
+        pid, holder = map(int, runner.stdout.readline().split())
+        assert not _gone(pid)
+        runner.kill()
+        runner.wait()
+        deadline = time.monotonic() + 60
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(pid)
+    finally:
+        runner.kill()
+        runner.stdout.close()
+        if holder:
+            os.kill(holder, signal.SIGKILL)

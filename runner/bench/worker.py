@@ -41,6 +41,7 @@ from tuneops.runner.bench.command import (
     build_command,
 )
 from tuneops.runner.bench.parse import BenchOutcome, parse_results, run_metrics
+from tuneops.runner.bench.worker_main import PARENT_ENV
 
 from tuneops.metrics import MAX_SLO_CONCURRENCY
 from tuneops.spec import Experiment
@@ -69,10 +70,11 @@ class BenchWorker:
         self.log_path = log_dir / WORKER_LOG
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in kill()/close()
         self.started = time.monotonic()
+        env = {**(bench_env() if env is None else env), PARENT_ENV: str(os.getpid())}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tuneops.runner.bench.worker_main"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            env=bench_env() if env is None else env, start_new_session=True,
+            env=env, start_new_session=True,
         )
         self._buf = b""
         self.ready: dict[str, Any] | None = None

@@ -15,12 +15,30 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import traceback
 
+PARENT_ENV = "TUNEOPS_WORKER_PARENT"
+
+
+def die_with_parent() -> None:
+    """A worker outlives no runner: Linux kills it when its parent dies (even by SIGKILL),
+    and one whose parent is already gone exits at once."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    parent = os.environ.get(PARENT_ENV)
+    if parent and str(os.getppid()) != parent:
+        sys.exit(0)
+
 
 def main() -> int:
+    die_with_parent()
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # library prints go to the log, never into the replies
     sys.stdout = sys.stderr
