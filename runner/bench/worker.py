@@ -13,7 +13,11 @@ The worker's own failures are the runner's to handle, never the trial's fault:
   retried, and ends failed_infra after the last retry); the pool starts a fresh worker;
 - a crash (its pipe closes): the same;
 - state leaking between trials: each trial gets a fresh locust Environment and runner, and
-  `stats` reports live greenlets, sockets and fds so tests can prove none accumulate.
+  `stats` reports live greenlets, sockets and fds so tests can prove none accumulate;
+- a runner that dies without closing its pool: workers are started with Linux's
+  parent-death signal (`worker_main.die_with_parent`). That signal follows the *thread*
+  that started the worker, so a pool must live no longer than the thread that leases from
+  it first (the run's main thread, or its trial threads, which outlive the run's trials).
 """
 
 from __future__ import annotations
@@ -203,7 +207,8 @@ class WorkerPool:
                     self._idle.append(w)
                 else:
                     w.kill()
-                    self._all.remove(w)
+                    if w in self._all:
+                        self._all.remove(w)
 
     def close(self) -> None:
         with self._lock:
