@@ -336,3 +336,20 @@ def test_a_worker_dies_with_its_runner(tmp_path):
         runner.stdout.close()
         if holder:
             os.kill(holder, signal.SIGKILL)
+
+
+def test_prune_stops_the_trial_after_the_level_it_names(sim, pool, tmp_path):
+    srv, tokenizer = sim
+    exp = make_exp(tokenizer, levels=(1, 2, 4), requests=2)
+    asked = []
+
+    def prune(scenario, level, values):
+        asked.append((scenario, level, values["output_throughput"] > 0))
+        return True
+
+    o = worker.run(pool, exp, srv.base, tmp_path / "t", gpu_count=1, prune=prune)
+    assert o.ok, o.reason
+    assert asked == [(SCENARIO, 1, True)]
+    assert sorted(o.metrics[SCENARIO]) == [1]
+    assert o.not_run == [f"{SCENARIO}@{c}: not run: pruned at 1 (objective far below earlier "
+                         "trials)" for c in (2, 4)]

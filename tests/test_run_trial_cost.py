@@ -4,6 +4,11 @@ path stays available."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
+
 import pytest
 from tuneops.runner.results import COMPLETED
 from tuneops.runner.run import RunOptions, run_experiment
@@ -65,3 +70,32 @@ def test_the_cli_path_measures_every_level(tmp_path, runtime):
     assert r.status == COMPLETED, r.reason
     assert sorted(r.metrics["D(32,32)"]) == [1, 2] and r.not_run == []
     assert not list(s.run_dir.glob("genai-bench-worker.log"))
+
+
+def test_a_worker_crash_mid_trial_is_retried_on_a_fresh_worker(tmp_path, runtime, monkeypatch):
+    marker = f"crash-{tmp_path.name}"
+    monkeypatch.setenv(h.MARKER, marker)  # the worker inherits it: find it among processes
+    killed = []
+
+    def kill_the_worker_once_it_measures():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            logs = list((tmp_path / "runs").rglob("attempt-1/genai-bench/genai-bench.log"))
+            if logs and "driven by the tuneops worker" in logs[0].read_text():
+                for p in h.marked(marker):
+                    if "tuneops.runner.bench.worker_main" in p.cmdline:
+                        os.kill(p.pid, signal.SIGKILL)
+                        killed.append(p.pid)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_worker_once_it_measures)
+    killer.start()
+    try:
+        s = run(tmp_path, "crash", parameters={"max-running-requests": [8]},
+                benchmark={"concurrency": [1], "maxRequestsPerRun": 30})
+    finally:
+        killer.join()
+    [r] = s.results
+    assert killed, "the test needs a worker killed mid-trial"
+    assert r.status == COMPLETED and r.attempts == 2, (r.status, r.reason)
+    assert not any(p.pid == killed[0] for p in h.marked(marker))
