@@ -124,3 +124,12 @@ def test_max_levels_bounds_the_bisection():
     assert b.max_levels == 2 + 6
     for limit in range(0, 66):
         assert len(_bisect(1, 64, lambda c, lim=limit: c <= lim)[0]) <= b.max_levels
+
+
+def test_drain_covers_a_prefill_and_a_token_within_genai_benchs_second():
+    assert lv.drain_s(0.2, 0.05) == pytest.approx(0.3)  # p99 TTFT + two p99 tokens
+    assert lv.drain_s(0.01, 0.001) == lv.DRAIN_MIN_S  # never below the floor
+    assert lv.drain_s(3.0, 0.1) == lv.DRAIN_MAX_S  # never more than genai-bench's second
+    assert lv.drain_s(None, None) == lv.DRAIN_MAX_S  # nothing measured: its second
+    assert lv.drain_s(float("nan"), None) == lv.DRAIN_MAX_S
+    assert lv.drain_s(None, 0.1) == pytest.approx(0.2)

@@ -40,10 +40,8 @@ from genai_bench.utils import sanitize_string
 from genai_bench.version import __version__ as GENAI_BENCH_VERSION
 from greenlet import greenlet
 from locust.env import Environment
+from tuneops.runner.bench.levels import drain_s
 
-# The pause genai-bench makes after each run "for the server to clear aborted requests";
-# made here only between levels (after the last one the engine is torn down anyway).
-DRAIN_S = 1.0
 _FILE_LOG_FORMAT = "{levelname:<8} {asctime} - {name}:{funcName} - {message}"
 # Backends whose auth is an API key, and the auth factory's name for them (as in the CLI).
 _AUTH_BACKEND = {"openai": "openai", "vllm": "openai", "sglang": "openai"}
@@ -62,6 +60,7 @@ class Trial:
     collector: Any
     log_handler: logging.Handler
     levels_run: int = 0
+    drain_s: float = 0.0  # before the next level: let the engine clear what the last left
     scenario: str | None = None
     measured: dict[str, dict[int, Any]] = field(default_factory=dict)  # for the plots
 
@@ -183,9 +182,12 @@ class Driver:
         if scenario != t.scenario:
             t.runner.update_scenario(scenario)
             t.scenario = scenario
+        # genai-bench pauses a fixed second after each run "for the server to clear aborted
+        # requests"; here only between levels, as long as the last level says (levels.py).
         if t.levels_run:
-            gevent.sleep(DRAIN_S)
+            gevent.sleep(t.drain_s)
         t.levels_run += 1
+        t.drain_s = drain_s(None, None)
         iteration_type = p["iteration_type"]
         _, batch_size, users = get_run_params(iteration_type, concurrency)
         t.runner.update_batch_size(batch_size)
@@ -212,12 +214,15 @@ class Driver:
         name = (f"{sanitized}_{p['task']}_{iteration_type}_{concurrency}_"
                 f"time_{total_run_time}s.json")
         t.collector.save(str(t.folder / name), p["metrics_time_unit"])
-        t.measured.setdefault(scenario, {})[concurrency] = t.collector.aggregated_metrics
+        agg = t.collector.aggregated_metrics
+        t.measured.setdefault(scenario, {})[concurrency] = agg
+        t.drain_s = drain_s(agg.stats.ttft.p99, agg.stats.tpot.p99)
         written = bool(t.collector.all_request_metrics)
         t.collector.clear()
         logger.info("run for scenario %s, %s %d finished after %.2f s",
                     scenario, iteration_type, concurrency, end - start)
-        return {"file": str(t.folder / name) if written else None, "measure_s": end - start}
+        return {"file": str(t.folder / name) if written else None, "measure_s": end - start,
+                "drain_s": t.drain_s}
 
     def end(self, keep_artifacts: bool = False, levels: list[int] | None = None
             ) -> dict[str, Any]:

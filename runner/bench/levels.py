@@ -151,6 +151,28 @@ def is_pruned(note: str) -> bool:
     return PRUNED in note
 
 
+# ------------------------------------------------------------------ between levels
+
+DRAIN_MAX_S = 1.0  # genai-bench's own pause after each run, "to clear aborted requests"
+DRAIN_MIN_S = 0.1
+
+
+def drain_s(ttft_p99_s: float | None, tpot_p99_s: float | None) -> float:
+    """How long to let the engine clear the requests a finished level left in flight.
+
+    Stopping a level closes its in-flight connections; the engine notices a closed stream
+    when it next writes to it: after the prefill of a request still waiting for its first
+    token (at most the level's TTFT), or after its next token (TPOT). So the slowest of
+    those, taken at p99 with one more token of margin, bounds the drain; never more than
+    genai-bench's fixed second, never less than 0.1 s. Seconds in, seconds out."""
+    known = [v for v in (ttft_p99_s, tpot_p99_s) if isinstance(v, (int, float))
+             and math.isfinite(v) and v >= 0]
+    if not known:
+        return DRAIN_MAX_S
+    need = (ttft_p99_s or 0.0) + 2.0 * (tpot_p99_s or 0.0)
+    return min(DRAIN_MAX_S, max(DRAIN_MIN_S, need))
+
+
 # ------------------------------------------------------------------ goodput bisection
 
 
