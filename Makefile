@@ -106,6 +106,7 @@ bench: setup
 	$(BIN)/python scripts/bench_ci_reuse.py
 	$(BIN)/python scripts/bench_journal.py
 	$(BIN)/python scripts/bench_fidelity.py
+	$(BIN)/python scripts/bench_trial_cost.py
 
 # Mutation testing (cosmic-ray) of the pure core: prints killed/scored per module, lists the
 # survivors, fails below 90 %. CPU-heavy (one pytest per mutant): not part of `make test`.

@@ -76,6 +76,7 @@ class TrialResult:
     started_at: str = ""
     finished_at: str = ""
     startup_s: float = 0.0
+    warmup_s: float = 0.0
     benchmark_s: float = 0.0
     total_s: float = 0.0
     log_dir: str = ""
@@ -96,6 +97,7 @@ class TrialResult:
     contended: bool = False
     cpus: dict[str, list[int]] = field(default_factory=dict)  # {"engine": [...], "loadgen": [...]}
     command: list[str] = field(default_factory=list)  # the engine argv run (local mode)
+    not_run: list[str] = field(default_factory=list)  # "scenario@level: not run: <why>"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

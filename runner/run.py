@@ -12,15 +12,18 @@ import importlib
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tuneops.renderers.render import launch_objects, mode_of
 from tuneops.runner import journal, score
 from tuneops.runner.backends.base import Backend, Launch
-from tuneops.runner.bench import local_path
+from tuneops.runner.bench import WorkerPool, local_path
 from tuneops.runner.confirm import run_confirmation
+from tuneops.runner.cpu_pool import CpuPool
 from tuneops.runner.gpus import GpuPool
 from tuneops.runner.ports import runtime_dir
 from tuneops.runner.progress import Progress
@@ -47,6 +50,9 @@ class RunOptions:
     max_trials: int | None = None
     backend: Backend | None = None  # tests may pass a configured backend
     gpu_ids: tuple[str, ...] | None = None  # override the machine's GPU inventory
+    # "worker": long-lived genai-bench workers, its fixed cost paid once per run;
+    # "cli": one `genai-bench benchmark` process per trial (every listed level, no early stop)
+    load_generator: str = "worker"
 
 
 @dataclass
@@ -95,7 +101,7 @@ class RunSummary:
 
 
 def trial_launch(exp: Experiment, trial: Trial, *, owner: str, gpus: tuple[str, ...],
-                 log_dir: Path) -> Launch:
+                 log_dir: Path, cpus: tuple[int, ...] = ()) -> Launch:
     """A trial's launch, derived from the objects `tuneops render` writes to manifests/
     (the same function), plus what only the run knows: owner, GPUs, logs, real paths."""
     engine = engines()[exp.engine.name]
@@ -109,7 +115,7 @@ def trial_launch(exp: Experiment, trial: Trial, *, owner: str, gpus: tuple[str, 
         # The simulator's GPUs are modelled, not real, and a platform that schedules GPUs
         # got only budget slots: both just pace parallel trials.
         gpus=() if engine.simulated or mode.schedules_gpus else gpus, log_dir=log_dir,
-        spec=plan.spec, scheduled_gpus=plan.gpu_count,
+        spec=plan.spec, scheduled_gpus=plan.gpu_count, cpus=cpus,
     )
 
 
@@ -122,6 +128,14 @@ def backend_class(mode, **options) -> Backend:
 def make_backend(exp: Experiment) -> Backend:
     mode = mode_of(exp)
     return backend_class(mode, **mode.backend_options(exp))
+
+
+def _cpu_pool(exp: Experiment) -> CpuPool:
+    """Disjoint cores for CPU engines in parallel trials on this machine; none to lend
+    when the platform schedules (OME), the engine is modelled or uses GPUs."""
+    if mode_of(exp).schedules_gpus or exp.gpus_per_trial or engines()[exp.engine.name].simulated:
+        return CpuPool(1)
+    return CpuPool(exp.search.parallel_trials)
 
 
 def _gpu_pool(exp: Experiment, options: RunOptions) -> GpuPool:
@@ -190,70 +204,82 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         for trial in run.state.half_done(exp):  # started by a runner that died: run again
             searcher.rerun(trial)
         pool = _gpu_pool(exp, options)
+        cpu_pool = _cpu_pool(exp)
+        cpus_of: dict[str, tuple[int, ...]] = {}  # trial id -> its cores, while it runs
         progress = Progress(exp, plan, quiet=options.quiet, already=len(finished))
+        parallel = max(exp.search.parallel_trials, 1)
+        workers = (WorkerPool(parallel, run.dir) if options.load_generator == "worker"
+                   else None)
         ctx = TrialContext(
             exp=exp, backend=backend, owner=owner, run_dir=run.dir,
             build_launch=lambda trial, gpus, log_dir: trial_launch(
-                exp, trial, owner=owner, gpus=gpus, log_dir=log_dir),
+                exp, trial, owner=owner, gpus=gpus, log_dir=log_dir,
+                cpus=cpus_of.get(trial.id, ())),
             cancel=cancel,
+            workers=workers,
+            prune=searcher.should_prune,
             on_phase=progress.phase,
             on_attempt=lambda t, a, g: run.trial_started(t, attempt=a, gpus=g, owner=owner),
         )
         deadline = t0 + exp.search.time_budget_s if exp.search.time_budget_s else None
-        parallel = max(exp.search.parallel_trials, 1)
 
         def work(trial: Trial) -> TrialResult:
             gpus = pool.acquire(exp.gpus_per_trial if pool.size else 0)
+            cpus = cpus_of[trial.id] = cpu_pool.acquire()
             try:
                 return run_trial(ctx, trial, gpus)
             finally:
+                cpus_of.pop(trial.id, None)
+                cpu_pool.release(cpus)
                 pool.release(gpus)
 
-        pending: dict[Future, Trial] = {}
-        with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor, \
-                _StopOnError(cancel, ctx):
-            while not cancel.is_set():
-                out_of_time = deadline is not None and time.monotonic() >= deadline
-                while len(pending) < parallel and not out_of_time and not searcher.done:
-                    trial = searcher.ask()
-                    if trial is None:  # nothing to propose until a pending result comes back
+        # the genai-bench workers serve the search and the confirmation phase, then stop
+        with _closing(workers):
+            pending: dict[Future, Trial] = {}
+            with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor, \
+                    _StopOnError(cancel, ctx):
+                while not cancel.is_set():
+                    out_of_time = deadline is not None and time.monotonic() >= deadline
+                    while len(pending) < parallel and not out_of_time and not searcher.done:
+                        trial = searcher.ask()
+                        if trial is None:  # nothing to propose until a pending result comes back
+                            break
+                        reused = store.lookup(exp, trial)  # a sampled point measured before
+                        if reused is not None:
+                            run.trial_finished(reused)
+                            finished[reused.trial_id] = reused
+                            searcher.tell(reused)
+                            continue
+                        progress.trial_started(trial)
+                        pending[executor.submit(work, trial)] = trial
+                    if not pending:
                         break
-                    reused = store.lookup(exp, trial)  # a sampled point measured before
-                    if reused is not None:
-                        run.trial_finished(reused)
-                        finished[reused.trial_id] = reused
-                        searcher.tell(reused)
-                        continue
-                    progress.trial_started(trial)
-                    pending[executor.submit(work, trial)] = trial
-                if not pending:
-                    break
-                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    pending.pop(fut)
-                    result = fut.result()
-                    if result.status != CANCELLED:
-                        run.trial_finished(result)
-                        finished[result.trial_id] = result
-                        searcher.tell(result)
-                    progress.trial_finished(result)
-            if cancel.is_set():
-                _stop_all(ctx)
-                for fut in list(pending):
-                    progress.trial_finished(fut.result())
-        # A cap given for this invocation only (--max-trials) pauses the run: like any
-        # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
-        paused = (
-            options.max_trials is not None
-            and searcher.stop_reason == "max_trials"
-            and not (exp.search.max_trials and exp.search.max_trials <= options.max_trials)
-        )
-        confirmation = None
-        # every result reused from reports: nothing is measured, not even a confirmation
-        measured_here = any(not r.reused_from for r in finished.values())
-        if not cancel.is_set() and not paused and measured_here:
-            with _Signals(cancel):
-                confirmation = _confirm(ctx, pool, run, finished, cancel, deadline)
+                    done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        pending.pop(fut)
+                        result = fut.result()
+                        if result.status != CANCELLED:
+                            run.trial_finished(result)
+                            finished[result.trial_id] = result
+                            searcher.tell(result)
+                        progress.trial_finished(result)
+                if cancel.is_set():
+                    _stop_all(ctx)
+                    for fut in list(pending):
+                        progress.trial_finished(fut.result())
+            # A cap given for this invocation only (--max-trials) pauses the run: like any
+            # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
+            paused = (
+                options.max_trials is not None
+                and searcher.stop_reason == "max_trials"
+                and not (exp.search.max_trials and exp.search.max_trials <= options.max_trials)
+            )
+            confirmation = None
+            # every result reused from reports: nothing is measured, not even a confirmation
+            measured_here = any(not r.reused_from for r in finished.values())
+            if not cancel.is_set() and not paused and measured_here:
+                with _Signals(cancel):
+                    confirmation = _confirm(ctx, pool, run, finished, cancel, deadline)
         interrupted = cancel.is_set()
         ranking = score.ranking(finished.values(), exp)  # the one ranking every report formats
         results, best = ranking.trials, ranking.best
@@ -331,6 +357,15 @@ def _confirm(ctx: TrialContext, pool: GpuPool, run, finished: dict[str, TrialRes
                  f"{', '.join(summary.candidates)} in {summary.seconds:.0f}s; "
                  f"stopped: {summary.stopped_by}")
     return summary
+
+
+@contextmanager
+def _closing(workers: WorkerPool | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if workers is not None:
+            workers.close()
 
 
 def _stop_all(ctx: TrialContext) -> None:

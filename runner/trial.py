@@ -69,6 +69,9 @@ class TrialContext:
     cancel: threading.Event
     on_phase: Callable[[str, str], None] = lambda trial_id, phase: None
     on_attempt: Callable[[Trial, int, tuple[str, ...]], None] = lambda t, a, g: None
+    workers: bench.WorkerPool | None = None  # None: the genai-bench CLI per trial
+    # asked after each level: stop this trial? (the search's pruner; threads call it)
+    prune: Callable[[str, str, int, dict[str, float]], bool] | None = None
     active: dict[str, Deployment] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     cpu_plan: cpus.CpuPlan | None = None  # None: derived from the experiment and this machine
@@ -145,10 +148,11 @@ def _reason(f: Exception) -> str:
     return f"{reason}\n{tail}".strip() if tail and tail not in reason else reason
 
 
-def _engine_cpus(ctx: TrialContext, trial: Trial) -> cpus.CpuPlan:
-    """The trial's CPU sets; a thread count larger than a derived engine set fails the
-    trial (a declared one is rejected by validate already)."""
-    plan = ctx.cpus()
+def _engine_cpus(ctx: TrialContext, trial: Trial, share: tuple[int, ...] = ()) -> cpus.CpuPlan:
+    """The trial's CPU sets (within its share of the cores when parallel trials split them,
+    runner/cpu_pool.py); a thread count larger than a derived engine set fails the trial (a
+    declared one is rejected by validate already)."""
+    plan = cpus.plan(ctx.exp, usable=share) if share else ctx.cpus()
     if plan.engine:
         flags = engines()[ctx.exp.engine.name].thread_flags
         for name in flags:
@@ -176,9 +180,9 @@ def _attempt(
 ) -> TrialResult:
     exp = ctx.exp
     _check(ctx)
-    plan = _engine_cpus(ctx, trial)
     ctx.on_phase(trial.id, "starting")
     launch = ctx.build_launch(trial, gpus, log_dir)
+    plan = _engine_cpus(ctx, trial, share=launch.cpus)
     if plan.engine:
         launch = replace(launch, cpus=plan.engine)
     t_start = time.monotonic()
@@ -195,11 +199,13 @@ def _attempt(
         startup_s = time.monotonic() - t_start
         _check(ctx)
         base = {**base, "placement": dict(deployment.placement)}
+        t_warm = time.monotonic()
         if getattr(ctx.backend, "benchmark", None) is None:  # measured here, not in place
             ctx.on_phase(trial.id, "warming up")
             bench.warmup(deployment.base_url, exp, exp.benchmark.warmup_requests)
             _check(ctx)
-        extra = dict(startup_s=round(startup_s, 3), cpus=plan.as_dict(),
+        warmup_s = round(time.monotonic() - t_warm, 3)
+        extra = dict(startup_s=round(startup_s, 3), warmup_s=warmup_s, cpus=plan.as_dict(),
                      command=_ran_command(launch, deployment, plan)
                      if getattr(ctx.backend, "name", "") == "local" else [])
         t_bench = time.monotonic()
@@ -209,8 +215,9 @@ def _attempt(
         if isinstance(measured, str):
             return TrialResult(**base, status=FAILED_BENCHMARK, reason=measured,
                                benchmark_s=bench_s, **extra)
-        samples, records, loads = measured
+        samples, records, loads, not_run = measured
         result = TrialResult(**base, status=COMPLETED, benchmark_s=bench_s, **extra,
+                             not_run=not_run,
                              samples=samples, records=records, host_load=loads,
                              measurements=sum(not w.get("discarded") for w in loads),
                              contended=any(w.get("contended") and not w.get("discarded")
@@ -262,9 +269,10 @@ def _converged(exp: Experiment, samples: dict, records: dict) -> bool:
 def _measure(
     ctx: TrialContext, trial: Trial, deployment: Deployment, log_dir: Path,
     gpus: tuple[str, ...], plan: cpus.CpuPlan, repeats: tuple[int, int] | None,
-) -> tuple[dict, dict, list[dict[str, Any]]] | str:
+) -> tuple[dict, dict, list[dict[str, Any]], list] | str:
     """genai-bench `repeats` times against a watched engine: (samples, records, host load
-    per run), or why measuring failed. The engine dying raises (see _engine_died)."""
+    per run, levels not run), or why measuring failed. The engine dying raises (see
+    _engine_died); the load generator failing raises InfraFailure (the trial is retried)."""
     exp = ctx.exp
     least, most = repeats or (exp.benchmark.repeats, exp.benchmark.max_repeats)
     # A backend that measures where the engine runs (OME: a BenchmarkJob in the cluster)
@@ -280,6 +288,7 @@ def _measure(
     samples: dict = {}
     records: dict = {}
     loads: list[dict[str, Any]] = []
+    not_run: list = []
     retakes = exp.benchmark.remeasure_contended
     n = run_no = 0
     while n < most:
@@ -293,7 +302,10 @@ def _measure(
         else:
             outcome = bench.run(exp, deployment.base_url, out_dir,
                                 gpu_count=max(deployment.launch.gpu_count, 1),
-                                cancel=ctx.cancel, watch=watch, cpus=plan.loadgen)
+                                cancel=ctx.cancel, watch=watch, cpus=plan.loadgen,
+                                workers=ctx.workers,
+                                prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
+                                if ctx.prune else None)
         loads.append(hostload.window(before, hostload.snapshot([pgid] if pgid else []),
                                      engine_known=pgid is not None))
         _check(ctx)
@@ -303,8 +315,12 @@ def _measure(
                 outcome.engine_died, outcome.reason = True, f"engine died: {gone}"
         if outcome.engine_died:
             _engine_died(ctx, deployment, outcome.reason)
+        if outcome.infra:  # the load generator failed, not the engine: retry the trial
+            raise InfraFailure(outcome.reason)
         if not outcome.ok:
             return outcome.reason
+        if not not_run:  # levels skipped (early stop, pruning): the first run says which
+            not_run = list(outcome.not_run)
         if loads[-1].get("contended") and retakes > 0:  # thrown away, taken again
             retakes -= 1
             loads[-1]["discarded"] = True
@@ -313,7 +329,7 @@ def _measure(
         _merge(samples, records, outcome)
         if n >= least and _converged(exp, samples, records):
             break
-    return samples, records, loads
+    return samples, records, loads, not_run
 
 
 def _engine_pgid(deployment: Deployment) -> int | None:

@@ -103,7 +103,9 @@ class Proc:
 
     @property
     def is_genai_bench(self) -> bool:
-        return any(Path(a).name == "genai-bench" for a in self.cmdline[:2])
+        """The CLI, or the long-lived worker that drives genai-bench in-process."""
+        return any(Path(a).name == "genai-bench" for a in self.cmdline[:2]) \
+            or "tuneops.runner.bench.worker_main" in self.cmdline
 
     def port(self) -> int | None:
         if "--port" in self.cmdline[:-1]:

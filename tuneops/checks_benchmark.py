@@ -84,7 +84,26 @@ def check(ctx: Context) -> None:
             f"{why} needs benchmark.dataset",
             "a dataset path or hub id for genai-bench",
         )
-    if isinstance(obj.concurrency, int) and obj.concurrency not in bench.concurrency:
+    if exp.search.pruning_percentile is not None and exp.search.method != "bayesian":
+        ctx.error(
+            ("search", "pruning"),
+            f"pruning needs search.method bayesian (this experiment uses {exp.search.method})",
+            "remove search.pruning, or search with method bayesian",
+        )
+    if bench.concurrency_search and bench.concurrency[0] >= bench.concurrency[1]:
+        ctx.error(
+            ("benchmark", "concurrency", "high"),
+            f"high ({bench.concurrency[1]}) must be more than low ({bench.concurrency[0]})",
+            "bisect searches the levels between low and high",
+        )
+    if bench.concurrency_search and isinstance(obj.concurrency, int):
+        ctx.error(
+            ("objective", "concurrency"),
+            "a fixed objective level cannot be used with a concurrency search: which levels "
+            "are measured depends on each trial",
+            "use best_feasible, mean or max",
+        )
+    elif isinstance(obj.concurrency, int) and obj.concurrency not in bench.concurrency:
         levels = ", ".join(map(str, bench.concurrency))
         ctx.error(
             ("objective", "concurrency"),

@@ -29,10 +29,16 @@ for _lat in LATENCIES:
 for _name in SPEEDS:
     METRICS[_name] = "maximize"
 METRICS["error_rate"] = "minimize"
+# Goodput over load (benchmark.concurrency: {search: bisect}): the highest concurrency that
+# held every SLO in that trial's scenario, the same value at each level measured.
+MAX_SLO_CONCURRENCY = "max_slo_concurrency"
+METRICS[MAX_SLO_CONCURRENCY] = "maximize"
 
 UNITS = {name: ("ms" if name.split(".")[0] in LATENCIES else "tok/s") for name in METRICS}
 UNITS["error_rate"] = "fraction"
 UNITS["requests_per_s"] = "req/s"
+
+UNITS[MAX_SLO_CONCURRENCY] = "requests in flight"
 
 
 def min_requests(stat: str) -> int:

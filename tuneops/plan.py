@@ -45,7 +45,7 @@ class Plan:
         exp = self.experiment
         b = exp.benchmark
         bench_s = (
-            len(b.traffic_scenarios) * len(b.concurrency) * b.max_repeats
+            len(b.traffic_scenarios) * b.max_levels * b.max_repeats
             * b.max_time_per_run_min * 60
         )
         per_trial_s = exp.deployment.startup_timeout_s + bench_s

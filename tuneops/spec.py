@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,6 +176,18 @@ class Benchmark:
             return self.repeats
         return {"min": self.repeats, "max": self.repeats_max,
                 "targetRelativeCI": self.target_relative_ci}
+    early_stop: bool = True
+    keep_genai_bench_artifacts: bool = False
+    # {search: bisect, low, high}: `concurrency` is then (low, high), the bracket searched
+    concurrency_search: str | None = None
+
+    @property
+    def max_levels(self) -> int:
+        """Most concurrency levels one scenario of a trial can measure."""
+        if self.concurrency_search == "bisect":
+            low, high = self.concurrency
+            return 2 + math.ceil(math.log2(max(high - low, 1)))
+        return len(self.concurrency)
 
 
 @dataclass(frozen=True)
@@ -202,6 +215,9 @@ class Search:
     seed: int
     confirm_top_k: int = 3  # confirmation phase: candidates re-measured (0: no phase)
     confirm_rounds: int = 2  # re-measurements of each at most
+    # search.pruning (bayesian): prune below this percentile after the first level
+    pruning_percentile: float | None = None
+    pruning_startup_trials: int = 5
 
 
 @dataclass(frozen=True)
@@ -411,7 +427,7 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         benchmark=Benchmark(
             task=bench.get("task", "text-to-text"),
             traffic_scenarios=tuple(bench["trafficScenarios"]),
-            concurrency=tuple(int(c) for c in bench["concurrency"]),
+            concurrency=_levels(bench["concurrency"]),
             max_time_per_run_min=int(bench.get("maxTimePerRun", 1)),
             max_requests_per_run=int(bench.get("maxRequestsPerRun", 100)),
             warmup_requests=int(bench.get("warmupRequests", 2)),
@@ -419,6 +435,10 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             remeasure_contended=int(bench.get("remeasureContended", 0)),
             dataset=bench.get("dataset"),
             additional_request_params=dict(bench.get("additionalRequestParams", {})),
+            early_stop=bool(bench.get("earlyStop", True)),
+            keep_genai_bench_artifacts=bool(bench.get("keepGenaiBenchArtifacts", False)),
+            concurrency_search=(bench["concurrency"].get("search")
+                                if isinstance(bench["concurrency"], dict) else None),
         ),
         objective=Objective(
             metric=obj["metric"],
@@ -435,6 +455,9 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             time_budget_s=parse_duration(search.get("timeBudget")),
             seed=int(search.get("seed", 0)),
             **_confirm(search.get("confirm", True)),
+            pruning_percentile=(float(search["pruning"].get("percentile", 25.0))
+                                if "pruning" in search else None),
+            pruning_startup_trials=int(search.get("pruning", {}).get("startupTrials", 5)),
         ),
         source_file=source_file,
         source_sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",
@@ -446,6 +469,13 @@ def _secret_ref(raw: dict) -> SecretRef:
         return SecretRef(from_env=raw["fromEnv"])
     ref = raw["secretKeyRef"]
     return SecretRef(secret_name=ref["name"], secret_key=ref["key"])
+
+
+def _levels(value: list | dict) -> tuple[int, ...]:
+    """Listed levels as given; a search's bracket as (low, high)."""
+    if isinstance(value, dict):
+        return (int(value["low"]), int(value["high"]))
+    return tuple(int(c) for c in value)
 
 
 def _default_direction(metric: str) -> str:

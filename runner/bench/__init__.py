@@ -33,10 +33,11 @@ from tuneops.runner.bench.measure import measure_here
 from tuneops.runner.bench.parse import BenchOutcome, parse_results, run_metrics, run_records
 from tuneops.runner.bench.process import BenchProcess, log_tail, run, run_benchmark
 from tuneops.runner.bench.warmup import warmup
+from tuneops.runner.bench.worker import WorkerPool
 
 __all__ = [
     "FIXED_SLACK_S", "GPU_TYPES", "LOG_FILE", "RESULTS_FOLDER", "RUN_SLACK_S", "SERVER_ENGINES",
-    "BenchOutcome", "BenchProcess", "api_backend", "bench_env", "build_command",
+    "BenchOutcome", "BenchProcess", "WorkerPool", "api_backend", "bench_env", "build_command",
     "genai_bench_executable", "gpu_type_flag", "local_path", "log_tail", "measure_here",
     "parse_results",
     "request_params", "resolve_tokenizer", "run", "run_benchmark", "run_metrics", "run_records",

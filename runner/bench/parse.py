@@ -37,6 +37,8 @@ class BenchOutcome:
     # every successful request's latencies (ms) and speed, per scenario x level (stats.Records)
     records: Records = field(default_factory=dict)
     engine_died: bool = False  # the engine went away while genai-bench ran
+    not_run: list[str] = field(default_factory=list)  # levels skipped on purpose, and why
+    infra: bool = False  # the load generator itself failed (worker hung or crashed)
 
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tuneops.runner.bench import worker
 from tuneops.runner.bench.command import (
     LOG_FILE,
     RESULTS_FOLDER,
@@ -23,6 +24,7 @@ from tuneops.runner.bench.command import (
     timeout_for,
 )
 from tuneops.runner.bench.parse import BenchOutcome, parse_results
+from tuneops.runner.bench.worker import WorkerPool
 from tuneops.runner.cpus import pin_to
 
 from tuneops.spec import Experiment
@@ -155,8 +157,19 @@ def run(
     timeout_s: float | None = None,
     watch: Callable[[], str | None] | None = None,
     cpus: Sequence[int] = (),
+    workers: WorkerPool | None = None,
+    prune: Callable[[str, int, dict[str, float]], bool] | None = None,
 ) -> BenchOutcome:
-    """Benchmark one deployed trial: build the command, run it, parse the results."""
+    """Benchmark one deployed trial: build the command, run it, parse the results.
+
+    The one place the load generator is chosen: with `workers` (a run's pool of long-lived
+    genai-bench workers) the trial is measured there, level by level (early stop, goodput
+    bisection); without, by one `genai-bench benchmark` process that runs every listed
+    level (a concurrency search then measures only its low and high ends; no pruning).
+    """
+    if workers is not None:
+        return worker.run(workers, exp, base_url, out_dir, gpu_count=gpu_count, cancel=cancel,
+                          prune=prune, watch=watch, cpus=cpus)
     cmd = build_command(exp, base_url, out_dir, gpu_count=gpu_count, genai_bench=genai_bench)
     expected = [(s, int(c)) for s in exp.benchmark.traffic_scenarios
                 for c in exp.benchmark.concurrency]

@@ -55,8 +55,8 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
         "gpus": d["gpus"],
         "started_at": d["started_at"],
         "finished_at": d["finished_at"],
-        "durations": {"startup_s": d["startup_s"], "benchmark_s": d["benchmark_s"],
-                      "total_s": d["total_s"]},
+        "durations": {"startup_s": d["startup_s"], "warmup_s": d["warmup_s"],
+                      "benchmark_s": d["benchmark_s"], "total_s": d["total_s"]},
         "log_dir": d["log_dir"],
         "simulated": d["simulated"],
         # null: measured in this run; else the report it was taken from (runner/store.py)
@@ -64,6 +64,7 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
         **({"placement": d["placement"]} if d.get("placement") else {}),
         "feasible": score.is_feasible(result),
         "metrics": d["metrics"],
+        "not_run": d["not_run"],
         "score": d["score"],
         "verdict": (s.verdict or None) if s is not None and result.status == COMPLETED else None,
         "spread": d["spread"],

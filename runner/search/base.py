@@ -81,6 +81,12 @@ class Searcher:
             or any(t.id == trial_id for t in self._retry)
         )
 
+    def should_prune(self, trial_id: str, scenario: str, level: int,
+                     values: dict[str, float]) -> bool:
+        """Asked after each measured level of a running trial (from its thread): stop it
+        now? Only a method that prunes (bayesian with search.pruning) says yes."""
+        return False
+
     # -- ask / tell --------------------------------------------------------------------
     def ask(self) -> Trial | None:
         if self.done:

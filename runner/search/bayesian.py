@@ -22,6 +22,11 @@ Noise: the value told is the objective's mean over repeats (TPE models a point p
 its 95 % interval, the number of measurements and the SLO verdict are kept on the Optuna
 trial as user attributes (`objective_low`, `objective_high`, `measurements`, `verdict`), so
 the study's records say how sure each value is.
+
+Pruning (`search.pruning`): after a trial's first concurrency level, its objective there is
+reported to Optuna as the intermediate value of step 0, and Optuna's PercentilePruner
+decides whether it is far below the earlier trials' first levels; a pruned trial skips its
+other levels and is told PRUNED (TPE ranks it by that intermediate value).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.trial import TrialState
+from tuneops.runner.bench.levels import is_pruned
 from tuneops.runner.results import FAILED_CONFIG, TrialResult
 from tuneops.runner.search.base import SamplingSearcher, is_failure
 from tuneops.runner.search.domain import finite_values, sample_point, snap
@@ -100,6 +106,15 @@ class _Dimension:
         return value
 
 
+def make_pruner(exp) -> optuna.pruners.BasePruner:
+    """Optuna's PercentilePruner on the first level when asked for, else none."""
+    s = exp.search
+    if s.pruning_percentile is None:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.PercentilePruner(
+        s.pruning_percentile, n_startup_trials=s.pruning_startup_trials, n_warmup_steps=0)
+
+
 class BayesianSearcher(SamplingSearcher):
     method = "bayesian"
 
@@ -117,7 +132,10 @@ class BayesianSearcher(SamplingSearcher):
                 constant_liar=True,
                 **({} if SET_CONSTRAINT else {"constraints_func": _constraints}),
             )
-        self.study = optuna.create_study(direction=exp.objective.direction, sampler=sampler)
+        self.study = optuna.create_study(direction=exp.objective.direction, sampler=sampler,
+                                         pruner=make_pruner(exp))
+        self._first_level = min(exp.benchmark.concurrency)
+        self._scenario = exp.objective.scenario or exp.benchmark.traffic_scenarios[0]
         self.rng = random.Random(self.seed)
         self._running: dict[str, optuna.trial.Trial] = {}  # trial id -> its Optuna trial
 
@@ -166,6 +184,20 @@ class BayesianSearcher(SamplingSearcher):
         ot, _ = self._ask_optuna()
         return ot
 
+    # -- pruning ------------------------------------------------------------------------
+    def should_prune(self, trial_id: str, scenario: str, level: int,
+                     values: dict[str, float]) -> bool:
+        """Report the first level's objective as step 0 and ask Optuna's pruner."""
+        if self.exp.search.pruning_percentile is None or scenario != self._scenario \
+                or level != self._first_level:
+            return False
+        ot = self._running.get(trial_id)
+        value = values.get(self.exp.objective.metric)
+        if ot is None or value is None or not math.isfinite(value):
+            return False
+        ot.report(float(value), step=0)
+        return ot.should_prune()
+
     # -- learning -----------------------------------------------------------------------
     def _finish(
         self,
@@ -192,6 +224,8 @@ class BayesianSearcher(SamplingSearcher):
             self._finish(ot, TrialState.PRUNED, constraint=UNRUNNABLE)
         elif is_failure(result):
             self._finish(ot, TrialState.FAIL)
+        elif any(is_pruned(note) for note in result.not_run):
+            self._finish(ot, TrialState.PRUNED)
         elif score.objective is None or not math.isfinite(score.objective):
             self._finish(ot, TrialState.PRUNED, constraint=score.violation or 1.0)
         else:
