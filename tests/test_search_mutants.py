@@ -360,6 +360,9 @@ def test_bayesian_tells_optuna_what_each_outcome_means():
     assert infeasible.state == TrialState.COMPLETE and infeasible.value == 5.0
     assert infeasible.constraints == {"violation": 1.0}  # "or 1.0": never 0 when infeasible
     assert infra.state == TrialState.FAIL
+    t2 = s.ask()
+    feasible = tell(told(t2))
+    assert feasible.state == TrialState.COMPLETE and feasible.constraints == {"violation": 0.0}
 
 
 def test_bayesian_dimensions():
@@ -425,3 +428,12 @@ def test_kinds_read_from_a_file_compare_by_value_and_draw_their_distribution():
     assert 350 < uniform[500] < 650  # the median of a uniform draw, not of a log one
     ones = sum(domain.sample_value(P("int", 1, 3, log=True), rng) == 1 for _ in range(4000))
     assert 0.45 < ones / 4000 < 0.55  # each integer k gets log(k+1) - log(k) of log(4)
+
+
+def test_a_grid_larger_than_the_small_int_cache_runs_to_its_end():
+    s = searcher(experiment(parameters={"a": list(range(300))}))
+    n = 0
+    while (t := s.ask()) is not None:
+        s.tell(told(t))
+        n += 1
+    assert n == 300 and s.stop_reason == "exhausted"
