@@ -331,7 +331,7 @@ def test_statuses_read_from_a_journal_compare_by_value():
 
 
 def _bayes(**kw):
-    exp = experiment("bayesian", parameters={"a": [1, 2, 3, 4]}, **kw)
+    exp = experiment("bayesian", parameters={"a": [1, 2, 3, 4, 5]}, **kw)
     return searcher(exp)
 
 
