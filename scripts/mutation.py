@@ -165,9 +165,10 @@ def mark_unscored(session: Path, tree: Path, equivalents: list[dict]) -> dict[st
     return counts
 
 
-def sample_only(session: Path, n: int) -> int:
-    """Leave `n` scored mutants pending, picked by a fixed seed from the mutants in source
-    order (so the same source gives the same sample); mark the rest skipped."""
+def sample_only(session: Path, n: int, seed: int = 0) -> int:
+    """Leave `n` scored mutants pending, picked by `seed` from the mutants in source order
+    (so the same source and seed give the same sample); mark the rest skipped. A sample the
+    tests were written against overstates the module's score: check with another seed."""
     import random
 
     from cosmic_ray.work_db import WorkDB, use_db
@@ -179,7 +180,7 @@ def sample_only(session: Path, n: int) -> int:
             i.mutations[0].operator_name, i.mutations[0].occurrence))
         if len(items) <= n:
             return 0
-        keep = {i.job_id for i in random.Random(0).sample(items, n)}
+        keep = {i.job_id for i in random.Random(seed).sample(items, n)}
         dropped = 0
         for item in items:
             if item.job_id not in keep:
@@ -213,7 +214,7 @@ def source_digest(tree: Path, target: Target) -> str:
 
 def run_module(name: str, target: Target, tree: Path, timeout: float,
                report_only: bool = False, sample: int | None = None,
-               survivors_only: bool = False) -> dict:
+               survivors_only: bool = False, seed: int = 0) -> dict:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
@@ -248,7 +249,7 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
         digest.write_text(source_digest(tree, target))
         mark_unscored(session, tree, load_equivalents())
         if sample:
-            sample_only(session, sample)
+            sample_only(session, sample, seed)
     if not report_only:
         baseline = subprocess.run(command.split(), cwd=tree, env=env, capture_output=True,
                                   text=True)
@@ -288,6 +289,7 @@ def main() -> int:
                     help="report the last run's sessions again without running anything")
     ap.add_argument("--sample", type=int, metavar="N",
                     help="score N mutants per module, drawn with a fixed seed (a quick estimate)")
+    ap.add_argument("--seed", type=int, default=0, help="which sample (with --sample)")
     ap.add_argument("--survivors-only", action="store_true",
                     help="rerun only the last run's survivors (after adding tests; the module's "
                     "source must be unchanged)")
@@ -309,7 +311,7 @@ def main() -> int:
         else:
             tree = copy_tree(name, args.rev)
         r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only, args.sample,
-                       args.survivors_only)
+                       args.survivors_only, args.seed)
         rows.append(r)
         score = 100.0 * r["killed"] / r["total"] if r["total"] else 100.0
         print(f"{name:8} {r['killed']:4}/{r['total']:<4} killed  {score:5.1f} %   "

@@ -317,3 +317,9 @@ def test_a_process_this_user_may_not_signal_is_alive():
     os.waitpid(child, 0)
     with os.fdopen(read) as pipe:
         assert pipe.read() == "True"
+
+
+def test_a_new_run_creates_the_runs_root_too(tmp_path):
+    root = tmp_path / "not" / "yet"
+    with journal.open_run(root, EXP) as run:
+        assert run.dir.parent == root / EXP.name and not run.resumed

@@ -331,7 +331,7 @@ def test_statuses_read_from_a_journal_compare_by_value():
 
 
 def _bayes(**kw):
-    exp = experiment("bayesian", parameters={"a": [1, 2, 3, 4]}, **kw)
+    exp = experiment("bayesian", parameters={"a": [1, 2, 3, 4, 5]}, **kw)
     return searcher(exp)
 
 
@@ -360,6 +360,9 @@ def test_bayesian_tells_optuna_what_each_outcome_means():
     assert infeasible.state == TrialState.COMPLETE and infeasible.value == 5.0
     assert infeasible.constraints == {"violation": 1.0}  # "or 1.0": never 0 when infeasible
     assert infra.state == TrialState.FAIL
+    t2 = s.ask()
+    feasible = tell(told(t2))
+    assert feasible.state == TrialState.COMPLETE and feasible.constraints == {"violation": 0.0}
 
 
 def test_bayesian_dimensions():
@@ -387,3 +390,50 @@ def test_log_int_draws_reach_the_top_value():
     draws = {domain.sample_value(p, rng) for _ in range(200)}
     assert draws == {1, 2}
     assert {domain.sample_value(P(fresh("int"), 1, 3), rng) for _ in range(100)} == {1, 2, 3}
+
+
+def test_parallel_asks_get_consecutive_indexes():
+    s = searcher(experiment("random", parameters={"a": [1, 2, 3, 4]}))
+    assert [s.ask().index for _ in range(3)] == [0, 1, 2]
+
+
+def test_startup_trials_is_an_int():
+    assert all(type(startup_trials(n)) is int for n in (None, 3, 12, 100))
+
+
+def test_bayesian_exhausts_a_larger_space_through_its_fallback():
+    """30 values: once most are seen, 20 TPE tries often all land on seen ones, and the
+    unseen-point fallback must supply the rest; every Optuna trial learns its own point."""
+    from optuna.trial import TrialState
+
+    s = searcher(experiment("bayesian", parameters={"a": list(range(30))}))
+    seen = []
+    while (t := s.ask()) is not None:
+        ot = s._running[t.id]
+        assert ot.params["a"] == t.params["a"]
+        running = {ft.number for ft in s.study.trials if ft.state == TrialState.RUNNING}
+        s.tell(told(t))
+        [done] = [ft for ft in s.study.trials
+                  if ft.number in running and ft.state != TrialState.RUNNING]
+        assert done.params["a"] == t.params["a"] and done.state == TrialState.COMPLETE
+        seen.append(t.params["a"])
+    assert sorted(seen) == list(range(30)) and s.stop_reason == "exhausted"
+
+
+def test_kinds_read_from_a_file_compare_by_value_and_draw_their_distribution():
+    rng = random.Random(5)
+    kind = fresh("int")
+    assert domain.snap(P(kind, 1, 10), 4.4) == 4 and type(domain.snap(P(kind, 1, 10), 4.4)) is int
+    uniform = sorted(domain.sample_value(P(kind, 1, 1000), rng) for _ in range(1000))
+    assert 350 < uniform[500] < 650  # the median of a uniform draw, not of a log one
+    ones = sum(domain.sample_value(P("int", 1, 3, log=True), rng) == 1 for _ in range(4000))
+    assert 0.45 < ones / 4000 < 0.55  # each integer k gets log(k+1) - log(k) of log(4)
+
+
+def test_a_grid_larger_than_the_small_int_cache_runs_to_its_end():
+    s = searcher(experiment(parameters={"a": list(range(300))}))
+    n = 0
+    while (t := s.ask()) is not None:
+        s.tell(told(t))
+        n += 1
+    assert n == 300 and s.stop_reason == "exhausted"
