@@ -434,7 +434,7 @@ benchmark:
   maxTimePerRun: 1
   maxRequestsPerRun: 6
 objective: {{metric: output_throughput_per_gpu, concurrency: 2}}
-search: {{method: grid, parallelTrials: 2}}
+search: {{method: grid, parallelTrials: 2, confirm: false}}  # two trials, no re-measuring
 """
 
 

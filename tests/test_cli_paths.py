@@ -32,10 +32,10 @@ def test_a_bug_exits_3_and_writes_the_traceback_to_the_crash_log(tmp_path, monke
     monkeypatch.setenv("TUNEOPS_LOG_DIR", str(log_dir))
     assert cli.main(["plan", "experiments/examples/quickstart.yaml"]) == errors.EXIT_BUG == 3
     err = capsys.readouterr().err
-    crash = log_dir / "tuneops-crash.log"
+    [crash] = log_dir.glob("tuneops-crash-*.log")  # one per invocation, outside a run
     assert err.strip() == f"internal error: KeyError('no such key') (traceback in {crash})"
     text = crash.read_text()
-    assert text.startswith("Traceback (most recent call last):")
+    assert "\nTraceback (most recent call last):" in text  # after a "--- <time> pid" header
     assert "in broken" in text and text.rstrip().endswith("KeyError: 'no such key'")
 
 
@@ -94,13 +94,16 @@ def test_reap_stops_only_the_owners_engines_and_an_empty_owner_stops_all(tmp_pat
     pids = {name: d.handle.proc.pid for name, d in
             (("a", a), ("ab", a2), ("b", b))}
     try:
-        done = _reap("--owner", "exp-a/")  # the slash: exp-ab is another experiment
+        # these engines' runner (this test) is alive: plain reap leaves them alone
+        assert _reap("--owner", "").stdout == ""
+        assert _alive(pids["a"]) and _alive(pids["ab"]) and _alive(pids["b"])
+        done = _reap("--live", "--owner", "exp-a/")  # the slash: exp-ab is another experiment
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines() == ["local: stopped trial-a"]
         a.handle.proc.wait(60)  # our own child: reaped by us, so no zombie stays
         assert not _alive(pids["a"]) and _alive(pids["ab"]) and _alive(pids["b"])
 
-        done = _reap("--owner", "")
+        done = _reap("--live", "--owner", "")
         assert done.returncode == 0, done.stderr
         assert sorted(done.stdout.splitlines()) == ["local: stopped trial-ab",
                                                    "local: stopped trial-b"]
@@ -109,7 +112,7 @@ def test_reap_stops_only_the_owners_engines_and_an_empty_owner_stops_all(tmp_pat
         assert not _alive(pids["ab"]) and not _alive(pids["b"])
         assert list((runtime / "local").glob("*.json")) == []  # no pid file left behind
 
-        again = _reap()  # the default owner is "" too: nothing left
+        again = _reap("--live")  # the default owner is "" too: nothing left
         assert again.returncode == 0 and again.stdout == ""
     finally:
         for d in (a, a2, b):

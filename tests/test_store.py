@@ -28,6 +28,8 @@ SLOS = [{"metric": "ttft.p99", "max": 500}]
 class NoEngines(Backend):
     """Fails the test if the runner tries to start anything."""
 
+    records_runner = True
+
     def start(self, launch):  # pragma: no cover - reaching it is the failure
         raise AssertionError(f"the runner measured {launch.trial_id}")
 

@@ -239,12 +239,15 @@ def test_max_gpu_hours_formula():
            "benchmark": {"trafficScenarios": ["D(1,1)", "D(2,2)"], "concurrency": [1, 2, 4],
                          "repeats": 2, "maxTimePerRun": 5}}
     plan = make_plan(from_document(doc))
-    per_trial_s = 100 + 2 * 3 * 2 * 5 * 60  # start-up + scenarios x levels x repeats x minutes
+    bench_s = 2 * 3 * 2 * 5 * 60  # scenarios x levels x repeats x minutes
+    per_trial_s = 100 + bench_s  # + start-up
+    # the confirmation phase (default top 3, 2 rounds): both trials, each round one repeat
+    confirm_s = 2 * 2 * (100 + bench_s / 2)
     assert plan.max_trials == 2
-    assert plan.max_gpu_hours() == pytest.approx(2 * per_trial_s * 2 / 3600)  # 2 GPUs a trial
+    assert plan.max_gpu_hours() == pytest.approx((2 * per_trial_s + confirm_s) * 2 / 3600)
     capped = make_plan(from_document({**doc, "search": {"timeBudget": 1000,
                                                         "parallelTrials": 3}}))
     assert capped.max_gpu_hours() == pytest.approx(1000 * 3 * 2 / 3600)
     cpu = make_plan(from_document({**doc, "deployment": {"mode": "local", "gpus": {"count": 0},
                                                          "startupTimeout": 100}}))
-    assert cpu.max_gpu_hours() == pytest.approx(2 * per_trial_s * 1 / 3600)  # at least one
+    assert cpu.max_gpu_hours() == pytest.approx((2 * per_trial_s + confirm_s) * 1 / 3600)

@@ -156,7 +156,8 @@ def cmd_reap(args: argparse.Namespace) -> int:
 
     for name in args.backends:
         mode = registry.deployment_mode(name)
-        gone = backend_class(mode, **mode.reap_options(tuple(args.namespace))).reap(args.owner)
+        backend = backend_class(mode, **mode.reap_options(tuple(args.namespace)))
+        gone = backend.reap(args.owner, live=args.live)
         for g in gone:
             print(f"{name}: stopped {g}")
     return errors.EXIT_OK
@@ -221,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reap", help="stop engines killed runs left behind (never those of a live runner)"
     )
     p.add_argument("--owner", default="", help="owner prefix '<experiment>/' (default: all)")
+    p.add_argument("--live", action="store_true",
+                   help="also stop engines whose runner is still alive (default: only those "
+                   "a dead runner left behind)")
     p.add_argument("--backends", nargs="+", default=["local", "docker"],
                    choices=sorted(registry.deployment_modes()), metavar="MODE",
                    help="deployment modes to clean up (default: local docker)")
