@@ -19,6 +19,11 @@ def doc(run: str, trials: list[tuple[str, float, dict]], best: str) -> dict:
 
 
 def test_half_width_reads_every_recorded_form_and_none_when_absent():
+    # what results.json writes: the score's objective interval, an SLO check's interval
+    assert compare.half_width({"objective": 5, "objective_low": 4.0, "objective_high": 7.0},
+                              "objective") == 1.5
+    assert compare.half_width({"value": 9, "low": 8.0, "high": 12.0}, "value") == 2.0
+    assert compare.half_width({"value": 9, "low": None, "high": None}, "value") is None
     assert compare.half_width({"objective": 5, "objective_pm": 1.5}, "objective") == 1.5
     assert compare.half_width({"objective_ci": [8.0, 12.0]}, "objective") == 2.0
     assert compare.half_width({"objective_ci95": {"low": 1.0, "high": 2.0}}, "objective") == 0.5

@@ -23,11 +23,17 @@ def _num(v: Any) -> float | None:
 
 
 def half_width(container: dict[str, Any] | None, key: str) -> float | None:
-    """The ± recorded beside `container[key]`, read in any of the forms a report may use:
+    """The ± recorded beside `container[key]`: what results.json writes (the score's
+    `objective_low`/`objective_high`, an SLO check's `low`/`high`: the 95 % interval), or
     `<key>_pm` / `<key>_half_width` (a number), `<key>_ci` / `<key>_ci95` ([low, high]),
-    or `ci: {<key>: ...}`. None when absent (older reports)."""
+    `ci: {<key>: ...}`. None when absent (reports from before intervals)."""
     if not isinstance(container, dict):
         return None
+    low, high = container.get(f"{key}_low"), container.get(f"{key}_high")
+    if key == "value" and low is None and high is None:
+        low, high = container.get("low"), container.get("high")
+    if _num(low) is not None and _num(high) is not None:
+        return abs(float(high) - float(low)) / 2
     for name in (f"{key}_pm", f"{key}_half_width"):
         if _num(container.get(name)) is not None:
             return abs(float(container[name]))
