@@ -40,8 +40,8 @@ render: setup
 check-rendered: setup
 	$(BIN)/tuneops render --check
 
-# SGLang's and vLLM's real argument parsers, in cached venvs under .cache/parsers (a few
-# minutes the first time; no torch, no GPU). make catalogs and the tests need them.
+# SGLang's and vLLM's real argument parsers, in venvs cached under ~/.cache/tuneops/parsers
+# (a few minutes the first time; no torch, no GPU). make catalogs and the tests need them.
 parser-venvs: setup
 	$(BIN)/python scripts/catalogs/venvs.py
 

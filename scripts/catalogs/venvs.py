@@ -8,8 +8,10 @@ pins, as pip constraints), and stand-ins for torch and the GPU packages
 No GPU and no torch are needed: SGLang's venv is about 450 MB, vLLM's 1.3 GB (its wheel
 carries compiled kernels); building both takes a few minutes.
 
-A venv lives in .cache/parsers/<engine>-<version> (git-ignored) and is rebuilt only when
-the package list below changes (its stamp file holds a hash of it).
+A venv lives in ~/.cache/tuneops/parsers/<engine>-<version> ($TUNEOPS_PARSER_VENVS, else
+$XDG_CACHE_HOME/tuneops/parsers), outside the checkout so every clone on a machine (CI's
+fresh one included) shares it, and is rebuilt only when the package list below changes
+(its stamp file holds a hash of it).
 
     python scripts/catalogs/venvs.py [sglang] [vllm]     # what `make parser-venvs` runs
 """
@@ -27,7 +29,10 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "parsers"
+CACHE = Path(
+    os.environ.get("TUNEOPS_PARSER_VENVS")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tuneops" / "parsers"
+)
 
 # The one place engine versions are pinned (the catalogs and the parser venvs use them).
 VERSIONS = {"sglang": "0.5.23", "vllm": "0.33.0"}
