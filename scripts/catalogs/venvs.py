@@ -78,7 +78,7 @@ def ready(engine: str) -> bool:
 
 def missing_message(engine: str) -> str:
     return (f"the real {engine} {VERSIONS[engine]} argument parser is not built "
-            f"({path(engine).relative_to(ROOT)}); build it with `make parser-venvs` "
+            f"({path(engine)}); build it with `make parser-venvs` "
             f"(a few minutes, cached afterwards)")
 
 
@@ -116,7 +116,7 @@ def ensure(engine: str, *, quiet: bool = False) -> Path:
     _stamp(engine).write_text(_spec(engine) + "\n")
     if not quiet:
         print(f"{engine}: parser venv built in {time.perf_counter() - start:.0f}s "
-              f"-> {target.relative_to(ROOT)}")
+              f"-> {target}")
     return python(engine)
 
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown engine {engine!r}; one of {', '.join(VERSIONS)}", file=sys.stderr)
             return 2
         if ready(engine):
-            print(f"{engine}: parser venv up to date ({path(engine).relative_to(ROOT)})")
+            print(f"{engine}: parser venv up to date ({path(engine)})")
         else:
             ensure(engine)
     return 0
