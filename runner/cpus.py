@@ -63,6 +63,21 @@ def plan(exp: Experiment, usable: Sequence[int] | None = None) -> CpuPlan:
     return CpuPlan(engine, loadgen, "derived")
 
 
+def pin_process(pid: int, cpus: Sequence[int]) -> None:
+    """Move a running process to `cpus`: every thread it has so far (threads it starts later
+    inherit the set). For a process already running, e.g. the load generator's worker,
+    which measures trial after trial on each trial's set."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, set(cpus))
+        except (OSError, AttributeError):
+            continue
+
+
 def pin_to(cpus: Sequence[int]) -> Callable[[], None] | None:
     """A preexec_fn that pins the child to `cpus` (None when no set is given). Runs between
     fork and exec: one system call, nothing that takes a lock."""

@@ -13,8 +13,8 @@ import pytest
 from tuneops.deployments.base import Launch
 from tuneops.runner import run as run_mod
 from tuneops.runner.backends.docker import run_spec as docker_run_spec
-from tuneops.runner.backends.local import pin
 from tuneops.runner.cpu_pool import CpuPool, available_cores, split
+from tuneops.runner.cpus import pin_process
 
 from tuneops.validate import load_experiment
 
@@ -77,7 +77,7 @@ def test_pin_moves_a_running_engine_and_its_threads():
                               "args=(30,), daemon=True).start(); time.sleep(30)"])
     try:
         time.sleep(0.5)
-        pin(child.pid, (core,))
+        pin_process(child.pid, (core,))
         tids = [int(t) for t in os.listdir(f"/proc/{child.pid}/task")]
         assert len(tids) >= 2
         assert all(os.sched_getaffinity(t) == {core} for t in tids)

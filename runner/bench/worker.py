@@ -46,7 +46,7 @@ from tuneops.runner.bench.command import (
 )
 from tuneops.runner.bench.parse import BenchOutcome, parse_results, run_metrics
 from tuneops.runner.bench.worker_main import PARENT_ENV
-from tuneops.runner.cpus import available
+from tuneops.runner.cpus import available, pin_process
 
 from tuneops.metrics import MAX_SLO_CONCURRENCY
 from tuneops.spec import Experiment
@@ -147,16 +147,7 @@ class BenchWorker:
     def pin(self, cpus: Sequence[int]) -> None:
         """Run this trial's load on `cpus` (every thread of the worker; all usable CPUs when
         empty), disjoint from the engine's (runner/cpus.py)."""
-        target = set(cpus) or set(available())
-        try:
-            tids = [int(t) for t in os.listdir(f"/proc/{self.proc.pid}/task")]
-        except OSError:
-            tids = [self.proc.pid]
-        for tid in tids:
-            try:
-                os.sched_setaffinity(tid, target)
-            except (OSError, AttributeError):
-                continue
+        pin_process(self.proc.pid, cpus or available())
 
     def kill(self) -> None:
         """Kill the whole process group now. Idempotent."""
