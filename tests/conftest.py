@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import uuid
 from pathlib import Path
 from types import ModuleType
 
@@ -45,6 +46,19 @@ def build_image_module() -> ModuleType:
 def tiny_model() -> Path:
     """The tiny llama.cpp model preset, generated once into .cache/models (idempotent)."""
     return load_script("make_model").ensure(None, "tiny")[0]
+
+
+@pytest.fixture
+def marker(tmp_path, monkeypatch):
+    """Marks every process a run starts (the engine and genai-bench inherit it); pid files
+    and port locks stay under tmp_path. Whatever carries the mark is killed afterwards."""
+    from tests import e2e_helpers as h
+
+    value = uuid.uuid4().hex
+    monkeypatch.setenv(h.MARKER, value)
+    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "runtime"))
+    yield value
+    h.kill_marked(value)
 
 
 @pytest.fixture(scope="session")

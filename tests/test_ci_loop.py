@@ -14,26 +14,15 @@ One story, in order, because each step builds on the last:
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from tests import ci_helpers as c
-from tests import e2e_helpers as h
 from tests.gha_local import Runner, base_env, pr_event
 from tests.github_standin import GitHub
 
 pytestmark = [pytest.mark.genai_bench, pytest.mark.slow]
 REPO_NAME = "acme/tuning"
-
-
-@pytest.fixture
-def marker(tmp_path, monkeypatch):
-    value = uuid.uuid4().hex
-    monkeypatch.setenv(h.MARKER, value)
-    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "runtime"))
-    yield value
-    h.kill_marked(value)
 
 
 def _pass(tmp_path, origin, gh: GitHub, n: int, head: str, base: str) -> Runner:

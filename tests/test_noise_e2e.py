@@ -10,10 +10,8 @@ import os
 import signal
 import sys
 import threading
-import uuid
 from pathlib import Path
 
-import pytest
 from tuneops.runner.backends import health
 from tuneops.runner.backends.base import ConfigFailure, Launch, TrialFailure
 from tuneops.runner.backends.local import LocalBackend
@@ -61,15 +59,6 @@ def test_an_engine_dying_of_its_settings_is_a_config_failure():
                       ConfigFailure)
     killed = health.death_failure("engine exited with code -9", "serving\nrequest: POST")
     assert type(killed) is TrialFailure and "while being measured" in killed.reason
-
-
-@pytest.fixture
-def marker(monkeypatch, tmp_path):
-    m = uuid.uuid4().hex
-    monkeypatch.setenv(h.MARKER, m)  # the engine and genai-bench inherit it
-    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "runtime"))
-    yield m
-    h.kill_marked(m)
 
 
 def test_killing_the_simulator_mid_benchmark_never_completes_the_trial(tmp_path, marker):

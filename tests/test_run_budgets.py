@@ -11,8 +11,6 @@ start-up timeouts (three attempts), which is longer than the budget by construct
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from tuneops.runner import journal
 from tuneops.runner.results import FAILED_CONFIG, FAILED_INFRA
@@ -22,15 +20,6 @@ from tests import e2e_helpers as h
 from tuneops.plan import make_plan
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def marker(tmp_path, monkeypatch):
-    value = uuid.uuid4().hex
-    monkeypatch.setenv(h.MARKER, value)
-    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "runtime"))
-    yield value
-    h.kill_marked(value)
 
 
 def options(tmp_path) -> RunOptions:

@@ -10,8 +10,6 @@ Signals and kill -9 are in test_run_signals.py, the Docker backend in test_run_d
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from tuneops.runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA
 from tuneops.runner.run import RunOptions, run_experiment
@@ -20,16 +18,6 @@ from tests import e2e_helpers as h
 from tuneops.plan import make_plan
 
 pytestmark = [pytest.mark.genai_bench, pytest.mark.slow]
-
-
-@pytest.fixture
-def marker(tmp_path, monkeypatch):
-    """Marks every process the run starts; pid files and port locks stay under tmp_path."""
-    value = uuid.uuid4().hex
-    monkeypatch.setenv(h.MARKER, value)
-    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "runtime"))
-    yield value
-    h.kill_marked(value)
 
 
 def options(tmp_path, **kw) -> RunOptions:
