@@ -1,7 +1,7 @@
 """`--crd-dir cluster`: OME's CRDs read from a live API server with the real `kubernetes` client.
 
 The API server is kmock's KubernetesEmulator (an in-memory Kubernetes API over real HTTP on
-127.0.0.1) preloaded with the CRD files from shared/ome-crds; a kubeconfig points at it. The
+127.0.0.1) preloaded with the CRD files vendored in schemas/crds/ome; a kubeconfig points at it. The
 client, the kubeconfig loading and crds.py run unchanged: nothing in them is replaced.
 """
 
