@@ -366,6 +366,8 @@ class Run:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if errors.crash_dir == str(self.dir):  # a crash after the run is no longer its own
+            errors.crash_dir = None
         self.lock.release()
 
 

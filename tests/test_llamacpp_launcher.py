@@ -6,6 +6,7 @@ model; nothing in xllamacpp is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -75,10 +76,10 @@ def _wait_healthy(proc: subprocess.Popen, base: str, log: Path, timeout: float =
     pytest.fail(f"not healthy after {timeout}s: {log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(model, tmp_path_factory):
+@contextlib.contextmanager
+def _serving(model, log_dir: Path):
     port = _free_port()
-    log = tmp_path_factory.mktemp("log") / "llamacpp.log"
+    log = log_dir / "llamacpp.log"
     proc = _launch(["--model", str(model), "--host", "127.0.0.1", "--port", str(port),
                     "--alias", "tiny-llama", "-np", "2", "-c", "2048", "-t", "2", "-lv", "2"],
                    log)
@@ -90,6 +91,13 @@ def server(model, tmp_path_factory):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    """One server the read-only tests share (in any order: none of them stops it)."""
+    with _serving(model, tmp_path_factory.mktemp("log")) as served:
+        yield served
 
 
 def test_health_and_models_list_the_alias(server):
@@ -134,10 +142,10 @@ def test_server_tokenizes_like_the_shared_tokenizer(server):
         assert got == ref.encode(text, add_special_tokens=False).ids, text
 
 
-def test_sigterm_stops_it_and_frees_the_port(server):
-    proc, _, port, log = server
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0, log.read_text()[-3000:]
+def test_sigterm_stops_it_and_frees_the_port(model, tmp_path):
+    with _serving(model, tmp_path) as (proc, _, port, log):  # its own: it is stopped here
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()[-3000:]
     assert "llamacpp: stopped" in log.read_text()
     assert not Path(f"/proc/{proc.pid}").exists()
     with socket.socket() as s:  # nothing is left listening

@@ -88,12 +88,15 @@ def test_genai_bench_measures_what_the_simulator_models(tmp_path):
         assert stats["ttft"]["mean"] > 0 and stats["tpot"]["mean"] > 0
         assert len(modelled[c]) >= REQUESTS
         assert all(r["completion_tokens"] == 100 for r in modelled[c])
-    # model time is deterministic: a request alone (concurrency 1) gets exactly the
-    # closed-loop prediction for its prompt
+    # model time is deterministic: a request alone (concurrency 1) gets the closed-loop
+    # prediction for its prompt, its first token late by at most the scheduler step it
+    # arrived in (the step loop runs in real time, so where in a step a request lands
+    # depends on the machine; seen: +5.4 ms on a 242 ms TTFT)
     model = config.perf_model_from_argv(SIM_ARGS)
     for r in modelled[1]:
         alone = closed_loop(model, 1, r["prompt_tokens"], 100, 1)
-        assert r["modelled_ttft_s"] == pytest.approx(alone.mean_ttft, rel=MODEL_TIME_TOLERANCE)
+        assert alone.mean_ttft * (1 - MODEL_TIME_TOLERANCE) <= r["modelled_ttft_s"] \
+            <= alone.mean_ttft + alone.mean_tpot
         assert r["modelled_tpot_s"] == pytest.approx(alone.mean_tpot, rel=MODEL_TIME_TOLERANCE)
     # at concurrency 8 requests share batches: slower per token than alone, in model time
     alone = closed_loop(model, 1, modelled[8][0]["prompt_tokens"], 100, 1)
