@@ -285,6 +285,12 @@ def _measure(
     if in_place is not None:
         watch = lambda now=False: None  # noqa: E731 - the platform watches its own pods
     pgid = _engine_pgid(deployment)
+
+    def ours() -> list[int]:
+        """The engine's process group and the load generator's: a long-lived worker is not
+        this process's reaped child, so without its group it would read as contention."""
+        return [g for g in [pgid, *(ctx.workers.pgids() if ctx.workers else [])] if g]
+
     samples: dict = {}
     records: dict = {}
     loads: list[dict[str, Any]] = []
@@ -296,7 +302,7 @@ def _measure(
         run_no += 1
         ctx.on_phase(trial.id, "benchmarking" if most == 1 else f"benchmarking ({n}/{most})")
         out_dir = log_dir / ("genai-bench" if run_no == 1 else f"genai-bench-{run_no}")
-        before = hostload.snapshot([pgid] if pgid else [])
+        before = hostload.snapshot(ours())
         if in_place is not None:
             outcome = in_place(deployment, exp, out_dir, cancel=ctx.cancel)
         else:
@@ -306,7 +312,7 @@ def _measure(
                                 workers=ctx.workers,
                                 prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
                                 if ctx.prune else None)
-        loads.append(hostload.window(before, hostload.snapshot([pgid] if pgid else []),
+        loads.append(hostload.window(before, hostload.snapshot(ours()),
                                      engine_known=pgid is not None))
         _check(ctx)
         if not outcome.engine_died and outcome.ok:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tuneops.runner import bench
+from tuneops.runner import bench, hostload
 from tuneops.runner.bench import worker
 from tuneops.runner.bench.command import RESULTS_FOLDER
 from tuneops.runner.bench.worker import WorkerPool
@@ -353,3 +353,20 @@ def test_prune_stops_the_trial_after_the_level_it_names(sim, pool, tmp_path):
     assert sorted(o.metrics[SCENARIO]) == [1]
     assert o.not_run == [f"{SCENARIO}@{c}: not run: pruned at 1 (objective far below earlier "
                          "trials)" for c in (2, 4)]
+
+
+def test_the_workers_cpu_time_is_ours_not_contention(sim, pool, tmp_path):
+    """A long-lived worker is no reaped child of the runner: only its process group, which
+    the pool names, keeps its benchmark CPU time out of others' share (else every run's
+    first measurement, which loads the tokenizer, read as a contended host)."""
+    srv, tokenizer = sim
+    exp = make_exp(tokenizer, levels=(1,), requests=3)
+    bench.run(exp, srv.base, tmp_path / "warm", gpu_count=1, workers=pool)  # worker is up
+    groups = pool.pgids()
+    assert len(groups) == 1 and os.getpgid(groups[0]) == groups[0] != os.getpgid(0)
+    before, before_bare = hostload.snapshot(groups), hostload.snapshot()
+    assert bench.run(exp, srv.base, tmp_path / "run", gpu_count=1, workers=pool).ok
+    after_bare, after = hostload.snapshot(), hostload.snapshot(groups)
+    counted, bare = hostload.window(before, after), hostload.window(before_bare, after_bare)
+    assert (after["ours"] - before["ours"]) > (after_bare["ours"] - before_bare["ours"])
+    assert counted["ours_cpu_share"] > bare["ours_cpu_share"]

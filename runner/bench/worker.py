@@ -217,6 +217,12 @@ class WorkerPool:
                     if w in self._all:
                         self._all.remove(w)
 
+    def pgids(self) -> list[int]:
+        """The live workers' process groups (each is its own session): their CPU time is
+        the run's own, not another tenant's, when host load is measured."""
+        with self._lock:
+            return [w.proc.pid for w in self._all if w.alive]
+
     def close(self) -> None:
         with self._lock:
             workers, self._all, self._idle = list(self._all), [], []
