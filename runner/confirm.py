@@ -5,8 +5,10 @@ ahead of the runner-up may be noise — or luck in how that engine started. Afte
 the top k feasible trials (search.confirm.topK, default 3) are measured again in
 alternation — A B C A B C … — each time on a fresh engine, so slow drift of the machine
 hits every candidate alike and engine-start variance counts. Each round merges the new
-measurement into the candidate's samples and re-ranks; the phase stops when the best's
-objective interval overlaps no other feasible trial's (`Ranking.separated`), or after
+measurement into the candidate's samples and re-ranks. It is a race: a candidate whose
+interval no longer overlaps the best's drops out, since measuring it again cannot change
+the answer. The phase stops when the best's objective interval overlaps no other feasible
+trial's (`Ranking.separated`), when fewer than two candidates are left in the race, after
 `rounds` rounds, or when the run is interrupted or out of time.
 
 Resumable: a candidate's `confirmations` count says which rounds it already had.
@@ -31,7 +33,8 @@ class ConfirmSummary:
     measurements: int = 0  # re-measurements made in this invocation
     seconds: float = 0.0
     separated: bool = False
-    stopped_by: str = ""  # separated | rounds | interrupted | time | not needed | off
+    # separated | candidates separated | rounds | interrupted | time | not needed | off
+    stopped_by: str = ""
 
     def as_dict(self) -> dict:
         return {"candidates": self.candidates, "rounds": self.rounds,
@@ -68,9 +71,12 @@ def run_confirmation(
         out.stopped_by = "not needed"
         return out
     for rnd in range(rounds):
-        if ranking.separated:
+        # Racing: a candidate whose interval no longer reaches the best's is out (its
+        # re-measurement could not change the answer); the rest go on, A B C A B C.
+        racing = [tid for tid in chosen if tid in ranking.tie_ids]
+        if ranking.separated or len(racing) < 2:
             break
-        for tid in chosen:
+        for tid in racing:
             why = stop()
             if why:
                 out.stopped_by = why
@@ -86,6 +92,8 @@ def run_confirmation(
         out.rounds = rnd + 1
         ranking = score.ranking(finished.values(), exp)
     out.separated = ranking.separated
-    out.stopped_by = "separated" if ranking.separated else "rounds"
+    racing = [tid for tid in chosen if tid in ranking.tie_ids]
+    out.stopped_by = ("separated" if ranking.separated
+                      else "candidates separated" if len(racing) < 2 else "rounds")
     out.seconds = time.monotonic() - t0
     return out

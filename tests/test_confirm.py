@@ -77,6 +77,29 @@ def test_the_phase_stops_once_the_best_separates():
     assert out.rounds < 5 and len(calls) == 2 * out.rounds
 
 
+def test_a_candidate_behind_the_best_beyond_the_noise_drops_out_of_the_race():
+    exp = make_exp(top_k=3, rounds=2)
+    finished = {r.trial_id: r for r in [measured(exp, 1, [100, 104]), measured(exp, 2, [101, 99]),
+                                        measured(exp, 3, [50, 51]), measured(exp, 4, [10, 12])]}
+    calls: list[str] = []
+    out = run_confirmation(exp, finished, remeasurer(
+        exp, lambda r: r.metrics[SC][1]["output_throughput"], calls))
+    assert out.candidates == ["t1", "t2", "t3"]
+    assert calls == ["t1", "t2", "t1", "t2"]  # t3 is ~50 behind: re-measuring it is waste
+    assert (out.measurements, out.stopped_by, out.separated) == (4, "rounds", False)
+
+
+def test_the_race_ends_when_no_candidate_ties_with_the_best():
+    """t2 is out of the best's reach; t3 (not a candidate) ties with it: nothing to race."""
+    exp = make_exp(top_k=2, rounds=3)
+    finished = {r.trial_id: r for r in [measured(exp, 1, [100, 100.2]),
+                                        measured(exp, 2, [95, 95.1]),
+                                        measured(exp, 3, [70, 110])]}
+    calls: list[str] = []
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 0.0, calls))
+    assert calls == [] and out.stopped_by == "candidates separated" and not out.separated
+
+
 def test_a_resumed_phase_skips_rounds_already_measured_and_failures_drop_out():
     exp = make_exp(top_k=3, rounds=1)
     done = replace(measured(exp, 1, [100, 120]), confirmations=1)
