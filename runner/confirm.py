@@ -46,6 +46,14 @@ def candidates(ranking: score.Ranking, k: int) -> list[TrialResult]:
     return [r for r in ranking.trials if score.is_feasible(r)][:k]
 
 
+def _racing(ranking: score.Ranking, chosen: list[str]) -> list[str]:
+    """The candidates still in the race: all of them while the best's interval is unknown
+    (one measurement separates nothing), else those tied with the best."""
+    if not ranking.spread_known:
+        return list(chosen)
+    return [tid for tid in chosen if tid in ranking.tie_ids]
+
+
 def run_confirmation(
     exp: Experiment,
     finished: dict[str, TrialResult],
@@ -73,7 +81,7 @@ def run_confirmation(
     for rnd in range(rounds):
         # Racing: a candidate whose interval no longer reaches the best's is out (its
         # re-measurement could not change the answer); the rest go on, A B C A B C.
-        racing = [tid for tid in chosen if tid in ranking.tie_ids]
+        racing = _racing(ranking, chosen)
         if ranking.separated or len(racing) < 2:
             break
         for tid in racing:
@@ -92,7 +100,7 @@ def run_confirmation(
         out.rounds = rnd + 1
         ranking = score.ranking(finished.values(), exp)
     out.separated = ranking.separated
-    racing = [tid for tid in chosen if tid in ranking.tie_ids]
+    racing = _racing(ranking, chosen)
     out.stopped_by = ("separated" if ranking.separated
                       else "candidates separated" if len(racing) < 2 else "rounds")
     out.seconds = time.monotonic() - t0

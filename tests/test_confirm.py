@@ -118,3 +118,13 @@ def test_no_phase_when_turned_off_or_with_one_candidate():
     exp = make_exp()
     one = {"t1": measured(exp, 1, [100, 101])}
     assert run_confirmation(exp, one, lambda r: r).stopped_by == "not needed"
+
+
+def test_single_measurements_all_race_since_nothing_separates_them():
+    """One repeat each: no interval, so no candidate is out of the best's reach."""
+    exp = make_exp(top_k=3, rounds=1)
+    finished = {r.trial_id: r for r in [measured(exp, 1, [100]), measured(exp, 2, [60]),
+                                        measured(exp, 3, [20])]}
+    calls: list[str] = []
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 50.0, calls))
+    assert calls == ["t1", "t2", "t3"] and out.measurements == 3
