@@ -234,3 +234,28 @@ def check_rendered(
         elif (folder / rel).read_bytes() != files[rel].encode("utf-8"):
             diffs.append(f"differs: {shown}")
     return diffs
+
+
+@dataclass(frozen=True)
+class RenderCheck:
+    """`tuneops render --check` over several experiments, as a value its callers print."""
+
+    diffs: list[str]
+    experiments: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.diffs
+
+    @property
+    def verdict(self) -> str:
+        if self.ok:
+            return f"manifests up to date for {self.experiments} experiment(s)"
+        return "manifests/ differs from a fresh render: run `make render`"
+
+
+def check_all_rendered(
+    exps: list[Experiment], out_root: Path, *, crd_dir: Path | None = None
+) -> RenderCheck:
+    diffs = [d for exp in exps for d in check_rendered(exp, out_root, crd_dir=crd_dir)]
+    return RenderCheck(diffs, len(exps))

@@ -370,32 +370,41 @@ def best(results: Sequence[TrialResult]) -> TrialResult | None:
 # ---------------------------------------------------------------------------- Pareto
 
 
+def _at_point(result: TrialResult, scenario: str | None, at: Any, combine: Any,
+              empty: Any) -> Any:
+    """`at(level)` at the trial's scored level, else `combine` over every level measured."""
+    if not result.metrics:
+        return empty
+    level = result.score.concurrency if result.score is not None else None
+    if level is not None:
+        return at(level)
+    return combine([at(c) for c in levels(result.metrics, scenario)])
+
+
+def _mean_known(vals: list[float | None]) -> float | None:
+    known = [v for v in vals if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _mean_bounds(found: list[Bounds]) -> Bounds:
+    if not found or UNKNOWN in found:
+        return UNKNOWN
+    return (sum(b[0] for b in found) / len(found), sum(b[1] for b in found) / len(found))
+
+
 def point_value(result: TrialResult, metric: str, scenario: str | None = None) -> float | None:
     """A trial's metric at its objective's point (its scored level; the mean over levels when
     the objective is a mean or the trial has no score)."""
-    if not result.metrics:
-        return None
-    level = result.score.concurrency if result.score is not None else None
-    if level is not None:
-        return objective_value(result.metrics, metric, level, scenario)
-    vals = [objective_value(result.metrics, metric, c, scenario)
-            for c in levels(result.metrics, scenario)]
-    vals = [v for v in vals if v is not None]
-    return sum(vals) / len(vals) if vals else None
+    return _at_point(result, scenario,
+                     lambda c: objective_value(result.metrics, metric, c, scenario),
+                     _mean_known, None)
 
 
 def point_bounds(result: TrialResult, metric: str, scenario: str | None = None) -> Bounds:
     """The 95 % interval of `point_value` (unknown when any part of it is)."""
-    if not result.metrics:
-        return UNKNOWN
-    level = result.score.concurrency if result.score is not None else None
-    if level is not None:
-        return objective_bounds(result.spread, metric, level, scenario)
-    found = [objective_bounds(result.spread, metric, c, scenario)
-             for c in levels(result.metrics, scenario)]
-    if not found or UNKNOWN in found:
-        return UNKNOWN
-    return (sum(b[0] for b in found) / len(found), sum(b[1] for b in found) / len(found))
+    return _at_point(result, scenario,
+                     lambda c: objective_bounds(result.spread, metric, c, scenario),
+                     _mean_bounds, UNKNOWN)
 
 
 def pareto_indices(points: Sequence[tuple[float, float]], directions: tuple[str, str]) -> list[int]:

@@ -113,20 +113,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from tuneops.renderers.render import check_rendered, render_experiment
+    from tuneops.renderers.render import check_all_rendered, render_experiment
 
     exps = [_load(p) for p in _experiment_paths(args.experiments)]
     crd_dir = Path(args.crd_dir) if args.crd_dir else None
     out = Path(args.out)
     if args.check:
-        diffs = [d for exp in exps for d in check_rendered(exp, out, crd_dir=crd_dir)]
-        for d in diffs:
+        check = check_all_rendered(exps, out, crd_dir=crd_dir)
+        for d in check.diffs:
             print(d, file=sys.stderr)
-        if diffs:
-            print("manifests/ differs from a fresh render: run `make render`", file=sys.stderr)
-            return errors.EXIT_FAILURE
-        print(f"manifests up to date for {len(exps)} experiment(s)")
-        return errors.EXIT_OK
+        print(check.verdict, file=sys.stdout if check.ok else sys.stderr)
+        return errors.EXIT_OK if check.ok else errors.EXIT_FAILURE
     for exp in exps:
         summary = render_experiment(exp, out, crd_dir=crd_dir)
         print(summary)

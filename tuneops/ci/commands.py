@@ -62,7 +62,7 @@ def add_parsers(sub) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from tuneops.ci.plan import HOSTED, SELF_HOSTED, plan
-    from tuneops.renderers.render import check_rendered
+    from tuneops.renderers.render import check_all_rendered
     from tuneops.validate import experiment_files, load_experiment
 
     doc = plan(Path.cwd(), args.base, args.remote)
@@ -76,14 +76,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("no experiment changed")
     # the render check covers every experiment: a change to renderers/ touches them all
     paths = experiment_files()
-    diffs = [d for p in paths for d in check_rendered(load_experiment(p), Path("manifests"))]
-    for d in diffs:
+    check = check_all_rendered([load_experiment(p) for p in paths], Path("manifests"))
+    for d in check.diffs:
         print(d, file=sys.stderr)
-    if diffs:
-        print("manifests/ differs from a fresh render: run `make render`", file=sys.stderr)
-        return errors.EXIT_FAILURE
-    print(f"manifests up to date for {len(paths)} experiment(s)")
-    return errors.EXIT_OK
+    print(check.verdict, file=sys.stdout if check.ok else sys.stderr)
+    return errors.EXIT_OK if check.ok else errors.EXIT_FAILURE
 
 
 def cmd_run(args: argparse.Namespace) -> int:
