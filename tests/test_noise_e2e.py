@@ -124,6 +124,8 @@ def test_confirmation_remeasures_the_top_trials_in_alternation_on_fresh_engines(
     assert doc["confirmation"]["measurements"] == 2
     assert doc["confirmation"]["stopped_by"] in ("separated", "rounds")
     assert doc["decision"]["tie_set"][0] == doc["best_trial_id"]
+    md = (Path(summary.report_dir) / "report.md").read_text()
+    assert "**Confirmation:** 2 re-measurement(s) of the top 2 candidates in alternation" in md
     assert h.marked(marker) == []
 
 

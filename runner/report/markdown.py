@@ -325,8 +325,9 @@ def render(
             " · intervals: 95 %", ""]
     conf = doc.get("confirmation")
     if conf and conf.get("measurements"):
-        out += [f"**Confirmation:** {conf['measurements']} re-measurement(s) of "
-                f"{len(conf['candidates'])} candidates in alternation, fresh engine each, "
+        out += [f"**Confirmation:** {conf['measurements']} re-measurement(s) of the top "
+                f"{len(conf['candidates'])} candidates in alternation, fresh engine each "
+                "(a candidate out of the best's reach drops out of the race), "
                 f"{conf['seconds']:.0f} s; stopped: {conf['stopped_by']}.", ""]
     reused = [r for r in ranking.trials if r.reused_from]
     if reused:  # runner/store.py: same trial id, measured by an earlier run
