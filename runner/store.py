@@ -31,6 +31,9 @@ from tuneops.plan import Trial
 from tuneops.spec import Experiment
 
 REUSABLE = (COMPLETED, FAILED_CONFIG)
+# What a results.json trial entry carries over into the reused result as it is.
+_KEPT = ("spread", "samples", "measurements", "confirmations", "host_load", "contended",
+         "cpus", "command", "not_run", "placement")
 RESULTS = "results.json"
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 
@@ -130,21 +133,25 @@ class ResultStore:
             return None
         e = hit.entry
         durations = e.get("durations") or {}
-        metrics = e.get("metrics") or {}
         result = TrialResult.from_dict({
             "trial_id": trial.id, "index": trial.index, "params": dict(trial.params),
             "args": dict(trial.args), "status": e["status"], "reason": e.get("reason") or "",
-            "attempts": int(e.get("attempts") or 1), "metrics": metrics,
+            "attempts": int(e.get("attempts") or 1), "metrics": e.get("metrics") or {},
             "gpus": list(e.get("gpus") or []), "started_at": e.get("started_at") or "",
             "finished_at": e.get("finished_at") or "",
             "startup_s": float(durations.get("startup_s") or 0.0),
+            "warmup_s": float(durations.get("warmup_s") or 0.0),
             "benchmark_s": float(durations.get("benchmark_s") or 0.0),
             "total_s": float(durations.get("total_s") or 0.0),
             "log_dir": e.get("log_dir") or "", "simulated": bool(e.get("simulated")),
             "reused_from": hit.source,
+            # The noise as measured: a reused trial keeps its intervals (the tie set and
+            # SLO verdicts are decided from them) and its samples (a confirmation round
+            # merges new measurements with them), and says how its host was loaded.
+            **{k: e[k] for k in _KEPT if e.get(k)},
         })
         if result.status == COMPLETED:
-            result.score = score.score_trial(exp, result.metrics)
+            result.score = score.score_trial(exp, result.metrics, result.spread)
         return result
 
     def take(self, exp: Experiment, trials: list[Trial] | tuple[Trial, ...],

@@ -359,7 +359,9 @@ def remeasure(ctx: TrialContext, trial: Trial, prior: TrialResult) -> TrialResul
     (confirmation phase). A failed re-measurement ends the trial with that failure: a
     configuration that does not survive a second engine is not a winner."""
     again = run_trial(ctx, trial, prior.gpus, repeats=(1, 1))
-    merged = replace(prior, confirmations=prior.confirmations + 1,
+    # A result reused from a report (runner/store.py) is measured in this run from here on:
+    # its stored samples and the new one are merged below.
+    merged = replace(prior, confirmations=prior.confirmations + 1, reused_from="",
                      finished_at=again.finished_at or prior.finished_at,
                      total_s=round(prior.total_s + again.total_s, 3))
     if again.status != COMPLETED:

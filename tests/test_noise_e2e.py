@@ -153,3 +153,34 @@ def test_engine_watch_tells_a_refused_port_from_a_busy_engine(tmp_path):
     assert "connection refused" in watch()
     exited = health.EngineWatch("http://127.0.0.1:9/health", exit_code=lambda: 137)
     assert exited() == "engine exited with code 137"
+
+
+def test_a_reused_trial_in_the_confirmation_race_merges_its_stored_samples(tmp_path):
+    """mrr=8 comes from a committed report (3 samples); mrr=64 is measured here once. The
+    race re-measures both on fresh engines: 8's new measurement joins its 3 stored ones,
+    and from then on it counts as measured in this run."""
+    from tuneops.runner.report import write_report
+    from tuneops.runner.results import TrialResult
+    from tuneops.runner.trial import summarize
+
+    old = h.load(h.write_experiment(tmp_path / "a", "old", parameters={
+        "max-running-requests": [8]}))
+    [t8] = make_plan(old).trials
+    stored = TrialResult(t8.id, t8.index, t8.params, t8.args, COMPLETED, simulated=True,
+                         measurements=3, samples={"D(32,32)": {2: [
+                             {"output_throughput_per_gpu": v, "error_rate": 0.0}
+                             for v in (1.0, 2.0, 3.0)]}})
+    summarize(old, stored)
+    write_report(tmp_path / "reports" / "old" / "20261130T000000Z-a", old, [stored],
+                 run_id="20261130T000000Z-a", manifests_root=None)
+
+    new = h.load(h.write_experiment(tmp_path / "b", "new", search={
+        "confirm": {"topK": 2, "rounds": 1}}))
+    summary = run_experiment(new, RunOptions(runs_root=tmp_path / "runs",
+                                             reports_root=tmp_path / "reports", quiet=True))
+    r8 = next(r for r in summary.results if r.trial_id == t8.id)
+    assert r8.status == COMPLETED and r8.confirmations == 1
+    assert r8.measurements == 4 and len(r8.samples["D(32,32)"][2]) == 4
+    assert [s["output_throughput_per_gpu"] for s in r8.samples["D(32,32)"][2][:3]] == [1, 2, 3]
+    assert r8.reused_from == ""  # measured in this run now
+    assert r8.score.objective_n == 4

@@ -137,3 +137,42 @@ def test_store_keeps_the_measuring_report_through_a_chain_of_reuse(tmp_path):
     again = ResultStore.scan(tmp_path / "reports").take(exp, make_plan(exp).trials, {})
     assert {r.reused_from for r in again} == {"reports/grid/20261130T000000Z-a"}
     assert all(isinstance(r, TrialResult) and r.score is not None for r in again)
+
+
+def test_a_reused_trial_keeps_its_intervals_samples_and_host_load(tmp_path):
+    """Reuse must not make numbers look surer than measured: the intervals (which decide
+    the tie set and SLO verdicts), the per-repeat samples and the contention flag come
+    back as the measuring run wrote them."""
+    from tuneops.runner import score
+    from tuneops.runner.trial import summarize
+
+    exp_path = h.write_experiment(tmp_path, "noisy", slos=SLOS, benchmark={"repeats": 3})
+    exp = h.load(exp_path)
+    values = {8: (100.0, 112.0, 90.0), 64: (104.0, 103.0, 105.0)}
+    measured = []
+    for t in make_plan(exp).trials:
+        r = TrialResult(t.id, t.index, t.params, t.args, COMPLETED, simulated=True,
+                        measurements=3, contended=t.params["max-running-requests"] == 8,
+                        host_load=[{"others_cpu_share": 0.3, "contended": True}],
+                        samples={"D(32,32)": {2: [
+                            {"output_throughput_per_gpu": v, "ttft.p99": 100.0,
+                             "error_rate": 0.0}
+                            for v in values[t.params["max-running-requests"]]]}})
+        summarize(exp, r)
+        measured.append(r)
+    write_report(tmp_path / "reports" / "noisy" / "20261130T000000Z-a", exp, measured,
+                 run_id="20261130T000000Z-a", manifests_root=None)
+
+    summary = run_experiment(exp, opts(tmp_path))
+    assert summary.reused == 2
+    by_id = {r.trial_id: r for r in summary.results}
+    for before in measured:
+        after = by_id[before.trial_id]
+        assert after.reused_from == "reports/noisy/20261130T000000Z-a"
+        assert after.samples == before.samples and after.measurements == 3
+        assert after.contended == before.contended and after.host_load == before.host_load
+        assert after.score.objective_low == before.score.objective_low is not None
+        assert after.score.objective_n == 3
+    # 104 ± 1.2 vs 100.7 ± 27.6: measured, they tie; reused, they still do
+    assert len(score.ranking(measured, exp).ties) == 2
+    assert len(score.ranking(summary.results, exp).ties) == 2

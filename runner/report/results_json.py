@@ -68,6 +68,7 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
         "score": d["score"],
         "verdict": (s.verdict or None) if s is not None and result.status == COMPLETED else None,
         "spread": d["spread"],
+        "samples": d["samples"],
         "measurements": d["measurements"],
         "confirmations": d["confirmations"],
         "host_load": d["host_load"],
