@@ -66,14 +66,22 @@ def trial_args(exp: Experiment, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
-    b = exp.benchmark
+    b, cpus = exp.benchmark, exp.deployment.cpus
     identity = {
         "engine": exp.engine.name,
         "image": exp.engine.image if registry.deployment_mode(exp.deployment.mode).runs_image
         else None,
         "version": exp.engine.version,
         "model": exp.model.id,
+        # genai-bench makes the prompts and counts the tokens with it
+        "tokenizer": exp.model.tokenizer,
         "args": {k: args[k] for k in sorted(args)},
+        # literal values only: a secret (by reference) names a credential, not a setting
+        "env": {k: exp.engine.env[k] for k in sorted(exp.engine.env)},
+        # declared CPU sets (derived ones follow the machine, like everything unhashed here)
+        "cpus": None if cpus is None else {
+            "engine": list(cpus.engine), "load_generator": list(cpus.load_generator),
+            "isolate": cpus.isolate},
         "gpus": exp.gpus_per_trial,
         "gpu_type": exp.deployment.gpus.type,
         "benchmark": {
