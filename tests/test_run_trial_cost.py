@@ -40,6 +40,8 @@ def test_early_stop_reaches_the_report_and_one_worker_serves_the_run(tmp_path, r
         assert t["not_run"] == ["D(32,32)@2: not run: SLO lost at 1 (ttft.p99)",
                                 "D(32,32)@4: not run: SLO lost at 1 (ttft.p99)"]
         assert t["durations"]["warmup_s"] >= 0
+    md = (s.report_dir / "report.md").read_text()
+    assert md.count("- D(32,32)@4: not run: SLO lost at 1 (ttft.p99)") == 2  # per trial
     logs = sorted((s.run_dir).glob("genai-bench-worker.log"))
     assert len(logs) == 1  # the run's one worker
     begun = [line for line in (s.run_dir / "trials").rglob("genai-bench.log")

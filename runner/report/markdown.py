@@ -368,6 +368,8 @@ def render(
             if r in completed:
                 params = ", ".join(f"{k}={fmt(v)}" for k, v in r.params.items())
                 out += [f"### #{i} `{r.trial_id}` ({params})", "", _detail(exp, r), ""]
+                if r.not_run:  # early stop or pruning: levels left out on purpose, and why
+                    out += ["Not measured:", "", *[f"- {why}" for why in r.not_run], ""]
     failed = [(i, r) for i, r in enumerate(ranked, 1) if r.status != COMPLETED]
     if failed:
         out += ["## Failures", ""]
