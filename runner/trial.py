@@ -102,7 +102,31 @@ def _check(ctx: TrialContext) -> None:
 def run_trial(ctx: TrialContext, trial: Trial, gpus: tuple[str, ...], *,
               repeats: tuple[int, int] | None = None) -> TrialResult:
     """Run one trial to a result, retrying infrastructure failures. `repeats` (least, most)
-    overrides the experiment's (the confirmation phase measures once)."""
+    overrides the experiment's (the confirmation phase measures once).
+
+    With `benchmark.freshEnginePerRepeat` every repeat gets its own engine: the repeats'
+    interval then holds the variance between engine starts, which repeats on one engine
+    never see. A repeat that fails ends the trial with that failure, as in confirmation."""
+    b = ctx.exp.benchmark
+    if repeats is not None or not b.fresh_engine_per_repeat:
+        return _on_one_engine(ctx, trial, gpus, repeats)
+    least, most = b.repeats, b.max_repeats
+    result = _on_one_engine(ctx, trial, gpus, (1, 1))
+    while result.status == COMPLETED and result.measurements < most and not (
+            result.measurements >= least and _converged(ctx.exp, result.samples, result.records)):
+        ctx.on_phase(trial.id, f"repeat {result.measurements + 1}/{most} on a fresh engine")
+        again = _on_one_engine(ctx, trial, gpus, (1, 1))
+        if again.status != COMPLETED:
+            return replace(again, started_at=result.started_at, log_dir=result.log_dir,
+                           total_s=round(result.total_s + again.total_s, 3),
+                           reason=f"repeat {result.measurements + 1} on a fresh engine: "
+                                  f"{again.reason}")
+        result = with_measurements(ctx.exp, result, again)
+    return result
+
+
+def _on_one_engine(ctx: TrialContext, trial: Trial, gpus: tuple[str, ...],
+                   repeats: tuple[int, int] | None) -> TrialResult:
     simulated = engines()[ctx.exp.engine.name].simulated
     base = dict(
         trial_id=trial.id, index=trial.index, params=trial.params, args=trial.args,
@@ -361,37 +385,45 @@ def remeasure(ctx: TrialContext, trial: Trial, prior: TrialResult) -> TrialResul
     again = run_trial(ctx, trial, prior.gpus, repeats=(1, 1))
     # A result reused from a report (runner/store.py) is measured in this run from here on:
     # its stored samples and the new one are merged below.
-    merged = replace(prior, confirmations=prior.confirmations + 1, reused_from="",
-                     finished_at=again.finished_at or prior.finished_at,
-                     total_s=round(prior.total_s + again.total_s, 3))
+    counted = replace(prior, confirmations=prior.confirmations + 1, reused_from="")
     if again.status != COMPLETED:
         if again.status == CANCELLED:
             return prior
+        failed = replace(counted, finished_at=again.finished_at or prior.finished_at,
+                         total_s=round(prior.total_s + again.total_s, 3))
         if again.status == FAILED_INFRA:  # the machinery, not the configuration: no verdict
-            merged.reason = f"confirmation re-measurement {merged.confirmations} not taken: " \
+            failed.reason = f"confirmation re-measurement {failed.confirmations} not taken: " \
                             f"{again.reason}"
-            return merged
-        merged.status = again.status
-        merged.reason = f"confirmation re-measurement {merged.confirmations}: {again.reason}"
-        merged.score = None
-        return merged
+            return failed
+        failed.status = again.status
+        failed.reason = f"confirmation re-measurement {failed.confirmations}: {again.reason}"
+        failed.score = None
+        return failed
+    return with_measurements(ctx.exp, counted, again)
+
+
+def with_measurements(exp: Experiment, prior: TrialResult, again: TrialResult) -> TrialResult:
+    """`prior` with the measurements of `again` (both completed) added to its samples and
+    records, host load and times, and summarized anew."""
+    out = replace(prior, finished_at=again.finished_at or prior.finished_at,
+                  total_s=round(prior.total_s + again.total_s, 3))
     # an earlier version's result has metrics but no samples: they count as one measurement
     base_samples = prior.samples or {sc: {c: [dict(m)] for c, m in by_c.items()}
                                       for sc, by_c in prior.metrics.items()}
-    merged.samples = {sc: {c: list(v) for c, v in by_c.items()}
-                      for sc, by_c in base_samples.items()}
-    merged.records = {sc: {c: {k: list(v) for k, v in m.items()} for c, m in by_c.items()}
-                      for sc, by_c in prior.records.items()}
+    out.samples = {sc: {c: list(v) for c, v in by_c.items()}
+                   for sc, by_c in base_samples.items()}
+    out.records = {sc: {c: {k: list(v) for k, v in m.items()} for c, m in by_c.items()}
+                   for sc, by_c in prior.records.items()}
     for sc, by_c in again.samples.items():
         for c, reps in by_c.items():
-            merged.samples.setdefault(sc, {}).setdefault(c, []).extend(reps)
+            out.samples.setdefault(sc, {}).setdefault(c, []).extend(reps)
     for sc, by_c in again.records.items():
         for c, m in by_c.items():
             for k, v in m.items():
-                merged.records.setdefault(sc, {}).setdefault(c, {}).setdefault(k, []).extend(v)
-    merged.host_load = [*prior.host_load, *again.host_load]
-    merged.measurements = prior.measurements + again.measurements
-    merged.contended = prior.contended or again.contended
-    merged.benchmark_s = round(prior.benchmark_s + again.benchmark_s, 3)
-    summarize(ctx.exp, merged)
-    return merged
+                out.records.setdefault(sc, {}).setdefault(c, {}).setdefault(k, []).extend(v)
+    out.host_load = [*prior.host_load, *again.host_load]
+    out.measurements = prior.measurements + again.measurements
+    out.contended = prior.contended or again.contended
+    out.benchmark_s = round(prior.benchmark_s + again.benchmark_s, 3)
+    summarize(exp, out)
+    return out

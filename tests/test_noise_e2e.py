@@ -184,3 +184,25 @@ def test_a_reused_trial_in_the_confirmation_race_merges_its_stored_samples(tmp_p
     assert [s["output_throughput_per_gpu"] for s in r8.samples["D(32,32)"][2][:3]] == [1, 2, 3]
     assert r8.reused_from == ""  # measured in this run now
     assert r8.score.objective_n == 4
+
+
+def test_fresh_engine_per_repeat_starts_an_engine_for_every_repeat(tmp_path, marker):
+    """Three repeats, three engines: one attempt folder (with its engine's log) a repeat,
+    their samples merged into one result whose interval spans the engine starts."""
+    path = h.write_experiment(
+        tmp_path, "fresh", parameters={"max-running-requests": [8]},
+        benchmark={"repeats": 3, "freshEnginePerRepeat": True})
+    exp = h.load(path)
+    summary = run_experiment(exp, RunOptions(runs_root=tmp_path / "runs",
+                                             reports_root=tmp_path / "reports",
+                                             quiet=True, fresh=True))
+    [r] = summary.results
+    assert r.status == COMPLETED, r.reason
+    assert r.measurements == 3 and r.confirmations == 0
+    assert len(r.samples["D(32,32)"][2]) == 3 and len(r.host_load) == 3
+    attempts = sorted(Path(r.log_dir).parent.glob("attempt-*"))
+    assert len(attempts) == 3 and all((a / "engine.log").is_file() for a in attempts)
+    assert r.score.objective_n == 3 and r.score.objective_low is not None
+    md = (Path(summary.report_dir) / "report.md").read_text()
+    assert "measurements per point: 3, each on a fresh engine" in md
+    assert h.marked(marker) == []

@@ -89,6 +89,7 @@ MEASURED: dict[str, st.SearchStrategy] = {
     "benchmark.maxTimePerRun": st.integers(1, 600),
     "benchmark.maxRequestsPerRun": st.integers(1, 100_000),
     "benchmark.repeats": st.integers(1, 10),
+    "benchmark.freshEnginePerRepeat": st.booleans(),
     "benchmark.dataset": st.one_of(st.none(), names.map(lambda n: n + ".jsonl")),
     "benchmark.additionalRequestParams": st.dictionaries(names, flag_values, max_size=3),
 }
@@ -253,6 +254,11 @@ def test_max_gpu_hours_formula():
     confirm_s = 2 * 2 * (100 + bench_s / 2)
     assert plan.max_trials == 2
     assert plan.max_gpu_hours() == pytest.approx((2 * per_trial_s + confirm_s) * 2 / 3600)
+    fresh = make_plan(from_document({**doc, "benchmark": {**doc["benchmark"],
+                                                          "freshEnginePerRepeat": True}}))
+    # a start-up per repeat: two per trial
+    assert fresh.max_gpu_hours() == pytest.approx((2 * (per_trial_s + 100) + confirm_s) * 2
+                                                  / 3600)
     capped = make_plan(from_document({**doc, "search": {"timeBudget": 1000,
                                                         "parallelTrials": 3}}))
     assert capped.max_gpu_hours() == pytest.approx(1000 * 3 * 2 / 3600)

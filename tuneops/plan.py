@@ -39,16 +39,18 @@ class Plan:
         return min(n, cap) if cap else n
 
     def max_gpu_hours(self) -> float:
-        """Upper bound: every trial starts as slowly as allowed and runs every benchmark point
-        as often as allowed, then the confirmation phase re-measures its candidates (one
-        repeat each, on a fresh engine) every round."""
+        """Upper bound: every trial starts as slowly as allowed (once, or once per repeat on
+        fresh engines) and runs every benchmark point as often as allowed, then the
+        confirmation phase re-measures its candidates (one repeat each, on a fresh engine)
+        every round."""
         exp = self.experiment
         b = exp.benchmark
         bench_s = (
             len(b.traffic_scenarios) * b.max_levels * b.max_repeats
             * b.max_time_per_run_min * 60
         )
-        per_trial_s = exp.deployment.startup_timeout_s + bench_s
+        starts = b.max_repeats if b.fresh_engine_per_repeat else 1
+        per_trial_s = exp.deployment.startup_timeout_s * starts + bench_s
         total = self.max_trials * per_trial_s
         candidates = min(exp.search.confirm_top_k, self.max_trials)
         if candidates >= 2:

@@ -164,6 +164,7 @@ class Benchmark:
     repeats_max: int | None = None  # adaptive repeats: the most (None: fixed `repeats`)
     target_relative_ci: float | None = None  # adaptive: stop at this half-width / value
     remeasure_contended: int = 0  # contended measurements retaken per trial, at most
+    fresh_engine_per_repeat: bool = False  # each repeat on its own engine (runner.trial)
 
     @property
     def max_repeats(self) -> int:
@@ -171,11 +172,13 @@ class Benchmark:
 
     @property
     def repeats_identity(self) -> Any:
-        """What trial ids hash: the plain count, or the adaptive form."""
-        if self.repeats_max is None:
-            return self.repeats
-        return {"min": self.repeats, "max": self.repeats_max,
-                "targetRelativeCI": self.target_relative_ci}
+        """What trial ids hash: the plain count, or the adaptive form; with fresh engines
+        per repeat, that wrapped (the interval then holds another variance)."""
+        count: Any = self.repeats if self.repeats_max is None else {
+            "min": self.repeats, "max": self.repeats_max,
+            "targetRelativeCI": self.target_relative_ci}
+        return {"repeats": count, "on": "freshEngine"} if self.fresh_engine_per_repeat \
+            else count
     early_stop: bool = True
     keep_genai_bench_artifacts: bool = False
     # {search: bisect, low, high}: `concurrency` is then (low, high), the bracket searched
@@ -433,6 +436,7 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             warmup_requests=int(bench.get("warmupRequests", 2)),
             **_repeats(bench.get("repeats", 1)),
             remeasure_contended=int(bench.get("remeasureContended", 0)),
+            fresh_engine_per_repeat=bool(bench.get("freshEnginePerRepeat", False)),
             dataset=bench.get("dataset"),
             additional_request_params=dict(bench.get("additionalRequestParams", {})),
             early_stop=bool(bench.get("earlyStop", True)),

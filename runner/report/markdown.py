@@ -320,6 +320,8 @@ def render(
     b = exp.benchmark
     reps = (f"{b.repeats}" if b.repeats_max is None
             else f"{b.repeats}–{b.repeats_max} (until ± {b.target_relative_ci * 100:g} %)")
+    if b.fresh_engine_per_repeat:
+        reps += ", each on a fresh engine"
     out += [f"**Trials:** {summ['trials']} · completed {summ['completed']} · feasible "
             f"{summ['feasible']} · failed {summ['failed']} · measurements per point: {reps}"
             " · intervals: 95 %", ""]
