@@ -400,3 +400,22 @@ def _doc_with(**over):
         "objective": {"metric": "output_throughput_per_gpu"},
     }
     return {**base, **over}
+
+
+@pytest.mark.parametrize(("done", "noted"), [(13, True), (200, False)])
+def test_a_throughput_from_few_requests_a_run_is_noted_as_coarse(tmp_path, done, noted):
+    """genai-bench ends a run on a whole second: a throughput moves by one request's worth,
+    1/N of it. 13 requests a run is a 8 % step, worth a note; 200 (0.5 %) is not."""
+    from tuneops.runner.trial import summarize
+
+    exp = make_exp(slo_ms=1e9)
+    a = repeated(exp, 0, {"max-running-requests": 8, "schedule-policy": "lpm"}, [1.0, 1.1])
+    for by_c in a.samples.values():
+        for reps in by_c.values():
+            for rep in reps:
+                rep["num_completed_requests"] = float(done)
+    summarize(exp, a)
+    md = (write_report(tmp_path / "r", exp, [a], run_id="r") / "report.md").read_text()
+    assert ("**Coarse throughput.**" in md) is noted
+    if noted:
+        assert "with as few as 13 requests a run, one step is 8 % of the value" in md

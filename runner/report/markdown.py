@@ -22,6 +22,7 @@ from tuneops.registry import engines
 from tuneops.spec import Experiment
 
 BANNER = "SIMULATED RESULTS — not measurements of a real engine"
+COARSE_STEP = 0.02  # a throughput step (one request of a run) above 2 % of it gets a note
 DETAIL_METRICS = (
     ("output_throughput", "out tok/s"),
     ("output_throughput_per_gpu", "out tok/s/GPU"),
@@ -257,7 +258,8 @@ def _decision(exp: Experiment, ranking: score.Ranking, doc: dict[str, Any]) -> l
 
 
 def _warnings(exp: Experiment, ranking: score.Ranking) -> list[str]:
-    """Contended measurements and percentile SLOs judged from too few requests."""
+    """Contended measurements, coarse throughputs, percentile SLOs judged from too few
+    requests."""
     out: list[str] = []
     contended = [r for r in ranking.trials if r.contended]
     if contended:
@@ -274,6 +276,7 @@ def _warnings(exp: Experiment, ranking: score.Ranking) -> list[str]:
             if c.requests is not None and c.min_requests and c.requests < c.min_requests:
                 have, need = few.get(c.metric, (c.requests, c.min_requests))
                 few[c.metric] = (min(have, c.requests), need)
+    out += _throughput_steps(exp, ranking)
     for metric, (have, need) in sorted(few.items()):
         out += ["> [!WARNING]",
                 f"> `{metric}` was judged from as few as {have} request(s); a "
@@ -281,6 +284,26 @@ def _warnings(exp: Experiment, ranking: score.Ranking) -> list[str]:
                 "sample's extreme and its verdict is uncertain (❔). Raise "
                 "`benchmark.maxRequestsPerRun` or `repeats`.", ""]
     return out
+
+
+def _throughput_steps(exp: Experiment, ranking: score.Ranking) -> list[str]:
+    """genai-bench ends a run at a whole second (its run loop looks at the request count
+    once a second) and divides the tokens of the requests done by then: a throughput moves
+    in steps of one request, 1/N of its value for N requests a run."""
+    metric = exp.objective.metric
+    if "throughput" not in metric and metric != "requests_per_s":
+        return []
+    done = [score.point_value(r, "num_completed_requests", exp.objective.scenario)
+            for r in ranking.trials if r.status == COMPLETED]
+    done = [n for n in done if n]
+    if not done or 1.0 / min(done) <= COARSE_STEP:
+        return []
+    n = min(done)
+    return ["> [!NOTE]",
+            f"> **Coarse throughput.** genai-bench times a run in whole seconds, so "
+            f"`{metric}` moves in steps of one request: with as few as {n:.0f} requests a run, "
+            f"one step is {100 / n:.0f} % of the value. Raise `benchmark.maxRequestsPerRun` "
+            "(or `maxTimePerRun`) for finer steps.", ""]
 
 
 def render(
