@@ -28,8 +28,9 @@ def test_plan_text_speaks_of_machine_hours_for_cpu_engines(capsys):
     assert cli.main(["plan", str(EXAMPLES / "quickstart.yaml")]) == 0
     out = capsys.readouterr().out
     assert "quickstart: 4 trial(s) (grid search)" in out
-    # 4 x (60 s start + 2 levels x 3 repeats x 60 s) + confirmation: 3 x 1 x (60 + 2 x 60)
-    assert "at most 4 trial(s), on the CPU: up to 0.62 machine-hours" in out
+    # 4 x (3 fresh engines x 60 s start + 2 levels x 3 repeats x 60 s)
+    # + confirmation: 3 x 1 x (60 + 2 x 60) = 2700 s
+    assert "at most 4 trial(s), on the CPU: up to 0.75 machine-hours" in out
 
 
 def test_plan_of_a_bad_file_exits_2_naming_the_field(tmp_path, capsys):
