@@ -15,7 +15,6 @@ until enough are free here *and* unlocked.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -105,17 +104,12 @@ class GpuPool:
 
     def _lock(self, gpu: str) -> int | None:
         """The fd of a won flock on the GPU's lock file, or None when another holds it."""
-        from tuneops.runner.ports import open_lock
+        from tuneops.runner.ports import mark_holder, try_lock
 
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in gpu)
-        fd = open_lock(self.lock_dir, f"{safe}.lock")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        fd = try_lock(self.lock_dir, f"{safe}.lock")
+        if fd is not None:
+            mark_holder(fd)
         return fd
 
     def _take(self, n: int) -> tuple[str, ...] | None:

@@ -136,17 +136,13 @@ class PortAllocator:
             raise ValueError(f"bad port range {self.low}-{self.high}")
 
     def _try(self, port: int) -> PortLease | None:
-        fd = open_lock(self.lock_dir, f"{port}.lock")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_lock(self.lock_dir, f"{port}.lock")
+        if fd is None:
             return None
         if not _bindable(port):
             os.close(fd)
             return None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for people debugging
+        mark_holder(fd)
         return PortLease(port, fd)
 
     def reserve(self, port: int | None = None) -> PortLease:
@@ -172,6 +168,23 @@ def open_lock(folder: Path, name: str) -> int:
         return os.open(folder / name, flags, 0o600)
     except OSError as exc:
         raise errors.FileProblem(folder / name, "open the lock file", exc) from exc
+
+
+def try_lock(folder: Path, name: str) -> int | None:
+    """The fd of a won exclusive flock on folder/name, or None while another holds it."""
+    fd = open_lock(folder, name)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def mark_holder(fd: int) -> None:
+    """Write this process's pid into a won lock file: who holds it, for people debugging."""
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
 
 
 def reserve(port: int | None = None) -> PortLease:
