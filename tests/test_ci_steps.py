@@ -68,14 +68,20 @@ def pr_repo(tmp_path):
     return origin, dev, base, head
 
 
-def test_plan_on_a_depth_1_checkout_lists_relative_paths_and_runner_classes(tmp_path, pr_repo):
-    origin, dev, base, head = pr_repo
-    # a .yml experiment on a GPU engine is picked up too
+def push_gpu_experiment(dev) -> str:
+    """Add a .yml experiment on a GPU engine to the PR branch, rendered, and push it."""
     (dev / "experiments" / "gpu.yml").write_text(
         (c.REPO / "experiments" / "examples" / "sglang-docker.yaml").read_text())
     c.tuneops(dev, "render", "experiments/gpu.yml", "--out", "manifests")
     head = c.commit_all(dev, "a GPU experiment")
     c.git(dev, "push", "-q", "origin", "grid-64")
+    return head
+
+
+def test_plan_on_a_depth_1_checkout_lists_relative_paths_and_runner_classes(tmp_path, pr_repo):
+    origin, dev, base, head = pr_repo
+    # a .yml experiment on a GPU engine is picked up too
+    head = push_gpu_experiment(dev)
     work = c.shallow_clone(origin, tmp_path / "shallow", head)
     doc = plan(work, base)  # base is not in the depth-1 checkout: fetched alone
     assert doc["base"] == base and doc["head"] == head
@@ -145,11 +151,7 @@ def test_two_racing_publishers_both_land_without_force(tmp_path, pr_repo):
 
 def test_a_fork_pull_request_runs_nothing_and_the_comment_asks_for_approval(tmp_path, pr_repo):
     origin, dev, base, head = pr_repo
-    (dev / "experiments" / "gpu.yml").write_text(
-        (c.REPO / "experiments" / "examples" / "sglang-docker.yaml").read_text())
-    c.tuneops(dev, "render", "experiments/gpu.yml", "--out", "manifests")
-    head = c.commit_all(dev, "a GPU experiment")
-    c.git(dev, "push", "-q", "origin", "grid-64")
+    head = push_gpu_experiment(dev)
     merge = c.merge_ref(origin, tmp_path, 7, base, head)
     gh = GitHub(REPO_NAME, {"number": 7, "head_sha": head, "head_ref": "grid-64",
                             "head_repo": "mallory/tuning", "base_sha": base, "labels": []})
