@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from tuneops.checks_base import Context
-from tuneops.plan import Trial
 from tuneops.spec import Experiment
+
+if TYPE_CHECKING:  # types only: validate and plan sit above the modes and call them
+    from tuneops.checks_base import Context
+    from tuneops.plan import Trial
 
 PORT_PLACEHOLDER = "{port}"  # in a launch's command/env: the local backend fills a reserved port
 OWNER_LABEL = "io.tuneops.owner"  # value: "<experiment>/<run-id>"; marks what a run started
@@ -64,10 +66,12 @@ class LaunchPlan:
 class DeploymentMode:
     """Base class of a deployment mode; a mode overrides what differs from these defaults.
 
-    Class attributes are facts the lower layers need (schema, plan); methods are the
-    stages (validate, render, run). ``backend`` names the runner backend as
-    ``module:Class``: only the runner imports it, so rendering never loads Docker or
-    Kubernetes clients.
+    Class attributes are facts the stages need (schema, plan); methods are the stages'
+    mode-specific parts (validate, render, run). ``backend`` is the backend class the
+    runner starts trials with: a plug-in (one module) sets it as a class attribute; a
+    built-in mode, whose backend sits above it in its folder, gets it from the registry
+    line that joins the two (``MyMode(backend=MyBackend)``), so no module imports upward
+    and nothing is looked up by name.
     """
 
     name: ClassVar[str]
@@ -75,7 +79,11 @@ class DeploymentMode:
     options_schema: ClassVar[dict[str, Any] | None] = None  # JSON Schema of deployment.<name>
     runs_image: ClassVar[bool] = True  # engine.image decides what a trial measures (trial id)
     schedules_gpus: ClassVar[bool] = False  # the platform assigns GPUs (no local GPU pool)
-    backend: ClassVar[str]
+    backend: type  # the Backend class (tuneops.deployments.common.backend.Backend)
+
+    def __init__(self, backend: type | None = None) -> None:
+        if backend is not None:
+            self.backend = backend
 
     def check(self, ctx: Context) -> None:
         """Feasibility checks of this mode (report through ``ctx.error``)."""
@@ -87,6 +95,11 @@ class DeploymentMode:
     def trial_objects(self, exp: Experiment, trial: Trial) -> Objects:
         """Objects rendered per trial (manifests/<exp>/<trial-id>/)."""
         raise NotImplementedError
+
+    def manifest_text(self, filename: str, obj: Mapping[str, Any]) -> str:
+        """The text of a rendered manifest (an object that is neither JSON nor text): a
+        mode that renders Kubernetes-style manifests lays them out with its templates."""
+        raise ValueError(f"mode {self.name} renders no manifest {filename}")
 
     def schema_problems(
         self, exp: Experiment, objects: Mapping[str, Objects], crd_dir: Path | str | None
@@ -114,3 +127,13 @@ class DeploymentMode:
     def reap_options(self, namespaces: tuple[str, ...]) -> dict[str, Any]:
         """Constructor arguments of the backend for `tuneops reap` (no experiment at hand)."""
         return {}
+
+
+def needs_image(ctx: Context, mode: str) -> None:
+    """A mode whose trials run an image (docker, ome) cannot do without engine.image."""
+    if not ctx.exp.engine.image:
+        ctx.error(
+            ("engine",),
+            f"deployment mode {mode} needs engine.image",
+            "the container image each trial runs, e.g. lmsysorg/sglang:v0.5.5",
+        )

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from tuneops.deployments.base import DeploymentMode
+from tuneops.deployments.registry import deployment_mode
 from tuneops.renderers.quoting import json_pretty
-from tuneops.renderers.templating import render
 
-from tuneops import registry, secrets
+from tuneops import secrets
 from tuneops.errors import Diagnostic, UserError
 from tuneops.plan import Trial, make_plan
 from tuneops.registry import engines
@@ -34,13 +35,6 @@ from tuneops.spec import Experiment
 
 SHARED = "_shared"
 INDEX = "index.json"
-TEMPLATES = {  # manifest file name -> template (OME objects)
-    "inferenceservice.yaml": "inferenceservice.yaml.j2",
-    "benchmarkjob.yaml": "benchmarkjob.yaml.j2",
-    "clusterservingruntime.yaml": "clusterservingruntime.yaml.j2",
-    "clusterbasemodel.yaml": "clusterbasemodel.yaml.j2",
-}
-TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec")
 EXECUTABLE = (".sh",)
 MAX_PROBLEMS = 50
 
@@ -65,15 +59,14 @@ class RenderSummary:
         return text + f" ({self.seconds:.2f}s)"
 
 
-def file_text(filename: str, obj: Any) -> str:
-    """A rendered object as its file: JSON, a manifest from its template, or text as-is."""
+def file_text(mode: DeploymentMode, filename: str, obj: Any) -> str:
+    """A rendered object as its file: JSON, text as-is, or a manifest as its mode lays it
+    out (``mode.manifest_text``: OME's templates)."""
     if isinstance(obj, str):
         return obj
     if filename.endswith(".json"):
         return json_pretty(obj) + "\n"
-    if tuple(obj) != TOP_LEVEL:
-        raise ValueError(f"{filename}: a manifest has exactly {TOP_LEVEL}, got {tuple(obj)}")
-    return render(TEMPLATES[filename], m=obj)
+    return mode.manifest_text(filename, obj)
 
 
 def read_file(filename: str, text: str) -> Any:
@@ -85,15 +78,16 @@ def read_file(filename: str, text: str) -> Any:
     return text
 
 
-def mode_of(exp: Experiment) -> Any:
-    """The experiment's deployment mode (a ``tuneops.deployments.base.DeploymentMode``)."""
-    return registry.deployment_mode(exp.deployment.mode)
+def mode_of(exp: Experiment) -> DeploymentMode:
+    """The experiment's deployment mode, from the one registry of modes."""
+    return deployment_mode(exp.deployment.mode)
 
 
 def render_trial(exp: Experiment, trial: Trial) -> dict[str, str]:
     """File name -> text for one trial (not validated: `render_tree` does that)."""
-    return {name: file_text(name, obj)
-            for name, obj in mode_of(exp).trial_objects(exp, trial).items()}
+    mode = mode_of(exp)
+    return {name: file_text(mode, name, obj)
+            for name, obj in mode.trial_objects(exp, trial).items()}
 
 
 def launch_objects(exp: Experiment, trial: Trial) -> dict[str, Any]:
@@ -141,7 +135,7 @@ def render_tree(
     files: dict[str, str] = {INDEX: _index(exp, plan.trials)}
     for folder, folder_objects in objects.items():
         for name, obj in folder_objects.items():
-            files[f"{folder}/{name}"] = file_text(name, obj)
+            files[f"{folder}/{name}"] = file_text(mode, name, obj)
     return files, checked, source
 
 

@@ -8,12 +8,12 @@ time rather than an injection in a manifest.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, Undefined
 from jinja2.sandbox import SandboxedEnvironment
-from tuneops.renderers import TEMPLATE_DIR
 from tuneops.renderers.quoting import shell_line, yaml_block, yaml_scalar
 
 
@@ -30,10 +30,12 @@ def _finalize(value: Any) -> Any:
     )
 
 
-@lru_cache(maxsize=1)
-def environment() -> SandboxedEnvironment:
+@cache
+def environment(folder: Path | str | None = None) -> SandboxedEnvironment:
+    """The environment loading templates from ``folder``: each deployment mode keeps its
+    templates in its own folder (deployments/<mode>/templates), the rules stay here."""
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        loader=FileSystemLoader(str(folder)) if folder is not None else None,
         undefined=StrictUndefined,
         autoescape=False,
         auto_reload=False,
@@ -54,5 +56,5 @@ def _defined(value: Any) -> Any:
     return value
 
 
-def render(template: str, **context: Any) -> str:
-    return environment().get_template(template).render(**context)
+def render(folder: Path | str, template: str, **context: Any) -> str:
+    return environment(str(folder)).get_template(template).render(**context)

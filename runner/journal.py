@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneops.runner.fsutil import append_line, fsync_dir
+from tuneops.deployments.common.fsutil import append_line, fsync_dir
 from tuneops.runner.results import CANCELLED, TrialResult
 
 from tuneops import errors

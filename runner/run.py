@@ -8,7 +8,6 @@ engine and leave a resumable run.
 
 from __future__ import annotations
 
-import importlib
 import signal
 import threading
 import time
@@ -18,14 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tuneops.deployments.common.backend import Backend, Launch
+from tuneops.deployments.common.cpu_pool import CpuPool
+from tuneops.deployments.common.gpus import GpuPool
+from tuneops.deployments.common.ports import runtime_dir
 from tuneops.renderers.render import launch_objects, mode_of
 from tuneops.runner import journal, score
-from tuneops.runner.backends.base import Backend, Launch
 from tuneops.runner.bench import WorkerPool, local_path
 from tuneops.runner.confirm import run_confirmation
-from tuneops.runner.cpu_pool import CpuPool
-from tuneops.runner.gpus import GpuPool
-from tuneops.runner.ports import runtime_dir
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
 from tuneops.runner.report.provenance import experiment_sha256
@@ -119,15 +118,10 @@ def trial_launch(exp: Experiment, trial: Trial, *, owner: str, gpus: tuple[str, 
     )
 
 
-def backend_class(mode, **options) -> Backend:
-    """A deployment mode's backend, which the mode names as `module:Class`."""
-    module, _, cls = mode.backend.partition(":")
-    return getattr(importlib.import_module(module), cls)(**options)
-
-
 def make_backend(exp: Experiment) -> Backend:
+    """The experiment's backend: its mode's backend class (the registry joined them)."""
     mode = mode_of(exp)
-    return backend_class(mode, **mode.backend_options(exp))
+    return mode.backend(**mode.backend_options(exp))
 
 
 def _cpu_pool(exp: Experiment) -> CpuPool:

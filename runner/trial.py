@@ -9,7 +9,7 @@ and per-request records are kept, and the metrics are their summary (runner.stat
 genai-bench runs, the engine is watched: if it goes away, genai-bench is stopped and the
 trial fails (failed_config when the engine's log blames its settings: OOM, an assertion;
 failed_benchmark otherwise) — never completed. CPU engines are pinned to their CPU set and
-genai-bench to its own (runner.cpus); the host's load is recorded around every run
+genai-bench to its own (common/cpus.py); the host's load is recorded around every run
 (runner.hostload) and a contended run flags the trial.
 
 `remeasure` is the confirmation phase's step: one more measurement of a finished trial on
@@ -26,9 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tuneops.runner import bench, cpus, hostload, score, stats
-from tuneops.runner.backends import health
-from tuneops.runner.backends.base import (
+from tuneops.deployments.common import cpus, health
+from tuneops.deployments.common.backend import (
     PORT_PLACEHOLDER,
     Backend,
     ConfigFailure,
@@ -36,6 +35,7 @@ from tuneops.runner.backends.base import (
     InfraFailure,
     Launch,
 )
+from tuneops.runner import bench, hostload, score, stats
 from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
@@ -174,7 +174,7 @@ def _reason(f: Exception) -> str:
 
 def _engine_cpus(ctx: TrialContext, trial: Trial, share: tuple[int, ...] = ()) -> cpus.CpuPlan:
     """The trial's CPU sets (within its share of the cores when parallel trials split them,
-    runner/cpu_pool.py); a thread count larger than a derived engine set fails the trial (a
+    common/cpu_pool.py); a thread count larger than a derived engine set fails the trial (a
     declared one is rejected by validate already)."""
     plan = cpus.plan(ctx.exp, usable=share) if share else ctx.cpus()
     if plan.engine:
@@ -328,7 +328,7 @@ def _measure(
         out_dir = log_dir / ("genai-bench" if run_no == 1 else f"genai-bench-{run_no}")
         before = hostload.snapshot(ours())
         if in_place is not None:
-            outcome = in_place(deployment, exp, out_dir, cancel=ctx.cancel)
+            outcome = in_place(deployment, exp, out_dir, genai_bench=bench, cancel=ctx.cancel)
         else:
             outcome = bench.run(exp, deployment.base_url, out_dir,
                                 gpu_count=max(deployment.launch.gpu_count, 1),

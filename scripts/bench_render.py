@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tuneops.renderers import crds
+from tuneops.deployments.ome import crds
 from tuneops.renderers.render import render_experiment, render_tree
 
 from tuneops import spec, yamlio

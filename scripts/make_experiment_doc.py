@@ -18,6 +18,8 @@ sys.path.insert(0, str(ROOT))
 
 import json  # noqa: E402
 
+from tuneops.deployments.registry import BUILTIN_MODES  # noqa: E402
+
 from tuneops import registry  # noqa: E402
 from tuneops.checks_feasibility import GPU_MEMORY_GIB  # noqa: E402
 from tuneops.metrics import METRICS, UNITS  # noqa: E402
@@ -154,7 +156,7 @@ def _rows(node: dict, prefix: str, required: set[str]):
 def schema_text() -> str:
     """The committed schema with the built-in modes' enum and options blocks."""
     base = json.loads(SCHEMA.read_text())
-    return json.dumps(registry.experiment_schema(base, builtin_only=True), indent=2,
+    return json.dumps(registry.experiment_schema(base, BUILTIN_MODES), indent=2,
                       ensure_ascii=False) + "\n"
 
 

@@ -62,7 +62,8 @@ TARGETS = {
     ),
     "search": Target("runner/search", ("tests/test_search.py", "tests/test_search_mutants.py")),
     "command": Target(
-        "renderers/command.py", ("tests/test_command_words.py", "tests/test_render_docker.py")
+        "renderers/command.py",
+        ("tests/test_command_words.py", "tests/deployments/docker/test_render.py"),
     ),
 }
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tuneops.runner.backends.base import PORT_PLACEHOLDER, Launch
-from tuneops.runner.backends.local import LocalBackend
+from tuneops.deployments.common.backend import PORT_PLACEHOLDER, Launch
+from tuneops.deployments.local.backend import LocalBackend
 
 from tuneops import cli, errors
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from tuneops.deployments.base import Launch
+from tuneops.deployments.common.cpu_pool import CpuPool, available_cores, split
+from tuneops.deployments.common.cpus import pin_process
+from tuneops.deployments.docker.backend import run_spec as docker_run_spec
 from tuneops.runner import run as run_mod
-from tuneops.runner.backends.docker import run_spec as docker_run_spec
-from tuneops.runner.cpu_pool import CpuPool, available_cores, split
-from tuneops.runner.cpus import pin_process
 
 from tuneops.validate import load_experiment
 

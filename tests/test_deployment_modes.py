@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tuneops.deployments import registry as registry_of_modes
 from tuneops.renderers.render import SHARED, launch_objects, mode_of, read_file
 from tuneops.runner.bench import local_path
 from tuneops.runner.results import COMPLETED
@@ -29,8 +30,8 @@ EXAMPLES = sorted((REPO / "experiments" / "examples").glob("*.y*ml"))
 
 
 def test_the_registry_feeds_the_schema_and_the_cli():
-    modes = registry.deployment_modes()
-    assert set(modes) == set(registry.BUILTIN_MODES) == {"docker", "local", "ome"}
+    modes = registry_of_modes.deployment_modes()
+    assert set(modes) == set(registry_of_modes.BUILTIN_MODES) == {"docker", "local", "ome"}
     schema = checks_schema.validator().schema
     deployment = schema["properties"]["deployment"]["properties"]
     assert deployment["mode"]["enum"] == sorted(modes)
@@ -40,7 +41,7 @@ def test_the_registry_feeds_the_schema_and_the_cli():
             assert deployment[name] == mode.options_schema
     # the committed schema is the composition for the built-in modes (make docs rewrites it)
     committed = schemas.load_json("experiment.schema.json")
-    assert registry.experiment_schema(committed, builtin_only=True) == committed
+    assert registry.experiment_schema(committed, registry_of_modes.BUILTIN_MODES) == committed
     reap = cli.build_parser()._subparsers._group_actions[0].choices["reap"]
     [backends] = [a for a in reap._actions if a.dest == "backends"]
     assert list(backends.choices) == sorted(modes)
@@ -82,7 +83,7 @@ import sys
 
 from tuneops.deployments.base import PORT_PLACEHOLDER, DeploymentMode, LaunchPlan
 from tuneops.renderers.command import engine_command
-from tuneops.runner.backends.local import LocalBackend
+from tuneops.deployments.local.backend import LocalBackend
 
 
 class ToyBackend(LocalBackend):
@@ -96,7 +97,7 @@ class ToyMode(DeploymentMode):
                       "additionalProperties": False,
                       "properties": {"greeting": {"type": "string", "description": "Hi."}}}
     runs_image = False
-    backend = "toy_mode:ToyBackend"
+    backend = ToyBackend  # a plug-in is one module: its backend is its own class
 
     def trial_objects(self, exp, trial):
         argv = engine_command(exp, trial.args, host="127.0.0.1", port=PORT_PLACEHOLDER,
@@ -120,7 +121,7 @@ def toy_mode(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-mode\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[tuneops.deployments]\ntoy = toy_mode:ToyMode\n")
     monkeypatch.syspath_prepend(str(site))
-    caches = (registry.deployment_modes, checks_schema.validator)
+    caches = (registry_of_modes.deployment_modes, checks_schema.validator)
     for cached in caches:
         cached.cache_clear()
     yield
@@ -138,7 +139,7 @@ def test_a_mode_from_a_plugin_package_runs_a_trial(toy_mode, tmp_path, monkeypat
         tmp_path, "toy", deployment={"mode": "toy", "toy": {"greeting": "hello"}},
         parameters={"max-running-requests": [8]},
     )
-    assert "toy" in registry.deployment_modes()
+    assert "toy" in registry_of_modes.deployment_modes()
     try:
         assert cli.main(["validate", str(path)]) == 0
         assert cli.main(["render", str(path), "--out", str(tmp_path / "manifests")]) == 0

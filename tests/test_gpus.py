@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from tuneops.runner.gpus import GpuPool, parse_nvidia_smi
+from tuneops.deployments.common.gpus import GpuPool, parse_nvidia_smi
 
 # Hand-written lines in the shape of `nvidia-smi --query-gpu=index,uuid,name,memory.total,
 # memory.used --format=csv,noheader,nounits` (tests/test_gpus_detect.py runs a fake nvidia-smi

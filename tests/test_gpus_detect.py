@@ -13,8 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tuneops.runner import gpus
-from tuneops.runner.gpus import GpuPool
+from tuneops.deployments.common import gpus
+from tuneops.deployments.common.gpus import GpuPool
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nvidia_smi"
 

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tuneops.renderers import ome
+from tuneops.deployments.common import fsutil, owners, ports
+from tuneops.deployments.common.gpus import GpuPool
+from tuneops.deployments.local.backend import LocalBackend
+from tuneops.deployments.ome import render as ome
 from tuneops.renderers.render import render_experiment
-from tuneops.runner import fsutil, journal, owners, ports
-from tuneops.runner.backends.local import LocalBackend
-from tuneops.runner.gpus import GpuPool
+from tuneops.runner import journal
 
 from tuneops import cli, errors, secrets
 from tuneops.plan import make_plan
@@ -254,7 +255,8 @@ def test_gpus_are_held_across_pools_like_ports(tmp_path):
 
 def test_gpu_locks_hold_against_another_process(tmp_path):
     code = (
-        "import sys, time; from pathlib import Path; from tuneops.runner.gpus import GpuPool\n"
+        "import sys, time; from pathlib import Path\n"
+        "from tuneops.deployments.common.gpus import GpuPool\n"
         "p = GpuPool(['0'], lock_dir=Path(sys.argv[1])); p.acquire(1); print('held', flush=True)"
         "\ntime.sleep(60)"
     )

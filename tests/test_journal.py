@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from tuneops.deployments.common.fsutil import write_atomic
 from tuneops.runner import journal
-from tuneops.runner.fsutil import write_atomic
 from tuneops.runner.results import CANCELLED, COMPLETED, FAILED_CONFIG, Score, TrialResult
 
 from tuneops.plan import make_plan

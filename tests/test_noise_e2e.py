@@ -12,9 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
-from tuneops.runner.backends import health
-from tuneops.runner.backends.base import ConfigFailure, Launch, TrialFailure
-from tuneops.runner.backends.local import LocalBackend
+from tuneops.deployments.common import health
+from tuneops.deployments.common.backend import ConfigFailure, Launch, TrialFailure
+from tuneops.deployments.local.backend import LocalBackend
 from tuneops.runner.bench.process import BenchProcess
 from tuneops.runner.results import COMPLETED, FAILED_BENCHMARK
 from tuneops.runner.run import RunOptions, run_experiment, trial_launch

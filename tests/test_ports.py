@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from tuneops.runner.ports import PortAllocator, PortUnavailable
+from tuneops.deployments.common.ports import PortAllocator, PortUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SPAN = (23100, 23199)  # small on purpose: collisions would be likely if locks did not work
@@ -22,7 +22,7 @@ HOLDER = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
-from tuneops.runner.ports import PortAllocator
+from tuneops.deployments.common.ports import PortAllocator
 alloc = PortAllocator(Path(sys.argv[2]), (int(sys.argv[3]), int(sys.argv[4])))
 leases = [alloc.reserve() for _ in range(int(sys.argv[5]))]
 print(json.dumps([l.port for l in leases]), flush=True)

@@ -21,9 +21,9 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tuneops.deployments.common.backend import TrialFailure
+from tuneops.deployments.local.backend import LocalBackend
 from tuneops.renderers.render import render_experiment
-from tuneops.runner.backends.base import TrialFailure
-from tuneops.runner.backends.local import LocalBackend
 from tuneops.runner.run import trial_launch
 
 from tests import e2e_helpers as h

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import docker
 import pytest
-from tuneops.runner.backends.base import OWNER_LABEL
+from tuneops.deployments.common.backend import OWNER_LABEL
 from tuneops.runner.results import COMPLETED
 from tuneops.runner.run import RunOptions, run_experiment
 

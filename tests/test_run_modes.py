@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from tuneops.runner.backends.base import OWNER_LABEL
+from tuneops.deployments.common.backend import OWNER_LABEL
 
 from tests.kube_helpers import running_api_server, write_kubeconfig
 from tests.ome_standin import OmeStandIn, write_sim_experiment

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tuneops.runner.backends.base import Backend
+from tuneops.deployments.common.backend import Backend
 from tuneops.runner.report import write_report
 from tuneops.runner.results import COMPLETED, FAILED_INFRA, TrialResult
 from tuneops.runner.run import RunOptions, run_experiment

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
+from tuneops.deployments.registry import deployment_modes
 
 from tuneops import cli, errors, registry, schemas
 from tuneops.metrics import METRICS
@@ -282,7 +283,7 @@ def test_every_object_is_closed_and_every_field_described():
 def test_enums_come_from_the_registry_and_metrics_tables():
     props = SCHEMA["properties"]
     assert props["engine"]["properties"]["name"]["enum"] == list(registry.ENGINE_NAMES)
-    assert props["deployment"]["properties"]["mode"]["enum"] == sorted(registry.deployment_modes())
+    assert props["deployment"]["properties"]["mode"]["enum"] == sorted(deployment_modes())
     assert tuple(props["search"]["properties"]["method"]["enum"]) == registry.SEARCH_METHODS
     assert props["objective"]["properties"]["metric"]["enum"] == sorted(METRICS)
     assert props["slos"]["items"]["properties"]["metric"]["enum"] == sorted(METRICS)

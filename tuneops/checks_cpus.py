@@ -1,5 +1,5 @@
 """CPU-set checks: a CPU engine's threads fit its CPU set, and the load generator's set is
-apart from it (deployment.cpus; the runner applies them, runner/cpus.py derives them).
+apart from it (deployment.cpus; the runner applies them, deployments/common/cpus.py derives them).
 
 A declared set is checked here: more engine threads than engine CPUs is an error (they
 would time-share cores and measure the scheduler). Derived sets depend on the machine the

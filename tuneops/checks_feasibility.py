@@ -14,6 +14,7 @@ from tuneops import expr, registry
 from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
 from tuneops.checks_space import probe_values
+from tuneops.deployments.registry import deployment_mode
 
 # GPU memory in GiB as the driver reports it (rounded down): the weights must fit below it.
 GPU_MEMORY_GIB = {
@@ -39,7 +40,7 @@ _GIB = 1024**3
 
 def _check_deployment(ctx: Context) -> None:
     """What the deployment mode itself requires (each mode owns its checks)."""
-    registry.deployment_mode(ctx.exp.deployment.mode).check(ctx)
+    deployment_mode(ctx.exp.deployment.mode).check(ctx)
 
 
 def _roles(ctx: Context) -> dict[str, list[tuple[tuple, Any]]]:

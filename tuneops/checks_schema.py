@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from tuneops import registry, schemas, yamlio
+from tuneops.deployments.registry import deployment_modes
 from tuneops.errors import Diagnostic
 
 Path_ = tuple[str | int, ...]
@@ -40,7 +41,8 @@ _Validator = validators.extend(
 
 @lru_cache(maxsize=1)
 def validator() -> Draft202012Validator:
-    schema = registry.experiment_schema(schemas.load_json("experiment.schema.json"))
+    schema = registry.experiment_schema(schemas.load_json("experiment.schema.json"),
+                                        deployment_modes())
     Draft202012Validator.check_schema(schema)
     return _Validator(schema)
 

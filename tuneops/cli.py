@@ -16,7 +16,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from tuneops import errors, registry
+from tuneops import errors
+from tuneops.deployments.registry import deployment_mode, deployment_modes
 
 DEFAULT_GLOB = "experiments/**/*.y*ml"  # .yaml and .yml alike
 
@@ -149,11 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
-    from tuneops.runner.run import backend_class
-
     for name in args.backends:
-        mode = registry.deployment_mode(name)
-        backend = backend_class(mode, **mode.reap_options(tuple(args.namespace)))
+        mode = deployment_mode(name)
+        backend = mode.backend(**mode.reap_options(tuple(args.namespace)))
         gone = backend.reap(args.owner, live=args.live)
         for g in gone:
             print(f"{name}: stopped {g}")
@@ -223,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also stop engines whose runner is still alive (default: only those "
                    "a dead runner left behind)")
     p.add_argument("--backends", nargs="+", default=["local", "docker"],
-                   choices=sorted(registry.deployment_modes()), metavar="MODE",
+                   choices=sorted(deployment_modes()), metavar="MODE",
                    help="deployment modes to clean up (default: local docker)")
     p.add_argument("--namespace", action="append", default=[],
                    help="namespaces to look in, for modes on Kubernetes (repeatable; default: "
@@ -269,7 +268,7 @@ def _crash_log(exc: BaseException) -> Path | None:
     if os.environ.get("TUNEOPS_LOG_DIR"):
         places.append(Path(os.environ["TUNEOPS_LOG_DIR"]) / name)
     try:
-        from tuneops.runner.ports import runtime_dir
+        from tuneops.deployments.common.ports import runtime_dir
 
         places.append(runtime_dir() / name)
     except Exception:  # noqa: BLE001 - an unsafe runtime dir: try the next place

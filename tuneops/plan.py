@@ -12,7 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from tuneops import expr, registry, space
+from tuneops import expr, space
+from tuneops.deployments.registry import deployment_mode
 from tuneops.spec import Experiment, canonical_json
 
 ID_LENGTH = 12
@@ -71,7 +72,7 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
     b, cpus = exp.benchmark, exp.deployment.cpus
     identity = {
         "engine": exp.engine.name,
-        "image": exp.engine.image if registry.deployment_mode(exp.deployment.mode).runs_image
+        "image": exp.engine.image if deployment_mode(exp.deployment.mode).runs_image
         else None,
         "version": exp.engine.version,
         "model": exp.model.id,

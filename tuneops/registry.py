@@ -1,34 +1,27 @@
-"""The registries: engines (schemas/engines.yaml) with their flag catalogs, and
-deployment modes (built-in ones and plug-ins). Each is the single source of truth.
+"""The engine registry: engines (schemas/engines.yaml) with their flag catalogs, the
+single source of truth for engine names; and the experiment schema composed from it and
+the deployment modes.
 
 The experiment schema's engine enum and every launcher are checked against the engine
 table in tests; adding an engine that speaks an existing API means one entry in
-schemas/engines.yaml plus its catalog. Deployment modes are classes loaded by name (see
-``deployment_modes``), so a mode installed as a plug-in joins the schema, the CLI, plan,
-render and the runner without an edit here.
+schemas/engines.yaml plus its catalog. Deployment modes have their own registry above
+the modes (tuneops.deployments.registry); this module sits below them and is handed
+them (``experiment_schema``), never imports them.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from ruamel.yaml import YAML
 
 from tuneops import schemas
 
-# Built-in deployment modes, "module:Class"; plug-ins add theirs as entry points.
-BUILTIN_MODES = {
-    "docker": "tuneops.deployments.docker:DockerMode",
-    "local": "tuneops.deployments.local:LocalMode",
-    "ome": "tuneops.deployments.ome:OmeMode",
-}
-MODE_ENTRY_POINTS = "tuneops.deployments"
 SEARCH_METHODS = ("grid", "random", "bayesian")
 
 
@@ -184,40 +177,15 @@ def catalog(engine_name: str) -> Catalog | None:
                    str(src.get("version", "")), flags, by_alias, negated)
 
 
-@cache
-def deployment_modes() -> dict[str, Any]:
-    """Mode name -> mode (a ``tuneops.deployments.base.DeploymentMode``), built-in ones
-    first, then every installed ``tuneops.deployments`` entry point.
-
-    Modes are imported by name, never statically: the schema and plan need only their
-    class attributes, and the modes themselves sit above the renderers in the layers."""
-    targets = dict(BUILTIN_MODES)
-    for ep in entry_points(group=MODE_ENTRY_POINTS):
-        targets.setdefault(ep.name, ep.value)
-    out = {}
-    for name, target in sorted(targets.items()):
-        module, _, attr = target.partition(":")
-        mode = getattr(importlib.import_module(module), attr)()
-        if mode.name != name:
-            raise ValueError(f"deployment mode {target} calls itself {mode.name!r}, not {name!r}")
-        out[name] = mode
-    return out
-
-
-def deployment_mode(name: str) -> Any:
-    return deployment_modes()[name]
-
-
-def experiment_schema(base: dict[str, Any], builtin_only: bool = False) -> dict[str, Any]:
+def experiment_schema(base: dict[str, Any], modes: Mapping[str, Any]) -> dict[str, Any]:
     """The experiment schema with the registries' choices: the ``engine.name`` enum, the
-    ``deployment.mode`` enum and each mode's options block (``deployment.<mode>``). Applied
-    to the committed schema it changes nothing for the built-in modes (a test checks it);
-    plug-ins are added."""
+    ``deployment.mode`` enum and each of ``modes``' options block (``deployment.<mode>``;
+    the caller hands the modes in: tuneops.deployments.registry). Applied to the committed
+    schema with the built-in modes it changes nothing (a test checks it); plug-ins are
+    added."""
     schema = copy.deepcopy(base)
     schema["properties"]["engine"]["properties"]["name"]["enum"] = list(ENGINE_NAMES)
     deployment = schema["properties"]["deployment"]
-    modes = {n: m for n, m in deployment_modes().items()
-             if not builtin_only or n in BUILTIN_MODES}
     mode = deployment["properties"]["mode"]
     mode["enum"] = sorted(modes)
     mode["description"] = "Backend: " + ", ".join(

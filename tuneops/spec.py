@@ -64,42 +64,8 @@ class EngineSpec:
 
 
 @dataclass(frozen=True)
-class Volume:
-    host: str
-    container: str
-    read_only: bool = False
-
-
-@dataclass(frozen=True)
-class DockerOptions:
-    shm_size: str | None = None
-    ipc: str | None = None
-    volumes: tuple[Volume, ...] = ()
-    ports: tuple[int, ...] = ()
-    network: str | None = None
-
-
-@dataclass(frozen=True)
-class OmeOptions:
-    namespace: str = "default"
-    base_model: str | None = None
-    runtime: str | None = None
-    generate_runtime: bool = False
-    generate_base_model: dict[str, Any] | None = None
-    storage_uri: str | None = None
-    benchmark_image: str | None = None
-    service_account: str | None = None
-    benchmark_in: str = "cluster"  # where genai-bench runs: "cluster" (BenchmarkJob) | "runner"
-    gpu_product_label: str = "nvidia.com/gpu.product"
-    gpu_products: tuple[str, ...] = ()  # label values allowed; () = derived from gpus.type
-    tolerations: tuple[dict[str, Any], ...] = ()
-    gpu_budget: int | None = None  # cluster GPUs the experiment may hold at once
-    reader_image: str = "busybox:1.36"
-
-
-@dataclass(frozen=True)
 class Cpus:
-    """deployment.cpus: CPU sets for a CPU engine and its load generator (runner.cpus)."""
+    """deployment.cpus: CPU sets for a CPU engine and its load generator (common/cpus.py)."""
 
     engine: tuple[int, ...] = ()
     load_generator: tuple[int, ...] = ()
@@ -126,14 +92,19 @@ class Gpus:
     type: str | None
 
 
+# deployment's own fields; every other key is a mode's block (deployment.<mode>)
+COMMON_DEPLOYMENT_KEYS = ("mode", "gpus", "startupTimeout", "cpus")
+
+
 @dataclass(frozen=True)
 class Deployment:
     mode: str
     gpus: Gpus
     startup_timeout_s: float
-    docker: DockerOptions
-    ome: OmeOptions
     options: dict[str, Any] = field(default_factory=dict)  # deployment.<mode>, as written
+    # every mode's block (deployment.docker, deployment.ome, ...), as written: each mode
+    # parses its own (deployments/<mode>/options.py); the spec knows none of them
+    blocks: dict[str, Any] = field(default_factory=dict)
     cpus: Cpus | None = None
 
 
@@ -357,8 +328,6 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
     eng = doc["engine"]
     dep = doc["deployment"]
     gpus = dep.get("gpus", {})
-    dk = dep.get("docker", {})
-    ome = dep.get("ome", {})
     bench = doc["benchmark"]
     obj = doc["objective"]
     search = doc.get("search", {})
@@ -396,33 +365,9 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
                 type=gpus.get("type"),
             ),
             startup_timeout_s=float(parse_duration(dep.get("startupTimeout", 600))),
-            docker=DockerOptions(
-                shm_size=dk.get("shmSize"),
-                ipc=dk.get("ipc"),
-                volumes=tuple(
-                    Volume(v["host"], v["container"], bool(v.get("readOnly", False)))
-                    for v in dk.get("volumes", [])
-                ),
-                ports=tuple(dk.get("ports", [])),
-                network=dk.get("network"),
-            ),
             options=dict(dep.get(dep["mode"]) or {}),
-            ome=OmeOptions(
-                namespace=ome.get("namespace", "default"),
-                base_model=ome.get("baseModel"),
-                runtime=ome.get("runtime"),
-                generate_runtime=bool(ome.get("generateRuntime", False)),
-                generate_base_model=ome.get("generateBaseModel"),
-                storage_uri=ome.get("benchmarkStorageUri"),
-                benchmark_image=ome.get("benchmarkImage"),
-                service_account=ome.get("serviceAccount"),
-                benchmark_in=ome.get("benchmarkIn", "cluster"),
-                gpu_product_label=ome.get("gpuProductLabel", "nvidia.com/gpu.product"),
-                gpu_products=tuple(ome.get("gpuProducts", ())),
-                tolerations=tuple(dict(t) for t in ome.get("tolerations", ())),
-                gpu_budget=ome.get("gpuBudget"),
-                reader_image=ome.get("readerImage", "busybox:1.36"),
-            ),
+            blocks={k: dict(v) for k, v in dep.items()
+                    if k not in COMMON_DEPLOYMENT_KEYS and isinstance(v, dict)},
             cpus=_cpus(dep.get("cpus")),
         ),
         parameters=tuple(parse_param(k, v) for k, v in doc.get("parameters", {}).items()),

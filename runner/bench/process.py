@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tuneops.deployments.common.cpus import pin_to
 from tuneops.runner.bench import worker
 from tuneops.runner.bench.command import (
     LOG_FILE,
@@ -25,7 +26,6 @@ from tuneops.runner.bench.command import (
 )
 from tuneops.runner.bench.parse import BenchOutcome, parse_results
 from tuneops.runner.bench.worker import WorkerPool
-from tuneops.runner.cpus import pin_to
 
 from tuneops.spec import Experiment
 

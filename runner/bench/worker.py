@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tuneops.deployments.common.cpus import available, pin_process
 from tuneops.runner import score
 from tuneops.runner.bench import levels as lv
 from tuneops.runner.bench.command import (
@@ -46,7 +47,6 @@ from tuneops.runner.bench.command import (
 )
 from tuneops.runner.bench.parse import BenchOutcome, parse_results, run_metrics
 from tuneops.runner.bench.worker_main import PARENT_ENV
-from tuneops.runner.cpus import available, pin_process
 
 from tuneops.metrics import MAX_SLO_CONCURRENCY
 from tuneops.spec import Experiment
@@ -146,7 +146,7 @@ class BenchWorker:
 
     def pin(self, cpus: Sequence[int]) -> None:
         """Run this trial's load on `cpus` (every thread of the worker; all usable CPUs when
-        empty), disjoint from the engine's (runner/cpus.py)."""
+        empty), disjoint from the engine's (deployments/common/cpus.py)."""
         pin_process(self.proc.pid, cpus or available())
 
     def kill(self) -> None:

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tuneops.deployments.common.fsutil import fsync_dir
 from tuneops.runner import score
-from tuneops.runner.fsutil import fsync_dir
 from tuneops.runner.report import markdown, plots, results_json
 from tuneops.runner.report import provenance as _prov
 from tuneops.runner.results import TrialResult

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import docker
 import pytest
-from tuneops.runner.run import backend_class
+from tuneops.deployments.registry import deployment_mode
 
 from tests.backends.harness import STANDIN, USE_SIM, OmeHarness, make_harness
 from tests.conftest import build_image_module
 from tests.kube_helpers import running_api_server, write_kubeconfig
 from tests.ome_standin import OmeStandIn
-from tuneops.registry import deployment_mode
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +61,7 @@ def harness(request: pytest.FixtureRequest):
 
 @pytest.fixture
 def backend(harness, _runtime_dir):
-    return backend_class(deployment_mode(harness.name), grace_s=5)
+    return deployment_mode(harness.name).backend(grace_s=5)
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def owner(harness):
     """A unique owner per test; whatever it left running is removed afterwards."""
     name = f"pytest-backends/{uuid.uuid4().hex[:8]}"
     yield name
-    backend_class(deployment_mode(harness.name), grace_s=1).reap(name, live=True)
+    deployment_mode(harness.name).backend(grace_s=1).reap(name, live=True)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import docker
-from tuneops.runner.backends.base import OWNER_LABEL, Launch
+from tuneops.deployments.common.backend import OWNER_LABEL, Launch
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).with_name("standin_engine.py")

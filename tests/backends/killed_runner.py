@@ -11,12 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tuneops.runner.run import backend_class  # noqa: E402
+
+from tuneops.deployments.registry import deployment_mode  # noqa: E402
 
 from tests.backends.harness import launch_from_json  # noqa: E402
-from tuneops.registry import deployment_mode  # noqa: E402
 
-backend = backend_class(deployment_mode(sys.argv[1]))
+backend = deployment_mode(sys.argv[1]).backend()
 deployment = backend.start(launch_from_json(sys.stdin.read()))
 backend.wait_healthy(deployment, timeout_s=30)
 print("healthy", flush=True)

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from tuneops.runner import owners
-from tuneops.runner.backends.base import ConfigFailure, InfraFailure, Launch
-from tuneops.runner.backends.docker import DockerBackend, run_spec
-from tuneops.runner.backends.health import exit_failure
-from tuneops.runner.backends.local import LocalBackend
+from tuneops.deployments.common import owners
+from tuneops.deployments.common.backend import ConfigFailure, InfraFailure, Launch
+from tuneops.deployments.common.health import exit_failure
+from tuneops.deployments.docker.backend import DockerBackend, run_spec
+from tuneops.deployments.local.backend import LocalBackend
 
 from tests.backends.harness import MARKER, STANDIN
 

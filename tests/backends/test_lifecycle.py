@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tuneops.runner.backends.base import ConfigFailure, InfraFailure, Launch
+from tuneops.deployments.common.backend import ConfigFailure, InfraFailure, Launch
 
 from tests.backends.harness import (
     HANG,

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from tuneops.runner.backends import ome_results
-from tuneops.runner.backends.base import OWNER_LABEL, TRIAL_LABEL, ConfigFailure, InfraFailure
-from tuneops.runner.backends.ome import (
+from tuneops.deployments.common.backend import OWNER_LABEL, TRIAL_LABEL, ConfigFailure, InfraFailure
+from tuneops.deployments.ome import results as ome_results
+from tuneops.deployments.ome.backend import (
     BJ,
     GROUP,
     ISVC,
@@ -34,12 +34,14 @@ from tuneops.runner.backends.ome import (
     OmeBackend,
     label_value,
 )
-from tuneops.runner.run import backend_class, trial_launch
+from tuneops.deployments.ome.options import ome_options
+from tuneops.deployments.registry import deployment_mode
+from tuneops.runner import bench
+from tuneops.runner.run import trial_launch
 
 from tests.kube_helpers import running_api_server, write_kubeconfig
 from tests.ome_standin import OmeStandIn, write_sim_experiment
 from tuneops.plan import make_plan
-from tuneops.registry import deployment_mode
 from tuneops.validate import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +101,7 @@ def kube(server, tmp_path):
 @pytest.fixture
 def exp():
     loaded = load_experiment(EXAMPLE)
-    assert loaded.deployment.mode == "ome" and loaded.deployment.ome.generate_runtime
+    assert loaded.deployment.mode == "ome" and ome_options(loaded).generate_runtime
     return loaded
 
 
@@ -112,7 +114,7 @@ def _launch(exp, trial, tmp: Path, owner: str = "llama8b-ome-tp/run-1"):
 
 def _backend(exp, grace_s: int = 2, **options) -> OmeBackend:
     mode = deployment_mode("ome")
-    backend = backend_class(mode, **{**mode.backend_options(exp), **options}, grace_s=grace_s)
+    backend = mode.backend(**{**mode.backend_options(exp), **options}, grace_s=grace_s)
     assert backend._namespaces == (NS,)
     return backend
 
@@ -369,7 +371,8 @@ def _measure(exp, tmp_path: Path, backend: OmeBackend):
     deployment = backend.start(launch)
     try:
         backend.wait_healthy(deployment, timeout_s=60)
-        return deployment, backend.benchmark(deployment, exp, tmp_path / "bench")
+        return deployment, backend.benchmark(deployment, exp, tmp_path / "bench",
+                                             genai_bench=bench)
     finally:
         backend.stop(deployment)
 
@@ -491,7 +494,8 @@ def test_cancelling_a_measurement_deletes_its_benchmarkjob(server, tmp_path):
             cancel.set()
 
         threading.Thread(target=cancel_once_running, daemon=True).start()
-        outcome = backend.benchmark(deployment, exp, tmp_path / "bench", cancel=cancel)
+        outcome = backend.benchmark(deployment, exp, tmp_path / "bench", genai_bench=bench,
+                                    cancel=cancel)
         backend.stop(deployment)
         left = ome.wait_settled()
     assert ome.errors == [] and left == []
@@ -502,7 +506,7 @@ def test_cancelling_a_measurement_deletes_its_benchmarkjob(server, tmp_path):
 def test_benchmark_in_runner_measures_from_here_against_status_url(server, tmp_path):
     exp_file = write_sim_experiment(tmp_path / "exp.yaml", "pvc://claim/x", benchmarkIn="runner")
     exp = load_experiment(exp_file)
-    assert exp.deployment.ome.benchmark_in == "runner"
+    assert ome_options(exp).benchmark_in == "runner"
     with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
         deployment, outcome = _measure(exp, tmp_path, _backend(exp))
         left = ome.wait_settled()

@@ -18,15 +18,18 @@ import os
 import posixpath
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tuneops.deployments.docker.options import docker_options
 from tuneops.renderers.command import engine_command
 from tuneops.renderers.templating import Quoted
 
 from tuneops.errors import Diagnostic, UserError
-from tuneops.plan import Trial
 from tuneops.registry import engines
 from tuneops.spec import Experiment
+
+if TYPE_CHECKING:
+    from tuneops.plan import Trial
 
 EXPERIMENT_LABEL = "io.tuneops.experiment"
 TRIAL_LABEL = "io.tuneops.trial"
@@ -62,7 +65,7 @@ def run_spec(exp: Experiment, trial: Trial) -> dict[str, Any]:
         raise _fail(exp, "engine.image", "a Docker run needs an image", "set engine.image")
     engine = engines()[exp.engine.name]
     port = engine.default_port
-    docker = exp.deployment.docker
+    docker = docker_options(exp)
     mount = model_file_mount(exp.model.id)
     command = engine_command(
         exp, trial.args, host=LISTEN_HOST, port=port, local=False,

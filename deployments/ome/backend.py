@@ -8,9 +8,9 @@ in an annotation that ``reap`` matches by prefix, and a label-safe form goes in 
 
 Healthy means OME's Ready condition is True. Where the trial is measured is the
 experiment's choice (``deployment.ome.benchmarkIn``):
-- ``cluster`` (default): ``benchmark`` (ome_benchmark.py) applies the trial's
+- ``cluster`` (default): ``benchmark`` (benchmark.py) applies the trial's
   BenchmarkJob (owned like the service), waits for ``status.state`` Completed or Failed,
-  reads genai-bench's files back from ``outputLocation`` (ome_results.py), parses them with
+  reads genai-bench's files back from ``outputLocation`` (results.py), parses them with
   the parser local runs use and deletes the job. The runner needs only the API server.
 - ``runner``: genai-bench runs here against ``status.url``, which must then answer from here
   (run the runner in-cluster, or through an ingress).
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tuneops.runner.backends import health
-from tuneops.runner.backends.base import (
+from tuneops.deployments.common import health
+from tuneops.deployments.common.backend import (
     OWNER_LABEL,
     TRIAL_LABEL,
     ConfigFailure,
@@ -45,7 +45,7 @@ from tuneops.runner.backends.base import (
 )
 
 # the BenchmarkJob side of the backend, and the names both sides use
-from tuneops.runner.backends.ome_benchmark import (  # noqa: F401 - re-exported
+from tuneops.deployments.ome.benchmark import (  # noqa: F401 - re-exported
     BENCH_LOG,
     BENCH_POD_LABEL,
     BJ,

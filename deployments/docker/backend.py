@@ -18,9 +18,8 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.types import DeviceRequest
-from tuneops.runner import owners
-from tuneops.runner.backends import health
-from tuneops.runner.backends.base import (
+from tuneops.deployments.common import health, owners
+from tuneops.deployments.common.backend import (
     OWNER_LABEL,
     TRIAL_LABEL,
     ConfigFailure,
@@ -209,7 +208,7 @@ class DockerBackend:
 
     def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
         """Remove the containers (running or not) whose owner label starts with the prefix
-        and whose runner (label RUNNER_LABEL, ``runner.owners``) is dead; `live` includes
+        and whose runner (label RUNNER_LABEL, ``common/owners.py``) is dead; `live` includes
         those of live runners (a test cleaning up after itself)."""
         try:
             containers = self.client.containers.list(all=True, filters={"label": OWNER_LABEL})

@@ -8,15 +8,15 @@ import shlex
 from pathlib import Path
 
 import pytest
+from tuneops.deployments.docker.render import docker_argv, expand_host_paths, run_spec
 from tuneops.renderers.command import args_words, engine_command, flag_words
-from tuneops.renderers.docker import docker_argv, expand_host_paths, run_spec
 from tuneops.renderers.render import render_trial
 
 from tuneops import spec, yamlio
 from tuneops.plan import make_plan
 from tuneops.registry import Catalog, Flag, catalog, engines
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "experiments" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "experiments" / "examples"
 
 
 def document(name: str) -> dict:

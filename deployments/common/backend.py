@@ -54,7 +54,7 @@ class Deployment:
 
 class Backend(Protocol):
     name: ClassVar[str]
-    # Whether what it starts records its runner (runner/owners.py), so that `reap` can tell
+    # Whether what it starts records its runner (common/owners.py), so that `reap` can tell
     # a dead runner's engines from a live one's; without it a run reaps only its own.
     records_runner: ClassVar[bool]
 
@@ -77,5 +77,6 @@ class Backend(Protocol):
 
 
     # Optional: a backend that measures a trial where it runs (OME's BenchmarkJob in the
-    # cluster) has ``benchmark(deployment, exp, out_dir, *, cancel) -> BenchOutcome``;
+    # cluster) has ``benchmark(deployment, exp, out_dir, *, genai_bench, cancel) -> BenchOutcome``
+    # (genai_bench: the runner's toolkit, tuneops.runner.bench, handed down);
     # for the others the runner runs genai-bench on its own machine (bench.measure_here).

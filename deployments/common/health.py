@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from tuneops.runner.backends.base import ConfigFailure, InfraFailure, TrialFailure
+from tuneops.deployments.common.backend import ConfigFailure, InfraFailure, TrialFailure
 
 FIRST_DELAY_S = 0.05
 MAX_DELAY_S = 2.0

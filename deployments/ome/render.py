@@ -29,15 +29,18 @@ values `gpuProducts` lists or the usual product names of that type.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tuneops.deployments.ome.options import ome_options
 from tuneops.renderers.command import engine_command
 from tuneops.renderers.quoting import k8s_word
 
 from tuneops.errors import Diagnostic, UserError
-from tuneops.plan import Trial
 from tuneops.registry import catalog, engines
 from tuneops.spec import Experiment, canonical_json
+
+if TYPE_CHECKING:
+    from tuneops.plan import Trial
 
 API_VERSION = "ome.io/v1beta1"
 PORT = 8080  # OME runtimes serve on 8080 (containerPort http1)
@@ -89,15 +92,15 @@ def trial_name(exp: Experiment, trial: Trial) -> str:
 
 
 def runtime_name(exp: Experiment) -> str | None:
-    ome = exp.deployment.ome
+    ome = ome_options(exp)
     if ome.generate_runtime:
         return _name(f"tuneops-{exp.name}", "")
     return ome.runtime
 
 
 def base_model_name(exp: Experiment) -> str:
-    if exp.deployment.ome.base_model:
-        return exp.deployment.ome.base_model
+    if ome_options(exp).base_model:
+        return ome_options(exp).base_model
     slug = re.sub(r"[^a-z0-9]+", "-", exp.model.id.lower()).strip("-")
     return slug[:MAX_NAME].rstrip("-") or "model"
 
@@ -153,12 +156,12 @@ def _gpu_resources(exp: Experiment) -> dict[str, Any]:
 
 
 def benchmarked_in_cluster(exp: Experiment) -> bool:
-    return exp.deployment.ome.benchmark_in == "cluster"
+    return ome_options(exp).benchmark_in == "cluster"
 
 
 def gpu_products(exp: Experiment) -> tuple[str, ...]:
     """Values of the GPU product label a trial may be placed on (empty: anywhere)."""
-    ome, gpu_type = exp.deployment.ome, exp.deployment.gpus.type
+    ome, gpu_type = ome_options(exp), exp.deployment.gpus.type
     if ome.gpu_products:
         return tuple(ome.gpu_products)
     if not gpu_type:
@@ -168,7 +171,7 @@ def gpu_products(exp: Experiment) -> tuple[str, ...]:
 
 def _placement(exp: Experiment) -> dict[str, Any]:
     """Node affinity on the GPU product label (GPU trials only) and the tolerations."""
-    ome, out = exp.deployment.ome, {}
+    ome, out = ome_options(exp), {}
     products = gpu_products(exp) if _gpu_resources(exp) else ()
     if products:
         term = {"key": ome.gpu_product_label, "operator": "In", "values": list(products)}
@@ -198,7 +201,7 @@ def _runner_env(exp: Experiment) -> list[dict[str, str]]:
 
 
 def inference_service(exp: Experiment, trial: Trial) -> dict[str, Any]:
-    ome = exp.deployment.ome
+    ome = ome_options(exp)
     runner: dict[str, Any] = {"name": RUNNER_NAME}
     if exp.engine.image:
         runner["image"] = exp.engine.image
@@ -250,7 +253,7 @@ def _service_metadata(exp: Experiment) -> dict[str, Any] | None:
 
 
 def storage_uri(exp: Experiment, trial: Trial) -> str:
-    base = exp.deployment.ome.storage_uri
+    base = ome_options(exp).storage_uri
     if not base:
         raise _fail(
             exp, "deployment.ome.benchmarkStorageUri", "OME benchmarks need a result location",
@@ -260,7 +263,7 @@ def storage_uri(exp: Experiment, trial: Trial) -> str:
 
 
 def benchmark_job(exp: Experiment, trial: Trial) -> dict[str, Any]:
-    ome = exp.deployment.ome
+    ome = ome_options(exp)
     bench = exp.benchmark
     task = TASKS.get(bench.task)
     if task is None:
@@ -342,7 +345,7 @@ _NAMED_KEYS = ("modelFormat", "modelFramework")
 
 
 def _base_model_options(exp: Experiment) -> dict[str, Any] | None:
-    given = exp.deployment.ome.generate_base_model
+    given = ome_options(exp).generate_base_model
     if given is None or given is False:
         return None
     return {} if given is True else dict(given)
@@ -381,7 +384,7 @@ def base_model(exp: Experiment) -> dict[str, Any]:
 def shared_manifests(exp: Experiment) -> dict[str, dict[str, Any]]:
     """Objects rendered once per experiment, by file name."""
     out: dict[str, dict[str, Any]] = {}
-    if exp.deployment.ome.generate_runtime:
+    if ome_options(exp).generate_runtime:
         out["clusterservingruntime.yaml"] = serving_runtime(exp)
     if _base_model_options(exp) is not None:
         out["clusterbasemodel.yaml"] = base_model(exp)

@@ -7,7 +7,7 @@ decide who waits. Ids are strings as CUDA_VISIBLE_DEVICES and Docker's device_id
 (indexes by default; UUIDs when declared so).
 
 Given a `lock_dir` (the runner passes ``<runtime dir>/gpus`` for real GPUs), a GPU is also
-held across processes, as ports are (``runner.ports``): an exclusive flock on
+held across processes, as ports are (``deployments/common/ports.py``): an exclusive flock on
 ``<lock_dir>/<id>.lock`` for as long as the trial has it, dropped by the kernel if the
 holder dies. A GPU another tuneops process holds is skipped; `acquire` waits (polling)
 until enough are free here *and* unlocked.
@@ -104,7 +104,7 @@ class GpuPool:
 
     def _lock(self, gpu: str) -> int | None:
         """The fd of a won flock on the GPU's lock file, or None when another holds it."""
-        from tuneops.runner.ports import mark_holder, try_lock
+        from tuneops.deployments.common.ports import mark_holder, try_lock
 
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in gpu)
         fd = try_lock(self.lock_dir, f"{safe}.lock")

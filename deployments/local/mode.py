@@ -4,13 +4,14 @@ The trial renders ``command.json``: the argv with ``{port}`` where the runner pu
 port it reserved, and the engine's environment. At launch the model path is resolved
 (next to the experiment, ...) and tuneops' own launchers (``python3 -m tuneops.engines...``)
 run with the interpreter tuneops runs in. An experiment that also names an image renders
-the Docker files too, so its winner can be shipped as a container.
+the files of the container mode it is given (docker's, joined in the registry: modes do
+not import each other), so its winner can be shipped as a container.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tuneops.deployments.base import (
     PORT_PLACEHOLDER,
@@ -19,12 +20,13 @@ from tuneops.deployments.base import (
     Objects,
     PathResolver,
 )
-from tuneops.deployments.docker import docker_objects
 from tuneops.renderers.command import engine_command
 
-from tuneops.plan import Trial
 from tuneops.registry import engines
 from tuneops.spec import Experiment
+
+if TYPE_CHECKING:
+    from tuneops.plan import Trial
 
 LOCAL_HOST = "127.0.0.1"
 COMMAND_FILE = "command.json"
@@ -42,7 +44,11 @@ class LocalMode(DeploymentMode):
     name: ClassVar[str] = "local"
     description: ClassVar[str] = "a process per trial on this machine"
     runs_image: ClassVar[bool] = False  # the image, if any, is only rendered for shipping
-    backend: ClassVar[str] = "tuneops.runner.backends.local:LocalBackend"
+
+    def __init__(self, backend: type | None = None,
+                 container: DeploymentMode | None = None) -> None:
+        super().__init__(backend)
+        self.container = container  # renders the trial as a container to ship (docker)
 
     def trial_objects(self, exp: Experiment, trial: Trial) -> Objects:
         argv = engine_command(exp, trial.args, host=LOCAL_HOST, port=PORT_PLACEHOLDER,
@@ -50,8 +56,8 @@ class LocalMode(DeploymentMode):
         out: Objects = {COMMAND_FILE: {
             "argv": argv, "env": {k: exp.engine.env[k] for k in sorted(exp.engine.env)},
         }}
-        if exp.engine.image:
-            out.update(docker_objects(exp, trial))
+        if exp.engine.image and self.container is not None:
+            out.update(self.container.trial_objects(exp, trial))
         return out
 
     def launch(

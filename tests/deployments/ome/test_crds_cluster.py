@@ -17,7 +17,8 @@ from pathlib import Path
 import kubernetes  # noqa: F401 - loaded before any KUBECONFIG is set, as in a long-lived process
 import pytest
 import yaml
-from tuneops.renderers import crds, ome
+from tuneops.deployments.ome import crds
+from tuneops.deployments.ome import render as ome
 from tuneops.renderers.render import render_tree
 
 from tests.kube_helpers import CRD_RESOURCE, ApiServer, running_api_server, write_kubeconfig
@@ -25,7 +26,7 @@ from tuneops.errors import UserError
 from tuneops.plan import make_plan
 from tuneops.validate import load_experiment
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "experiments" / "examples" / "sglang-ome.yaml"
 CRD_DIR = crds.DEFAULT_CRD_DIR
 # What rendering sglang-ome validates: the shared runtime and model, each trial's service and job.

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 from jsonschema import Draft7Validator
-from tuneops.renderers import crds, ome
+from tuneops.deployments.ome import crds
+from tuneops.deployments.ome import render as ome
 from tuneops.renderers.command import engine_command
 from tuneops.renderers.quoting import k8s_expand
 from tuneops.renderers.render import render_tree, render_trial
@@ -19,7 +20,7 @@ from tuneops import spec, yamlio
 from tuneops.errors import UserError
 from tuneops.plan import make_plan
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "experiments" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "experiments" / "examples"
 CRD_DIR = crds.DEFAULT_CRD_DIR
 
 
@@ -282,7 +283,7 @@ def test_vendored_crds_match_their_recorded_source():
     assert set(source["files"]) == {f"{k}.crd.yaml" for k in kinds}
     for name, entry in source["files"].items():
         assert hashlib.sha256((CRD_DIR / name).read_bytes()).hexdigest() == entry["sha256"], name
-    assert crds.DEFAULT_CRD_DIR.is_relative_to(Path(crds.__file__).resolve().parents[1])
+    assert crds.DEFAULT_CRD_DIR.is_relative_to(Path(crds.__file__).resolve().parents[2])
 
 
 # -- GPUs, placement and in-cluster benchmarking -------------------------------------------
@@ -344,7 +345,7 @@ def test_in_cluster_benchmarking_works_around_omes_benchmark_arguments():
 
 
 def test_launch_counts_the_gpus_kubernetes_schedules():
-    from tuneops.deployments.ome import scheduled_gpus
+    from tuneops.deployments.ome.mode import scheduled_gpus
     from tuneops.runner.run import trial_launch
 
     exp = experiment()

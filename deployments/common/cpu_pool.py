@@ -1,5 +1,5 @@
 """Disjoint CPU core sets for CPU engines running in parallel trials (one share per trial;
-within a share, runner/cpus.py keeps the engine and the load generator apart).
+within a share, deployments/common/cpus.py keeps the engine and the load generator apart).
 
 Two llama.cpp trials that share cores measure each other: their threads contend, and on an
 oversubscribed machine spin-waiting threads make decode collapse. Like the GPU pool

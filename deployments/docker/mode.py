@@ -8,20 +8,28 @@ launch.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from tuneops.deployments.base import DeploymentMode, LaunchPlan, Objects, PathResolver
-from tuneops.renderers import docker
+from tuneops.deployments.base import (
+    DeploymentMode,
+    LaunchPlan,
+    Objects,
+    PathResolver,
+    needs_image,
+)
+from tuneops.deployments.docker import render as docker
+from tuneops.deployments.docker.options import OPTIONS_SCHEMA
 from tuneops.renderers.templating import render
 
-from tuneops.checks_base import Context
-from tuneops.plan import Trial
 from tuneops.registry import engines
 from tuneops.spec import Experiment
 
-OPTIONS_SCHEMA = json.loads((Path(__file__).parent / "docker.options.json").read_text())
+if TYPE_CHECKING:
+    from tuneops.checks_base import Context
+    from tuneops.plan import Trial
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def docker_objects(exp: Experiment, trial: Trial) -> Objects:
@@ -30,26 +38,16 @@ def docker_objects(exp: Experiment, trial: Trial) -> Objects:
     return {
         "docker.json": spec,
         "docker-run.sh": render(
-            "docker-run.sh.j2", argv=docker.docker_argv(spec, docker.passed_env(exp)),
+            TEMPLATES, "docker-run.sh.j2", argv=docker.docker_argv(spec, docker.passed_env(exp)),
             trial_id=trial.id, exports=docker.env_exports(exp),
         ),
     }
-
-
-def needs_image(ctx: Context, mode: str) -> None:
-    if not ctx.exp.engine.image:
-        ctx.error(
-            ("engine",),
-            f"deployment mode {mode} needs engine.image",
-            "the container image each trial runs, e.g. lmsysorg/sglang:v0.5.5",
-        )
 
 
 class DockerMode(DeploymentMode):
     name: ClassVar[str] = "docker"
     description: ClassVar[str] = "a container per trial"
     options_schema: ClassVar[dict[str, Any]] = OPTIONS_SCHEMA
-    backend: ClassVar[str] = "tuneops.runner.backends.docker:DockerBackend"
 
     def check(self, ctx: Context) -> None:
         needs_image(ctx, self.name)

@@ -2,7 +2,7 @@
 
 ``benchmark`` applies the trial's rendered BenchmarkJob (owned like its InferenceService),
 waits for OME's ``status.state`` Completed or Failed, reads genai-bench's files back from
-``outputLocation`` (ome_results.py: a reader pod for ``pvc://``, boto3 for ``s3://``), parses
+``outputLocation`` (results.py: a reader pod for ``pvc://``, boto3 for ``s3://``), parses
 them with the parser local runs use and deletes the job. With ``benchmarkIn: runner`` it
 measures here instead. A mixin of ``OmeBackend``, which provides the API calls it uses
 (``_call``, ``objects``, ``core``, ``_owned``, ``_pod_log``) and its settings.
@@ -16,9 +16,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tuneops.runner import bench
-from tuneops.runner.backends import health, ome_results
-from tuneops.runner.backends.base import ConfigFailure, Deployment, InfraFailure, TrialFailure
+from tuneops.deployments.common import health
+from tuneops.deployments.common.backend import ConfigFailure, Deployment, InfraFailure, TrialFailure
+from tuneops.deployments.ome import results as ome_results
 
 GROUP, VERSION = "ome.io", "v1beta1"
 BJ = "benchmarkjobs"
@@ -31,9 +31,15 @@ SCHEDULE_SLACK_S = 600.0  # a BenchmarkJob's pod may wait for a node and pull it
 class ClusterBenchmarks:
     """Measuring a ready trial where it runs."""
 
-    def benchmark(self, deployment: Deployment, exp: Any, out_dir: Path, *,
-                  cancel: threading.Event | None = None) -> bench.BenchOutcome:
-        """Measure the ready trial: its BenchmarkJob in the cluster, or genai-bench here."""
+    def benchmark(self, deployment: Deployment, exp: Any, out_dir: Path, *, genai_bench: Any,
+                  cancel: threading.Event | None = None) -> Any:
+        """Measure the ready trial: its BenchmarkJob in the cluster, or genai-bench here.
+
+        ``genai_bench`` is the runner's genai-bench toolkit (tuneops.runner.bench: measure
+        here, parse results, time limits), handed down by the runner so this backend reads
+        genai-bench's files as the runner does without importing the layer above it.
+        Returns its BenchOutcome."""
+        bench = genai_bench
         handle = deployment.handle
         if self.benchmark_in != "cluster":
             return bench.measure_here(deployment, exp, out_dir, cancel=cancel)

@@ -2,14 +2,14 @@
 
 Ports: on the host every trial needs its own port, so the runner writes ``{port}`` where
 the port goes (``--port {port}``, or inside an env value) and this backend fills in a port
-it *reserved* with ``runner.ports`` (lock held until ``stop``). A command without the
+it *reserved* with ``deployments/common/ports.py`` (lock held until ``stop``). A command without the
 placeholder listens on ``launch.container_port``, which is then reserved as it is (an
 InfraFailure when taken).
 
 Each engine gets its own process group (stdout+stderr to ``log_dir/engine.log``) so stop
 reaches its workers too, and a pid file under ``<runtime dir>/local/`` (private: see
-``runner.ports``; created O_EXCL|O_NOFOLLOW) naming the owner and the runner, so ``reap``
-can stop the groups a killed runner left behind, and only those (``runner.owners``).
+``common/ports.py``; created O_EXCL|O_NOFOLLOW) naming the owner and the runner, so ``reap``
+can stop the groups a killed runner left behind, and only those (``deployments/common/owners.py``).
 The engine log is redacted (``tuneops.secrets``) when the engine stops.
 """
 
@@ -24,16 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from tuneops.runner import owners, ports
-from tuneops.runner.backends import health
-from tuneops.runner.backends.base import (
+from tuneops.deployments.common import health, owners, ports
+from tuneops.deployments.common.backend import (
     PORT_PLACEHOLDER,
     ConfigFailure,
     Deployment,
     InfraFailure,
     Launch,
 )
-from tuneops.runner.cpus import pin_to
+from tuneops.deployments.common.cpus import pin_to
 
 from tuneops import secrets
 

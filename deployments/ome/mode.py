@@ -9,20 +9,36 @@ or read from a cluster). The cluster, not this machine, assigns GPUs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from tuneops.deployments.base import DeploymentMode, LaunchPlan, Objects, PathResolver
-from tuneops.deployments.docker import needs_image
-from tuneops.renderers import crds, ome
+from tuneops.deployments.base import (
+    DeploymentMode,
+    LaunchPlan,
+    Objects,
+    PathResolver,
+    needs_image,
+)
+from tuneops.deployments.ome import crds
+from tuneops.deployments.ome import render as ome
+from tuneops.deployments.ome.options import OPTIONS_SCHEMA, ome_options
+from tuneops.renderers.templating import render
 
-from tuneops.checks_base import Context
-from tuneops.plan import Trial
 from tuneops.spec import Experiment
 
-OPTIONS_SCHEMA = json.loads((Path(__file__).parent / "ome.options.json").read_text())
+if TYPE_CHECKING:
+    from tuneops.checks_base import Context
+    from tuneops.plan import Trial
+
+TEMPLATES = Path(__file__).parent / "templates"
+MANIFEST_TEMPLATES = {  # manifest file name -> its template in TEMPLATES
+    "inferenceservice.yaml": "inferenceservice.yaml.j2",
+    "benchmarkjob.yaml": "benchmarkjob.yaml.j2",
+    "clusterservingruntime.yaml": "clusterservingruntime.yaml.j2",
+    "clusterbasemodel.yaml": "clusterbasemodel.yaml.j2",
+}
+TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec")
 SHARED_PREFIX = "_shared/"
 READ_SCHEMES = ("pvc", "s3")  # where tuneops reads a BenchmarkJob's results back from
 CLUSTER_TASKS = ("text-to-text", "text-to-embeddings")  # same name in the CRD and genai-bench
@@ -56,12 +72,11 @@ class OmeMode(DeploymentMode):
     description: ClassVar[str] = "an InferenceService per trial on Kubernetes (OME)"
     options_schema: ClassVar[dict[str, Any]] = OPTIONS_SCHEMA
     schedules_gpus: ClassVar[bool] = True
-    backend: ClassVar[str] = "tuneops.runner.backends.ome:OmeBackend"
 
     def check(self, ctx: Context) -> None:
         needs_image(ctx, self.name)
         exp = ctx.exp
-        dep, options = exp.deployment, exp.deployment.ome
+        dep, options = exp.deployment, ome_options(exp)
         if ctx.get("deployment", "ome") is None:
             ctx.error(
                 ("deployment",),
@@ -137,6 +152,11 @@ class OmeMode(DeploymentMode):
     def trial_objects(self, exp: Experiment, trial: Trial) -> Objects:
         return ome.trial_manifests(exp, trial)
 
+    def manifest_text(self, filename: str, obj: Mapping[str, Any]) -> str:
+        if tuple(obj) != TOP_LEVEL:
+            raise ValueError(f"{filename}: a manifest has exactly {TOP_LEVEL}, got {tuple(obj)}")
+        return render(TEMPLATES, MANIFEST_TEMPLATES[filename], m=obj)
+
     def schema_problems(
         self, exp: Experiment, objects: Mapping[str, Objects], crd_dir: Path | str | None
     ) -> tuple[list[str], int, str]:
@@ -164,10 +184,10 @@ class OmeMode(DeploymentMode):
                           gpu_count=scheduled_gpus(kinds["InferenceService"]))
 
     def gpu_budget(self, exp: Experiment) -> int | None:
-        return exp.deployment.ome.gpu_budget
+        return ome_options(exp).gpu_budget
 
     def backend_options(self, exp: Experiment) -> dict[str, Any]:
-        options = exp.deployment.ome
+        options = ome_options(exp)
         return {"namespaces": (options.namespace,), "benchmark_in": options.benchmark_in,
                 "gpu_product_label": options.gpu_product_label,
                 "reader_image": options.reader_image}

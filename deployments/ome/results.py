@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tuneops.runner.backends.base import ConfigFailure, InfraFailure
+from tuneops.deployments.common.backend import ConfigFailure, InfraFailure
 
 READ_SCHEMES = ("pvc", "s3")  # what tuneops reads back
 MOUNT = "/results"
