@@ -69,9 +69,9 @@ class DeploymentMode:
     Class attributes are facts the stages need (schema, plan); methods are the stages'
     mode-specific parts (validate, render, run). ``backend`` is the backend class the
     runner starts trials with: a plug-in (one module) sets it as a class attribute; a
-    built-in mode, whose backend sits above it in its folder, gets it from the registry
-    line that joins the two (``MyMode(backend=MyBackend)``), so no module imports upward
-    and nothing is looked up by name.
+    built-in mode, whose backend sits above it in its folder, gets it where its package's
+    ``__init__`` joins the two (``MODE = MyMode(backend=MyBackend)``), so no module imports
+    upward and nothing is looked up by name.
     """
 
     name: ClassVar[str]
