@@ -1,11 +1,17 @@
 """The registries: engines (schemas/engines.yaml) with their flag catalogs, and
 deployment modes (built-in ones and plug-ins). Each is the single source of truth.
 
-The experiment schema's engine enum and every launcher are checked against the engine
-table in tests; adding an engine that speaks an existing API means one entry in
-schemas/engines.yaml plus its catalog. Deployment modes are classes loaded by name (see
-``deployment_modes``), so a mode installed as a plug-in joins the schema, the CLI, plan,
-render and the runner without an edit here.
+Everything engine-specific is a field of ``Engine``, read from the engine table: how the
+engine starts and listens, its flag catalog and how that catalog is made
+(scripts/make_catalogs.py), the package whose version the report records, how genai-bench
+and OME talk to it, and the facts validate's feasibility rules need (parallelism flags,
+where the weights live, thread flags). No module keeps a per-engine dict, so adding an engine
+is one entry in schemas/engines.yaml plus its generated catalog, and no code change
+(tests/tuneops/test_engine_table.py does it in a scratch copy and checks that nothing else
+changed). The table is validated against schemas/engines.schema.json when first read: a
+malformed entry is an error naming the entry, the field and its line. Deployment modes are
+classes loaded by name (see ``deployment_modes``), so a mode installed as a plug-in joins
+the schema, the CLI, plan, render and the runner without an edit here.
 """
 
 from __future__ import annotations
@@ -16,11 +22,15 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from tuneops import schemas
+from tuneops.errors import Diagnostic, UserError
 
 # Built-in deployment modes, "module:Class"; plug-ins add theirs as entry points.
 BUILTIN_MODES = {
@@ -30,10 +40,15 @@ BUILTIN_MODES = {
 }
 MODE_ENTRY_POINTS = "tuneops.deployments"
 SEARCH_METHODS = ("grid", "random", "bayesian")
+PARALLEL_ROLES = ("tp", "dp", "pp")  # tensor, data, pipeline parallelism
+ENGINE_TABLE = schemas.ROOT / "engines.yaml"
 
 
 @dataclass(frozen=True)
 class Engine:
+    """One entry of schemas/engines.yaml (schemas/engines.schema.json describes the keys).
+    A new optional key of the table is a defaulted field here."""
+
     name: str
     command: tuple[str, ...]
     local_command: tuple[str, ...]
@@ -45,40 +60,135 @@ class Engine:
     default_port: int
     health_path: str
     catalog_file: str
-    api_backend: str
-    server_engine: str
+    api_backend: str  # genai-bench --api-backend
+    server_engine: str  # genai-bench --server-engine
     simulated: bool
     extra_flags: tuple = ()  # ((name, {type, boolean, choices}), ...)
     thread_flags: tuple[str, ...] = ()  # flags that set compute threads (CPU engines)
+    # How scripts/make_catalogs.py makes the catalog: {"real_parser": {...}}, {"builder":
+    # "module:function"} or {"copy_of": engine}; None when another entry owns the file.
+    catalog_from: dict | None = None
+    package: str | None = None  # Python distribution whose version the report records
+    ome_protocol: str = ""  # PROTOCOL_VERSION OME gives genai-bench (its --api-backend)
+    parallel_flags: tuple[tuple[str, str], ...] = ()  # (role, flag): tp/dp/pp size flags
+    dp_in_tp_flag: str | None = None  # set, data parallelism runs inside tensor parallelism
+    weights_on_gpus: bool = True  # the weights must fit in GPU memory (validate checks)
+
+
+@cache
+def engine_table_schema() -> dict:
+    return schemas.load_json("engines.schema.json")
+
+
+def _line_of(doc: Any, path: tuple) -> int:
+    """1-based line of `path` in a round-trip-loaded document (0 when unknown)."""
+    line = 0
+    node = doc
+    for key in path:
+        lc = getattr(node, "lc", None)
+        try:
+            if lc is not None:
+                line = (lc.key(key) if isinstance(key, str) else lc.item(key))[0] + 1
+            node = node[key]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return line
+
+
+def _table_errors(path: Path, raw: Any) -> list[Diagnostic]:
+    validator = jsonschema.Draft202012Validator(engine_table_schema())
+    out = []
+    for err in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.path))):
+        where = ".".join(str(p) for p in err.path)
+        field_path = tuple(err.path)
+        if err.validator == "propertyNames":
+            # jsonschema reports a bad key at its parent: name the key itself
+            field_path += (err.instance,)
+            where = ".".join(map(str, field_path))
+        allowed = err.schema.get("description", "") if isinstance(err.schema, dict) else ""
+        out.append(Diagnostic(str(path), _line_of(raw, field_path), 0, where or "(top)",
+                              err.message, allowed))
+    raw_map = raw if isinstance(raw, dict) else {}
+    owners = {e["catalog"] for e in raw_map.values()
+              if isinstance(e, dict) and e.get("catalog_from")}
+    for name, e in raw_map.items():
+        if not isinstance(e, dict):
+            continue
+        source = e.get("catalog_from") or {}
+        if not source and e.get("catalog") not in owners:
+            out.append(Diagnostic(
+                str(path), _line_of(raw, (name, "catalog")), 0, f"{name}.catalog",
+                f"no entry says how {e.get('catalog')!r} is made",
+                "give this entry catalog_from (real_parser, builder or copy_of), or use the "
+                "catalog of an entry that has one"))
+        base = source.get("copy_of") if isinstance(source, dict) else None
+        if base is not None and (base == name or base not in raw_map):
+            out.append(Diagnostic(
+                str(path), _line_of(raw, (name, "catalog_from", "copy_of")), 0,
+                f"{name}.catalog_from.copy_of", f"{base!r} is not another engine of the table",
+                "one of: " + ", ".join(sorted(set(raw_map) - {name}))))
+    return out
+
+
+def load_engines(path: Path = ENGINE_TABLE) -> dict[str, Engine]:
+    """The engine table at `path`, validated; a malformed table raises UserError naming
+    each bad entry and field (exit 2)."""
+    try:
+        raw = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, YAMLError) as exc:
+        raise UserError([Diagnostic(str(path), 0, 0, "", f"cannot read the engine table: {exc}",
+                                    "")]) from None
+    problems = _table_errors(path, raw)
+    if problems:
+        raise UserError(problems, summary=f"{path}: the engine table is malformed")
+    return {name: _engine(name, e) for name, e in raw.items()}
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _engine(name: str, entry: Any) -> Engine:
+    e = _plain(entry)
+    parallelism = e.get("parallelism") or {}
+    return Engine(
+        name=name,
+        command=tuple(e["command"]),
+        local_command=tuple(e.get("local_command") or e["command"]),
+        image_command=tuple(e.get("image_command", e["command"])),
+        model_flag=e["model_flag"],
+        served_name_flag=e["served_name_flag"],
+        host_flag=e["host_flag"],
+        port_flag=e["port_flag"],
+        default_port=int(e["default_port"]),
+        health_path=e["health_path"],
+        catalog_file=e["catalog"],
+        api_backend=e["genai_bench"]["api_backend"],
+        server_engine=e["genai_bench"]["server_engine"],
+        simulated=bool(e["simulated"]),
+        extra_flags=tuple((e.get("extra_flags") or {}).items()),
+        thread_flags=tuple(e.get("thread_flags") or ()),
+        catalog_from=e.get("catalog_from"),
+        package=e.get("package"),
+        ome_protocol=(e.get("ome") or {}).get("protocol") or e["genai_bench"]["api_backend"],
+        parallel_flags=tuple((r, parallelism[r]) for r in PARALLEL_ROLES if r in parallelism),
+        dp_in_tp_flag=parallelism.get("dp_in_tp_flag"),
+        weights_on_gpus=bool(e.get("weights_on_gpus", True)),
+    )
 
 
 @cache
 def engines() -> dict[str, Engine]:
-    raw = YAML(typ="safe").load((schemas.ROOT / "engines.yaml").read_text())
-    out = {}
-    for name, e in raw.items():
-        out[name] = Engine(
-            name=name,
-            command=tuple(e["command"]),
-            local_command=tuple(e.get("local_command") or e["command"]),
-            image_command=tuple(e.get("image_command", e["command"])),
-            model_flag=e["model_flag"],
-            served_name_flag=e["served_name_flag"],
-            host_flag=e["host_flag"],
-            port_flag=e["port_flag"],
-            default_port=int(e["default_port"]),
-            health_path=e["health_path"],
-            catalog_file=e["catalog"],
-            api_backend=e["genai_bench"]["api_backend"],
-            server_engine=e["genai_bench"]["server_engine"],
-            simulated=bool(e["simulated"]),
-            extra_flags=tuple((e.get("extra_flags") or {}).items()),
-            thread_flags=tuple(e.get("thread_flags") or ()),
-        )
-    return out
+    return load_engines()
 
 
-ENGINE_NAMES = tuple(sorted(engines()))
+def engine_names() -> tuple[str, ...]:
+    return tuple(sorted(engines()))
 
 
 # Catalog actions whose flag takes no value: true/false decide which spelling is written.
@@ -211,10 +321,14 @@ def deployment_mode(name: str) -> Any:
 def experiment_schema(base: dict[str, Any], builtin_only: bool = False) -> dict[str, Any]:
     """The experiment schema with the registries' choices: the ``engine.name`` enum, the
     ``deployment.mode`` enum and each mode's options block (``deployment.<mode>``). Applied
-    to the committed schema it changes nothing for the built-in modes (a test checks it);
-    plug-ins are added."""
+    to the committed schema with ``builtin_only`` it changes nothing (a test checks it):
+    the committed schema lists the built-in modes but no engine names, so adding an engine
+    (a table entry) leaves the generated schema and docs/experiment.md as they are."""
     schema = copy.deepcopy(base)
-    schema["properties"]["engine"]["properties"]["name"]["enum"] = list(ENGINE_NAMES)
+    if not builtin_only:  # the enum says all the pattern says, and names the choices
+        name = schema["properties"]["engine"]["properties"]["name"]
+        name.pop("pattern", None)
+        name["enum"] = list(engine_names())
     deployment = schema["properties"]["deployment"]
     modes = {n: m for n, m in deployment_modes().items()
              if not builtin_only or n in BUILTIN_MODES}
