@@ -101,12 +101,13 @@ def _table_errors(path: Path, raw: Any) -> list[Diagnostic]:
     for err in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.path))):
         where = ".".join(str(p) for p in err.path)
         field_path = tuple(err.path)
-        if err.validator == "propertyNames":
+        if "propertyNames" in err.schema_path:
             # jsonschema reports a bad key at its parent: name the key itself
             field_path += (err.instance,)
             where = ".".join(map(str, field_path))
         allowed = err.schema.get("description", "") if isinstance(err.schema, dict) else ""
-        out.append(Diagnostic(str(path), _line_of(raw, field_path), 0, where or "(top)",
+        line = _line_of(raw, field_path)
+        out.append(Diagnostic(str(path), line, 1 if line else 0, where or "(top)",
                               err.message, allowed))
     raw_map = raw if isinstance(raw, dict) else {}
     owners = {e["catalog"] for e in raw_map.values()
@@ -115,24 +116,25 @@ def _table_errors(path: Path, raw: Any) -> list[Diagnostic]:
         if not isinstance(e, dict):
             continue
         source = e.get("catalog_from") or {}
-        if not source and e.get("catalog") not in owners:
+        if not source and "catalog" in e and e["catalog"] not in owners:
             out.append(Diagnostic(
-                str(path), _line_of(raw, (name, "catalog")), 0, f"{name}.catalog",
+                str(path), _line_of(raw, (name, "catalog")), 1, f"{name}.catalog",
                 f"no entry says how {e.get('catalog')!r} is made",
                 "give this entry catalog_from (real_parser, builder or copy_of), or use the "
                 "catalog of an entry that has one"))
         base = source.get("copy_of") if isinstance(source, dict) else None
         if base is not None and (base == name or base not in raw_map):
             out.append(Diagnostic(
-                str(path), _line_of(raw, (name, "catalog_from", "copy_of")), 0,
+                str(path), _line_of(raw, (name, "catalog_from", "copy_of")), 1,
                 f"{name}.catalog_from.copy_of", f"{base!r} is not another engine of the table",
                 "one of: " + ", ".join(sorted(set(raw_map) - {name}))))
     return out
 
 
-def load_engines(path: Path = ENGINE_TABLE) -> dict[str, Engine]:
+def load_engines(path: Path | None = None) -> dict[str, Engine]:
     """The engine table at `path`, validated; a malformed table raises UserError naming
-    each bad entry and field (exit 2)."""
+    each bad entry and field (exit 2). Default: the shipped schemas/engines.yaml."""
+    path = Path(path or ENGINE_TABLE)
     try:
         raw = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
     except (OSError, YAMLError) as exc:
