@@ -3,6 +3,11 @@
 These catch the trials that would fail only after minutes of image pulls and weight
 loading: a tensor-parallel size that does not divide the attention heads, more GPUs than a
 trial gets, weights larger than the GPUs, or a Kubernetes deployment missing its model.
+
+What differs between engines is data in the engine table (schemas/engines.yaml): which
+flags set the tensor/data/pipeline parallel sizes (any spelling the catalog knows for them
+counts), the flag that runs data parallelism inside tensor parallelism, and whether the
+weights must fit in GPU memory. The rules here are the same for every engine.
 """
 
 from __future__ import annotations
@@ -29,12 +34,6 @@ GPU_MEMORY_GIB = {
     "MI300": 191,
     "RTX-PRO-6000": 95,
 }
-# Parallelism roles and the spellings engines use for them (resolved through catalog aliases).
-PARALLEL = {
-    "tp": ("tp-size", "tensor-parallel-size", "tp"),
-    "dp": ("dp-size", "data-parallel-size", "dp"),
-    "pp": ("pp-size", "pipeline-parallel-size", "pp"),
-}
 _GIB = 1024**3
 
 
@@ -46,13 +45,15 @@ def _check_deployment(ctx: Context) -> None:
 def _roles(ctx: Context) -> dict[str, list[tuple[tuple, Any]]]:
     """role -> [(path of the value, value)], from parameters (tuned) or engine.args (fixed)."""
     cat = registry.catalog(ctx.exp.engine.name)
+    flags = registry.engines()[ctx.exp.engine.name].parallel_flags
+
+    def canonical(name: str) -> str:
+        return cat.by_alias.get(name.lstrip("-"), name) if cat else name
+
+    roles = {canonical(flag): role for role, flag in flags}
 
     def role_of(name: str) -> str | None:
-        canonical = cat.by_alias.get(name, name) if cat else name
-        spellings = {name, canonical}
-        if cat and canonical in cat.flags:
-            spellings |= set(cat.flags[canonical].aliases)
-        return next((r for r, names in PARALLEL.items() if spellings & set(names)), None)
+        return roles.get(canonical(name))
 
     out: dict[str, list[tuple[tuple, Any]]] = {}
     for name, value in ctx.exp.engine.args.items():
@@ -123,12 +124,13 @@ def _check_gpus(ctx: Context, roles: dict) -> None:
             f"unknown GPU type {gpu_type!r}",
             did_you_mean(gpu_type, GPU_MEMORY_GIB) or "known: " + ", ".join(GPU_MEMORY_GIB),
         )
-    dp_in_tp = bool(exp.engine.args.get("enable-dp-attention"))
+    engine = registry.engines()[exp.engine.name]
+    dp_in_tp = bool(engine.dp_in_tp_flag and _fixed_value(ctx, engine.dp_in_tp_flag))
     order = [r for r in ("tp", "dp", "pp") if roles.get(r)]
     choices = [roles[r] for r in order]
     arch = exp.model.architecture
     weights = arch.weight_bytes if arch else 0
-    check_memory = memory and weights and not exp.engine.name.startswith("llamacpp")
+    check_memory = memory and weights and engine.weights_on_gpus
     reported: set = set()
     base = {**exp.engine.args, "gpus": gpus}
     for combo in itertools.islice(itertools.product(*choices), 10_000):
@@ -136,7 +138,7 @@ def _check_gpus(ctx: Context, roles: dict) -> None:
         env = {**base, **{_name(path): v for path, v in chosen.values()}}
         if not _allowed(ctx, env):
             continue
-        size = {r: chosen[r][1] if r in chosen else 1 for r in PARALLEL}
+        size = {r: chosen[r][1] if r in chosen else 1 for r in registry.PARALLEL_ROLES}
         need = size["tp"] * size["pp"] * (1 if dp_in_tp else size["dp"])
         first = chosen[order[0]][0] if order else ("deployment", "gpus")
         if gpus and need > gpus and first not in reported:
@@ -160,6 +162,15 @@ def _check_gpus(ctx: Context, roles: dict) -> None:
                 f"{memory} GiB of one {gpu_type}",
                 "use more tensor/pipeline parallelism, a smaller dtype, or bigger GPUs",
             )
+
+
+def _fixed_value(ctx: Context, flag: str) -> Any:
+    """engine.args' value for `flag` under whichever spelling the experiment used."""
+    cat = registry.catalog(ctx.exp.engine.name)
+    for name, value in ctx.exp.engine.args.items():
+        if name == flag or (cat and cat.by_alias.get(name.lstrip("-")) == flag):
+            return value
+    return None
 
 
 def _name(path: tuple) -> str:

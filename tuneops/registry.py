@@ -2,11 +2,17 @@
 single source of truth for engine names; and the experiment schema composed from it and
 the deployment modes.
 
-The experiment schema's engine enum and every launcher are checked against the engine
-table in tests; adding an engine that speaks an existing API means one entry in
-schemas/engines.yaml plus its catalog. Deployment modes have their own registry above
-the modes (tuneops.deployments.registry); this module sits below them and is handed
-them (``experiment_schema``), never imports them.
+Everything engine-specific is a field of ``Engine``, read from the engine table: how the
+engine starts and listens, its flag catalog and how that catalog is made
+(scripts/make_catalogs.py), the package whose version the report records, how genai-bench
+and OME talk to it, and the facts validate's feasibility rules need (parallelism flags,
+where the weights live, thread flags). No module keeps a per-engine dict, so adding an engine
+is one entry in schemas/engines.yaml plus its generated catalog, and no code change
+(tests/tuneops/test_engine_table.py does it in a scratch copy and checks that nothing else
+changed). The table is validated against schemas/engines.schema.json when first read: a
+malformed entry is an error naming the entry, the field and its line. Deployment modes have
+their own registry above the modes (tuneops.deployments.registry); this module sits below
+them and is handed them (``experiment_schema``), never imports them.
 """
 
 from __future__ import annotations
@@ -16,17 +22,26 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from tuneops import schemas
+from tuneops.errors import Diagnostic, UserError
 
 SEARCH_METHODS = ("grid", "random", "bayesian")
+PARALLEL_ROLES = ("tp", "dp", "pp")  # tensor, data, pipeline parallelism
+ENGINE_TABLE = schemas.ROOT / "engines.yaml"
 
 
 @dataclass(frozen=True)
 class Engine:
+    """One entry of schemas/engines.yaml (schemas/engines.schema.json describes the keys).
+    A new optional key of the table is a defaulted field here."""
+
     name: str
     command: tuple[str, ...]
     local_command: tuple[str, ...]
@@ -38,40 +53,137 @@ class Engine:
     default_port: int
     health_path: str
     catalog_file: str
-    api_backend: str
-    server_engine: str
+    api_backend: str  # genai-bench --api-backend
+    server_engine: str  # genai-bench --server-engine
     simulated: bool
     extra_flags: tuple = ()  # ((name, {type, boolean, choices}), ...)
     thread_flags: tuple[str, ...] = ()  # flags that set compute threads (CPU engines)
+    # How scripts/make_catalogs.py makes the catalog: {"real_parser": {...}}, {"builder":
+    # "module:function"} or {"copy_of": engine}; None when another entry owns the file.
+    catalog_from: dict | None = None
+    package: str | None = None  # Python distribution whose version the report records
+    ome_protocol: str = ""  # PROTOCOL_VERSION OME gives genai-bench (its --api-backend)
+    parallel_flags: tuple[tuple[str, str], ...] = ()  # (role, flag): tp/dp/pp size flags
+    dp_in_tp_flag: str | None = None  # set, data parallelism runs inside tensor parallelism
+    weights_on_gpus: bool = True  # the weights must fit in GPU memory (validate checks)
+
+
+@cache
+def engine_table_schema() -> dict:
+    return schemas.load_json("engines.schema.json")
+
+
+def _line_of(doc: Any, path: tuple) -> int:
+    """1-based line of `path` in a round-trip-loaded document (0 when unknown)."""
+    line = 0
+    node = doc
+    for key in path:
+        lc = getattr(node, "lc", None)
+        try:
+            if lc is not None:
+                line = (lc.key(key) if isinstance(key, str) else lc.item(key))[0] + 1
+            node = node[key]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return line
+
+
+def _table_errors(path: Path, raw: Any) -> list[Diagnostic]:
+    validator = jsonschema.Draft202012Validator(engine_table_schema())
+    out = []
+    for err in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.path))):
+        where = ".".join(str(p) for p in err.path)
+        field_path = tuple(err.path)
+        if "propertyNames" in err.schema_path:
+            # jsonschema reports a bad key at its parent: name the key itself
+            field_path += (err.instance,)
+            where = ".".join(map(str, field_path))
+        allowed = err.schema.get("description", "") if isinstance(err.schema, dict) else ""
+        line = _line_of(raw, field_path)
+        out.append(Diagnostic(str(path), line, 1 if line else 0, where or "(top)",
+                              err.message, allowed))
+    raw_map = raw if isinstance(raw, dict) else {}
+    owners = {e["catalog"] for e in raw_map.values()
+              if isinstance(e, dict) and e.get("catalog_from")}
+    for name, e in raw_map.items():
+        if not isinstance(e, dict):
+            continue
+        source = e.get("catalog_from") or {}
+        if not source and "catalog" in e and e["catalog"] not in owners:
+            out.append(Diagnostic(
+                str(path), _line_of(raw, (name, "catalog")), 1, f"{name}.catalog",
+                f"no entry says how {e.get('catalog')!r} is made",
+                "give this entry catalog_from (real_parser, builder or copy_of), or use the "
+                "catalog of an entry that has one"))
+        base = source.get("copy_of") if isinstance(source, dict) else None
+        if base is not None and (base == name or base not in raw_map):
+            out.append(Diagnostic(
+                str(path), _line_of(raw, (name, "catalog_from", "copy_of")), 1,
+                f"{name}.catalog_from.copy_of", f"{base!r} is not another engine of the table",
+                "one of: " + ", ".join(sorted(set(raw_map) - {name}))))
+    return out
+
+
+def load_engines(path: Path | None = None) -> dict[str, Engine]:
+    """The engine table at `path`, validated; a malformed table raises UserError naming
+    each bad entry and field (exit 2). Default: the shipped schemas/engines.yaml."""
+    path = Path(path or ENGINE_TABLE)
+    try:
+        raw = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, YAMLError) as exc:
+        raise UserError([Diagnostic(str(path), 0, 0, "", f"cannot read the engine table: {exc}",
+                                    "")]) from None
+    problems = _table_errors(path, raw)
+    if problems:
+        raise UserError(problems, summary=f"{path}: the engine table is malformed")
+    return {name: _engine(name, e) for name, e in raw.items()}
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _engine(name: str, entry: Any) -> Engine:
+    e = _plain(entry)
+    parallelism = e.get("parallelism") or {}
+    return Engine(
+        name=name,
+        command=tuple(e["command"]),
+        local_command=tuple(e.get("local_command") or e["command"]),
+        image_command=tuple(e.get("image_command", e["command"])),
+        model_flag=e["model_flag"],
+        served_name_flag=e["served_name_flag"],
+        host_flag=e["host_flag"],
+        port_flag=e["port_flag"],
+        default_port=int(e["default_port"]),
+        health_path=e["health_path"],
+        catalog_file=e["catalog"],
+        api_backend=e["genai_bench"]["api_backend"],
+        server_engine=e["genai_bench"]["server_engine"],
+        simulated=bool(e["simulated"]),
+        extra_flags=tuple((e.get("extra_flags") or {}).items()),
+        thread_flags=tuple(e.get("thread_flags") or ()),
+        catalog_from=e.get("catalog_from"),
+        package=e.get("package"),
+        ome_protocol=(e.get("ome") or {}).get("protocol") or e["genai_bench"]["api_backend"],
+        parallel_flags=tuple((r, parallelism[r]) for r in PARALLEL_ROLES if r in parallelism),
+        dp_in_tp_flag=parallelism.get("dp_in_tp_flag"),
+        weights_on_gpus=bool(e.get("weights_on_gpus", True)),
+    )
 
 
 @cache
 def engines() -> dict[str, Engine]:
-    raw = YAML(typ="safe").load((schemas.ROOT / "engines.yaml").read_text())
-    out = {}
-    for name, e in raw.items():
-        out[name] = Engine(
-            name=name,
-            command=tuple(e["command"]),
-            local_command=tuple(e.get("local_command") or e["command"]),
-            image_command=tuple(e.get("image_command", e["command"])),
-            model_flag=e["model_flag"],
-            served_name_flag=e["served_name_flag"],
-            host_flag=e["host_flag"],
-            port_flag=e["port_flag"],
-            default_port=int(e["default_port"]),
-            health_path=e["health_path"],
-            catalog_file=e["catalog"],
-            api_backend=e["genai_bench"]["api_backend"],
-            server_engine=e["genai_bench"]["server_engine"],
-            simulated=bool(e["simulated"]),
-            extra_flags=tuple((e.get("extra_flags") or {}).items()),
-            thread_flags=tuple(e.get("thread_flags") or ()),
-        )
-    return out
+    return load_engines()
 
 
-ENGINE_NAMES = tuple(sorted(engines()))
+def engine_names() -> tuple[str, ...]:
+    return tuple(sorted(engines()))
 
 
 # Catalog actions whose flag takes no value: true/false decide which spelling is written.
@@ -177,14 +289,20 @@ def catalog(engine_name: str) -> Catalog | None:
                    str(src.get("version", "")), flags, by_alias, negated)
 
 
-def experiment_schema(base: dict[str, Any], modes: Mapping[str, Any]) -> dict[str, Any]:
+def experiment_schema(
+    base: dict[str, Any], modes: Mapping[str, Any], with_engine_names: bool = True
+) -> dict[str, Any]:
     """The experiment schema with the registries' choices: the ``engine.name`` enum, the
     ``deployment.mode`` enum and each of ``modes``' options block (``deployment.<mode>``;
     the caller hands the modes in: tuneops.deployments.registry). Applied to the committed
-    schema with the built-in modes it changes nothing (a test checks it); plug-ins are
-    added."""
+    schema with the built-in modes and ``with_engine_names=False`` it changes nothing (a
+    test checks it): the committed schema names no engine, so adding an engine (a table
+    entry) leaves the generated schema and docs/experiment.md as they are."""
     schema = copy.deepcopy(base)
-    schema["properties"]["engine"]["properties"]["name"]["enum"] = list(ENGINE_NAMES)
+    if with_engine_names:  # the enum says all the pattern says, and names the choices
+        name = schema["properties"]["engine"]["properties"]["name"]
+        name.pop("pattern", None)
+        name["enum"] = list(engine_names())
     deployment = schema["properties"]["deployment"]
     mode = deployment["properties"]["mode"]
     mode["enum"] = sorted(modes)

@@ -17,9 +17,9 @@ is valid for both the CRD and genai-bench (and its engine is one the CRD knows);
 `--api-backend` from the runner's `PROTOCOL_VERSION` env (else `openai`, whose genai-bench
 backend drops `ignore_eos`). The other endpoint form (`endpoint.url`) is no way out: OME
 then passes no `--model-tokenizer`, which genai-bench requires. So when trials are
-measured in the cluster the runner env gets `PROTOCOL_VERSION=<engine's genai-bench
-backend>`, and an engine whose served-name flag takes several names (vLLM) also answers
-to `vllm-model`; SGLang does not check the request's model name.
+measured in the cluster the runner env gets `PROTOCOL_VERSION=<engine's ome.protocol>`
+(schemas/engines.yaml), and an engine whose served-name flag takes several names (vLLM) also
+answers to `vllm-model`; SGLang does not check the request's model name.
 
 GPUs: `gpus.type` becomes a required node affinity on the GPU product label (GPU feature
 discovery's `nvidia.com/gpu.product` unless `gpuProductLabel` says otherwise), with the
@@ -196,7 +196,7 @@ def _served_alias(exp: Experiment, command: list[str]) -> list[str]:
 def _runner_env(exp: Experiment) -> list[dict[str, str]]:
     env = _env(exp)
     if benchmarked_in_cluster(exp) and PROTOCOL_ENV not in exp.engine.env:
-        env.append({"name": PROTOCOL_ENV, "value": engines()[exp.engine.name].api_backend})
+        env.append({"name": PROTOCOL_ENV, "value": engines()[exp.engine.name].ome_protocol})
     return env
 
 

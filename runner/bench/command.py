@@ -23,8 +23,6 @@ GPU_TYPES = ("H100", "A100-80G", "A100-40G", "MI300", "A10", "H200", "B200", "RT
 SERVER_ENGINES = ("vLLM", "SGLang", "TGI", "cohere-TensorRT", "cohere-vLLM", "LlamaCPP")
 _GPU_ALIASES = {"A100-80GB": "A100-80G", "A100-40GB": "A100-40G", "MI300X": "MI300",
                 "RTX PRO 6000": "RTX-PRO-6000"}
-_ENGINE_ALIASES = {"llama.cpp": "LlamaCPP", "llamacpp": "LlamaCPP", "vllm": "vLLM",
-                   "sglang": "SGLang"}
 RESULTS_FOLDER = "results"  # <out_dir>/results/ holds genai-bench's experiment folder
 LOG_FILE = "genai-bench.log"
 RUN_SLACK_S = 30.0  # per scenario × level: spawn, 1 s drain, aggregation
@@ -47,9 +45,9 @@ def gpu_type_flag(gpu_type: str | None) -> str | None:
 
 
 def server_engine_flag(name: str) -> str | None:
-    if name in SERVER_ENGINES:
-        return name
-    return _ENGINE_ALIASES.get(name) or _ENGINE_ALIASES.get(name.lower())
+    """The --server-engine genai-bench accepts for the engine table's `server_engine`
+    (matched without case), or None to omit the flag (an engine genai-bench does not know)."""
+    return next((known for known in SERVER_ENGINES if known.lower() == name.lower()), None)
 
 
 def api_backend(engine_name: str) -> str:

@@ -18,8 +18,6 @@ from typing import Any
 from tuneops.registry import catalog, engines
 from tuneops.spec import Experiment
 
-ENGINE_PACKAGES = {"sglang": "sglang", "vllm": "vllm", "llamacpp": "xllamacpp", "sim": None}
-
 
 def _version(package: str | None) -> str | None:
     if not package:
@@ -105,6 +103,6 @@ def collect(
                      "deployment": exp.deployment.mode, "host": host_facts()},
         "tools": {"tuneops": _version("tuneops"), "genai_bench": _version("genai-bench"),
                   "python": sys.version.split()[0],
-                  "engine_package": _version(ENGINE_PACKAGES.get(exp.engine.name))},
+                  "engine_package": _version(engine.package)},
         "simulated": engine.simulated,
     }

@@ -10,10 +10,13 @@ carries compiled kernels); building both takes a few minutes.
 
 A venv lives in ~/.cache/tuneops/parsers/<engine>-<version> ($TUNEOPS_PARSER_VENVS, else
 $XDG_CACHE_HOME/tuneops/parsers), outside the checkout so every clone on a machine (CI's
-fresh one included) shares it, and is rebuilt only when the package list below changes
+fresh one included) shares it, and is rebuilt only when its package list changes
 (its stamp file holds a hash of it).
 
     python scripts/catalogs/venvs.py [sglang] [vllm]     # what `make parser-venvs` runs
+
+Which engines get a venv, and what goes in it (version, packages, environment), is each
+engine's `catalog_from.real_parser` in schemas/engines.yaml.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import time
 import venv
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,27 +38,55 @@ CACHE = Path(
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tuneops" / "parsers"
 )
 
-# The one place engine versions are pinned (the catalogs and the parser venvs use them).
-VERSIONS = {"sglang": "0.5.23", "vllm": "0.33.0"}
+TABLE = ROOT / "schemas" / "engines.yaml"  # this checkout's engine table
 
-# What the parser modules import at load time, installed with their own dependencies.
-DEPS = {
-    "sglang": ["numpy", "psutil", "requests", "packaging", "pydantic", "msgspec", "orjson",
-               "pybase64", "pyzmq", "setproctitle", "pillow", "starlette", "tqdm", "IPython",
-               "aiohttp"],
-    "vllm": ["packaging", "pydantic", "regex", "numpy", "psutil", "cbor2", "pyzmq", "urllib3",
-             "transformers", "aiohttp", "requests", "openai_harmony", "openai", "msgspec",
-             "cloudpickle", "pillow", "pybase64", "cachetools", "uvloop", "py-cpuinfo",
-             "fastapi", "prometheus_client", "partial_json_parser", "llguidance", "uvicorn",
-             "watchfiles", "orjson"],
-}
-# Installed without dependencies: they would pull the real torch and CUDA (~5 GB).
-NO_DEPS = {"sglang": [], "vllm": ["xgrammar", "apache-tvm-ffi"]}
-ENV = {"vllm": {"VLLM_TARGET_DEVICE": "cpu"}}
+
+@cache
+def table() -> dict:
+    """The engine table of this checkout (validated; tuneops.registry reads it)."""
+    from tuneops.registry import load_engines
+
+    return load_engines(TABLE)
+
+
+def _source(engine: str) -> dict:
+    """The engine's catalog_from.real_parser block: version, deps, no_deps, env. The engine
+    table is the one place engine versions and parser packages are pinned."""
+    entry = table().get(engine)
+    source = (entry.catalog_from or {}).get("real_parser") if entry else None
+    if not source:
+        readers = ", ".join(name for name, e in table().items()
+                            if "real_parser" in (e.catalog_from or {}))
+        raise SystemExit(f"{engine!r} is not read from a real parser in {TABLE} "
+                         f"(those are: {readers})")
+    return source
+
+
+def version(engine: str) -> str:
+    return _source(engine)["version"]
+
+
+def package(engine: str) -> str:
+    """The engine's wheel (its `package` in the table)."""
+    return table()[engine].package or engine
+
+
+def deps(engine: str) -> list[str]:
+    """What the parser modules import at load time, installed with their own dependencies."""
+    return list(_source(engine)["deps"])
+
+
+def no_deps(engine: str) -> list[str]:
+    """Installed without dependencies: they would pull the real torch and CUDA (~5 GB)."""
+    return list(_source(engine).get("no_deps") or [])
+
+
+def env(engine: str) -> dict[str, str]:
+    return dict(_source(engine).get("env") or {})
 
 
 def path(engine: str) -> Path:
-    return CACHE / f"{engine}-{VERSIONS[engine]}"
+    return CACHE / f"{engine}-{version(engine)}"
 
 
 def python(engine: str) -> Path:
@@ -62,8 +94,9 @@ def python(engine: str) -> Path:
 
 
 def _spec(engine: str) -> str:
-    doc = {"engine": engine, "version": VERSIONS[engine], "deps": DEPS[engine],
-           "no_deps": NO_DEPS[engine], "constrained": True, "python": list(sys.version_info[:2])}
+    doc = {"engine": engine, "version": version(engine), "deps": deps(engine),
+           "no_deps": no_deps(engine), "constrained": True,
+           "python": list(sys.version_info[:2])}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -77,7 +110,7 @@ def ready(engine: str) -> bool:
 
 
 def missing_message(engine: str) -> str:
-    return (f"the real {engine} {VERSIONS[engine]} argument parser is not built "
+    return (f"the real {engine} {version(engine)} argument parser is not built "
             f"({path(engine)}); build it with `make parser-venvs` "
             f"(a few minutes, cached afterwards)")
 
@@ -85,7 +118,7 @@ def missing_message(engine: str) -> str:
 def requirements(target: Path, engine: str) -> list[str]:
     """The engine wheel's own pins (Requires-Dist), as pip constraints: what the stand-in
     venv does install gets the versions the engine was released with."""
-    meta = next(target.glob(f"lib/python*/site-packages/{engine}-*.dist-info/METADATA"))
+    meta = next(target.glob(f"lib/python*/site-packages/{package(engine)}-*.dist-info/METADATA"))
     out = []
     for line in meta.read_text(encoding="utf-8").splitlines():
         if not line.startswith("Requires-Dist:"):
@@ -104,15 +137,16 @@ def ensure(engine: str, *, quiet: bool = False) -> Path:
     target = path(engine)
     start = time.perf_counter()
     venv.EnvBuilder(with_pip=True, clear=True).create(target)
-    env = {**os.environ, **ENV.get(engine, {})}
+    environ = {**os.environ, **env(engine)}
     pip = [str(python(engine)), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--no-deps", f"{engine}=={VERSIONS[engine]}"], check=True, env=env)
+    wheel = f"{package(engine)}=={version(engine)}"
+    subprocess.run([*pip, "--no-deps", wheel], check=True, env=environ)
     constraints = target / "constraints.txt"
     constraints.write_text("\n".join(requirements(target, engine)) + "\n")
-    if NO_DEPS[engine]:
-        subprocess.run([*pip, "--no-deps", "-c", str(constraints), *NO_DEPS[engine]],
-                       check=True, env=env)
-    subprocess.run([*pip, "-c", str(constraints), *DEPS[engine]], check=True, env=env)
+    if no_deps(engine):
+        subprocess.run([*pip, "--no-deps", "-c", str(constraints), *no_deps(engine)],
+                       check=True, env=environ)
+    subprocess.run([*pip, "-c", str(constraints), *deps(engine)], check=True, env=environ)
     _stamp(engine).write_text(_spec(engine) + "\n")
     if not quiet:
         print(f"{engine}: parser venv built in {time.perf_counter() - start:.0f}s "
@@ -121,10 +155,11 @@ def ensure(engine: str, *, quiet: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    engines = argv or list(VERSIONS)
+    readers = [n for n, e in table().items() if "real_parser" in (e.catalog_from or {})]
+    engines = argv or readers
     for engine in engines:
-        if engine not in VERSIONS:
-            print(f"unknown engine {engine!r}; one of {', '.join(VERSIONS)}", file=sys.stderr)
+        if engine not in readers:
+            print(f"unknown engine {engine!r}; one of {', '.join(readers)}", file=sys.stderr)
             return 2
         if ready(engine):
             print(f"{engine}: parser venv up to date ({path(engine)})")
