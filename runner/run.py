@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tuneops.renderers.render import launch_objects, mode_of
-from tuneops.runner import journal, score
+from tuneops.runner import journal, rankings, score
 from tuneops.runner.backends.base import Backend, Launch
 from tuneops.runner.bench import WorkerPool, local_path
 from tuneops.runner.confirm import run_confirmation
@@ -281,7 +281,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 with _Signals(cancel):
                     confirmation = _confirm(ctx, pool, run, finished, cancel, deadline)
         interrupted = cancel.is_set()
-        ranking = score.ranking(finished.values(), exp)  # the one ranking every report formats
+        ranking = rankings.ranking(finished.values(), exp)  # the one ranking every report formats
         results, best = ranking.trials, ranking.best
         simulated = engines()[exp.engine.name].simulated
         report_dir = None

@@ -14,12 +14,19 @@ from typing import Any
 
 from tuneops.runner.report.markdown import fmt
 
+from tuneops.metrics import METRICS, Slo
+
 NOISE_REL = 0.03  # assumed relative noise when a report records no ± for a value
 
 
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(
         v) else None
+
+
+def _limit(v: Any) -> float | int | None:
+    """A bound as written (500 stays 500 in the comment), when it is a finite number."""
+    return v if _num(v) is not None else None
 
 
 def half_width(container: dict[str, Any] | None, key: str) -> float | None:
@@ -127,7 +134,11 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
             how = "best vs best" + (f" (main's best: `{old_trial['trial_id']}` — "
                                     f"{params_text(old_trial)})" if old_trial else "")
     new_v, old_v = _values(best), _values(old_trial)
-    slo_limits = {s.get("metric"): s for s in new.get("slos") or [] if isinstance(s, dict)}
+    slo_limits: dict[str, list[Slo]] = {}  # metric -> its bounds (results.json: one per entry)
+    for s in new.get("slos") or []:
+        if isinstance(s, dict) and s.get("metric") in METRICS:
+            for slo in Slo.both(s["metric"], _limit(s.get("max")), _limit(s.get("min"))):
+                slo_limits.setdefault(slo.metric, []).append(slo)
     header = ["", new_label] + ([old_label, "Δ"] if old is not None else [])
     rows = []
     names = ["objective"] + [m for m in new_v if m != "objective"]
@@ -137,9 +148,7 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         if name == "objective":
             label = f"`{obj.get('metric')}` ({obj.get('direction')}, objective)"
         else:
-            s = slo_limits.get(name, {})
-            bound = f"≤ {fmt(s['max'])}" if s.get("max") is not None else (
-                f"≥ {fmt(s['min'])}" if s.get("min") is not None else "")
+            bound = ", ".join(f"{s.bound.symbol} {fmt(s.limit)}" for s in slo_limits.get(name, []))
             label = f"`{name}` {bound} (SLO)"
         row = [label, with_pm(*new_v.get(name, (None, None)))]
         if old is not None:
