@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tuneops.renderers.render import launch_objects, mode_of
-from tuneops.runner import journal, rankings, score
+from tuneops.runner import journal, rankings
 from tuneops.runner.backends.base import Backend, Launch
 from tuneops.runner.bench import WorkerPool, local_path
 from tuneops.runner.confirm import run_confirmation

@@ -40,7 +40,7 @@ from typing import Any
 from tuneops.runner.results import Metrics, Score, SloCheck, TrialResult
 
 from tuneops.metrics import Direction, Slo, TrialVerdict, Verdict, metric
-from tuneops.spec import Experiment, Objective
+from tuneops.spec import Experiment, LevelChoice, Objective
 
 # spread[scenario][concurrency][metric] -> {"mean", "low", "high", "n", "method"} (stats.Spread)
 SpreadMap = dict[str, dict[int, dict[str, dict[str, Any]]]]
@@ -219,9 +219,9 @@ def _score_points(metrics: Metrics, objective: Objective, slos: Sequence[Slo],
     mode = objective.concurrency
     if isinstance(mode, int) or (isinstance(mode, str) and mode.isdigit()):
         return single(int(mode))
-    if mode == "max":
+    if mode == LevelChoice.HIGHEST:
         return single(lv[-1] if lv else None)
-    if mode == "mean":
+    if mode == LevelChoice.MEAN:
         vals = [objective_value(metrics, obj, c, sc) for c in lv]
         vals = [v for v in vals if v is not None]
         value = sum(vals) / len(vals) if vals else None

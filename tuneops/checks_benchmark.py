@@ -132,7 +132,7 @@ def check(ctx: Context) -> None:
             "set deployment.gpus, or use a metric that is not per GPU",
         )
     for i, raw in enumerate(ctx.plain.get("slos") or []):  # an entry bounding both sides
-        both = Slo.both(raw.get("metric", ""), raw.get("max"), raw.get("min"))
+        both = Slo.from_entry(raw)
         if len(both) == 2 and not both[1].holds(both[0].limit):
             ctx.error(("slos", i), f"min {both[1].limit:g} is above max {both[0].limit:g}: "
                       "no trial can pass", "")

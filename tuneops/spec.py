@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuneops.metrics import METRICS, Direction, Slo
+from tuneops.metrics import METRICS, Direction, Slo, StrEnum
 
 API_VERSION = "tuneops/v1"
 KIND = "Experiment"
@@ -193,11 +193,19 @@ class Benchmark:
         return len(self.concurrency)
 
 
+class LevelChoice(StrEnum):
+    """How `objective.concurrency` picks the objective's point when it names no level."""
+
+    BEST_FEASIBLE = "best_feasible"  # the best value among levels holding every SLO
+    MEAN = "mean"  # the mean over levels
+    HIGHEST = "max"  # the highest level measured
+
+
 @dataclass(frozen=True)
 class Objective:
     metric: str
     direction: Direction  # a string is taken as one; empty: the metric's own direction
-    concurrency: int | str  # a level, or best_feasible | mean | max
+    concurrency: int | str  # a level, or a LevelChoice
     scenario: str | None = None
 
     def __post_init__(self) -> None:
@@ -444,12 +452,12 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         objective=Objective(
             metric=obj["metric"],
             direction=obj.get("direction") or _default_direction(obj["metric"]),
-            concurrency=obj.get("concurrency", "best_feasible"),
+            concurrency=obj.get("concurrency", LevelChoice.BEST_FEASIBLE),
             scenario=obj.get("scenario"),
         ),
         # an entry bounding a metric on both sides is two SLOs, each judged on its own
         slos=tuple(slo for s in doc.get("slos", [])
-                   for slo in Slo.both(s["metric"], s.get("max"), s.get("min"))),
+                   for slo in Slo.from_entry(s)),
         search=Search(
             method=search.get("method", "grid"),
             max_trials=search.get("maxTrials"),

@@ -85,10 +85,11 @@ def tradeoff_plot(path: Path, exp: Experiment, ranking: rankings.Ranking, title:
     if xs and max(xs) / min(xs) > 100:
         ax.set_xscale("log")  # one trial far off (e.g. saturated) would flatten the rest
     for slo in exp.slos:  # the limits that cut the axes: a latency's max, a throughput's min
+        label = f"SLO {slo.metric} {slo.bound.symbol} {slo.limit:g}"
         if slo.metric == lat and slo.bound is Bound.MAX:
-            ax.axvline(slo.limit, color="grey", linestyle=":", label=f"SLO {lat} {slo.bound.symbol} {slo.limit:g}")
+            ax.axvline(slo.limit, color="grey", linestyle=":", label=label)
         if slo.metric == tput and slo.bound is Bound.MIN:
-            ax.axhline(slo.limit, color="grey", linestyle=":", label=f"SLO {tput} {slo.bound.symbol} {slo.limit:g}")
+            ax.axhline(slo.limit, color="grey", linestyle=":", label=label)
     if _from_zero(tput):
         ax.set_ylim(bottom=0)
     ax.set_xlabel(_label(lat))

@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tuneops.metrics import Slo
 from tuneops.runner.report.markdown import fmt
-
-from tuneops.metrics import METRICS, Slo
 
 NOISE_REL = 0.03  # assumed relative noise when a report records no ± for a value
 
@@ -22,11 +21,6 @@ NOISE_REL = 0.03  # assumed relative noise when a report records no ± for a val
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(
         v) else None
-
-
-def _limit(v: Any) -> float | int | None:
-    """A bound as written (500 stays 500 in the comment), when it is a finite number."""
-    return v if _num(v) is not None else None
 
 
 def half_width(container: dict[str, Any] | None, key: str) -> float | None:
@@ -135,10 +129,12 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
                                     f"{params_text(old_trial)})" if old_trial else "")
     new_v, old_v = _values(best), _values(old_trial)
     slo_limits: dict[str, list[Slo]] = {}  # metric -> its bounds (results.json: one per entry)
-    for s in new.get("slos") or []:
-        if isinstance(s, dict) and s.get("metric") in METRICS:
-            for slo in Slo.both(s["metric"], _limit(s.get("max")), _limit(s.get("min"))):
+    for entry in new.get("slos") or []:
+        try:
+            for slo in Slo.from_entry(entry):
                 slo_limits.setdefault(slo.metric, []).append(slo)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue  # not an SLO entry: no bound to show
     header = ["", new_label] + ([old_label, "Δ"] if old is not None else [])
     rows = []
     names = ["objective"] + [m for m in new_v if m != "objective"]
