@@ -6,7 +6,7 @@ bound on one metric and judges a value with the metric's own statistic. Everythi
 the schema's allowed names, the validator, the searcher's constraint, early stop,
 bisection, ranking, reports, plots and the PR comparison — asks these values instead of
 taking "ttft.p99" apart or deciding max-vs-min again (tests/tuneops/test_one_home.py greps
-for that). A new metric is one `_add(...)` line below.
+for that). A new metric is one `_add(...)` line in table.py.
 
 Latencies are milliseconds, throughputs tokens/s, error_rate a fraction.
 """
