@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tuneops.runner import score
+from tuneops.runner import rankings
 from tuneops.runner.results import COMPLETED, TrialResult
 
 from tuneops.spec import Experiment
@@ -42,11 +42,11 @@ class ConfirmSummary:
                 "separated": self.separated, "stopped_by": self.stopped_by}
 
 
-def candidates(ranking: score.Ranking, k: int) -> list[TrialResult]:
-    return [r for r in ranking.trials if score.is_feasible(r)][:k]
+def candidates(ranking: rankings.Ranking, k: int) -> list[TrialResult]:
+    return [r for r in ranking.trials if rankings.is_feasible(r)][:k]
 
 
-def _racing(ranking: score.Ranking, chosen: list[str]) -> list[str]:
+def _racing(ranking: rankings.Ranking, chosen: list[str]) -> list[str]:
     """The candidates still in the race: all of them while the best's interval is unknown
     (one measurement separates nothing), else those tied with the best."""
     if not ranking.spread_known:
@@ -72,7 +72,7 @@ def run_confirmation(
         out.stopped_by = "off"
         return out
     t0 = time.monotonic()
-    ranking = score.ranking(finished.values(), exp)
+    ranking = rankings.ranking(finished.values(), exp)
     chosen = [r.trial_id for r in candidates(ranking, k)]
     out.candidates = chosen
     if len(chosen) < 2:
@@ -98,7 +98,7 @@ def run_confirmation(
             finished[tid] = merged
             on_result(merged)
         out.rounds = rnd + 1
-        ranking = score.ranking(finished.values(), exp)
+        ranking = rankings.ranking(finished.values(), exp)
     out.separated = ranking.separated
     racing = _racing(ranking, chosen)
     out.stopped_by = ("separated" if ranking.separated

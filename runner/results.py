@@ -13,34 +13,51 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-COMPLETED = "completed"
-FAILED_CONFIG = "failed_config"
-FAILED_INFRA = "failed_infra"
-FAILED_BENCHMARK = "failed_benchmark"
-CANCELLED = "cancelled"
-STATUSES = (COMPLETED, FAILED_CONFIG, FAILED_INFRA, FAILED_BENCHMARK, CANCELLED)
+from tuneops.metrics import Bound, StrEnum, TrialVerdict, Verdict
+
+
+class Status(StrEnum):
+    """How a trial ended (a string in results.json and the journal)."""
+
+    COMPLETED = "completed"
+    FAILED_CONFIG = "failed_config"
+    FAILED_INFRA = "failed_infra"
+    FAILED_BENCHMARK = "failed_benchmark"
+    CANCELLED = "cancelled"
+
+
+COMPLETED = Status.COMPLETED
+FAILED_CONFIG = Status.FAILED_CONFIG
+FAILED_INFRA = Status.FAILED_INFRA
+FAILED_BENCHMARK = Status.FAILED_BENCHMARK
+CANCELLED = Status.CANCELLED
+STATUSES = tuple(Status)
 
 # metrics[scenario][concurrency] -> {metric name (tuneops.metrics): value}
 # The value is the mean over repeats (a percentile: that of every repeat's requests pooled).
 Metrics = dict[str, dict[int, dict[str, float]]]
-# SLO verdicts from an interval (runner.score): the whole interval inside the limit, past
-# it, or straddling it (or judged from too few requests).
-MET, VIOLATED, UNCERTAIN = "met", "violated", "uncertain"
-FEASIBLE, INFEASIBLE = "feasible", "infeasible"  # a trial's verdict: these or UNCERTAIN
+# SLO verdicts from an interval (tuneops.metrics.Slo.judge): the whole interval inside the
+# limit, past it, or straddling it (or judged from too few requests).
+MET, VIOLATED, UNCERTAIN = Verdict.MET, Verdict.VIOLATED, Verdict.UNCERTAIN
+FEASIBLE, INFEASIBLE = TrialVerdict.FEASIBLE, TrialVerdict.INFEASIBLE  # or UNCERTAIN
 
 
 @dataclass
 class SloCheck:
     metric: str
     limit: float
-    bound: str  # "max" | "min"
+    bound: Bound
     value: float | None
     violation: float  # 0 when met; else how far past the limit, relative to it (0.2 = 20 %)
     low: float | None = None  # 95 % interval of the value (None: spread unknown)
     high: float | None = None
-    verdict: str = ""  # met | violated | uncertain (from the interval; "" in old journals)
+    verdict: Verdict = Verdict.UNJUDGED  # from the interval ("" in old journals)
     requests: int | None = None  # requests the value was judged from (percentiles)
     min_requests: int | None = None  # what the percentile needs (p99: 100)
+
+    def __post_init__(self) -> None:  # read back from JSON: strings become the enums
+        self.bound = Bound(self.bound)
+        self.verdict = Verdict(self.verdict or "")
 
     @property
     def met(self) -> bool:
@@ -58,7 +75,10 @@ class Score:
     objective_low: float | None = None  # 95 % interval of the objective (None: unknown)
     objective_high: float | None = None
     objective_n: int = 1  # repeats behind the objective's value
-    verdict: str = ""  # feasible | infeasible | uncertain, from the SLO intervals
+    verdict: TrialVerdict = TrialVerdict.UNJUDGED  # from the SLO intervals
+
+    def __post_init__(self) -> None:
+        self.verdict = TrialVerdict(self.verdict or "")
 
 
 @dataclass
@@ -67,7 +87,7 @@ class TrialResult:
     index: int
     params: dict[str, Any]
     args: dict[str, Any]
-    status: str
+    status: Status
     reason: str = ""
     attempts: int = 1
     metrics: Metrics = field(default_factory=dict)
@@ -119,4 +139,6 @@ class TrialResult:
                       for sc, by_c in d.get(key, {}).items()}
         d["gpus"] = tuple(d.get("gpus", ()))
         d["reused_from"] = d.get("reused_from") or ""
+        if d.get("status") in Status._value2member_map_:
+            d["status"] = Status(d["status"])
         return cls(**d, score=score)

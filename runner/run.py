@@ -22,7 +22,7 @@ from tuneops.deployments.common.cpu_pool import CpuPool
 from tuneops.deployments.common.gpus import GpuPool
 from tuneops.deployments.common.ports import runtime_dir
 from tuneops.renderers.render import launch_objects, mode_of
-from tuneops.runner import journal, score
+from tuneops.runner import journal, rankings
 from tuneops.runner.bench import WorkerPool, local_path
 from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.progress import Progress
@@ -275,7 +275,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 with _Signals(cancel):
                     confirmation = _confirm(ctx, pool, run, finished, cancel, deadline)
         interrupted = cancel.is_set()
-        ranking = score.ranking(finished.values(), exp)  # the one ranking every report formats
+        ranking = rankings.ranking(finished.values(), exp)  # the one ranking every report formats
         results, best = ranking.trials, ranking.best
         simulated = engines()[exp.engine.name].simulated
         report_dir = None

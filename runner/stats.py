@@ -22,14 +22,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from tuneops.metrics import LATENCIES, STATS, min_requests  # noqa: F401 - re-exported
+from tuneops.metrics import METRICS, REQUEST_FIELDS, STATS, min_requests  # noqa: F401
 
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 # Per-request fields (genai-bench's names) bootstrapped for percentiles; seconds -> ms.
-RECORD_FIELDS = (*LATENCIES, "output_inference_speed")
-PERCENTILES = {s: float(s[1:]) for s in STATS if s.startswith("p")}
+RECORD_FIELDS = REQUEST_FIELDS
 
 # Two-sided 97.5 % quantiles of Student's t, by degrees of freedom (1..30); 1.96 beyond.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
@@ -125,10 +124,11 @@ def summarize_point(
         if not vals:
             continue
         sp = mean_interval(vals)
-        field, _, stat = name.partition(".")
-        pooled = (records or {}).get(field)
-        if stat in PERCENTILES and pooled:
-            boot = percentile_interval(pooled, PERCENTILES[stat])
+        m = METRICS.get(name)  # counters (num_completed_requests, errors.503) are not in it
+        q = m.statistic.percentile if m is not None and m.statistic is not None else None
+        pooled = (records or {}).get(m.request_field) if q is not None else None
+        if q is not None and pooled:
+            boot = percentile_interval(pooled, q)
             if sp.half_width is not None and boot.half_width is not None \
                     and sp.half_width > boot.half_width:
                 # repeats disagree more than requests: keep the wider, around the pooled value

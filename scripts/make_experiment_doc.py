@@ -187,8 +187,7 @@ def render() -> str:
     )
     out.append("| metric | unit | better |\n|---|---|---|")
     for name in sorted(METRICS):
-        better = "higher" if METRICS[name] == "maximize" else "lower"
-        out.append(f"| `{name}` | {UNITS[name]} | {better} |")
+        out.append(f"| `{name}` | {UNITS[name]} | {METRICS[name].direction.word} |")
     out.append("")
     out.append("## GPU types\n")
     out.append("`deployment.gpus.type` must be one of these (memory used by the weights check):\n")

@@ -4,83 +4,81 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
+from tuneops.runner import score, stats
 from tuneops.runner.bench import levels as lv
+from tuneops.runner.bench.parse import run_metrics, run_records
 
 from tuneops.spec import Slo
 
 
-def run_json(ttfts_s, errors=0, unit="s"):
-    recs = [{"ttft": t, "tpot": 0.01, "e2e_latency": t + 0.5, "output_latency": 0.5,
-             "output_inference_speed": 100.0, "error_code": None} for t in ttfts_s]
+def run_json(ttfts_s, errors=0, unit="s", speed=100.0):
+    """One genai-bench run JSON: its requests, and the aggregate genai-bench computes from
+    them (numpy's percentiles, as genai-bench's own)."""
+    scale = 1.0 if unit == "s" else 1000.0
+    recs = [{"ttft": t, "tpot": 0.01 * scale, "e2e_latency": t + 0.5 * scale,
+             "output_latency": 0.5 * scale, "output_inference_speed": speed,
+             "error_code": None} for t in ttfts_s]
     recs += [{"ttft": None, "error_code": 503, "error_message": "down"}] * errors
-    return {"_time_unit": unit, "individual_request_metrics": recs}
+    fields = ("ttft", "tpot", "e2e_latency", "output_latency", "output_inference_speed")
+    stats = {f: {**{f"p{q}": float(np.percentile([r[f] for r in recs[:len(ttfts_s)]], q))
+                    for q in (25, 50, 75, 90, 95, 99)},
+                 "mean": float(np.mean([r[f] for r in recs[:len(ttfts_s)]]))}
+             for f in fields} if ttfts_s else {}
+    agg = {"scenario": "D(100,100)", "num_concurrency": 4, "stats": stats,
+           "num_completed_requests": len(ttfts_s), "num_error_requests": errors,
+           "mean_output_throughput_tokens_per_s": 10.0}
+    return {"_time_unit": unit, "aggregated_metrics": agg, "individual_request_metrics": recs}
 
 
 def test_ascending_dedups_and_sorts():
     assert lv.ascending([16, 1, 4, 4]) == [1, 4, 16]
 
 
-def test_request_values_are_milliseconds_and_skip_errors():
-    assert lv.request_values(run_json([0.1, 0.2], errors=3), "ttft") == [100.0, 200.0]
-    assert lv.request_values(run_json([100.0], unit="ms"), "ttft") == [100.0]
-    assert lv.request_values(run_json([0.1]), "output_inference_speed") == [100.0]
-
-
-def test_order_statistic_bounds_match_the_binomial():
-    xs = list(range(1, 10))  # 9 requests
-    # p99 of 9: P(all 9 below the p99) = 0.99^9 = 0.914 < 0.95, P(>= 8) = 0.997: the
-    # second largest is the 95 % lower bound; no upper bound exists from 9 requests.
-    assert lv.quantile_bounds(xs, 0.99) == (8, None)
-    # the median of 9: P(Binomial(9, .5) >= 3) = 1 - 46/512 = 0.910 < 0.95 but
-    # P(>= 2) = 1 - 10/512 = 0.980: the 2nd smallest; the mirror image is the 8th
-    assert lv.quantile_bounds(xs, 0.5) == (2, 8)
-    assert lv.quantile_bounds([], 0.5) == (None, None)
-
-
-def test_order_statistic_bound_covers_at_the_stated_rate():
-    """The lower bound of the p90 lies below the true p90 at least 95 % of the time."""
-    rng = random.Random(7)
-    true_p90 = -100.0 * __import__("math").log(0.1)  # exponential, mean 100
-    hits = total = 0
-    for _ in range(2000):
-        xs = [rng.expovariate(1 / 100) for _ in range(40)]
-        lower, _ = lv.quantile_bounds(xs, 0.9)
-        total += 1
-        hits += lower is not None and lower <= true_p90
-    assert hits / total >= 0.94
-
-
-def test_max_min_and_mean_bounds():
-    assert lv.stat_bounds([1.0, 5.0, 3.0], "max") == (5.0, None)
-    assert lv.stat_bounds([1.0, 5.0, 3.0], "min") == (None, 1.0)
-    lo, hi = lv.stat_bounds([10.0, 11.0, 9.0, 10.5, 9.5] * 4, "mean")
-    assert lo < 10.0 < hi
-    assert lv.stat_bounds([10.0] * 5, "mean") == (10.0, 10.0)
-    assert lv.stat_bounds([1.0], "mean") == (None, None)  # one request: no spread to judge
-    assert lv.mean_bounds([1.0, 2.0, 3.0, 4.0]) == lv.mean_bounds([1.0, 2.0, 3.0, 4.0])
-
-
 def test_a_clear_violation_is_lost_a_marginal_one_is_not():
     slo = Slo("ttft.p99", max=500.0)
-    assert lv.slo_lost(slo, [900.0] * 20)
-    # one slow request out of 20: the sample p99 is past 500, but the 95 % lower bound of
-    # the p99 (the 2nd largest of 20 here) is not: within the noise, keep going
-    assert not lv.slo_lost(slo, [100.0] * 19 + [900.0])
-    assert not lv.slo_lost(slo, [])  # nothing measured decides nothing
+    assert lv.lost_slos([slo], run_json([0.9] * 20)) == [slo]
+    # one slow request out of 20: the sample p99 is past 500, but its 95 % interval (a
+    # bootstrap over the 20 requests) reaches below it: within the noise, keep going
+    assert not lv.lost_slos([slo], run_json([0.1] * 19 + [0.9]))
+    assert not lv.lost_slos([slo], run_json([]))  # nothing measured decides nothing
 
 
-def test_min_bound_slos_use_the_upper_bound():
+def test_milliseconds_runs_are_judged_in_milliseconds():
+    slo = Slo("ttft.p50", max=500.0)
+    assert lv.lost_slos([slo], run_json([900.0] * 20, unit="ms")) == [slo]
+    assert not lv.lost_slos([slo], run_json([100.0] * 20, unit="ms"))
+
+
+def test_min_bound_slos_are_lost_below_the_limit():
     slo = Slo("output_inference_speed.p50", min=50.0)
-    assert lv.slo_lost(slo, [10.0] * 10)
-    assert not lv.slo_lost(slo, [60.0] * 10)
+    assert lv.lost_slos([slo], run_json([0.1] * 10, speed=10.0)) == [slo]
+    assert not lv.lost_slos([slo], run_json([0.1] * 10, speed=60.0))
 
 
-def test_lost_slos_checks_only_per_request_latencies():
+def test_lost_slos_checks_only_statistics_over_requests():
     slos = [Slo("ttft.p99", max=50.0), Slo("error_rate", max=0.0),
             Slo("output_throughput", min=1e9), Slo("e2e_latency.mean", max=1e6)]
     lost = lv.lost_slos(slos, run_json([0.2] * 12, errors=5))
     assert [s.metric for s in lost] == ["ttft.p99"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_early_stop_agrees_with_the_report_verdict(seed):
+    """One statistic judges an SLO: a run early stop calls lost is one the scorer, from the
+    same run's samples and records, calls violated (and the other way round)."""
+    rng = random.Random(seed)
+    ttfts = [rng.expovariate(1 / 0.3) for _ in range(rng.choice([5, 20, 60, 150]))]
+    run = run_json(ttfts)
+    slos = [Slo("ttft.p90", max=rng.choice([200.0, 400.0, 700.0])),
+            Slo("tpot.p99", max=5.0)]
+    _, level, values = run_metrics(run)
+    metrics, spread = stats.summarize({"s": {level: [values]}}, {"s": {level: run_records(run)}})
+    spread = {"s": {level: {k: sp.as_dict() for k, sp in spread["s"][level].items()}}}
+    checks = score.checks_at(metrics, slos, level, "s", spread)
+    violated = [s for s, c in zip(slos, checks, strict=True) if c.verdict == "violated"]
+    assert lv.lost_slos(slos, run) == violated
 
 
 def test_not_run_reason_names_the_level():

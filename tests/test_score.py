@@ -213,13 +213,13 @@ def test_rank_ties_are_deterministic_by_index():
     assert [r.trial_id for r in score.rank([a, b], exp)] == ["t1", "t2"]
 
 
-def test_constraints_value_sign():
+def test_constraint_sign():
     exp = make_exp()
     ok = score.score_trial(exp, m({1: 100}, {1: 400}))
     bad = score.score_trial(exp, m({1: 100}, {1: 750}))
-    assert score.constraints_value(ok) == [pytest.approx(-0.2)]
-    assert score.constraints_value(bad) == [pytest.approx(0.5)]
-    assert score.constraints_value(None)[0] > 0
+    assert score.constraint(ok) == 0.0
+    assert score.constraint(bad) == pytest.approx(0.5)
+    assert score.constraint(None) > 0
 
 
 # ---------------------------------------------------------------- Pareto

@@ -19,6 +19,7 @@ from tuneops.runner.results import (
     TrialResult,
 )
 
+from tuneops.metrics import Bound, UnknownMetric
 from tuneops.spec import Objective, Slo
 
 TPUT, TTFT, ERR = "output_throughput", "ttft.p99", "error_rate"
@@ -54,7 +55,8 @@ def test_finite(value, expected):
 def test_direction_of_known_and_unknown_metrics():
     assert score.direction("ttft.p99") == "minimize"
     assert score.direction("output_throughput") == "maximize"
-    assert score.direction("no-such-metric") == "maximize"
+    with pytest.raises(UnknownMetric, match="did you mean ttft.p99"):
+        score.direction("ttft.p999")  # unknown names are refused, not guessed
 
 
 def test_levels_of_one_scenario_or_of_all():
@@ -96,8 +98,8 @@ def test_a_min_slo_fails_when_any_scenario_falls_short():
     (Slo(TTFT, max=500), 100.0, 0.0),
     (Slo(TPUT, min=100), 80.0, 0.2),
     (Slo(TPUT, min=100), 120.0, 0.0),
-    (Slo("delta", min=-10), -15.0, 0.5),  # relative to |limit|: a negative limit too
-    (Slo("delta", max=-10), -5.0, 0.5),
+    (Slo(TPUT, min=-10), -15.0, 0.5),  # relative to |limit|: a negative limit too
+    (Slo(TPUT, max=-10), -5.0, 0.5),
     (Slo(ERR, max=0), 0.25, 0.25),  # limit 0: absolute
     (Slo(ERR, min=0), -0.5, 0.5),
 ])
@@ -227,19 +229,13 @@ def test_feasibility_needs_every_slo():
 
 # ---------------------------------------------------------------- optimizer constraints
 
-def test_constraints_value():
-    assert score.constraints_value(None) == [1.0]
-    checks = [SloCheck(TTFT, 500.0, "max", 400.0, 0.0), SloCheck(TPUT, 100.0, "min", 80.0, 0.2),
-              SloCheck(ERR, 0.0, "max", 0.5, 0.5), SloCheck("x", -10.0, "min", -5.0, 0.0)]
-    got = score.constraints_value(Score(3.0, False, 0.7, 1, None, checks))
-    assert got == pytest.approx([-0.2, 0.2, 0.5, -0.5])
-    unknown = [SloCheck(TTFT, 500.0, "max", None, math.inf),
-               SloCheck(TTFT, 500.0, "max", 1.0, math.inf)]
-    assert score.constraints_value(Score(None, False, math.inf, 1, None, unknown)) == [
-        1e9, 1e9, 1e9]
-    assert score.constraints_value(Score(2.0, True, 0.0, 1, 1, [])) == [0.0]
-    assert score.constraints_value(Score(2.0, False, 0.0, 1, 1, [])) == [1.0]
-    assert score.constraints_value(Score(None, True, 0.0, 1, 1, [])) == [1e9]
+def test_constraint_is_zero_when_feasible_else_the_violation():
+    """What the Bayesian searcher tells Optuna (runner/search/bayesian.py calls it)."""
+    assert score.constraint(None) == 1.0
+    assert score.constraint(Score(2.0, True, 0.0, 1, 1, [])) == 0.0
+    assert score.constraint(Score(3.0, False, 0.7, 1, None, [])) == 0.7
+    assert score.constraint(Score(None, False, math.inf, 1, None, [])) == math.inf
+    assert score.constraint(Score(None, False, 0.0, 1, None, [])) == 1.0  # how far: unknown
 
 
 # ---------------------------------------------------------------- ranking
@@ -379,7 +375,8 @@ def test_parsed_strings_compare_by_value():
                                        mets=metrics(x={1: {TPUT: 1.0, TTFT: 1.0}}))], TPUT, TTFT)
     assert len(front) == 1
     check = SloCheck(TTFT, 100.0, fresh("max"), 150.0, 0.5)
-    assert score.constraints_value(Score(1.0, False, 0.5, 1, None, [check])) == [0.5]
+    assert check.bound is Bound.MAX
+    assert score.constraint(Score(1.0, False, 0.5, 1, None, [check])) == 0.5
 
 
 def test_equal_objectives_keep_the_lowest_level_and_a_worse_later_level_never_wins():

@@ -12,7 +12,7 @@ import re
 
 from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
-from tuneops.metrics import LATENCIES, METRICS, min_requests
+from tuneops.metrics import METRICS, Slo
 
 # scenario letter -> (regex, what it means), mirroring genai_bench/scenarios/*.py
 SCENARIOS = {
@@ -117,12 +117,12 @@ def check(ctx: Context) -> None:
             did_you_mean(obj.scenario, bench.traffic_scenarios)
             or "choose one of " + ", ".join(bench.traffic_scenarios),
         )
-    natural = METRICS.get(obj.metric)
+    natural = METRICS[obj.metric].direction if obj.metric in METRICS else None
     if ctx.get("objective", "direction") and natural and obj.direction != natural:
-        better = "higher" if natural == "maximize" else "lower"
         ctx.error(
             ("objective", "direction"),
-            f"{obj.metric} is better when {better}; {obj.direction} would pick the worst trial",
+            f"{obj.metric} is better when {natural.word}; {obj.direction} would pick the "
+            "worst trial",
             f"use direction: {natural}, or leave direction out",
         )
     if obj.metric.endswith("_per_gpu") and exp.gpus_per_trial == 0:
@@ -131,9 +131,11 @@ def check(ctx: Context) -> None:
             f"{obj.metric} needs GPUs, but trials get none",
             "set deployment.gpus, or use a metric that is not per GPU",
         )
-    for i, slo in enumerate(exp.slos):
-        if slo.max is not None and slo.min is not None and slo.min > slo.max:
-            ctx.error(("slos", i), f"min {slo.min} is above max {slo.max}: no trial can pass", "")
+    for i, raw in enumerate(ctx.plain.get("slos") or []):  # an entry bounding both sides
+        both = Slo.from_entry(raw)
+        if len(both) == 2 and not both[1].holds(both[0].limit):
+            ctx.error(("slos", i), f"min {both[1].limit:g} is above max {both[0].limit:g}: "
+                      "no trial can pass", "")
 
 
 def check_noise(ctx: Context) -> None:
@@ -145,13 +147,14 @@ def check_noise(ctx: Context) -> None:
         ctx.error(("benchmark", "repeats", "max"),
                   f"max {bench.repeats_max} is below min {bench.repeats}", "max >= min")
     per_point = bench.max_requests_per_run * bench.repeats
-    judged = [(("slos", i), slo.metric) for i, slo in enumerate(ctx.exp.slos)]
+    judged = [(("slos", i), raw.get("metric")) for i, raw in enumerate(ctx.plain.get("slos") or [])]
     judged.append((("objective", "metric"), ctx.exp.objective.metric))
     for path, metric in judged:
-        base, _, stat = metric.partition(".")
-        if base not in LATENCIES or not stat.startswith("p"):
+        m = METRICS.get(metric)
+        stat = m.statistic if m is not None else None
+        if stat is None or stat.percentile is None:
             continue
-        need = min_requests(stat)
+        need = stat.min_requests
         if per_point < need:
             ctx.warn(path, f"{metric} is judged from at most {per_point} request(s) per point "
                            f"(maxRequestsPerRun {bench.max_requests_per_run} x repeats "

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuneops.metrics import METRICS
+from tuneops.metrics import METRICS, Direction, Slo, StrEnum
 
 API_VERSION = "tuneops/v1"
 KIND = "Experiment"
@@ -164,19 +164,24 @@ class Benchmark:
         return len(self.concurrency)
 
 
+class LevelChoice(StrEnum):
+    """How `objective.concurrency` picks the objective's point when it names no level."""
+
+    BEST_FEASIBLE = "best_feasible"  # the best value among levels holding every SLO
+    MEAN = "mean"  # the mean over levels
+    HIGHEST = "max"  # the highest level measured
+
+
 @dataclass(frozen=True)
 class Objective:
     metric: str
-    direction: str
-    concurrency: int | str  # a level, or best_feasible | mean | max
+    direction: Direction  # a string is taken as one; empty: the metric's own direction
+    concurrency: int | str  # a level, or a LevelChoice
     scenario: str | None = None
 
-
-@dataclass(frozen=True)
-class Slo:
-    metric: str
-    max: float | None = None
-    min: float | None = None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direction", Direction(self.direction or
+                                                        _default_direction(self.metric)))
 
 
 @dataclass(frozen=True)
@@ -392,10 +397,12 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         objective=Objective(
             metric=obj["metric"],
             direction=obj.get("direction") or _default_direction(obj["metric"]),
-            concurrency=obj.get("concurrency", "best_feasible"),
+            concurrency=obj.get("concurrency", LevelChoice.BEST_FEASIBLE),
             scenario=obj.get("scenario"),
         ),
-        slos=tuple(Slo(s["metric"], s.get("max"), s.get("min")) for s in doc.get("slos", [])),
+        # an entry bounding a metric on both sides is two SLOs, each judged on its own
+        slos=tuple(slo for s in doc.get("slos", [])
+                   for slo in Slo.from_entry(s)),
         search=Search(
             method=search.get("method", "grid"),
             max_trials=search.get("maxTrials"),
@@ -427,8 +434,8 @@ def _levels(value: list | dict) -> tuple[int, ...]:
     return tuple(int(c) for c in value)
 
 
-def _default_direction(metric: str) -> str:
-    return METRICS.get(metric, "maximize")
+def _default_direction(metric: str) -> Direction:
+    return METRICS[metric].direction if metric in METRICS else Direction.MAXIMIZE
 
 
 def canonical_json(value: Any) -> str:

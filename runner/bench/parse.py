@@ -16,7 +16,7 @@ from typing import Any
 from tuneops.runner.results import Metrics
 from tuneops.runner.stats import RECORD_FIELDS, Records
 
-from tuneops.metrics import LATENCIES, STATS
+from tuneops.metrics import ERROR_RATE, LATENCIES, METRICS
 
 
 @dataclass
@@ -52,42 +52,29 @@ def _num(value: Any) -> float | None:
 def run_metrics(data: dict[str, Any], gpu_count: int = 1) -> tuple[str, int, dict[str, float]]:
     """(scenario, concurrency, {tuneops metric: value}) from one genai-bench run JSON."""
     agg = data["aggregated_metrics"]
-    to_ms = 1000.0 if data.get("_time_unit", "s") == "s" else 1.0
     level_key = "batch_size" if agg.get("iteration_type") == "batch_size" else "num_concurrency"
     out: dict[str, float] = {}
 
-    def put(name: str, value: Any, scale: float = 1.0) -> None:
+    def put(name: str, value: Any) -> None:
         v = _num(value)
         if v is not None:
-            out[name] = v * scale
+            out[name] = v
 
-    per = max(int(gpu_count), 1)  # CPU: per machine
-    put("output_throughput", agg.get("mean_output_throughput_tokens_per_s"))
-    put("input_throughput", agg.get("mean_input_throughput_tokens_per_s"))
-    put("total_throughput", agg.get("mean_total_tokens_throughput_tokens_per_s"))
-    put("output_throughput_per_gpu", agg.get("mean_output_throughput_tokens_per_s"), 1 / per)
-    put("total_throughput_per_gpu", agg.get("mean_total_tokens_throughput_tokens_per_s"), 1 / per)
-    put("requests_per_s", agg.get("requests_per_second"))
+    for m in METRICS.values():  # each metric from where its table entry says (per GPU: CPU
+        put(m.name, m.read(data, gpu_count))  # trials count one machine)
     # genai-bench 0.0.5 divides by num_requests before it sets it, so its error_rate is 0
     # even when requests failed: recompute it from the counts it does get right.
     done, errors = _num(agg.get("num_completed_requests")), _num(agg.get("num_error_requests"))
     if done is not None and errors is not None and done + errors > 0:
-        out["error_rate"] = errors / (done + errors)
+        out[ERROR_RATE] = errors / (done + errors)
         out["num_requests"] = done + errors
     else:
-        put("error_rate", agg.get("error_rate"))
         put("num_requests", agg.get("num_requests"))
     put("num_completed_requests", done)
     put("num_error_requests", errors)
     for code, count in sorted((agg.get("error_codes_frequency") or {}).items()):
         put(f"errors.{code}", count)
     put("run_duration_s", agg.get("run_duration"))
-    stats = agg.get("stats") or {}
-    for lat in LATENCIES:
-        for stat in STATS:
-            put(f"{lat}.{stat}", (stats.get(lat) or {}).get(stat), to_ms)
-    for stat in STATS:
-        put(f"output_inference_speed.{stat}", (stats.get("output_inference_speed") or {}).get(stat))
     return str(agg["scenario"]), int(agg[level_key]), out
 
 

@@ -1,6 +1,6 @@
 """Run reports: results.json (schema-checked), report.md and PNG plots, written atomically.
 
-Every writer formats one `score.Ranking` (order, best, tie set, feasibility, Pareto axes and
+Every writer formats one `rankings.Ranking` (order, best, tie set, feasibility, Pareto axes and
 front): the runner's, or one made here from the results. None of them ranks on its own.
 
 `write_report` builds everything in a temporary sibling folder and renames it into place,
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneops.deployments.common.fsutil import fsync_dir
-from tuneops.runner import score
+from tuneops.runner import rankings
 from tuneops.runner.report import markdown, plots, results_json
 from tuneops.runner.report import provenance as _prov
 from tuneops.runner.results import TrialResult
@@ -46,7 +46,7 @@ def write_report(
     run_id: str | None = None,
     interrupted: bool = False,
     manifests_root: str | os.PathLike | None = "manifests",
-    ranking: score.Ranking | None = None,
+    ranking: rankings.Ranking | None = None,
     confirmation: dict[str, Any] | None = None,
 ) -> Path:
     """Write results.json, report.md, summary.md (for the PR bot) and plots/ into `out_dir` (usually
@@ -56,7 +56,7 @@ def write_report(
     Raises jsonschema.ValidationError (and writes nothing) if the document breaks the schema.
     """
     out_dir = Path(out_dir)
-    ranking = ranking if ranking is not None else score.ranking(results, exp)
+    ranking = ranking if ranking is not None else rankings.ranking(results, exp)
     ranked = ranking.trials
     if provenance is None:
         started, finished = _times(ranked)

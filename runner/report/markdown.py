@@ -1,6 +1,6 @@
 """report.md: a run report people (and a PR bot) read as-is, in GitHub-flavoured Markdown.
 
-Formats the run's one `score.Ranking` and ranks nothing itself. Simulated runs open with a
+Formats the run's one `rankings.Ranking` and ranks nothing itself. Simulated runs open with a
 banner that cannot be missed. Values carry their 95 % interval as `value ± half-width`;
 the top names the tie set when the best cannot be told apart from others, says when a
 percentile SLO was judged from too few requests, and flags trials measured on a contended
@@ -14,10 +14,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from tuneops.runner import score
+from tuneops.runner import rankings, score
 from tuneops.runner.results import COMPLETED, INFEASIBLE, UNCERTAIN, VIOLATED, TrialResult
 
 from tuneops.metrics import UNITS
+from tuneops.metrics import metric as metric_of
 from tuneops.registry import engines
 from tuneops.spec import Experiment
 
@@ -112,8 +113,8 @@ def status_text(result: TrialResult) -> str:
     if result.status != COMPLETED:
         return result.status
     verdict = result.score.verdict if result.score is not None else ""
-    text = "feasible" if score.is_feasible(result) else "infeasible"
-    if verdict == UNCERTAIN or (verdict == INFEASIBLE and score.is_feasible(result)):
+    text = "feasible" if rankings.is_feasible(result) else "infeasible"
+    if verdict == UNCERTAIN or (verdict == INFEASIBLE and rankings.is_feasible(result)):
         text += " (uncertain)"
     if result.contended:
         text += " ⚠️ contended"
@@ -130,13 +131,13 @@ def _params(exp: Experiment | None, results: list[TrialResult]) -> list[str]:
 
 
 def summary_table(
-    ranked: score.Ranking | list[TrialResult], exp: Experiment | None = None, *,
+    ranked: rankings.Ranking | list[TrialResult], exp: Experiment | None = None, *,
     limit: int | None = None,
 ) -> str:
     """All trials, best first, one row each: params, status, objective ± half-width,
     measurements, SLO verdicts. Takes the run's Ranking, or trials already in rank order
     (e.g. read back from results.json); it never ranks them itself."""
-    ranking = ranked if isinstance(ranked, score.Ranking) else None
+    ranking = ranked if isinstance(ranked, rankings.Ranking) else None
     trials = ranking.trials if ranking is not None else list(ranked)
     ties = set(ranking.tie_ids) if ranking is not None and len(ranking.ties) > 1 else set()
     params = _params(exp, trials)
@@ -218,7 +219,7 @@ def _detail(exp: Experiment, r: TrialResult) -> str:
     return table(headers, rows, ["---", "--:", "--:", *["--:"] * len(cols), "---"])
 
 
-def _decision(exp: Experiment, ranking: score.Ranking, doc: dict[str, Any]) -> list[str]:
+def _decision(exp: Experiment, ranking: rankings.Ranking, doc: dict[str, Any]) -> list[str]:
     """The top of the report: one winner, or the tie set, and how sure that is."""
     o = exp.objective
     best = ranking.best
@@ -257,7 +258,7 @@ def _decision(exp: Experiment, ranking: score.Ranking, doc: dict[str, Any]) -> l
     return out
 
 
-def _warnings(exp: Experiment, ranking: score.Ranking) -> list[str]:
+def _warnings(exp: Experiment, ranking: rankings.Ranking) -> list[str]:
     """Contended measurements, coarse throughputs, percentile SLOs judged from too few
     requests."""
     out: list[str] = []
@@ -280,20 +281,20 @@ def _warnings(exp: Experiment, ranking: score.Ranking) -> list[str]:
     for metric, (have, need) in sorted(few.items()):
         out += ["> [!WARNING]",
                 f"> `{metric}` was judged from as few as {have} request(s); a "
-                f"{metric.split('.')[1]} needs at least {need}, so below that it is the "
+                f"{metric_of(metric).statistic} needs at least {need}, so below that it is the "
                 "sample's extreme and its verdict is uncertain (❔). Raise "
                 "`benchmark.maxRequestsPerRun` or `repeats`.", ""]
     return out
 
 
-def _throughput_steps(exp: Experiment, ranking: score.Ranking) -> list[str]:
+def _throughput_steps(exp: Experiment, ranking: rankings.Ranking) -> list[str]:
     """genai-bench ends a run at a whole second (its run loop looks at the request count
     once a second) and divides the tokens of the requests done by then: a throughput moves
     in steps of one request, 1/N of its value for N requests a run."""
     metric = exp.objective.metric
     if "throughput" not in metric and metric != "requests_per_s":
         return []
-    done = [score.point_value(r, "num_completed_requests", exp.objective.scenario)
+    done = [rankings.point_value(r, "num_completed_requests", exp.objective.scenario)
             for r in ranking.trials if r.status == COMPLETED]
     done = [n for n in done if n]
     if not done or 1.0 / min(done) <= COARSE_STEP:
@@ -308,7 +309,7 @@ def _throughput_steps(exp: Experiment, ranking: score.Ranking) -> list[str]:
 
 def render(
     exp: Experiment,
-    ranking: score.Ranking,
+    ranking: rankings.Ranking,
     doc: dict[str, Any],
     plots: list[str],
     manifests_root: Path | None = None,
@@ -335,10 +336,7 @@ def render(
             + (f" in scenario `{o.scenario}`" if o.scenario else " (mean over scenarios)"), ""]
     if exp.slos:
         out += ["**SLOs:** " + ", ".join(
-            f"`{s.metric}` {'≤ ' if s.max is not None else '≥ '}"
-            f"{s.max if s.max is not None else s.min:g}"
-            + (f" {UNITS[s.metric]}" if UNITS.get(s.metric, "fraction") != "fraction" else "")
-            for s in exp.slos), ""]
+            f"`{s.metric}` {s.limit_text()}" for s in exp.slos), ""]
     summ = doc["summary"]
     b = exp.benchmark
     reps = (f"{b.repeats}" if b.repeats_max is None
@@ -368,7 +366,7 @@ def render(
                 ""]
         if s.slo_checks:
             out += [table(["SLO", "limit", "value", "requests", "verdict"],
-                          [[f"`{c.metric}`", f"{'≤' if c.bound == 'max' else '≥'} {c.limit:g}",
+                          [[f"`{c.metric}`", f"{c.bound.symbol} {c.limit:g}",
                             pm(c.value, c.low, c.high),
                             "—" if c.requests is None else f"{c.requests}"
                             + (f" (needs {c.min_requests})" if c.min_requests
@@ -468,7 +466,7 @@ def _provenance(doc: dict[str, Any]) -> str:
     return table(["", ""], rows)
 
 
-def pr_summary(exp: Experiment, ranking: score.Ranking, doc: dict[str, Any]) -> str:
+def pr_summary(exp: Experiment, ranking: rankings.Ranking, doc: dict[str, Any]) -> str:
     """summary.md: the block the CI bot posts on a pull request for this run."""
     out = [f"### `{exp.name}` — run `{doc['run']['id']}`", ""]
     if doc.get("simulated"):

@@ -16,10 +16,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from tuneops.runner import score  # noqa: E402
+from tuneops.runner import rankings, score  # noqa: E402
 from tuneops.runner.results import COMPLETED, TrialResult  # noqa: E402
 
-from tuneops.metrics import LATENCIES, UNITS  # noqa: E402
+from tuneops.metrics import UNITS, Bound, Direction, metric  # noqa: E402
 from tuneops.spec import Experiment, Param  # noqa: E402
 
 TRADEOFF_FILE = "throughput_vs_latency.png"
@@ -42,8 +42,9 @@ def _completed(results: list[TrialResult]) -> list[TrialResult]:
     return [r for r in results if r.status == COMPLETED and r.metrics]
 
 
-def _is_throughput(metric: str) -> bool:
-    return metric.split(".")[0] not in LATENCIES and metric != "error_rate"
+def _from_zero(name: str) -> bool:
+    """A higher-is-better axis (a throughput, a speed) reads best from 0."""
+    return metric(name).direction is Direction.MAXIMIZE
 
 
 def _err(value: float, bounds: score.Bounds) -> list[float]:
@@ -53,42 +54,43 @@ def _err(value: float, bounds: score.Bounds) -> list[float]:
     return [max(value - lo, 0.0), max(hi - value, 0.0)]
 
 
-def tradeoff_plot(path: Path, exp: Experiment, ranking: score.Ranking, title: str) -> None:
+def tradeoff_plot(path: Path, exp: Experiment, ranking: rankings.Ranking, title: str) -> None:
     tput, lat = ranking.pareto_axes
     sc = exp.objective.scenario
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
     done = _completed(ranking.trials)
     for feasible, style in ((True, dict(marker="o", color="tab:blue", label="feasible")),
                             (False, dict(marker="x", color="tab:red", label="violates an SLO"))):
-        pts = [(score.point_value(r, lat, sc), score.point_value(r, tput, sc), r)
-               for r in done if score.is_feasible(r) == feasible]
+        pts = [(rankings.point_value(r, lat, sc), rankings.point_value(r, tput, sc), r)
+               for r in done if rankings.is_feasible(r) == feasible]
         pts = [p for p in pts if p[0] is not None and p[1] is not None]
         if not pts:
             continue
-        xerr = [_err(px, score.point_bounds(r, lat, sc)) for px, _, r in pts]
-        yerr = [_err(py, score.point_bounds(r, tput, sc)) for _, py, r in pts]
+        xerr = [_err(px, rankings.point_bounds(r, lat, sc)) for px, _, r in pts]
+        yerr = [_err(py, rankings.point_bounds(r, tput, sc)) for _, py, r in pts]
         ax.errorbar([p[0] for p in pts], [p[1] for p in pts],
                     xerr=list(zip(*xerr, strict=True)), yerr=list(zip(*yerr, strict=True)),
                     linestyle="none", capsize=3, elinewidth=0.8, **style)
         for px, py, r in pts:
             ax.annotate(point_label(r), (px, py), fontsize=6, xytext=(3, 3),
                         textcoords="offset points")
-    fpts = sorted((score.point_value(r, lat, sc), score.point_value(r, tput, sc))
+    fpts = sorted((rankings.point_value(r, lat, sc), rankings.point_value(r, tput, sc))
                   for r in ranking.pareto)
     fpts = [p for p in fpts if p[0] is not None and p[1] is not None]
     if fpts:
         ax.plot([p[0] for p in fpts], [p[1] for p in fpts], "--", color="tab:green",
                 marker="s", markerfacecolor="none", markersize=10, label="Pareto front")
-    xs = [score.point_value(r, lat, sc) for r in done]
+    xs = [rankings.point_value(r, lat, sc) for r in done]
     xs = [v for v in xs if v is not None and v > 0]
     if xs and max(xs) / min(xs) > 100:
         ax.set_xscale("log")  # one trial far off (e.g. saturated) would flatten the rest
-    for slo in exp.slos:
-        if slo.metric == lat and slo.max is not None:
-            ax.axvline(slo.max, color="grey", linestyle=":", label=f"SLO {lat} ≤ {slo.max:g}")
-        if slo.metric == tput and slo.min is not None:
-            ax.axhline(slo.min, color="grey", linestyle=":", label=f"SLO {tput} ≥ {slo.min:g}")
-    if _is_throughput(tput):
+    for slo in exp.slos:  # the limits that cut the axes: a latency's max, a throughput's min
+        label = f"SLO {slo.metric} {slo.bound.symbol} {slo.limit:g}"
+        if slo.metric == lat and slo.bound is Bound.MAX:
+            ax.axvline(slo.limit, color="grey", linestyle=":", label=label)
+        if slo.metric == tput and slo.bound is Bound.MIN:
+            ax.axhline(slo.limit, color="grey", linestyle=":", label=label)
+    if _from_zero(tput):
         ax.set_ylim(bottom=0)
     ax.set_xlabel(_label(lat))
     ax.set_ylabel(_label(tput))
@@ -114,7 +116,7 @@ def discrete(param: Param | None, values: list) -> bool:
 
 
 def param_plot(
-    path: Path, exp: Experiment, ranking: score.Ranking, param: str, title: str
+    path: Path, exp: Experiment, ranking: rankings.Ranking, param: str, title: str
 ) -> None:
     obj = exp.objective.metric
     spec_param = next((p for p in exp.parameters if p.name == param), None)
@@ -141,11 +143,11 @@ def param_plot(
     for feasible, style in ((True, dict(marker="o", color="tab:blue", label="feasible")),
                             (False, dict(marker="x", color="tab:red", label="violates an SLO"))):
         sel = [(x, r) for x, r in zip(jitter, done, strict=True)
-               if score.is_feasible(r) == feasible]
+               if rankings.is_feasible(r) == feasible]
         if not sel:
             continue
         ys = [r.score.objective for _, r in sel]
-        err = [_err(r.score.objective, score.objective_interval(r)) for _, r in sel]
+        err = [_err(r.score.objective, rankings.objective_interval(r)) for _, r in sel]
         ax.errorbar([x for x, _ in sel], ys, yerr=list(zip(*err, strict=True)),
                     linestyle="none", capsize=3, elinewidth=0.8, **style)
         for (x, r), y in zip(sel, ys, strict=True):
@@ -155,14 +157,14 @@ def param_plot(
     if ticks:
         ax.set_xticks(range(len(ticks)), ticks)
         ax.set_xlim(-0.5, len(ticks) - 0.5)
-    if _is_throughput(obj):
+    if _from_zero(obj):
         ax.set_ylim(bottom=0)
     ax.set_xlabel(param)
     ax.set_ylabel(_label(obj))
     _finish(fig, ax, path, title)
 
 
-def write_plots(out_dir: Path, exp: Experiment, ranking: score.Ranking,
+def write_plots(out_dir: Path, exp: Experiment, ranking: rankings.Ranking,
                 simulated: bool = False) -> list[Path]:
     """Write every plot into out_dir; returns their paths (tradeoff first)."""
     out_dir.mkdir(parents=True, exist_ok=True)

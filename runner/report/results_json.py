@@ -1,6 +1,6 @@
 """results.json: the machine-readable report, validated against schemas/report.schema.json.
 
-It formats the run's one `score.Ranking`: trials appear in its order with their rank, the
+It formats the run's one `rankings.Ranking`: trials appear in its order with their rank, the
 best, its tie set (`decision`) and the Pareto front on the ranking's axes. Non-finite
 numbers (an unmeasured SLO's infinite violation, a NaN) are written as null so the file is
 strict JSON.
@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import jsonschema
-from tuneops.runner import score
+from tuneops.runner import rankings
 from tuneops.runner.results import COMPLETED, TrialResult
 
 from tuneops import schemas
@@ -62,7 +62,7 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
         # null: measured in this run; else the report it was taken from (runner/store.py)
         "reused_from": d["reused_from"] or None,
         **({"placement": d["placement"]} if d.get("placement") else {}),
-        "feasible": score.is_feasible(result),
+        "feasible": rankings.is_feasible(result),
         "metrics": d["metrics"],
         "not_run": d["not_run"],
         "score": d["score"],
@@ -79,10 +79,10 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
 
 
 def build(
-    exp: Experiment, ranking: score.Ranking, provenance: dict[str, Any],
+    exp: Experiment, ranking: rankings.Ranking, provenance: dict[str, Any],
     confirmation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole document, formatting `ranking` (score.ranking) as it is."""
+    """The whole document, formatting `ranking` (rankings.ranking) as it is."""
     ranked, best = ranking.trials, ranking.best
     x, y = ranking.pareto_axes
     front = ranking.pareto
@@ -100,12 +100,12 @@ def build(
         "objective": {"metric": exp.objective.metric, "direction": exp.objective.direction,
                       "concurrency": exp.objective.concurrency,
                       "scenario": exp.objective.scenario},
-        "slos": [{"metric": s.metric, "max": s.max, "min": s.min} for s in exp.slos],
+        "slos": [s.as_dict() for s in exp.slos],
         "parameters": [p.name for p in exp.parameters],
         "summary": {
             "trials": len(ranked),
             "completed": sum(r.status == COMPLETED for r in ranked),
-            "feasible": sum(score.is_feasible(r) for r in ranked),
+            "feasible": sum(rankings.is_feasible(r) for r in ranked),
             "failed": sum(r.status != COMPLETED for r in ranked),
             "reused": sum(bool(r.reused_from) for r in ranked),
         },

@@ -3,9 +3,9 @@
 How outcomes reach the sampler (Optuna's constraint contract: a value <= 0 means
 satisfied, set on the trial before `tell` — `Trial.set_constraint` from Optuna 5, a user
 attribute read by the sampler's `constraints_func` before that):
-- completed and scored: COMPLETE with the objective; constraint = 0 if every SLO is met,
-  else the scorer's relative SLO violation — TPE ranks infeasible trials below feasible
-  ones and among themselves by violation.
+- completed and scored: COMPLETE with the objective; constraint = `score.constraint`
+  (0 if every SLO is met, else the scorer's relative SLO violation) — TPE ranks
+  infeasible trials below feasible ones and among themselves by violation.
 - measured but no objective value: PRUNED with its violation (no value to rank by).
 - failed_config (OOM, rejected flag): PRUNED with a huge violation, so TPE learns to
   avoid the region instead of spending the failed-trial budget there.
@@ -46,6 +46,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 from tuneops.runner.bench.levels import is_pruned
 from tuneops.runner.results import FAILED_CONFIG, TrialResult
+from tuneops.runner.score import constraint
 from tuneops.runner.search.base import SamplingSearcher, is_failure
 from tuneops.runner.search.domain import finite_values, sample_point, snap
 
@@ -227,11 +228,10 @@ class BayesianSearcher(SamplingSearcher):
         elif any(is_pruned(note) for note in result.not_run):
             self._finish(ot, TrialState.PRUNED)
         elif score.objective is None or not math.isfinite(score.objective):
-            self._finish(ot, TrialState.PRUNED, constraint=score.violation or 1.0)
+            self._finish(ot, TrialState.PRUNED, constraint=constraint(score))
         else:
-            violation = 0.0 if score.feasible else (score.violation or 1.0)
             record_uncertainty(ot, result)
-            self._finish(ot, TrialState.COMPLETE, score.objective, violation)
+            self._finish(ot, TrialState.COMPLETE, score.objective, constraint(score))
 
 
 def record_uncertainty(ot: optuna.trial.Trial, result: TrialResult) -> None:

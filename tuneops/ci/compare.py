@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tuneops.metrics import Slo
 from tuneops.runner.report.markdown import fmt
 
 NOISE_REL = 0.03  # assumed relative noise when a report records no ± for a value
@@ -127,7 +128,13 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
             how = "best vs best" + (f" (main's best: `{old_trial['trial_id']}` — "
                                     f"{params_text(old_trial)})" if old_trial else "")
     new_v, old_v = _values(best), _values(old_trial)
-    slo_limits = {s.get("metric"): s for s in new.get("slos") or [] if isinstance(s, dict)}
+    slo_limits: dict[str, list[Slo]] = {}  # metric -> its bounds (results.json: one per entry)
+    for entry in new.get("slos") or []:
+        try:
+            for slo in Slo.from_entry(entry):
+                slo_limits.setdefault(slo.metric, []).append(slo)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue  # not an SLO entry: no bound to show
     header = ["", new_label] + ([old_label, "Δ"] if old is not None else [])
     rows = []
     names = ["objective"] + [m for m in new_v if m != "objective"]
@@ -137,9 +144,7 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         if name == "objective":
             label = f"`{obj.get('metric')}` ({obj.get('direction')}, objective)"
         else:
-            s = slo_limits.get(name, {})
-            bound = f"≤ {fmt(s['max'])}" if s.get("max") is not None else (
-                f"≥ {fmt(s['min'])}" if s.get("min") is not None else "")
+            bound = ", ".join(f"{s.bound.symbol} {fmt(s.limit)}" for s in slo_limits.get(name, []))
             label = f"`{name}` {bound} (SLO)"
         row = [label, with_pm(*new_v.get(name, (None, None)))]
         if old is not None:
