@@ -103,8 +103,16 @@ def _table_errors(path: Path, raw: Any) -> list[Diagnostic]:
         out.append(Diagnostic(str(path), line, 1 if line else 0, where or "(top)",
                               err.message, allowed))
     raw_map = raw if isinstance(raw, dict) else {}
-    owners = {e["catalog"] for e in raw_map.values()
-              if isinstance(e, dict) and e.get("catalog_from")}
+    owners: dict[str, str] = {}  # catalog file -> the entry that makes it
+    for name, e in raw_map.items():
+        if not isinstance(e, dict) or not e.get("catalog_from") or "catalog" not in e:
+            continue
+        if e["catalog"] in owners:
+            out.append(Diagnostic(
+                str(path), _line_of(raw, (name, "catalog")), 1, f"{name}.catalog",
+                f"{owners[e['catalog']]} already makes {e['catalog']!r}",
+                "give this engine its own catalog file, or drop its catalog_from to share it"))
+        owners.setdefault(e["catalog"], name)
     for name, e in raw_map.items():
         if not isinstance(e, dict):
             continue

@@ -38,8 +38,8 @@ class ParserMissing(RuntimeError):
     """The engine's parser venv is not built."""
 
 
-ENV = {"VLLM_TARGET_DEVICE": "cpu", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1",
-       "VLLM_LOGGING_LEVEL": "ERROR"}
+# plus the engine table's catalog_from.real_parser.env
+ENV = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "ERROR"}
 
 
 @functools.cache
@@ -49,9 +49,9 @@ def _server(engine: str) -> subprocess.Popen:
     if not venvs.ready(engine):
         raise ParserMissing(venvs.missing_message(engine))
     log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: it can never fill up
-    proc = subprocess.Popen([str(venvs.python(engine)), str(SCRIPT), engine, "serve"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=log, text=True, env=ENV)
+    proc = subprocess.Popen([str(venvs.python(engine)), str(SCRIPT), venvs.parser(engine),
+                             "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=log, text=True, env={**ENV, **venvs.env(engine)})
     proc.log = log
     atexit.register(_stop, proc)
     return proc

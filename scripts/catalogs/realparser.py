@@ -2,8 +2,11 @@
 
 Runs inside an engine's parser venv (scripts/catalogs/venvs.py), never in tuneops' own:
 
-    <venv>/bin/python scripts/catalogs/realparser.py sglang describe
-    <venv>/bin/python scripts/catalogs/realparser.py vllm parse < argvs.json
+    <venv>/bin/python scripts/catalogs/realparser.py \
+        sglang.srt.server_args:ServerArgs.add_cli_args describe
+    <venv>/bin/python scripts/catalogs/realparser.py realparser:vllm_parser parse < argvs.json
+
+The first word is the engine table's `catalog_from.real_parser.parser`.
 
 `describe` prints every argparse action of the parser as JSON, with what the type function
 does to probe values ("8", "8k", "auto", ...), so the catalog records what the engine
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import enum
+import importlib
 import importlib.util
 import io
 import json
@@ -42,14 +46,21 @@ SUFFIXES = ("k", "K", "m", "M", "g", "G", "t", "T", "Ki", "Mi", "Gi", "Ti")
 PROBES += tuple(f"1{s}" for s in SUFFIXES) + tuple(f"2.5{s}" for s in SUFFIXES)
 
 
-def sglang_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, list[str]]:
-    """(parser whose flags are described, parser argv goes to, words put before argv).
+Parsers = tuple[argparse.ArgumentParser, argparse.ArgumentParser, list[str]]
 
-    `python -m sglang.launch_server` parses with exactly this parser (prepare_server_args)."""
-    from sglang.srt.server_args import ServerArgs
 
+def adds_flags(target: str) -> Parsers:
+    """(parser whose flags are described, parser argv goes to, words put before argv) for an
+    engine whose flags a function adds to a plain parser: `module:Class.add_cli_args`.
+
+    SGLang: `python -m sglang.launch_server` parses with exactly this parser
+    (prepare_server_args builds an ArgumentParser and calls ServerArgs.add_cli_args)."""
+    module_name, _, attr = target.partition(":")
+    add = importlib.import_module(module_name)
+    for part in attr.split("."):
+        add = getattr(add, part)
     parser = argparse.ArgumentParser()
-    ServerArgs.add_cli_args(parser)
+    add(parser)
     return parser, parser, []
 
 
@@ -68,7 +79,17 @@ def vllm_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, lis
     return serve, root, ["serve"]
 
 
-PARSERS = {"sglang": sglang_parser, "vllm": vllm_parser}
+# Parsers a function here must assemble (an engine table's `parser: realparser:<name>`).
+BUILDERS = {"vllm_parser": vllm_parser}
+
+
+def parsers(target: str) -> Parsers:
+    """The engine table's `catalog_from.real_parser.parser`: `realparser:<builder>` for one
+    of BUILDERS, else `module:function` that adds the flags to a plain argparse parser."""
+    module_name, _, attr = target.partition(":")
+    if module_name == "realparser":
+        return BUILDERS[attr]()
+    return adds_flags(target)
 
 
 def jsonable(value):
@@ -188,13 +209,13 @@ def parse(parser: argparse.ArgumentParser, argvs: list[list[str]]) -> list[dict]
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in PARSERS or argv[1] not in ("describe", "parse", "serve"):
-        print("usage: realparser.py sglang|vllm describe|parse|serve", file=sys.stderr)
+    if len(argv) != 2 or ":" not in argv[0] or argv[1] not in ("describe", "parse", "serve"):
+        print("usage: realparser.py <module:function> describe|parse|serve", file=sys.stderr)
         return 2
     standins.install()
     out = sys.stdout
     with contextlib.redirect_stdout(sys.stderr):  # import-time chatter stays off stdout
-        described, parser, prefix = PARSERS[argv[0]]()
+        described, parser, prefix = parsers(argv[0])
 
     def answer(op: str, argvs: list | None) -> object:
         if op == "describe":

@@ -71,6 +71,11 @@ def package(engine: str) -> str:
     return table()[engine].package or engine
 
 
+def parser(engine: str) -> str:
+    """Which parser realparser.py reads (`module:function`, see realparser.parsers)."""
+    return _source(engine)["parser"]
+
+
 def deps(engine: str) -> list[str]:
     """What the parser modules import at load time, installed with their own dependencies."""
     return list(_source(engine)["deps"])

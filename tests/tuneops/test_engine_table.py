@@ -196,6 +196,12 @@ def test_a_catalog_nobody_makes_and_a_copy_of_nothing_are_refused(tmp_path):
     assert problem.path == f"{TOY}.catalog_from.copy_of" and "sim" in problem.hint
 
 
+def test_two_entries_making_one_catalog_file_are_refused(tmp_path):
+    twice = TOY_ENTRY.replace(f"catalog: {TOY}.json", "catalog: sglang.json")
+    [problem] = _problems(_table(tmp_path, twice))
+    assert problem.path == f"{TOY}.catalog" and "sglang already makes" in problem.message
+
+
 @pytest.mark.parametrize("text", ["Bad_Name:\n  command: [x]\n", "- a list\n", "sglang: [\n"])
 def test_a_bad_name_or_a_broken_file_is_a_clear_error(tmp_path, text):
     path = tmp_path / "engines.yaml"
