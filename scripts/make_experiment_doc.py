@@ -156,8 +156,8 @@ def _rows(node: dict, prefix: str, required: set[str]):
 def schema_text() -> str:
     """The committed schema with the built-in modes' enum and options blocks."""
     base = json.loads(SCHEMA.read_text())
-    return json.dumps(registry.experiment_schema(base, BUILTIN_MODES, with_engine_names=False), indent=2,
-                      ensure_ascii=False) + "\n"
+    schema = registry.experiment_schema(base, BUILTIN_MODES, with_engine_names=False)
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
 def render() -> str:

@@ -41,7 +41,8 @@ def test_the_registry_feeds_the_schema_and_the_cli():
             assert deployment[name] == mode.options_schema
     # the committed schema is the composition for the built-in modes (make docs rewrites it)
     committed = schemas.load_json("experiment.schema.json")
-    assert registry.experiment_schema(committed, registry_of_modes.BUILTIN_MODES, with_engine_names=False) == committed
+    builtin = registry_of_modes.BUILTIN_MODES
+    assert registry.experiment_schema(committed, builtin, with_engine_names=False) == committed
     reap = cli.build_parser()._subparsers._group_actions[0].choices["reap"]
     [backends] = [a for a in reap._actions if a.dest == "backends"]
     assert list(backends.choices) == sorted(modes)
