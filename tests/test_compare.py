@@ -52,3 +52,15 @@ def test_same_trial_direct_delta_else_best_vs_best_with_plus_minus_shown():
     lines = "\n".join(compare.comparison(pr_new, main))
     assert "best vs best" in lines and "+50.0 (+50.0 %)" in lines
     assert "No trial met every SLO" in "\n".join(compare.comparison(doc("p", [], ""), main))
+
+
+def test_slo_bounds_and_direction_come_from_the_typed_values_not_the_text():
+    new = doc("r2", [("a", 10.0, {"objective": 10.0})], "a")
+    new["slos"] = [{"metric": "ttft.p99", "max": 500, "min": 100},
+                   {"metric": "ttft.p99", "max": "<script>"},  # not an SLO: shown as none
+                   {"max": 3}]
+    new["objective"]["direction"] = "maximize](http://evil)"
+    text = "\n".join(compare.comparison(new, None))
+    assert "`ttft.p99` ≤ 500, ≥ 100 (SLO)" in text
+    assert "(maximize, objective)" in text  # the metric's own direction, not the text
+    assert "<script>" not in text and "evil" not in text

@@ -320,3 +320,14 @@ def test_one_pareto_rule_for_every_writer():
     assert score.pareto_axes(lat) == ("output_throughput_per_gpu", "ttft.p99")
     rk = score.ranking([], make_exp())
     assert rk.pareto_axes == ("output_throughput_per_gpu", "ttft.p99")
+
+
+def test_an_slo_bounded_on_both_sides_is_judged_on_both():
+    """`{metric, max, min}` is two SLOs: before, the min of such an entry was never checked."""
+    exp = make_exp(slos=[{"metric": "ttft.p99", "max": 500, "min": 100}])
+    assert [(s.bound, s.limit) for s in exp.slos] == [("max", 500), ("min", 100)]
+    too_fast = score.score_trial(exp, m({1: 100}, {1: 50}))
+    assert not too_fast.feasible
+    assert [c.met for c in too_fast.slo_checks] == [True, False]
+    assert too_fast.violation == pytest.approx(0.5)  # (100 - 50) / 100
+    assert score.score_trial(exp, m({1: 100}, {1: 300})).feasible

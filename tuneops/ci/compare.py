@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tuneops.metrics import Slo
+from tuneops.metrics import METRICS, Direction, Slo
 from tuneops.runner.report.markdown import fmt
 
 NOISE_REL = 0.03  # assumed relative noise when a report records no ± for a value
@@ -21,6 +21,16 @@ NOISE_REL = 0.03  # assumed relative noise when a report records no ± for a val
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(
         v) else None
+
+
+def _direction(objective: dict[str, Any]) -> str:
+    """The objective's direction as the report states it, if it is one; else the metric's
+    own (tuneops.metrics); else nothing — report text never goes into the comment as is."""
+    if objective.get("direction") in Direction._value2member_map_:
+        return str(Direction(objective["direction"]))
+    found = METRICS.get(objective.get("metric")) if isinstance(objective.get("metric"), str) \
+        else None
+    return str(found.direction) if found is not None else "direction unknown"
 
 
 def half_width(container: dict[str, Any] | None, key: str) -> float | None:
@@ -142,7 +152,7 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         names = []
     for name in names:
         if name == "objective":
-            label = f"`{obj.get('metric')}` ({obj.get('direction')}, objective)"
+            label = f"`{obj.get('metric')}` ({_direction(obj)}, objective)"
         else:
             bound = ", ".join(f"{s.bound.symbol} {fmt(s.limit)}" for s in slo_limits.get(name, []))
             label = f"`{name}` {bound} (SLO)"
