@@ -40,6 +40,8 @@ MEASUREMENT_PROCEDURE = 1
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]+)")
 CODE_SUFFIXES = (".py", ".json", ".yaml")
+# OCI image-spec descriptor digest grammar: algorithm ":" encoded
+_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _OWN_ENGINE = re.compile(r"tuneops\.engines\.([a-z_][a-z0-9_]*)")
 
 
@@ -130,10 +132,11 @@ def image_identity(image: str | None) -> str | None:
 
 
 def image_digest(image: str | None) -> str | None:
-    """The `sha256:...` an image is pinned to, or None."""
+    """The digest (`sha256:...`) an image is pinned to, or None."""
     if not image or "@" not in image:
         return None
-    return image.rsplit("@", 1)[1]
+    digest = image.rsplit("@", 1)[1]
+    return digest if _DIGEST.fullmatch(digest) else None
 
 
 def own_engine_package(engine: registry.Engine) -> str | None:
