@@ -55,17 +55,19 @@ def path(value: str, root: Path) -> str:
 
 def command(argv: list[str], root: Path, *, python: str = sys.executable,
             port: str | None = None) -> list[str]:
-    """`argv` with the interpreter as `<python>`, `port` as `<port>` where it stands as a
-    word or a `--flag=port` value, and every absolute path made portable (`path`)."""
+    """`argv` with the interpreter as `<python>`, `port` as `<port>` where it is the value
+    of a port flag (`--port N`, `--port=N`), and every absolute path made portable
+    (`path`)."""
     out = []
     for word in argv:
         if word == python or (os.path.isabs(word) and _same_file(word, python)):
             out.append(PYTHON)
-        elif port is not None and word == port:
-            out.append(PORT)
+        elif port is not None and word == port and out and out[-1].endswith("port"):
+            out.append(PORT)  # the value of --port (another flag's equal number stays)
         elif word.startswith("-") and "=" in word:
             flag, _, value = word.partition("=")
-            value = PORT if port is not None and value == port else path(value, root)
+            value = (PORT if port is not None and value == port and flag.endswith("port")
+                     else path(value, root))
             out.append(f"{flag}={value}")
         else:
             out.append(path(word, root))
