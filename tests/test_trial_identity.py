@@ -388,3 +388,11 @@ def test_max_gpu_hours_formula():
     cpu = make_plan(from_document({**doc, "deployment": {"mode": "local", "gpus": {"count": 0},
                                                          "startupTimeout": 100}}))
     assert cpu.max_gpu_hours() == pytest.approx((2 * per_trial_s + confirm_s) * 1 / 3600)
+
+
+def test_a_new_measurement_procedure_starts_a_new_run():
+    """Resuming across a procedure change would mix trials of old and new ids in one run."""
+    exp = from_document(BASES[0])
+    before = journal.experiment_hash(exp)
+    with mock.patch.object(identity, "MEASUREMENT_PROCEDURE", identity.MEASUREMENT_PROCEDURE + 1):
+        assert journal.experiment_hash(exp) != before
