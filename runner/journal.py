@@ -32,7 +32,7 @@ from tuneops.deployments.common.fsutil import append_line, fsync_dir
 from tuneops.runner.results import CANCELLED, TrialResult
 
 from tuneops import errors
-from tuneops.plan import Trial, make_trial
+from tuneops.plan import Trial, identity_facts, make_trial
 from tuneops.spec import Experiment, canonical_json
 
 JOURNAL = "journal.jsonl"
@@ -44,8 +44,11 @@ _BUDGET_FIELDS = ("max_trials", "max_failed_trials", "parallel_trials", "time_bu
 
 
 def experiment_hash(exp: Experiment) -> str:
-    """What makes two runs the same run: the experiment minus its source, prose and budgets."""
+    """What makes two runs the same run: the experiment minus its source, prose and budgets,
+    plus what else the trial ids hash (a new measurement procedure or engine code starts a
+    new run rather than resuming one whose finished trials have other ids)."""
     d = asdict(exp)
+    d["identity"] = identity_facts(exp)
     for key in ("source_file", "source_sha256", "description", "labels"):
         d.pop(key, None)
     for key in _BUDGET_FIELDS:

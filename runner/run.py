@@ -190,6 +190,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         searcher = make_searcher(exp, plan, max_trials=options.max_trials)
         # measured results of the same trial ids, from the reports in the checkout
         store = ResultStore() if options.fresh else ResultStore.scan(options.reports_root)
+        for refused in store.refused:
+            run.note(f"not reused: {refused}")
         for result in store.take(exp, plan.trials, finished):
             run.trial_finished(result)
             finished[result.trial_id] = result

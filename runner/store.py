@@ -11,22 +11,28 @@ Only outcomes of the trial itself are reused: `completed` and `failed_config` (s
 that cannot work). Infrastructure and benchmark failures are measured again. A reused
 result is scored again under the experiment that takes it (its SLOs may differ).
 
-Report files are read only when they are regular files (never through a symlink) inside
-the reports folder: a pull request can plant anything under reports/.
+A pull request can plant anything under reports/, so every report is read through the one
+loader (runner/report/load.py: regular files only, schema and consistency checked); a
+report it refuses is skipped whole and named in the run's notes, never half-used. Reports
+of an older measurement procedure (tuneops/identity.py) stay as history: their ids cannot
+come up again, and they are not even candidates. Which report folders are candidates at
+all is decided in one function, `candidate_reports`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuneops.runner import score
+from tuneops.runner.report import load as report_load
+from tuneops.runner.report.load import RESULTS, Report
 from tuneops.runner.results import COMPLETED, FAILED_CONFIG, TrialResult
 
+from tuneops import identity
+from tuneops.errors import TuneopsError
 from tuneops.plan import Trial
 from tuneops.spec import Experiment
 
@@ -34,45 +40,6 @@ REUSABLE = (COMPLETED, FAILED_CONFIG)
 # What a results.json trial entry carries over into the reused result as it is.
 _KEPT = ("spread", "samples", "measurements", "confirmations", "host_load", "contended",
          "cpus", "command", "not_run", "placement")
-RESULTS = "results.json"
-MAX_REPORT_BYTES = 64 * 1024 * 1024
-
-
-def read_regular(path: str | os.PathLike, root: str | os.PathLike | None = None) -> bytes:
-    """The bytes of `path`, refusing symlinks (at the file and, with `root`, on the way
-    from `root` down to it) and anything that is not a regular file. Raises OSError."""
-    path = Path(path)
-    if root is not None:
-        root = Path(root)
-        rel = path.relative_to(root)  # ValueError if outside: a bug in the caller
-        here = root
-        for part in rel.parts[:-1]:
-            here = here / part
-            if not stat.S_ISDIR(os.lstat(here).st_mode):
-                raise OSError(f"{here} is not a plain folder")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{path} is not a regular file")
-        if info.st_size > MAX_REPORT_BYTES:
-            raise OSError(f"{path} is larger than {MAX_REPORT_BYTES} bytes")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read()
-    finally:
-        os.close(fd)
-
-
-def load_report(path: str | os.PathLike, root: str | os.PathLike | None = None) -> dict | None:
-    """A results.json document, or None when it is missing, not a regular file or not a
-    JSON object with trials (a broken report is skipped, never fatal)."""
-    try:
-        doc = json.loads(read_regular(path, root))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("trials"), list):
-        return None
-    return doc
 
 
 def report_dirs(reports_root: str | os.PathLike) -> list[Path]:
@@ -93,6 +60,12 @@ def report_dirs(reports_root: str | os.PathLike) -> list[Path]:
     return sorted(out, key=lambda p: (p.name, p.parent.name))
 
 
+def candidate_reports(reports_root: str | os.PathLike) -> list[Path]:
+    """The report folders the store may take results from, oldest first: the one place a
+    policy on which reports to trust plugs in."""
+    return report_dirs(reports_root)
+
+
 @dataclass
 class Found:
     entry: dict[str, Any]  # the trial as results.json lists it
@@ -104,25 +77,31 @@ class ResultStore:
     """trial id → the newest measured result of that id among the reports."""
 
     found: dict[str, Found] = field(default_factory=dict)
-    reports: dict[Path, dict] = field(default_factory=dict)  # run dir → results.json
+    reports: dict[Path, Report] = field(default_factory=dict)  # run dir → its checked report
+    refused: list[str] = field(default_factory=list)  # why each refused report was skipped
 
     @classmethod
     def scan(cls, reports_root: str | os.PathLike) -> ResultStore:
+        """Every candidate report, each read through the one loader (runner/report/load.py):
+        a report it refuses is skipped whole and named in `refused`, and one measured by an
+        older procedure (tuneops/identity.py) stays history, never reused."""
         store = cls()
         root = Path(reports_root)
-        for run_dir in report_dirs(root):
-            doc = load_report(run_dir / RESULTS, root)
-            if doc is None:
+        for run_dir in candidate_reports(root):
+            try:
+                report = report_load.load(run_dir / RESULTS, root)
+            except TuneopsError as exc:
+                store.refused.append(str(exc))
                 continue
-            store.reports[run_dir] = doc
+            if report.procedure != identity.MEASUREMENT_PROCEDURE:
+                continue  # same ids cannot come up; no report of it is "current" either
+            store.reports[run_dir] = report
             here = f"{root.name}/{run_dir.parent.name}/{run_dir.name}"
-            for entry in doc["trials"]:
-                if not isinstance(entry, dict) or entry.get("status") not in REUSABLE:
-                    continue
-                tid = entry.get("trial_id")
-                if isinstance(tid, str) and tid:
+            for trial in report.trials:
+                if trial.status in REUSABLE:
                     # a result this report took from another keeps naming the one that measured it
-                    store.found[tid] = Found(entry, entry.get("reused_from") or here)
+                    store.found[trial.trial_id] = Found(
+                        trial.entry, trial.entry.get("reused_from") or here)
         return store
 
     def lookup(self, exp: Experiment, trial: Trial) -> TrialResult | None:
@@ -131,19 +110,19 @@ class ResultStore:
         hit = self.found.get(trial.id)
         if hit is None:
             return None
-        e = hit.entry
-        durations = e.get("durations") or {}
+        e = hit.entry  # schema-checked: the required fields are there, typed
+        durations = e["durations"]
         result = TrialResult.from_dict({
             "trial_id": trial.id, "index": trial.index, "params": dict(trial.params),
-            "args": dict(trial.args), "status": e["status"], "reason": e.get("reason") or "",
-            "attempts": int(e.get("attempts") or 1), "metrics": e.get("metrics") or {},
-            "gpus": list(e.get("gpus") or []), "started_at": e.get("started_at") or "",
-            "finished_at": e.get("finished_at") or "",
-            "startup_s": float(durations.get("startup_s") or 0.0),
-            "warmup_s": float(durations.get("warmup_s") or 0.0),
-            "benchmark_s": float(durations.get("benchmark_s") or 0.0),
-            "total_s": float(durations.get("total_s") or 0.0),
-            "log_dir": e.get("log_dir") or "", "simulated": bool(e.get("simulated")),
+            "args": dict(trial.args), "status": e["status"], "reason": e["reason"],
+            "attempts": max(e["attempts"], 1), "metrics": e["metrics"],
+            "gpus": list(e.get("gpus", [])), "started_at": e.get("started_at", ""),
+            "finished_at": e.get("finished_at", ""),
+            "startup_s": float(durations["startup_s"]),
+            "warmup_s": float(durations.get("warmup_s", 0.0)),
+            "benchmark_s": float(durations["benchmark_s"]),
+            "total_s": float(durations["total_s"]),
+            "log_dir": e.get("log_dir", ""), "simulated": e["simulated"],
             "reused_from": hit.source,
             # The noise as measured: a reused trial keeps its intervals (the tie set and
             # SLO verdicts are decided from them) and its samples (a confirmation round
@@ -170,11 +149,11 @@ class ResultStore:
         """The newest report of this experiment, of this very file, holding exactly these
         trials: a run that measured nothing new writes no second copy of it."""
         for run_dir in sorted(self.reports, key=lambda p: p.name, reverse=True):
-            doc = self.reports[run_dir]
+            report = self.reports[run_dir]
             if run_dir.parent.name != exp.name:
                 continue
-            if sha256 is None or (doc.get("experiment") or {}).get("sha256") != sha256:
+            if sha256 is None or report.experiment_sha256 != sha256:
                 continue
-            if {t.get("trial_id") for t in doc["trials"] if isinstance(t, dict)} == trial_ids:
+            if set(report.by_id) == trial_ids:
                 return run_dir
         return None

@@ -36,6 +36,7 @@ from tuneops.deployments.common.backend import (
     Launch,
 )
 from tuneops.runner import bench, hostload, score, stats
+from tuneops.runner.report import portable
 from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
@@ -189,13 +190,14 @@ def _engine_cpus(ctx: TrialContext, trial: Trial, share: tuple[int, ...] = ()) -
     return plan
 
 
-def _ran_command(launch: Launch, deployment: Deployment, plan: cpus.CpuPlan) -> list[str]:
-    """The engine argv as it ran (local mode), port filled in, CPU pinning spelt out."""
-    port = deployment.base_url.rsplit(":", 1)[-1]
-    argv = [a.replace(PORT_PLACEHOLDER, port) for a in launch.command]
+def _ran_command(exp: Experiment, launch: Launch, plan: cpus.CpuPlan) -> list[str]:
+    """The engine argv as it ran (local mode), CPU pinning spelt out, as a committed report
+    may hold it: `<port>` for the port, `<python>` for the interpreter, paths relative to
+    the repository (runner/report/portable.py)."""
+    argv = [a.replace(PORT_PLACEHOLDER, portable.PORT) for a in launch.command]
     if plan.engine:
         argv = ["taskset", "-c", ",".join(map(str, plan.engine)), *argv]
-    return argv
+    return portable.command(argv, portable.repo_root(exp.source_file or None))
 
 
 def _attempt(
@@ -230,7 +232,7 @@ def _attempt(
             _check(ctx)
         warmup_s = round(time.monotonic() - t_warm, 3)
         extra = dict(startup_s=round(startup_s, 3), warmup_s=warmup_s, cpus=plan.as_dict(),
-                     command=_ran_command(launch, deployment, plan)
+                     command=_ran_command(exp, launch, plan)
                      if getattr(ctx.backend, "name", "") == "local" else [])
         t_bench = time.monotonic()
         measured = _measure(ctx, trial, deployment, log_dir, gpus, plan, repeats)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tuneops.runner.report import write_report
+from tuneops.runner.report.load import load
 from tuneops.runner.results import COMPLETED, Score, SloCheck, TrialResult
 
 from tests import ci_helpers as c
@@ -234,8 +235,7 @@ def test_diff_prints_the_comparison_the_bot_posts(tmp_path, pr_repo):
     c.write_exp(dev, [8, 64])
     b = report_for(dev, "e2e", {8: 1000.0, 64: 1500.0}, "20261130T000002Z-b")
     proc = c.tuneops(dev, "diff", str(a), str(b))
-    expected = compare.diff_text(c.read_json(a / "results.json"), c.read_json(b / "results.json"),
-                                 a_label=str(a), b_label=str(b))
+    expected = compare.diff_text(load(a), load(b), a_label=str(a), b_label=str(b))
     assert proc.stdout == expected + "\n"
     # B's best (64) is not in A: best against best
     assert "best vs best" in proc.stdout and "+500.0 (+50.0 %)" in proc.stdout

@@ -79,7 +79,8 @@ def test_experiment_run_engine_and_hardware_blocks(repo: git.Repo):
     info = provenance.collect(exp, run_id="run-9", started_at="2026-01-01T00:00:00Z",
                               finished_at="2026-01-01T01:00:00Z", interrupted=True)
     assert info["experiment"] == {
-        "name": "prov", "file": str(exp_file), "description": "why this run",
+        # relative to the repository holding it: no machine paths in a committed report
+        "name": "prov", "file": "experiments/e.yaml", "description": "why this run",
         "sha256": hashlib.sha256(exp_file.read_bytes()).hexdigest(),
     }
     assert info["run"] == {"id": "run-9", "started_at": "2026-01-01T00:00:00Z",

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from tuneops.runner import journal
 
+from tuneops import identity, registry
 from tuneops.plan import ID_LENGTH, make_plan, make_trial, trial_id
 from tuneops.spec import from_document
 
@@ -156,8 +158,11 @@ def test_engine_args_and_params_enter_the_id_in_any_order(data, name: str, value
     ident = make_trial(exp, point, 0).id
     args = {**exp.engine.args, **point}
     assert trial_id(exp, dict(reversed(list(args.items())))) == ident  # order never matters
-    assume(args.get(name) != value)
-    assert trial_id(exp, {**args, name: value}) != ident  # a new or changed flag does
+    cat = registry.catalog(exp.engine.name)
+    # a new or changed flag does, unless it only respells one already set (tp / tp-size)
+    assume(identity.canonical_args(cat, {**args, name: value})
+           != identity.canonical_args(cat, args))
+    assert trial_id(exp, {**args, name: value}) != ident
     for key in args:  # a flag dropped does too
         assert trial_id(exp, {k: v for k, v in args.items() if k != key}) != ident
 
@@ -199,6 +204,124 @@ def test_prose_and_budgets_keep_the_resume_key(path: str, data: st.DataObject):
     base = data.draw(st.sampled_from(BASES), label="base")
     changed = from_document(_set(base, path, data.draw(UNMEASURED[path], label=path)))
     assert journal.experiment_hash(changed) == journal.experiment_hash(from_document(base))
+
+
+# ------------------------------------------------ canonical identity: spellings and procedure
+
+VLLM = {**BASES[0], "metadata": {"name": "ident-vllm"},
+        "engine": {"name": "vllm", "image": "vllm/vllm-openai:v0.11.0", "version": "0.11.0",
+                   "args": {}},
+        "parameters": {"max-num-seqs": [8, 16]}}
+
+
+def _with_args(doc: dict, args: dict[str, Any]) -> dict:
+    return _set(doc, "engine.args", {**doc["engine"]["args"], **args})
+
+
+def test_tp_and_tensor_parallel_size_are_one_trial():
+    """The issue's own example: vLLM's -tp and --tensor-parallel-size set one flag."""
+    point = {"max-num-seqs": 8}
+    short = _id(_with_args(VLLM, {"tp": 1}), point)
+    assert short == _id(_with_args(VLLM, {"tensor-parallel-size": 1}), point)
+    assert short == _id(_with_args(VLLM, {"--tensor-parallel-size": 1}), point)
+    assert short != _id(_with_args(VLLM, {"tensor-parallel-size": 2}), point)
+
+
+def _aliased(engine: str) -> list[tuple[str, tuple[str, ...]]]:
+    cat = registry.catalog(engine)
+    return sorted((n, f.aliases) for n, f in cat.flags.items() if f.aliases and not f.boolean)
+
+
+@given(data=st.data(), value=st.integers(1, 64))
+def test_every_spelling_of_a_flag_gives_one_id(data: st.DataObject, value: int):
+    base = data.draw(st.sampled_from([BASES[0], VLLM]), label="base")
+    name, aliases = data.draw(st.sampled_from(_aliased(base["engine"]["name"])), label="flag")
+    spelling = data.draw(st.sampled_from(aliases), label="spelling")
+    point = _point(data, base)
+    assert _id(_with_args(base, {spelling: value}), point) == _id(
+        _with_args(base, {name: value}), point)
+
+
+def _sized(engine: str) -> list[tuple[str, dict[str, int], tuple[str, ...]]]:
+    cat = registry.catalog(engine)
+    return sorted((n, dict(f.sizes), f.size_decimals) for n, f in cat.flags.items() if f.sizes)
+
+
+def test_8k_is_8000_where_the_engine_says_so():
+    point = {"max-running-requests": 8, "schedule-policy": "lpm"}
+    k = _id(_with_args(BASES[0], {"context-length": "8k"}), point)
+    assert k == _id(_with_args(BASES[0], {"context-length": 8000}), point)
+    assert k == _id(_with_args(BASES[0], {"context-length": "8000"}), point)
+    # SGLang reads Ki as 1024: 8Ki is another context length
+    assert k != _id(_with_args(BASES[0], {"context-length": "8Ki"}), point)
+    assert _id(_with_args(BASES[0], {"context-length": "8Ki"}), point) == _id(
+        _with_args(BASES[0], {"context-length": 8192}), point)
+
+
+@given(data=st.data(), number=st.integers(1, 4096))
+def test_a_size_hashes_as_the_number_the_engine_reads(data: st.DataObject, number: int):
+    base = data.draw(st.sampled_from([BASES[0], VLLM]), label="base")
+    name, sizes, _ = data.draw(st.sampled_from(_sized(base["engine"]["name"])), label="flag")
+    suffix = data.draw(st.sampled_from(sorted(sizes)), label="suffix")
+    point = _point(data, base)
+    assert _id(_with_args(base, {name: f"{number}{suffix}"}), point) == _id(
+        _with_args(base, {name: number * sizes[suffix]}), point)
+
+
+def test_values_hash_as_parsed_and_inverse_spellings_as_the_flag():
+    point = {"max-num-seqs": 8}
+    assert _id(_with_args(VLLM, {"gpu-memory-utilization": 1}), point) == _id(
+        _with_args(VLLM, {"gpu-memory-utilization": 1.0}), point)  # float("1") == 1.0
+    assert _id(_with_args(VLLM, {"disable-prefix-caching": True}), point) == _id(
+        _with_args(VLLM, {"enable-prefix-caching": False}), point)
+    assert _id(_with_args(VLLM, {"enable-prefix-caching": True}), point) != _id(
+        _with_args(VLLM, {"enable-prefix-caching": False}), point)
+    # a bare flag set false where leaving it out means false: the same command line
+    sg = {"max-running-requests": 8, "schedule-policy": "lpm"}
+    assert _id(_with_args(BASES[0], {"disable-radix-cache": False}), sg) == _id(BASES[0], sg)
+    assert _id(_with_args(BASES[0], {"disable-radix-cache": True}), sg) != _id(BASES[0], sg)
+
+
+@given(data=st.data(), version=st.integers(2, 10**6))
+def test_a_new_measurement_procedure_changes_every_id(data: st.DataObject, version: int):
+    base = data.draw(st.sampled_from([*BASES, VLLM]), label="base")
+    before = [t.id for t in make_plan(from_document(base)).trials]
+    with mock.patch.object(identity, "MEASUREMENT_PROCEDURE", version):
+        after = [t.id for t in make_plan(from_document(base)).trials]
+    assert before and not set(before) & set(after)
+
+
+def test_a_pinned_image_is_its_digest():
+    point = {"max-running-requests": 8, "schedule-policy": "lpm"}
+    digest = "sha256:" + "a" * 64
+    tagged = _id(_set(BASES[0], "engine.image", f"lmsysorg/sglang:v0.5.2@{digest}"), point)
+    assert tagged == _id(_set(BASES[0], "engine.image", f"lmsysorg/sglang@{digest}"), point)
+    assert tagged != _id(_set(BASES[0], "engine.image",
+                              f"lmsysorg/sglang@sha256:{'b' * 64}"), point)
+    assert identity.image_digest(f"lmsysorg/sglang:v0.5.2@{digest}") == digest
+    assert identity.image_identity("localhost:5000/sglang:v1") == "localhost:5000/sglang:v1"
+
+
+def test_tuneops_own_engines_hash_their_code(tmp_path):
+    """The simulator and the llama.cpp launcher are tuneops code: an edit there changes
+    the numbers they produce, so it changes their ids (an external engine's is None)."""
+    assert identity.engine_code_digest("sglang") is None
+    assert identity.engine_code_digest("vllm") is None
+    sim, llama = identity.engine_code_digest("sim"), identity.engine_code_digest("llamacpp")
+    assert sim and llama and sim != llama
+    (tmp_path / "pkg" / "data").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "data" / "gpus.json").write_text("{}")
+    first = identity.folder_digest(tmp_path / "pkg")
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "a.cpython-312.pyc").write_bytes(b"\0")
+    assert identity.folder_digest(tmp_path / "pkg") == first  # caches are not code
+    (tmp_path / "pkg" / "data" / "gpus.json").write_text('{"H100": 1}')
+    assert identity.folder_digest(tmp_path / "pkg") != first
+    point = {"chunked-prefill-size": 2048}
+    before = _id(BASES[1], point)
+    with mock.patch.object(identity, "engine_code_digest", lambda name: "sha256:other"):
+        assert _id(BASES[1], point) != before
 
 
 # ------------------------------------------------ the plan's other facts (mutation survivors)
@@ -265,3 +388,11 @@ def test_max_gpu_hours_formula():
     cpu = make_plan(from_document({**doc, "deployment": {"mode": "local", "gpus": {"count": 0},
                                                          "startupTimeout": 100}}))
     assert cpu.max_gpu_hours() == pytest.approx((2 * per_trial_s + confirm_s) * 1 / 3600)
+
+
+def test_a_new_measurement_procedure_starts_a_new_run():
+    """Resuming across a procedure change would mix trials of old and new ids in one run."""
+    exp = from_document(BASES[0])
+    before = journal.experiment_hash(exp)
+    with mock.patch.object(identity, "MEASUREMENT_PROCEDURE", identity.MEASUREMENT_PROCEDURE + 1):
+        assert journal.experiment_hash(exp) != before

@@ -169,9 +169,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from tuneops.ci.compare import diff_text
-    from tuneops.promote import load_results
+    from tuneops.runner.report.load import load
 
-    docs = [load_results(Path(r)) for r in (args.report_a, args.report_b)]
+    docs = [load(Path(r)) for r in (args.report_a, args.report_b)]
     print(diff_text(docs[0], docs[1], a_label=args.report_a, b_label=args.report_b))
     return errors.EXIT_OK
 

@@ -1,9 +1,11 @@
 """From an experiment to trials: each grid point gets a content-addressed id.
 
-The id hashes exactly what determines a measurement — the engine's canonical arguments,
-image, engine version, model and benchmark — so a later run (or a run of a renamed
-experiment) recognises a trial it already finished, and changing the benchmark makes
-every trial new.
+The id hashes exactly what determines a measurement — the engine's flags as it parses them
+(canonical names and values, tuneops/identity.py), its image (the digest when pinned) or
+tuneops' own engine code, engine version, model, benchmark, and the version of tuneops'
+measurement procedure — so a later run (or a run of a renamed experiment, or one that
+spells a flag another way) recognises a trial it already finished, and changing the
+benchmark, the engine's code or how tuneops measures makes every trial new.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from tuneops import expr, space
+from tuneops import expr, identity, space
 from tuneops.deployments.registry import deployment_mode
 from tuneops.spec import Experiment, canonical_json
 
@@ -68,17 +70,33 @@ def trial_args(exp: Experiment, params: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+def identity_facts(exp: Experiment) -> dict[str, Any]:
+    """What produces a trial's numbers besides its flags, as results.json records it
+    (`identity`): the measurement procedure's version, the image digest a pinned image
+    names, and the digest of tuneops' own engine code (simulator, llama.cpp launcher)."""
+    runs_image = deployment_mode(exp.deployment.mode).runs_image
+    return {
+        "procedure": identity.MEASUREMENT_PROCEDURE,
+        "image_digest": identity.image_digest(exp.engine.image) if runs_image else None,
+        "engine_code": identity.engine_code_digest(exp.engine.name),
+    }
+
+
 def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
     b, cpus = exp.benchmark, exp.deployment.cpus
-    identity = {
+    runs_image = deployment_mode(exp.deployment.mode).runs_image
+    facts = identity_facts(exp)
+    ident = {
+        "procedure": facts["procedure"],
         "engine": exp.engine.name,
-        "image": exp.engine.image if deployment_mode(exp.deployment.mode).runs_image
-        else None,
+        "image": identity.image_identity(exp.engine.image) if runs_image else None,
+        "engine_code": facts["engine_code"],
         "version": exp.engine.version,
         "model": exp.model.id,
         # genai-bench makes the prompts and counts the tokens with it
         "tokenizer": exp.model.tokenizer,
-        "args": {k: args[k] for k in sorted(args)},
+        # each flag once, under its canonical name, valued as the engine parses it
+        "args": identity.canonical_args(registry.catalog(exp.engine.name), args),
         # literal values only: a secret (by reference) names a credential, not a setting
         "env": {k: exp.engine.env[k] for k in sorted(exp.engine.env)},
         # declared CPU sets (derived ones follow the machine, like everything unhashed here)
@@ -98,7 +116,7 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
             "params": b.additional_request_params,
         },
     }
-    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:ID_LENGTH]
+    return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:ID_LENGTH]
 
 
 def make_trial(exp: Experiment, params: dict[str, Any], index: int) -> Trial:

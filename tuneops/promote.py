@@ -27,7 +27,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from tuneops.errors import UserError
 from tuneops.registry import catalog
 from tuneops.renderers.command import flag_words
-from tuneops.runner.store import RESULTS, load_report
+from tuneops.runner.report.load import Report, ReportTrial, load
 
 
 def _yaml(text: str) -> YAML:
@@ -50,23 +50,13 @@ def _dash_offset(text: str) -> int:
     return 2
 
 
-def load_results(report: Path) -> dict[str, Any]:
-    """results.json of a report folder (or the file itself); UserError when unreadable."""
-    path = report / RESULTS if report.is_dir() else report
-    doc = load_report(path)
-    if doc is None:
-        raise UserError(summary=f"{path}: not a readable results.json")
-    return doc
-
-
-def load_winner(report: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(results.json, its best trial) of a report folder or results.json file."""
-    doc = load_results(report)
-    path = report
-    best = next((t for t in doc["trials"] if t.get("trial_id") == doc.get("best_trial_id")), None)
-    if best is None:
-        raise UserError(summary=f"{path}: the run has no best trial (nothing met every SLO)")
-    return doc, best
+def load_winner(report: Path) -> tuple[Report, ReportTrial]:
+    """(the checked report, its best trial) of a report folder or results.json file."""
+    loaded = load(report)
+    if loaded.best is None:
+        raise UserError(summary=f"{loaded.where}: the run has no best trial (nothing met "
+                                "every SLO)")
+    return loaded, loaded.best
 
 
 def _set_flags(argv: list[str], params: dict[str, Any], engine: str) -> list[str]:
@@ -165,9 +155,8 @@ def promote_doc(doc: Any, params: dict[str, Any], engine: str, *, service: str |
 
 
 def promote(report: Path, into: Path | None = None, *, service: str | None = None) -> str:
-    doc, best = load_winner(report)
-    engine = (doc.get("engine") or {}).get("name", "")
-    target = into or Path((doc.get("experiment") or {}).get("file") or "")
+    loaded, best = load_winner(report)
+    target = into or Path(loaded.doc["experiment"]["file"] or "")
     if not target.is_file():
         raise UserError(summary=f"{target}: no such file (give one with --into)")
     text = target.read_text()
@@ -180,7 +169,7 @@ def promote(report: Path, into: Path | None = None, *, service: str | None = Non
     for d in docs:
         if d is None:
             continue
-        kinds.append(promote_doc(d, best.get("params") or {}, engine, service=service,
+        kinds.append(promote_doc(d, best.params, loaded.engine, service=service,
                                  where=str(target)))
     buf = io.StringIO()
     if len(docs) == 1:
@@ -188,5 +177,5 @@ def promote(report: Path, into: Path | None = None, *, service: str | None = Non
     else:
         y.dump_all(docs, buf)
     target.write_text(buf.getvalue())
-    params = ", ".join(f"{k}={v}" for k, v in (best.get("params") or {}).items())
-    return f"{target}: {', '.join(kinds)} ← trial {best['trial_id']} ({params})"
+    params = ", ".join(f"{k}={v}" for k, v in best.params.items())
+    return f"{target}: {', '.join(kinds)} ← trial {best.trial_id} ({params})"

@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tuneops.runner.report import portable
+
 from tuneops.registry import catalog, engines
 from tuneops.spec import Experiment
 
@@ -26,6 +28,12 @@ def _version(package: str | None) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def _portable_file(source: str | None) -> str | None:
+    if not source:
+        return None
+    return portable.path(str(Path(source).resolve()), portable.repo_root(source))
 
 
 def git_facts(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -90,7 +98,8 @@ def collect(
     engine = engines()[exp.engine.name]
     cat = catalog(exp.engine.name)
     return {
-        "experiment": {"name": exp.name, "file": exp.source_file or None,
+        # relative to the repository: a committed report holds no machine paths
+        "experiment": {"name": exp.name, "file": _portable_file(exp.source_file),
                        "sha256": experiment_sha256(exp), "description": exp.description},
         "run": {"id": run_id, "started_at": started_at, "finished_at": finished_at or now(),
                 "interrupted": bool(interrupted)},

@@ -8,7 +8,10 @@ strict JSON.
 Additive over the first layout (schema_version stays 1; every earlier key keeps its
 meaning, `metrics` values are now means over repeats): `decision`, `confirmation`, and per
 trial `spread`, `measurements`, `confirmations`, `verdict`, `host_load`, `contended`,
-`cpus`, `command`; `score` and its `slo_checks` gain their intervals and verdicts.
+`cpus`, `command`; `score` and its `slo_checks` gain their intervals and verdicts;
+`identity` (the measurement procedure, pinned image digest and tuneops' engine code digest
+the trial ids hash). `command` holds no machine paths: `<python>`, `<port>`, paths relative
+to the repository (runner/report/portable.py).
 Per-request records stay in the run's journal.
 """
 
@@ -21,9 +24,11 @@ from typing import Any
 
 import jsonschema
 from tuneops.runner import rankings
+from tuneops.runner.report import portable
 from tuneops.runner.results import COMPLETED, TrialResult
 
 from tuneops import schemas
+from tuneops.plan import identity_facts
 from tuneops.spec import Experiment
 
 SCHEMA_VERSION = 1
@@ -57,7 +62,7 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
         "finished_at": d["finished_at"],
         "durations": {"startup_s": d["startup_s"], "warmup_s": d["warmup_s"],
                       "benchmark_s": d["benchmark_s"], "total_s": d["total_s"]},
-        "log_dir": d["log_dir"],
+        "log_dir": portable.path(d["log_dir"], portable.repo_root()),
         "simulated": d["simulated"],
         # null: measured in this run; else the report it was taken from (runner/store.py)
         "reused_from": d["reused_from"] or None,
@@ -90,6 +95,8 @@ def build(
     doc = {
         "schema_version": SCHEMA_VERSION,
         **provenance,
+        # what the trial ids hash besides the flags (tuneops/identity.py)
+        "identity": identity_facts(exp),
         # a simulated trial makes the whole report simulated, whatever the provenance says
         "simulated": bool(provenance.get("simulated")) or any(r.simulated for r in ranked),
         "benchmark": {"task": b.task, "traffic_scenarios": list(b.traffic_scenarios),

@@ -2,9 +2,10 @@
 
 Pure: documents in, Markdown out. The same trial id in both reports is compared directly
 (the configuration did not change, only the measurement); otherwise best against best.
-Each value carries its ± when the report recorded one; a change no larger than the two
-measurements' combined ± is marked "within noise". A report without ± gets a fixed
-relative band (NOISE_REL) and says so.
+Each value carries its ± when the report recorded one (its 95 % interval, as the schema
+spells it); a change no larger than the two measurements' combined ± is marked "within
+noise". A report without ± gets a fixed relative band (NOISE_REL) and says so. Reports
+come in checked (runner/report/load.py), so fields are read as the schema defines them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tuneops.metrics import METRICS, Direction, Slo
+from tuneops.metrics import Slo
+from tuneops.runner.report.load import Report, ReportTrial
 from tuneops.runner.report.markdown import fmt
 
 NOISE_REL = 0.03  # assumed relative noise when a report records no ± for a value
@@ -23,64 +25,25 @@ def _num(v: Any) -> float | None:
         v) else None
 
 
-def _direction(objective: dict[str, Any]) -> str:
-    """The objective's direction as the report states it, if it is one; else the metric's
-    own (tuneops.metrics); else nothing — report text never goes into the comment as is."""
-    if objective.get("direction") in Direction._value2member_map_:
-        return str(Direction(objective["direction"]))
-    found = METRICS.get(objective.get("metric")) if isinstance(objective.get("metric"), str) \
-        else None
-    return str(found.direction) if found is not None else "direction unknown"
-
-
-def half_width(container: dict[str, Any] | None, key: str) -> float | None:
-    """The ± recorded beside `container[key]`: what results.json writes (the score's
-    `objective_low`/`objective_high`, an SLO check's `low`/`high`: the 95 % interval), or
-    `<key>_pm` / `<key>_half_width` (a number), `<key>_ci` / `<key>_ci95` ([low, high]),
-    `ci: {<key>: ...}`. None when absent (reports from before intervals)."""
-    if not isinstance(container, dict):
+def half_width(low: Any, high: Any) -> float | None:
+    """Half the 95 % interval [low, high] a report recorded beside a value (the score's
+    `objective_low`/`objective_high`, an SLO check's `low`/`high`: the only spellings
+    schemas/report.schema.json has), or None when it recorded none (a single
+    measurement, or a report from before intervals)."""
+    if _num(low) is None or _num(high) is None:
         return None
-    low, high = container.get(f"{key}_low"), container.get(f"{key}_high")
-    if key == "value" and low is None and high is None:
-        low, high = container.get("low"), container.get("high")
-    if _num(low) is not None and _num(high) is not None:
-        return abs(float(high) - float(low)) / 2
-    for name in (f"{key}_pm", f"{key}_half_width"):
-        if _num(container.get(name)) is not None:
-            return abs(float(container[name]))
-    nested = container.get("ci")
-    candidates = [container.get(f"{key}_ci"), container.get(f"{key}_ci95")]
-    if isinstance(nested, dict):
-        candidates.append(nested.get(key))
-    elif key in ("value", "objective"):
-        candidates.append(nested)
-    for c in candidates:
-        if _num(c) is not None:
-            return abs(float(c))
-        if isinstance(c, (list, tuple)) and len(c) == 2 and all(_num(x) is not None for x in c):
-            return abs(float(c[1]) - float(c[0])) / 2
-        if isinstance(c, dict) and None not in (_num(c.get("low")), _num(c.get("high"))):
-            return abs(float(c["high"]) - float(c["low"])) / 2
-    return None
+    return abs(float(high) - float(low)) / 2
 
 
-def trials_by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["trial_id"]: t for t in doc.get("trials", []) if isinstance(t, dict)
-            and isinstance(t.get("trial_id"), str)}
-
-
-def best_trial(doc: dict[str, Any]) -> dict[str, Any] | None:
-    return trials_by_id(doc).get(doc.get("best_trial_id") or "")
-
-
-def _values(trial: dict[str, Any] | None) -> dict[str, tuple[float | None, float | None]]:
+def _values(trial: ReportTrial | None) -> dict[str, tuple[float | None, float | None]]:
     """objective and each SLO metric → (value, ±) of one trial's score."""
     out: dict[str, tuple[float | None, float | None]] = {}
-    score = (trial or {}).get("score") or {}
-    out["objective"] = (_num(score.get("objective")), half_width(score, "objective"))
-    for check in score.get("slo_checks") or []:
-        if isinstance(check, dict) and isinstance(check.get("metric"), str):
-            out[check["metric"]] = (_num(check.get("value")), half_width(check, "value"))
+    score = (trial.score if trial is not None else None) or {}
+    out["objective"] = (_num(score.get("objective")),
+                        half_width(score.get("objective_low"), score.get("objective_high")))
+    for check in score.get("slo_checks", []):
+        out[check["metric"]] = (_num(check["value"]),
+                                half_width(check.get("low"), check.get("high")))
     return out
 
 
@@ -110,41 +73,39 @@ def delta_text(new: tuple[float | None, float | None],
     return text
 
 
-def params_text(trial: dict[str, Any] | None) -> str:
-    if not trial:
+def params_text(trial: ReportTrial | None) -> str:
+    if trial is None:
         return "—"
-    params = trial.get("params") or {}
+    params = trial.params
     return ", ".join(f"`{k}={fmt(v)}`" for k, v in params.items()) or "(engine defaults)"
 
 
-def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
+def comparison(new: Report, old: Report | None, *,
                new_label: str = "this PR", old_label: str = "main") -> list[str]:
-    """Markdown lines: best configuration, objective and SLOs with ±, and the delta vs `old`."""
-    best = best_trial(new)
-    obj = new.get("objective") or {}
+    """Markdown lines: best configuration, objective and SLOs with ±, and the delta vs `old`
+    (both read through the one loader, runner/report/load.py)."""
+    best = new.best
+    obj = new.doc["objective"]
     lines = []
     if best is None:
         lines += ["**No trial met every SLO.**", ""]
     else:
-        lines += [f"**Best configuration:** `{best['trial_id']}` — {params_text(best)}", ""]
+        lines += [f"**Best configuration:** `{best.trial_id}` — {params_text(best)}", ""]
     old_trial, how = None, ""
     if old is not None:
-        same = trials_by_id(old).get(best["trial_id"]) if best else None
-        if same is not None and same.get("score"):
+        same = old.by_id.get(best.trial_id) if best else None
+        if same is not None and same.score:
             old_trial = same
-            how = f"same trial `{best['trial_id']}` in both: direct delta"
+            how = f"same trial `{best.trial_id}` in both: direct delta"
         else:
-            old_trial = best_trial(old)
-            how = "best vs best" + (f" (main's best: `{old_trial['trial_id']}` — "
+            old_trial = old.best
+            how = "best vs best" + (f" (main's best: `{old_trial.trial_id}` — "
                                     f"{params_text(old_trial)})" if old_trial else "")
     new_v, old_v = _values(best), _values(old_trial)
     slo_limits: dict[str, list[Slo]] = {}  # metric -> its bounds (results.json: one per entry)
-    for entry in new.get("slos") or []:
-        try:
-            for slo in Slo.from_entry(entry):
-                slo_limits.setdefault(slo.metric, []).append(slo)
-        except (AttributeError, KeyError, TypeError, ValueError):
-            continue  # not an SLO entry: no bound to show
+    for entry in new.doc["slos"]:  # validated by the loader: every entry is an SLO
+        for slo in Slo.from_entry(entry):
+            slo_limits.setdefault(slo.metric, []).append(slo)
     header = ["", new_label] + ([old_label, "Δ"] if old is not None else [])
     rows = []
     names = ["objective"] + [m for m in new_v if m != "objective"]
@@ -152,7 +113,7 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         names = []
     for name in names:
         if name == "objective":
-            label = f"`{obj.get('metric')}` ({_direction(obj)}, objective)"
+            label = f"`{obj['metric']}` ({obj['direction']}, objective)"
         else:
             bound = ", ".join(f"{s.bound.symbol} {fmt(s.limit)}" for s in slo_limits.get(name, []))
             label = f"`{name}` {bound} (SLO)"
@@ -168,16 +129,14 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
     if old is None:
         lines += [f"_No report of this experiment on {old_label} to compare with._", ""]
     else:
-        run = (old.get("run") or {}).get("id", "?")
+        run = old.run_id
         lines += [f"Compared with {old_label}'s latest report `{run}`: {how}.", ""]
         if any("*" in r[-1] for r in rows):
             lines += [f"\\* no ± recorded: ±{NOISE_REL:.0%} assumed.", ""]
     return lines
 
 
-def diff_text(a: dict[str, Any], b: dict[str, Any], *, a_label: str, b_label: str) -> str:
+def diff_text(a: Report, b: Report, *, a_label: str, b_label: str) -> str:
     """`tuneops diff A B`: B (the newer) against A, as the bot posts it."""
-    name = (b.get("experiment") or {}).get("name", "?")
-    head = [f"### `{name}`: `{(b.get('run') or {}).get('id')}` vs "
-            f"`{(a.get('run') or {}).get('id')}`", ""]
+    head = [f"### `{b.experiment_name}`: `{b.run_id}` vs `{a.run_id}`", ""]
     return "\n".join(head + comparison(b, a, new_label=b_label, old_label=a_label))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ import git
 
 from tuneops.errors import Diagnostic, UserError
 from tuneops.registry import engines
+from tuneops.runner.report.load import MAX_REPORT_BYTES, parse
 from tuneops.validate import validate_file
 
 # experiments/<folders>/<name>.yaml|.yml, each part made of letters, digits, '.', '_', '-'
@@ -72,7 +72,8 @@ def resolve(repo: git.Repo, rev: str, remote: str = "origin") -> git.Commit:
 
 def base_report(base: git.Commit, name: str) -> dict | None:
     """The base's latest results.json of experiment `name` (highest run id), read from git
-    blobs of the base tree; a symlink there is never followed."""
+    blobs of the base tree (a symlink there is never followed) and checked by the one
+    loader (runner/report/load.py); None when there is none or it is refused."""
     try:
         tree = base.tree / "reports" / name
     except KeyError:
@@ -86,13 +87,13 @@ def base_report(base: git.Commit, name: str) -> dict | None:
         if blob.type == "blob" and blob.mode == 0o100644 and (found is None
                                                              or run.name > found[0]):
             found = (run.name, blob)
-    if found is None:
+    if found is None or found[1].size > MAX_REPORT_BYTES:
         return None
     try:
-        doc = json.loads(found[1].data_stream.read())
-    except ValueError:
+        return parse(found[1].data_stream.read(), f"{base.hexsha[:12]}:reports/{name}/"
+                                                  f"{found[0]}/results.json").doc
+    except UserError:
         return None
-    return doc if isinstance(doc, dict) and isinstance(doc.get("trials"), list) else None
 
 
 def changed_paths(repo: git.Repo, base: git.Commit, head: git.Commit) -> list[str]:

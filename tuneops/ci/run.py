@@ -21,8 +21,8 @@ from pathlib import Path
 
 from tuneops.ci.plan import check_path
 from tuneops.errors import TuneopsError, UserError
+from tuneops.runner.report.load import RESULTS, read_regular
 from tuneops.runner.run import RunOptions, run_experiment
-from tuneops.runner.store import RESULTS, read_regular
 from tuneops.validate import load_experiment
 
 PASSED, FAILED = "passed", "failed"
