@@ -1,10 +1,7 @@
-"""Score trials against the objective and SLOs; rank them; find the Pareto front.
+"""Score one trial against the objective and SLOs (ranking is runner/rankings.py).
 
 Pure functions over measured metrics. SLOs are constraints, never penalties: a trial is
 feasible or not, and an infeasible one carries how far (relative to each limit) it missed.
-Ranking puts feasible trials first (by objective, in its direction), then infeasible ones
-(least violation first), then failed ones — so a failure can never outrank a measurement,
-whichever way the objective points.
 
 How the objective's point is chosen (`objective.concurrency`):
 - a level: the value at that level; feasibility at that level.
@@ -16,18 +13,14 @@ How the objective's point is chosen (`objective.concurrency`):
 Scenarios: with `objective.scenario` set, only that scenario counts. Otherwise the objective
 is averaged over scenarios, and an SLO must hold in every scenario (its worst value counts).
 
-Noise (runner.stats): every value may carry a 95 % interval. An SLO's verdict comes from it:
-met (the whole interval inside the limit), violated (wholly past it) or uncertain
-(straddling it, or a percentile judged from fewer requests than it needs: p99 needs 100).
-`feasible` stays the point estimate's answer; `verdict` says how sure it is. Trials are
-ordered by their point values, but `ranking` groups the best with every feasible trial whose
-objective interval overlaps its own: the tie set, which reports name instead of one winner.
+Noise (runner.stats): every value may carry a 95 % interval. An SLO's verdict comes from it
+(`Slo.judge`): met (the whole interval inside the limit), violated (wholly past it) or
+uncertain (straddling it, or a statistic judged from fewer requests than it needs: p99
+needs 100). `feasible` stays the point estimate's answer; `verdict` says how sure it is.
 
-`ranking` is the one place trials are ordered: it returns the order, the best, its tie set,
-the Pareto axes and front. Every report writer formats that value and ranks nothing. It
-lives in runner/rankings.py; its names still resolve here (`score.ranking`, `score.rank`).
-
-What an SLO or metric means (its bound, statistic, direction) is asked of tuneops.metrics.
+Ranking, the tie set and the Pareto front live in runner/rankings.py; their old names still
+resolve here (`score.ranking`, `score.rank`, ...). What an SLO or metric means (its bound,
+statistic, direction) is asked of tuneops.metrics.
 """
 
 from __future__ import annotations

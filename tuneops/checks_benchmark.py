@@ -125,7 +125,7 @@ def check(ctx: Context) -> None:
             "worst trial",
             f"use direction: {natural}, or leave direction out",
         )
-    if obj.metric.endswith("_per_gpu") and exp.gpus_per_trial == 0:
+    if obj.metric in METRICS and METRICS[obj.metric].per_gpu and exp.gpus_per_trial == 0:
         ctx.error(
             ("objective", "metric"),
             f"{obj.metric} needs GPUs, but trials get none",

@@ -194,7 +194,7 @@ def deploy_command(
 def detail_metrics(exp: Experiment) -> tuple[tuple[str, str], ...]:
     """The per-concurrency columns: no per-GPU throughput when trials hold no GPU."""
     if exp.gpus_per_trial == 0:
-        return tuple(m for m in DETAIL_METRICS if not m[0].endswith("_per_gpu"))
+        return tuple(m for m in DETAIL_METRICS if not metric_of(m[0]).per_gpu)
     return DETAIL_METRICS
 
 
