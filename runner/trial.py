@@ -44,6 +44,7 @@ from tuneops.runner.results import (
     FAILED_INFRA,
     TrialResult,
 )
+from tuneops.runner.telemetry.measure import measuring
 
 from tuneops.plan import Trial
 from tuneops.registry import engines
@@ -239,9 +240,9 @@ def _attempt(
         if isinstance(measured, str):
             return TrialResult(**base, status=FAILED_BENCHMARK, reason=measured,
                                benchmark_s=bench_s, **extra)
-        samples, records, loads, not_run = measured
+        samples, records, loads, not_run, telemetry = measured
         result = TrialResult(**base, status=COMPLETED, benchmark_s=bench_s, **extra,
-                             not_run=not_run,
+                             not_run=not_run, telemetry=telemetry,
                              samples=samples, records=records, host_load=loads,
                              measurements=sum(not w.get("discarded") for w in loads),
                              contended=any(w.get("contended") and not w.get("discarded")
@@ -293,10 +294,11 @@ def _converged(exp: Experiment, samples: dict, records: dict) -> bool:
 def _measure(
     ctx: TrialContext, trial: Trial, deployment: Deployment, log_dir: Path,
     gpus: tuple[str, ...], plan: cpus.CpuPlan, repeats: tuple[int, int] | None,
-) -> tuple[dict, dict, list[dict[str, Any]], list] | str:
+) -> tuple[dict, dict, list[dict[str, Any]], list, list[dict[str, Any]]] | str:  # noqa: E501
     """genai-bench `repeats` times against a watched engine: (samples, records, host load
-    per run, levels not run), or why measuring failed. The engine dying raises (see
-    _engine_died); the load generator failing raises InfraFailure (the trial is retried)."""
+    per run, levels not run, engine telemetry per kept run), or why measuring failed. The
+    engine dying raises (see _engine_died); the load generator failing raises InfraFailure
+    (the trial is retried)."""
     exp = ctx.exp
     least, most = repeats or (exp.benchmark.repeats, exp.benchmark.max_repeats)
     # A backend that measures where the engine runs (OME: a BenchmarkJob in the cluster)
@@ -319,6 +321,7 @@ def _measure(
     records: dict = {}
     loads: list[dict[str, Any]] = []
     not_run: list = []
+    telemetry: list[dict[str, Any]] = []
     retakes = exp.benchmark.remeasure_contended
     n = run_no = 0
     while n < most:
@@ -329,13 +332,18 @@ def _measure(
         before = hostload.snapshot(ours())
         if in_place is not None:
             outcome = in_place(deployment, exp, out_dir, cancel=ctx.cancel)
+            seen: dict[str, Any] = {"not_scraped": "measured in place by the platform"}
         else:
-            outcome = bench.run(exp, deployment.base_url, out_dir,
-                                gpu_count=max(deployment.launch.gpu_count, 1),
-                                cancel=ctx.cancel, watch=watch, cpus=plan.loadgen,
-                                workers=ctx.workers,
-                                prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
-                                if ctx.prune else None)
+            # a simulated engine's GPUs are a model: NVML would read someone else's board
+            real_gpus = () if engines()[exp.engine.name].simulated else gpus
+            with measuring(exp.engine.name, deployment.base_url, real_gpus) as scraped:
+                outcome = bench.run(exp, deployment.base_url, out_dir,
+                                    gpu_count=max(deployment.launch.gpu_count, 1),
+                                    cancel=ctx.cancel, watch=watch, cpus=plan.loadgen,
+                                    workers=ctx.workers,
+                                    prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
+                                    if ctx.prune else None)
+            seen = scraped.summary(outcome) if outcome.ok else {}
         loads.append(hostload.window(before, hostload.snapshot(ours()),
                                      engine_known=pgid is not None))
         _check(ctx)
@@ -357,9 +365,10 @@ def _measure(
             n -= 1
             continue
         _merge(samples, records, outcome)
+        telemetry.append(seen)
         if n >= least and _converged(exp, samples, records):
             break
-    return samples, records, loads, not_run
+    return samples, records, loads, not_run, telemetry
 
 
 def _engine_pgid(deployment: Deployment) -> int | None:
@@ -422,6 +431,7 @@ def with_measurements(exp: Experiment, prior: TrialResult, again: TrialResult) -
             for k, v in m.items():
                 out.records.setdefault(sc, {}).setdefault(c, {}).setdefault(k, []).extend(v)
     out.host_load = [*prior.host_load, *again.host_load]
+    out.telemetry = [*prior.telemetry, *again.telemetry]
     out.measurements = prior.measurements + again.measurements
     out.contended = prior.contended or again.contended
     out.benchmark_s = round(prior.benchmark_s + again.benchmark_s, 3)

@@ -46,3 +46,21 @@ def min_requests(stat: str) -> int:
     the percentile (p99: 100, p95: 20, p90: 10); a mean or p50 needs 2."""
     q = float(stat[1:]) if stat.startswith("p") and stat[1:].replace(".", "").isdigit() else 50.0
     return 2 if q <= 50 else math.ceil(100.0 / (100.0 - q) - 1e-9)
+
+# Engine telemetry (tuneops.runner.telemetry): what each engine's Prometheus series are
+# mapped to (schemas/engines.yaml `metrics.series`), with units. Reported per measurement
+# (mean, max, p95; counters also their total), never objectives.
+TELEMETRY: dict[str, str] = {
+    "kv_cache_usage": "fraction",  # KV-cache pool in use, 0-1
+    "running": "requests",  # requests in the running batch
+    "queued": "requests",  # requests waiting for a slot
+    "preemptions": "requests",  # preempted (vLLM) / retracted (SGLang) requests
+    "cache_hit_rate": "fraction",  # prefix-cache hits over prompt tokens looked up
+    "generation_throughput": "tok/s",  # tokens generated per second, as the engine counts
+}
+# Read from the GPUs by NVML (runner/telemetry/nvml.py) where it can read them.
+GPU_TELEMETRY: dict[str, str] = {
+    "gpu_utilization": "fraction",
+    "gpu_memory_used": "GiB",
+    "gpu_power": "W",
+}

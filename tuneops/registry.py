@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -50,6 +50,9 @@ class Engine:
     simulated: bool
     extra_flags: tuple = ()  # ((name, {type, boolean, choices}), ...)
     thread_flags: tuple[str, ...] = ()  # flags that set compute threads (CPU engines)
+    # Prometheus endpoint and series mapping ({path, shown_as, series}; {} = none), read by
+    # tuneops.runner.telemetry
+    metrics: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 @cache
@@ -74,6 +77,7 @@ def engines() -> dict[str, Engine]:
             simulated=bool(e["simulated"]),
             extra_flags=tuple((e.get("extra_flags") or {}).items()),
             thread_flags=tuple(e.get("thread_flags") or ()),
+            metrics=dict(e.get("metrics") or {}),
         )
     return out
 
