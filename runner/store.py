@@ -33,7 +33,7 @@ from tuneops.spec import Experiment
 REUSABLE = (COMPLETED, FAILED_CONFIG)
 # What a results.json trial entry carries over into the reused result as it is.
 _KEPT = ("spread", "samples", "measurements", "confirmations", "host_load", "contended",
-         "cpus", "command", "not_run", "placement")
+         "cpus", "command", "not_run", "placement", "telemetry")
 RESULTS = "results.json"
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 

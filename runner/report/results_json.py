@@ -8,7 +8,8 @@ strict JSON.
 Additive over the first layout (schema_version stays 1; every earlier key keeps its
 meaning, `metrics` values are now means over repeats): `decision`, `confirmation`, and per
 trial `spread`, `measurements`, `confirmations`, `verdict`, `host_load`, `contended`,
-`cpus`, `command`, `telemetry` (engine series per measurement); `score` and its `slo_checks` gain their intervals and verdicts.
+`cpus`, `command`, `telemetry` (engine series per measurement); `score` and its
+`slo_checks` gain their intervals and verdicts.
 Per-request records stay in the run's journal.
 """
 
