@@ -151,7 +151,6 @@ def test_hostile_endpoints_are_counted_never_raised():
 
 
 def test_launcher_always_serves_metrics():
-    pytest.importorskip("xllamacpp")
     from tuneops.engines.llamacpp.launcher import build_params
     params = build_params(["--model", "m.gguf", "--host", "127.0.0.1", "--port", "1"])
     assert params.endpoint_metrics is True
