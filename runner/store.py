@@ -93,6 +93,30 @@ def report_dirs(reports_root: str | os.PathLike) -> list[Path]:
     return sorted(out, key=lambda p: (p.name, p.parent.name))
 
 
+def result_from_entry(e: dict[str, Any], *, trial_id: str, index: int, params: dict,
+                      args: dict, reused_from: str) -> TrialResult:
+    """A results.json trial entry as a TrialResult (its stored score left out: the caller
+    scores it under its own experiment, or takes the stored one)."""
+    durations = e.get("durations") or {}
+    return TrialResult.from_dict({
+        "trial_id": trial_id, "index": index, "params": params,
+        "args": args, "status": e["status"], "reason": e.get("reason") or "",
+        "attempts": int(e.get("attempts") or 1), "metrics": e.get("metrics") or {},
+        "gpus": list(e.get("gpus") or []), "started_at": e.get("started_at") or "",
+        "finished_at": e.get("finished_at") or "",
+        "startup_s": float(durations.get("startup_s") or 0.0),
+        "warmup_s": float(durations.get("warmup_s") or 0.0),
+        "benchmark_s": float(durations.get("benchmark_s") or 0.0),
+        "total_s": float(durations.get("total_s") or 0.0),
+        "log_dir": e.get("log_dir") or "", "simulated": bool(e.get("simulated")),
+        "reused_from": reused_from,
+        # The noise as measured: a reused trial keeps its intervals (the tie set and
+        # SLO verdicts are decided from them) and its samples (a confirmation round
+        # merges new measurements with them), and says how its host was loaded.
+        **{k: e[k] for k in _KEPT if e.get(k)},
+    })
+
+
 @dataclass
 class Found:
     entry: dict[str, Any]  # the trial as results.json lists it
@@ -131,25 +155,9 @@ class ResultStore:
         hit = self.found.get(trial.id)
         if hit is None:
             return None
-        e = hit.entry
-        durations = e.get("durations") or {}
-        result = TrialResult.from_dict({
-            "trial_id": trial.id, "index": trial.index, "params": dict(trial.params),
-            "args": dict(trial.args), "status": e["status"], "reason": e.get("reason") or "",
-            "attempts": int(e.get("attempts") or 1), "metrics": e.get("metrics") or {},
-            "gpus": list(e.get("gpus") or []), "started_at": e.get("started_at") or "",
-            "finished_at": e.get("finished_at") or "",
-            "startup_s": float(durations.get("startup_s") or 0.0),
-            "warmup_s": float(durations.get("warmup_s") or 0.0),
-            "benchmark_s": float(durations.get("benchmark_s") or 0.0),
-            "total_s": float(durations.get("total_s") or 0.0),
-            "log_dir": e.get("log_dir") or "", "simulated": bool(e.get("simulated")),
-            "reused_from": hit.source,
-            # The noise as measured: a reused trial keeps its intervals (the tie set and
-            # SLO verdicts are decided from them) and its samples (a confirmation round
-            # merges new measurements with them), and says how its host was loaded.
-            **{k: e[k] for k in _KEPT if e.get(k)},
-        })
+        result = result_from_entry(hit.entry, trial_id=trial.id, index=trial.index,
+                                   params=dict(trial.params), args=dict(trial.args),
+                                   reused_from=hit.source)
         if result.status == COMPLETED:
             result.score = score.score_trial(exp, result.metrics, result.spread)
         return result

@@ -93,7 +93,9 @@ def collect(
     cat = catalog(exp.engine.name)
     return {
         "experiment": {"name": exp.name, "file": exp.source_file or None,
-                       "sha256": experiment_sha256(exp), "description": exp.description},
+                       "sha256": experiment_sha256(exp), "description": exp.description,
+                       # what `tuneops report` needs to rebuild the views from this file
+                       "model": {"id": exp.model.id, "servedName": exp.model.served_name}},
         "run": {"id": run_id, "started_at": started_at, "finished_at": finished_at or now(),
                 "interrupted": bool(interrupted)},
         "git": git_facts(Path(exp.source_file).resolve().parent if exp.source_file else None),
