@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tuneops.runner import bench, cpus, hostload, score, stats
+from tuneops.runner import bench, cost, cpus, hostload, score, stats
 from tuneops.runner.backends import health
 from tuneops.runner.backends.base import (
     PORT_PLACEHOLDER,
@@ -267,10 +267,11 @@ def summarize(exp: Experiment, result: TrialResult) -> None:
     result.score = score.score_result(exp, result)
 
 
-def _merge(samples: dict, records: dict, outcome: bench.BenchOutcome) -> None:
+def _merge(samples: dict, records: dict, outcome: bench.BenchOutcome,
+           hourly: float | None = None) -> None:
     for sc, by_c in outcome.metrics.items():
         for c, values in by_c.items():
-            samples.setdefault(sc, {}).setdefault(c, []).append(values)
+            samples.setdefault(sc, {}).setdefault(c, []).append(cost.add_costs(values, hourly))
             recs = records.setdefault(sc, {}).setdefault(c, {})
             for name, vals in (outcome.records.get(sc, {}).get(c) or {}).items():
                 recs.setdefault(name, []).extend(vals)
@@ -364,7 +365,8 @@ def _measure(
             loads[-1]["discarded"] = True
             n -= 1
             continue
-        _merge(samples, records, outcome)
+        _merge(samples, records, outcome,
+               cost.hourly_price(exp, trial.args, deployment.launch.gpu_count))
         telemetry.append(seen)
         if n >= least and _converged(exp, samples, records):
             break

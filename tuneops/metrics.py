@@ -64,3 +64,11 @@ GPU_TELEMETRY: dict[str, str] = {
     "gpu_memory_used": "GiB",
     "gpu_power": "W",
 }
+
+# Cost (runner/cost.py): the GPUs' hourly price (schemas/gpus.yaml, or the experiment's
+# deployment.gpus.pricePerHour) over the tokens served in an hour at that point, per repeat,
+# so they carry intervals like any measured metric. Usable as objective or SLO.
+COST_METRICS = ("cost_per_million_output_tokens", "cost_per_million_tokens")
+for _name in COST_METRICS:
+    METRICS[_name] = "minimize"
+    UNITS[_name] = "USD/1M tok"
