@@ -366,7 +366,7 @@ def _measure(
             n -= 1
             continue
         _merge(samples, records, outcome,
-               cost.hourly_price(exp, trial.args, deployment.launch.gpu_count))
+               cost.hourly_price(exp, trial.args, exp.gpus_per_trial))
         telemetry.append(seen)
         if n >= least and _converged(exp, samples, records):
             break
