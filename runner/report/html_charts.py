@@ -83,7 +83,7 @@ def pareto(doc: dict[str, Any]) -> go.Figure:
                 fig.add_hline(y=slo[bound], line_dash="dash", line_color="red",
                               annotation_text=f"SLO {x_m} {'≥' if bound == 'min' else '≤'} "
                                               f"{slo[bound]:g}")
-    fig.update_layout(title="Throughput vs latency across load (★ tie set, outlined: Pareto "
+    fig.update_layout(title=f"{x_m} vs {y_m} across load (★ tie set, outlined: Pareto "
                             "front)", xaxis_title=y_m, yaxis_title=x_m, height=520,
                       legend_title="trial")
     return fig
@@ -146,8 +146,9 @@ def telemetry(doc: dict[str, Any]) -> go.Figure | None:
 
 def cost(doc: dict[str, Any]) -> go.Figure | None:
     """Cost per million output tokens vs throughput at the objective's point; None when the
-    report has no cost metric."""
-    x_m = doc["pareto"]["x"]
+    report has no cost metric. Throughput per GPU on x (whatever the ranking's axes: with
+    cost as the objective, the Pareto chart already plots cost)."""
+    x_m = "output_throughput_per_gpu"
     xs, ys, hover = [], [], []
     for t in completed(doc):
         sc = _scenario(doc, t)

@@ -95,3 +95,16 @@ def test_chromium_renders_the_pareto_chart_and_the_table(report, tmp_path):
                    f"--screenshot={shot}")
     assert taken.returncode == 0 and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+def test_cost_vs_throughput_is_drawn_when_the_report_has_cost(report):
+    out, _ = report
+    doc = json.loads((out / "results.json").read_text())
+    assert 'id="no-cost"' in html.render(doc)
+    for t in doc["trials"]:
+        for by_c in (t.get("metrics") or {}).values():
+            for m in by_c.values():
+                m["cost_per_million_output_tokens"] = 3.0 / max(m["output_throughput"], 1)
+    page = html.render(doc)
+    assert 'id="cost-plot"' in page and 'id="no-cost"' not in page
+    assert '"xaxis":{"title":{"text":"output_throughput_per_gpu"}' in page.replace(" ", "")
