@@ -182,6 +182,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = regenerate(Path(args.report_dir), Path(args.manifests) if args.manifests else None)
     print(f"rewrote {out}/report.md, report.html and plots/ from results.json")
+    if args.pushgateway:
+        from tuneops.runner.report import pushgateway
+        from tuneops.runner.report import regenerate as regen
+
+        try:
+            pushgateway.push(regen.load(out), args.pushgateway)
+        except OSError as e:  # the gateway is down or refuses: the report stands
+            raise errors.UserError(summary=f"--pushgateway {args.pushgateway}: {e}") from e
+        print(f"pushed the per-trial results to {args.pushgateway}")
     return errors.EXIT_OK
 
 
@@ -250,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("report_dir", help="reports/<experiment>/<run-id>")
     p.add_argument("--manifests", default="manifests",
                    help="rendered manifests the deploy command is taken from ('' for none)")
+    p.add_argument("--pushgateway", metavar="URL",
+                   help="also push the per-trial results to this Prometheus Pushgateway")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("diff", help="compare two reports as the PR bot does (B against A)")

@@ -3,10 +3,13 @@ run's; a results.json that is not a tuneops report is refused (exit 2), nothing 
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
+import threading
 
+from prometheus_client.parser import text_string_to_metric_families
 from tuneops.runner.report import write_report
 
 from tests.runner.test_report_html import _telemetry
@@ -67,3 +70,46 @@ def test_a_symlinked_results_json_is_refused(tmp_path, capsys):
     (out / "results.json").symlink_to(real)
     assert main(["report", str(out)]) == 2
     assert "not a readable results.json" in capsys.readouterr().err
+
+
+class _Gateway(http.server.BaseHTTPRequestHandler):
+    got: list[tuple[str, str, bytes]] = []
+
+    def do_PUT(self):  # noqa: N802 - push_to_gateway PUTs the group
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.got.append((self.command, self.path, body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def test_pushgateway_gets_every_trial_by_its_labels(tmp_path, capsys):
+    out = _written(tmp_path)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_port}"
+        assert main(["report", str(out), "--manifests", "", "--pushgateway", url]) == 0
+    finally:
+        srv.shutdown()
+    method, path, body = _Gateway.got[-1]
+    assert method == "PUT" and path == "/metrics/job/tuneops/experiment/report-test/run/run1"
+    fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    ranks = {s.labels["trial"]: s.value for s in fams["tuneops_trial_rank"].samples}
+    doc = json.loads((out / "results.json").read_text())
+    assert ranks == {t["trial_id"]: t["rank"] for t in doc["trials"]}
+    kv = [s for s in fams["tuneops_trial_telemetry_max"].samples
+          if s.labels["series"] == "kv_cache_usage"]
+    assert [s.value for s in kv] == [0.99]
+
+
+def test_pushgateway_url_with_credentials_is_refused(tmp_path, capsys):
+    out = _written(tmp_path)
+    assert main(["report", str(out), "--manifests", "",
+                 "--pushgateway", "http://user:pw@gw:9091"]) == 2
+    err = capsys.readouterr().err
+    assert "without credentials" in err and "pw" not in err
+    assert main(["report", str(out), "--manifests", "",
+                 "--pushgateway", "http://127.0.0.1:9"]) == 2  # nothing listens: exit 2
