@@ -118,6 +118,8 @@ class TrialResult:
     cpus: dict[str, list[int]] = field(default_factory=dict)  # {"engine": [...], "loadgen": [...]}
     command: list[str] = field(default_factory=list)  # the engine argv run (local mode)
     not_run: list[str] = field(default_factory=list)  # "scenario@level: not run: <why>"
+    # Engine telemetry, one summary per kept measurement (runner/telemetry/summary.py)
+    telemetry: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -39,7 +39,7 @@ from tuneops.spec import Experiment
 REUSABLE = (COMPLETED, FAILED_CONFIG)
 # What a results.json trial entry carries over into the reused result as it is.
 _KEPT = ("spread", "samples", "measurements", "confirmations", "host_load", "contended",
-         "cpus", "command", "not_run", "placement")
+         "cpus", "command", "not_run", "placement", "telemetry")
 
 
 def report_dirs(reports_root: str | os.PathLike) -> list[Path]:
@@ -64,6 +64,31 @@ def candidate_reports(reports_root: str | os.PathLike) -> list[Path]:
     """The report folders the store may take results from, oldest first: the one place a
     policy on which reports to trust plugs in."""
     return report_dirs(reports_root)
+
+
+def result_from_entry(e: dict[str, Any], *, trial_id: str, index: int, params: dict,
+                      args: dict, reused_from: str) -> TrialResult:
+    """A schema-checked results.json trial entry (runner/report/load.py) as a TrialResult,
+    its stored score left out: the caller scores it under its own experiment, or takes the
+    stored one (`tuneops report`)."""
+    durations = e["durations"]
+    return TrialResult.from_dict({
+        "trial_id": trial_id, "index": index, "params": params, "args": args,
+        "status": e["status"], "reason": e["reason"],
+        "attempts": max(e["attempts"], 1), "metrics": e["metrics"],
+        "gpus": list(e.get("gpus", [])), "started_at": e.get("started_at", ""),
+        "finished_at": e.get("finished_at", ""),
+        "startup_s": float(durations["startup_s"]),
+        "warmup_s": float(durations.get("warmup_s", 0.0)),
+        "benchmark_s": float(durations["benchmark_s"]),
+        "total_s": float(durations["total_s"]),
+        "log_dir": e.get("log_dir", ""), "simulated": e["simulated"],
+        "reused_from": reused_from,
+        # The noise as measured: a reused trial keeps its intervals (the tie set and
+        # SLO verdicts are decided from them) and its samples (a confirmation round
+        # merges new measurements with them), and says how its host was loaded.
+        **{k: e[k] for k in _KEPT if e.get(k)},
+    })
 
 
 @dataclass
@@ -110,25 +135,9 @@ class ResultStore:
         hit = self.found.get(trial.id)
         if hit is None:
             return None
-        e = hit.entry  # schema-checked: the required fields are there, typed
-        durations = e["durations"]
-        result = TrialResult.from_dict({
-            "trial_id": trial.id, "index": trial.index, "params": dict(trial.params),
-            "args": dict(trial.args), "status": e["status"], "reason": e["reason"],
-            "attempts": max(e["attempts"], 1), "metrics": e["metrics"],
-            "gpus": list(e.get("gpus", [])), "started_at": e.get("started_at", ""),
-            "finished_at": e.get("finished_at", ""),
-            "startup_s": float(durations["startup_s"]),
-            "warmup_s": float(durations.get("warmup_s", 0.0)),
-            "benchmark_s": float(durations["benchmark_s"]),
-            "total_s": float(durations["total_s"]),
-            "log_dir": e.get("log_dir", ""), "simulated": e["simulated"],
-            "reused_from": hit.source,
-            # The noise as measured: a reused trial keeps its intervals (the tie set and
-            # SLO verdicts are decided from them) and its samples (a confirmation round
-            # merges new measurements with them), and says how its host was loaded.
-            **{k: e[k] for k in _KEPT if e.get(k)},
-        })
+        result = result_from_entry(hit.entry, trial_id=trial.id, index=trial.index,
+                                   params=dict(trial.params), args=dict(trial.args),
+                                   reused_from=hit.source)
         if result.status == COMPLETED:
             result.score = score.score_trial(exp, result.metrics, result.spread)
         return result

@@ -35,7 +35,7 @@ from tuneops.deployments.common.backend import (
     InfraFailure,
     Launch,
 )
-from tuneops.runner import bench, hostload, score, stats
+from tuneops.runner import bench, cost, hostload, score, stats
 from tuneops.runner.report import portable
 from tuneops.runner.results import (
     CANCELLED,
@@ -45,6 +45,7 @@ from tuneops.runner.results import (
     FAILED_INFRA,
     TrialResult,
 )
+from tuneops.runner.telemetry.measure import measuring
 
 from tuneops.plan import Trial
 from tuneops.registry import engines
@@ -241,9 +242,9 @@ def _attempt(
         if isinstance(measured, str):
             return TrialResult(**base, status=FAILED_BENCHMARK, reason=measured,
                                benchmark_s=bench_s, **extra)
-        samples, records, loads, not_run = measured
+        samples, records, loads, not_run, telemetry = measured
         result = TrialResult(**base, status=COMPLETED, benchmark_s=bench_s, **extra,
-                             not_run=not_run,
+                             not_run=not_run, telemetry=telemetry,
                              samples=samples, records=records, host_load=loads,
                              measurements=sum(not w.get("discarded") for w in loads),
                              contended=any(w.get("contended") and not w.get("discarded")
@@ -268,10 +269,11 @@ def summarize(exp: Experiment, result: TrialResult) -> None:
     result.score = score.score_result(exp, result)
 
 
-def _merge(samples: dict, records: dict, outcome: bench.BenchOutcome) -> None:
+def _merge(samples: dict, records: dict, outcome: bench.BenchOutcome,
+           hourly: float | None = None) -> None:
     for sc, by_c in outcome.metrics.items():
         for c, values in by_c.items():
-            samples.setdefault(sc, {}).setdefault(c, []).append(values)
+            samples.setdefault(sc, {}).setdefault(c, []).append(cost.add_costs(values, hourly))
             recs = records.setdefault(sc, {}).setdefault(c, {})
             for name, vals in (outcome.records.get(sc, {}).get(c) or {}).items():
                 recs.setdefault(name, []).extend(vals)
@@ -295,10 +297,11 @@ def _converged(exp: Experiment, samples: dict, records: dict) -> bool:
 def _measure(
     ctx: TrialContext, trial: Trial, deployment: Deployment, log_dir: Path,
     gpus: tuple[str, ...], plan: cpus.CpuPlan, repeats: tuple[int, int] | None,
-) -> tuple[dict, dict, list[dict[str, Any]], list] | str:
+) -> tuple[dict, dict, list[dict[str, Any]], list, list[dict[str, Any]]] | str:  # noqa: E501
     """genai-bench `repeats` times against a watched engine: (samples, records, host load
-    per run, levels not run), or why measuring failed. The engine dying raises (see
-    _engine_died); the load generator failing raises InfraFailure (the trial is retried)."""
+    per run, levels not run, engine telemetry per kept run), or why measuring failed. The
+    engine dying raises (see _engine_died); the load generator failing raises InfraFailure
+    (the trial is retried)."""
     exp = ctx.exp
     least, most = repeats or (exp.benchmark.repeats, exp.benchmark.max_repeats)
     # A backend that measures where the engine runs (OME: a BenchmarkJob in the cluster)
@@ -321,6 +324,7 @@ def _measure(
     records: dict = {}
     loads: list[dict[str, Any]] = []
     not_run: list = []
+    telemetry: list[dict[str, Any]] = []
     retakes = exp.benchmark.remeasure_contended
     n = run_no = 0
     while n < most:
@@ -331,13 +335,18 @@ def _measure(
         before = hostload.snapshot(ours())
         if in_place is not None:
             outcome = in_place(deployment, exp, out_dir, genai_bench=bench, cancel=ctx.cancel)
+            seen: dict[str, Any] = {"not_scraped": "measured in place by the platform"}
         else:
-            outcome = bench.run(exp, deployment.base_url, out_dir,
-                                gpu_count=max(deployment.launch.gpu_count, 1),
-                                cancel=ctx.cancel, watch=watch, cpus=plan.loadgen,
-                                workers=ctx.workers,
-                                prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
-                                if ctx.prune else None)
+            # a simulated engine's GPUs are a model: NVML would read someone else's board
+            real_gpus = () if engines()[exp.engine.name].simulated else gpus
+            with measuring(exp.engine.name, deployment.base_url, real_gpus) as scraped:
+                outcome = bench.run(exp, deployment.base_url, out_dir,
+                                    gpu_count=max(deployment.launch.gpu_count, 1),
+                                    cancel=ctx.cancel, watch=watch, cpus=plan.loadgen,
+                                    workers=ctx.workers,
+                                    prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
+                                    if ctx.prune else None)
+            seen = scraped.summary(outcome) if outcome.ok else {}
         loads.append(hostload.window(before, hostload.snapshot(ours()),
                                      engine_known=pgid is not None))
         _check(ctx)
@@ -358,10 +367,12 @@ def _measure(
             loads[-1]["discarded"] = True
             n -= 1
             continue
-        _merge(samples, records, outcome)
+        _merge(samples, records, outcome,
+               cost.hourly_price(exp, trial.args, exp.gpus_per_trial))
+        telemetry.append(seen)
         if n >= least and _converged(exp, samples, records):
             break
-    return samples, records, loads, not_run
+    return samples, records, loads, not_run, telemetry
 
 
 def _engine_pgid(deployment: Deployment) -> int | None:
@@ -424,6 +435,7 @@ def with_measurements(exp: Experiment, prior: TrialResult, again: TrialResult) -
             for k, v in m.items():
                 out.records.setdefault(sc, {}).setdefault(c, {}).setdefault(k, []).extend(v)
     out.host_load = [*prior.host_load, *again.host_load]
+    out.telemetry = [*prior.telemetry, *again.telemetry]
     out.measurements = prior.measurements + again.measurements
     out.contended = prior.contended or again.contended
     out.benchmark_s = round(prior.benchmark_s + again.benchmark_s, 3)

@@ -82,6 +82,7 @@ def test_experiment_run_engine_and_hardware_blocks(repo: git.Repo):
         # relative to the repository holding it: no machine paths in a committed report
         "name": "prov", "file": "experiments/e.yaml", "description": "why this run",
         "sha256": hashlib.sha256(exp_file.read_bytes()).hexdigest(),
+        "model": {"id": exp.model.id, "servedName": exp.model.served_name},  # tuneops report
     }
     assert info["run"] == {"id": "run-9", "started_at": "2026-01-01T00:00:00Z",
                            "finished_at": "2026-01-01T01:00:00Z", "interrupted": True}

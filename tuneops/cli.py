@@ -176,6 +176,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from tuneops.runner.report.regenerate import regenerate
+
+    out = regenerate(Path(args.report_dir), Path(args.manifests) if args.manifests else None)
+    print(f"rewrote {out}/report.md, report.html and plots/ from results.json")
+    if args.pushgateway:
+        from tuneops.runner.report import pushgateway
+        from tuneops.runner.report import regenerate as regen
+
+        try:
+            pushgateway.push(regen.load(out), args.pushgateway)
+        except OSError as e:  # the gateway is down or refuses: the report stands
+            raise errors.UserError(summary=f"--pushgateway {args.pushgateway}: {e}") from e
+        print(f"pushed the per-trial results to {args.pushgateway}")
+    return errors.EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuneops", description="Declarative experiments for tuning LLM inference servers."
@@ -235,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "file (default: the report's experiment file)")
     p.add_argument("--service", help="compose: the service to edit when there are several")
     p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("report", help="rebuild a report's report.md, report.html and plots "
+                       "from its results.json alone")
+    p.add_argument("report_dir", help="reports/<experiment>/<run-id>")
+    p.add_argument("--manifests", default="manifests",
+                   help="rendered manifests the deploy command is taken from ('' for none)")
+    p.add_argument("--pushgateway", metavar="URL",
+                   help="also push the per-trial results to this Prometheus Pushgateway")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("diff", help="compare two reports as the PR bot does (B against A)")
     p.add_argument("report_a")

@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from tuneops import expr, identity, space
+from tuneops import expr, identity, registry, space
 from tuneops.deployments.registry import deployment_mode
 from tuneops.spec import Experiment, canonical_json
 

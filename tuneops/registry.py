@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class Engine:
     parallel_flags: tuple[tuple[str, str], ...] = ()  # (role, flag): tp/dp/pp size flags
     dp_in_tp_flag: str | None = None  # set, data parallelism runs inside tensor parallelism
     weights_on_gpus: bool = True  # the weights must fit in GPU memory (validate checks)
+    # Prometheus endpoint and series mapping ({path, shown_as, series}; {} = none), read by
+    # tuneops.runner.telemetry
+    metrics: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 @cache
@@ -182,6 +185,7 @@ def _engine(name: str, entry: Any) -> Engine:
         parallel_flags=tuple((r, parallelism[r]) for r in PARALLEL_ROLES if r in parallelism),
         dp_in_tp_flag=parallelism.get("dp_in_tp_flag"),
         weights_on_gpus=bool(e.get("weights_on_gpus", True)),
+        metrics=e.get("metrics") or {},
     )
 
 

@@ -90,6 +90,8 @@ class Gpus:
     count: int
     devices: tuple[str, ...] | None
     type: str | None
+    # USD per GPU-hour: one number, or {gpu type: number}; None = schemas/gpus.yaml's
+    price_per_hour: float | dict[str, float] | None = None
 
 
 # deployment's own fields; every other key is a mode's block (deployment.<mode>)
@@ -368,6 +370,9 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
                 count=len(devices) if devices else int(gpus.get("count", 0)),
                 devices=tuple(str(d) for d in devices) if devices else None,
                 type=gpus.get("type"),
+                price_per_hour=(dict(gpus["pricePerHour"])
+                                if isinstance(gpus.get("pricePerHour"), dict)
+                                else gpus.get("pricePerHour")),
             ),
             startup_timeout_s=float(parse_duration(dep.get("startupTimeout", 600))),
             options=dict(dep.get(dep["mode"]) or {}),

@@ -4,11 +4,13 @@
 
 tuneops tunes llama.cpp on machines without a ``llama-server`` binary: the xllamacpp wheel
 carries the same C++ server. This launcher is the missing ``main``: it parses llama-server's
-flags (``tuneops.engines.llamacpp.flags``), copies them onto ``xllamacpp.CommonParams``, starts the
-server and serves until SIGTERM/SIGINT. Exit codes follow the runner's classification:
-2 for a flag llama-server would not parse, 1 when llama.cpp refuses the configuration (its
-own message is already on stderr), 75 (EX_TEMPFAIL) when the port is already taken (an
-infrastructure problem, worth a retry elsewhere), 0 after a clean stop.
+flags (``tuneops.engines.llamacpp.flags``), copies them onto ``xllamacpp.CommonParams``,
+starts the server and serves until SIGTERM/SIGINT. Prometheus ``/metrics`` is always
+served (as with ``--metrics``), so every measurement can see inside the engine. Exit codes
+follow the runner's classification: 2 for a flag llama-server would not parse, 1 when
+llama.cpp refuses the configuration (its own message is already on stderr), 75
+(EX_TEMPFAIL) when the port is already taken (an infrastructure problem, worth a retry
+elsewhere), 0 after a clean stop.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def build_params(argv: list[str]):
 
     params = xllamacpp.CommonParams()
     apply(args, params, xllamacpp)
+    # /metrics always on (llama-server's --metrics): tuneops scrapes it while measuring
+    # (schemas/engines.yaml llamacpp.metrics); serving it costs nothing between scrapes.
+    params.endpoint_metrics = True
     return params
 
 

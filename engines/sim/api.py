@@ -314,6 +314,16 @@ class Api:
             ("generation_tokens_total", "counter", "Tokens generated",
              sum(s.generation_tokens_total for s in scheds)),
             ("num_requests_total", "counter", "Requests finished", self.stats.requests_total),
+            # collector.py's Counter num_retracted_requests_total: requests the scheduler
+            # retracted to free KV cache (scheduler.py _make_room plays SGLang's retract)
+            ("num_retracted_requests_total", "counter", "Total number of retracted requests",
+             sum(s.retractions for s in scheds)),
+            # collector.py's Gauge gen_throughput (runtime.py: every 40 decode steps)
+            ("gen_throughput", "gauge", "The generation throughput (token/s)",
+             sum(r.gen_throughput for r in self.replicas)),
+            # collector.py's Gauge cache_hit_rate: the simulator models no radix cache, and
+            # SGLang reports 0 when no prefix was reused
+            ("cache_hit_rate", "gauge", "The prefix cache hit rate", 0.0),
         ]
         out = []
         for name, kind, help_, value in rows:

@@ -14,6 +14,11 @@ from tuneops.engines.sim.perfmodel import PerfModel
 from tuneops.engines.sim.scheduler import Request, Scheduler
 
 RESYNC_S = 0.2  # after falling this far behind wall time, stop trying to catch up
+# SGLang recomputes its gen_throughput gauge every `decode_log_interval` forward steps
+# (server_args.py: default 40) as the tokens generated since the last log over the time
+# since it (managers/scheduler_metrics_mixin.py, log_decode_stats: num_generated_tokens /
+# gap_latency); the simulator does the same in model time.
+DECODE_LOG_INTERVAL = 40
 
 
 class Replica:
@@ -23,6 +28,8 @@ class Replica:
         self.steps = 0
         self.busy_s = 0.0
         self.lag_s = 0.0  # how far wall time trailed model time, summed over steps
+        self.gen_throughput = 0.0  # tokens/s over the last DECODE_LOG_INTERVAL steps
+        self._log_mark: tuple[float, int] | None = None  # (time, generated) at the last log
 
     def submit(self, req: Request) -> None:
         self.sched.submit(req)
@@ -49,10 +56,20 @@ class Replica:
             emitted, _ = self.sched.complete(step, end)
             self.steps += 1
             self.busy_s += step.duration
+            self._log_gen(end)
             t = end
             for req in emitted:
                 if req.sink is not None:
                     req.sink.on_tokens(req, end)
+
+
+    def _log_gen(self, now: float) -> None:
+        generated = self.sched.generation_tokens_total
+        if self._log_mark is None:
+            self._log_mark = (now, generated)
+        elif self.steps % DECODE_LOG_INTERVAL == 0 and now > self._log_mark[0]:
+            self.gen_throughput = (generated - self._log_mark[1]) / (now - self._log_mark[0])
+            self._log_mark = (now, generated)
 
 
 class Stats:

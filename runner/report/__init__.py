@@ -1,4 +1,5 @@
-"""Run reports: results.json (schema-checked), report.md and PNG plots, written atomically.
+"""Run reports: results.json (schema-checked), report.md, report.html (interactive, built
+from results.json alone) and PNG plots, written atomically.
 
 Every writer formats one `rankings.Ranking` (order, best, tie set, feasibility, Pareto axes and
 front): the runner's, or one made here from the results. None of them ranks on its own.
@@ -17,7 +18,7 @@ from typing import Any
 
 from tuneops.deployments.common.fsutil import fsync_dir
 from tuneops.runner import rankings
-from tuneops.runner.report import markdown, plots, results_json
+from tuneops.runner.report import html, markdown, plots, results_json
 from tuneops.runner.report import provenance as _prov
 from tuneops.runner.results import TrialResult
 
@@ -49,7 +50,8 @@ def write_report(
     ranking: rankings.Ranking | None = None,
     confirmation: dict[str, Any] | None = None,
 ) -> Path:
-    """Write results.json, report.md, summary.md (for the PR bot) and plots/ into `out_dir` (usually
+    """Write results.json, report.md, report.html, summary.md (for the PR bot) and plots/ into
+    `out_dir` (usually
     reports/<experiment>/<run-id>/); returns `out_dir`.
 
     `provenance` is `runner.report.provenance.collect(...)`'s dict; gathered when not given.
@@ -79,6 +81,7 @@ def write_report(
         report_md = markdown.render(exp, ranking, doc, rel, mroot)
         (tmp / "report.md").write_text(secrets.redact(report_md))
         (tmp / "summary.md").write_text(secrets.redact(markdown.pr_summary(exp, ranking, doc)))
+        (tmp / "report.html").write_text(secrets.redact(html.render(doc)))
         os.chmod(tmp, 0o755)
         _swap_in(tmp, out_dir)
     except OSError as exc:  # a full disk names no file: say which report it was

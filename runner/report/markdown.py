@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneops.runner import rankings, score
+from tuneops.runner.report import telemetry_md
 from tuneops.runner.results import COMPLETED, INFEASIBLE, UNCERTAIN, VIOLATED, TrialResult
 
 from tuneops.metrics import UNITS
@@ -376,14 +377,14 @@ def render(
         how, text = deploy_command(exp, best, manifests_root)
         out += [f"Deploy it with {how}:", "", "```sh", text, "```", ""]
 
+    out += telemetry_md.section(ranking, exp.objective.scenario)
     out += ["## All trials", "",
             "`=` marks the tie set; `n` counts measurements behind the objective; ❔ an SLO "
             "whose interval straddles its limit (or too few requests).", "",
             summary_table(ranking, exp), ""]
     if plots:
         out += ["## Plots", ""]
-        out += [f"![{Path(p).stem}]({p})" for p in plots]
-        out += [""]
+        out += [*[f"![{Path(p).stem}]({p})" for p in plots], ""]
     completed = [r for r in ranked if r.status == COMPLETED and r.metrics]
     if completed:
         out += ["## Per-concurrency detail", ""]

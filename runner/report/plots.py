@@ -1,8 +1,10 @@
 """PNG plots for a run report (matplotlib, Agg: no display needed).
 
 File names are fixed so reports diff cleanly: `throughput_vs_latency.png` and
-`objective_vs_<parameter>.png`. Each trial is drawn at its objective's point, labelled by
-its parameter values, with its 95 % interval as error bars. The trade-off plot uses the
+`objective_vs_<parameter>.png`. Each trial is drawn at its objective's point, marked with
+its rank (the report table's `#`), with its 95 % interval as error bars; a legend table
+under the axes maps each rank to its parameter values, so labels never overlap points or
+each other however close the trials sit. The trade-off plot uses the
 ranking's Pareto axes and front (the same as results.json); throughput axes start at 0;
 integer and categorical parameters sit on discrete axes (one tick per value tried).
 """
@@ -38,6 +40,40 @@ def point_label(result: TrialResult) -> str:
     return " ".join(f"{k}={v}" for k, v in result.params.items()) or result.trial_id[:12]
 
 
+LEGEND_ROWS = 16  # ranks listed under a plot; more are named in report.md's table
+
+
+def _rank(ranking: score.Ranking, r: TrialResult) -> int:
+    return next(i for i, t in enumerate(ranking.trials, 1) if t is r)
+
+
+def _mark(ax, x: float, y: float, rank: int) -> None:
+    ax.annotate(str(rank), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+
+
+def _legend_table(fig, ax, rows: list[tuple[int, str]]) -> None:
+    """The rank → parameters table under the axes (sorted by rank)."""
+    rows = sorted(set(rows))
+    shown = rows[:LEGEND_ROWS]
+    cells = [[f"#{k}", text] for k, text in shown]
+    if len(rows) > len(shown):
+        cells.append(["…", f"{len(rows) - len(shown)} more in report.md"])
+    if not cells:
+        return
+    h = fig.get_figheight()
+    extra = 0.22 * (len(cells) + 1) + 0.5  # inches: one row each, the header, a margin
+    fig.set_figheight(h + extra)
+    total = h + extra
+    box = ax.get_position()  # the axes keep their size in inches; the table goes below
+    ax.set_position([box.x0, (box.y0 * h + extra) / total, box.width, box.height * h / total])
+    holder = fig.add_axes([box.x0, 0.1 / total, box.width, (extra - 0.45) / total])
+    holder.axis("off")
+    table = holder.table(cellText=cells, colLabels=["#", "parameters"], colLoc="left",
+                         cellLoc="left", colWidths=[0.08, 0.92], bbox=[0, 0, 1, 1])
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+
+
 def _completed(results: list[TrialResult]) -> list[TrialResult]:
     return [r for r in results if r.status == COMPLETED and r.metrics]
 
@@ -59,6 +95,7 @@ def tradeoff_plot(path: Path, exp: Experiment, ranking: rankings.Ranking, title:
     sc = exp.objective.scenario
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
     done = _completed(ranking.trials)
+    legend: list[tuple[int, str]] = []
     for feasible, style in ((True, dict(marker="o", color="tab:blue", label="feasible")),
                             (False, dict(marker="x", color="tab:red", label="violates an SLO"))):
         pts = [(rankings.point_value(r, lat, sc), rankings.point_value(r, tput, sc), r)
@@ -72,8 +109,8 @@ def tradeoff_plot(path: Path, exp: Experiment, ranking: rankings.Ranking, title:
                     xerr=list(zip(*xerr, strict=True)), yerr=list(zip(*yerr, strict=True)),
                     linestyle="none", capsize=3, elinewidth=0.8, **style)
         for px, py, r in pts:
-            ax.annotate(point_label(r), (px, py), fontsize=6, xytext=(3, 3),
-                        textcoords="offset points")
+            _mark(ax, px, py, _rank(ranking, r))
+            legend.append((_rank(ranking, r), point_label(r)))
     fpts = sorted((rankings.point_value(r, lat, sc), rankings.point_value(r, tput, sc))
                   for r in ranking.pareto)
     fpts = [p for p in fpts if p[0] is not None and p[1] is not None]
@@ -94,16 +131,17 @@ def tradeoff_plot(path: Path, exp: Experiment, ranking: rankings.Ranking, title:
         ax.set_ylim(bottom=0)
     ax.set_xlabel(_label(lat))
     ax.set_ylabel(_label(tput))
-    _finish(fig, ax, path, title)
+    _finish(fig, ax, path, title, legend)
 
 
-def _finish(fig, ax, path: Path, title: str) -> None:
-    """Title, grid, legend and a deterministic PNG (no software/version stamp)."""
+def _finish(fig, ax, path: Path, title: str, legend: list[tuple[int, str]]) -> None:
+    """Title, grid, legend, the rank table and a deterministic PNG (no software stamp)."""
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.tight_layout()
+    _legend_table(fig, ax, legend)  # after tight_layout: it places the table itself
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
 
@@ -140,6 +178,7 @@ def param_plot(
         seen[x] = k + 1
         jitter.append(x + (0.08 * (k - 0.5 * (xs.count(x) - 1)) if ticks is not None else 0.0))
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=100)
+    legend: list[tuple[int, str]] = []
     for feasible, style in ((True, dict(marker="o", color="tab:blue", label="feasible")),
                             (False, dict(marker="x", color="tab:red", label="violates an SLO"))):
         sel = [(x, r) for x, r in zip(jitter, done, strict=True)
@@ -151,9 +190,8 @@ def param_plot(
         ax.errorbar([x for x, _ in sel], ys, yerr=list(zip(*err, strict=True)),
                     linestyle="none", capsize=3, elinewidth=0.8, **style)
         for (x, r), y in zip(sel, ys, strict=True):
-            others = {k: v for k, v in r.params.items() if k != param}
-            ax.annotate(" ".join(f"{k}={v}" for k, v in others.items()), (x, y), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
+            _mark(ax, x, y, _rank(ranking, r))
+            legend.append((_rank(ranking, r), point_label(r)))
     if ticks:
         ax.set_xticks(range(len(ticks)), ticks)
         ax.set_xlim(-0.5, len(ticks) - 0.5)
@@ -161,7 +199,7 @@ def param_plot(
         ax.set_ylim(bottom=0)
     ax.set_xlabel(param)
     ax.set_ylabel(_label(obj))
-    _finish(fig, ax, path, title)
+    _finish(fig, ax, path, title, legend)
 
 
 def write_plots(out_dir: Path, exp: Experiment, ranking: rankings.Ranking,

@@ -100,7 +100,9 @@ def collect(
     return {
         # relative to the repository: a committed report holds no machine paths
         "experiment": {"name": exp.name, "file": _portable_file(exp.source_file),
-                       "sha256": experiment_sha256(exp), "description": exp.description},
+                       "sha256": experiment_sha256(exp), "description": exp.description,
+                       # what `tuneops report` needs to rebuild the views from this file
+                       "model": {"id": exp.model.id, "servedName": exp.model.served_name}},
         "run": {"id": run_id, "started_at": started_at, "finished_at": finished_at or now(),
                 "interrupted": bool(interrupted)},
         "git": git_facts(Path(exp.source_file).resolve().parent if exp.source_file else None),

@@ -8,7 +8,8 @@ strict JSON.
 Additive over the first layout (schema_version stays 1; every earlier key keeps its
 meaning, `metrics` values are now means over repeats): `decision`, `confirmation`, and per
 trial `spread`, `measurements`, `confirmations`, `verdict`, `host_load`, `contended`,
-`cpus`, `command`; `score` and its `slo_checks` gain their intervals and verdicts;
+`cpus`, `command`, `telemetry` (engine series per measurement); `score` and its
+`slo_checks` gain their intervals and verdicts;
 `identity` (the measurement procedure, pinned image digest and tuneops' engine code digest
 the trial ids hash). `command` holds no machine paths: `<python>`, `<port>`, paths relative
 to the repository (runner/report/portable.py).
@@ -80,6 +81,7 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
         "contended": d["contended"],
         "cpus": d["cpus"],
         "command": d["command"],
+        "telemetry": d["telemetry"],
     })
 
 

@@ -22,6 +22,7 @@ from tuneops.metrics.kinds import (
 )
 from tuneops.metrics.slo import Judgement, Slo
 from tuneops.metrics.table import (
+    COST_METRICS,
     ERROR_RATE,
     LATENCIES,
     MAX_SLO_CONCURRENCY,
@@ -37,8 +38,10 @@ from tuneops.metrics.table import (
     metric,
     unknown,
 )
+from tuneops.metrics.telemetry import GPU_TELEMETRY, TELEMETRY
 
 __all__ = [
+    "COST_METRICS", "GPU_TELEMETRY", "TELEMETRY",
     "ERROR_RATE", "LATENCIES", "MAX_SLO_CONCURRENCY", "METRICS", "MS", "REQUEST_FIELDS",
     "SPEED", "STATS", "UNITS", "Bound", "Direction", "Judgement", "Metric", "Slo",
     "Statistic", "StrEnum", "TrialVerdict", "UnknownMetric", "Verdict", "did_you_mean",

@@ -66,6 +66,7 @@ STATS = tuple(s.value for s in Statistic)
 # held every SLO in that trial's scenario, the same value at each level measured.
 MAX_SLO_CONCURRENCY = "max_slo_concurrency"
 ERROR_RATE = "error_rate"
+COST_METRICS = ("cost_per_million_output_tokens", "cost_per_million_tokens")
 
 METRICS: dict[str, Metric] = {}
 
@@ -95,6 +96,11 @@ def _table() -> None:
     _add(Metric(ERROR_RATE, "fraction", down, agg + "error_rate"))
     # runner/bench/worker.py: the goodput bisection's answer.
     _add(Metric(MAX_SLO_CONCURRENCY, "requests in flight", up, ""))
+    # runner/cost.py: the GPUs' hourly price (schemas/gpus.yaml, or the experiment's
+    # deployment.gpus.pricePerHour) over the tokens served in an hour at that point, per
+    # repeat, so they carry intervals like any measured metric.
+    for name in COST_METRICS:
+        _add(Metric(name, "USD/1M tok", down, ""))
 
 
 _table()

@@ -1,0 +1,55 @@
+"""A Prometheus Operator PodMonitor for an experiment's engine pods (OME mode with
+``deployment.ome.monitoring: true``), so a cluster's Prometheus keeps the same series
+tuneops scrapes per measurement and Grafana (dashboards/tuneops-trials.json) shows every
+trial side by side.
+
+OME labels an InferenceService's engine pods ``ome.io/inferenceservice=<name>`` and
+``component=engine`` (runner/backends/ome.py watches them the same way); the service's
+name ends with the trial id (renderers/ome.trial_name), which the relabelling copies into
+``tuneops_trial``; ``tuneops_experiment`` is the experiment's name. The path is the
+engine's metrics path from schemas/engines.yaml. PodMonitor fields:
+prometheus-operator Documentation/api-reference (monitoring.coreos.com/v1 PodMonitorSpec,
+PodMetricsEndpoint, RelabelConfig).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuneops.deployments.ome.options import ome_options
+from tuneops.deployments.ome.render import EXPERIMENT_LABEL, PORT, _name
+
+from tuneops.registry import engines
+from tuneops.spec import Experiment
+
+TRIAL_ID_PATTERN = "^.*-([0-9a-f]{12})$"  # plan.ID_LENGTH hex digits at the end
+
+
+def enabled(exp: Experiment) -> bool:
+    return bool((exp.deployment.blocks.get("ome") or {}).get("monitoring"))
+
+
+def pod_monitor(exp: Experiment) -> dict[str, Any]:
+    path = (engines()[exp.engine.name].metrics or {}).get("path", "/metrics")
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": _name(exp.name, "metrics"),
+                     "namespace": ome_options(exp).namespace,
+                     "labels": {EXPERIMENT_LABEL: exp.name}},
+        "spec": {
+            "selector": {"matchLabels": {"component": "engine"},
+                         "matchExpressions": [{"key": "ome.io/inferenceservice",
+                                               "operator": "Exists"}]},
+            "podMetricsEndpoints": [{
+                "targetPort": PORT, "path": path, "interval": "5s",
+                "relabelings": [
+                    {"sourceLabels": ["__meta_kubernetes_pod_label_ome_io_inferenceservice"],
+                     "regex": TRIAL_ID_PATTERN, "targetLabel": "tuneops_trial",
+                     "replacement": "$1", "action": "replace"},
+                    {"targetLabel": "tuneops_experiment", "replacement": exp.name,
+                     "action": "replace"},
+                ],
+            }],
+        },
+    }
