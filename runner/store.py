@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tuneops.runner import score
+from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.results import COMPLETED, FAILED_CONFIG, TrialResult
 
 from tuneops.plan import Trial
@@ -107,10 +108,12 @@ class ResultStore:
     reports: dict[Path, dict] = field(default_factory=dict)  # run dir → results.json
 
     @classmethod
-    def scan(cls, reports_root: str | os.PathLike) -> ResultStore:
+    def scan(cls, reports_root: str | os.PathLike, trust: ReportTrust | None = None
+             ) -> ResultStore:
+        """`trust`: the provenance policy (runner/report_trust.py); None trusts the checkout."""
         store = cls()
         root = Path(reports_root)
-        for run_dir in report_dirs(root):
+        for run_dir in trust.filter(report_dirs(root)) if trust else report_dirs(root):
             doc = load_report(run_dir / RESULTS, root)
             if doc is None:
                 continue
@@ -121,8 +124,12 @@ class ResultStore:
                     continue
                 tid = entry.get("trial_id")
                 if isinstance(tid, str) and tid:
-                    # a result this report took from another keeps naming the one that measured it
-                    store.found[tid] = Found(entry, entry.get("reused_from") or here)
+                    # named by the (trusted) report that holds it, never by the `reused_from`
+                    # a file claims; the report that measured it wins over one that reused it
+                    prev = store.found.get(tid)
+                    if prev is None or not entry.get("reused_from") or prev.entry.get(
+                            "reused_from"):
+                        store.found[tid] = Found(entry, here)
         return store
 
     def lookup(self, exp: Experiment, trial: Trial) -> TrialResult | None:

@@ -1,14 +1,16 @@
 """`tuneops ci comment DIR`: the one sticky result comment on the pull request.
 
-The body is built from what this workflow run produced and nothing else: the plan (which
-experiments changed, where each runs) and DIR, the run jobs' artifacts (ci/run.py). A
-report is shown only when its recorded experiment sha256 equals the PR's file, and files
-are read only as regular files (never through a symlink); summary.md is never read — the
-table is built from results.json. Main's latest report of the same experiment comes from
-the plan, which read it from the base commit's tree (ci/plan.py).
+Written by one job of the trusted workflow (.github/workflows/tuneops.yml) from what that
+run produced and nothing else: the plan (which experiments changed, where each runs, which
+files under reports/ the PR touches, the validation errors) and DIR, the measuring jobs'
+artifacts (ci/run.py). A report is shown only when its recorded experiment sha256 equals
+the PR's file; files are read only as regular files (never through a symlink).
 
-The comment is found by MARKER at its start, created once, and edited in place on every
-push (tuneops/ci/github.py).
+Every string that comes from the pull request (names, paths, values, failure messages)
+is shown through `escape.code`: a code span it cannot leave. The body stays within
+BUDGET characters (GitHub refuses 65,536 and more with 422): experiments that do not fit
+get one line each, then a count, and the link to the run, whose job summary holds the
+whole body.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from tuneops.ci import compare
+from tuneops.ci.escape import code
 from tuneops.ci.plan import HOSTED, SELF_HOSTED
 from tuneops.runner.store import RESULTS, load_report, read_regular
 
 MARKER = "<!-- tuneops-bot:results -->"
+BUDGET = 60_000
 APPROVAL = {
-    SELF_HOSTED: "a maintainer approves the GPU run (the `gpu` environment's reviewers, or "
-                 "the `tuneops:run-gpu` label on a fork's PR)",
-    HOSTED: "a fork's code does not run automatically; a maintainer who has reviewed it "
-            "pushes it to a branch of this repository to run it",
+    SELF_HOSTED: "a maintainer comments `/tuneops run <head sha>` after review; the run "
+                 "then waits for the `gpu` environment's reviewers",
+    HOSTED: "the trusted workflow measures it when the `experiments` workflow has finished",
 }
 
 
@@ -39,49 +42,101 @@ def _status(out: Path, name: str) -> dict | None:
 
 
 def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: dict | None,
-            *, fork: bool) -> list[str]:
-    """One experiment's block. `results`: runner class → the run job's result (success,
-    failure, cancelled, skipped)."""
+            *, fork: bool = False) -> list[str]:
+    """One experiment's block. `results`: runner class → the measuring job's result
+    (success, failure, cancelled, skipped, pending)."""
     name, path = exp["name"], exp["path"]
     status = _status(out, name)
     doc = load_report(out / name / RESULTS, out) if status else None
     if doc is not None and (doc.get("experiment") or {}).get("sha256") != exp["sha256"]:
         doc = None  # a report of another version of the file: not this PR's result
-    head = f"### `{name}` (`{path}`, {exp['engine']} on a {exp['runner']} runner)"
+    head = (f"### {code(name)} ({code(path)}, {code(exp['engine'])} on a {exp['runner']} "
+            f"runner)")
     if doc is None:
         job = results.get(exp["runner"], "")
-        if job == "pending":
-            line = (f"⏳ **waiting for approval** (or running, once approved): "
-                    f"{APPROVAL[exp['runner']]}.")
-        elif job == "skipped" or (fork and not status):
-            line = f"⏳ **waiting for approval**: {APPROVAL[exp['runner']]}."
+        if job in ("pending", "skipped", "") and not (status or {}).get("reason"):
+            line = f"⏳ **waiting**: {APPROVAL[exp['runner']]}."
         else:
             why = (status or {}).get("reason") or (
                 f"the run left no report of this file (run job: {job or 'unknown'})")
-            line = f"❌ **failed**: {why}"
+            line = f"❌ **failed**: {code(why, 1000)}"
         return [head, "", line, ""]
     ok = status.get("status") == "passed"
-    lines = [head, "", ("✅ **passed**" if ok else f"❌ **failed**: {status.get('reason')}")
-             + f" · run `{(doc.get('run') or {}).get('id')}`"
-             + f" · {status.get('trials')} trial(s): {status.get('measured')} measured in this "
-               f"run, {status.get('reused')} reused"
+    reason = "" if ok else code(status.get("reason") or "no reason recorded", 1000)
+    lines = [head, "", ("✅ **passed**" if ok else f"❌ **failed**: {reason}")
+             + f" · run {code((doc.get('run') or {}).get('id'))}"
+             + f" · {_int(status.get('trials'))} trial(s): {_int(status.get('measured'))} "
+               f"measured in this run, {_int(status.get('reused'))} reused"
              + (" · **SIMULATED**" if doc.get("simulated") else ""), ""]
-    if not status.get("measured"):
-        lines += ["Nothing measured: every trial was already in a committed report.", ""]
+    if status.get("new_report") and not status.get("publishable"):
+        lines += ["No trial measured in this run ended as an outcome of its settings "
+                  "(infrastructure or benchmark failures): nothing is published, the next "
+                  "run retries.", ""]
+    if not _int(status.get("measured")):
+        lines += ["Nothing measured: every trial was already in a trusted committed report.",
+                  ""]
     return lines + compare.comparison(doc, base_doc)
 
 
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def short_line(exp: dict[str, Any], out: Path) -> str:
+    status = _status(out, exp["name"]) or {}
+    mark = {"passed": "✅", "failed": "❌"}.get(status.get("status"), "⏳")
+    return f"- {mark} {code(exp['name'])} ({code(exp['path'])})"
+
+
 def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False,
-         head_sha: str | None = None) -> str:
-    """The whole comment. `head_sha`: the PR head it reports on (default: the plan's HEAD,
-    which on GitHub is the merge commit)."""
+         head_sha: str | None = None, run_url: str = "", pr_workflow: str = "") -> str:
+    """The whole comment. `head_sha`: the PR head it reports on (default: the plan's).
+    `run_url`: this workflow run (its job summary holds the full body). `pr_workflow`: the
+    conclusion of the untrusted `experiments` workflow (its checks of the PR's own code)."""
     parts = [MARKER, "## tuneops results", ""]
+    if pr_workflow and pr_workflow != "success":
+        parts += [f"❌ The `experiments` workflow (plan, validation, render check and CPU runs "
+                  f"of the PR's own code) ended {code(pr_workflow)}: see its annotations.", ""]
+    for diag in plan.get("errors") or []:
+        parts.append(f"- ❌ {code(diag, 1000)}")
+    if plan.get("errors"):
+        parts += ["", "**The plan failed**: nothing was measured.", ""]
+    touched = plan.get("pr_reports") or []
+    if touched:
+        parts += [f"⚠️ This pull request adds, edits or deletes {len(touched)} file(s) under "
+                  f"`reports/`: they are never reused as measurements, here or after "
+                  f"merging (only reports the bot published are). First: "
+                  f"{code(touched[0])}", ""]
     experiments = plan.get("experiments") or []
-    if not experiments:
+    if not experiments and not plan.get("errors"):
         parts.append("_This pull request changes no experiment._")
+    head = head_sha or plan.get("head", "")
+    tail = [f"<sub>head {code(head[:12])} · base {code(plan.get('base', '')[:12])}"
+            + (f" · [full report]({run_url})" if run_url else "") + "</sub>"]
+    reserve = 400 + len("".join(tail))
+    used = len("\n".join(parts))
+    shown = 0
     for exp in experiments:
         base_doc = (plan.get("base_reports") or {}).get(exp["name"])
-        parts += section(exp, out, results, base_doc, fork=fork)
-    head = head_sha or plan.get("head", "")
-    parts += [f"<sub>head `{head[:12]}` · base `{plan.get('base', '')[:12]}`</sub>"]
-    return "\n".join(parts) + "\n"
+        block = section(exp, out, results, base_doc, fork=fork)
+        size = len("\n".join(block)) + 1
+        if used + size > BUDGET - reserve:
+            break
+        parts += block
+        used += size
+        shown += 1
+    rest = experiments[shown:]
+    if rest:
+        parts += [f"**{len(rest)} more experiment(s)** (the comment's size limit):", ""]
+        for exp in rest:
+            line = short_line(exp, out)
+            if used + len(line) + 1 > BUDGET - reserve:
+                break
+            parts.append(line)
+            used += len(line) + 1
+            shown += 1
+        left = len(experiments) - shown
+        parts += ["", (f"…and {left} more. " if left else "")
+                  + (f"Every experiment in full: the [run's summary]({run_url})."
+                     if run_url else ""), ""]
+    return "\n".join(parts + tail) + "\n"

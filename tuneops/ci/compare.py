@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tuneops.ci.escape import code
 from tuneops.runner.report.markdown import fmt
 
 NOISE_REL = 0.03  # assumed relative noise when a report records no ± for a value
@@ -73,6 +74,10 @@ def _values(trial: dict[str, Any] | None) -> dict[str, tuple[float | None, float
     return out
 
 
+def _shown(v: Any) -> str:
+    return fmt(v) if _num(v) is not None else code(v, table=True)
+
+
 def with_pm(value: float | None, pm: float | None) -> str:
     if value is None:
         return "—"
@@ -103,7 +108,8 @@ def params_text(trial: dict[str, Any] | None) -> str:
     if not trial:
         return "—"
     params = trial.get("params") or {}
-    return ", ".join(f"`{k}={fmt(v)}`" for k, v in params.items()) or "(engine defaults)"
+    return ", ".join(code(f"{k}={fmt(v) if _num(v) is not None else v}")
+                     for k, v in params.items()) or "(engine defaults)"
 
 
 def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
@@ -115,16 +121,16 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
     if best is None:
         lines += ["**No trial met every SLO.**", ""]
     else:
-        lines += [f"**Best configuration:** `{best['trial_id']}` — {params_text(best)}", ""]
+        lines += [f"**Best configuration:** {code(best['trial_id'])} — {params_text(best)}", ""]
     old_trial, how = None, ""
     if old is not None:
         same = trials_by_id(old).get(best["trial_id"]) if best else None
         if same is not None and same.get("score"):
             old_trial = same
-            how = f"same trial `{best['trial_id']}` in both: direct delta"
+            how = f"same trial {code(best['trial_id'])} in both: direct delta"
         else:
             old_trial = best_trial(old)
-            how = "best vs best" + (f" (main's best: `{old_trial['trial_id']}` — "
+            how = "best vs best" + (f" (main's best: {code(old_trial['trial_id'])} — "
                                     f"{params_text(old_trial)})" if old_trial else "")
     new_v, old_v = _values(best), _values(old_trial)
     slo_limits = {s.get("metric"): s for s in new.get("slos") or [] if isinstance(s, dict)}
@@ -135,12 +141,13 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         names = []
     for name in names:
         if name == "objective":
-            label = f"`{obj.get('metric')}` ({obj.get('direction')}, objective)"
+            label = (f"{code(obj.get('metric'), table=True)} "
+                     f"({code(obj.get('direction'), table=True)}, objective)")
         else:
             s = slo_limits.get(name, {})
-            bound = f"≤ {fmt(s['max'])}" if s.get("max") is not None else (
-                f"≥ {fmt(s['min'])}" if s.get("min") is not None else "")
-            label = f"`{name}` {bound} (SLO)"
+            bound = f"≤ {_shown(s['max'])}" if s.get("max") is not None else (
+                f"≥ {_shown(s['min'])}" if s.get("min") is not None else "")
+            label = f"{code(name, table=True)} {bound} (SLO)"
         row = [label, with_pm(*new_v.get(name, (None, None)))]
         if old is not None:
             ov = old_v.get(name, (None, None))
@@ -154,7 +161,7 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         lines += [f"_No report of this experiment on {old_label} to compare with._", ""]
     else:
         run = (old.get("run") or {}).get("id", "?")
-        lines += [f"Compared with {old_label}'s latest report `{run}`: {how}.", ""]
+        lines += [f"Compared with {old_label}'s latest report {code(run)}: {how}.", ""]
         if any("*" in r[-1] for r in rows):
             lines += [f"\\* no ± recorded: ±{NOISE_REL:.0%} assumed.", ""]
     return lines
@@ -163,6 +170,6 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
 def diff_text(a: dict[str, Any], b: dict[str, Any], *, a_label: str, b_label: str) -> str:
     """`tuneops diff A B`: B (the newer) against A, as the bot posts it."""
     name = (b.get("experiment") or {}).get("name", "?")
-    head = [f"### `{name}`: `{(b.get('run') or {}).get('id')}` vs "
-            f"`{(a.get('run') or {}).get('id')}`", ""]
+    head = [f"### {code(name)}: {code((b.get('run') or {}).get('id'))} vs "
+            f"{code((a.get('run') or {}).get('id'))}", ""]
     return "\n".join(head + comparison(b, a, new_label=b_label, old_label=a_label))

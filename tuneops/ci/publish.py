@@ -23,9 +23,8 @@ import git
 from tuneops.ci.plan import auth_env
 from tuneops.ci.run import copy_plain_tree
 from tuneops.errors import TuneopsError, UserError
+from tuneops.runner.report_trust import BOT_EMAIL, BOT_NAME, publish_message
 
-BOT_NAME = "tuneops-bot"
-BOT_EMAIL = "tuneops-bot@users.noreply.github.com"
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 REJECTED = ("rejected", "non-fast-forward", "fetch first", "stale info", "cannot lock ref")
 
@@ -68,7 +67,8 @@ def commit_reports(repo: git.Repo, out: Path, head_sha: str) -> list[str]:
             continue  # the very same report is committed already
         subject = f"reports: {exp} run {run} for {head_sha[:12]}"
         actor = git.Actor(BOT_NAME, BOT_EMAIL)
-        repo.index.commit(f"{subject}\n\nPR head: {head_sha}\n", author=actor, committer=actor)
+        repo.index.commit(publish_message(subject, run, head_sha), author=actor,
+                          committer=actor)
         subjects.append(subject)
     return subjects
 
@@ -100,8 +100,27 @@ def push(repo: git.Repo, branch: str, *, remote: str = "origin", attempts: int =
     raise AssertionError("unreachable")
 
 
+def clone_head(repo_dir: Path, dest: Path, head_sha: str, remote: str = "origin") -> Path:
+    """A new depth-1 repository at `dest` holding `head_sha`, fetched from the same remote
+    as `repo_dir` (with TUNEOPS_PUSH_TOKEN). Git only writes files there: no code of the
+    pull request runs (hooks and filters come from config, which is not fetched)."""
+    url = git.Repo(repo_dir).remote(remote).url
+    if dest.exists():
+        raise UserError(summary=f"{dest}: exists already")
+    repo = git.Repo.init(dest)
+    repo.create_remote(remote, url)
+    with repo.git.custom_environment(**auth_env(os.environ.get("TUNEOPS_PUSH_TOKEN"), url)):
+        repo.git.fetch("--no-tags", "--depth=1", remote, head_sha)
+    repo.git.checkout("--detach", "FETCH_HEAD")
+    return dest
+
+
 def publish(repo_dir: Path, out: Path, *, head_sha: str, branch: str, remote: str = "origin",
-            attempts: int = 5) -> Published:
+            attempts: int = 5, clone: Path | None = None) -> Published:
+    if not re.fullmatch(r"[0-9a-f]{40}", head_sha):
+        raise UserError(summary=f"{head_sha!r} is not a commit sha")
+    if clone is not None:
+        repo_dir = clone_head(repo_dir, clone, head_sha, remote)
     repo = git.Repo(repo_dir)
     try:
         repo.git.check_ref_format("--branch", branch)
