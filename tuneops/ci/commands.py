@@ -97,7 +97,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         doc = plan(Path.cwd(), args.base, args.remote, head_sha=args.head_sha)
     except errors.UserError as exc:
         for d in exc.diagnostics:  # annotations on the PR's files
-            print(annotation(d))
+            print(annotation(d, str(Path.cwd())))
         if not args.head_sha:
             raise
         # the trusted side posts the errors: the plan document carries them

@@ -31,7 +31,7 @@ def code(value: object, limit: int = MAX_CHARS, *, table: bool = False) -> str:
     return f"{fence}{pad}{text}{pad}{fence}" if text else "` `"
 
 
-def annotation(diag) -> str:
+def annotation(diag, root: str = "") -> str:
     """A GitHub `::error` workflow command for one Diagnostic (its file, line, column),
     with the command's own escaping (%, CR, LF; and `:`/`,` in properties)."""
     def data(s: str) -> str:
@@ -40,7 +40,10 @@ def annotation(diag) -> str:
     def prop(s: str) -> str:
         return data(s).replace(":", "%3A").replace(",", "%2C")
 
-    props = [f"file={prop(diag.file)}"]
+    file = str(diag.file)
+    if root and file.startswith(root.rstrip("/") + "/"):  # annotations name repo paths
+        file = file[len(root.rstrip("/")) + 1:]
+    props = [f"file={prop(file)}"]
     if diag.line:
         props.append(f"line={diag.line}")
     if diag.column:

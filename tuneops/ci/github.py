@@ -38,7 +38,8 @@ class PullRequest:
 def client(token: str | None = None, api_url: str | None = None) -> Github:
     token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
     base = api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API
-    return Github(base_url=base, auth=Auth.Token(token) if token else None, retry=None)
+    return Github(base_url=base, auth=Auth.Token(token) if token else None, retry=None,
+                  lazy=True)
 
 
 def _pr(pr) -> PullRequest:
@@ -48,13 +49,13 @@ def _pr(pr) -> PullRequest:
 
 
 def pull_request(gh: Github, repo: str, number: int) -> PullRequest:
-    return _pr(gh.get_repo(repo, lazy=True).get_pull(number))
+    return _pr(gh.get_repo(repo).get_pull(number))
 
 
 def pulls_at(gh: Github, repo: str, head_sha: str) -> list[PullRequest]:
     """Open pull requests whose head is `head_sha` (a fork's too: workflow_run's own
     `pull_requests` list is empty for forks)."""
-    return [_pr(p) for p in gh.get_repo(repo, lazy=True).get_pulls(state="open")
+    return [_pr(p) for p in gh.get_repo(repo).get_pulls(state="open")
             if p.head.sha == head_sha]
 
 
@@ -68,7 +69,7 @@ def upsert_comment(gh: Github, repo: str, number: int, body: str, marker: str,
                    bot_login: str = DEFAULT_BOT_LOGIN) -> tuple[str, int]:
     """Edit the bot's comment starting with `marker` (the oldest), else create it; then
     delete any bot duplicate a concurrent job created. Returns ("created" | "updated", id)."""
-    issue = gh.get_repo(repo, lazy=True).get_issue(number)
+    issue = gh.get_repo(repo).get_issue(number)
     mine = sorted((c for c in issue.get_comments() if _ours(c, marker, bot_login)),
                   key=lambda c: c.id)
     how = "updated"
