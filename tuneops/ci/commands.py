@@ -50,6 +50,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--runner-group", default="tuneops-gpu")
     p.set_defaults(func=cmd_doctor)
 
+    p = steps.add_parser("check-workflows", help="the trust boundary, checked on the "
+                         "workflow files (no self-hosted runner or secret next to PR code)")
+    p.add_argument("folder", nargs="?", default=".github/workflows")
+    p.set_defaults(func=cmd_check_workflows)
+
     p = steps.add_parser("run", help="run one changed experiment; results for later jobs")
     p.add_argument("experiment", help="experiments/**/*.y*ml, repository-relative")
     p.add_argument("--out", default="ci-out")
@@ -126,6 +131,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"::error title=render check::{check.verdict}".replace("\n", "%0A"))
     print(check.verdict, file=sys.stdout if check.ok else sys.stderr)
     return errors.EXIT_OK if check.ok else errors.EXIT_FAILURE
+
+
+def cmd_check_workflows(args: argparse.Namespace) -> int:
+    from tuneops.ci.workflow_policy import check
+
+    found = check(Path(args.folder))
+    for line in found:
+        print(line, file=sys.stderr)
+    print(f"{args.folder}: trust boundary " + ("kept" if not found else
+                                                 f"broken ({len(found)} problem(s))"))
+    return errors.EXIT_OK if not found else errors.EXIT_FAILURE
 
 
 def cmd_authorize(args: argparse.Namespace) -> int:
