@@ -73,7 +73,7 @@ def test_a_forged_report_is_never_reused_and_the_comment_warns(tmp_path, repo):
     assert not (work / "reports" / "e2e" / "zzzz").exists(), "PR reports were staged"
     body = comment.body(doc, tmp_path / "none", results={"hosted": "success"})
     assert (f"⚠️ This pull request adds, edits or deletes {len(doc['pr_reports'])} file(s) "
-            "under `reports/`") in body
+            "under `reports/` that are not the bot's publish commits") in body
 
     # merged by a careless maintainer: still not the bot's, so never reused, never latest
     main_after = full_clone(origin, tmp_path / "merged", "main")

@@ -104,9 +104,12 @@ def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False,
     touched = plan.get("pr_reports") or []
     if touched:
         parts += [f"⚠️ This pull request adds, edits or deletes {len(touched)} file(s) under "
-                  f"`reports/`: they are never reused as measurements, here or after "
-                  f"merging (only reports the bot published are). First: "
-                  f"{code(touched[0])}", ""]
+                  f"`reports/` that are not the bot's publish commits: they are never reused "
+                  f"as measurements, here or after merging. First: {code(touched[0])}", ""]
+    bots = plan.get("pr_bot_reports") or []
+    if bots:
+        parts += [f"ℹ️ {len(bots)} file(s) under `reports/` come from the bot's publish "
+                  f"commits on this branch: reused once merged, not before.", ""]
     experiments = plan.get("experiments") or []
     if not experiments and not plan.get("errors"):
         parts.append("_This pull request changes no experiment._")

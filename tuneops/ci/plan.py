@@ -191,6 +191,10 @@ def plan(repo_dir: Path, base: str | None = None, remote: str = "origin", *,
     if diags:
         raise UserError(diags)
     trust = ReportTrust.from_git(root)
+    touched = changed_paths(start, head, reports=True)
+    # which of them the PR's own history shows as bot publish commits (identity is not
+    # authenticated on a PR branch: this only sorts the warning, it trusts nothing)
+    published = set(ReportTrust.from_git(root, head.hexsha).trusted) if touched else set()
     return {
         "base": start.hexsha,
         "head": head.hexsha,
@@ -198,7 +202,8 @@ def plan(repo_dir: Path, base: str | None = None, remote: str = "origin", *,
         HOSTED: [c.path for c in changed if c.runner == HOSTED],
         SELF_HOSTED: [c.path for c in changed if c.runner == SELF_HOSTED],
         # files under reports/ the PR adds, edits or deletes: never reused, and warned about
-        "pr_reports": changed_paths(start, head, reports=True),
+        "pr_reports": [p for p in touched if "/".join(p.split("/")[:3]) not in published],
+        "pr_bot_reports": [p for p in touched if "/".join(p.split("/")[:3]) in published],
         # what the comment compares with: the checkout's latest trusted report of each
         "base_reports": {c.name: base_report(repo, c.name, trust) for c in changed},
     }
