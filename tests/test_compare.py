@@ -46,7 +46,7 @@ def test_same_trial_direct_delta_else_best_vs_best_with_plus_minus_shown():
     pr_same = doc("p", [("a", 0, {"objective": 101.0, "objective_pm": 2.0})], "a")
     lines = "\n".join(compare.comparison(pr_same, main))
     assert "same trial `a` in both: direct delta" in lines
-    assert "| 101.0 ± 2.00 | 100.0 ± 2.00 | +1.00 (+1.0 %) _within noise_ |" in lines
+    assert "| 101.0 ± 2.00 | 100.0 ± 2.00 | ＝ +1.00 (+1.0 %) _within noise_ |" in lines
     assert "100.0 ± 10.0" in lines  # the SLO value's ± from its [low, high]
     pr_new = doc("p", [("b", 0, {"objective": 150.0})], "b")
     lines = "\n".join(compare.comparison(pr_new, main))

@@ -224,4 +224,15 @@ def cmd_comment(args: argparse.Namespace) -> int:
     how, cid = github.upsert_comment(gh, args.repo, args.pr, text, comment.MARKER,
                                      bot_login=args.bot_login)
     print(f"{how} comment {cid} on {args.repo}#{args.pr} ({len(text)} characters)")
+    from tuneops.ci.verdict import ACCEPT_LABEL
+
+    # the required check: a regression fails it until a maintainer accepts it (on GitHub
+    # only people with triage access or more can label a pull request)
+    regressed = comment.regressions(plan, Path(args.out))
+    if regressed and ACCEPT_LABEL not in pr.labels:
+        print(f"::error title=regression::{', '.join(regressed)} regressed beyond noise and "
+              f"threshold; a maintainer may accept it with the label {ACCEPT_LABEL}")
+        return errors.EXIT_FAILURE
+    if regressed:
+        print(f"regression in {', '.join(regressed)} accepted ({ACCEPT_LABEL})")
     return errors.EXIT_OK

@@ -75,7 +75,27 @@ def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: d
     if not _int(status.get("measured")):
         lines += ["Nothing measured: every trial was already in a trusted committed report.",
                   ""]
-    return lines + compare.comparison(doc, base_doc)
+    return lines + compare.comparison(doc, base_doc, threshold=_threshold(exp))
+
+
+def _threshold(exp: dict[str, Any]) -> float:
+    t = exp.get("regression_threshold", 0.05)
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else 0.05
+
+
+def regressions(plan: dict, out: Path) -> list[str]:
+    """Names of the experiments whose best objective regressed against main's latest
+    trusted report beyond noise and their threshold (tuneops/ci/verdict.py)."""
+    found = []
+    for exp in plan.get("experiments") or []:
+        status = _status(out, exp["name"])
+        doc = load_report(out / exp["name"] / RESULTS, out) if status else None
+        if doc is None or (doc.get("experiment") or {}).get("sha256") != exp["sha256"]:
+            continue
+        base_doc = (plan.get("base_reports") or {}).get(exp["name"])
+        if compare.regressed(doc, base_doc, _threshold(exp)):
+            found.append(exp["name"])
+    return found
 
 
 def _int(v: Any) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tuneops.ci import verdict
 from tuneops.ci.escape import code
 from tuneops.runner.report.markdown import fmt
 
@@ -113,11 +114,19 @@ def params_text(trial: dict[str, Any] | None) -> str:
 
 
 def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
-               new_label: str = "this PR", old_label: str = "main") -> list[str]:
-    """Markdown lines: best configuration, objective and SLOs with ±, and the delta vs `old`."""
+               new_label: str = "this PR", old_label: str = "main",
+               threshold: float = 0.05) -> list[str]:
+    """Markdown lines: best configuration, objective and SLOs with ±, and the delta vs `old`
+    with its verdict (tuneops/ci/verdict.py; `threshold`: the regression threshold)."""
     best = best_trial(new)
     obj = new.get("objective") or {}
     lines = []
+    other_hw = ""
+    if old is not None and verdict.fingerprint(new) != verdict.fingerprint(old):
+        other_hw = (f"**not comparable: other hardware** ({new_label}: "
+                    f"{code(verdict.describe(verdict.fingerprint(new)))}; {old_label}: "
+                    f"{code(verdict.describe(verdict.fingerprint(old)))})")
+        old = None
     if best is None:
         lines += ["**No trial met every SLO.**", ""]
     else:
@@ -151,13 +160,28 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         row = [label, with_pm(*new_v.get(name, (None, None)))]
         if old is not None:
             ov = old_v.get(name, (None, None))
-            row += [with_pm(*ov), delta_text(new_v.get(name, (None, None)), ov)]
+            if name == "objective":
+                up = obj.get("direction") != "minimize"
+            else:  # an SLO with a max bound is better lower; with a min bound, higher
+                up = slo_limits.get(name, {}).get("max") is None
+            change = verdict.judge(new_v.get(name, (None, None)), ov, higher_is_better=up,
+                                   threshold=threshold if name == "objective" else None,
+                                   noise_rel=NOISE_REL)
+            mark = change.mark + (" **regression**" if change.regression else "")
+            row += [with_pm(*ov), f"{mark} {delta_text(new_v.get(name, (None, None)), ov)}"
+                    .strip()]
         rows.append(row)
     if rows:
         lines += ["| " + " | ".join(header) + " |",
                   "|" + "|".join(["---"] + ["--:"] * (len(header) - 1)) + "|",
                   *["| " + " | ".join(r) + " |" for r in rows], ""]
-    if old is None:
+    for who, trial in ((new_label, best), (old_label, old_trial)):
+        note = verdict.contention(trial)
+        if note:
+            lines += [f"⚠️ {who}: {note}.", ""]
+    if other_hw:
+        lines += [other_hw, ""]
+    elif old is None:
         lines += [f"_No report of this experiment on {old_label} to compare with._", ""]
     else:
         run = (old.get("run") or {}).get("id", "?")
@@ -165,6 +189,21 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         if any("*" in r[-1] for r in rows):
             lines += [f"\\* no ± recorded: ±{NOISE_REL:.0%} assumed.", ""]
     return lines
+
+
+def regressed(new: dict[str, Any], old: dict[str, Any] | None, threshold: float) -> bool:
+    """Is `new`'s best objective a regression against `old` (same hardware only)?"""
+    if old is None or verdict.fingerprint(new) != verdict.fingerprint(old):
+        return False
+    best = best_trial(new)
+    if best is None:
+        return False
+    same = trials_by_id(old).get(best["trial_id"])
+    old_trial = same if same is not None and same.get("score") else best_trial(old)
+    up = (new.get("objective") or {}).get("direction") != "minimize"
+    return verdict.judge(_values(best)["objective"], _values(old_trial)["objective"],
+                         higher_is_better=up, threshold=threshold,
+                         noise_rel=NOISE_REL).regression
 
 
 def diff_text(a: dict[str, Any], b: dict[str, Any], *, a_label: str, b_label: str) -> str:

@@ -140,6 +140,7 @@ class Changed:
     engine: str
     runner: str  # hosted | self-hosted
     sha256: str  # of the file: reports of it carry the same (experiment.sha256)
+    regression_threshold: float = 0.05  # ci.regressionThreshold (tuneops/ci/verdict.py)
 
 
 def runner_class(exp) -> str:
@@ -181,7 +182,8 @@ def plan(repo_dir: Path, base: str | None = None, remote: str = "origin", *,
             diags += errs
             continue
         changed.append(Changed(rel, exp.name, exp.engine.name, runner_class(exp),
-                               hashlib.sha256(path.read_bytes()).hexdigest()))
+                               hashlib.sha256(path.read_bytes()).hexdigest(),
+                               exp.regression_threshold))
     seen: dict[str, str] = {}
     for ch in changed:  # results travel by experiment name (ci-out/<name>/): one file each
         if ch.name in seen:
