@@ -86,6 +86,8 @@ def add_parsers(sub) -> None:
                    or "github-actions[bot]", help="the only author whose comment is edited")
     p.add_argument("--head-sha", help="the head sha the comment reports on")
     p.add_argument("--run-url", default="", help="this run (its summary: the full body)")
+    p.add_argument("--history-url", default="", help="where history/<experiment>.md is "
+                   "browsed (the default branch's history/ folder)")
     p.add_argument("--pr-workflow", default="", help="conclusion of the untrusted workflow",
                    choices=("", "success", "failure", "cancelled", "skipped", "timed_out",
                             "action_required", "neutral", "startup_failure", "stale"))
@@ -206,6 +208,8 @@ def cmd_comment(args: argparse.Namespace) -> int:
         raise errors.UserError(summary=f"{args.plan}: cannot read the plan ({exc})") from None
     results = {"hosted": args.hosted_result, "self-hosted": args.self_hosted_result}
     extra = {"run_url": args.run_url, "pr_workflow": args.pr_workflow}
+    if args.history_url.startswith("https://"):
+        extra["history_url"] = args.history_url.rstrip("/")
     if args.print:
         sys.stdout.write(comment.body(plan, Path(args.out), results=results, **extra))
         return errors.EXIT_OK

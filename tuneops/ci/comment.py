@@ -42,7 +42,7 @@ def _status(out: Path, name: str) -> dict | None:
 
 
 def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: dict | None,
-            *, fork: bool = False) -> list[str]:
+            *, fork: bool = False, history_url: str = "") -> list[str]:
     """One experiment's block. `results`: runner class → the measuring job's result
     (success, failure, cancelled, skipped, pending)."""
     name, path = exp["name"], exp["path"]
@@ -75,7 +75,11 @@ def section(exp: dict[str, Any], out: Path, results: dict[str, str], base_doc: d
     if not _int(status.get("measured")):
         lines += ["Nothing measured: every trial was already in a trusted committed report.",
                   ""]
-    return lines + compare.comparison(doc, base_doc, threshold=_threshold(exp))
+    lines += compare.comparison(doc, base_doc, threshold=_threshold(exp))
+    if history_url:
+        lines += [f"Trend of the best objective over main's reports: "
+                  f"[history/{name}.md]({history_url}/{name}.md)", ""]
+    return lines
 
 
 def _threshold(exp: dict[str, Any]) -> float:
@@ -109,7 +113,8 @@ def short_line(exp: dict[str, Any], out: Path) -> str:
 
 
 def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False,
-         head_sha: str | None = None, run_url: str = "", pr_workflow: str = "") -> str:
+         head_sha: str | None = None, run_url: str = "", pr_workflow: str = "",
+         history_url: str = "") -> str:
     """The whole comment. `head_sha`: the PR head it reports on (default: the plan's).
     `run_url`: this workflow run (its job summary holds the full body). `pr_workflow`: the
     conclusion of the untrusted `experiments` workflow (its checks of the PR's own code)."""
@@ -141,7 +146,7 @@ def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False,
     shown = 0
     for exp in experiments:
         base_doc = (plan.get("base_reports") or {}).get(exp["name"])
-        block = section(exp, out, results, base_doc, fork=fork)
+        block = section(exp, out, results, base_doc, fork=fork, history_url=history_url)
         size = len("\n".join(block)) + 1
         if used + size > BUDGET - reserve:
             break

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import git
 
+from tuneops.ci import history
 from tuneops.ci.plan import auth_env
 from tuneops.ci.run import copy_plain_tree
 from tuneops.errors import TuneopsError, UserError
 from tuneops.runner.report_trust import BOT_EMAIL, BOT_NAME, publish_message
+from tuneops.runner.store import RESULTS, load_report
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 REJECTED = ("rejected", "non-fast-forward", "fetch first", "stale info", "cannot lock ref")
@@ -55,7 +57,11 @@ def new_runs(out: Path) -> list[tuple[str, str]]:
     return runs
 
 
-def commit_reports(repo: git.Repo, out: Path, head_sha: str) -> list[str]:
+def commit_reports(repo: git.Repo, out: Path, head_sha: str,
+                   history_from: Path | None = None) -> list[str]:
+    """One publish commit per new report; with `history_from` (a checkout of the default
+    branch with its history), the experiment's history/ table and chart in the same
+    commit (tuneops/ci/history.py)."""
     root = Path(repo.working_tree_dir)
     subjects = []
     for exp, run in new_runs(out):
@@ -65,6 +71,12 @@ def commit_reports(repo: git.Repo, out: Path, head_sha: str) -> list[str]:
         repo.git.add("--", rel)
         if not repo.git.status("--porcelain", "--", rel):
             continue  # the very same report is committed already
+        if history_from is not None:
+            doc = load_report(root / rel / RESULTS, root)
+            if doc is not None:
+                metric = str((doc.get("objective") or {}).get("metric") or "objective")
+                points = history.trend(history_from, exp) + [history.point(doc)]
+                repo.git.add("--", *history.write(root, exp, metric, points))
         subject = f"reports: {exp} run {run} for {head_sha[:12]}"
         actor = git.Actor(BOT_NAME, BOT_EMAIL)
         repo.index.commit(publish_message(subject, run, head_sha), author=actor,
@@ -119,7 +131,9 @@ def publish(repo_dir: Path, out: Path, *, head_sha: str, branch: str, remote: st
             attempts: int = 5, clone: Path | None = None) -> Published:
     if not re.fullmatch(r"[0-9a-f]{40}", head_sha):
         raise UserError(summary=f"{head_sha!r} is not a commit sha")
-    if clone is not None:
+    history_from = None
+    if clone is not None:  # the checkout we run in is the default branch's: its history
+        history_from = repo_dir
         repo_dir = clone_head(repo_dir, clone, head_sha, remote)
     repo = git.Repo(repo_dir)
     try:
@@ -128,7 +142,7 @@ def publish(repo_dir: Path, out: Path, *, head_sha: str, branch: str, remote: st
         raise UserError(summary=f"{branch!r} is not a branch name") from None
     if not re.fullmatch(r"[0-9a-f]{40}", head_sha):
         raise UserError(summary=f"{head_sha!r} is not a commit sha")
-    result = Published(commit_reports(repo, out, head_sha))
+    result = Published(commit_reports(repo, out, head_sha, history_from))
     if result.commits:
         result.attempts = push(repo, branch, remote=remote, attempts=attempts,
                                token=os.environ.get("TUNEOPS_PUSH_TOKEN"))
