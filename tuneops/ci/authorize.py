@@ -30,6 +30,7 @@ from tuneops.errors import UserError
 MAINTAINERS = ("OWNER", "MEMBER", "COLLABORATOR")
 COMMAND = re.compile(r"/tuneops run ([0-9a-f]{40})\s*")
 SHA = re.compile(r"[0-9a-f]{40}")
+BOT_OUTPUT = ("reports/", "history/")  # what publish commits write
 
 
 @dataclass
@@ -49,13 +50,14 @@ class Decision:
 
 
 def only_reports(repo: git.Repo, head_sha: str) -> bool:
-    """Does the head commit change only files under reports/ (against its first parent)?"""
+    """Does the head commit change only what a publish commit writes, reports/ and
+    history/ (against its first parent)?"""
     head = resolve(repo, head_sha)
     if not head.parents:
         return False
     parent = resolve(repo, head.parents[0].hexsha)
     paths = {p for d in parent.diff(head) for p in (d.a_path, d.b_path) if p}
-    return bool(paths) and all(p.startswith("reports/") for p in paths)
+    return bool(paths) and all(p.startswith(BOT_OUTPUT) for p in paths)
 
 
 def decide(event_name: str, event: dict, repo_name: str, gh, repo: git.Repo) -> Decision:
