@@ -25,7 +25,12 @@ in history order (`git log`), not the lexicographically largest folder name.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +41,56 @@ BOT_EMAIL = "tuneops-bot@users.noreply.github.com"
 TRAILER = "Tuneops-Run"
 _SEP, _FS = "\x1e", "\x1f"
 _RUN_DIR = re.compile(r"reports/([A-Za-z0-9_][A-Za-z0-9._-]*)/([A-Za-z0-9_][A-Za-z0-9._-]*)/.+")
+
+
+ATTESTATION = "attestation.json"
+KEY_ENV = "TUNEOPS_ATTEST_KEY"
+
+
+def _mac(key: bytes, run_id: str, results: bytes, head_sha: str) -> str:
+    message = "\n".join(["tuneops-attestation-v1", run_id, hashlib.sha256(results).hexdigest(),
+                          head_sha]).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def attestation(key: bytes, run_id: str, results: bytes, head_sha: str) -> dict:
+    """What the publish job writes beside a report it publishes: an HMAC over the run id,
+    the results.json digest (trial ids and metrics) and the PR head it measured, with a key
+    only the trusted workflow's environments hold."""
+    return {"version": 1, "run": run_id, "results_sha256": hashlib.sha256(results).hexdigest(),
+            "head_sha": head_sha, "hmac": _mac(key, run_id, results, head_sha)}
+
+
+def attested(key: bytes | None, run_dir: Path) -> bool:
+    """Does `run_dir` carry a valid attestation of its results.json (plain files only)?"""
+    if not key:
+        return False
+    try:
+        results = read_plain(run_dir / "results.json")
+        doc = json.loads(read_plain(run_dir / ATTESTATION))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(doc, dict) or doc.get("run") != run_dir.name:
+        return False
+    head = doc.get("head_sha")
+    return isinstance(head, str) and isinstance(doc.get("hmac"), str) and hmac.compare_digest(
+        doc["hmac"], _mac(key, run_dir.name, results, head))
+
+
+def read_plain(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(64 * 1024 * 1024)
+    finally:
+        os.close(fd)
+
+
+def attest_key() -> bytes | None:
+    value = os.environ.get(KEY_ENV, "")
+    return value.encode() if len(value) >= 32 else None
 
 
 def publish_message(subject: str, run_id: str, head_sha: str) -> str:
@@ -93,6 +148,22 @@ class ReportTrust:
                 ranked.append((min(c.order for c in commits), folder))
         out.trusted = [f for _, f in sorted(ranked)]
         return out
+
+    def add_attested(self, reports_root: Path, key: bytes | None) -> list[str]:
+        """Also trust report folders in the working tree (staged from the pull request's
+        branch by `tuneops ci plan --head-sha`) whose attestation verifies with `key`:
+        reports this workflow published to the branch on an earlier push."""
+        added = []
+        root = Path(reports_root)
+        for exp_dir in sorted(root.iterdir()) if key and root.is_dir() else []:
+            for run_dir in sorted(exp_dir.iterdir()) if exp_dir.is_dir() else []:
+                rel = f"reports/{exp_dir.name}/{run_dir.name}"
+                if rel not in self.trusted and not run_dir.is_symlink() and attested(
+                        key, run_dir):
+                    self.trusted.append(rel)
+                    self.refused.pop(rel, None)
+                    added.append(rel)
+        return added
 
     def allows(self, run_dir: Path) -> bool:
         """Is this report folder (a path under the repository) a trusted one?"""

@@ -11,9 +11,9 @@ One story, in order, because each step builds on the last:
          with the delta against main;
   the bot's own commit: the `experiments` workflow runs, but the trusted pass sees a
          reports-only head and measures, publishes and comments nothing;
-  push 2 adds another value (8, 64, 128): 8 is reused from main; 64 is measured again
-         (the branch's bot report is not on the default branch, so it proves nothing)
-         and 128 is new; the same comment is edited in place.
+  push 2 adds another value (8, 64, 128): 8 is reused from main's published report, 64
+         from the branch's report the bot attested (an HMAC with a key only the trusted
+         workflow's environments hold), only 128 is measured; the same comment is edited.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.genai_bench, pytest.mark.slow]
 REPO_NAME = "acme/tuning"
 WORKFLOWS = c.REPO / ".github" / "workflows"
 TRUSTED = f"{REPO_NAME}/.github/workflows/tuneops.yml@refs/heads/main"
+ATTEST_KEY = "an-attestation-key-of-at-least-32-characters"
 
 
 def _fail_text(runner: Runner) -> str:
@@ -58,9 +59,11 @@ def _passes(tmp_path, origin, gh: GitHub, n: int, head: str, main: str) -> tuple
                                      r in ("success", "skipped")
                                      for r in untrusted.results.values()) else "failure"),
         origin=origin, work=work, env=base_env(work, gh.url, main, REPO_NAME),
-        secrets={"GITHUB_TOKEN": "ghs_write"}, approved={"reports-bot"},
-        environments={"gpu": Environment(("main",), {}),
-                      "reports-bot": Environment(("main",), {"TUNEOPS_BOT_TOKEN": "ghs_bot"})},
+        secrets={"GITHUB_TOKEN": "ghs_write"}, approved={"reports-bot", "measure"},
+        environments={"gpu": Environment(("main",), {"TUNEOPS_ATTEST_KEY": ATTEST_KEY}),
+                      "measure": Environment(("main",), {"TUNEOPS_ATTEST_KEY": ATTEST_KEY}),
+                      "reports-bot": Environment(("main",), {"TUNEOPS_BOT_TOKEN": "ghs_bot",
+                                                             "TUNEOPS_ATTEST_KEY": ATTEST_KEY})},
         runner_group=(TRUSTED,), workflow_path=".github/workflows/tuneops.yml",
     )
     trusted.run()
@@ -93,6 +96,7 @@ def test_pull_request_loop_through_both_workflow_files(tmp_path, capsys):
                               "comment": "success"}, _fail_text(t1)
         status = c.read_json(t1.artifacts / "measured-cpu-0" / "e2e" / "status.json")
         assert (status["measured"], status["reused"], status["publishable"]) == (1, 1, True)
+        run1 = status["report"].split("/")[-1]
         # the bot's publish commit landed on the branch, with its trailer
         c.git(dev, "fetch", "-q", "origin")
         log = c.git(dev, "log", "--format=%an|%cn|%s|%(trailers:key=Tuneops-Run,valueonly)",
@@ -130,15 +134,16 @@ def test_pull_request_loop_through_both_workflow_files(tmp_path, capsys):
         u3, t3 = _passes(tmp_path, origin, gh, 3, head2, main)
         assert t3.results["publish"] == "success", _fail_text(t3)
         status = c.read_json(t3.artifacts / "measured-cpu-0" / "e2e" / "status.json")
-        assert (status["measured"], status["reused"]) == (2, 1)
+        assert (status["measured"], status["reused"]) == (1, 2)
         results = c.read_json(t3.artifacts / "measured-cpu-0" / "e2e" / "results.json")
         reused = {t["params"]["max-running-requests"]: t["reused_from"]
                   for t in results["trials"]}
-        assert reused == {8: f"reports/e2e/{main_run.name}", 64: None, 128: None}
+        assert reused == {8: f"reports/e2e/{main_run.name}", 64: f"reports/e2e/{run1}",
+                          128: None}
         assert not gh.calls("POST") and len(gh.calls("PATCH")) == 1
         assert [x["id"] for x in gh.state.comments] == [comment_id]
         body3 = gh.state.comments[0]["body"]
-        assert "3 trial(s): 2 measured in this run, 1 reused" in body3
+        assert "3 trial(s): 1 measured in this run, 2 reused" in body3
         # the branch's reports are the bot's: noted, not warned about
         assert "not the bot's publish commits" not in body3
         assert "come from the bot's publish commits" in body3

@@ -47,7 +47,7 @@ def test_doctor_passes_the_setup_docs_ci_md_asks_for(tmp_path):
     gh = GitHub(REPO_NAME, {"number": 1, "head_sha": "a" * 40, "head_ref": "x",
                             "head_repo": REPO_NAME, "base_sha": "b" * 40, "labels": []})
     try:
-        gh.state.environments = [env("gpu", 2), env("reports-bot", 1)]
+        gh.state.environments = [env("gpu", 2), env("measure", 1), env("reports-bot", 1)]
         gh.state.runner_groups = {"acme": [group("tuneops-gpu", [TRUSTED])]}
         proc = doctor(gh, tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -63,7 +63,7 @@ def test_doctor_names_each_gap(tmp_path):
     try:
         # no reports-bot at all; gpu without reviewers, deployable from any branch; the
         # group open to every workflow
-        gh.state.environments = [env("gpu", 0, protected=False)]
+        gh.state.environments = [env("gpu", 0, protected=False), env("measure", 1)]
         gh.state.runner_groups = {"acme": [group("tuneops-gpu", [], restricted=False)]}
         proc = doctor(gh, tmp_path)
         assert proc.returncode == 1

@@ -1,9 +1,10 @@
 """`tuneops ci doctor`: what GitHub's REST API shows of the setup docs/ci.md asks for.
 
 It reads, never writes:
-- the repository's environments (GET /repos/{repo}/environments): `gpu` and `reports-bot`
-  exist, each with a `required_reviewers` protection rule naming at least one reviewer,
-  and deployments limited to protected branches or custom branch policies;
+- the repository's environments (GET /repos/{repo}/environments): `gpu`, `measure` and
+  `reports-bot` exist with deployments limited to protected branches or custom branch
+  policies (they hold the secrets), and `gpu` has a `required_reviewers` protection rule
+  naming at least one reviewer;
 - with --org, the organisation's self-hosted runner groups
   (GET /orgs/{org}/actions/runner-groups): the GPU group exists, is not the default group,
   is `restricted_to_workflows` with exactly the trusted workflow on the default branch in
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ENVIRONMENTS = ("gpu", "reports-bot")
+ENVIRONMENTS = ("gpu", "measure", "reports-bot")
+REVIEWED = ("gpu",)  # GPU time is spent only after a person approves
 TRUSTED_WORKFLOW = ".github/workflows/tuneops.yml"
 
 
@@ -55,7 +57,7 @@ def check(gh, repo: str, *, org: str | None = None, runner_group: str = "tuneops
         rules = [r for r in env.get("protection_rules") or [] if isinstance(r, dict)]
         reviewers = [r for rule in rules if rule.get("type") == "required_reviewers"
                      for r in rule.get("reviewers") or []]
-        out.append(Finding(bool(reviewers), f"environment {name!r}: "
+        out.append(Finding(bool(reviewers) or name not in REVIEWED, f"environment {name!r}: "
                            f"{len(reviewers)} required reviewer(s)"))
         policy = env.get("deployment_branch_policy") or {}
         limited = bool(policy.get("protected_branches") or policy.get("custom_branch_policies"))

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import git
 
 from tuneops.errors import Diagnostic, UserError
 from tuneops.registry import engines
-from tuneops.runner.report_trust import ReportTrust
+from tuneops.runner.report_trust import ReportTrust, attest_key, attested
 from tuneops.validate import validate_file
 
 # experiments/<folders>/<name>.yaml|.yml, each part made of letters, digits, '.', '_', '-'
@@ -149,6 +150,38 @@ def runner_class(exp) -> str:
         SELF_HOSTED)
 
 
+def stage_attested(repo: git.Repo, head: git.Commit, names: list[str]) -> list[str]:
+    """Copy the PR branch's report folders of these experiments into this checkout when
+    their attestation verifies with the workflow's key (runner/report_trust.py); a folder
+    that does not verify is left out entirely. Returns the folders staged."""
+    key = attest_key()
+    root = Path(repo.working_tree_dir)
+    staged = []
+    for name in names if key else []:
+        try:
+            tree = head.tree / "reports" / name
+        except KeyError:
+            continue
+        for run in tree.trees:
+            rel = f"reports/{name}/{run.name}"
+            if (root / rel).exists():
+                continue  # the default branch has it already
+            blobs = [b for b in run.traverse() if b.type == "blob"]
+            if any(b.mode != 0o100644 for b in blobs):
+                continue
+            tmp = root / ".tuneops-staging" / name / run.name
+            for b in blobs:
+                dst = tmp / Path(b.path).relative_to(run.path)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(b.data_stream.read())
+            if attested(key, tmp):
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                tmp.rename(root / rel)
+                staged.append(rel)
+    shutil.rmtree(root / ".tuneops-staging", ignore_errors=True)
+    return staged
+
+
 def plan(repo_dir: Path, base: str | None = None, remote: str = "origin", *,
          head_sha: str | None = None) -> dict:
     """The plan document (see `tuneops ci plan --help`); UserError on a bad path or file.
@@ -172,6 +205,7 @@ def plan(repo_dir: Path, base: str | None = None, remote: str = "origin", *,
             safe.append(check_path(rel))
         except UserError as exc:
             diags += exc.diagnostics
+    attested_folders: list[str] = []
     if head_sha is not None:
         stage(repo, head, safe)
     changed: list[Changed] = []
@@ -192,6 +226,8 @@ def plan(repo_dir: Path, base: str | None = None, remote: str = "origin", *,
         seen.setdefault(ch.name, ch.path)
     if diags:
         raise UserError(diags)
+    if head_sha is not None:  # reports this workflow published to the branch before
+        attested_folders = stage_attested(repo, head, [c.name for c in changed])
     trust = ReportTrust.from_git(root)
     touched = changed_paths(start, head, reports=True)
     # which of them the PR's own history shows as bot publish commits (identity is not
@@ -206,6 +242,8 @@ def plan(repo_dir: Path, base: str | None = None, remote: str = "origin", *,
         # files under reports/ the PR adds, edits or deletes: never reused, and warned about
         "pr_reports": [p for p in touched if "/".join(p.split("/")[:3]) not in published],
         "pr_bot_reports": [p for p in touched if "/".join(p.split("/")[:3]) in published],
+        # of those, the folders whose attestation verified: staged, reused by `ci run`
+        "attested": attested_folders,
         # what the comment compares with: the checkout's latest trusted report of each
         "base_reports": {c.name: base_report(repo, c.name, trust) for c in changed},
     }

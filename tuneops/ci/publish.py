@@ -12,6 +12,7 @@ and push commands alone, as the HTTP header actions/checkout would have persiste
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,7 +25,14 @@ from tuneops.ci import history
 from tuneops.ci.plan import auth_env
 from tuneops.ci.run import copy_plain_tree
 from tuneops.errors import TuneopsError, UserError
-from tuneops.runner.report_trust import BOT_EMAIL, BOT_NAME, publish_message
+from tuneops.runner.report_trust import (
+    ATTESTATION,
+    BOT_EMAIL,
+    BOT_NAME,
+    attest_key,
+    attestation,
+    publish_message,
+)
 from tuneops.runner.store import RESULTS, load_report
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
@@ -68,6 +76,11 @@ def commit_reports(repo: git.Repo, out: Path, head_sha: str,
         rel = f"reports/{exp}/{run}"
         shutil.rmtree(root / rel, ignore_errors=True)
         copy_plain_tree(out / "reports" / exp / run, root / rel)
+        (root / rel / ATTESTATION).unlink(missing_ok=True)  # never one from the artifact
+        key = attest_key()
+        if key:
+            doc = attestation(key, run, (root / rel / RESULTS).read_bytes(), head_sha)
+            (root / rel / ATTESTATION).write_text(json.dumps(doc, indent=2) + "\n")
         repo.git.add("--", rel)
         if not repo.git.status("--porcelain", "--", rel):
             continue  # the very same report is committed already

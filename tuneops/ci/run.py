@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tuneops.ci.plan import check_path
 from tuneops.errors import TuneopsError, UserError
-from tuneops.runner.report_trust import ReportTrust
+from tuneops.runner.report_trust import ReportTrust, attest_key
 from tuneops.runner.results import COMPLETED, FAILED_CONFIG
 from tuneops.runner.run import RunOptions, run_experiment
 from tuneops.runner.store import RESULTS, read_regular
@@ -83,6 +83,7 @@ def ci_run(path: str, out: Path, *, reports: Path = Path("reports"), runs: Path 
     status = {"path": path, "name": exp.name,
               "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
     trust = ReportTrust.from_git(Path.cwd())
+    trust.add_attested(reports, attest_key())  # the branch's earlier attested reports
     try:
         summary = run_experiment(exp, RunOptions(runs_root=runs, reports_root=reports,
                                                  fresh=fresh, quiet=True, report_trust=trust))
