@@ -146,7 +146,8 @@ def test_pull_request_loop_through_both_workflow_files(tmp_path, capsys):
         assert "3 trial(s): 1 measured in this run, 2 reused" in body3
         # the branch's reports are the bot's: noted, not warned about
         assert "not the bot's publish commits" not in body3
-        assert "come from the bot's publish commits" in body3
+        assert ("come from the bot's publish commits on this branch; 1 report folder(s) with "
+                "a valid attestation") in body3
         with capsys.disabled():
             print(f"\n--- comment body after push 2 ---\n{body3}\n---")
         (tmp_path / "comment.md").write_text(body3)

@@ -133,10 +133,12 @@ def body(plan: dict, out: Path, *, results: dict[str, str], fork: bool = False,
                   f"as measurements, here or after merging. First: {code(touched[0])}", ""]
     bots = plan.get("pr_bot_reports") or []
     if bots:
-        verified = len(plan.get("attested") or [])
+        verified = sum(len(x) for e in plan.get("experiments") or []
+                       for x in [(_status(out, e["name"]) or {}).get("attested")]
+                       if isinstance(x, list))
         parts += [f"ℹ️ {len(bots)} file(s) under `reports/` come from the bot's publish "
-                  f"commits on this branch; {verified} report folder(s) carry a valid "
-                  f"attestation and are reused here.", ""]
+                  f"commits on this branch; {verified} report folder(s) with a valid "
+                  f"attestation were reused by this run's measurements.", ""]
     experiments = plan.get("experiments") or []
     if not experiments and not plan.get("errors"):
         parts.append("_This pull request changes no experiment._")

@@ -83,7 +83,7 @@ def ci_run(path: str, out: Path, *, reports: Path = Path("reports"), runs: Path 
     status = {"path": path, "name": exp.name,
               "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
     trust = ReportTrust.from_git(Path.cwd())
-    trust.add_attested(reports, attest_key())  # the branch's earlier attested reports
+    attested = trust.add_attested(reports, attest_key())  # the branch's attested reports
     try:
         summary = run_experiment(exp, RunOptions(runs_root=runs, reports_root=reports,
                                                  fresh=fresh, quiet=True, report_trust=trust))
@@ -103,7 +103,7 @@ def ci_run(path: str, out: Path, *, reports: Path = Path("reports"), runs: Path 
     status.update(report=f"{reports.name}/{exp.name}/{report.name}" if report else None,
                   new_report=new, publishable=publishable, measured=len(fresh_results),
                   reused=summary.reused, trials=len(summary.results),
-                  untrusted_reports=sorted(trust.refused.items()))
+                  untrusted_reports=sorted(trust.refused.items()), attested=attested)
     out.mkdir(parents=True, exist_ok=True)
     if report is not None:
         (out / exp.name).mkdir(parents=True, exist_ok=True)
