@@ -109,7 +109,12 @@ class ReportTrust:
 
     @classmethod
     def from_git(cls, repo_dir: str | Path, rev: str = "HEAD") -> ReportTrust:
-        repo = git.Repo(repo_dir, search_parent_directories=True)
+        try:
+            repo = git.Repo(repo_dir, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            out = cls(Path(repo_dir))
+            out.refused["reports/"] = "not a git checkout: no history to prove who published"
+            return out
         out = cls(Path(repo.working_tree_dir))
         if repo.git.rev_parse("--is-shallow-repository") == "true":
             out.refused["reports/"] = "shallow checkout: no history to prove who published"
