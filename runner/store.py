@@ -29,6 +29,7 @@ from typing import Any
 from tuneops.runner import score
 from tuneops.runner.report import load as report_load
 from tuneops.runner.report.load import RESULTS, Report
+from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.results import COMPLETED, FAILED_CONFIG, TrialResult
 
 from tuneops import identity
@@ -60,10 +61,12 @@ def report_dirs(reports_root: str | os.PathLike) -> list[Path]:
     return sorted(out, key=lambda p: (p.name, p.parent.name))
 
 
-def candidate_reports(reports_root: str | os.PathLike) -> list[Path]:
-    """The report folders the store may take results from, oldest first: the one place a
-    policy on which reports to trust plugs in."""
-    return report_dirs(reports_root)
+def candidate_reports(reports_root: str | os.PathLike, trust: ReportTrust | None = None
+                      ) -> list[Path]:
+    """The report folders the store may take results from, oldest first: the one place the
+    policy on which reports to trust (runner/report_trust.py) plugs in."""
+    dirs = report_dirs(reports_root)
+    return list(trust.filter(dirs)) if trust else dirs
 
 
 def result_from_entry(e: dict[str, Any], *, trial_id: str, index: int, params: dict,
@@ -106,13 +109,15 @@ class ResultStore:
     refused: list[str] = field(default_factory=list)  # why each refused report was skipped
 
     @classmethod
-    def scan(cls, reports_root: str | os.PathLike) -> ResultStore:
+    def scan(cls, reports_root: str | os.PathLike, trust: ReportTrust | None = None
+             ) -> ResultStore:
         """Every candidate report, each read through the one loader (runner/report/load.py):
         a report it refuses is skipped whole and named in `refused`, and one measured by an
-        older procedure (tuneops/identity.py) stays history, never reused."""
+        older procedure (tuneops/identity.py) stays history, never reused. `trust`: the
+        provenance policy (runner/report_trust.py); None trusts the checkout."""
         store = cls()
         root = Path(reports_root)
-        for run_dir in candidate_reports(root):
+        for run_dir in candidate_reports(root, trust):
             try:
                 report = report_load.load(run_dir / RESULTS, root)
             except TuneopsError as exc:
@@ -123,10 +128,14 @@ class ResultStore:
             store.reports[run_dir] = report
             here = f"{root.name}/{run_dir.parent.name}/{run_dir.name}"
             for trial in report.trials:
-                if trial.status in REUSABLE:
-                    # a result this report took from another keeps naming the one that measured it
-                    store.found[trial.trial_id] = Found(
-                        trial.entry, trial.entry.get("reused_from") or here)
+                if trial.status not in REUSABLE:
+                    continue
+                # named by the (trusted) report that holds it, never by the `reused_from` a
+                # file claims; the report that measured it wins over one that reused it
+                prev = store.found.get(trial.trial_id)
+                if prev is None or not trial.entry.get("reused_from") or \
+                        prev.entry.get("reused_from"):
+                    store.found[trial.trial_id] = Found(trial.entry, here)
         return store
 
     def lookup(self, exp: Experiment, trial: Trial) -> TrialResult | None:

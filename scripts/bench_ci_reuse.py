@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Wall time of the CI pass on the bot's own commit, where every trial is reused.
 
-Writes a tiny sim experiment into a throwaway folder, measures it once for real
-(`tuneops ci run`: simulator + genai-bench), then runs `tuneops ci run` again --repeat
-times as CI would (a fresh process each time, nothing measured) and prints each wall time
-with the median, min and max and the machine's load. Asserts nothing.
+Writes a tiny sim experiment into a throwaway git repository, measures it once for real
+(`tuneops ci run`: simulator + genai-bench) and commits the report as the bot's publish
+commit (only those are reused: runner/report_trust.py), then runs `tuneops ci run` again
+--repeat times as CI would (a fresh process each time, the provenance check from git
+history included, nothing measured) and prints each wall time with the median, min and
+max and the machine's load. Asserts nothing.
 
 Usage: ``python scripts/bench_ci_reuse.py [--trials 2] [--repeat 5]``.
 """
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests import e2e_helpers as h  # noqa: E402 - the tests' tiny experiment
+from tests.ci_helpers import publish_commit  # noqa: E402 - what `tuneops ci publish` commits
 
 
 def ci_run(folder: Path) -> tuple[float, dict]:
@@ -46,8 +49,10 @@ def main() -> None:
         h.write_experiment(folder / "experiments", "b",
                            parameters={"max-running-requests": [8 * (i + 1)
                                                                 for i in range(args.trials)]})
+        subprocess.run(["git", "init", "-q", "."], cwd=folder, check=True)
         wall, status = ci_run(folder)
         print(f"measured pass: {status['measured']} trial(s) measured in {wall:.1f}s")
+        publish_commit(folder, "b", status["report"].split("/")[-1])
         walls = []
         for _ in range(args.repeat):
             wall, status = ci_run(folder)

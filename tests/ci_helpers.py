@@ -85,3 +85,17 @@ def shallow_clone(origin: Path, dest: Path, ref: str) -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def publish_commit(repo: Path, experiment: str, run_id: str) -> str:
+    """Commit everything as the bot's publish commit of `run_id` (what `tuneops ci publish`
+    writes: bot author and committer, the Tuneops-Run trailer)."""
+    from tuneops.runner.report_trust import BOT_EMAIL, BOT_NAME, publish_message
+
+    git(repo, "add", "-A")
+    env = {**os.environ, "GIT_AUTHOR_NAME": BOT_NAME, "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+           "GIT_COMMITTER_NAME": BOT_NAME, "GIT_COMMITTER_EMAIL": BOT_EMAIL}
+    subprocess.run(["git", "commit", "-q", "-F", "-"], cwd=repo, env=env, check=True,
+                   input=publish_message(f"reports: {experiment} run {run_id}", run_id, "0" * 40),
+                   text=True, capture_output=True)
+    return git(repo, "rev-parse", "HEAD")

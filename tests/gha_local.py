@@ -8,6 +8,27 @@ checkout's virtual environment on PATH; upload/download-artifact copy folders. A
 an `environment` not in `approved` waits (reported as "waiting", never run), like a
 deployment waiting for its required reviewers.
 
+What GitHub enforces outside the workflow file is played too, each rule citing its doc:
+- the event decides which copy of the workflow runs: pull_request runs the merge commit's
+  file, workflow_run / issue_comment / workflow_dispatch the default branch's
+  (docs.github.com/actions/reference/events-that-trigger-workflows: "GITHUB_SHA: last
+  commit on default branch" for workflow_run and issue_comment) — the caller passes the
+  file it would be;
+- secrets: a `pull_request` run from a fork gets none but a read-only GITHUB_TOKEN
+  (same page, pull_request: "with the exception of GITHUB_TOKEN, secrets are not passed
+  to the runner when a workflow is triggered from a forked repository"); environment
+  secrets reach only a job that names the environment, once its protection rules pass
+  (docs.github.com/actions/managing-workflow-runs-and-deployments/managing-deployments/
+  managing-environments-for-deployment: "secrets stored in an environment are only
+  available to workflow jobs that reference the environment"), and a deployment branch
+  policy refuses other refs ("only branches ... that match ... can deploy"), the job
+  failing;
+- a self-hosted job gets a runner only from a group whose `selected_workflows` lists
+  `<repo>/<workflow path>@<ref>` (docs.github.com/actions/hosting-your-own-runners/
+  managing-self-hosted-runners/managing-access-to-self-hosted-runners-using-groups:
+  "restrict ... to specific workflows ... a specific branch"); otherwise it stays queued
+  ("queued" here; it never runs).
+
 Expressions: contexts (github, needs, steps, matrix, secrets, strategy, inputs), string
 literals, == != && || !, parentheses, and the functions always, success, failure,
 cancelled, contains, fromJSON, toJSON, startsWith. That covers what our workflows use;
@@ -159,6 +180,17 @@ class StepRun:
     rc: int
     wall_s: float
     output: str
+    secrets: tuple[str, ...] = ()  # names of the secrets whose values the step's env held
+    runner: str = "hosted"  # hosted | self-hosted
+
+
+@dataclass
+class Environment:
+    """A repository environment as GitHub enforces it: the refs that may deploy
+    (deployment branch policy; None = any) and its secrets."""
+
+    branches: tuple[str, ...] | None = ("main",)
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -172,6 +204,11 @@ class Runner:
     env: dict[str, str]
     secrets: dict[str, str] = field(default_factory=dict)
     approved: set[str] = field(default_factory=set)
+    event_name: str = "pull_request"
+    environments: dict[str, Environment] = field(default_factory=dict)
+    # self-hosted runner group: the workflows (`<repo>/<path>@<ref>`) it serves; None = any
+    runner_group: tuple[str, ...] | None = None
+    workflow_path: str = ".github/workflows/experiments.yml"
     results: dict[str, str] = field(default_factory=dict)  # job → success|failure|skipped|waiting
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
     steps_run: list[StepRun] = field(default_factory=list)
@@ -182,15 +219,19 @@ class Runner:
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.event_path = self.work / "event.json"
         self.event_path.write_text(json.dumps(self.event))
-        pr = self.event["pull_request"]
+        pr = self.event.get("pull_request")
+        repo = self.event["repository"]["full_name"]
+        self.ref = f"refs/pull/{pr['number']}/merge" if pr else "refs/heads/main"
+        if pr and pr["head"]["repo"]["full_name"] != repo:  # a fork: no secrets, read-only
+            self.secrets = {"GITHUB_TOKEN": self.secrets.get("GITHUB_TOKEN", "")}
         self.github = {
-            "event": self.event, "event_name": "pull_request",
-            "repository": self.event["repository"]["full_name"],
-            "sha": self.env["GITHUB_SHA"], "ref": f"refs/pull/{pr['number']}/merge",
-            "head_ref": pr["head"]["ref"], "base_ref": pr["base"]["ref"],
-            "token": self.secrets.get("GITHUB_TOKEN", ""),
-            "run_id": "1", "workspace": "",
+            "event": self.event, "event_name": self.event_name, "repository": repo,
+            "sha": self.env["GITHUB_SHA"], "ref": self.ref,
+            "head_ref": pr["head"]["ref"] if pr else "", "base_ref": pr["base"]["ref"] if pr
+            else "", "token": self.secrets.get("GITHUB_TOKEN", ""),
+            "run_id": "1", "workspace": "", "server_url": "https://github.example",
         }
+        self.env = {**self.env, "GITHUB_EVENT_NAME": self.event_name, "GITHUB_REF": self.ref}
 
     # -- expressions ---------------------------------------------------------------------
     def _funcs(self, needs: list[str]) -> dict[str, Any]:
@@ -210,6 +251,7 @@ class Runner:
 
     def _ctx(self, job: str, needs: list[str], extra: dict[str, Any]) -> dict[str, Any]:
         return {"github": self.github, "secrets": self.secrets,
+                "inputs": self.event.get("inputs") or {},
                 "needs": {n: {"result": self.results.get(n), "outputs": self.outputs.get(n, {})}
                           for n in needs}, **extra}
 
@@ -224,7 +266,7 @@ class Runner:
         if not isinstance(value, str):
             return value
         whole = _TEMPLATE.fullmatch(value.strip())
-        if whole:
+        if whole and "${{" not in whole.group(1):
             return self.evaluate(whole.group(1), ctx, needs)
 
         def one(m: re.Match) -> str:
@@ -263,16 +305,31 @@ class Runner:
         job = self.doc["jobs"][name]
         needs = _list(job.get("needs"))
         ctx = self._ctx(name, needs, {"matrix": {}, "strategy": {"job-index": 0}})
-        if any(self.results.get(n) == "waiting" for n in needs):  # GitHub holds it back too
+        if any(self.results.get(n) in ("waiting", "queued") for n in needs):  # held back too
             self.results[name] = "waiting"
             return
         if not self._cond(job.get("if"), ctx, needs):
             self.results[name] = "skipped"
             return
         env_name = job.get("environment")
-        if env_name and env_name not in self.approved:
-            self.results[name] = "waiting"
-            return
+        if env_name:
+            environment = self.environments.get(env_name)
+            if environment is None:  # GitHub creates it on first use, unprotected
+                environment = self.environments[env_name] = Environment(branches=None)
+            branch = self.ref.removeprefix("refs/heads/")
+            if environment.branches is not None and (not self.ref.startswith("refs/heads/")
+                                                     or branch not in environment.branches):
+                self.results[name] = "failure"  # "not allowed to deploy to <env>"
+                return
+            if env_name not in self.approved:
+                self.results[name] = "waiting"
+                return
+        runs_on = job.get("runs-on")
+        if "self-hosted" in _list(runs_on):
+            me = f"{self.github['repository']}/{self.workflow_path}@{self.ref}"
+            if self.runner_group is not None and me not in self.runner_group:
+                self.results[name] = "queued"  # no runner of the group may take it
+                return
         matrix = (job.get("strategy") or {}).get("matrix")
         combos = [{}]
         if matrix:
@@ -283,6 +340,8 @@ class Runner:
         for index, combo in enumerate(combos):
             jctx = self._ctx(name, needs, {"matrix": combo, "strategy": {"job-index": index},
                                            "steps": {}})
+            if env_name:
+                jctx["secrets"] = {**self.secrets, **self.environments[env_name].secrets}
             ok = self._run_steps(name, job, jctx, needs, index) and ok
         self.results[name] = "success" if ok else "failure"
         self.outputs[name] = {k: self.render(v, jctx, needs) or ""
@@ -316,9 +375,12 @@ class Runner:
                                        "-c", script], cwd=ws, env=env, capture_output=True,
                                       text=True)
                 rc, output = proc.returncode, proc.stdout + proc.stderr
+            held = tuple(k for k, v in {**self.secrets, **ctx["secrets"]}.items()
+                         if v and k != "GITHUB_TOKEN" and v in env.values())
+            runner = "self-hosted" if "self-hosted" in _list(job.get("runs-on")) else "hosted"
             self.steps_run.append(StepRun(name, step.get("name") or step.get("uses")
                                           or step["run"].split("\n")[0], rc,
-                                          time.monotonic() - t0, output))
+                                          time.monotonic() - t0, output, held, runner))
             if "id" in step:
                 outs = dict(line.split("=", 1) for line in out_file.read_text().splitlines()
                             if "=" in line)
@@ -335,10 +397,17 @@ class Runner:
         if action == "actions/checkout":
             ref = with_.get("ref") or self.github["sha"]
             assert with_.get("persist-credentials") == "false", "checkout must not persist"
+            assert "repository" not in with_, "checkout of another repository"
+            depth = with_.get("fetch-depth", "1")
+            fetch = ["git", "fetch", "-q", "--no-tags", "origin", ref]
+            if depth != "0":
+                fetch.insert(3, f"--depth={depth}")
+            else:  # every branch's history, as actions/checkout does with fetch-depth: 0
+                fetch += ["+refs/heads/*:refs/remotes/origin/*"]
             for cmd in (["git", "init", "-q", "."],
-                        ["git", "remote", "add", "origin", str(self.origin)],
-                        ["git", "fetch", "-q", "--no-tags", "--depth=1", "origin", ref],
-                        ["git", "checkout", "-q", "--detach", "FETCH_HEAD"]):
+                        ["git", "remote", "add", "origin", str(self.origin)], fetch,
+                        ["git", "checkout", "-q", "--detach", ref if depth == "0"
+                         else "FETCH_HEAD"]):
                 subprocess.run(cmd, cwd=ws, check=True, capture_output=True, env=env)
             return 0, f"checked out {ref}"
         if action == "./.github/actions/setup":
@@ -393,6 +462,24 @@ def pr_event(*, repo: str, number: int, head_sha: str, head_ref: str, base_sha: 
             "labels": [{"name": n} for n in labels],
         },
     }
+
+
+def workflow_run_event(*, repo: str, head_sha: str, conclusion: str = "success",
+                       head_branch: str = "grid-64") -> dict[str, Any]:
+    """The `workflow_run` payload of the untrusted `experiments` workflow finishing
+    (docs.github.com/webhooks/webhook-events-and-payloads#workflow_run)."""
+    return {"action": "completed", "repository": {"full_name": repo},
+            "workflow_run": {"name": "experiments", "event": "pull_request",
+                             "head_sha": head_sha, "head_branch": head_branch,
+                             "conclusion": conclusion, "pull_requests": []}}
+
+
+def comment_event(*, repo: str, number: int, body: str, association: str) -> dict[str, Any]:
+    """An `issue_comment` payload on a pull request (its issue has `pull_request`)."""
+    return {"action": "created", "repository": {"full_name": repo},
+            "issue": {"number": number, "pull_request": {"url": "x"}},
+            "comment": {"id": 1, "body": body, "author_association": association,
+                        "user": {"login": "someone", "type": "User"}}}
 
 
 def base_env(work: Path, api_url: str, merge_sha: str, repo: str) -> dict[str, str]:

@@ -75,7 +75,7 @@ def test_same_trial_direct_delta_else_best_vs_best_with_plus_minus_shown():
                                   "objective_high": 103.0})], "a")
     lines = "\n".join(compare.comparison(pr_same, main))
     assert f"same trial `{IDS['a']}` in both: direct delta" in lines
-    assert "| 101.0 ± 2.00 | 100.0 ± 2.00 | +1.00 (+1.0 %) _within noise_ |" in lines
+    assert "| 101.0 ± 2.00 | 100.0 ± 2.00 | ＝ +1.00 (+1.0 %) _within noise_ |" in lines
     assert "100.0 ± 10.0" in lines  # the SLO value's ± from its [low, high]
     pr_new = doc("p", [("b", 0, {"objective": 150.0})], "b")
     lines = "\n".join(compare.comparison(pr_new, main))
@@ -89,7 +89,7 @@ def test_slo_bounds_and_direction_come_from_the_typed_values_not_the_text():
     new.doc["slos"] = [{"metric": "ttft.p99", "max": 500, "min": 100}]
     text = "\n".join(compare.comparison(new, None))
     assert "`ttft.p99` ≤ 500, ≥ 100 (SLO)" in text
-    assert "(maximize, objective)" in text
+    assert "(`maximize`, objective)" in text
     # text the loader would refuse never reaches the comment: the schema holds the
     # direction to its enum and every SLO entry to a metric name with numeric bounds
     forged = dict(new.doc, objective=dict(new.doc["objective"],

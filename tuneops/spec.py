@@ -217,6 +217,8 @@ class Experiment:
     search: Search
     source_file: str = ""
     source_sha256: str = ""
+    # ci.regressionThreshold, as a fraction: how much worse the PR bot tolerates (docs/ci.md)
+    regression_threshold: float = 0.05
 
     @property
     def gpus_per_trial(self) -> int:
@@ -422,6 +424,8 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         ),
         source_file=source_file,
         source_sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",
+        regression_threshold=float(
+            str((doc.get("ci") or {}).get("regressionThreshold", "5%")).rstrip("%")) / 100,
     )
 
 

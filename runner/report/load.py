@@ -29,6 +29,7 @@ import jsonschema
 from tuneops.runner.report import results_json
 
 from tuneops.errors import Diagnostic, FileProblem, UserError
+from tuneops.metrics import METRICS
 
 RESULTS = "results.json"
 MAX_REPORT_BYTES = 64 * 1024 * 1024
@@ -191,6 +192,17 @@ def _check(doc: dict[str, Any], expect: Expect) -> list[tuple[str, str]]:
         if reused is not None and (reused.startswith("/") or ".." in reused.split("/")):
             problems.append((f"trials[{i}].reused_from",
                              "must be a path inside the repository (reports/<exp>/<run>)"))
+    # every metric a report names is one tuneops knows: what it means (unit, direction,
+    # bound) is asked of tuneops.metrics, and an unknown name is no metric but text
+    metrics = [("objective.metric", doc["objective"]["metric"])]
+    metrics += [(f"slos[{i}].metric", s["metric"]) for i, s in enumerate(doc["slos"])]
+    for i, trial in enumerate(doc["trials"]):
+        checks = (trial.get("score") or {}).get("slo_checks") or []
+        metrics += [(f"trials[{i}].score.slo_checks[{j}].metric", c["metric"])
+                    for j, c in enumerate(checks)]
+    for path, name in metrics:
+        if name not in METRICS:
+            problems.append((path, f"{name[:40]!r} is not a metric tuneops knows"))
     named = [("best_trial_id", doc["best_trial_id"])]
     named += [(f"pareto.trial_ids[{i}]", t) for i, t in enumerate(doc["pareto"]["trial_ids"])]
     decision = doc.get("decision") or {}

@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tuneops.metrics import Slo
+from tuneops.ci import verdict
+from tuneops.ci.escape import code
+from tuneops.metrics import Direction, Slo, metric
 from tuneops.runner.report.load import Report, ReportTrial
 from tuneops.runner.report.markdown import fmt
 
@@ -47,6 +49,11 @@ def _values(trial: ReportTrial | None) -> dict[str, tuple[float | None, float | 
     return out
 
 
+def _up(direction: Direction) -> bool:
+    """Is a higher value better (what the regression gate's judge asks)?"""
+    return direction.better(1.0, 0.0)
+
+
 def with_pm(value: float | None, pm: float | None) -> str:
     if value is None:
         return "—"
@@ -76,30 +83,40 @@ def delta_text(new: tuple[float | None, float | None],
 def params_text(trial: ReportTrial | None) -> str:
     if trial is None:
         return "—"
-    params = trial.params
-    return ", ".join(f"`{k}={fmt(v)}`" for k, v in params.items()) or "(engine defaults)"
+    return ", ".join(code(f"{k}={fmt(v) if _num(v) is not None else v}")
+                     for k, v in trial.params.items()) or "(engine defaults)"
 
 
 def comparison(new: Report, old: Report | None, *,
-               new_label: str = "this PR", old_label: str = "main") -> list[str]:
+               new_label: str = "this PR", old_label: str = "main",
+               threshold: float = 0.05) -> list[str]:
     """Markdown lines: best configuration, objective and SLOs with ±, and the delta vs `old`
-    (both read through the one loader, runner/report/load.py)."""
+    with its verdict (tuneops/ci/verdict.py; `threshold`: the regression threshold). Both
+    reports are read through the one loader (runner/report/load.py); every string from
+    them is shown in a code span it cannot break out of (tuneops/ci/escape.py)."""
     best = new.best
     obj = new.doc["objective"]
+    direction = Direction(obj["direction"])
+    other_hw = ""
+    if old is not None and verdict.fingerprint(new.doc) != verdict.fingerprint(old.doc):
+        other_hw = (f"**not comparable: other hardware** ({new_label}: "
+                    f"{code(verdict.describe(verdict.fingerprint(new.doc)))}; {old_label}: "
+                    f"{code(verdict.describe(verdict.fingerprint(old.doc)))})")
+        old = None
     lines = []
     if best is None:
         lines += ["**No trial met every SLO.**", ""]
     else:
-        lines += [f"**Best configuration:** `{best.trial_id}` — {params_text(best)}", ""]
+        lines += [f"**Best configuration:** {code(best.trial_id)} — {params_text(best)}", ""]
     old_trial, how = None, ""
     if old is not None:
         same = old.by_id.get(best.trial_id) if best else None
         if same is not None and same.score:
             old_trial = same
-            how = f"same trial `{best.trial_id}` in both: direct delta"
+            how = f"same trial {code(best.trial_id)} in both: direct delta"
         else:
             old_trial = old.best
-            how = "best vs best" + (f" (main's best: `{old_trial.trial_id}` — "
+            how = "best vs best" + (f" (main's best: {code(old_trial.trial_id)} — "
                                     f"{params_text(old_trial)})" if old_trial else "")
     new_v, old_v = _values(best), _values(old_trial)
     slo_limits: dict[str, list[Slo]] = {}  # metric -> its bounds (results.json: one per entry)
@@ -113,30 +130,58 @@ def comparison(new: Report, old: Report | None, *,
         names = []
     for name in names:
         if name == "objective":
-            label = f"`{obj['metric']}` ({obj['direction']}, objective)"
+            label = (f"{code(obj['metric'], table=True)} "
+                     f"({code(direction.value, table=True)}, objective)")
+            up = _up(direction)
         else:
             bound = ", ".join(f"{s.bound.symbol} {fmt(s.limit)}" for s in slo_limits.get(name, []))
-            label = f"`{name}` {bound} (SLO)"
+            label = f"{code(name, table=True)} {bound} (SLO)"
+            up = _up(metric(name).direction)  # the SLO metric's own better way
         row = [label, with_pm(*new_v.get(name, (None, None)))]
         if old is not None:
             ov = old_v.get(name, (None, None))
-            row += [with_pm(*ov), delta_text(new_v.get(name, (None, None)), ov)]
+            change = verdict.judge(new_v.get(name, (None, None)), ov, higher_is_better=up,
+                                   threshold=threshold if name == "objective" else None,
+                                   noise_rel=NOISE_REL)
+            mark = change.mark + (" **regression**" if change.regression else "")
+            row += [with_pm(*ov), f"{mark} {delta_text(new_v.get(name, (None, None)), ov)}"
+                    .strip()]
         rows.append(row)
     if rows:
         lines += ["| " + " | ".join(header) + " |",
                   "|" + "|".join(["---"] + ["--:"] * (len(header) - 1)) + "|",
                   *["| " + " | ".join(r) + " |" for r in rows], ""]
-    if old is None:
+    for who, trial in ((new_label, best), (old_label, old_trial)):
+        note = verdict.contention(trial.entry if trial is not None else None)
+        if note:
+            lines += [f"⚠️ {who}: {note}.", ""]
+    if other_hw:
+        lines += [other_hw, ""]
+    elif old is None:
         lines += [f"_No report of this experiment on {old_label} to compare with._", ""]
     else:
-        run = old.run_id
-        lines += [f"Compared with {old_label}'s latest report `{run}`: {how}.", ""]
+        lines += [f"Compared with {old_label}'s latest report {code(old.run_id)}: {how}.", ""]
         if any("*" in r[-1] for r in rows):
             lines += [f"\\* no ± recorded: ±{NOISE_REL:.0%} assumed.", ""]
     return lines
 
 
+def regressed(new: Report, old: Report | None, threshold: float) -> bool:
+    """Is `new`'s best objective a regression against `old` (same hardware only)?"""
+    if old is None or verdict.fingerprint(new.doc) != verdict.fingerprint(old.doc):
+        return False
+    best = new.best
+    if best is None:
+        return False
+    same = old.by_id.get(best.trial_id)
+    old_trial = same if same is not None and same.score else old.best
+    up = _up(Direction(new.doc["objective"]["direction"]))
+    return verdict.judge(_values(best)["objective"], _values(old_trial)["objective"],
+                         higher_is_better=up, threshold=threshold,
+                         noise_rel=NOISE_REL).regression
+
+
 def diff_text(a: Report, b: Report, *, a_label: str, b_label: str) -> str:
     """`tuneops diff A B`: B (the newer) against A, as the bot posts it."""
-    head = [f"### `{b.experiment_name}`: `{b.run_id}` vs `{a.run_id}`", ""]
+    head = [f"### {code(b.experiment_name)}: {code(b.run_id)} vs {code(a.run_id)}", ""]
     return "\n".join(head + comparison(b, a, new_label=b_label, old_label=a_label))
