@@ -476,3 +476,31 @@ def test_a_report_that_cannot_be_written_names_its_folder(tmp_path, monkeypatch)
         write_report(out, exp, make_results(exp), run_id="run1", manifests_root=None)
     assert str(info.value) == f"cannot write the report {out}: No space left on device"
     assert not out.exists() and list(out.parent.iterdir()) == []  # nothing half-written
+
+
+# -- names shared between experiments ------------------------------------------------------
+def _twins(tmp_path: Path) -> tuple[Path, Path]:
+    src = (ROOT / "experiments" / "examples" / "sim-small.yaml").read_text()
+    first = write(tmp_path, src, "a.yaml")
+    second = write(tmp_path, src, "b.yaml")
+    return first, second
+
+
+def test_two_experiments_with_one_name_are_refused_together(tmp_path, capsys):
+    first, second = _twins(tmp_path)
+    assert cli.main(["validate", str(first), str(second)]) == errors.EXIT_USAGE
+    err = capsys.readouterr().err.splitlines()
+    assert f"{second}:6:9: metadata.name: 'sim-small' is already the name of {first} " \
+        "(each experiment needs its own name: it names its manifests/, runs/ and reports/ " \
+        "folders)" in err
+    assert cli.main(["validate", str(first), str(first)]) == errors.EXIT_OK  # one file twice
+
+
+def test_render_never_deletes_another_experiments_trials(tmp_path, capsys):
+    first, second = _twins(tmp_path)
+    out = tmp_path / "manifests"
+    assert cli.main(["render", str(first), "--out", str(out)]) == errors.EXIT_OK
+    before = sorted(p.name for p in (out / "sim-small").iterdir())
+    assert cli.main(["render", str(first), str(second), "--out", str(out)]) == errors.EXIT_USAGE
+    assert "is already the name of" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "sim-small").iterdir()) == before

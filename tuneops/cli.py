@@ -34,17 +34,21 @@ def _experiment_paths(paths: Sequence[str]) -> list[Path]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from tuneops import secrets
-    from tuneops.validate import validate_file
+    from tuneops.validate import shared_names, validate_file
 
     paths = _experiment_paths(args.paths)
     if not paths:
         raise errors.UserError(
             summary=f"no experiment files found (looked for {DEFAULT_GLOB})"
         )
-    report, problems = [], 0
+    report, problems, valid = [], 0, []
     for path in paths:
         warns: list = []
-        _, diags = validate_file(path, warnings=warns)
+        exp, diags = validate_file(path, warnings=warns)
+        if exp is not None:
+            valid.append(exp)
+            diags = [d for d in shared_names(valid) if d.file == str(path)]
+            valid = valid[:-1] if diags else valid
         problems += len(diags)
         report.append({"file": str(path), "ok": not diags, "errors": [d.as_dict() for d in diags],
                        "warnings": [w.as_dict() for w in warns]})
@@ -114,8 +118,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from tuneops.renderers.render import check_all_rendered, render_experiment
+    from tuneops.validate import shared_names
 
     exps = [_load(p) for p in _experiment_paths(args.experiments)]
+    clashes = shared_names(exps)  # one folder per name: never render over another's trials
+    if clashes:
+        raise errors.UserError(clashes, summary="two experiments share a name")
     crd_dir = Path(args.crd_dir) if args.crd_dir else None
     out = Path(args.out)
     if args.check:
