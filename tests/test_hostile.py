@@ -275,18 +275,75 @@ def _exp(tmp_path):
     return load_experiment(write(tmp_path, BASE.replace("name: bad-case", "name: jexp")))
 
 
-def test_wrong_shape_journal_lines_are_skipped(tmp_path):
+def _finished_line(exp, **changes) -> str:
+    """A trial_finished line as the runner writes it for the plan's first trial, changed."""
+    trial = make_plan(exp).trials[0]
+    result = {"trial_id": trial.id, "index": trial.index, "params": trial.params,
+              "args": trial.args, "status": "completed", "attempts": 1,
+              "metrics": {"D(100,100)": {"8": {"output_throughput": 1.0}}}}
+    result.update(changes)
+    return json.dumps({"v": 1, "event": "trial_finished", "trial_id": result["trial_id"],
+                       "result": result})
+
+
+JOURNAL_CASES = {
+    "not-an-object": (lambda exp: '{"event": "trial_finished", "result": 5}',
+                      "result", "5 is not of type 'object'"),
+    "attempts-many": (lambda exp: _finished_line(exp, attempts="many"),
+                      "result.attempts", "'many' is not of type 'integer'"),
+    "nan-metric": (lambda exp: _finished_line(exp).replace("1.0", "NaN"),
+                   "", "NaN is not a number JSON allows"),
+    "huge-number": (lambda exp: _finished_line(exp).replace("1.0", "1e999"),
+                    "", "the number 1e999 is not finite"),
+    "unknown-event": (lambda exp: '{"event": "trial_forged"}', "event",
+                      "'trial_forged' is not one of ['run_started', 'trial_started', "
+                      "'trial_finished', 'note', 'run_finished']"),
+    "not-json": (lambda exp: '{"event": "note", "message": }', "",
+                 "not JSON (Expecting value)"),
+    "id-not-in-plan": (lambda exp: _finished_line(exp, trial_id="abcdef123456"),
+                       "result.trial_id", lambda exp: "trial abcdef123456 is not in this "
+                       f"experiment's plan (its params give {make_plan(exp).trials[0].id})"),
+    "other-experiment": (lambda exp: json.dumps({"event": "run_started",
+                                                 "experiment_hash": "0" * 64}),
+                         "experiment_hash", lambda exp: "written for another experiment (hash "
+                         f"000000000000…, this one is {journal.experiment_hash(exp)[:12]}…)"),
+}
+
+
+@pytest.mark.parametrize("case", JOURNAL_CASES)
+def test_a_bad_journal_record_is_refused_with_its_line_and_nothing_is_used(tmp_path, case):
+    exp = _exp(tmp_path)
+    make_line, field, message = JOURNAL_CASES[case]
+    message = message if isinstance(message, str) else message(exp)
+    with journal.open_run(tmp_path / "runs", exp) as run:
+        run_dir = run.dir
+    path = run_dir / journal.JOURNAL
+    with open(path, "a") as f:
+        f.write(make_line(exp) + "\n")
+        f.write(_finished_line(exp) + "\n")  # a good record after it is not used either
+    before = path.read_bytes()
+    line = before.count(b"\n") - 1
+    with pytest.raises(errors.UserError) as info:
+        with journal.open_run(tmp_path / "runs", exp):
+            pass
+    (d,) = info.value.diagnostics
+    assert (d.file, d.line, d.path, d.message) == (str(path), line, field, message)
+    assert d.hint == "start a new run with --fresh (this journal is kept as it is for you to read)"
+    assert info.value.exit_code == errors.EXIT_USAGE
+    assert path.read_bytes() == before  # refused before a byte was appended
+    with journal.open_run(tmp_path / "runs", exp, fresh=True) as fresh:
+        assert fresh.dir != run_dir and not fresh.state.finished
+
+
+def test_a_fifo_journal_is_refused_without_blocking(tmp_path):
     exp = _exp(tmp_path)
     with journal.open_run(tmp_path / "runs", exp) as run:
         run_dir = run.dir
-    with open(run_dir / journal.JOURNAL, "a") as f:
-        f.write('{"event": "trial_finished", "result": 5}\n')
-        f.write('{"event": "trial_started"}\n')
-        f.write('{"event": "trial_finished", "result": {"trial_id": []}}\n')
-    state = journal.replay(run_dir)
-    assert state.bad_lines == 3 and state.finished == {}
-    with journal.open_run(tmp_path / "runs", exp) as run:  # and the run resumes
-        assert run.dir == run_dir
+    (run_dir / journal.JOURNAL).unlink()
+    os.mkfifo(run_dir / journal.JOURNAL)  # nobody writes: a blocking read would hang
+    with pytest.raises(errors.UserError) as info:
+        journal.replay(run_dir, exp)
+    assert [d.message for d in info.value.diagnostics] == ["the journal is not a regular file"]
 
 
 def test_a_full_disk_leaves_no_torn_line_and_the_run_resumes(tmp_path, monkeypatch):
