@@ -32,7 +32,7 @@ from tuneops.runner.fsutil import append_line, fsync_dir
 from tuneops.runner.journal_check import Checker
 from tuneops.runner.results import CANCELLED, TrialResult
 
-from tuneops import errors
+from tuneops import errors, secrets
 from tuneops.plan import Trial, make_trial
 from tuneops.spec import Experiment, canonical_json
 from tuneops.yamlio import read_bounded
@@ -322,7 +322,8 @@ class Run:
         """One line, all or nothing: a failed write (a full disk, an I/O error) is cut back
         off, so the journal never keeps a torn line; the caller gets a FileProblem naming
         the journal, and the run stops resumable from its last whole line."""
-        record = {"v": VERSION, "ts": utc_now(), **record}
+        # masked inside string values only: numbers, true/null and the syntax stay JSON
+        record = secrets.redact_data({"v": VERSION, "ts": utc_now(), **record})
         line = json.dumps(record, separators=(",", ":"), default=str).encode() + b"\n"
         with self._mutex:
             if self._fd is None:

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -456,10 +457,7 @@ def test_token_shapes_are_redacted_everywhere_written(tmp_path):
         assert secrets.redact(f"x={token};") == "x=[REDACTED];"
     for word in ("sk-learn-based-model", "hf_transfer", "ghp_short", "my_sk-" + "c" * 48):
         assert secrets.redact(word) == word  # ordinary words are left alone
-    fd = os.open(tmp_path / "j", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    fsutil.append_line(fd, f'{{"m": "{TOKEN}"}}'.encode())
-    os.close(fd)
-    assert (tmp_path / "j").read_text() == '{"m": "[REDACTED]"}\n'
+    assert secrets.redact_data({"m": [TOKEN, 1, True]}) == {"m": ["[REDACTED]", 1, True]}
 
 
 def test_the_rendered_inference_service_holds_the_reference_only(tmp_path):
@@ -561,3 +559,108 @@ def test_render_never_deletes_another_experiments_trials(tmp_path, capsys):
     assert cli.main(["render", str(first), str(second), "--out", str(out)]) == errors.EXIT_USAGE
     assert "is already the name of" in capsys.readouterr().err
     assert sorted(p.name for p in (out / "sim-small").iterdir()) == before
+
+
+# -- structural redaction ------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "reason"), [
+    ("true", "it is 4 characters long; a secret needs at least 8"),
+    ("null", "it is 4 characters long; a secret needs at least 8"),
+    ("2026", "it is 4 characters long; a secret needs at least 8"),
+    ("20262026", "it has low entropy (3 distinct characters, 12 bits; a secret needs 5 and 24)"),
+    ("aaaaaaaaaaaaaaaa", "it has low entropy (1 distinct characters, 0 bits; a secret needs 5 "
+                         "and 24)"),
+])
+def test_a_weak_secret_is_refused_at_validate_time_with_the_reason(tmp_path, monkeypatch,
+                                                                    value, reason):
+    monkeypatch.setenv("MY_WEAK", value)
+    text = _with_env(BASE, "env: {HF_TOKEN: {fromEnv: MY_WEAK}}")
+    _, diags = validate_file(write(tmp_path, text))
+    assert [(d.path, d.message) for d in diags] == [
+        ("engine.env.HF_TOKEN.fromEnv", f"$MY_WEAK is too weak to be kept secret: {reason}")]
+    assert value not in diags[0].hint
+    monkeypatch.delenv("MY_WEAK")
+    exp = load_experiment(write(tmp_path, text))  # unset at validate time: checked at run time
+    monkeypatch.setenv("MY_WEAK", value)
+    with pytest.raises(errors.UserError) as info:
+        secrets.engine_env(exp)
+    assert [d.message for d in info.value.diagnostics] == [
+        f"$MY_WEAK is too weak to be kept secret: {reason}"]
+
+
+@pytest.fixture
+def planted(monkeypatch):
+    """Secrets shaped like JSON words and numbers (planted past the weakness check, as an
+    older tuneops allowed), a secret and a longer one it is a prefix of, and one that is
+    not UTF-8 (an environment value is bytes; Python holds it with surrogateescape)."""
+    weak = ["true", "null", "2026"]
+    strong = ["Kp7#vQ2zLm9x", "Kp7#vQ2zLm9x-Wr4t"]
+    raw = os.fsdecode(b"\xff\xfeZ9q!mB3#rT")
+    monkeypatch.setattr(secrets, "_values", set(weak + strong + [raw]))
+    return weak, strong, raw
+
+
+def test_redaction_masks_inside_strings_only_and_json_stays_json(planted):
+    weak, strong, _ = planted
+    record = {"event": "trial_finished", "result": {"simulated": True, "score": None,
+              "year": 2026, "reason": f"token {strong[1]} then {strong[0]}.", "ok": "true"}}
+    out = json.loads(json.dumps(secrets.redact_data(record)))
+    assert out["result"]["simulated"] is True and out["result"]["score"] is None
+    assert out["result"]["year"] == 2026  # a number is never a secret's text
+    assert out["result"]["reason"] == "token [REDACTED] then [REDACTED]."  # no '-Wr4t' left
+    assert out["result"]["ok"] == "[REDACTED]"  # inside a string, even a weak one is masked
+
+
+def test_a_journal_with_planted_secrets_still_replays(tmp_path, planted):
+    exp = _exp(tmp_path)
+    trial = make_plan(exp).trials[0]
+    from tuneops.runner.results import COMPLETED, TrialResult
+
+    with journal.open_run(tmp_path / "runs", exp) as run:
+        run.trial_finished(TrialResult(trial.id, trial.index, trial.params, trial.args,
+                                       COMPLETED, reason=f"saw {planted[1][0]}",
+                                       simulated=True))
+    with journal.open_run(tmp_path / "runs", exp) as again:  # strict replay: every line fits
+        (result,) = again.state.finished.values()
+        assert result.simulated is True and result.reason == "saw [REDACTED]"
+    assert planted[1][0] not in (again.dir / journal.JOURNAL).read_text()
+
+
+def test_non_utf8_secret_bytes_are_masked_in_logs(planted):
+    _, _, raw = planted
+    data = b"engine: key=" + os.fsencode(raw) + b" \x80 end\n"
+    assert secrets.redact_bytes(data) == b"engine: key=[REDACTED] \x80 end\n"
+
+
+KILLED_LOGGER = """
+import os, subprocess, sys, time
+from pathlib import Path
+from tuneops import secrets
+from tuneops.runner.redacting_log import RedactingLog
+secrets.register(os.environ["PLANTED"])
+log = RedactingLog(Path(sys.argv[1]))
+proc = subprocess.Popen(["sh", "-c", 'echo "key=$PLANTED"; echo done; exec sleep 60'],
+                        stdout=log.write_fd, stderr=subprocess.STDOUT, start_new_session=True)
+log.close_writer()
+print(proc.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_runner_killed_with_9_leaves_no_secret_in_the_engine_log(tmp_path):
+    secret = "Qz8#Lm2vWx7pNc4t"
+    log = tmp_path / "engine.log"
+    runner = subprocess.Popen([sys.executable, "-c", KILLED_LOGGER, str(log)],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PLANTED": secret})
+    engine_pid = int(runner.stdout.readline())
+    try:
+        deadline = time.monotonic() + 10
+        while "done" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+    finally:
+        os.killpg(engine_pid, signal.SIGKILL)  # the engine we started, by its own group
+        runner.stdout.close()
+    text = log.read_text()
+    assert text == "key=[REDACTED]\ndone\n" and secret not in text
