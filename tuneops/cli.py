@@ -153,6 +153,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(summary.describe())
     if summary.interrupted:  # SIGINT/SIGTERM are trapped to stop engines: still Ctrl-C's code
         return errors.EXIT_INTERRUPTED
+    if summary.lost_to_infra:  # named in describe(); `tuneops run` again measures them
+        return errors.EXIT_INFRA
     return errors.EXIT_OK if summary.best is not None else errors.EXIT_FAILURE
 
 

@@ -9,6 +9,7 @@ EXIT_FAILURE = 1  # the run went through but found nothing feasible, or a check 
 EXIT_USAGE = 2  # bad input, or a file tuneops cannot read or write: the user can fix it
 EXIT_INTERRUPTED = 130
 EXIT_BUG = 3  # unexpected: a traceback is logged
+EXIT_INFRA = 4  # the run ended, but lost trials to the machine (a full disk, a killed engine)
 
 # Where a crash log goes: the run's own folder once a run is open (tuneops.runner.journal
 # sets it), else TUNEOPS_LOG_DIR or the private runtime dir (tuneops.cli).
