@@ -664,3 +664,49 @@ def test_a_runner_killed_with_9_leaves_no_secret_in_the_engine_log(tmp_path):
         runner.stdout.close()
     text = log.read_text()
     assert text == "key=[REDACTED]\ndone\n" and secret not in text
+
+
+# -- the environment -----------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("TUNEOPS_PORT_RANGE", "abc", "is 'abc': expected LOW-HIGH, two port numbers such as "
+                                  "20000-29999"),
+    ("TUNEOPS_PORT_RANGE", "30000-20000", "is '30000-20000': expected 1024 <= LOW <= HIGH <= "
+                                          "65535, got 30000-20000"),
+    ("TUNEOPS_PORT_RANGE", "80-90", "is '80-90': expected 1024 <= LOW <= HIGH <= 65535, got "
+                                    "80-90"),
+    ("TUNEOPS_RUNTIME_DIR", "relative/dir", "is 'relative/dir': must be an absolute path "
+                                            "(starting with /)"),
+    ("TUNEOPS_LOG_DIR", "/tmp/x\n", "is '/tmp/x\\n': contains U+000A; control and format "
+                                    "characters are not allowed"),
+    ("TUNEOPS_WORKER_PARENT", "-1", "is '-1': expected a process id"),
+])
+def test_a_bad_tuneops_variable_is_exit_2_naming_it(monkeypatch, capsys, name, value, message):
+    monkeypatch.setenv(name, value)
+    exp = str(ROOT / "experiments" / "examples" / "sim-small.yaml")
+    assert cli.main(["validate", exp]) == errors.EXIT_USAGE
+    assert capsys.readouterr().err.splitlines() == [
+        "bad TUNEOPS_* environment variable", f"environment: {name}: {message}"]
+
+
+def test_an_unknown_tuneops_variable_is_a_warning_with_a_suggestion(monkeypatch, capsys):
+    monkeypatch.setenv("TUNEOPS_PORTRANGE", "1")
+    exp = str(ROOT / "experiments" / "examples" / "sim-small.yaml")
+    assert cli.main(["validate", exp]) == errors.EXIT_OK
+    assert "environment: warning: TUNEOPS_PORTRANGE: is not a variable tuneops reads " \
+        "(did you mean TUNEOPS_PORT_RANGE?)" in capsys.readouterr().err.splitlines()
+
+
+def test_the_port_allocator_refuses_a_bad_range_too(monkeypatch):
+    monkeypatch.setenv("TUNEOPS_PORT_RANGE", "abc")
+    with pytest.raises(errors.UserError) as info:
+        ports.port_range()
+    assert info.value.diagnostics[0].path == "TUNEOPS_PORT_RANGE"
+
+
+def test_reap_skips_an_unreachable_docker_with_a_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "rt"))
+    assert cli.main(["reap", "--backends", "docker", "local"]) == errors.EXIT_OK
+    err = capsys.readouterr().err
+    assert err.startswith("docker: warning: skipped, the backend is unreachable (InfraFailure: "
+                          "no Docker engine answers")

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from tuneops import errors, registry
+from tuneops import env_vars, errors, registry
 
 DEFAULT_GLOB = "experiments/**/*.y*ml"  # .yaml and .yml alike
 
@@ -159,12 +159,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
+    from tuneops import secrets
     from tuneops.runner.run import backend_class
 
     for name in args.backends:
         mode = registry.deployment_mode(name)
-        backend = backend_class(mode, **mode.reap_options(tuple(args.namespace)))
-        gone = backend.reap(args.owner, live=args.live)
+        try:
+            backend = backend_class(mode, **mode.reap_options(tuple(args.namespace)))
+            gone = backend.reap(args.owner, live=args.live)
+        except errors.TuneopsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unreachable daemon or cluster: go on
+            first = (str(exc).splitlines() or [""])[0][:200]
+            print(f"{name}: warning: skipped, the backend is unreachable "
+                  f"({type(exc).__name__}: {secrets.redact(first)})", file=sys.stderr)
+            continue
         for g in gone:
             print(f"{name}: stopped {g}")
     return errors.EXIT_OK
@@ -312,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        for warning in env_vars.check():  # a bad TUNEOPS_* value: exit 2 naming it
+            print(warning, file=sys.stderr)
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows up here, not at exit
         return code
