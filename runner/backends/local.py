@@ -34,6 +34,7 @@ from tuneops.runner.backends.base import (
     Launch,
 )
 from tuneops.runner.cpus import pin_to
+from tuneops.runner.engine_lifetime import die_with_runner
 from tuneops.runner.redacting_log import RedactingLog
 
 from tuneops import secrets
@@ -158,7 +159,7 @@ class LocalBackend:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=pin_to(launch.cpus),
+                preexec_fn=die_with_runner(then=pin_to(launch.cpus)),
             )
         except OSError as e:
             lease.release()
