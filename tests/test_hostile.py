@@ -710,3 +710,24 @@ def test_reap_skips_an_unreachable_docker_with_a_warning(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert err.startswith("docker: warning: skipped, the backend is unreachable (InfraFailure: "
                           "no Docker engine answers")
+
+
+# -- bounded output ------------------------------------------------------------------------
+def test_a_huge_key_is_echoed_shortened(tmp_path, capsys):
+    key = "x" * 200_000
+    text = BASE.replace("  args: {log-level: warning}",  # an explicit key: no length limit
+                        f"  args:\n    log-level: warning\n    ? {key}\n    : 1")
+    assert cli.main(["validate", str(write(tmp_path, text))]) == errors.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err) < 2_000 and "…" in err and key not in err
+
+
+def test_thousands_of_problems_print_fifty_and_a_count(tmp_path, capsys):
+    labels = ", ".join(f"bad{i}: 'v a l'" for i in range(3_000))
+    text = BASE.replace("labels: {team: serving}", f"labels: {{{labels}}}")
+    assert cli.main(["validate", str(write(tmp_path, text))]) == errors.EXIT_USAGE
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == errors.MAX_DIAGNOSTICS + 2
+    assert lines[-2] == f"{tmp_path / 'e.yaml'}: ... and {3_000 - errors.MAX_DIAGNOSTICS} more " \
+        "problem(s) not shown (fix these first)"
+    assert lines[-1] == "3000 error(s) in 1 of 1 file(s)"

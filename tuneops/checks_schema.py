@@ -107,10 +107,20 @@ def validator() -> Draft202012Validator:
     return _Validator(schema)
 
 
+MAX_SHOWN = 60  # characters of a value or key echoed back; longer ones end in an ellipsis
+
+
+def shorten(text: str, limit: int = MAX_SHOWN) -> str:
+    """`text` cut to `limit` characters with '…': a 200k-character key is not echoed whole."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def format_path(path: Sequence[str | int]) -> str:
     """('parameters', 'tp-size', 'values', 1) -> 'parameters.tp-size.values[1]'."""
     out = ""
     for part in path:
+        if isinstance(part, str):
+            part = shorten(part)
         if isinstance(part, int):
             out += f"[{part}]"
         elif part and all(c.isalnum() or c in "-_" for c in part):
@@ -141,8 +151,7 @@ def describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return f"the text {shown!r}"
+        return f"the text {shorten(value)!r}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -275,9 +284,8 @@ def _diagnostics(error: ValidationError, doc: Any, file: str) -> list[Diagnostic
                 f"allowed here: {', '.join(known)}" if known else "no fields allowed here"
             )
             out.append(
-                Diagnostic(
-                    file, line, col, format_path((*path, key)), f"unknown field {key!r}", hint
-                )
+                Diagnostic(file, line, col, format_path((*path, key)),
+                           f"unknown field {shorten(str(key))!r}", hint)
             )
         return out
     if error.validator == "required" and isinstance(error.instance, dict):
@@ -300,13 +308,16 @@ def _diagnostics(error: ValidationError, doc: Any, file: str) -> list[Diagnostic
     if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
         key = error.instance
         line, col = yamlio.key_position(doc, (*path, key))
-        hint = f"write it without dashes: {key.lstrip('-')!r}" if str(key).startswith("-") else ""
+        hint = (f"write it without dashes: {shorten(key.lstrip('-'))!r}"
+                if str(key).startswith("-") else "")
         hidden = hidden_character(key) if isinstance(key, str) else None
         if hidden is not None:
-            message = f"{key!r} is not allowed as a key here: it contains {char_name(hidden[1])}"
+            message = (f"{shorten(key)!r} is not allowed as a key here: it contains "
+                       f"{char_name(hidden[1])}")
             hint = "control and format characters are not allowed in names"
         else:
-            message = f"{key!r} is not allowed as a key here: expected {_expected(error)}"
+            message = f"{shorten(str(key))!r} is not allowed as a key here: expected " \
+                f"{_expected(error)}"
         return [
             Diagnostic(
                 file,

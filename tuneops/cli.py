@@ -53,8 +53,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         report.append({"file": str(path), "ok": not diags, "errors": [d.as_dict() for d in diags],
                        "warnings": [w.as_dict() for w in warns]})
         if args.format == "text":
-            for d in [*diags, *warns]:
+            shown = [*diags, *warns]
+            for d in shown[: errors.MAX_DIAGNOSTICS]:
                 print(secrets.redact(str(d)), file=sys.stderr)
+            if len(shown) > errors.MAX_DIAGNOSTICS:
+                print(f"{path}: ... and {len(shown) - errors.MAX_DIAGNOSTICS} more problem(s) "
+                      "not shown (fix these first)", file=sys.stderr)
             if not diags:
                 print(f"{path}: ok" + (f" ({len(warns)} warning(s))" if warns else ""))
     if args.format == "json":
