@@ -731,3 +731,19 @@ def test_thousands_of_problems_print_fifty_and_a_count(tmp_path, capsys):
     assert lines[-2] == f"{tmp_path / 'e.yaml'}: ... and {3_000 - errors.MAX_DIAGNOSTICS} more " \
         "problem(s) not shown (fix these first)"
     assert lines[-1] == "3000 error(s) in 1 of 1 file(s)"
+
+
+def test_constraint_work_over_the_budget_is_refused_with_a_hint(tmp_path):
+    from tuneops.checks_space import MAX_CONSTRAINT_EVALUATIONS
+
+    values = ", ".join(str(64 + i) for i in range(25_000))  # x 2 x 2 = 100,000 points
+    text = BASE.replace("  max-running-requests: {type: int, low: 64, high: 256, step: 64}",
+                        f"  max-running-requests: [{values}]")
+    rules = "".join(f'  - "max-running-requests != {i}"\n' for i in range(30))
+    text = text.replace('constraints:\n  - "max-running-requests <= 192"\n',
+                        "constraints:\n" + rules)
+    _, diags = validate_file(write(tmp_path, text))
+    assert [(d.path, d.message) for d in diags] == [(
+        "constraints", f"checking 30 constraint(s) on 100,000 points is 3,000,000 evaluations; "
+        f"the limit is {MAX_CONSTRAINT_EVALUATIONS:,}")]
+    assert diags[0].hint.startswith("shrink the grid (fewer values per parameter), or merge")
