@@ -17,7 +17,6 @@ from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
 from tuneops.spec import Param
 
-
 # Points x constraints evaluated at validate time (and again when the plan is made): a
 # bound on the work a committed file can ask for, with room for any real experiment.
 MAX_CONSTRAINT_EVALUATIONS = 2_000_000
