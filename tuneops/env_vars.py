@@ -75,8 +75,16 @@ RULES: dict[str, Callable[[str], str]] = {
     "TUNEOPS_SIM_CATALOG": _path(absolute=False),
     "TUNEOPS_SIM_TOKENIZER": _path(absolute=False),
     "TUNEOPS_PUSH_TOKEN": _text,
+    "TUNEOPS_BOT_TOKEN": _text,
     "TUNEOPS_WORKER_PARENT": _pid,
+    # read by the test suite and tooling, not by commands; known so they are not warned about
+    "TUNEOPS_PARSER_VENVS": _path(absolute=False),
+    "TUNEOPS_FUZZ_SCALE": lambda v: "" if v.isdigit() and 0 < int(v) <= 1000 else
+    "expected a whole number from 1 to 1000",
+    "TUNEOPS_REGEN_GOLDEN": _text,
+    "TUNEOPS_TEST_OWNER": _text,
 }
+SECRET_VALUES = ("TUNEOPS_PUSH_TOKEN", "TUNEOPS_BOT_TOKEN")  # never echoed
 
 
 def _shown(value: str) -> str:
@@ -97,7 +105,7 @@ def check(environ: Mapping[str, str] | None = None) -> list[Diagnostic]:
             continue
         why = rule(environ[name])
         if why:
-            shown = "" if name == "TUNEOPS_PUSH_TOKEN" else f"is {_shown(environ[name])}: "
+            shown = "" if name in SECRET_VALUES else f"is {_shown(environ[name])}: "
             problems.append(Diagnostic("environment", 0, 0, name, f"{shown}{why}"))
     if problems:
         raise UserError(problems, summary="bad TUNEOPS_* environment variable")
