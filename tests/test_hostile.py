@@ -747,3 +747,20 @@ def test_constraint_work_over_the_budget_is_refused_with_a_hint(tmp_path):
         "constraints", f"checking 30 constraint(s) on 100,000 points is 3,000,000 evaluations; "
         f"the limit is {MAX_CONSTRAINT_EVALUATIONS:,}")]
     assert diags[0].hint.startswith("shrink the grid (fewer values per parameter), or merge")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_model_or_tokenizer_path_that_is_not_a_file_is_refused(tmp_path, kind):
+    from tuneops.runner.bench.command import local_path
+
+    exp = _exp(tmp_path)
+    target = tmp_path / "tokenizer.json"
+    if kind == "fifo":
+        os.mkfifo(target)  # nobody writes: an engine opening it would hang
+    else:
+        target.symlink_to("/dev/zero")  # endless
+    with pytest.raises(errors.UserError) as info:
+        local_path(exp, "tokenizer.json")
+    assert [d.message for d in info.value.diagnostics] == [
+        f"'tokenizer.json' is not a regular file or a folder ({target.resolve()})"]
+    assert local_path(exp, str(tmp_path)) == str(tmp_path)  # a folder is fine
