@@ -18,7 +18,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.types import DeviceRequest
-from tuneops.runner import owners
+from tuneops.runner import owners, watchdog
 from tuneops.runner.backends import health
 from tuneops.runner.backends.base import (
     OWNER_LABEL,
@@ -130,6 +130,7 @@ class DockerBackend:
             raise InfraFailure(f"Docker engine error creating {launch.trial_id}: {e}") from e
         try:
             container.start()
+            watchdog.watch(container.id)  # removes it if this runner dies (runner/watchdog.py)
             container.reload()
         except docker.errors.DockerException as e:
             logs = _safe_logs(container)
