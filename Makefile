@@ -110,6 +110,7 @@ run: setup
 bench: setup
 	$(BIN)/python scripts/bench_validate.py
 	$(BIN)/python scripts/bench_validate_large.py
+	$(BIN)/python scripts/bench_validate_constraints.py
 	$(BIN)/python scripts/bench_render.py
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_runner.py

@@ -29,15 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from tuneops.deployments.common.fsutil import append_line, fsync_dir
+from tuneops.runner.journal_check import Checker
 from tuneops.runner.results import CANCELLED, TrialResult
 
-from tuneops import errors
+from tuneops import errors, secrets
 from tuneops.plan import Trial, identity_facts, make_trial
 from tuneops.spec import Experiment, canonical_json
+from tuneops.yamlio import read_bounded
 
 JOURNAL = "journal.jsonl"
 LOCK = "runner.lock"
 VERSION = 1
+MAX_BYTES = 1 << 30  # a journal holds every request's latencies; a device file has no end
 # Fields that bound a run but change neither what a trial measures nor which trials are
 # proposed: editing them keeps resuming the same run.
 _BUDGET_FIELDS = ("max_trials", "max_failed_trials", "parallel_trials", "time_budget_s")
@@ -137,21 +140,34 @@ def _first(pair: tuple[int, Any]) -> int:
     return pair[0]
 
 
-def replay(path: str | os.PathLike) -> RunState:
-    """Rebuild the state from a journal file (or a run directory holding one)."""
+def replay(path: str | os.PathLike, exp: Experiment | None = None) -> RunState:
+    """Rebuild the state from a journal file (or a run directory holding one).
+
+    With `exp` (a run about to use the state), every complete line is checked first
+    (runner.journal_check: schema, finite numbers, this experiment's hash and plan) and a
+    bad one raises UserError naming the line: nothing of that journal is used. Without it
+    (a look at a journal), malformed lines are counted in `bad_lines` and skipped."""
     path = Path(path)
     if path.is_dir():
         path = path / JOURNAL
     state = RunState()
-    try:
-        data = path.read_bytes()
+    try:  # non-blocking and regular files only: a FIFO planted as the journal cannot hang us
+        data = read_bounded(path, MAX_BYTES, "the journal")
     except FileNotFoundError:
         return state
+    except OSError as exc:
+        raise errors.FileProblem(path, "read", exc) from exc
+    except ValueError as exc:
+        raise errors.UserError([errors.Diagnostic(str(path), 0, 0, "", str(exc))]) from None
     end = data.rfind(b"\n") + 1
     state.valid_bytes = end
     state.torn_tail = end < len(data)
-    for line in data[:end].splitlines():
+    checker = Checker(str(path), exp, experiment_hash(exp)) if exp is not None else None
+    for number, line in enumerate(data[:end].split(b"\n"), 1):
         if not line.strip():
+            continue
+        if checker is not None:
+            state.apply(checker.record(line, number))
             continue
         try:
             rec = json.loads(line)
@@ -178,7 +194,8 @@ def find_resumable(runs_root: str | os.PathLike, exp: Experiment) -> Path | None
         if full[:8] not in run_dir.name or not (run_dir / JOURNAL).is_file():
             continue
         state = replay(run_dir)
-        if state.experiment_hash != full:
+        first = state.sessions[0].get("experiment_hash") if state.sessions else None
+        if first != full:  # the run's first record says whose it is; later ones are checked
             continue
         return None if state.run_finished else run_dir
     return None
@@ -268,7 +285,7 @@ class Run:
         errors.crash_dir = str(self.dir)  # a crash from here on is logged in this run
         try:
             self.path = self.dir / JOURNAL
-            self.state = replay(self.path)
+            self.state = replay(self.path, exp)
             previous = self.state.last_runner
             created = not self.path.exists()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -308,7 +325,8 @@ class Run:
         """One line, all or nothing: a failed write (a full disk, an I/O error) is cut back
         off, so the journal never keeps a torn line; the caller gets a FileProblem naming
         the journal, and the run stops resumable from its last whole line."""
-        record = {"v": VERSION, "ts": utc_now(), **record}
+        # masked inside string values only: numbers, true/null and the syntax stay JSON
+        record = secrets.redact_data({"v": VERSION, "ts": utc_now(), **record})
         line = json.dumps(record, separators=(",", ":"), default=str).encode() + b"\n"
         with self._mutex:
             if self._fd is None:

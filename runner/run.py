@@ -29,7 +29,7 @@ from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
 from tuneops.runner.report.provenance import experiment_sha256
 from tuneops.runner.report_trust import ReportTrust
-from tuneops.runner.results import CANCELLED, COMPLETED, TrialResult
+from tuneops.runner.results import CANCELLED, COMPLETED, FAILED_INFRA, TrialResult
 from tuneops.runner.search import make_searcher
 from tuneops.runner.store import ResultStore
 from tuneops.runner.trial import TrialContext, run_trial
@@ -74,6 +74,11 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     ties: list[str] = field(default_factory=list)  # trials the best cannot be told apart from
 
+    @property
+    def lost_to_infra(self) -> list[TrialResult]:
+        """Trials the machine, not their settings, failed (exit status 4: measure again)."""
+        return [r for r in self.results if r.status == FAILED_INFRA]
+
     def describe(self) -> str:
         done = sum(r.status == COMPLETED for r in self.results)
         lines = [
@@ -93,6 +98,10 @@ class RunSummary:
                 lines.append(f"tied within the noise: {', '.join(self.ties)}")
         else:
             lines.append("no feasible trial")
+        for lost in self.lost_to_infra:
+            first = lost.reason.splitlines()[0] if lost.reason else "no reason recorded"
+            lines.append(f"lost to infrastructure: {lost.trial_id} after {lost.attempts} "
+                         f"attempt(s): {first}")
         if self.interrupted:
             lines.append(f"interrupted: run `tuneops run` again to resume ({self.run_dir})")
         if self.report_dir:

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tuneops.deployments.common import cpus, health
+from tuneops.deployments.common import causes, cpus, health
 from tuneops.deployments.common.backend import (
     PORT_PLACEHOLDER,
     Backend,
@@ -142,10 +142,21 @@ def _on_one_engine(ctx: TrialContext, trial: Trial, gpus: tuple[str, ...],
     while True:
         attempt += 1
         log_dir = trial_dir / f"attempt-{earlier + attempt}"
-        log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            ctx.on_attempt(trial, attempt, gpus)
-            result = _attempt(ctx, trial, gpus, log_dir, base, repeats)
+            try:
+                log_dir.mkdir(parents=True, exist_ok=True)
+                ctx.on_attempt(trial, attempt, gpus)
+                result = _attempt(ctx, trial, gpus, log_dir, base, repeats)
+            except OSError as e:  # a full or failing disk under runs/: infra, named
+                disk = causes.disk_problem(e)
+                if disk is None:
+                    raise
+                raise InfraFailure(disk) from e
+            except InfraFailure as f:
+                disk = causes.disk_full(trial_dir.parent)
+                if disk and "ENOSPC" not in f.reason:  # a worker that died for want of space
+                    f.reason = f"{disk}: {f.reason}"
+                raise
         except _Cancelled:
             result = TrialResult(**base, status=CANCELLED, reason="run interrupted")
         except ConfigFailure as f:
@@ -386,7 +397,7 @@ def _engine_died(ctx: TrialContext, deployment: Deployment, why: str) -> None:
     except Exception:  # noqa: BLE001 - a dead engine's logs may be gone too
         logs = ""
     failure = health.death_failure(why.removeprefix("engine died: "), logs)
-    if isinstance(failure, ConfigFailure):
+    if isinstance(failure, (ConfigFailure, InfraFailure)):  # InfraFailure: killed from outside
         raise failure
     raise _BenchFailure(_reason(failure))
 

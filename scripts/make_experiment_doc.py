@@ -39,7 +39,11 @@ stages and reports every problem it finds with `file:line:column`, the field pat
 expected and, for misspellings, a suggestion; bad input exits with code 2.
 
 1. **The file**: UTF-8 text, at most 1 MB, exactly one YAML document, no duplicate keys,
-   no alias bombs, a mapping at the top.
+   no alias bombs, a mapping at the top. Merge keys (`<<: *anchor`) are refused ("merge
+   keys (<<) are not supported"): write the fields out, so a review reads what runs;
+   anchors and aliases of whole values are fine. A raw U+2028, U+2029 or U+0085 is refused
+   with its line and column (YAML 1.1 parsers break lines there, YAML 1.2 does not); inside
+   a double-quoted value write it escaped (`"\\u2028"`).
 2. **The schema** (`schemas/experiment.schema.json`, JSON Schema 2020-12): every field
    below; unknown fields are errors everywhere.
 3. **Meaning** (only once the schema passes): the checks listed under
@@ -90,7 +94,11 @@ Values are data, never code: shell syntax (`$(...)`, `;`, backquotes) and templa
 (`{{{{ ... }}}}`) are accepted wherever a field allows free text (descriptions, `engine.env`
 values, string flag values, request parameters) and reach the engine as those exact bytes.
 Fields that become names (metadata.name, labels, flag and variable names, images, Kubernetes
-names) have patterns that refuse them.
+names) have patterns that refuse them. Every field with a pattern must match it whole (a
+trailing newline is refused) and may hold no control or format character (Unicode Cc, Cf,
+Zl, Zp: newline, tab, zero-width and bidi marks, line separators); the message names the
+character. `metadata.name` is unique among the files validated or rendered together (it
+names the experiment's manifests/, runs/ and reports/ folders).
 """
 
 

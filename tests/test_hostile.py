@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -277,18 +278,75 @@ def _exp(tmp_path):
     return load_experiment(write(tmp_path, BASE.replace("name: bad-case", "name: jexp")))
 
 
-def test_wrong_shape_journal_lines_are_skipped(tmp_path):
+def _finished_line(exp, **changes) -> str:
+    """A trial_finished line as the runner writes it for the plan's first trial, changed."""
+    trial = make_plan(exp).trials[0]
+    result = {"trial_id": trial.id, "index": trial.index, "params": trial.params,
+              "args": trial.args, "status": "completed", "attempts": 1,
+              "metrics": {"D(100,100)": {"8": {"output_throughput": 1.0}}}}
+    result.update(changes)
+    return json.dumps({"v": 1, "event": "trial_finished", "trial_id": result["trial_id"],
+                       "result": result})
+
+
+JOURNAL_CASES = {
+    "not-an-object": (lambda exp: '{"event": "trial_finished", "result": 5}',
+                      "result", "5 is not of type 'object'"),
+    "attempts-many": (lambda exp: _finished_line(exp, attempts="many"),
+                      "result.attempts", "'many' is not of type 'integer'"),
+    "nan-metric": (lambda exp: _finished_line(exp).replace("1.0", "NaN"),
+                   "", "NaN is not a number JSON allows"),
+    "huge-number": (lambda exp: _finished_line(exp).replace("1.0", "1e999"),
+                    "", "the number 1e999 is not finite"),
+    "unknown-event": (lambda exp: '{"event": "trial_forged"}', "event",
+                      "'trial_forged' is not one of ['run_started', 'trial_started', "
+                      "'trial_finished', 'note', 'run_finished']"),
+    "not-json": (lambda exp: '{"event": "note", "message": }', "",
+                 "not JSON (Expecting value)"),
+    "id-not-in-plan": (lambda exp: _finished_line(exp, trial_id="abcdef123456"),
+                       "result.trial_id", lambda exp: "trial abcdef123456 is not in this "
+                       f"experiment's plan (its params give {make_plan(exp).trials[0].id})"),
+    "other-experiment": (lambda exp: json.dumps({"event": "run_started",
+                                                 "experiment_hash": "0" * 64}),
+                         "experiment_hash", lambda exp: "written for another experiment (hash "
+                         f"000000000000…, this one is {journal.experiment_hash(exp)[:12]}…)"),
+}
+
+
+@pytest.mark.parametrize("case", JOURNAL_CASES)
+def test_a_bad_journal_record_is_refused_with_its_line_and_nothing_is_used(tmp_path, case):
+    exp = _exp(tmp_path)
+    make_line, field, message = JOURNAL_CASES[case]
+    message = message if isinstance(message, str) else message(exp)
+    with journal.open_run(tmp_path / "runs", exp) as run:
+        run_dir = run.dir
+    path = run_dir / journal.JOURNAL
+    with open(path, "a") as f:
+        f.write(make_line(exp) + "\n")
+        f.write(_finished_line(exp) + "\n")  # a good record after it is not used either
+    before = path.read_bytes()
+    line = before.count(b"\n") - 1
+    with pytest.raises(errors.UserError) as info:
+        with journal.open_run(tmp_path / "runs", exp):
+            pass
+    (d,) = info.value.diagnostics
+    assert (d.file, d.line, d.path, d.message) == (str(path), line, field, message)
+    assert d.hint == "start a new run with --fresh (this journal is kept as it is for you to read)"
+    assert info.value.exit_code == errors.EXIT_USAGE
+    assert path.read_bytes() == before  # refused before a byte was appended
+    with journal.open_run(tmp_path / "runs", exp, fresh=True) as fresh:
+        assert fresh.dir != run_dir and not fresh.state.finished
+
+
+def test_a_fifo_journal_is_refused_without_blocking(tmp_path):
     exp = _exp(tmp_path)
     with journal.open_run(tmp_path / "runs", exp) as run:
         run_dir = run.dir
-    with open(run_dir / journal.JOURNAL, "a") as f:
-        f.write('{"event": "trial_finished", "result": 5}\n')
-        f.write('{"event": "trial_started"}\n')
-        f.write('{"event": "trial_finished", "result": {"trial_id": []}}\n')
-    state = journal.replay(run_dir)
-    assert state.bad_lines == 3 and state.finished == {}
-    with journal.open_run(tmp_path / "runs", exp) as run:  # and the run resumes
-        assert run.dir == run_dir
+    (run_dir / journal.JOURNAL).unlink()
+    os.mkfifo(run_dir / journal.JOURNAL)  # nobody writes: a blocking read would hang
+    with pytest.raises(errors.UserError) as info:
+        journal.replay(run_dir, exp)
+    assert [d.message for d in info.value.diagnostics] == ["the journal is not a regular file"]
 
 
 def test_a_full_disk_leaves_no_torn_line_and_the_run_resumes(tmp_path, monkeypatch):
@@ -401,10 +459,7 @@ def test_token_shapes_are_redacted_everywhere_written(tmp_path):
         assert secrets.redact(f"x={token};") == "x=[REDACTED];"
     for word in ("sk-learn-based-model", "hf_transfer", "ghp_short", "my_sk-" + "c" * 48):
         assert secrets.redact(word) == word  # ordinary words are left alone
-    fd = os.open(tmp_path / "j", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    fsutil.append_line(fd, f'{{"m": "{TOKEN}"}}'.encode())
-    os.close(fd)
-    assert (tmp_path / "j").read_text() == '{"m": "[REDACTED]"}\n'
+    assert secrets.redact_data({"m": [TOKEN, 1, True]}) == {"m": ["[REDACTED]", 1, True]}
 
 
 def test_the_rendered_inference_service_holds_the_reference_only(tmp_path):
@@ -478,3 +533,236 @@ def test_a_report_that_cannot_be_written_names_its_folder(tmp_path, monkeypatch)
         write_report(out, exp, make_results(exp), run_id="run1", manifests_root=None)
     assert str(info.value) == f"cannot write the report {out}: No space left on device"
     assert not out.exists() and list(out.parent.iterdir()) == []  # nothing half-written
+
+
+# -- names shared between experiments ------------------------------------------------------
+def _twins(tmp_path: Path) -> tuple[Path, Path]:
+    src = (ROOT / "experiments" / "examples" / "sim-small.yaml").read_text()
+    first = write(tmp_path, src, "a.yaml")
+    second = write(tmp_path, src, "b.yaml")
+    return first, second
+
+
+def test_two_experiments_with_one_name_are_refused_together(tmp_path, capsys):
+    first, second = _twins(tmp_path)
+    assert cli.main(["validate", str(first), str(second)]) == errors.EXIT_USAGE
+    err = capsys.readouterr().err.splitlines()
+    assert f"{second}:6:9: metadata.name: 'sim-small' is already the name of {first} " \
+        "(each experiment needs its own name: it names its manifests/, runs/ and reports/ " \
+        "folders)" in err
+    assert cli.main(["validate", str(first), str(first)]) == errors.EXIT_OK  # one file twice
+
+
+def test_render_never_deletes_another_experiments_trials(tmp_path, capsys):
+    first, second = _twins(tmp_path)
+    out = tmp_path / "manifests"
+    assert cli.main(["render", str(first), "--out", str(out)]) == errors.EXIT_OK
+    before = sorted(p.name for p in (out / "sim-small").iterdir())
+    assert cli.main(["render", str(first), str(second), "--out", str(out)]) == errors.EXIT_USAGE
+    assert "is already the name of" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "sim-small").iterdir()) == before
+
+
+# -- structural redaction ------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "reason"), [
+    ("true", "it is 4 characters long; a secret needs at least 8"),
+    ("null", "it is 4 characters long; a secret needs at least 8"),
+    ("2026", "it is 4 characters long; a secret needs at least 8"),
+    ("20262026", "it has low entropy (3 distinct characters, 12 bits; a secret needs 5 and 24)"),
+    ("aaaaaaaaaaaaaaaa", "it has low entropy (1 distinct characters, 0 bits; a secret needs 5 "
+                         "and 24)"),
+])
+def test_a_weak_secret_is_refused_at_validate_time_with_the_reason(tmp_path, monkeypatch,
+                                                                    value, reason):
+    monkeypatch.setenv("MY_WEAK", value)
+    text = _with_env(BASE, "env: {HF_TOKEN: {fromEnv: MY_WEAK}}")
+    _, diags = validate_file(write(tmp_path, text))
+    assert [(d.path, d.message) for d in diags] == [
+        ("engine.env.HF_TOKEN.fromEnv", f"$MY_WEAK is too weak to be kept secret: {reason}")]
+    assert value not in diags[0].hint
+    monkeypatch.delenv("MY_WEAK")
+    exp = load_experiment(write(tmp_path, text))  # unset at validate time: checked at run time
+    monkeypatch.setenv("MY_WEAK", value)
+    with pytest.raises(errors.UserError) as info:
+        secrets.engine_env(exp)
+    assert [d.message for d in info.value.diagnostics] == [
+        f"$MY_WEAK is too weak to be kept secret: {reason}"]
+
+
+@pytest.fixture
+def planted(monkeypatch):
+    """Secrets shaped like JSON words and numbers (planted past the weakness check, as an
+    older tuneops allowed), a secret and a longer one it is a prefix of, and one that is
+    not UTF-8 (an environment value is bytes; Python holds it with surrogateescape)."""
+    weak = ["true", "null", "2026"]
+    strong = ["Kp7#vQ2zLm9x", "Kp7#vQ2zLm9x-Wr4t"]
+    raw = os.fsdecode(b"\xff\xfeZ9q!mB3#rT")
+    monkeypatch.setattr(secrets, "_values", set(weak + strong + [raw]))
+    return weak, strong, raw
+
+
+def test_redaction_masks_inside_strings_only_and_json_stays_json(planted):
+    weak, strong, _ = planted
+    record = {"event": "trial_finished", "result": {"simulated": True, "score": None,
+              "year": 2026, "reason": f"token {strong[1]} then {strong[0]}.", "ok": "true"}}
+    out = json.loads(json.dumps(secrets.redact_data(record)))
+    assert out["result"]["simulated"] is True and out["result"]["score"] is None
+    assert out["result"]["year"] == 2026  # a number is never a secret's text
+    assert out["result"]["reason"] == "token [REDACTED] then [REDACTED]."  # no '-Wr4t' left
+    assert out["result"]["ok"] == "[REDACTED]"  # inside a string, even a weak one is masked
+
+
+def test_a_journal_with_planted_secrets_still_replays(tmp_path, planted):
+    exp = _exp(tmp_path)
+    trial = make_plan(exp).trials[0]
+    from tuneops.runner.results import COMPLETED, TrialResult
+
+    with journal.open_run(tmp_path / "runs", exp) as run:
+        run.trial_finished(TrialResult(trial.id, trial.index, trial.params, trial.args,
+                                       COMPLETED, reason=f"saw {planted[1][0]}",
+                                       simulated=True))
+    with journal.open_run(tmp_path / "runs", exp) as again:  # strict replay: every line fits
+        (result,) = again.state.finished.values()
+        assert result.simulated is True and result.reason == "saw [REDACTED]"
+    assert planted[1][0] not in (again.dir / journal.JOURNAL).read_text()
+
+
+def test_non_utf8_secret_bytes_are_masked_in_logs(planted):
+    _, _, raw = planted
+    data = b"engine: key=" + os.fsencode(raw) + b" \x80 end\n"
+    assert secrets.redact_bytes(data) == b"engine: key=[REDACTED] \x80 end\n"
+
+
+KILLED_LOGGER = """
+import os, subprocess, sys, time
+from pathlib import Path
+from tuneops import secrets
+from tuneops.deployments.common.redacting_log import RedactingLog
+secrets.register(os.environ["PLANTED"])
+log = RedactingLog(Path(sys.argv[1]))
+proc = subprocess.Popen(["sh", "-c", 'echo "key=$PLANTED"; echo done; exec sleep 60'],
+                        stdout=log.write_fd, stderr=subprocess.STDOUT, start_new_session=True)
+log.close_writer()
+print(proc.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_runner_killed_with_9_leaves_no_secret_in_the_engine_log(tmp_path):
+    secret = "Qz8#Lm2vWx7pNc4t"
+    log = tmp_path / "engine.log"
+    runner = subprocess.Popen([sys.executable, "-c", KILLED_LOGGER, str(log)],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PLANTED": secret})
+    engine_pid = int(runner.stdout.readline())
+    try:
+        deadline = time.monotonic() + 10
+        while "done" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+    finally:
+        os.killpg(engine_pid, signal.SIGKILL)  # the engine we started, by its own group
+        runner.stdout.close()
+    text = log.read_text()
+    assert text == "key=[REDACTED]\ndone\n" and secret not in text
+
+
+# -- the environment -----------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("TUNEOPS_PORT_RANGE", "abc", "is 'abc': expected LOW-HIGH, two port numbers such as "
+                                  "20000-29999"),
+    ("TUNEOPS_PORT_RANGE", "30000-20000", "is '30000-20000': expected 1024 <= LOW <= HIGH <= "
+                                          "65535, got 30000-20000"),
+    ("TUNEOPS_PORT_RANGE", "80-90", "is '80-90': expected 1024 <= LOW <= HIGH <= 65535, got "
+                                    "80-90"),
+    ("TUNEOPS_RUNTIME_DIR", "relative/dir", "is 'relative/dir': must be an absolute path "
+                                            "(starting with /)"),
+    ("TUNEOPS_LOG_DIR", "/tmp/x\n", "is '/tmp/x\\n': contains U+000A; control and format "
+                                    "characters are not allowed"),
+    ("TUNEOPS_WORKER_PARENT", "-1", "is '-1': expected a process id"),
+])
+def test_a_bad_tuneops_variable_is_exit_2_naming_it(monkeypatch, capsys, name, value, message):
+    monkeypatch.setenv(name, value)
+    exp = str(ROOT / "experiments" / "examples" / "sim-small.yaml")
+    assert cli.main(["validate", exp]) == errors.EXIT_USAGE
+    assert capsys.readouterr().err.splitlines() == [
+        "bad TUNEOPS_* environment variable", f"environment: {name}: {message}"]
+
+
+def test_an_unknown_tuneops_variable_is_a_warning_with_a_suggestion(monkeypatch, capsys):
+    monkeypatch.setenv("TUNEOPS_PORTRANGE", "1")
+    exp = str(ROOT / "experiments" / "examples" / "sim-small.yaml")
+    assert cli.main(["validate", exp]) == errors.EXIT_OK
+    assert "environment: warning: TUNEOPS_PORTRANGE: is not a variable tuneops reads " \
+        "(did you mean TUNEOPS_PORT_RANGE?)" in capsys.readouterr().err.splitlines()
+
+
+def test_the_port_allocator_refuses_a_bad_range_too(monkeypatch):
+    monkeypatch.setenv("TUNEOPS_PORT_RANGE", "abc")
+    with pytest.raises(errors.UserError) as info:
+        ports.port_range()
+    assert info.value.diagnostics[0].path == "TUNEOPS_PORT_RANGE"
+
+
+def test_reap_skips_an_unreachable_docker_with_a_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setenv("TUNEOPS_RUNTIME_DIR", str(tmp_path / "rt"))
+    assert cli.main(["reap", "--backends", "docker", "local"]) == errors.EXIT_OK
+    err = capsys.readouterr().err
+    assert err.startswith("docker: warning: skipped, the backend is unreachable (InfraFailure: "
+                          "no Docker engine answers")
+
+
+# -- bounded output ------------------------------------------------------------------------
+def test_a_huge_key_is_echoed_shortened(tmp_path, capsys):
+    key = "x" * 200_000
+    text = BASE.replace("  args: {log-level: warning}",  # an explicit key: no length limit
+                        f"  args:\n    log-level: warning\n    ? {key}\n    : 1")
+    assert cli.main(["validate", str(write(tmp_path, text))]) == errors.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err) < 2_000 and "…" in err and key not in err
+
+
+def test_thousands_of_problems_print_fifty_and_a_count(tmp_path, capsys):
+    labels = ", ".join(f"bad{i}: 'v a l'" for i in range(3_000))
+    text = BASE.replace("labels: {team: serving}", f"labels: {{{labels}}}")
+    assert cli.main(["validate", str(write(tmp_path, text))]) == errors.EXIT_USAGE
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == errors.MAX_DIAGNOSTICS + 2
+    assert lines[-2] == f"{tmp_path / 'e.yaml'}: ... and {3_000 - errors.MAX_DIAGNOSTICS} more " \
+        "problem(s) not shown (fix these first)"
+    assert lines[-1] == "3000 error(s) in 1 of 1 file(s)"
+
+
+def test_constraint_work_over_the_budget_is_refused_with_a_hint(tmp_path):
+    from tuneops.checks_space import MAX_CONSTRAINT_EVALUATIONS
+
+    values = ", ".join(str(64 + i) for i in range(25_000))  # x 2 x 2 = 100,000 points
+    text = BASE.replace("  max-running-requests: {type: int, low: 64, high: 256, step: 64}",
+                        f"  max-running-requests: [{values}]")
+    rules = "".join(f'  - "max-running-requests != {i}"\n' for i in range(30))
+    text = text.replace('constraints:\n  - "max-running-requests <= 192"\n',
+                        "constraints:\n" + rules)
+    _, diags = validate_file(write(tmp_path, text))
+    assert [(d.path, d.message) for d in diags] == [(
+        "constraints", f"checking 30 constraint(s) on 100,000 points is 3,000,000 evaluations; "
+        f"the limit is {MAX_CONSTRAINT_EVALUATIONS:,}")]
+    assert diags[0].hint.startswith("shrink the grid (fewer values per parameter), or merge")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_model_or_tokenizer_path_that_is_not_a_file_is_refused(tmp_path, kind):
+    from tuneops.runner.bench.command import local_path
+
+    exp = _exp(tmp_path)
+    target = tmp_path / "tokenizer.json"
+    if kind == "fifo":
+        os.mkfifo(target)  # nobody writes: an engine opening it would hang
+    else:
+        target.symlink_to("/dev/zero")  # endless
+    with pytest.raises(errors.UserError) as info:
+        local_path(exp, "tokenizer.json")
+    assert [d.message for d in info.value.diagnostics] == [
+        f"'tokenizer.json' is not a regular file or a folder ({target.resolve()})"]
+    assert local_path(exp, str(tmp_path)) == str(tmp_path)  # a folder is fine

@@ -97,22 +97,29 @@ def test_results_round_trip_through_the_journal(tmp_path):
     assert journal.replay(run.dir).finished["t9"] == original
 
 
+def planned(exp, i: int) -> TrialResult:
+    """A result for the plan's i-th trial (a resumed run refuses ids not in its plan)."""
+    t = make_plan(exp).trials[i]
+    return TrialResult(t.id, t.index, dict(t.params), dict(t.args), COMPLETED)
+
+
 def test_torn_last_line_is_ignored_then_cut_on_reopen(tmp_path):
     exp = experiment()
+    t1, t2 = planned(exp, 0), planned(exp, 1)
     with journal.open_run(tmp_path, exp) as run:
-        run.trial_finished(result("t1"))
+        run.trial_finished(t1)
         path = run.path
     with open(path, "ab") as f:
         f.write(b'{"event":"trial_finished","result":{"trial_id":"t2","ind')
     state = journal.replay(path)
-    assert state.torn_tail and set(state.finished) == {"t1"} and state.bad_lines == 0
+    assert state.torn_tail and set(state.finished) == {t1.trial_id} and state.bad_lines == 0
 
     with journal.open_run(tmp_path, exp) as run:  # resumes, cutting the torn line
         assert run.dir == path.parent and run.resumed
-        run.trial_finished(result("t2"))
+        run.trial_finished(t2)
     state = journal.replay(path)
     assert not state.torn_tail and state.bad_lines == 0
-    assert set(state.finished) == {"t1", "t2"}
+    assert set(state.finished) == {t1.trial_id, t2.trial_id}
     assert any("torn" in n for n in state.notes)
 
 
@@ -121,6 +128,7 @@ CHILD = textwrap.dedent(
     import sys
     from tuneops.runner import journal
     from tuneops.runner.results import TrialResult
+    from tuneops.plan import make_trial
     from tuneops.spec import from_document
     import json
     exp = from_document(json.loads(sys.argv[2]))
@@ -128,7 +136,8 @@ CHILD = textwrap.dedent(
         print("ready", run.dir, flush=True)
         i = 0
         while True:
-            run.trial_finished(TrialResult(f"t{i}", i, {"a": i}, {}, "completed",
+            t = make_trial(exp, {"a": i}, i)  # a real id: a resumed run checks them
+            run.trial_finished(TrialResult(t.id, i, t.params, t.args, "completed",
                                            reason="x" * 4000))
             print(i, flush=True)
             i += 1
@@ -191,7 +200,8 @@ def test_a_second_runner_is_refused_while_the_first_lives(tmp_path):
 
 
 def test_lock_of_a_killed_runner_is_free_and_the_run_resumes(tmp_path):
-    child = spawn_runner(tmp_path, doc())
+    sampled = doc(method="random", maxTrials=100_000)  # ids beyond the 3-point grid
+    child = spawn_runner(tmp_path, sampled)
     try:
         run_dir = Path(child.stdout.readline().split(maxsplit=1)[1].strip())
         child.stdout.readline()
@@ -203,7 +213,7 @@ def test_lock_of_a_killed_runner_is_free_and_the_run_resumes(tmp_path):
             child.wait()
     dead_pid = journal.replay(run_dir).last_runner["pid"]
     assert journal.process_alive(dead_pid, None) is False
-    with journal.open_run(tmp_path, experiment()) as run:
+    with journal.open_run(tmp_path, from_document(sampled)) as run:
         assert run.dir == run_dir and run.resumed
         assert any(str(dead_pid) in n and "gone" in n for n in run.notes)
         assert run.state.finished  # what the killed runner finished is known

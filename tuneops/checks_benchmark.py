@@ -45,9 +45,9 @@ def scenario_problem(text: str, task: str) -> tuple[str, str] | None:
     if letter not in SCENARIOS:
         return f"{text!r} is not a traffic scenario", f"for {task}: {forms} or dataset"
     pattern, form = SCENARIOS[letter]
-    m = re.match(pattern, text)
+    m = re.fullmatch(pattern, text)  # not re.match: `$` also matches before a final newline
     if not m:
-        hint = "no spaces inside" if " " in text else f"write it as {form}"
+        hint = "no spaces inside" if text.strip() != text or " " in text else f"write it as {form}"
         return f"{text!r} is not a valid {letter} scenario", hint
     if letter not in allowed:
         return (

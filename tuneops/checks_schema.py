@@ -11,6 +11,8 @@ misspelt keys and enum values. The validator is compiled once per process.
 from __future__ import annotations
 
 import difflib
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -33,8 +35,68 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+# Control and format characters (newline, NUL, escape, zero-width and bidi marks, line and
+# paragraph separators) never belong in a name: they hide in terminals, split lines in
+# scripts and logs, and make two different names look the same.
+HIDDEN_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
+
+
+def hidden_character(text: str) -> tuple[int, str] | None:
+    """(index, character) of the first control or format character in `text`, or None."""
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) in HIDDEN_CATEGORIES:
+            return i, ch
+    return None
+
+
+def char_name(ch: str) -> str:
+    """'U+000A (LINE FEED)': how a hidden character is named in a message."""
+    name = unicodedata.name(ch, "") or {"\n": "LINE FEED", "\t": "TAB", "\r": "CARRIAGE RETURN",
+                                        "\x00": "NUL"}.get(ch, "control character")
+    return f"U+{ord(ch):04X} ({name})"
+
+
+def ecma_pattern(pattern: str) -> str:
+    """A schema pattern with ECMA-262 anchors for Python's `re`.
+
+    JSON Schema patterns are ECMA-262, where `$` (no multiline flag) matches only at the
+    very end. Python's `$` also matches before a final newline, so `^[a-z]+$` accepted
+    "name\\n". Every `$` outside a character class becomes `\\Z` (end of text only)."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            ch = r"\Z"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=256)
+def compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterable[ValidationError]:
+    """The `pattern` keyword with ECMA-262 anchors, and one rule for every patterned field:
+    no control or format characters (the fields with a pattern are the names)."""
+    if not isinstance(instance, str):
+        return
+    if hidden_character(instance) is not None or not compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 _Validator = validators.extend(
     Draft202012Validator,
+    validators={"pattern": _pattern},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
 
@@ -47,10 +109,20 @@ def validator() -> Draft202012Validator:
     return _Validator(schema)
 
 
+MAX_SHOWN = 60  # characters of a value or key echoed back; longer ones end in an ellipsis
+
+
+def shorten(text: str, limit: int = MAX_SHOWN) -> str:
+    """`text` cut to `limit` characters with '…': a 200k-character key is not echoed whole."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def format_path(path: Sequence[str | int]) -> str:
     """('parameters', 'tp-size', 'values', 1) -> 'parameters.tp-size.values[1]'."""
     out = ""
     for part in path:
+        if isinstance(part, str):
+            part = shorten(part)
         if isinstance(part, int):
             out += f"[{part}]"
         elif part and all(c.isalnum() or c in "-_" for c in part):
@@ -81,8 +153,7 @@ def describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, str):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        return f"the text {shown!r}"
+        return f"the text {shorten(value)!r}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -112,6 +183,15 @@ def _shape_rejected(branch: list[ValidationError], parent: ValidationError) -> b
     return any(e.validator == "type" and e.absolute_path == parent.absolute_path for e in branch)
 
 
+def _keys_rejected(branch: list[ValidationError], parent: ValidationError) -> bool:
+    """True when a branch refuses the field names themselves (unknown or missing ones)."""
+    return any(
+        e.validator in ("additionalProperties", "required")
+        and e.absolute_path == parent.absolute_path
+        for e in branch
+    )
+
+
 def specific(error: ValidationError) -> list[ValidationError]:
     """Replace a oneOf/anyOf error by the errors of the one branch that fits, if one does."""
     if error.validator not in ("oneOf", "anyOf") or not error.context:
@@ -120,6 +200,9 @@ def specific(error: ValidationError) -> list[ValidationError]:
     for e in error.context:
         branches[e.relative_schema_path[0]].append(e)
     relevant = [b for b in branches.values() if not _shape_rejected(b, error)]
+    if len(relevant) > 1:  # of several mappings, the one whose field names fit was meant
+        fitting = [b for b in relevant if not _keys_rejected(b, error)]
+        relevant = fitting if len(fitting) == 1 else relevant
     if len(relevant) == 1:
         return [leaf for e in relevant[0] for leaf in specific(e)]
     return [error]
@@ -144,6 +227,13 @@ def _message(error: ValidationError) -> tuple[str, str]:
     if v == "const":
         return f"must be {arg!r}, got {describe(value)}", ""
     if v == "pattern":
+        hidden = hidden_character(value)
+        if hidden is not None:
+            return (
+                f"contains {char_name(hidden[1])} at character {hidden[0] + 1}",
+                "control and format characters (newlines, tabs, zero-width or bidi marks, "
+                "line separators) are not allowed here",
+            )
         return f"expected {expected or 'text matching ' + arg}, got {describe(value)}", ""
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         words = {
@@ -196,9 +286,8 @@ def _diagnostics(error: ValidationError, doc: Any, file: str) -> list[Diagnostic
                 f"allowed here: {', '.join(known)}" if known else "no fields allowed here"
             )
             out.append(
-                Diagnostic(
-                    file, line, col, format_path((*path, key)), f"unknown field {key!r}", hint
-                )
+                Diagnostic(file, line, col, format_path((*path, key)),
+                           f"unknown field {shorten(str(key))!r}", hint)
             )
         return out
     if error.validator == "required" and isinstance(error.instance, dict):
@@ -221,14 +310,23 @@ def _diagnostics(error: ValidationError, doc: Any, file: str) -> list[Diagnostic
     if "propertyNames" in error.relative_schema_path or "propertyNames" in error.schema_path:
         key = error.instance
         line, col = yamlio.key_position(doc, (*path, key))
-        hint = f"write it without dashes: {key.lstrip('-')!r}" if str(key).startswith("-") else ""
+        hint = (f"write it without dashes: {shorten(key.lstrip('-'))!r}"
+                if str(key).startswith("-") else "")
+        hidden = hidden_character(key) if isinstance(key, str) else None
+        if hidden is not None:
+            message = (f"{shorten(key)!r} is not allowed as a key here: it contains "
+                       f"{char_name(hidden[1])}")
+            hint = "control and format characters are not allowed in names"
+        else:
+            message = f"{shorten(str(key))!r} is not allowed as a key here: expected " \
+                f"{_expected(error)}"
         return [
             Diagnostic(
                 file,
                 line,
                 col,
                 format_path((*path, key)),
-                f"{key!r} is not allowed as a key here: expected {_expected(error)}",
+                message,
                 hint,
             )
         ]

@@ -9,6 +9,7 @@ is written, and the message never repeats it. References must fit the deployment
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tuneops import secrets
@@ -45,6 +46,12 @@ def check(ctx: Context) -> None:
         if ref.from_env is not None and mode == "ome":
             ctx.error(where, "fromEnv cannot reach an OME pod: the runner's environment "
                       "stays on this machine", "use {secretKeyRef: {name, key}} for mode ome")
+        value = os.environ.get(ref.from_env) if ref.from_env is not None else None
+        weak = secrets.weakness(value) if value is not None else ""
+        if weak:  # caught here, not halfway into a run; the value itself is never shown
+            ctx.error((*where, "fromEnv"), f"${ref.from_env} is too weak to be kept secret: "
+                      f"{weak}", "tuneops masks a secret wherever its text appears; "
+                      "use the real token")
         if ref.secret_name is not None and mode != "ome":
             ctx.error(where, f"secretKeyRef needs Kubernetes (mode ome), not mode {mode}",
                       "use {fromEnv: VAR} for docker and local")

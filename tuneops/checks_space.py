@@ -17,6 +17,10 @@ from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
 from tuneops.spec import Param
 
+# Points x constraints evaluated at validate time (and again when the plan is made): a
+# bound on the work a committed file can ask for, with room for any real experiment.
+MAX_CONSTRAINT_EVALUATIONS = 2_000_000
+
 
 def probe_values(param: Param) -> tuple[Any, ...]:
     """The grid values of a finite parameter; low, middle and high of a continuous one."""
@@ -141,6 +145,17 @@ def _check_constraints(ctx: Context, size: int | None) -> None:
     for values in probes:
         total *= len(values)
     if total > space.MAX_GRID_POINTS:
+        return
+    work = total * len(compiled)
+    if work > MAX_CONSTRAINT_EVALUATIONS:  # 99k points x 300 constraints took minutes
+        ctx.error(
+            ("constraints",),
+            f"checking {len(compiled)} constraint(s) on {total:,} points is {work:,} "
+            f"evaluations; the limit is {MAX_CONSTRAINT_EVALUATIONS:,}",
+            "shrink the grid (fewer values per parameter), or merge constraints: "
+            "one `a and b` instead of two, or a parameter's values instead of a constraint "
+            "on it alone",
+        )
         return
     base = {**exp.engine.args, "gpus": exp.gpus_per_trial}
     names = [p.name for p in params]

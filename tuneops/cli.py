@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from tuneops import errors
+from tuneops import env_vars, errors
 from tuneops.deployments.registry import deployment_mode, deployment_modes
 
 DEFAULT_GLOB = "experiments/**/*.y*ml"  # .yaml and .yml alike
@@ -35,23 +35,31 @@ def _experiment_paths(paths: Sequence[str]) -> list[Path]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from tuneops import secrets
-    from tuneops.validate import validate_file
+    from tuneops.validate import shared_names, validate_file
 
     paths = _experiment_paths(args.paths)
     if not paths:
         raise errors.UserError(
             summary=f"no experiment files found (looked for {DEFAULT_GLOB})"
         )
-    report, problems = [], 0
+    report, problems, valid = [], 0, []
     for path in paths:
         warns: list = []
-        _, diags = validate_file(path, warnings=warns)
+        exp, diags = validate_file(path, warnings=warns)
+        if exp is not None:
+            valid.append(exp)
+            diags = [d for d in shared_names(valid) if d.file == str(path)]
+            valid = valid[:-1] if diags else valid
         problems += len(diags)
         report.append({"file": str(path), "ok": not diags, "errors": [d.as_dict() for d in diags],
                        "warnings": [w.as_dict() for w in warns]})
         if args.format == "text":
-            for d in [*diags, *warns]:
+            shown = [*diags, *warns]
+            for d in shown[: errors.MAX_DIAGNOSTICS]:
                 print(secrets.redact(str(d)), file=sys.stderr)
+            if len(shown) > errors.MAX_DIAGNOSTICS:
+                print(f"{path}: ... and {len(shown) - errors.MAX_DIAGNOSTICS} more problem(s) "
+                      "not shown (fix these first)", file=sys.stderr)
             if not diags:
                 print(f"{path}: ok" + (f" ({len(warns)} warning(s))" if warns else ""))
     if args.format == "json":
@@ -115,8 +123,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from tuneops.renderers.render import check_all_rendered, render_experiment
+    from tuneops.validate import shared_names
 
     exps = [_load(p) for p in _experiment_paths(args.experiments)]
+    clashes = shared_names(exps)  # one folder per name: never render over another's trials
+    if clashes:
+        raise errors.UserError(clashes, summary="two experiments share a name")
     crd_dir = Path(args.crd_dir) if args.crd_dir else None
     out = Path(args.out)
     if args.check:
@@ -146,14 +158,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(summary.describe())
     if summary.interrupted:  # SIGINT/SIGTERM are trapped to stop engines: still Ctrl-C's code
         return errors.EXIT_INTERRUPTED
+    if summary.lost_to_infra:  # named in describe(); `tuneops run` again measures them
+        return errors.EXIT_INFRA
     return errors.EXIT_OK if summary.best is not None else errors.EXIT_FAILURE
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
+    from tuneops import secrets
+
     for name in args.backends:
         mode = deployment_mode(name)
-        backend = mode.backend(**mode.reap_options(tuple(args.namespace)))
-        gone = backend.reap(args.owner, live=args.live)
+        try:
+            backend = mode.backend(**mode.reap_options(tuple(args.namespace)))
+            gone = backend.reap(args.owner, live=args.live)
+        except errors.TuneopsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unreachable daemon or cluster: go on
+            first = (str(exc).splitlines() or [""])[0][:200]
+            print(f"{name}: warning: skipped, the backend is unreachable "
+                  f"({type(exc).__name__}: {secrets.redact(first)})", file=sys.stderr)
+            continue
         for g in gone:
             print(f"{name}: stopped {g}")
     return errors.EXIT_OK
@@ -327,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        for warning in env_vars.check():  # a bad TUNEOPS_* value: exit 2 naming it
+            print(warning, file=sys.stderr)
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows up here, not at exit
         return code

@@ -9,6 +9,9 @@ EXIT_FAILURE = 1  # the run went through but found nothing feasible, or a check 
 EXIT_USAGE = 2  # bad input, or a file tuneops cannot read or write: the user can fix it
 EXIT_INTERRUPTED = 130
 EXIT_BUG = 3  # unexpected: a traceback is logged
+MAX_MESSAGE = 400  # characters of one message; what an input echoes cannot flood a terminal
+MAX_DIAGNOSTICS = 50  # problems listed per error; the rest are counted
+EXIT_INFRA = 4  # the run ended, but lost trials to the machine (a full disk, a killed engine)
 
 # Where a crash log goes: the run's own folder once a run is open (tuneops.runner.journal
 # sets it), else TUNEOPS_LOG_DIR or the private runtime dir (tuneops.cli).
@@ -32,6 +35,12 @@ class Diagnostic:
     message: str
     hint: str = ""
     severity: str = "error"  # error (exit 2) | warning (printed; the experiment still runs)
+
+    def __post_init__(self) -> None:
+        for name in ("path", "message", "hint"):
+            text = getattr(self, name)
+            if len(text) > MAX_MESSAGE:  # an echoed 200k-character key, shortened
+                object.__setattr__(self, name, text[: MAX_MESSAGE - 1] + "…")
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
@@ -77,6 +86,9 @@ class UserError(TuneopsError):
 
     def __str__(self) -> str:
         lines = [self.summary] if self.summary else []
-        lines += [str(d) for d in self.diagnostics]
+        lines += [str(d) for d in self.diagnostics[:MAX_DIAGNOSTICS]]
+        if len(self.diagnostics) > MAX_DIAGNOSTICS:
+            lines.append(f"... and {len(self.diagnostics) - MAX_DIAGNOSTICS} more problem(s) "
+                         "not shown (fix these first)")
         return "\n".join(lines)
 

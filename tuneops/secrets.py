@@ -12,10 +12,13 @@ reference.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 from tuneops.errors import Diagnostic, UserError
 from tuneops.spec import Experiment
@@ -28,7 +31,24 @@ TOKEN_SHAPES = re.compile(
     r"(?<![A-Za-z0-9_])(?:hf_[A-Za-z0-9]{30,}|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|github_pat_[A-Za-z0-9_]{40,}|sk-[A-Za-z0-9_-]{32,})"
 )
-MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+# A secret is masked wherever its text appears, so a short or repetitive one ("true",
+# "2026", "aaaaaaaa") would mask ordinary words and numbers in every report: such values
+# are refused (validate, and run where the variable is resolved) with the reason.
+MIN_SECRET_LENGTH = 8
+MIN_DISTINCT = 5  # different characters
+MIN_ENTROPY_BITS = 24.0  # length x Shannon entropy per character
+
+
+def weakness(value: str) -> str:
+    """Why `value` is too weak to be masked safely, or '' when it is fine."""
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"it is {len(value)} characters long; a secret needs at least {MIN_SECRET_LENGTH}"
+    counts = Counter(value)
+    bits = sum(n * math.log2(len(value) / n) for n in counts.values())  # len x Shannon H
+    if len(counts) < MIN_DISTINCT or bits < MIN_ENTROPY_BITS:
+        return (f"it has low entropy ({len(counts)} distinct characters, {bits:.0f} bits; "
+                f"a secret needs {MIN_DISTINCT} and {MIN_ENTROPY_BITS:.0f})")
+    return ""
 
 _values: set[str] = set()
 _lock = threading.Lock()
@@ -36,7 +56,7 @@ _lock = threading.Lock()
 
 def register(value: str) -> None:
     """Mask `value` in everything written from now on in this process."""
-    if len(value) >= MIN_SECRET_LENGTH:
+    if not weakness(value):  # a weak one is refused before it gets here (engine_env)
         with _lock:
             _values.add(value)
 
@@ -49,6 +69,20 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return TOKEN_SHAPES.sub(MASK, text)
+
+
+def redact_data(value: Any) -> Any:
+    """A JSON-able value with secrets masked inside its strings (keys and values) only:
+    numbers, true/false/null and the JSON syntax around them are never touched, so the
+    result still parses to the same shape."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(k) if isinstance(k, str) else k: redact_data(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(v) for v in value]
+    return value
 
 
 def redact_bytes(data: bytes) -> bytes:
@@ -81,6 +115,14 @@ def engine_env(exp: Experiment, environ: Mapping[str, str] | None = None) -> dic
                     f"export {ref.from_env} before `tuneops run`",
                 )
             )
+            continue
+        weak = weakness(value)
+        if weak:
+            missing.append(Diagnostic(
+                exp.source_file, 0, 0, f"engine.env.{name}",
+                f"${ref.from_env} is too weak to be kept secret: {weak}",
+                "tuneops masks a secret wherever its text appears; use the real token",
+            ))
             continue
         register(value)
         env[name] = value

@@ -192,6 +192,36 @@ def load_experiment(path: Path) -> spec.Experiment:
     return exp
 
 
+def shared_names(exps: list[spec.Experiment]) -> list[Diagnostic]:
+    """One diagnostic per experiment whose metadata.name an earlier one already has.
+
+    The name is the experiment's folder under manifests/, runs/ and reports/: two files with
+    one name would render into one folder, the second deleting the first one's trials as
+    stale (and `render --check` failing for good)."""
+    first: dict[str, str] = {}
+    out = []
+    for exp in exps:
+        if exp.name not in first:
+            first[exp.name] = exp.source_file
+            continue
+        if Path(first[exp.name]).resolve() == Path(exp.source_file).resolve():
+            continue  # the same file named twice
+        line, col = 0, 0
+        try:
+            path = Path(exp.source_file)
+            line, col = yamlio.position(yamlio.load(path, yamlio.read_text(path)),
+                                        ("metadata", "name"))
+        except (UserError, OSError):
+            pass  # the file changed since it was validated: name it without a position
+        out.append(Diagnostic(
+            exp.source_file, line, col, "metadata.name",
+            f"{exp.name!r} is already the name of {first[exp.name]}",
+            "each experiment needs its own name: it names its manifests/, runs/ and "
+            "reports/ folders",
+        ))
+    return out
+
+
 def experiment_files(folder: Path = Path("experiments")) -> list[Path]:
     """Every experiment file under `folder`: `.yaml` and `.yml` alike, sorted."""
     return sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")])

@@ -21,6 +21,7 @@ import math
 import os
 import re
 import stat
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ MAX_INT_DIGITS = 19  # int64's range: no field means anything larger
 
 Path_ = tuple[str | int, ...]
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ODD_BREAK = re.compile("[\u2028\u2029\x85]")  # line breaks only to YAML 1.1
 _INT, _FLOAT, _STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "str"))
 # Plain data only: !!set, !!omap, !!binary, !!python/… and local tags build objects that
 # no field takes (and some crash ruamel's round-trip constructor).
@@ -108,6 +110,14 @@ def read_text(path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _fail(name, f"not UTF-8 text (bad byte at offset {exc.start})") from None
+    odd = _ODD_BREAK.search(text)
+    if odd:  # YAML 1.1 parsers (ruamel's reader) break lines there, YAML 1.2 does not
+        i = odd.start()
+        line, col = text.count("\n", 0, i) + 1, i - text.rfind("\n", 0, i)
+        raise _fail(name, f"U+{ord(odd.group()):04X} ({unicodedata.name(odd.group(), 'NEXT LINE')})"
+                    " is not allowed in an experiment", line, col,
+                    hint="parsers disagree whether it ends a line; inside a quoted value write "
+                    "it escaped (\"\\u2028\")")
     if not text.strip() or all(
         ln.strip() == "" or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
@@ -195,6 +205,13 @@ def _check_nodes(file: str, root: Any) -> None:
         memo[key] = (MAX_EXPANDED_NODES + 1, MAX_DEPTH + 1)  # a cycle counts as infinite
         if isinstance(node, MappingNode):
             for k, _ in node.value:
+                if isinstance(k, ScalarNode) and k.tag == "tag:yaml.org,2002:merge":
+                    raise _fail(
+                        file, "merge keys (<<) are not supported", *_at(k),
+                        hint="write the fields out: an experiment is reviewed as it reads, "
+                        "and a merge hides what a block holds (anchors and aliases of whole "
+                        "values are fine)",
+                    )
                 if not (isinstance(k, ScalarNode) and k.tag == _STR):
                     scalar = isinstance(k, ScalarNode)
                     raise _fail(

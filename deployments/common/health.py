@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+from tuneops.deployments.common import causes
 from tuneops.deployments.common.backend import ConfigFailure, InfraFailure, TrialFailure
 
 FIRST_DELAY_S = 0.05
@@ -28,7 +29,8 @@ EXIT_TEMPFAIL = 75
 
 # Log lines that mean the machine, not the trial's settings, made the engine exit.
 INFRA_PATTERNS = re.compile(
-    r"address already in use|EADDRINUSE|errno 98|no space left on device", re.IGNORECASE
+    r"address already in use|EADDRINUSE|errno 98|no space left on device|ENOSPC|"
+    r"input/output error|\bEIO\b|disk quota exceeded", re.IGNORECASE
 )
 # Lines worth quoting in the failure reason, most telling first.
 CAUSE_PATTERNS = re.compile(
@@ -64,6 +66,9 @@ def cause_line(logs: str) -> str:
 def exit_failure(code: int, logs: str) -> TrialFailure:
     """Classify an engine that exited before it served."""
     reason = f"engine exited with code {code} before serving: {cause_line(logs)}"
+    if causes.killing_signal(code):  # killed from outside: says nothing about the config
+        return InfraFailure(f"{causes.signal_reason(code, 'before serving')}: "
+                            f"{cause_line(logs)}", tail(logs))
     if code == EXIT_TEMPFAIL or INFRA_PATTERNS.search(tail(logs)):
         return InfraFailure(reason, tail(logs))
     return ConfigFailure(reason, tail(logs))
@@ -136,6 +141,10 @@ def death_failure(why: str, logs: str) -> TrialFailure:
     outside, a crash that names no cause) -> a plain TrialFailure, which the runner records
     as failed_benchmark."""
     text = tail(logs, 200)
+    code = int(why.rsplit(" ", 1)[-1]) if why.startswith("engine exited with code ") else None
+    if causes.killing_signal(code) and not DEATH_CONFIG_PATTERNS.search(text):
+        return InfraFailure(f"{causes.signal_reason(code, 'while being measured')}",
+                            tail(logs))
     if DEATH_CONFIG_PATTERNS.search(text):
         line = next((ln.strip() for ln in reversed(text.splitlines())
                      if DEATH_CONFIG_PATTERNS.search(ln)), "")

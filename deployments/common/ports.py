@@ -30,7 +30,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuneops import errors
+from tuneops import env_vars, errors
 
 DEFAULT_RANGE = (20000, 29999)
 
@@ -79,8 +79,11 @@ def port_range() -> tuple[int, int]:
     text = os.environ.get("TUNEOPS_PORT_RANGE")
     if not text:
         return DEFAULT_RANGE
-    low, _, high = text.partition("-")
-    return int(low), int(high)
+    try:
+        return env_vars.parse_port_range(text)
+    except ValueError as exc:  # the CLI checks it first (tuneops.env_vars); library callers too
+        raise errors.UserError([errors.Diagnostic("environment", 0, 0, "TUNEOPS_PORT_RANGE",
+                                                  f"is {text!r}: {exc}")]) from None
 
 
 class PortUnavailable(RuntimeError):

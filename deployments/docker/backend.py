@@ -27,6 +27,7 @@ from tuneops.deployments.common.backend import (
     InfraFailure,
     Launch,
 )
+from tuneops.deployments.docker import watchdog
 
 from tuneops import secrets
 
@@ -129,6 +130,7 @@ class DockerBackend:
             raise InfraFailure(f"Docker engine error creating {launch.trial_id}: {e}") from e
         try:
             container.start()
+            watchdog.watch(container.id)  # removes it if this runner dies (watchdog.py)
             container.reload()
         except docker.errors.DockerException as e:
             logs = _safe_logs(container)

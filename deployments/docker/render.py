@@ -140,7 +140,7 @@ def env_exports(exp: Experiment) -> Quoted:
     for docker-run.sh; `export` is a shell builtin, so the value is on no command line."""
     lines = []
     for name, var in passed_env(exp).items():
-        if not (_NAME.match(name) and _NAME.match(var)):  # the schema allows nothing else
+        if not (_NAME.fullmatch(name) and _NAME.fullmatch(var)):  # the schema allows nothing else
             raise ValueError(f"not a variable name: {name!r} / {var!r}")
         if name != var:
             lines.append(f'{name}="${{{var}}}"; export {name}  # from your environment\n')

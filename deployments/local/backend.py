@@ -33,6 +33,8 @@ from tuneops.deployments.common.backend import (
     Launch,
 )
 from tuneops.deployments.common.cpus import pin_to
+from tuneops.deployments.common.engine_lifetime import die_with_runner
+from tuneops.deployments.common.redacting_log import RedactingLog
 
 from tuneops import secrets
 
@@ -49,6 +51,7 @@ class LocalProcess:
     log_path: Path
     pid_file: Path
     stopped: bool = False
+    log: RedactingLog | None = None
 
 
 _start_time = owners.start_time
@@ -144,22 +147,24 @@ class LocalBackend:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(launch.gpus)
         launch.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = launch.log_dir / LOG_NAME
-        # One file per attempt (the runner gives each attempt its own dir); the child keeps
-        # its own copy of the descriptor, so ours is closed right away.
-        with open(log_path, "wb") as log_file:
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                    preexec_fn=pin_to(launch.cpus),
-                )
-            except OSError as e:
-                lease.release()
-                raise ConfigFailure(f"cannot run {argv[0]!r}: {e}") from e
+        # One file per attempt (the runner gives each attempt its own dir), written through
+        # a redacting pipe (common/redacting_log.py): no secret on disk even after kill -9.
+        log_file = RedactingLog(log_path)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file.write_fd,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=die_with_runner(then=pin_to(launch.cpus)),
+            )
+        except OSError as e:
+            lease.release()
+            raise ConfigFailure(f"cannot run {argv[0]!r}: {e}") from e
+        finally:
+            log_file.close_writer()
         self.pid_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         pid_file = self.pid_dir / f"{proc.pid}.json"
         record = {
@@ -180,7 +185,7 @@ class LocalBackend:
             _stop_group(proc.pid, self.grace_s, leader=proc)
             lease.release()
             raise InfraFailure(f"cannot write the pid file {pid_file}: {e.strerror}") from e
-        handle = LocalProcess(proc, lease, log_path, pid_file)
+        handle = LocalProcess(proc, lease, log_path, pid_file, log=log_file)
         return Deployment(launch, f"http://{self.host}:{port}", handle)
 
     def wait_healthy(self, deployment: Deployment, timeout_s: float) -> None:
@@ -208,6 +213,8 @@ class LocalBackend:
         if handle.stopped:
             return
         _stop_group(handle.proc.pid, self.grace_s, leader=handle.proc)
+        if handle.log is not None:
+            handle.log.join()
         _redact_file(handle.log_path)
         handle.lease.release()
         handle.pid_file.unlink(missing_ok=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 from typing import Any
 
 from tuneops import assets
+from tuneops.errors import Diagnostic, UserError
 from tuneops.registry import engines
 from tuneops.spec import Experiment
 
@@ -63,15 +65,30 @@ def local_path(exp: Experiment, value: str) -> str:
     output folder, so relative paths would break."""
     p = Path(value).expanduser()
     if p.is_absolute():
-        return str(p)
+        return _usable(exp, p, value)
     bases = []
     if exp.source_file:
         bases.append(Path(exp.source_file).resolve().parent)
     bases += [Path.cwd(), assets.ROOT.parent]  # the repository, or the installed package
     for base in bases:
         if (base / p).exists():
-            return str((base / p).resolve())
+            return _usable(exp, (base / p).resolve(), value)
     return value
+
+
+def _usable(exp: Experiment, path: Path, value: str) -> str:
+    """`path` when it is a regular file or a folder (what a model, tokenizer or dataset is);
+    a FIFO, socket or device would hang or flood the engine or genai-bench that opens it.
+    Checked with stat, which never blocks (an open of a FIFO would)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return str(path)  # gone again: the engine reports it missing, with its own words
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return str(path)
+    raise UserError([Diagnostic(exp.source_file, 0, 0, "", f"{value!r} is not a regular file "
+                                f"or a folder ({path})", "a model, tokenizer or dataset path "
+                                "names a file or a folder")])
 
 
 def resolve_tokenizer(exp: Experiment) -> str:

@@ -74,7 +74,8 @@ def write_report(
     except OSError as exc:
         raise errors.FileProblem(exc.filename or out_dir.parent, "create", exc) from exc
     try:
-        (tmp / "results.json").write_text(secrets.redact(results_json.dumps(doc)))
+        # masked inside string values only: never `true`, a number or the JSON syntax
+        (tmp / "results.json").write_text(results_json.dumps(secrets.redact_data(doc)))
         pngs = plots.write_plots(tmp / PLOTS_DIR, exp, ranking, simulated=bool(doc["simulated"]))
         rel = [f"{PLOTS_DIR}/{p.name}" for p in pngs]
         mroot = Path(manifests_root) if manifests_root is not None else None

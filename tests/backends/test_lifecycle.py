@@ -9,7 +9,9 @@ generated model), which must also stream a chat completion with usage.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -176,9 +178,48 @@ def test_reap_cleans_up_after_a_killed_runner(harness, backend, owner, logs_root
     finally:
         runner.kill()
         runner.wait()
+    if harness.name in ("local", "llamacpp", "docker"):  # dies with its runner: no reap
+        assert _wait_gone(harness, owner) == []
+        return
     assert harness.leftovers(owner), "the killed runner's engine should still be running"
     other = backend.reap("someone-else/")
     assert "orphan" not in other and harness.leftovers(owner)
     assert backend.reap(owner[:-4]) == ["orphan"]  # owners match by prefix
     assert _wait_gone(harness, owner) == []
     assert backend.reap(owner) == []  # nothing left to reap the second time
+
+
+SECRET = "Wq3#zP8vLk2mXr7t"
+
+
+@pytest.mark.parametrize("harness", ["local", "llamacpp",
+                                     pytest.param("docker", marks=pytest.mark.docker)],
+                         indirect=True)
+def test_an_engine_dies_with_its_runner_and_leaves_no_secret(harness, owner, logs_root):
+    """kill -9 of the runner: within 10 s no engine of it is alive (local: the parent-death
+    signal, deployments/common/engine_lifetime.py; docker: the watchdog,
+    deployments/docker/watchdog.py) and no file under its folder holds the secret its engine
+    printed (local: the redacting pipe, deployments/common/redacting_log.py; docker: logs
+    are only written, redacted, by the runner)."""
+    launch = harness.launch(logs_root, owner, "orphan")
+    launch = dataclasses.replace(
+        launch, env={**launch.env, "PLANTED": SECRET},
+        command=["sh", "-c", 'echo "token=$PLANTED"; exec "$@"', "sh", *launch.command])
+    runner = subprocess.Popen(
+        [sys.executable, str(KILLED_RUNNER), harness.name], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "KILLED_RUNNER_SECRETS": "PLANTED"},
+    )
+    runner.stdin.write(launch_to_json(launch))
+    runner.stdin.close()
+    try:
+        assert runner.stdout.readline().strip() == "healthy"
+        assert harness.leftovers(owner), "the engine serves while its runner lives"
+    finally:
+        runner.kill()
+        runner.wait()
+    assert _wait_gone(harness, owner, timeout_s=10) == []
+    files = [p for p in logs_root.rglob("*") if p.is_file()]
+    if harness.name != "docker":  # the engine's own log file, written through the pipe
+        assert any("token=[REDACTED]" in p.read_text(errors="replace") for p in files)
+    assert not [p for p in files if SECRET.encode() in p.read_bytes()]
