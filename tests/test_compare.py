@@ -52,3 +52,21 @@ def test_same_trial_direct_delta_else_best_vs_best_with_plus_minus_shown():
     lines = "\n".join(compare.comparison(pr_new, main))
     assert "best vs best" in lines and "+50.0 (+50.0 %)" in lines
     assert "No trial met every SLO" in "\n".join(compare.comparison(doc("p", [], ""), main))
+
+
+def test_a_plus_minus_on_one_side_only_is_the_noise():
+    """Rule: when only one report recorded a ±, that ± is the noise band (not the assumed
+    3 %): a 2.5 % change is beyond a ±1 and within a ±5, either side holding it."""
+    assert "within noise" not in compare.delta_text((102.5, 1.0), (100.0, None))
+    assert "within noise" not in compare.delta_text((102.5, None), (100.0, 1.0))
+    assert compare.delta_text((102.5, 5.0), (100.0, None)).endswith("_within noise_")
+    assert compare.delta_text((102.5, None), (100.0, 5.0)).endswith("_within noise_")
+
+
+def test_a_plus_minus_of_zero_is_recorded_not_missing():
+    """Every repeat agreeing gives a ± of 0.0 (stats.mean_interval): it is a ±, so any change
+    at all is beyond it; it was read as missing and crashed the PR comparison."""
+    assert compare.delta_text((104.0, 0.0), (100.0, None)) == "+4.00 (+4.0 %)"
+    assert compare.delta_text((104.0, None), (100.0, 0.0)) == "+4.00 (+4.0 %)"
+    assert compare.delta_text((100.0, 0.0), (100.0, 0.0)).endswith("_within noise_")
+    assert compare.delta_text((101.0, 0.0), (100.0, 0.0)) == "+1.00 (+1.0 %)"
