@@ -25,6 +25,7 @@ tests/mutation_equivalents.toml names one mutant the same way for either tool.
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -106,7 +107,7 @@ def _candidates(tree: ast.AST, text: _Text) -> Iterator[tuple[str, int, int, str
             yield ("tuneops/ReturnEarly", start * 16, node.lineno,
                    "guard always taken", text.replace(start, end, "True"))
     for block in _bodies(tree):
-        for a, b in zip(block, block[1:]):
+        for a, b in itertools.pairwise(block):
             if _is_guard(a) and _is_guard(b) and a.col_offset == b.col_offset:
                 sa = text.starts[a.lineno - 1]
                 mid = text.starts[b.lineno - 1]

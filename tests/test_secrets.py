@@ -54,3 +54,59 @@ def test_token_shapes_are_masked_without_registration():
     tok = "hf_" + "A1b2C3d4E5" * 4
     assert secrets.redact(f"HF_TOKEN={tok}") == f"HF_TOKEN={secrets.MASK}"
     assert secrets.redact("sk-learn-model") == "sk-learn-model"  # too short for a key
+
+
+def test_the_minimum_length_is_four_characters():
+    """Four characters is the line between a word and a secret: `abcd` is masked, `abc` not
+    (a longer minimum would print short tokens in clear)."""
+    secrets.register("abcd")
+    secrets.register("xyz")
+    assert secrets.redact("abcd xyz") == f"{secrets.MASK} xyz"
+
+
+def _exp(env: dict, mode: str = "docker"):
+    from tuneops.spec import from_document
+
+    return from_document({
+        "metadata": {"name": "sec"},
+        "model": {"id": "org/m", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": "sim", "version": "0.5.23", "env": env},
+        "deployment": {"mode": mode, "gpus": {"count": 1, "type": "H100"}},
+        "parameters": {"max-running-requests": [8]},
+        "benchmark": {"trafficScenarios": ["D(100,100)"], "concurrency": [1],
+                      "maxTimePerRun": 1, "maxRequestsPerRun": 10},
+        "objective": {"metric": "output_throughput_per_gpu"},
+        "slos": [],
+    })
+
+
+def test_engine_env_resolves_from_env_references_and_registers_them():
+    exp = _exp({"HF_HUB_OFFLINE": "1", "HF_TOKEN": {"fromEnv": "MY_TOKEN"}})
+    env = secrets.engine_env(exp, {"MY_TOKEN": "tok-1234567"})
+    assert env == {"HF_HUB_OFFLINE": "1", "HF_TOKEN": "tok-1234567"}
+    assert secrets.redact("auth tok-1234567") == f"auth {secrets.MASK}"
+    assert secrets.redact("1") == "1"  # a literal value is not a secret
+
+
+def test_engine_env_reads_the_process_environment_by_default(monkeypatch):
+    monkeypatch.setenv("TUNEOPS_TEST_TOKEN", "from-the-process")
+    exp = _exp({"HF_TOKEN": {"fromEnv": "TUNEOPS_TEST_TOKEN"}})
+    assert secrets.engine_env(exp)["HF_TOKEN"] == "from-the-process"
+
+
+def test_a_missing_variable_is_refused_naming_the_field():
+    from tuneops.errors import UserError
+
+    exp = _exp({"A_TOKEN": {"fromEnv": "NOT_SET_A"}, "B_TOKEN": {"fromEnv": "NOT_SET_B"}})
+    with pytest.raises(UserError) as err:
+        secrets.engine_env(exp, {})
+    text = str(err.value) + "".join(str(d) for d in err.value.diagnostics)
+    assert "engine.env.A_TOKEN" in text and "engine.env.B_TOKEN" in text  # every one named
+    assert "$NOT_SET_A" in text
+    # a reference's line is not known here: 0 says so (no made-up position)
+    assert [(d.line, d.column) for d in err.value.diagnostics] == [(0, 0), (0, 0)]
+
+
+def test_a_kubernetes_secret_is_never_read_by_the_runner():
+    exp = _exp({"HF_TOKEN": {"secretKeyRef": {"name": "hf", "key": "token"}}}, mode="ome")
+    assert secrets.engine_env(exp, {"hf": "x", "token": "y"}) == {}
