@@ -110,3 +110,11 @@ def test_a_missing_variable_is_refused_naming_the_field():
 def test_a_kubernetes_secret_is_never_read_by_the_runner():
     exp = _exp({"HF_TOKEN": {"secretKeyRef": {"name": "hf", "key": "token"}}}, mode="ome")
     assert secrets.engine_env(exp, {"hf": "x", "token": "y"}) == {}
+
+
+def test_a_kubernetes_secret_does_not_stop_the_references_after_it():
+    """Each reference is resolved on its own: one for the pod to read, sorted first, does
+    not end the resolution of the `fromEnv` ones after it."""
+    exp = _exp({"A_SECRET": {"secretKeyRef": {"name": "hf", "key": "token"}},
+                "B_TOKEN": {"fromEnv": "MY_TOKEN"}}, mode="ome")
+    assert secrets.engine_env(exp, {"MY_TOKEN": "tok-abcdefg"}) == {"B_TOKEN": "tok-abcdefg"}
