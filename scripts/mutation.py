@@ -170,7 +170,7 @@ def mark_unscored(session: Path, tree: Path, equivalents: list[dict]) -> dict[st
                         if (str(spec.module_path).endswith(eq["module"])
                                 and eq["operator"] in ("*", spec.operator_name)
                                 and eq["line"].strip() == line
-                                and spec.occurrence in occurrences(eq)):
+                                and names_occurrence(eq, spec.occurrence)):
                             reason, kind = "equivalent: " + eq["reason"], "equivalent"
                             break
                 if reason:
@@ -340,7 +340,7 @@ def run_own_operators(name: str, target: Target, tree: Path, command: str, env: 
         for m in mutation_ops.mutants(source):
             line = _line(path, m.line)
             if any(rel.endswith(eq["module"]) and eq["operator"] == m.operator
-                   and eq["line"].strip() == line and m.occurrence in occurrences(eq)
+                   and eq["line"].strip() == line and names_occurrence(eq, m.occurrence)
                    for eq in equivalents):
                 skipped += 1
                 continue
@@ -369,11 +369,14 @@ def run_own_operators(name: str, target: Target, tree: Path, command: str, env: 
             "equivalent": skipped}
 
 
-def occurrences(eq: dict) -> list[int]:
-    """An equivalent's occurrence(s): one number, or a list when one proof covers several
-    mutants of the same operator on the same line."""
+def names_occurrence(eq: dict, occurrence: int) -> bool:
+    """Does an equivalent name this occurrence? It gives one number, a list (one proof for
+    several mutants of an operator on one line), or "every" (operator "*": every mutant of
+    the line); tests/test_mutation_equivalents.py checks each still names its line."""
     occ = eq.get("occurrence")
-    return occ if isinstance(occ, list) else [occ]
+    if occ == "every":
+        return True
+    return occurrence in (occ if isinstance(occ, list) else [occ])
 
 
 def main() -> int:
