@@ -1,10 +1,20 @@
 #!/usr/bin/env python3
-"""Mutation testing of the pure core with cosmic-ray: do the tests decide the answer?
+"""Mutation testing of the pure core: do the tests decide the answer?
 
-Each module of the core (scoring, the constraint language, the trial id, quoting, journal
-replay, search bookkeeping, the flag renderer) is mutated one small change at a time and
-its own fast tests are run against every mutant; a mutant the tests let through is a bug
-they would miss. Prints, per module, killed / scored and the score; lists survivors.
+Each module that decides an answer (scoring, statistics, early stop, confirmation, the
+results store, the PR comparison, redaction, the metric names, the constraint language,
+the trial id, quoting, journal replay, search bookkeeping, the flag renderer) is mutated one
+small change at a time and its own fast tests are run against every mutant; a mutant the
+tests let through is a bug they would miss.
+
+Two sets of operators: cosmic-ray's (one token: `<` -> `<=`, a `not` removed, a number
++-1, ...) and scripts/mutation_ops.py's (a dropped `and`/`or` operand, min <-> max, two
+checks swapped, a guard always taken), which cosmic-ray cannot make.
+
+One table at the end: per module, mutants scored, killed, survived, equivalent, import
+errors and timeouts (the last two are neither kills nor survivors: a mutant that does not
+import tests nothing, a timeout is reported so a slow test is seen), and the score killed /
+(killed + survived). Exit status 1 when any module scores below 90 %.
 
 The work happens in a copy of the tree under .cache/mutation (cosmic-ray edits the file it
 mutates in place, and other test runs in the checkout must not see that). In the copy,
@@ -16,10 +26,14 @@ Not scored (marked skipped before the run, each with its reason):
   `from __future__ import annotations`);
 - binary-operator replacements by bitwise, shift and power operators (`EXCLUDED`): nobody
   writes `a << b` for `a + b`; they cost run time and only inflate the score;
-- the equivalent mutants in tests/mutation_equivalents.toml, each with a one-line reason.
+- the equivalent mutants in tests/mutation_equivalents.toml, each with its occurrence and a
+  one-line proof (tests/test_mutation_equivalents.py keeps them pointing at real mutants).
 
 Usage: python scripts/mutation.py [MODULE ...] [--list] [--timeout S] [--survivors]
-CPU-heavy (a pytest process per mutant): run it per module, not in CI's test run.
+       [--sample N [--seed S]]
+CPU-heavy (a pytest process per mutant): run it per module, not in CI's test run; --sample
+N scores N mutants per tool and module (a quick estimate). --report-only and
+--survivors-only re-read cosmic-ray's sessions; the extra operators run only in full runs.
 """
 
 from __future__ import annotations
