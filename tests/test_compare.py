@@ -70,3 +70,57 @@ def test_a_plus_minus_of_zero_is_recorded_not_missing():
     assert compare.delta_text((104.0, None), (100.0, 0.0)) == "+4.00 (+4.0 %)"
     assert compare.delta_text((100.0, 0.0), (100.0, 0.0)).endswith("_within noise_")
     assert compare.delta_text((101.0, 0.0), (100.0, 0.0)) == "+1.00 (+1.0 %)"
+
+
+# -------------------------------------------- reports are untrusted: odd shapes never crash
+
+
+def test_numbers_are_finite_non_boolean_numbers_only():
+    assert compare._num(3) == 3.0 and isinstance(compare._num(3), float)
+    for bad in (True, False, float("nan"), float("inf"), "3", None, [3]):
+        assert compare._num(bad) is None, bad
+
+
+def test_a_plus_minus_list_must_be_a_pair():
+    assert compare.half_width({"value_ci": [8.0, 12.0]}, "value") == 2.0
+    assert compare.half_width({"value_ci": [5.0]}, "value") is None
+    assert compare.half_width({"value_ci": [1.0, 2.0, 3.0]}, "value") is None
+    assert compare.half_width({"value_ci": [1.0, True]}, "value") is None
+
+
+def test_no_value_on_either_side_has_no_delta():
+    assert compare.delta_text((None, None), (1.0, None)) == "—"
+    assert compare.delta_text((1.0, None), (None, None)) == "—"
+    assert compare.delta_text((1.0, 0.1), (None, 0.1)) == "—"
+
+
+def test_a_report_with_missing_and_malformed_fields_still_compares():
+    """What a hand-edited or truncated report may hold: no params, SLO checks that are
+    not mappings or name no metric, no run id, no best trial id."""
+    new = {"experiment": {"name": "x"}, "best_trial_id": "a",
+           "objective": {"metric": "output_throughput", "direction": "maximize"},
+           "slos": [{"metric": "ttft.p99", "max": 500}, {"metric": "tput", "min": 10}],
+           "trials": [{"trial_id": "a", "params": None, "score": {
+               "objective": 100.0,
+               "slo_checks": ["junk", {"metric": 7, "value": 1.0},
+                              {"metric": "tput", "value": 12.0}]}}]}
+    old = {"best_trial_id": None, "trials": [{"trial_id": "b"}, "junk"]}
+    text = compare.diff_text(old, new, a_label="main", b_label="pr")
+    lines = text.splitlines()
+    assert lines[0] == "### `x`: `?` vs `?`"
+    assert "**Best configuration:** `a` — (engine defaults)" in lines
+    assert "|---|--:|--:|--:|" in lines  # label, new, old, delta
+    assert "| `tput` ≥ 10 (SLO) | 12.0 | — | — |" in lines  # a min SLO's bound
+    assert not any("`7`" in ln or "junk" in ln for ln in lines)
+    assert "Compared with main's latest report `?`: best vs best." in lines
+    assert compare.best_trial({"trials": [{"trial_id": ""}]}) is None
+
+
+def test_a_max_slo_is_labelled_with_its_bound():
+    new = {"best_trial_id": "a", "objective": {"metric": "m", "direction": "maximize"},
+           "slos": [{"metric": "ttft.p99", "max": 500}],
+           "trials": [{"trial_id": "a", "params": {"p": 1}, "score": {
+               "objective": 1.0, "slo_checks": [{"metric": "ttft.p99", "value": 100.0}]}}]}
+    lines = compare.comparison(new, None)
+    assert "| `ttft.p99` ≤ 500 (SLO) | 100.0 |" in lines
+    assert "|---|--:|" in lines and "**Best configuration:** `a` — `p=1`" in lines

@@ -164,6 +164,6 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
 def diff_text(a: dict[str, Any], b: dict[str, Any], *, a_label: str, b_label: str) -> str:
     """`tuneops diff A B`: B (the newer) against A, as the bot posts it."""
     name = (b.get("experiment") or {}).get("name", "?")
-    head = [f"### `{name}`: `{(b.get('run') or {}).get('id')}` vs "
-            f"`{(a.get('run') or {}).get('id')}`", ""]
+    head = [f"### `{name}`: `{(b.get('run') or {}).get('id', '?')}` vs "
+            f"`{(a.get('run') or {}).get('id', '?')}`", ""]
     return "\n".join(head + comparison(b, a, new_label=b_label, old_label=a_label))
