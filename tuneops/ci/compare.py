@@ -59,7 +59,10 @@ def trials_by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def best_trial(doc: dict[str, Any]) -> dict[str, Any] | None:
-    return trials_by_id(doc).get(doc.get("best_trial_id") or "")
+    """The trial the report names best; None when it names none (a trial with an empty
+    id is never the best by default)."""
+    best = doc.get("best_trial_id")
+    return trials_by_id(doc).get(best) if isinstance(best, str) and best else None
 
 
 def _values(trial: dict[str, Any] | None) -> dict[str, tuple[float | None, float | None]]:
