@@ -114,6 +114,17 @@ def test_a_report_with_missing_and_malformed_fields_still_compares():
     assert not any("`7`" in ln or "junk" in ln for ln in lines)
     assert "Compared with main's latest report `?`: best vs best." in lines
     assert compare.best_trial({"trials": [{"trial_id": ""}]}) is None
+    assert compare.best_trial({"best_trial_id": "", "trials": [{"trial_id": ""}]}) is None
+
+
+def test_every_slo_of_the_best_gets_a_row_whatever_its_name():
+    """Metric names sorting before "objective" (error_rate, e2e_latency.*) are rows too."""
+    checks = [{"metric": m, "value": 1.0} for m in ("error_rate", "e2e_latency.p99", "tpot.p50")]
+    new = {"best_trial_id": "a", "objective": {"metric": "m", "direction": "maximize"},
+           "slos": [{"metric": c["metric"], "max": 5} for c in checks],
+           "trials": [{"trial_id": "a", "score": {"objective": 1.0, "slo_checks": checks}}]}
+    rows = [ln for ln in compare.comparison(new, None) if ln.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == ["m", "error_rate", "e2e_latency.p99", "tpot.p50"]
 
 
 def test_a_max_slo_is_labelled_with_its_bound():
