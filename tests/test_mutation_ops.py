@@ -95,3 +95,42 @@ def test_every_mutant_of_a_deciding_module_parses_and_differs(path):
         assert [m.occurrence for m in found if m.operator == op] == list(
             range(sum(m.operator == op for m in found)))
     assert ops.mutants(source) == found
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("mutation_script", REPO / "scripts/mutation.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_import_errors_and_timeouts_are_not_kills():
+    m = _script()
+    assert m.outcome(False, "timeout") == "timeouts"
+    assert m.outcome(True, "Traceback ...") == "import errors"  # cosmic-ray: incompetent
+    assert m.outcome(False, "ERROR collecting tests/test_x.py\n1 error during collection") \
+        == "import errors"
+    assert m.outcome(False, "E   SyntaxError: invalid syntax") == "import errors"
+    assert m.outcome(False, "FAILED tests/test_x.py::test_y - assert 1 == 2") == "killed"
+
+
+def test_the_table_scores_killed_over_killed_and_survived_and_flags_below_90():
+    m = _script()
+    row = {"name": "stats", "total": 14, "killed": 9, "import errors": 2, "timeouts": 2,
+           "survivors": [("runner/stats.py", 1, "core/X", 0, "x", "")],
+           "unscored": {"equivalent": 3}, "seconds": 12.0}
+    assert m.score_of(row) == 90.0  # 9 / (9 + 1): import errors and timeouts apart
+    lines = m.table([row]).splitlines()
+    assert lines[0].split() == ["module", "mutants", "killed", "survived", "equivalent",
+                                "import", "errors", "timeouts", "score", "time"]
+    assert lines[1].split() == ["stats", "14", "9", "1", "3", "2", "2", "90.0", "%", "12s"]
+    assert m.score_of({**row, "killed": 8}) < 90.0
+
+
+def test_an_equivalent_names_its_occurrences():
+    m = _script()
+    assert m.names_occurrence({"occurrence": 27}, 27)
+    assert not m.names_occurrence({"occurrence": 27}, 26)  # 8 -> 9 is not 8 -> 7
+    assert m.names_occurrence({"occurrence": [1, 2]}, 2)
+    assert m.names_occurrence({"occurrence": "every"}, 99)
