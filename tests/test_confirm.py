@@ -160,3 +160,21 @@ def test_a_phase_that_does_not_run_takes_no_time():
     assert run_confirmation(exp, one, lambda r: r).as_dict() == {
         "candidates": ["t1"], "rounds": 0, "measurements": 0, "seconds": 0.0,
         "separated": False, "stopped_by": "not needed"}
+
+
+def _clock(*readings):
+    it = iter(readings)
+    return lambda: next(it)
+
+
+def test_the_phase_reports_its_own_duration():
+    """Timed by the clock it is given: start and end readings, whether the rounds ran out
+    or a stop request ended it."""
+    exp = make_exp(top_k=2, rounds=1)
+    finished = {"t1": measured(exp, 1, [100, 120]), "t2": measured(exp, 2, [101, 119])}
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
+                           clock=_clock(100.0, 107.5))
+    assert out.seconds == 7.5
+    stopped = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
+                               stop=lambda: "interrupted", clock=_clock(50.0, 52.25))
+    assert (stopped.stopped_by, stopped.seconds) == ("interrupted", 2.25)
