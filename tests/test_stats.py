@@ -257,7 +257,8 @@ def test_summarize_covers_every_scenario_and_level_and_skips_empty_ones():
                "B": {2: [{"ttft.p50": 9.0, "num_completed_requests": 3}]}}
     records = {"B": {2: {"ttft": [8.0, 9.0, 10.0]}}}
     metrics, spread = stats.summarize(samples, records)
-    assert metrics == {"A": {1: {"x": 2.0}}, "B": {2: {"ttft.p50": 9.0}}}
+    assert metrics == {"A": {1: {"x": 2.0}},
+                       "B": {2: {"ttft.p50": 9.0, "num_completed_requests": 3.0}}}
     assert spread["A"][1]["x"].method == "repeats"
     assert spread["B"][2]["ttft.p50"].method == "bootstrap"  # its own records, found
     assert stats.summarize({}) == ({}, {})
