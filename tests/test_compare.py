@@ -135,3 +135,16 @@ def test_a_max_slo_is_labelled_with_its_bound():
     lines = compare.comparison(new, None)
     assert "| `ttft.p99` ≤ 500 (SLO) | 100.0 |" in lines
     assert "|---|--:|" in lines and "**Best configuration:** `a` — `p=1`" in lines
+
+
+def test_half_width_never_mixes_a_keyed_bound_with_a_generic_one():
+    """Only when neither `value_low` nor `value_high` is recorded do `low`/`high` stand in;
+    one bound alone is no interval."""
+    assert compare.half_width({"value_low": 1.0, "low": 5.0, "high": 9.0}, "value") is None
+    assert compare.half_width({"objective_low": 1.0}, "objective") is None
+    assert compare.half_width({"objective_high": 1.0}, "objective") is None
+
+
+def test_a_report_without_an_objective_block_still_compares():
+    new = {"best_trial_id": "a", "trials": [{"trial_id": "a", "score": {"objective": 2.0}}]}
+    assert "| `?` (?, objective) | 2.00 |" in compare.comparison(new, None)

@@ -178,3 +178,30 @@ def test_the_phase_reports_its_own_duration():
     stopped = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
                                stop=lambda: "interrupted", clock=_clock(50.0, 52.25))
     assert (stopped.stopped_by, stopped.seconds) == ("interrupted", 2.25)
+
+
+def test_zero_rounds_turn_the_phase_off():
+    exp = make_exp(top_k=3, rounds=1)
+    exp = replace(exp, search=replace(exp.search, confirm_rounds=0))
+    finished = {"t1": measured(exp, 1, [100, 120]), "t2": measured(exp, 2, [101, 119])}
+    assert run_confirmation(exp, finished, lambda r: r).stopped_by == "off"
+
+
+def test_a_status_read_back_from_a_journal_is_compared_by_value():
+    """A resumed trial's status is a fresh string (parsed JSON), never the constant itself:
+    it still counts as completed."""
+    exp = make_exp(top_k=2, rounds=1)
+    fresh = "".join(["comp", "leted"])
+    finished = {"t1": replace(measured(exp, 1, [100, 120]), status=fresh),
+                "t2": measured(exp, 2, [101, 119])}
+    calls: list[str] = []
+    run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, calls))
+    assert calls == ["t1", "t2"]
+
+
+def test_the_duration_is_reported_to_the_millisecond():
+    exp = make_exp(top_k=2, rounds=1)
+    finished = {"t1": measured(exp, 1, [100, 120]), "t2": measured(exp, 2, [101, 119])}
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
+                           clock=_clock(0.0, 1.23456))
+    assert out.as_dict()["seconds"] == 1.235

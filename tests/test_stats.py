@@ -262,3 +262,15 @@ def test_summarize_covers_every_scenario_and_level_and_skips_empty_ones():
     assert spread["A"][1]["x"].method == "repeats"
     assert spread["B"][2]["ttft.p50"].method == "bootstrap"  # its own records, found
     assert stats.summarize({}) == ({}, {})
+
+
+def test_missing_and_non_finite_requests_are_left_out_of_a_percentile():
+    sp = stats.percentile_interval([None, 1.0, float("nan"), 2.0, 3.0], 50)
+    assert (sp.mean, sp.n) == (2.0, 3)
+
+
+def test_a_mean_is_never_bootstrapped_even_with_records():
+    reps = [{"ttft.mean": 10.0, "num_completed_requests": 2},
+            {"ttft.mean": 12.0, "num_completed_requests": 2}]
+    _, spreads = stats.summarize_point(reps, {"ttft": [9.0, 11.0, 11.0, 13.0]})
+    assert spreads["ttft.mean"].method == "repeats"

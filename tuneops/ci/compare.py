@@ -139,7 +139,7 @@ def comparison(new: dict[str, Any], old: dict[str, Any] | None, *,
         names = []
     for name in names:
         if name == "objective":
-            label = f"`{obj.get('metric')}` ({obj.get('direction')}, objective)"
+            label = f"`{obj.get('metric', '?')}` ({obj.get('direction', '?')}, objective)"
         else:
             s = slo_limits.get(name, {})
             bound = f"≤ {fmt(s['max'])}" if s.get("max") is not None else (
