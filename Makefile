@@ -119,9 +119,12 @@ bench: setup
 	$(BIN)/python scripts/bench_fidelity.py
 	$(BIN)/python scripts/bench_trial_cost.py
 
-# Mutation testing (cosmic-ray) of the pure core: prints killed/scored per module, lists the
-# survivors, fails below 90 %. CPU-heavy (one pytest per mutant): not part of `make test`.
-# Equivalent mutants are listed, with reasons, in tests/mutation_equivalents.toml.
+# Mutation testing of every module that decides an answer (cosmic-ray's operators plus
+# scripts/mutation_ops.py's: dropped conditions, min/max, swapped checks, guards always
+# taken): one table (mutants, killed, survived, equivalent, import errors, timeouts), the
+# survivors listed, exit 1 below 90 % on any module. CPU-heavy (one pytest per mutant):
+# not part of `make test`. Equivalent mutants, each with its occurrence and a one-line
+# proof, are in tests/mutation_equivalents.toml.
 # MUTATION_ARGS: --sample N (a quick estimate), --survivors-only (after adding tests).
 MODULES ?=
 MUTATION_ARGS ?=

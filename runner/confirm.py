@@ -61,17 +61,19 @@ def run_confirmation(
     *,
     stop: Callable[[], str | None] = lambda: None,
     on_result: Callable[[TrialResult], None] = lambda r: None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ConfirmSummary:
     """Re-measure the top candidates in `finished` (updated in place) round by round.
 
     `remeasure(result)` measures one candidate once more on a fresh engine and returns the
-    merged result; `stop()` names a reason to stop now (interrupted, out of time)."""
+    merged result; `stop()` names a reason to stop now (interrupted, out of time); `clock`
+    times the phase (a test passes its own)."""
     k, rounds = exp.search.confirm_top_k, exp.search.confirm_rounds
     out = ConfirmSummary()
     if k < 2 or rounds < 1:
         out.stopped_by = "off"
         return out
-    t0 = time.monotonic()
+    t0 = clock()
     ranking = rankings.ranking(finished.values(), exp)
     chosen = [r.trial_id for r in candidates(ranking, k)]
     out.candidates = chosen
@@ -88,7 +90,7 @@ def run_confirmation(
             why = stop()
             if why:
                 out.stopped_by = why
-                out.seconds = time.monotonic() - t0
+                out.seconds = clock() - t0
                 return out
             prior = finished[tid]
             if prior.status != COMPLETED or prior.confirmations > rnd:
@@ -103,5 +105,5 @@ def run_confirmation(
     racing = _racing(ranking, chosen)
     out.stopped_by = ("separated" if ranking.separated
                       else "candidates separated" if len(racing) < 2 else "rounds")
-    out.seconds = time.monotonic() - t0
+    out.seconds = clock() - t0
     return out

@@ -1,10 +1,20 @@
 #!/usr/bin/env python3
-"""Mutation testing of the pure core with cosmic-ray: do the tests decide the answer?
+"""Mutation testing of the pure core: do the tests decide the answer?
 
-Each module of the core (scoring, the constraint language, the trial id, quoting, journal
-replay, search bookkeeping, the flag renderer) is mutated one small change at a time and
-its own fast tests are run against every mutant; a mutant the tests let through is a bug
-they would miss. Prints, per module, killed / scored and the score; lists survivors.
+Each module that decides an answer (scoring, statistics, early stop, confirmation, the
+results store, the PR comparison, redaction, the metric names, the constraint language,
+the trial id, quoting, journal replay, search bookkeeping, the flag renderer) is mutated one
+small change at a time and its own fast tests are run against every mutant; a mutant the
+tests let through is a bug they would miss.
+
+Two sets of operators: cosmic-ray's (one token: `<` -> `<=`, a `not` removed, a number
++-1, ...) and scripts/mutation_ops.py's (a dropped `and`/`or` operand, min <-> max, two
+checks swapped, a guard always taken), which cosmic-ray cannot make.
+
+One table at the end: per module, mutants scored, killed, survived, equivalent, import
+errors and timeouts (the last two are neither kills nor survivors: a mutant that does not
+import tests nothing, a timeout is reported so a slow test is seen), and the score killed /
+(killed + survived). Exit status 1 when any module scores below 90 %.
 
 The work happens in a copy of the tree under .cache/mutation (cosmic-ray edits the file it
 mutates in place, and other test runs in the checkout must not see that). In the copy,
@@ -16,10 +26,14 @@ Not scored (marked skipped before the run, each with its reason):
   `from __future__ import annotations`);
 - binary-operator replacements by bitwise, shift and power operators (`EXCLUDED`): nobody
   writes `a << b` for `a + b`; they cost run time and only inflate the score;
-- the equivalent mutants in tests/mutation_equivalents.toml, each with a one-line reason.
+- the equivalent mutants in tests/mutation_equivalents.toml, each with its occurrence and a
+  one-line proof (tests/test_mutation_equivalents.py keeps them pointing at real mutants).
 
 Usage: python scripts/mutation.py [MODULE ...] [--list] [--timeout S] [--survivors]
-CPU-heavy (a pytest process per mutant): run it per module, not in CI's test run.
+       [--sample N [--seed S]]
+CPU-heavy (a pytest process per mutant): run it per module, not in CI's test run; --sample
+N scores N mutants per tool and module (a quick estimate). --report-only and
+--survivors-only re-read cosmic-ray's sessions; the extra operators run only in full runs.
 """
 
 from __future__ import annotations
@@ -51,7 +65,8 @@ class Target:
 
 
 TARGETS = {
-    "score": Target("runner/score.py", ("tests/test_score.py", "tests/test_score_mutants.py")),
+    "score": Target("runner/score.py", ("tests/test_score.py", "tests/test_score_rules.py",
+                                        "tests/test_score_mutants.py")),
     "expr": Target("tuneops/expr.py", ("tests/test_expr.py", "tests/test_expr_mutants.py")),
     "plan": Target("tuneops/plan.py", ("tests/test_trial_identity.py", "tests/test_space_plan.py")),
     "quoting": Target(
@@ -65,7 +80,21 @@ TARGETS = {
         "renderers/command.py",
         ("tests/test_command_words.py", "tests/deployments/docker/test_render.py"),
     ),
+    # the rules added with intervals, reuse, redaction and comparison (issue 26)
+    "stats": Target("runner/stats.py", ("tests/test_stats.py",)),
+    "levels": Target("runner/bench/levels.py", ("tests/test_bench_levels.py",)),
+    "confirm": Target("runner/confirm.py", ("tests/test_confirm.py",)),
+    "store": Target("runner/store.py", ("tests/test_store.py",)),
+    "compare": Target("tuneops/ci/compare.py", ("tests/test_compare.py",)),
+    "secrets": Target("tuneops/secrets.py", ("tests/test_secrets.py",)),
+    "metrics": Target("tuneops/metrics.py", ("tests/test_score_rules.py", "tests/test_stats.py",
+                                             "tests/test_validate.py")),
 }
+# Outcomes beside killed and survived, reported apart (never counted as kills): a mutant
+# whose module no longer imports (or a test file that no longer collects), and one whose
+# tests ran past the timeout.
+IMPORT_ERROR = re.compile(r"errors? during collection|ImportError while importing|"
+                          r"^E\s+(SyntaxError|IndentationError|NameError: name)", re.M)
 
 
 def copy_tree(name: str, rev: str | None = None) -> Path:
@@ -156,7 +185,7 @@ def mark_unscored(session: Path, tree: Path, equivalents: list[dict]) -> dict[st
                         if (str(spec.module_path).endswith(eq["module"])
                                 and eq["operator"] in ("*", spec.operator_name)
                                 and eq["line"].strip() == line
-                                and eq.get("occurrence", spec.occurrence) == spec.occurrence):
+                                and names_occurrence(eq, spec.occurrence)):
                             reason, kind = "equivalent: " + eq["reason"], "equivalent"
                             break
                 if reason:
@@ -222,6 +251,8 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
     config = WORK / f"{name}.toml"
     session = WORK / f"{name}.sqlite"
     tests = " ".join(t for t in target.tests if (tree / t).exists())
+    if not tests:  # an empty list would make pytest run every test under tests/
+        sys.exit(f"{name}: none of its tests exist in this tree: {', '.join(target.tests)}")
     command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
                f"--no-header {tests}")
     config.write_text(
@@ -258,7 +289,8 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
             sys.exit(f"{name}: the tests fail without any mutation:\n{baseline.stdout[-3000:]}")
         subprocess.run([*cr, "exec", str(config), str(session)], cwd=tree, check=True, env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed, survivors, total = 0, [], 0
+    counts = {"killed": 0, "import errors": 0, "timeouts": 0}
+    survivors, total = [], 0
     with use_db(str(session), WorkDB.Mode.open) as db:
         items = {item.job_id: item for item in db.work_items}
         for job_id, result in db.results:
@@ -272,12 +304,94 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
             total += 1
             if result.test_outcome == TestOutcome.SURVIVED:
                 spec = item.mutations[0]
-                survivors.append((spec, _line(tree / spec.module_path, spec.start_pos[0]),
+                survivors.append((spec.module_path, spec.start_pos[0], spec.operator_name,
+                                  spec.occurrence,
+                                  _line(tree / spec.module_path, spec.start_pos[0]),
                                   result.diff))
             else:
-                killed += 1  # killed, or incompetent (the mutant cannot even import)
-    return {"name": name, "killed": killed, "total": total, "survivors": survivors,
+                counts[outcome(result.test_outcome == TestOutcome.INCOMPETENT,
+                               result.output)] += 1
+    if not report_only and not survivors_only:
+        own = run_own_operators(name, target, tree, command, env, timeout, sample, seed)
+        for kind, n in own["counts"].items():
+            counts[kind] += n
+        total += own["total"]
+        survivors += own["survivors"]
+        unscored["equivalent"] = unscored.get("equivalent", 0) + own["equivalent"]
+    return {"name": name, **counts, "total": total, "survivors": survivors,
             "unscored": unscored, "seconds": time.monotonic() - started}
+
+
+def outcome(incompetent: bool, output: str | None) -> str:
+    """killed | timeouts | import errors, for a mutant whose tests did not pass."""
+    text = output or ""
+    if text.strip() == "timeout":  # cosmic-ray's word for a test run it killed
+        return "timeouts"
+    if incompetent or IMPORT_ERROR.search(text):
+        return "import errors"
+    return "killed"
+
+
+def _own_module_files(tree: Path, target: Target) -> list[Path]:
+    root = tree / target.path
+    return sorted(root.rglob("*.py")) if root.is_dir() else [root]
+
+
+def run_own_operators(name: str, target: Target, tree: Path, command: str, env: dict,
+                      timeout: float, sample: int | None, seed: int) -> dict:
+    """The mutants of scripts/mutation_ops.py (the slips cosmic-ray cannot make), each
+    written into the copy, its tests run, and the file restored."""
+    import random
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import mutation_ops
+
+    equivalents = load_equivalents()
+    todo = []
+    skipped = 0
+    for path in _own_module_files(tree, target):
+        source = path.read_text()
+        rel = path.relative_to(tree).as_posix()
+        for m in mutation_ops.mutants(source):
+            line = _line(path, m.line)
+            if any(rel.endswith(eq["module"]) and eq["operator"] == m.operator
+                   and eq["line"].strip() == line and names_occurrence(eq, m.occurrence)
+                   for eq in equivalents):
+                skipped += 1
+                continue
+            todo.append((path, source, rel, m))
+    if sample and len(todo) > sample:
+        todo = random.Random(seed).sample(todo, sample)
+    counts = {"killed": 0, "import errors": 0, "timeouts": 0}
+    survivors = []
+    for path, source, rel, m in todo:
+        try:
+            path.write_text(m.source)
+            try:
+                run = subprocess.run(command.split(), cwd=tree, env=env, capture_output=True,
+                                     text=True, timeout=timeout, start_new_session=True)
+            except subprocess.TimeoutExpired:
+                counts["timeouts"] += 1
+                continue
+        finally:
+            path.write_text(source)
+        if run.returncode == 0:
+            survivors.append((rel, m.line, m.operator, m.occurrence, _line(path, m.line),
+                              m.description))
+        else:
+            counts[outcome(False, run.stdout + run.stderr)] += 1
+    return {"counts": counts, "total": len(todo), "survivors": survivors,
+            "equivalent": skipped}
+
+
+def names_occurrence(eq: dict, occurrence: int) -> bool:
+    """Does an equivalent name this occurrence? It gives one number, a list (one proof for
+    several mutants of an operator on one line), or "every" (operator "*": every mutant of
+    the line); tests/test_mutation_equivalents.py checks each still names its line."""
+    occ = eq.get("occurrence")
+    if occ == "every":
+        return True
+    return occurrence in (occ if isinstance(occ, list) else [occ])
 
 
 def main() -> int:
@@ -314,18 +428,39 @@ def main() -> int:
         r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only, args.sample,
                        args.survivors_only, args.seed)
         rows.append(r)
-        score = 100.0 * r["killed"] / r["total"] if r["total"] else 100.0
-        print(f"{name:8} {r['killed']:4}/{r['total']:<4} killed  {score:5.1f} %   "
-              f"({r['seconds']:.0f}s; not scored: "
-              + ", ".join(f"{v} {k}" for k, v in r["unscored"].items()) + ")", flush=True)
-        for spec, line, diff in r["survivors"]:
-            print(f"    survived {spec.module_path}:{spec.start_pos[0]} "
-                  f"{spec.operator_name} #{spec.occurrence}: {line}")
+        print(f"{name}: {len(r['survivors'])} survivor(s), {r['seconds']:.0f}s; not scored: "
+              + ", ".join(f"{v} {k}" for k, v in r["unscored"].items()), flush=True)
+        for module_path, row, operator, occ, line, diff in r["survivors"]:
+            print(f"    survived {module_path}:{row} {operator} #{occ}: {line}")
             if args.survivors and diff:
                 print("      " + "\n      ".join(diff.splitlines()[2:]))
-    low = [r["name"] for r in rows if r["total"] and r["killed"] < 0.9 * r["total"]]
+    print(table(rows))
+    low = [r["name"] for r in rows if score_of(r) < 90.0]
     print("below 90 %: " + (", ".join(low) if low else "none"))
     return 1 if low else 0
+
+
+def score_of(r: dict) -> float:
+    """Killed over killed + survived: mutants that do not import and tests that time out
+    are neither (they are shown apart)."""
+    judged = r["killed"] + len(r["survivors"])
+    return 100.0 * r["killed"] / judged if judged else 100.0
+
+
+def table(rows: list[dict]) -> str:
+    head = ("module", "mutants", "killed", "survived", "equivalent", "import errors",
+            "timeouts", "score", "time")
+    lines = [head]
+    for r in rows:
+        lines.append((r["name"], str(r["total"]), str(r["killed"]), str(len(r["survivors"])),
+                      str(r["unscored"].get("equivalent", 0)), str(r["import errors"]),
+                      str(r["timeouts"]), f"{score_of(r):.1f} %", f"{r['seconds']:.0f}s"))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    def fmt(row: tuple[str, ...]) -> str:
+        cells = zip(row, widths, strict=True)
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells))
+
+    return "\n".join(fmt(row) for row in lines)
 
 
 if __name__ == "__main__":

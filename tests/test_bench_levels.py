@@ -131,3 +131,13 @@ def test_drain_covers_a_prefill_and_a_token_within_genai_benchs_second():
     assert lv.drain_s(None, None) == lv.DRAIN_MAX_S  # nothing measured: its second
     assert lv.drain_s(float("nan"), None) == lv.DRAIN_MAX_S
     assert lv.drain_s(None, 0.1) == pytest.approx(0.2)
+
+
+def test_failed_requests_latencies_never_count_toward_early_stop():
+    """Rule: a failed request's latency (a 30 s timeout still records one) says nothing of
+    the served latency: 200 fast successes and 50 timed-out failures keep ttft.p99 <= 500."""
+    run = run_json([0.05] * 200)
+    run["individual_request_metrics"] += [
+        {"ttft": 30.0, "e2e_latency": 30.0, "error_code": 504, "error_message": "timeout"}
+    ] * 50
+    assert lv.lost_slos([Slo(metric="ttft.p99", max=500.0)], run) == []

@@ -176,10 +176,9 @@ def test_a_hung_worker_is_killed_and_replaced(sim, tmp_path):
         pid = _pid(p)
         os.kill(pid, signal.SIGSTOP)  # a real hang: the process stops answering
         with p.lease() as w:
-            t0 = time.monotonic()
+            # the 3 s answer timeout is what ends the call (pytest-timeout bounds a hang)
             with pytest.raises(worker.WorkerFailure, match="did not answer"):
                 w.call({"op": "stats"}, 3)
-            assert time.monotonic() - t0 < 30
             assert not w.alive
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # killed, not left stopped

@@ -103,3 +103,12 @@ def test_base_words_order_and_positional_model():
     got = base_words(positional, model="m", served_name="s", host="h", port=1, local=False,
                      prefix=())
     assert got[:2] == ["m", positional.served_name_flag]
+
+
+def test_flags_sort_by_canonical_name_not_by_the_spelling_used():
+    """Rule: the order is the canonical names' (so `-zb` and `--beta` render the same
+    command): sorting by the spelling the experiment used puts `zb`'s flag last."""
+    cat = Catalog("x", "x", "1", {"beta": flag("beta", "int"), "mid": flag("mid", "int")},
+                  {"beta": "beta", "zb": "beta", "mid": "mid"}, {})
+    assert args_words({"zb": 1, "mid": 2}, cat) == ["--beta", "1", "--mid", "2"]
+    assert args_words({"mid": 2, "beta": 1}, cat) == args_words({"zb": 1, "mid": 2}, cat)

@@ -96,3 +96,46 @@ def test_slo_bounds_and_direction_come_from_the_typed_values_not_the_text():
                                           direction="maximize](http://evil)"))
     with pytest.raises(UserError):
         from_document(forged, "forged")
+
+
+def test_a_plus_minus_on_one_side_only_is_the_noise():
+    """Rule: when only one report recorded a ±, that ± is the noise band (not the assumed
+    3 %): a 2.5 % change is beyond a ±1 and within a ±5, either side holding it."""
+    assert "within noise" not in compare.delta_text((102.5, 1.0), (100.0, None))
+    assert "within noise" not in compare.delta_text((102.5, None), (100.0, 1.0))
+    assert compare.delta_text((102.5, 5.0), (100.0, None)).endswith("_within noise_")
+    assert compare.delta_text((102.5, None), (100.0, 5.0)).endswith("_within noise_")
+
+
+def test_a_plus_minus_of_zero_is_recorded_not_missing():
+    """Every repeat agreeing gives a ± of 0.0 (stats.mean_interval): it is a ±, so any change
+    at all is beyond it; it was read as missing and crashed the PR comparison."""
+    assert compare.delta_text((104.0, 0.0), (100.0, None)) == "+4.00 (+4.0 %)"
+    assert compare.delta_text((104.0, None), (100.0, 0.0)) == "+4.00 (+4.0 %)"
+    assert compare.delta_text((100.0, 0.0), (100.0, 0.0)).endswith("_within noise_")
+    assert compare.delta_text((101.0, 0.0), (100.0, 0.0)) == "+1.00 (+1.0 %)"
+
+
+def test_numbers_are_finite_non_boolean_numbers_only():
+    assert compare._num(3) == 3.0 and isinstance(compare._num(3), float)
+    for bad in (True, False, float("nan"), float("inf"), "3", None, [3]):
+        assert compare._num(bad) is None, bad
+
+
+def test_no_value_on_either_side_has_no_delta():
+    assert compare.delta_text((None, None), (1.0, None)) == "—"
+    assert compare.delta_text((1.0, None), (None, None)) == "—"
+    assert compare.delta_text((1.0, 0.1), (None, 0.1)) == "—"
+
+
+def test_every_slo_of_the_best_gets_a_row_whatever_its_name():
+    """Metric names sorting before "objective" (error_rate, e2e_latency.*) are rows too."""
+    names = ("error_rate", "e2e_latency.p99", "tpot.p50")
+    new = doc("r", [("a", 1.0, {"objective": 1.0})], "a")
+    new.doc["slos"] = [{"metric": m, "max": 5} for m in names]
+    new.doc["trials"][0]["score"]["slo_checks"] = [
+        {"metric": m, "limit": 5, "bound": "max", "value": 1.0, "violation": 0.0}
+        for m in names]
+    new = from_document(new.doc, "report r")
+    rows = [ln for ln in compare.comparison(new, None) if ln.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == ["output_throughput", *names]

@@ -128,3 +128,80 @@ def test_single_measurements_all_race_since_nothing_separates_them():
     calls: list[str] = []
     out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 50.0, calls))
     assert calls == ["t1", "t2", "t3"] and out.measurements == 3
+
+
+def test_a_candidate_whose_remeasurement_failed_is_not_measured_again():
+    """Rule: a candidate that failed on its fresh engine is out of the race, even while
+    nothing has an interval yet (so every candidate still races)."""
+    exp = make_exp(top_k=2, rounds=2)
+    finished = {"t1": measured(exp, 1, [120]), "t2": measured(exp, 2, [100])}
+    calls: list[str] = []
+
+    def remeasure(prior: TrialResult) -> TrialResult:
+        calls.append(prior.trial_id)
+        if prior.trial_id == "t1":
+            return replace(prior, status=FAILED_BENCHMARK, confirmations=1)
+        again = replace(prior, confirmations=prior.confirmations + 1,
+                        samples={SC: {1: [{"output_throughput": 100.0}]}})  # still one
+        summarize(exp, again)
+        return again
+
+    out = run_confirmation(exp, finished, remeasure)
+    assert calls == ["t1", "t2", "t2"]
+    assert finished["t1"].status == FAILED_BENCHMARK and out.measurements == 3
+
+
+def test_a_phase_that_does_not_run_takes_no_time():
+    off = make_exp()
+    off = replace(off, search=replace(off.search, confirm_top_k=0))
+    assert run_confirmation(off, {}, lambda r: r).as_dict()["seconds"] == 0.0
+    exp = make_exp()
+    one = {"t1": measured(exp, 1, [100, 101])}
+    assert run_confirmation(exp, one, lambda r: r).as_dict() == {
+        "candidates": ["t1"], "rounds": 0, "measurements": 0, "seconds": 0.0,
+        "separated": False, "stopped_by": "not needed"}
+
+
+def _clock(*readings):
+    it = iter(readings)
+    return lambda: next(it)
+
+
+def test_the_phase_reports_its_own_duration():
+    """Timed by the clock it is given: start and end readings, whether the rounds ran out
+    or a stop request ended it."""
+    exp = make_exp(top_k=2, rounds=1)
+    finished = {"t1": measured(exp, 1, [100, 120]), "t2": measured(exp, 2, [101, 119])}
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
+                           clock=_clock(100.0, 107.5))
+    assert out.seconds == 7.5
+    stopped = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
+                               stop=lambda: "interrupted", clock=_clock(50.0, 52.25))
+    assert (stopped.stopped_by, stopped.seconds) == ("interrupted", 2.25)
+
+
+def test_zero_rounds_turn_the_phase_off():
+    exp = make_exp(top_k=3, rounds=1)
+    exp = replace(exp, search=replace(exp.search, confirm_rounds=0))
+    finished = {"t1": measured(exp, 1, [100, 120]), "t2": measured(exp, 2, [101, 119])}
+    assert run_confirmation(exp, finished, lambda r: r).stopped_by == "off"
+
+
+def test_a_status_read_back_from_a_journal_is_compared_by_value():
+    """A resumed trial's status is a fresh string (parsed JSON), never the constant itself:
+    it still counts as completed."""
+    exp = make_exp(top_k=2, rounds=1)
+    fresh = "".join(["comp", "leted"])
+    finished = {"t1": replace(measured(exp, 1, [100, 120]), status=fresh),
+                "t2": measured(exp, 2, [101, 119])}
+    calls: list[str] = []
+    run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, calls))
+    assert calls == ["t1", "t2"]
+
+
+def test_the_duration_is_reported_to_the_millisecond():
+    exp = make_exp(top_k=2, rounds=1)
+    finished = {"t1": measured(exp, 1, [100, 120]), "t2": measured(exp, 2, [101, 119])}
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
+                           clock=_clock(0.0, 1.23456))
+    assert out.as_dict()["seconds"] == 1.235

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from tuneops.deployments.common.cpus import pin_process
 from tuneops.deployments.docker.backend import run_spec as docker_run_spec
 from tuneops.runner import run as run_mod
 
+from tests.helpers.polling import wait_until
 from tuneops.validate import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def test_concurrent_trials_never_share_a_core():
         with lock:
             clashes.extend(c for h in held for c in cores if c in h)
             held.append(set(cores))
-        time.sleep(0.01)
+        os.sched_yield()  # let the other trials run while these cores are held
         with lock:
             held.remove(set(cores))
         pool.release(cores)
@@ -76,7 +76,8 @@ def test_pin_moves_a_running_engine_and_its_threads():
                               "import threading, time; threading.Thread(target=time.sleep, "
                               "args=(30,), daemon=True).start(); time.sleep(30)"])
     try:
-        time.sleep(0.5)
+        wait_until(lambda: len(os.listdir(f"/proc/{child.pid}/task")) >= 2,
+                   what="the child's second thread")
         pin_process(child.pid, (core,))
         tids = [int(t) for t in os.listdir(f"/proc/{child.pid}/task")]
         assert len(tids) >= 2

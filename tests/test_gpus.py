@@ -4,11 +4,13 @@ blocking until enough are free, and a zero-GPU pool for CPU-only machines.
 
 from __future__ import annotations
 
+import os
 import threading
-import time
 
 import pytest
 from tuneops.deployments.common.gpus import GpuPool, parse_nvidia_smi
+
+from tests.helpers.polling import stays_false
 
 # Hand-written lines in the shape of `nvidia-smi --query-gpu=index,uuid,name,memory.total,
 # memory.used --format=csv,noheader,nounits` (tests/test_gpus_detect.py runs a fake nvidia-smi
@@ -65,8 +67,7 @@ def test_acquire_blocks_until_enough_are_free():
     got: list[tuple[str, ...]] = []
     waiter = threading.Thread(target=lambda: got.append(pool.acquire(1)))
     waiter.start()
-    time.sleep(0.1)
-    assert got == []  # still waiting
+    assert stays_false(lambda: got)  # still waiting
     pool.release(held[:1])
     waiter.join(timeout=5)
     assert got == [held[:1]]
@@ -84,7 +85,7 @@ def test_concurrent_trials_never_share_a_gpu():
                 with guard:
                     clashes.extend(i for i in ids if i in in_use)
                     in_use.update(ids)
-                time.sleep(0.001)
+                os.sched_yield()  # let the other trials run while these GPUs are held
                 with guard:
                     in_use.difference_update(ids)
 

@@ -43,10 +43,22 @@ def test_every_flag_spelling_is_a_real_llama_server_flag():
     assert missing == []
 
 
-def test_every_flag_targets_an_existing_commonparams_field():
+def test_every_flag_targets_an_existing_commonparams_field_of_its_type():
+    """Each flag's field exists in this xllamacpp and holds what the flag's type gives: an
+    int flag an int field, a float a float, a switch a bool; a string flag may land in a
+    string, a list/set of them, or an enum (cache types, flash-attn, load mode)."""
     params = x.CommonParams()
+    holds = {"int": (int,), "float": (float,), "bool": (bool,), "str": (str, list, set)}
+    wrong = []
     for f in lf.FLAGS:
-        _get(params, f.field)  # raises AttributeError on a field this xllamacpp lacks
+        value = _get(params, f.field)
+        is_enum = hasattr(type(value), "__members__")
+        ok = isinstance(value, holds[f.type]) or (f.type == "str" and is_enum)
+        if f.type == "int" and isinstance(value, bool):
+            ok = False
+        if not ok:
+            wrong.append((f.name, f.field, type(value).__name__))
+    assert wrong == []
 
 
 def test_values_are_mapped_onto_commonparams():
@@ -113,10 +125,24 @@ def test_catalog_is_generated_from_the_launcher_table():
 
 
 def test_every_catalog_choice_and_default_is_accepted_by_the_launcher():
+    """Every choice is accepted (build_params exits 2 on a rejected one) and lands as a
+    value of its own on the field (no two choices collapse); every catalog default is
+    what the launcher sets without the flag."""
     flags = _catalog_module().build()["flags"]
+    by_name = {f.name: f for f in lf.FLAGS}
+    plain = build_params(["-m", "m"])
+    checked = 0
     for name, spec in flags.items():
         if spec["boolean"] or name == "model":
             continue
-        values = spec["choices"] or ([spec["default"]] if spec["default"] is not None else [])
-        for value in values:
-            build_params(["-m", "m", f"--{name}", str(value)])  # exits 2 if rejected
+        field = by_name[name].field
+        if spec["choices"]:
+            landed = [_get(build_params(["-m", "m", f"--{name}", str(c)]), field)
+                      for c in spec["choices"]]
+            assert len(set(map(repr, landed))) == len(spec["choices"]), (name, landed)
+            checked += 1
+        if spec["default"] is not None:
+            got = _get(build_params(["-m", "m", f"--{name}", str(spec["default"])]), field)
+            assert got == _get(plain, field), (name, spec["default"], got)
+            checked += 1
+    assert checked >= 10  # the catalog has choices and defaults to check

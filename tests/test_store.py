@@ -176,3 +176,39 @@ def test_a_reused_trial_keeps_its_intervals_samples_and_host_load(tmp_path):
     # 104 ± 1.2 vs 100.7 ± 27.6: measured, they tie; reused, they still do
     assert len(score.ranking(measured, exp).ties) == 2
     assert len(score.ranking(summary.results, exp).ties) == 2
+
+
+def _store_with_two_experiments(tmp_path):
+    """The same trials measured by `z-old` (older run) and `a-new` (newer run): names sort
+    the other way round from the runs' ages."""
+    old = h.write_experiment(tmp_path / "z", "z-old", slos=SLOS,
+                             parameters={"max-running-requests": [8]})
+    new = h.write_experiment(tmp_path / "a", "a-new", slos=SLOS,
+                             parameters={"max-running-requests": [8]})
+    stored(tmp_path, old, {8: 100.0}, run_id="20261130T000000Z-a")
+    stored(tmp_path, new, {8: 300.0}, run_id="20261201T000000Z-a")
+    return ResultStore.scan(tmp_path / "reports"), h.load(new)
+
+
+def test_the_newest_report_wins_whatever_the_experiments_are_called(tmp_path):
+    """Rule: reports are read oldest run first (by run id, a UTC timestamp) so a later one
+    overrides; ordering by experiment name first would let z-old's stale value win."""
+    store, exp = _store_with_two_experiments(tmp_path)
+    (tid,) = store.found
+    assert store.found[tid].source == "reports/a-new/20261201T000000Z-a"
+    got = store.lookup(exp, make_plan(exp).trials[0])
+    assert got.metrics["D(32,32)"][2]["ttft.p99"] == 300.0
+
+
+def test_current_report_is_the_newest_of_identical_ones(tmp_path):
+    """Rule: of two reports of the same file with the same trials, the newer is current."""
+    exp_path = h.write_experiment(tmp_path, "grid", slos=SLOS)
+    first = stored(tmp_path, exp_path, {8: 100.0, 64: 900.0}, run_id="20261130T000000Z-a")
+    second = stored(tmp_path, exp_path, {8: 100.0, 64: 900.0}, run_id="20261201T000000Z-a")
+    store = ResultStore.scan(tmp_path / "reports")
+    doc = json.loads((second / "results.json").read_text())
+    ids = {t["trial_id"] for t in doc["trials"]}
+    sha = doc["experiment"]["sha256"]
+    assert store.current_report(h.load(exp_path), sha, ids) == second != first
+    assert store.current_report(h.load(exp_path), "0" * 64, ids) is None  # another file
+    assert store.current_report(h.load(exp_path), sha, ids - {min(ids)}) is None

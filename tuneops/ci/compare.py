@@ -70,7 +70,8 @@ def delta_text(new: tuple[float | None, float | None],
     if pa is not None and pb is not None:
         noise, assumed = math.hypot(pa, pb), False
     elif pa is not None or pb is not None:
-        noise, assumed = (pa or pb), False
+        # the one side's ± (0.0 when every repeat agreed is a ±, not a missing one)
+        noise, assumed = (pa if pa is not None else pb), False
     else:
         noise, assumed = NOISE_REL * max(abs(a), abs(b)), True
     sign = "+" if d >= 0 else "−"

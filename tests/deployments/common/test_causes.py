@@ -5,8 +5,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-from tuneops.deployments.common import causes
-from tuneops.deployments.common import health
+from tuneops.deployments.common import causes, health
 from tuneops.deployments.common.backend import ConfigFailure, InfraFailure
 
 

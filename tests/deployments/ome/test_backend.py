@@ -39,6 +39,7 @@ from tuneops.deployments.registry import deployment_mode
 from tuneops.runner import bench
 from tuneops.runner.run import trial_launch
 
+from tests.helpers.polling import wait_until
 from tests.kube_helpers import running_api_server, write_kubeconfig
 from tests.ome_standin import OmeStandIn, write_sim_experiment
 from tuneops.plan import make_plan
@@ -69,11 +70,10 @@ def sim(tmp_path_factory) -> dict:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while READY_TEXT not in log.read_text(errors="replace"):
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "simulator did not start"
-            time.sleep(0.1)
+        wait_until(lambda: READY_TEXT in log.read_text(errors="replace")
+                   or proc.poll() is not None, timeout=60, interval=0.1,
+                   what="the simulator's start")
+        assert proc.poll() is None, log.read_text()
         yield {"url": url, "log": log}
     finally:
         proc.terminate()

@@ -1,0 +1,256 @@
+"""The rules that decide a run's answer, one table row each: SLO verdicts from intervals and
+request counts, a trial's verdict from mixed checks, and who joins the best's tie set.
+
+Written against the public scoring functions only (`score_trial`, `check_slo`,
+`trial_verdict`, `ranking`), from experiment documents, so the tables stay valid however
+the scoring module is organised inside. Every row names the rule it pins; each table was
+checked to fail on the plausible slips of issue 26 (a trial with no interval never tied,
+infeasible trials tied, `requests <= need`, "uncertain" checked before "violated", a min
+SLO judged on its best scenario), applied by hand to runner/score.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tuneops.runner import score
+from tuneops.runner.results import COMPLETED, TrialResult
+
+from tuneops.metrics import min_requests
+from tuneops.spec import from_document
+
+TPUT, TTFT = "output_throughput_per_gpu", "ttft.p99"
+NEED = min_requests("p99")  # 100 requests before a p99 says more than the sample's maximum
+
+
+def make_exp(slos, scenarios=("D(100,100)",), objective=None):
+    return from_document({
+        "metadata": {"name": "rules"},
+        "model": {"id": "org/m", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": "sim", "version": "0.5.23"},
+        "deployment": {"mode": "local", "gpus": {"count": 1, "type": "H100"}},
+        "parameters": {"max-running-requests": [8, 64]},
+        "benchmark": {"trafficScenarios": list(scenarios), "concurrency": [1],
+                      "maxTimePerRun": 1, "maxRequestsPerRun": 10},
+        "objective": objective or {"metric": TPUT},
+        "slos": slos,
+    })
+
+
+def sp(lo, hi, n=3, method="repeats"):
+    mean = (lo + hi) / 2 if lo is not None and hi is not None else (lo if hi is None else hi)
+    return {"mean": mean, "low": lo, "high": hi, "n": n, "method": method}
+
+
+def point(values: dict[str, float], spreads: dict[str, dict], scenario="D(100,100)"):
+    """(metrics, spread) of one scenario at concurrency 1."""
+    return {scenario: {1: values}}, {scenario: {1: spreads}}
+
+
+# ------------------------------------------------------------------ SLO verdicts
+
+MAX = {"metric": TTFT, "max": 500}
+MIN = {"metric": TTFT, "min": 100}
+# interval placements, per bound: wholly inside the limit, straddling it, wholly past it
+PLACES = {
+    ("max", "inside"): (300.0, 450.0), ("max", "straddle"): (400.0, 600.0),
+    ("max", "past"): (520.0, 700.0),
+    ("min", "inside"): (150.0, 300.0), ("min", "straddle"): (50.0, 150.0),
+    ("min", "past"): (20.0, 80.0),
+}
+REQUESTS = {"fewer": NEED - 1, "exactly": NEED, "more": NEED + 300}
+# Rules: inside -> met, straddling -> uncertain, past -> violated (the interval decides);
+# a percentile from fewer requests than it needs is uncertain unless violated; exactly the
+# requests it needs is enough (the rule is `requests < need`, not `<=`).
+EXPECTED = {
+    ("inside", "fewer"): "uncertain", ("inside", "exactly"): "met", ("inside", "more"): "met",
+    ("straddle", "fewer"): "uncertain", ("straddle", "exactly"): "uncertain",
+    ("straddle", "more"): "uncertain",
+    ("past", "fewer"): "violated", ("past", "exactly"): "violated", ("past", "more"): "violated",
+}
+TRIAL = {"met": "feasible", "uncertain": "uncertain", "violated": "infeasible"}
+
+
+@pytest.mark.parametrize("bound", ["max", "min"])
+@pytest.mark.parametrize("requests", list(REQUESTS))
+@pytest.mark.parametrize("place", ["inside", "straddle", "past"])
+def test_slo_verdict_table(bound, requests, place):
+    lo, hi = PLACES[(bound, place)]
+    exp = make_exp([MAX if bound == "max" else MIN])
+    metrics, spread = point({TPUT: 100.0, TTFT: (lo + hi) / 2},
+                            {TPUT: sp(90, 110), TTFT: sp(lo, hi, REQUESTS[requests],
+                                                           "bootstrap")})
+    s = score.score_trial(exp, metrics, spread)
+    (check,) = s.slo_checks
+    want = EXPECTED[(place, requests)]
+    assert (check.low, check.high, check.bound) == (lo, hi, bound)
+    assert (check.requests, check.min_requests) == (REQUESTS[requests], NEED)
+    assert check.verdict == want, f"{bound} bound, {place}, {requests} requests"
+    assert s.verdict == TRIAL[want]
+
+
+@pytest.mark.parametrize(("bound", "value", "verdict"), [
+    ("max", 499.0, "met"),  # no interval: the point estimate decides
+    ("max", 500.0, "met"),  # at the limit is within it
+    ("max", 501.0, "violated"),
+    ("min", 100.0, "met"),
+    ("min", 99.0, "violated"),
+])
+def test_without_an_interval_the_point_decides(bound, value, verdict):
+    exp = make_exp([MAX if bound == "max" else MIN])
+    s = score.score_trial(exp, {"D(100,100)": {1: {TPUT: 1.0, TTFT: value}}})
+    assert s.slo_checks[0].verdict == verdict
+
+
+@pytest.mark.parametrize(("bound", "scen_a", "scen_b", "verdict"), [
+    # Rule: with several scenarios an SLO is judged on its worst scenario's interval: the
+    # highest bounds for a max SLO, the lowest for a min SLO (never the best scenario's).
+    ("max", (300.0, 450.0), (520.0, 700.0), "violated"),
+    ("max", (300.0, 450.0), (400.0, 600.0), "uncertain"),
+    ("min", (150.0, 300.0), (20.0, 80.0), "violated"),
+    ("min", (150.0, 300.0), (50.0, 150.0), "uncertain"),
+    ("min", (150.0, 300.0), (120.0, 200.0), "met"),
+])
+def test_an_slo_over_scenarios_takes_the_worst_scenarios_interval(bound, scen_a, scen_b,
+                                                                   verdict):
+    exp = make_exp([MAX if bound == "max" else MIN], scenarios=("A(1,1)", "B(1,1)"))
+    metrics, spread = {}, {}
+    for name, (lo, hi) in (("A(1,1)", scen_a), ("B(1,1)", scen_b)):
+        m, s = point({TPUT: 100.0, TTFT: (lo + hi) / 2},
+                     {TPUT: sp(90, 110), TTFT: sp(lo, hi, 400, "bootstrap")}, name)
+        metrics |= m
+        spread |= s
+    check = score.score_trial(exp, metrics, spread).slo_checks[0]
+    worst = max if bound == "max" else min
+    assert (check.low, check.high) == (worst(scen_a[0], scen_b[0]), worst(scen_a[1], scen_b[1]))
+    assert check.verdict == verdict
+
+
+def test_the_fewest_requests_over_scenarios_decide_sufficiency():
+    """Rule: a percentile is only as sure as its least-measured scenario."""
+    exp = make_exp([MAX], scenarios=("A(1,1)", "B(1,1)"))
+    metrics, spread = {}, {}
+    for name, n in (("A(1,1)", 1000), ("B(1,1)", NEED - 1)):
+        m, s = point({TPUT: 100.0, TTFT: 200.0},
+                     {TPUT: sp(90, 110), TTFT: sp(150, 250, n, "bootstrap")}, name)
+        metrics |= m
+        spread |= s
+    check = score.score_trial(exp, metrics, spread).slo_checks[0]
+    assert check.requests == NEED - 1 and check.verdict == "uncertain"
+
+
+# ------------------------------------------------------------------ a trial's verdict
+
+
+def _check(verdict: str):
+    """A real SloCheck with the given verdict (from check_slo, not built by hand)."""
+    slo = make_exp([MAX]).slos[0]
+    lo, hi = PLACES[("max", {"met": "inside", "uncertain": "straddle",
+                             "violated": "past"}[verdict])]
+    c = score.check_slo(slo, (lo + hi) / 2, (lo, hi), 1000)
+    assert c.verdict == verdict
+    return c
+
+
+@pytest.mark.parametrize(("verdicts", "objective", "trial"), [
+    ((), 1.0, "feasible"),  # no SLO: nothing to miss
+    (("met", "met"), 1.0, "feasible"),
+    (("met", "uncertain"), 1.0, "uncertain"),  # any uncertain check makes the trial uncertain
+    (("uncertain", "violated"), 1.0, "infeasible"),  # violated outranks uncertain
+    (("violated", "uncertain"), 1.0, "infeasible"),  # whatever the order of the SLOs
+    (("met", "violated", "met"), 1.0, "infeasible"),
+    (("met",), None, "infeasible"),  # no objective value: never feasible
+    (("uncertain",), None, "infeasible"),
+])
+def test_trial_verdict_from_mixed_checks(verdicts, objective, trial):
+    assert score.trial_verdict(objective, [_check(v) for v in verdicts]) == trial
+
+
+def test_mixed_verdicts_through_scoring():
+    """Two SLOs, one straddling and one wholly past: the trial is infeasible, not uncertain."""
+    exp = make_exp([MAX, {"metric": "tpot.p50", "max": 10}])
+    metrics, spread = point({TPUT: 100.0, TTFT: 500.0, "tpot.p50": 20.0},
+                            {TPUT: sp(90, 110), TTFT: sp(400, 600, 1000, "bootstrap"),
+                             "tpot.p50": sp(15, 25, 1000, "bootstrap")})
+    s = score.score_trial(exp, metrics, spread)
+    assert [c.verdict for c in s.slo_checks] == ["uncertain", "violated"]
+    assert s.verdict == "infeasible"
+
+
+# ------------------------------------------------------------------ the tie set
+
+
+def result(i, tput, tput_sp, ttft=100.0, exp=None):
+    """A measured trial: throughput `tput` with interval `tput_sp` (None: no spread at
+    all), ttft.p99 `ttft` judged against the 500 ms SLO."""
+    spread = None
+    if tput_sp is not None:
+        spread = {"D(100,100)": {1: {TPUT: tput_sp, TTFT: sp(ttft - 5, ttft + 5, 1000,
+                                                             "bootstrap")}}}
+    r = TrialResult(trial_id=f"t{i}", index=i, params={"x": i}, args={}, status=COMPLETED,
+                    metrics={"D(100,100)": {1: {TPUT: tput, TTFT: ttft}}}, spread=spread)
+    r.score = score.score_result(exp, r)
+    return r
+
+
+TIES = [
+    # (rule, other trial: (throughput, its interval or None, ttft), tied with best?)
+    ("overlapping intervals tie", (495.0, sp(470, 515), 100.0), True),
+    ("disjoint intervals do not", (300.0, sp(290, 310), 100.0), False),
+    ("intervals touching at one point tie (closed intervals)", (470.0, sp(440, 480), 100.0),
+     True),
+    ("no interval: tied when its point lies inside the best's", (490.0, None, 100.0), True),
+    ("no interval: not tied when its point lies outside", (470.0, None, 100.0), False),
+    ("a one-sided ± is no interval: its point decides (inside)",
+     (485.0, sp(470, None), 100.0), True),
+    ("a one-sided ± is no interval: its point decides (outside)",
+     (460.0, sp(None, 481), 100.0), False),
+    ("a ± of 0.0 is an interval: tied when that point is inside",
+     (500.0, sp(500, 500), 100.0), True),
+    ("a ± of 0.0 is an interval: not tied when it is outside",
+     (479.0, sp(479, 479), 100.0), False),
+    ("infeasible trials never tie, even overlapping", (505.0, sp(490, 520), 900.0), False),
+    ("an uncertain trial is feasible by its point: it ties",
+     (495.0, sp(470, 515), 495.0), True),
+]
+
+
+@pytest.mark.parametrize(("rule", "other", "tied"), TIES, ids=[t[0] for t in TIES])
+def test_tie_set_table(rule, other, tied):
+    exp = make_exp([MAX])
+    best = result(0, 500.0, sp(480, 520), exp=exp)
+    tput, interval, ttft = other
+    o = result(1, tput, interval, ttft, exp=exp)
+    behind = result(2, 100.0, sp(95, 105), exp=exp)
+    rk = score.ranking([behind, o, best], exp)
+    assert rk.best.trial_id == "t0", rule
+    assert rk.tie_ids == (["t0", "t1"] if tied else ["t0"]), rule
+    assert rk.separated == (not tied), rule
+
+
+def test_a_best_with_a_zero_width_interval_ties_only_what_touches_it():
+    exp = make_exp([MAX])
+    best = result(0, 500.0, sp(500, 500), exp=exp)
+    touching = result(1, 495.0, sp(490, 500), exp=exp)
+    short = result(2, 495.0, sp(490, 499.9), exp=exp)
+    assert score.ranking([short, touching, best], exp).tie_ids == ["t0", "t1"]
+
+
+def test_a_best_without_an_interval_ties_nothing_and_claims_no_separation():
+    exp = make_exp([MAX])
+    best = result(0, 500.0, None, exp=exp)
+    same = result(1, 500.0, None, exp=exp)
+    rk = score.ranking([same, best], exp)
+    assert rk.tie_ids == ["t0"] and not rk.spread_known and not rk.separated
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_tie_set_in_either_direction(direction):
+    """Rule: overlap decides, whichever way the objective points."""
+    exp = make_exp([], objective={"metric": TPUT, "direction": direction})
+    good = 500.0 if direction == "maximize" else 100.0
+    near = good - 5 if direction == "maximize" else good + 5
+    far = 300.0 if direction == "maximize" else 300.0
+    a = result(0, good, sp(good - 20, good + 20), exp=exp)
+    b = result(1, near, sp(near - 20, near + 20), exp=exp)
+    c = result(2, far, sp(far - 10, far + 10), exp=exp)
+    assert score.ranking([c, b, a], exp).tie_ids == ["t0", "t1"]
