@@ -424,6 +424,7 @@ deployment:
     baseModel: tiny-llama
     generateBaseModel: {{storageUri: "hf://meta-llama/Llama-3.2-1B", path: "{tokenizer}"}}
     generateRuntime: true
+    modelMetadata: {{architecture: LlamaForCausalLM}}
     benchmarkStorageUri: {storage}
     gpuBudget: 2
 parameters:
