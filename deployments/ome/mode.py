@@ -89,7 +89,7 @@ def _check_runtime_match(ctx: Context) -> None:
             "transformersVersion: <config.json's transformers_version>}",
         )
         return
-    runtime = ome.serving_runtime(exp)["spec"]
+    runtime = ome.runtime_matching(exp)
     for reason in runtime_mismatches(runtime, ome.agent_filled_model(exp)):
         ctx.error(
             (*where, "modelMetadata") if options.model_metadata else where,

@@ -328,8 +328,7 @@ def serving_runtime(exp: Experiment) -> dict[str, Any]:
         "metadata": _metadata(runtime_name(exp), _labels(exp, None)),
         "spec": {
             "disabled": False,
-            "supportedModelFormats": [supported_format(exp)],
-            **size_range(exp),
+            **runtime_matching(exp),
             "protocolVersions": ["openAI"],
             "engineConfig": {
                 "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
@@ -383,6 +382,11 @@ def supported_format(exp: Experiment) -> dict[str, Any]:
             entry[key] = model[key]
     entry.update({"autoSelect": False, "priority": 1})
     return entry
+
+
+def runtime_matching(exp: Experiment) -> dict[str, Any]:
+    """The fields of the generated runtime's spec that OME's matcher reads."""
+    return {"supportedModelFormats": [supported_format(exp)], **size_range(exp)}
 
 
 def size_range(exp: Experiment) -> dict[str, Any]:
