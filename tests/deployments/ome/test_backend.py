@@ -247,10 +247,12 @@ def test_a_failed_service_is_a_config_failure(server, kube, exp, tmp_path, case)
     not_ready = {"type": "Ready", "status": "False", "reason": "ComponentNotReady",
                  "lastTransitionTime": "2026-01-01T00:00:00Z"}
     pod_state = None
-    if case == "ready-false":
-        status = {"conditions": [{**not_ready, "reason": "EngineFailed",
-                                  "message": "engine exited: out of memory"}]}
-        expected = "out of memory"
+    if case == "ready-false":  # OME's InvalidSpec transition (inference_service_status.go:183)
+        status = {"conditions": [not_ready], "modelStatus": {
+            "transitionStatus": "InvalidSpec",
+            "lastFailureInfo": {"reason": "NoSupportingRuntime",
+                                "message": "no runtime supports the model"}}}
+        expected = "InvalidSpec: NoSupportingRuntime no runtime supports the model"
     elif case == "model-status":
         status = {"conditions": [not_ready], "modelStatus": {
             "transitionStatus": "BlockedByFailedLoad",
