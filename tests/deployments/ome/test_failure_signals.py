@@ -121,3 +121,35 @@ def test_a_webhook_denial_is_a_config_failure_and_rbac_is_not():
     assert signals.webhook_denial(denied).endswith('name "8b-x"')
     rbac = _denial(403, 'inferenceservices.ome.io is forbidden: User "ci" cannot create')
     assert isinstance(_failure(rbac, "creating"), InfraFailure)
+
+
+def test_the_stand_in_refuses_a_runtime_as_ome_does_and_the_trial_fails_at_once(
+        server, tmp_path):  # noqa: F811
+    """The weights' config.json says Mistral; the experiment's modelMetadata (and so the
+    generated runtime) says Llama. validate cannot see the weights; OME's controller
+    refuses the runtime with a RuntimeValidationError Event, which ends the trial."""
+    import shutil
+
+    from tests.ome_standin import ROOT, OmeStandIn, write_sim_experiment
+    from tuneops.validate import load_experiment
+
+    weights = tmp_path / "weights"
+    shutil.copytree(ROOT / "assets" / "tokenizer", weights)
+    (weights / "config.json").write_text(json.dumps(
+        {"architectures": ["MistralForCausalLM"], "transformers_version": "4.43.0"}))
+    exp_file = write_sim_experiment(tmp_path / "exp.yaml", "pvc://claim/x")
+    exp_file.write_text(exp_file.read_text().replace(
+        'path: "' + str(ROOT / "assets" / "tokenizer"), 'path: "' + str(weights)))
+    sim_exp = load_experiment(exp_file)
+    backend = _backend(sim_exp)
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
+        deployment = backend.start(_launch(sim_exp, make_plan(sim_exp).trials[0], tmp_path))
+        with pytest.raises(ConfigFailure) as failure:
+            backend.wait_healthy(deployment, timeout_s=30)
+        backend.stop(deployment)
+        left = ome.wait_settled()
+    assert ome.errors == [] and ome.served == []  # no engine was started
+    assert "RuntimeValidationError" in failure.value.reason
+    assert "architecture mismatch (model=MistralForCausalLM, runtime=LlamaForCausalLM)" in \
+        failure.value.reason
+    assert left == []
