@@ -16,6 +16,15 @@ shapes, read from OME's source at commit 17b77eda (the commit schemas/crds/ome v
   Pending → Running → Completed | Failed; ``pvc://<claim>/<sub>`` is a local folder
   ``<pvc_root>/<claim>`` mounted at ``/<sub>`` (the path is rewritten); ``s3://`` uploads
   go wherever boto3's environment points (a moto server in tests);
+- OME's model agent fills a ClusterBaseModel from ``config.json`` in its ``storage.path``
+  (pkg/modelagent/config_parser.go:285-323: architecture, safetensors 1.0.0, transformers
+  and its version); without a config.json it fills nothing, as the agent's parser fails;
+- before it starts an engine, the InferenceService controller validates the named runtime
+  against the base model with OME's matcher (the port in deployments/ome/matcher.py) and,
+  on a mismatch, records a Warning Event ``RuntimeValidationError`` with OME's text
+  (pkg/controller/v1beta1/inferenceservice/controller.go:233-238) and starts nothing;
+- an engine that crash-loops sets ``modelStatus`` BlockedByFailedLoad / ModelLoadFailed
+  with its exit code (status/status_util.go:296-303, status_reconciler.go:204-210);
 - any other pod that mounts a claim runs its command here with the mount rewritten to the
   claim's folder; its output becomes its log and it ends Succeeded or Failed.
 Deleting an object stops what it started. The engines run from this interpreter (its
@@ -24,6 +33,7 @@ virtualenv stands for the image).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -38,6 +48,7 @@ from pathlib import Path
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from tuneops.deployments.ome.matcher import runtime_mismatches
 
 from tests.kube_helpers import ApiServer
 
@@ -102,6 +113,7 @@ class OmeStandIn:
     bench_commands: dict[str, list[str]] = field(default_factory=dict)
     bench_procs: list = field(default_factory=list)  # every genai-bench it started
     readers: set = field(default_factory=set)
+    refused: set = field(default_factory=set)  # services whose runtime OME refused
     max_running: int = 0  # most engines alive at once
     errors: list[str] = field(default_factory=list)
 
@@ -168,6 +180,59 @@ class OmeStandIn:
             return str(ROOT / "assets" / "tokenizer")
         return ((model.get("spec") or {}).get("storage") or {}).get("path") or ""
 
+    def _agent_fill(self, model: dict) -> dict:
+        """The base model's spec as OME's model agent leaves it: from config.json in
+        storage.path (config_parser.go:285-323), fields already set kept (:381-446)."""
+        spec = dict(model.get("spec") or {})
+        path = Path(((spec.get("storage") or {}).get("path")) or "/nonexistent")
+        try:
+            hf = json.loads((path / "config.json").read_text())
+        except (OSError, ValueError):
+            return spec  # the agent's parser fails without config.json: nothing filled
+        framework = {"name": "transformers"}
+        if hf.get("transformers_version"):
+            framework["version"] = hf["transformers_version"]
+        filled = {"modelFormat": {"name": "safetensors", "version": "1.0.0"},
+                  "modelFramework": framework}
+        if hf.get("architectures"):
+            filled["modelArchitecture"] = hf["architectures"][0]
+        return {**filled, **spec}
+
+    def _runtime_valid(self, isvc: dict) -> bool:
+        """controller.go:229-238: a named runtime is validated against the base model;
+        a refusal is a Warning Event on the service and the reconcile ends there."""
+        spec = isvc.get("spec") or {}
+        runtime_name = (spec.get("runtime") or {}).get("name")
+        model_name = (spec.get("model") or {}).get("name")
+        if not runtime_name:
+            return True
+        try:
+            runtime = self.objects.get_cluster_custom_object(
+                GROUP, VERSION, "clusterservingruntimes", runtime_name)
+            model = self.objects.get_cluster_custom_object(
+                GROUP, VERSION, "clusterbasemodels", model_name)
+        except ApiException:
+            return True  # not modelled: a missing object (see the module doc)
+        model_spec = self._agent_fill(model)
+        if "modelFormat" not in model_spec:
+            return True  # not filled yet: OME's pods wait for the model to be Ready
+        reasons = runtime_mismatches(runtime.get("spec") or {}, model_spec)
+        if not reasons:
+            return True
+        name = isvc["metadata"]["name"]
+        self.refused.add(name)
+        self.core.create_namespaced_event(self.namespace, {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{name}.runtime", "namespace": self.namespace},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": "InferenceService",
+                               "name": name, "namespace": self.namespace,
+                               "uid": isvc["metadata"].get("uid", "")},
+            "type": "Warning", "reason": "RuntimeValidationError",
+            "message": f"Runtime {runtime_name} does not support model {model_name}: "
+                       f"runtime {runtime_name} does not support model: {'; '.join(reasons)}",
+            "source": {"component": "inferenceservice-controller"}})
+        return False
+
     def _services(self) -> None:
         items = {i["metadata"]["name"]: i for i in self._list("inferenceservices")}
         for name in list(self.engines):
@@ -178,6 +243,8 @@ class OmeStandIn:
         for name, isvc in items.items():
             engine = self.engines.get(name)
             if engine is None:
+                if name in self.refused or not self._runtime_valid(isvc):
+                    continue  # OME returns the error and requeues: nothing runs
                 self.engines[name] = self._start_engine(isvc)
                 self.served.append(name)
                 self.max_running = max(self.max_running, len(self.engines))
@@ -224,6 +291,14 @@ class OmeStandIn:
                     "state": {"waiting": {"reason": "CrashLoopBackOff",
                                           "message": "back-off 10s restarting failed container"}},
                     "lastState": {"terminated": {"exitCode": code, "reason": "Error"}}}]}})
+            # OME's status reconciler then marks the model load failed
+            # (status_util.go:296-303, status_reconciler.go:204-210)
+            self.objects.patch_namespaced_custom_object_status(
+                GROUP, VERSION, self.namespace, "inferenceservices", engine.name, {"status": {
+                    "modelStatus": {"transitionStatus": "BlockedByFailedLoad",
+                                    "lastFailureInfo": {
+                                        "reason": "ModelLoadFailed", "exitCode": code,
+                                        "message": "engine container exited"}}}})
             return
         try:
             with _direct.open(f"http://127.0.0.1:{engine.port}/health", timeout=1) as r:
@@ -257,6 +332,12 @@ class OmeStandIn:
                     pass
         for name, job in items.items():
             bench = self.benches.get(name)
+            if bench is not None and bench.state in ("Completed", "Failed") and not (
+                    job.get("status") or {}).get("state"):
+                # a new job of the same name, created before this loop saw the old one go
+                # (the emulator gives no uid): OME reconciles it as the new object it is
+                self.benches.pop(name)
+                bench = None
             if bench is None:
                 bench = self.benches[name] = Bench(name, self.namespace,
                                                    self.work / f"{name}.bench.log")
@@ -424,6 +505,7 @@ deployment:
     baseModel: tiny-llama
     generateBaseModel: {{storageUri: "hf://meta-llama/Llama-3.2-1B", path: "{tokenizer}"}}
     generateRuntime: true
+    modelMetadata: {{architecture: LlamaForCausalLM}}
     benchmarkStorageUri: {storage}
     gpuBudget: 2
 parameters:

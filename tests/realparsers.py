@@ -274,6 +274,8 @@ DEPLOYMENTS = {
     "ome": {"mode": "ome", "gpus": {"count": 1, "type": "H100"},
             "ome": {"namespace": "tuneops", "baseModel": "llama-3-1-8b-instruct",
                     "generateRuntime": True,
+                    "modelMetadata": {"architecture": "LlamaForCausalLM",
+                                      "transformersVersion": "4.43.0.dev0"},
                     "benchmarkStorageUri": "pvc://bench-results/tuneops"}},
 }
 # Spellings other than the canonical one, given as fixed flags, and a value that needs

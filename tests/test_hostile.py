@@ -396,8 +396,10 @@ def _with_env(text: str, env: str, mode: str = "docker") -> str:
             "deployment:\n  mode: ome\n  gpus: {count: 4, type: H100}\n  ome:\n"
             "    namespace: llm\n    baseModel: llama-3-1-8b\n    generateRuntime: true\n"
             "    benchmarkStorageUri: pvc://bench/tuneops\n"
+            "    modelMetadata: {architecture: LlamaForCausalLM}\n"
             "    generateBaseModel: {storageUri: hf://meta-llama/Llama-3.1-8B-Instruct, "
-            "modelFormat: safetensors, modelFramework: transformers}\n",
+            "path: /models/llama-3-1-8b, modelFormat: safetensors, "
+            "modelFramework: transformers}\n",
         )
     return text
 

@@ -110,11 +110,14 @@ def _ome_twin(tmp_path, sections: dict):
     sections["deployment"]["mode"] = "ome"
     sections["deployment"]["ome"] = {
         "namespace": "edge", "baseModel": "llama-3-2-1b", "generateRuntime": True,
+        "modelMetadata": {"architecture": "LlamaForCausalLM"},
         "benchmarkStorageUri": "pvc://bench/edge",
         # measured from the runner: OME's BenchmarkJob would drop additionalRequestParams
         "benchmarkIn": "runner",
     }
-    sections["metadata"]["name"] = sections["metadata"]["name"][:-1] + "o"
+    # OME's Service `<name>-<12-char trial id>-engine` must fit 63 characters, and its
+    # InferenceService name starts with a letter (deployments/ome/webhooks.py)
+    sections["metadata"]["name"] = "o" + sections["metadata"]["name"][:41].strip("-") + "o"
     return _valid(tmp_path, sections)
 
 

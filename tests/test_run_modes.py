@@ -2,8 +2,9 @@
 
 The cluster is kmock's KubernetesEmulator (tests/kube_helpers.py) reached through a
 kubeconfig, as a user's would be. It runs no OME controller, so the test plays one: when
-the trial's InferenceService appears it reports it failed (Ready=False, EngineFailed),
-which must end the trial as failed_config after one attempt, with OME's message, and leave
+the trial's InferenceService appears it reports the model failed to load
+(BlockedByFailedLoad, ModelLoadFailed, as OME does), which must end the trial as
+failed_config after one attempt, with OME's message, and leave
 nothing behind in the experiment's namespace.
 """
 
@@ -24,9 +25,13 @@ from tuneops import cli
 
 OME_EXAMPLE = Path(__file__).resolve().parent.parent / "experiments/examples/sglang-ome.yaml"
 GROUP, VERSION, ISVC, NAMESPACE = "ome.io", "v1beta1", "inferenceservices", "tuneops"
-FAILED = {"conditions": [{"type": "Ready", "status": "False", "reason": "EngineFailed",
-                          "message": "engine container exited: CUDA out of memory",
-                          "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+# What OME writes when the engine container fails to load the model
+# (pkg/controller/v1beta1/inferenceservice/status/status_util.go:296-303,
+# status_reconciler.go:204-206): BlockedByFailedLoad with ModelLoadFailed.
+FAILED = {"conditions": [{"type": "Ready", "status": "False", "reason": "ComponentNotReady",
+                          "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+          "modelStatus": {"transitionStatus": "BlockedByFailedLoad", "lastFailureInfo": {
+              "reason": "ModelLoadFailed", "message": "CUDA out of memory"}}}
 
 
 def _fail_each_new_service(objects: client.CustomObjectsApi, seen: list, stop: threading.Event):
@@ -73,7 +78,8 @@ def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatc
                for line in p.read_text().splitlines() if line.strip()]
     finished = [r for r in records if "failed_config" in json.dumps(r)]
     assert finished, records
-    assert "EngineFailed" in json.dumps(finished) and "CUDA out of memory" in json.dumps(finished)
+    assert "ModelLoadFailed" in json.dumps(finished)
+    assert "CUDA out of memory" in json.dumps(finished)
 
 
 # -- the success path, end to end, against the OME stand-in -------------------------------

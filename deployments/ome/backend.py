@@ -45,6 +45,7 @@ from tuneops.deployments.common.backend import (
 )
 
 # the BenchmarkJob side of the backend, and the names both sides use
+from tuneops.deployments.ome import signals
 from tuneops.deployments.ome.benchmark import (  # noqa: F401 - re-exported
     BENCH_LOG,
     BENCH_POD_LABEL,
@@ -72,10 +73,6 @@ SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 # Ready=False reasons and pod states that no amount of waiting fixes.
 TERMINAL_REASON = re.compile(r"fail|error|invalid|crashloop", re.IGNORECASE)
 TERMINAL_TRANSITIONS = frozenset({"BlockedByFailedLoad", "InvalidSpec"})
-BAD_POD_STATES = frozenset({
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
-    "CreateContainerConfigError", "CreateContainerError",
-})
 
 
 def label_value(text: str) -> str:
@@ -88,6 +85,7 @@ class OmeService:
     namespace: str
     name: str
     removed: bool = False
+    uid: str | None = None  # this incarnation's uid: Events of an earlier one are not its
     benchmark: dict | None = None  # the owned BenchmarkJob manifest, applied once ready
     bench_applied: bool = False
 
@@ -105,7 +103,7 @@ def _message(exc: Exception) -> str:
 def _failure(exc: Exception, doing: str) -> TrialFailure:
     status = getattr(exc, "status", None)
     text = f"Kubernetes API {doing}: {_message(exc)}"
-    if status in (400, 422):
+    if status in (400, 422) or signals.webhook_denial(exc):  # a webhook's 403: the spec
         return ConfigFailure(text)
     return InfraFailure(text)
 
@@ -246,12 +244,14 @@ class OmeBackend(ClusterBenchmarks):
                 )
             self._delete(namespace, name)
             self._wait_deleted(namespace, name)
-        self._call(f"creating InferenceService {namespace}/{name}",
-                   self.objects.create_namespaced_custom_object,
-                   GROUP, VERSION, namespace, ISVC, manifest)
+        created = self._call(f"creating InferenceService {namespace}/{name}",
+                             self.objects.create_namespaced_custom_object,
+                             GROUP, VERSION, namespace, ISVC, manifest)
+        uid = ((created or {}).get("metadata") or {}).get("uid") if isinstance(
+            created, dict) else None
         job = launch.spec.get("BenchmarkJob") if self.benchmark_in == "cluster" else None
         return Deployment(launch, "", OmeService(
-            namespace, name, benchmark=self._owned(job, launch) if job else None))
+            namespace, name, uid=uid, benchmark=self._owned(job, launch) if job else None))
 
     # -- health ----------------------------------------------------------------------------
 
@@ -261,28 +261,33 @@ class OmeBackend(ClusterBenchmarks):
                          GROUP, VERSION, namespace, ISVC, name, ok=(404,))
         return None if obj == 404 else obj
 
-    def _terminal(self, obj: dict, handle: OmeService) -> tuple[str | None, int | None]:
-        """Why the service can never become ready (None while it still may), and the exit
-        code of the engine container's last run when the kubelet reports one."""
+    def _terminal(self, obj: dict, handle: OmeService) -> signals.Signal | None:
+        """Why the service can never become ready (None while it still may): OME's
+        modelStatus and Ready condition, its Warning Events, the pods' states."""
         status = obj.get("status") or {}
         model = status.get("modelStatus") or {}
         if model.get("transitionStatus") in TERMINAL_TRANSITIONS:
             info = model.get("lastFailureInfo") or {}
             detail = f"{info.get('reason', '')} {info.get('message', '')}".strip()
-            return f"{model['transitionStatus']}: {detail}", None
+            return signals.Signal(signals.CONFIG, f"{model['transitionStatus']}: {detail}",
+                                  info.get("exitCode"))
         ready = _condition(obj, "Ready")
         if ready and ready.get("status") == "False" and TERMINAL_REASON.search(
             f"{ready.get('reason', '')} {ready.get('message', '')}"
         ):
-            return _describe(ready), None
-        for pod in self._pods(handle):
-            for cs in (pod.status.container_statuses or []) if pod.status else []:
-                waiting = cs.state.waiting if cs.state else None
-                if waiting and waiting.reason in BAD_POD_STATES:
-                    last = cs.last_state.terminated if cs.last_state else None
-                    why = f"pod {pod.metadata.name}: {waiting.reason}: {waiting.message or ''}"
-                    return why.strip(), (last.exit_code if last else None)
-        return None, None
+            return signals.Signal(signals.CONFIG, _describe(ready))
+        return signals.from_events(self._events(handle), handle.name, handle.uid) or \
+            signals.from_pods(self._pods(handle))
+
+    def _events(self, handle: OmeService) -> list:
+        """The Events on the service (none where RBAC hides them: the status still tells)."""
+        try:
+            found = self._call(f"listing events of {handle.name}",
+                               self.core.list_namespaced_event, handle.namespace,
+                               field_selector=f"involvedObject.name={handle.name}")
+        except TrialFailure:
+            return []
+        return list(found.items) if found and not isinstance(found, int) else []
 
     def wait_healthy(self, deployment: Deployment, timeout_s: float) -> None:
         handle: OmeService = deployment.handle
@@ -298,14 +303,16 @@ class OmeBackend(ClusterBenchmarks):
             if ready and ready.get("status") == "True" and url:
                 deployment.base_url = url.rstrip("/")
                 break
-            why, code = self._terminal(obj, handle)
-            if why:
+            signal = self._terminal(obj, handle)
+            if signal:
                 logs = self._safe_logs(deployment)
-                if code is not None:  # classified like a local engine's exit
-                    exited = health.exit_failure(code, logs)
+                why = signal.why
+                if signal.exit_code is not None:  # classified like a local engine's exit
+                    exited = health.exit_failure(int(signal.exit_code), logs)
                     raise type(exited)(f"InferenceService {handle.name} failed: {why}; "
                                        f"{exited.reason}", logs)
-                raise ConfigFailure(f"InferenceService {handle.name} failed: {why}", logs)
+                kind = ConfigFailure if signal.kind == signals.CONFIG else InfraFailure
+                raise kind(f"InferenceService {handle.name} failed: {why}", logs)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise InfraFailure(

@@ -49,7 +49,9 @@ class ClusterBenchmarks:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
-        job = handle.benchmark
+        # a location of its own: no earlier repeat, attempt or run left anything there
+        job = ome_results.for_measurement(handle.benchmark,
+                                          ome_results.measurement_key(out_dir))
         namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
         try:
             self._create_benchmark(job)

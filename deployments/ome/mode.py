@@ -20,8 +20,9 @@ from tuneops.deployments.base import (
     PathResolver,
     needs_image,
 )
-from tuneops.deployments.ome import crds
+from tuneops.deployments.ome import crds, webhooks
 from tuneops.deployments.ome import render as ome
+from tuneops.deployments.ome.matcher import runtime_mismatches
 from tuneops.deployments.ome.options import OPTIONS_SCHEMA, ome_options
 from tuneops.renderers.templating import render
 
@@ -65,6 +66,38 @@ def scheduled_gpus(service: Mapping[str, Any]) -> int:
     if leader or worker:
         per_replica = _pod_gpus(leader) + int((worker or {}).get("size") or 0) * _pod_gpus(worker)
     return replicas * per_replica
+
+
+def _check_runtime_match(ctx: Context) -> None:
+    """Refuse a generated runtime OME's matcher would refuse for the base model as OME's
+    model agent fills it (OME itself would only emit a RuntimeValidationError Event,
+    pkg/controller/v1beta1/inferenceservice/controller.go:236, and the trial waits out its
+    startup timeout). A named runtime lives in the cluster: not checked here."""
+    exp, options = ctx.exp, ome_options(ctx.exp)
+    if not options.generate_runtime:
+        return
+    where = ("deployment", "ome")
+    if not (options.model_metadata or {}).get("architecture") and not (
+            options.generate_base_model or {}).get("modelArchitecture"):
+        ctx.error(
+            where,
+            "a generated runtime must declare the model's architecture: OME's model agent "
+            "writes config.json's architectures[0] into the base model "
+            "(pkg/modelagent/config_parser.go:287), and OME's matcher refuses a runtime that "
+            "leaves it out (pkg/runtimeselector/matcher.go:312-314)",
+            "add deployment.ome.modelMetadata: {architecture: LlamaForCausalLM, "
+            "transformersVersion: <config.json's transformers_version>}",
+        )
+        return
+    runtime = ome.runtime_matching(exp)
+    for reason in runtime_mismatches(runtime, ome.agent_filled_model(exp)):
+        ctx.error(
+            (*where, "modelMetadata") if options.model_metadata else where,
+            f"OME would not serve base model {ome.base_model_name(exp)!r} with the generated "
+            f"runtime: {reason} (pkg/runtimeselector/matcher.go:302-358, 621-641)",
+            "make deployment.ome.modelMetadata and generateBaseModel say what the model's "
+            "config.json says",
+        )
 
 
 class OmeMode(DeploymentMode):
@@ -118,8 +151,11 @@ class OmeMode(DeploymentMode):
                 f"{exp.gpus_per_trial} GPUs",
                 "raise gpuBudget or lower deployment.gpus.count",
             )
+        _check_runtime_match(ctx)
+        webhooks.check_names(ctx)
         if options.benchmark_in != "cluster":
             return
+        webhooks.check_benchmark_job(ctx)
         scheme = (options.storage_uri or "").split("://", 1)[0]
         if options.storage_uri and scheme not in READ_SCHEMES:
             ctx.error(

@@ -25,6 +25,7 @@ class OmeOptions:
     runtime: str | None = None
     generate_runtime: bool = False
     generate_base_model: dict[str, Any] | None = None
+    model_metadata: dict[str, str] | None = None  # what OME's model agent will fill in
     storage_uri: str | None = None
     benchmark_image: str | None = None
     service_account: str | None = None
@@ -45,6 +46,7 @@ def ome_options(exp: Experiment) -> OmeOptions:
         runtime=ome.get("runtime"),
         generate_runtime=bool(ome.get("generateRuntime", False)),
         generate_base_model=ome.get("generateBaseModel"),
+        model_metadata=ome.get("modelMetadata"),
         storage_uri=ome.get("benchmarkStorageUri"),
         benchmark_image=ome.get("benchmarkImage"),
         service_account=ome.get("serviceAccount"),

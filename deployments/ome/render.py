@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from tuneops.deployments.ome.matcher import format_param_count
 from tuneops.deployments.ome.options import ome_options
 from tuneops.renderers.command import engine_command
 from tuneops.renderers.quoting import k8s_word
@@ -87,8 +88,13 @@ def _name(prefix: str, suffix: str) -> str:
     return f"{prefix[:room].rstrip('-')}-{suffix}" if suffix else prefix[:MAX_NAME].rstrip("-")
 
 
+def trial_name_for(experiment: str, trial_id: str) -> str:
+    """The InferenceService (and BenchmarkJob) name of a trial."""
+    return _name(experiment, trial_id)
+
+
 def trial_name(exp: Experiment, trial: Trial) -> str:
-    return _name(exp.name, trial.id)
+    return trial_name_for(exp.name, trial.id)
 
 
 def runtime_name(exp: Experiment) -> str | None:
@@ -322,14 +328,7 @@ def serving_runtime(exp: Experiment) -> dict[str, Any]:
         "metadata": _metadata(runtime_name(exp), _labels(exp, None)),
         "spec": {
             "disabled": False,
-            "supportedModelFormats": [
-                {
-                    "modelFormat": {"name": "safetensors"},
-                    "modelFramework": {"name": "transformers"},
-                    "autoSelect": False,
-                    "priority": 1,
-                }
-            ],
+            **runtime_matching(exp),
             "protocolVersions": ["openAI"],
             "engineConfig": {
                 "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory"}}],
@@ -337,6 +336,67 @@ def serving_runtime(exp: Experiment) -> dict[str, Any]:
             },
         },
     }
+
+
+SAFETENSORS_VERSION = "1.0.0"  # pkg/modelagent/config_parser.go:305-309 writes this for HF models
+SIZE_SLACK = 0.05  # the experiment's parameter count is rounded; the agent counts the weights
+
+
+def agent_filled_model(exp: Experiment) -> dict[str, Any]:
+    """The ClusterBaseModel spec fields OME's model agent writes after download, for a
+    Hugging Face (non-diffusion) model (pkg/modelagent/config_parser.go:285-337, merged
+    into the spec by updateModelSpec :381-446, which keeps fields already set)."""
+    meta = ome_options(exp).model_metadata or {}
+    given = _base_model_options(exp) or {}
+    framework: dict[str, Any] = {"name": given.get("modelFramework", "transformers")}
+    if meta.get("transformersVersion"):  # config_parser.go:316-323
+        framework["version"] = meta["transformersVersion"]
+    spec: dict[str, Any] = {
+        "modelFormat": {"name": given.get("modelFormat", "safetensors"),
+                        "version": SAFETENSORS_VERSION},
+        "modelFramework": framework,
+    }
+    arch = given.get("modelArchitecture") or meta.get("architecture")
+    if arch:  # config_parser.go:287: config.json's architectures[0]
+        spec["modelArchitecture"] = arch
+    if meta.get("quantization"):  # config_parser.go:326-337: int4 / fp8 only
+        spec["quantization"] = meta["quantization"]
+    size = given.get("modelParameterSize")
+    if size is None and exp.model.architecture is not None:
+        size = format_param_count(int(exp.model.architecture.parameters))  # :288
+    if size is not None:
+        spec["modelParameterSize"] = size
+    return spec
+
+
+def supported_format(exp: Experiment) -> dict[str, Any]:
+    """The generated runtime's one `supportedModelFormats` entry: exactly what the agent
+    will write (OME's matcher refuses a field one side has and the other lacks,
+    pkg/runtimeselector/matcher.go:308-355); versions compare Equal (no operator,
+    matcher.go:646-651)."""
+    model = agent_filled_model(exp)
+    entry: dict[str, Any] = {"modelFormat": dict(model["modelFormat"]),
+                             "modelFramework": dict(model["modelFramework"])}
+    for key in ("modelArchitecture", "quantization"):
+        if key in model:
+            entry[key] = model[key]
+    entry.update({"autoSelect": False, "priority": 1})
+    return entry
+
+
+def runtime_matching(exp: Experiment) -> dict[str, Any]:
+    """The fields of the generated runtime's spec that OME's matcher reads."""
+    return {"supportedModelFormats": [supported_format(exp)], **size_range(exp)}
+
+
+def size_range(exp: Experiment) -> dict[str, Any]:
+    """`modelSizeRange` around the experiment's parameter count (matcher.go:621-641)."""
+    arch = exp.model.architecture
+    if arch is None:
+        return {}
+    low = format_param_count(int(arch.parameters * (1 - SIZE_SLACK)))
+    high = format_param_count(int(arch.parameters * (1 + SIZE_SLACK)))
+    return {"modelSizeRange": {"max": high, "min": low}}
 
 
 _STORAGE_KEYS = ("storageUri", "path", "key")

@@ -8,6 +8,12 @@ files sit in the claim at `<sub-path>/<resultFolderName>/`. For `s3://<bucket>[@
 every file of the experiment folder as `<prefix>/<file>` (the folder name is not part of
 the key).
 
+Every measurement (each run, trial, attempt and repeat) writes to a location of its own:
+``for_measurement`` adds a fresh folder to the job's ``storageUri`` before it is applied,
+so genai-bench's folder (pvc) or key prefix (s3) holds only what that job wrote. Without
+it every repeat, retry and later run of a trial would share one folder, and a leftover
+file (genai-bench names files by how long the run took) could be the one parsed.
+
 A claim is read by a short-lived pod that mounts it read-only and prints the result JSONs
 as a base64 tar through its log: the runner needs no route into the cluster beyond the API
 server. A bucket is read with boto3, which takes credentials and an endpoint
@@ -18,11 +24,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import io
 import re
 import shlex
 import tarfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,6 +52,24 @@ class Location:
     path: str  # folder in the claim, or key prefix ("" = bucket root)
     namespace: str | None = None  # the claim's namespace, when the URI names one
     region: str | None = None
+
+
+def measurement_key(out_dir: Path) -> str:
+    """A folder name no other measurement uses: the attempt and repeat folders the runner
+    gave this measurement (readable) and a random part (another run, or a confirmation
+    round, of the same trial never shares it)."""
+    words = [Path(out_dir).parent.name, Path(out_dir).name, uuid.uuid4().hex[:12]]
+    key = re.sub(r"[^a-z0-9-]+", "-", "-".join(words).lower()).strip("-")
+    return key[-63:].lstrip("-")
+
+
+def for_measurement(job: dict[str, Any], key: str) -> dict[str, Any]:
+    """The BenchmarkJob to apply for one measurement: its ``storageUri`` one folder deeper,
+    ``key``, which only this measurement uses."""
+    out = copy.deepcopy(job)
+    where = out["spec"]["outputLocation"]
+    where["storageUri"] = f"{where['storageUri'].rstrip('/')}/{key}"
+    return out
 
 
 def location(storage_uri: str, result_folder: str | None) -> Location:
