@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SEARCHED = ("tuneops", "runner", "renderers", "deployments")
 HOME = ROOT / "tuneops" / "metrics"  # the metric/SLO module
 SKIPPED = (ROOT / "tuneops" / "engines",)
+# Files whose dotted strings are not metric names, with the reason; only the dotted-name
+# rule is lifted for them, every other rule still applies.
+DOTTED_NOT_METRICS = {
+    "deployments/ome/matcher.py": "version strings (OME's pkg/modelver), never metric names",
+}
 
 Q = r"""['"]"""
 RULES = {
@@ -67,7 +72,9 @@ def test_the_tree_is_searched():
 
 def test_no_metric_or_slo_meaning_is_rederived_outside_tuneops_metrics():
     bad = [f"{path.relative_to(ROOT)}:{n}: {rule}: {line}"
-           for path in _sources() for n, rule, line in offences(path.read_text())]
+           for path in _sources() for n, rule, line in offences(path.read_text())
+           if not (rule == "splits a dotted name"
+                   and str(path.relative_to(ROOT)) in DOTTED_NOT_METRICS)]
     assert not bad, "ask tuneops.metrics (Metric, Slo, Bound, Direction) instead:\n" + \
         "\n".join(bad)
 
