@@ -13,7 +13,7 @@ import pytest
 from tuneops.deployments.ome import monitoring as ome_monitoring
 from tuneops.deployments.ome.render import trial_name
 
-from tests.test_report import _doc_with
+from tests.runner.test_report import _doc_with
 from tuneops.plan import make_trial
 from tuneops.registry import engines
 from tuneops.spec import from_document

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from tuneops.runner import cost, stats
 
-from tests.test_report import _doc_with
+from tests.runner.test_report import _doc_with
 from tuneops.spec import from_document
 
 
