@@ -1,6 +1,6 @@
 """The attacks (and bad days) of issue 20 against the `tuneops ci` steps, on real git and
 the REST stand-in, without measuring (reports come from the real report writer with
-trial results given as data; tests/ci/test_ci_steps.report_for).
+trial results given as data; tests/ci_helpers.report_for).
 
 forged report · stale base · markdown injection · sticky hijack · racing comment jobs ·
 300-experiment comment · plan failures as annotations · infra-only runs never published ·
@@ -19,7 +19,7 @@ from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.store import ResultStore
 
 from tests import ci_helpers as c
-from tests.ci.test_ci_steps import report_for
+from tests.ci_helpers import report_for
 from tests.github_standin import GitHub
 from tuneops.ci import comment, github
 from tuneops.ci.authorize import decide

@@ -7,49 +7,19 @@ Reports here are written by the real report writer from trial results given as d
 
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 
 import pytest
-from tuneops.runner.report import write_report
 from tuneops.runner.report.load import load
-from tuneops.runner.results import COMPLETED, Score, SloCheck, TrialResult
 
 from tests import ci_helpers as c
+from tests.ci_helpers import push_gpu_experiment, report_for
 from tuneops.ci import comment, compare
 from tuneops.ci.plan import check_path, plan
 from tuneops.ci.publish import publish
 from tuneops.errors import UserError
-from tuneops.plan import make_plan
-from tuneops.validate import load_experiment
 
 REPO_NAME = "acme/tuning"
-
-
-def report_for(repo: Path, name: str, throughput: dict[int, float], run_id: str) -> Path:
-    """reports/<name>/<run_id>/ for the experiment file in `repo`, one completed trial per
-    grid value with the given objective."""
-    exp = load_experiment(repo / "experiments" / f"{name}.yaml")
-    results = []
-    for t in make_plan(exp).trials:
-        value = throughput[t.params["max-running-requests"]]
-        metrics = {"D(32,32)": {2: {"output_throughput_per_gpu": value, "ttft.p99": 100.0,
-                                    "error_rate": 0.0}}}
-        checks = [SloCheck("ttft.p99", 5000, "max", 100.0, 0.0),
-                  SloCheck("error_rate", 0.01, "max", 0.0, 0.0)]
-        results.append(TrialResult(t.id, t.index, t.params, t.args, COMPLETED, metrics=metrics,
-                                   score=Score(value, True, 0.0, 2, 2, checks), simulated=True,
-                                   started_at="2026-11-30T00:00:00Z",
-                                   finished_at="2026-11-30T00:00:01Z"))
-    cwd = os.getcwd()
-    os.chdir(repo)  # the experiment's recorded file path is repository-relative
-    try:
-        exp = load_experiment(Path("experiments") / f"{name}.yaml")
-        return repo / write_report(Path("reports") / name / run_id, exp, results, run_id=run_id,
-                                   manifests_root=None)
-    finally:
-        os.chdir(cwd)
 
 
 @pytest.fixture
@@ -66,16 +36,6 @@ def pr_repo(tmp_path):
     head = c.commit_all(dev, "64")
     c.git(dev, "push", "-q", "origin", "grid-64")
     return origin, dev, base, head
-
-
-def push_gpu_experiment(dev) -> str:
-    """Add a .yml experiment on a GPU engine to the PR branch, rendered, and push it."""
-    (dev / "experiments" / "gpu.yml").write_text(
-        (c.REPO / "experiments" / "examples" / "sglang-docker.yaml").read_text())
-    c.tuneops(dev, "render", "experiments/gpu.yml", "--out", "manifests")
-    head = c.commit_all(dev, "a GPU experiment")
-    c.git(dev, "push", "-q", "origin", "grid-64")
-    return head
 
 
 def test_plan_on_a_depth_1_checkout_lists_relative_paths_and_runner_classes(tmp_path, pr_repo):

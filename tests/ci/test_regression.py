@@ -14,7 +14,7 @@ import pytest
 from tuneops.runner.report.load import from_document, load
 
 from tests import ci_helpers as c
-from tests.ci.test_ci_steps import report_for
+from tests.ci_helpers import report_for
 from tests.github_standin import GitHub
 from tuneops.ci import compare, verdict
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import yaml
 
 from tests import ci_helpers as c
-from tests.ci.test_ci_steps import push_gpu_experiment
+from tests.ci_helpers import push_gpu_experiment
 from tests.gha_local import (
     Environment,
     Runner,

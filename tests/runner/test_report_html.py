@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from tuneops.runner.report import html, write_report
 
-from tests.runner.test_report import make_exp, make_results
+from tests.runner.report_helpers import make_exp, make_results
 
 HOSTILE = "<script>document.title='pwned'</script>"
 

@@ -12,7 +12,7 @@ import threading
 from prometheus_client.parser import text_string_to_metric_families
 from tuneops.runner.report import write_report
 
-from tests.runner.test_report import make_exp, make_results
+from tests.runner.report_helpers import make_exp, make_results
 from tests.runner.test_report_html import _telemetry
 from tuneops.cli import main
 

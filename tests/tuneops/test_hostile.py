@@ -519,7 +519,7 @@ def test_a_missing_secret_stops_the_run_before_anything_is_written(tmp_path, mon
 def test_a_report_that_cannot_be_written_names_its_folder(tmp_path, monkeypatch):
     from tuneops.runner.report import write_report
 
-    from tests.runner.test_report import make_exp, make_results
+    from tests.runner.report_helpers import make_exp, make_results
 
     exp = make_exp()
     real_write = Path.write_text
