@@ -167,7 +167,7 @@ def test_user_strings_cannot_leave_their_code_spans(tmp_path, repo):
 def test_a_hostile_best_configuration_stays_in_its_table_cell(tmp_path, repo):
     from tuneops.runner.report.load import from_document
 
-    from tests.ci.test_compare import doc as report
+    from tests.runner.report_helpers import report_doc as report
     from tuneops.ci import compare
     from tuneops.errors import UserError
 

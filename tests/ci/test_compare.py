@@ -6,48 +6,9 @@ from __future__ import annotations
 import pytest
 from tuneops.runner.report.load import from_document
 
+from tests.runner.report_helpers import IDS, report_doc
 from tuneops.ci import compare
 from tuneops.errors import UserError
-
-IDS = {"a": "aaaaaaaaaaaa", "b": "bbbbbbbbbbbb"}
-
-
-def doc(run: str, trials: list[tuple[str, float, dict]], best: str):
-    """A schema-valid report, read through the one loader as every caller reads it."""
-    entries = [{
-        "rank": i + 1, "trial_id": IDS[tid], "index": i, "params": {"p": tid}, "args": {},
-        "status": "completed", "reason": "", "attempts": 1, "feasible": True,
-        "durations": {"startup_s": 1.0, "benchmark_s": 1.0, "total_s": 2.0},
-        "metrics": {}, "simulated": True,
-        "score": {"feasible": True, "violation": 0.0, "concurrency": 1,
-                  "max_feasible_concurrency": 1, **score,
-                  "slo_checks": [{"metric": "ttft.p99", "limit": 500, "bound": "max",
-                                  "value": 100.0, "violation": 0.0, "low": 90.0,
-                                  "high": 110.0}]},
-    } for i, (tid, _, score) in enumerate(trials)]
-    best_id = IDS.get(best)
-    return from_document({
-        "schema_version": 1, "run": {"id": run, "started_at": None, "finished_at": None,
-                                     "interrupted": False},
-        "experiment": {"name": "x", "file": None, "sha256": None},
-        "git": {"commit": None, "dirty": None},
-        "engine": {"name": "sim", "image": None, "version": None, "simulated": True},
-        "hardware": {"gpu_type": None, "gpu_count": 0,
-                     "host": {"cpu_model": None, "cpu_cores": None, "memory_bytes": None}},
-        "tools": {"tuneops": None, "genai_bench": None, "python": "3"},
-        "simulated": True,
-        "benchmark": {"task": "text-to-text", "traffic_scenarios": ["D(1,1)"],
-                      "concurrency": [1], "max_time_per_run_min": 1,
-                      "max_requests_per_run": 1},
-        "objective": {"metric": "output_throughput", "direction": "maximize",
-                      "concurrency": 1},
-        "slos": [{"metric": "ttft.p99", "max": 500}],
-        "summary": {"trials": len(entries), "completed": len(entries),
-                    "feasible": len(entries), "failed": 0},
-        "best_trial_id": best_id,
-        "pareto": {"x": "output_throughput", "y": "ttft.p99", "trial_ids": []},
-        "trials": entries,
-    }, f"report {run}")
 
 
 def test_half_width_is_half_the_recorded_interval_and_none_without_one():
@@ -69,22 +30,22 @@ def test_noise_comes_from_the_recorded_plus_minus_when_there_is_one():
 
 
 def test_same_trial_direct_delta_else_best_vs_best_with_plus_minus_shown():
-    main = doc("m", [("a", 0, {"objective": 100.0, "objective_low": 98.0,
+    main = report_doc("m", [("a", 0, {"objective": 100.0, "objective_low": 98.0,
                                 "objective_high": 102.0})], "a")
-    pr_same = doc("p", [("a", 0, {"objective": 101.0, "objective_low": 99.0,
+    pr_same = report_doc("p", [("a", 0, {"objective": 101.0, "objective_low": 99.0,
                                   "objective_high": 103.0})], "a")
     lines = "\n".join(compare.comparison(pr_same, main))
     assert f"same trial `{IDS['a']}` in both: direct delta" in lines
     assert "| 101.0 ± 2.00 | 100.0 ± 2.00 | ＝ +1.00 (+1.0 %) _within noise_ |" in lines
     assert "100.0 ± 10.0" in lines  # the SLO value's ± from its [low, high]
-    pr_new = doc("p", [("b", 0, {"objective": 150.0})], "b")
+    pr_new = report_doc("p", [("b", 0, {"objective": 150.0})], "b")
     lines = "\n".join(compare.comparison(pr_new, main))
     assert "best vs best" in lines and "+50.0 (+50.0 %)" in lines
-    assert "No trial met every SLO" in "\n".join(compare.comparison(doc("p", [], ""), main))
+    assert "No trial met every SLO" in "\n".join(compare.comparison(report_doc("p", [], ""), main))
 
 
 def test_slo_bounds_and_direction_come_from_the_typed_values_not_the_text():
-    new = doc("r2", [("a", 10.0, {"objective": 10.0})], "a")
+    new = report_doc("r2", [("a", 10.0, {"objective": 10.0})], "a")
     # an SLO bounded on both sides shows both bounds, with the Bound's own symbols
     new.doc["slos"] = [{"metric": "ttft.p99", "max": 500, "min": 100}]
     text = "\n".join(compare.comparison(new, None))
@@ -131,7 +92,7 @@ def test_no_value_on_either_side_has_no_delta():
 def test_every_slo_of_the_best_gets_a_row_whatever_its_name():
     """Metric names sorting before "objective" (error_rate, e2e_latency.*) are rows too."""
     names = ("error_rate", "e2e_latency.p99", "tpot.p50")
-    new = doc("r", [("a", 1.0, {"objective": 1.0})], "a")
+    new = report_doc("r", [("a", 1.0, {"objective": 1.0})], "a")
     new.doc["slos"] = [{"metric": m, "max": 5} for m in names]
     new.doc["trials"][0]["score"]["slo_checks"] = [
         {"metric": m, "limit": 5, "bound": "max", "value": 1.0, "violation": 0.0}

@@ -5,6 +5,7 @@ tests."""
 from __future__ import annotations
 
 from tuneops.runner import bench, score
+from tuneops.runner.report.load import from_document as report_from_document
 from tuneops.runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA, TrialResult
 
 from tests.paths import TESTS
@@ -73,3 +74,59 @@ def doc_with(**over):
         "objective": {"metric": "output_throughput_per_gpu"},
     }
     return {**base, **over}
+
+
+def telemetry_for(kv_max: float) -> list[dict]:
+    """A trial's telemetry record (the shape tuneops.runner.telemetry writes), KV cache
+    peaking at `kv_max`."""
+    lvl = {"kv_cache_usage": {"mean": kv_max / 2, "max": kv_max, "p95": kv_max, "n": 4},
+           "running": {"mean": 2.0, "max": 2.0, "p95": 2.0, "n": 4},
+           "preemptions": {"mean": 1.0, "max": 3.0, "p95": 3.0, "n": 3, "total": 12.0}}
+    return [{"source": "http://127.0.0.1:1/metrics", "interval_s": 0.25, "scrapes": 4,
+             "errors": 0, "series": lvl, "levels": {"D(20,10)": {"1": lvl, "2": lvl}},
+             "not_exposed": {}, "windows": {},
+             "timeline": {"kv_cache_usage": [[0.0, 0.1], [0.25, kv_max]],
+                          "running": [[0.0, 1.0], [0.25, 2.0]]},
+             "gpu": {"not_measured": "no GPU assigned to the trial"}}]
+
+
+# trial ids of report_doc's trials "a" and "b"
+IDS = {"a": "aaaaaaaaaaaa", "b": "bbbbbbbbbbbb"}
+
+
+def report_doc(run: str, trials: list[tuple[str, float, dict]], best: str):
+    """A schema-valid report, read through the one loader as every caller reads it."""
+    entries = [{
+        "rank": i + 1, "trial_id": IDS[tid], "index": i, "params": {"p": tid}, "args": {},
+        "status": "completed", "reason": "", "attempts": 1, "feasible": True,
+        "durations": {"startup_s": 1.0, "benchmark_s": 1.0, "total_s": 2.0},
+        "metrics": {}, "simulated": True,
+        "score": {"feasible": True, "violation": 0.0, "concurrency": 1,
+                  "max_feasible_concurrency": 1, **score,
+                  "slo_checks": [{"metric": "ttft.p99", "limit": 500, "bound": "max",
+                                  "value": 100.0, "violation": 0.0, "low": 90.0,
+                                  "high": 110.0}]},
+    } for i, (tid, _, score) in enumerate(trials)]
+    best_id = IDS.get(best)
+    return report_from_document({
+        "schema_version": 1, "run": {"id": run, "started_at": None, "finished_at": None,
+                                     "interrupted": False},
+        "experiment": {"name": "x", "file": None, "sha256": None},
+        "git": {"commit": None, "dirty": None},
+        "engine": {"name": "sim", "image": None, "version": None, "simulated": True},
+        "hardware": {"gpu_type": None, "gpu_count": 0,
+                     "host": {"cpu_model": None, "cpu_cores": None, "memory_bytes": None}},
+        "tools": {"tuneops": None, "genai_bench": None, "python": "3"},
+        "simulated": True,
+        "benchmark": {"task": "text-to-text", "traffic_scenarios": ["D(1,1)"],
+                      "concurrency": [1], "max_time_per_run_min": 1,
+                      "max_requests_per_run": 1},
+        "objective": {"metric": "output_throughput", "direction": "maximize",
+                      "concurrency": 1},
+        "slos": [{"metric": "ttft.p99", "max": 500}],
+        "summary": {"trials": len(entries), "completed": len(entries),
+                    "feasible": len(entries), "failed": 0},
+        "best_trial_id": best_id,
+        "pareto": {"x": "output_throughput", "y": "ttft.p99", "trial_ids": []},
+        "trials": entries,
+    }, f"report {run}")
