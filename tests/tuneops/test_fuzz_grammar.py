@@ -22,11 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tuneops.renderers.render import render_experiment
 
-from tests.tuneops.test_validate import EXAMPLES
+from tests.paths import ROOT
 from tuneops import cli, expr
 from tuneops.validate import validate_file
 
 SCALE = int(os.environ.get("TUNEOPS_FUZZ_SCALE", "1"))
+EXAMPLE_FILES = sorted((ROOT / "experiments" / "examples").glob("*.yaml"))  # the seeds
 MUTATION_EXAMPLES = 400 * SCALE
 DOCUMENT_EXAMPLES = 300 * SCALE
 EXPRESSION_EXAMPLES = 1000 * SCALE
@@ -68,7 +69,7 @@ def _validate_text(tmp_path, text: str, capsys) -> int:
 
 @st.composite
 def mutated_example(draw) -> str:
-    text = draw(st.sampled_from(EXAMPLES)).read_text()
+    text = draw(st.sampled_from(EXAMPLE_FILES)).read_text()
     for _ in range(draw(st.integers(1, 8))):
         at = draw(st.integers(0, len(text)))
         if draw(st.booleans()):
@@ -136,7 +137,7 @@ def test_expressions_parse_or_fail_with_expr_error(text, a, b):
 @settings(max_examples=EXPRESSION_IN_FILE_EXAMPLES, **_SETTINGS)
 @given(text=EXPRESSIONS)
 def test_expressions_in_an_experiment_exit_0_or_2(tmp_path_factory, capsys, text):
-    example = next(p for p in EXAMPLES if p.stem == "sim-small").read_text()
+    example = next(p for p in EXAMPLE_FILES if p.stem == "sim-small").read_text()
     quoted = text.replace("\\", "\\\\").replace('"', '\\"')
     doc = example.replace("search:\n", f'constraints:\n  - "{quoted}"\n\nsearch:\n', 1)
     tmp = tmp_path_factory.mktemp("e")
