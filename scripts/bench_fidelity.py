@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does genai-bench, on this machine, measure the timings the simulator models?
 
-Runs the fidelity scenario of tests/test_sim_genai_bench.py (genai-bench, D(100,100),
+Runs the fidelity scenario of tests/engines/sim/test_sim_genai_bench.py (genai-bench, D(100,100),
 concurrency 1 and 8, against the simulator) `--repeats` times and prints genai-bench's mean
 TTFT and TPOT next to the simulator's modelled ones, with their ratio. The test checks what
 does not depend on the clock; this prints the wall-clock agreement (it was asserted within
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_sim_genai_bench import TOLERANCE, _mean, measure  # noqa: E402
+from tests.engines.sim.fidelity_helpers import TOLERANCE, mean_of, measure  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in sorted(runs):
             for metric in ("ttft", "tpot"):
                 got = runs[c]["stats"][metric]["mean"]
-                want = _mean(r[f"modelled_{metric}_s"] for r in modelled[c])
+                want = mean_of(r[f"modelled_{metric}_s"] for r in modelled[c])
                 ratios.setdefault((c, metric), []).append(got / want)
                 print(f"run {i + 1}: concurrency {c} {metric}: measured {got * 1000:8.2f} ms, "
                       f"modelled {want * 1000:8.2f} ms, ratio {got / want:.3f}", flush=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How fast does the run journal acknowledge a record? Each append is one write + fsync.
 
-Appends `--records` trial results (4 KB of reason each, as tests/test_journal.py's kill -9
+Appends `--records` trial results (4 KB of reason each, as tests/runner/test_journal.py's kill -9
 test writes) to a fresh run, `--repeats` times, and prints acknowledged records per second
 with their spread and the machine's load. The kill -9 test waits for 150 acknowledgements
 without a clock; this is where the speed is reported. Prints figures, asserts nothing.

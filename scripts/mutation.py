@@ -27,7 +27,7 @@ Not scored (marked skipped before the run, each with its reason):
 - binary-operator replacements by bitwise, shift and power operators (`EXCLUDED`): nobody
   writes `a << b` for `a + b`; they cost run time and only inflate the score;
 - the equivalent mutants in tests/mutation_equivalents.toml, each with its occurrence and a
-  one-line proof (tests/test_mutation_equivalents.py keeps them pointing at real mutants).
+  one-line proof (tests/scripts/test_mutation_equivalents.py keeps them pointing at real mutants).
 
 Usage: python scripts/mutation.py [MODULE ...] [--list] [--timeout S] [--survivors]
        [--sample N [--seed S]]
@@ -65,30 +65,33 @@ class Target:
 
 
 TARGETS = {
-    "score": Target("runner/score.py", ("tests/test_score.py", "tests/test_score_rules.py",
-                                        "tests/test_score_mutants.py")),
-    "expr": Target("tuneops/expr.py", ("tests/test_expr.py", "tests/test_expr_mutants.py")),
-    "plan": Target("tuneops/plan.py", ("tests/test_trial_identity.py", "tests/test_space_plan.py")),
-    "quoting": Target(
-        "renderers/quoting.py", ("tests/test_render_quoting.py", "tests/test_quoting_mutants.py")
-    ),
-    "journal": Target(
-        "runner/journal.py", ("tests/test_journal_replay.py", "tests/test_journal.py")
-    ),
-    "search": Target("runner/search", ("tests/test_search.py", "tests/test_search_mutants.py")),
+    "score": Target("runner/score.py", ("tests/runner/test_score.py",
+                                        "tests/runner/test_score_rules.py",
+                                        "tests/runner/test_score_mutants.py")),
+    "expr": Target("tuneops/expr.py", ("tests/tuneops/test_expr.py",
+                                       "tests/tuneops/test_expr_mutants.py")),
+    "plan": Target("tuneops/plan.py", ("tests/tuneops/test_trial_identity.py",
+                                       "tests/tuneops/test_space_plan.py")),
+    "quoting": Target("renderers/quoting.py", ("tests/renderers/test_render_quoting.py",
+                                               "tests/renderers/test_quoting_mutants.py")),
+    "journal": Target("runner/journal.py", ("tests/runner/test_journal_replay.py",
+                                            "tests/runner/test_journal.py")),
+    "search": Target("runner/search", ("tests/runner/search/test_search.py",
+                                       "tests/runner/search/test_search_mutants.py")),
     "command": Target(
         "renderers/command.py",
-        ("tests/test_command_words.py", "tests/deployments/docker/test_render.py"),
+        ("tests/renderers/test_command_words.py", "tests/deployments/docker/test_render.py"),
     ),
     # the rules added with intervals, reuse, redaction and comparison (issue 26)
-    "stats": Target("runner/stats.py", ("tests/test_stats.py",)),
-    "levels": Target("runner/bench/levels.py", ("tests/test_bench_levels.py",)),
-    "confirm": Target("runner/confirm.py", ("tests/test_confirm.py",)),
-    "store": Target("runner/store.py", ("tests/test_store.py",)),
-    "compare": Target("tuneops/ci/compare.py", ("tests/test_compare.py",)),
-    "secrets": Target("tuneops/secrets.py", ("tests/test_secrets.py",)),
-    "metrics": Target("tuneops/metrics.py", ("tests/test_score_rules.py", "tests/test_stats.py",
-                                             "tests/test_validate.py")),
+    "stats": Target("runner/stats.py", ("tests/runner/test_stats.py",)),
+    "levels": Target("runner/bench/levels.py", ("tests/runner/bench/test_bench_levels.py",)),
+    "confirm": Target("runner/confirm.py", ("tests/runner/test_confirm.py",)),
+    "store": Target("runner/store.py", ("tests/runner/test_store.py",)),
+    "compare": Target("tuneops/ci/compare.py", ("tests/ci/test_compare.py",)),
+    "secrets": Target("tuneops/secrets.py", ("tests/tuneops/test_secrets.py",)),
+    "metrics": Target("tuneops/metrics.py", ("tests/runner/test_score_rules.py",
+                                             "tests/runner/test_stats.py",
+                                             "tests/tuneops/test_validate.py")),
 }
 # Outcomes beside killed and survived, reported apart (never counted as kills): a mutant
 # whose module no longer imports (or a test file that no longer collects), and one whose
@@ -387,7 +390,7 @@ def run_own_operators(name: str, target: Target, tree: Path, command: str, env: 
 def names_occurrence(eq: dict, occurrence: int) -> bool:
     """Does an equivalent name this occurrence? It gives one number, a list (one proof for
     several mutants of an operator on one line), or "every" (operator "*": every mutant of
-    the line); tests/test_mutation_equivalents.py checks each still names its line."""
+    the line); tests/scripts/test_mutation_equivalents.py checks each still names its line."""
     occ = eq.get("occurrence")
     if occ == "every":
         return True

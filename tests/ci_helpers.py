@@ -1,5 +1,6 @@
 """Throwaway GitHub-like repositories for the CI loop tests: a bare origin (fetch by sha
-allowed, as on GitHub), clones, commits, PR merge refs, and a tiny sim experiment."""
+allowed, as on GitHub), clones, commits, PR merge refs, a tiny sim experiment, and the
+reports the real report writer makes from trial results given as data."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tuneops.runner.report import write_report
+from tuneops.runner.results import COMPLETED, Score, SloCheck, TrialResult
+
 from tests import e2e_helpers as h
+from tuneops.plan import make_plan
+from tuneops.validate import load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 TUNEOPS = [sys.executable, "-m", "tuneops.cli"]
@@ -99,3 +105,38 @@ def publish_commit(repo: Path, experiment: str, run_id: str) -> str:
                    input=publish_message(f"reports: {experiment} run {run_id}", run_id, "0" * 40),
                    text=True, capture_output=True)
     return git(repo, "rev-parse", "HEAD")
+
+
+def report_for(repo: Path, name: str, throughput: dict[int, float], run_id: str) -> Path:
+    """reports/<name>/<run_id>/ for the experiment file in `repo`, one completed trial per
+    grid value with the given objective."""
+    exp = load_experiment(repo / "experiments" / f"{name}.yaml")
+    results = []
+    for t in make_plan(exp).trials:
+        value = throughput[t.params["max-running-requests"]]
+        metrics = {"D(32,32)": {2: {"output_throughput_per_gpu": value, "ttft.p99": 100.0,
+                                    "error_rate": 0.0}}}
+        checks = [SloCheck("ttft.p99", 5000, "max", 100.0, 0.0),
+                  SloCheck("error_rate", 0.01, "max", 0.0, 0.0)]
+        results.append(TrialResult(t.id, t.index, t.params, t.args, COMPLETED, metrics=metrics,
+                                   score=Score(value, True, 0.0, 2, 2, checks), simulated=True,
+                                   started_at="2026-11-30T00:00:00Z",
+                                   finished_at="2026-11-30T00:00:01Z"))
+    cwd = os.getcwd()
+    os.chdir(repo)  # the experiment's recorded file path is repository-relative
+    try:
+        exp = load_experiment(Path("experiments") / f"{name}.yaml")
+        return repo / write_report(Path("reports") / name / run_id, exp, results, run_id=run_id,
+                                   manifests_root=None)
+    finally:
+        os.chdir(cwd)
+
+
+def push_gpu_experiment(dev) -> str:
+    """Add a .yml experiment on a GPU engine to the PR branch, rendered, and push it."""
+    (dev / "experiments" / "gpu.yml").write_text(
+        (REPO / "experiments" / "examples" / "sglang-docker.yaml").read_text())
+    tuneops(dev, "render", "experiments/gpu.yml", "--out", "manifests")
+    head = commit_all(dev, "a GPU experiment")
+    git(dev, "push", "-q", "origin", "grid-64")
+    return head

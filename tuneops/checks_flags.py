@@ -6,7 +6,7 @@ checked against the generated catalog (schemas/catalogs/, plus the engine's extr
 which records what the engine's real parser accepts. Every spelling the engine accepts is
 taken and normalised to its canonical flag (`tp` is vLLM's -tp; `disable-x: true` is
 `x: false`); a flag set under two spellings is an error. Sizes (`8k`), `auto`, choices and
-JSON are checked as the parser would (tests/test_real_parsers.py holds validation to the
+JSON are checked as the parser would (tests/scripts/test_real_parsers.py holds validation to the
 parsers' verdicts). Flags tuneops sets itself (host, port, model, served name) are refused
 wherever they appear.
 """

@@ -35,7 +35,7 @@ from tuneops.registry import Catalog, Flag
 # Bump when how tuneops measures changes (docs/architecture.md, "Trial identity"): the
 # load generator (including the genai-bench version pinned in pyproject.toml) or how it is
 # invoked, warm-up, what a repeat is, how metrics are read or aggregated. A test changes
-# it and checks that every trial id changes (tests/test_trial_identity.py).
+# it and checks that every trial id changes (tests/tuneops/test_trial_identity.py).
 # 1: genai-bench text-to-text runs per scenario x concurrency, warm-up requests first,
 #    repeats as separate runs (fresh engine when asked), means over repeats, percentiles
 #    over the pooled requests of every repeat.

@@ -1,6 +1,6 @@
 """The attacks (and bad days) of issue 20 against the `tuneops ci` steps, on real git and
 the REST stand-in, without measuring (reports come from the real report writer with
-trial results given as data; tests/test_ci_steps.report_for).
+trial results given as data; tests/ci_helpers.report_for).
 
 forged report · stale base · markdown injection · sticky hijack · racing comment jobs ·
 300-experiment comment · plan failures as annotations · infra-only runs never published ·
@@ -19,8 +19,8 @@ from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.store import ResultStore
 
 from tests import ci_helpers as c
+from tests.ci_helpers import report_for
 from tests.github_standin import GitHub
-from tests.test_ci_steps import report_for
 from tuneops.ci import comment, github
 from tuneops.ci.authorize import decide
 from tuneops.ci.plan import plan
@@ -167,7 +167,7 @@ def test_user_strings_cannot_leave_their_code_spans(tmp_path, repo):
 def test_a_hostile_best_configuration_stays_in_its_table_cell(tmp_path, repo):
     from tuneops.runner.report.load import from_document
 
-    from tests.test_compare import doc as report
+    from tests.runner.report_helpers import report_doc as report
     from tuneops.ci import compare
     from tuneops.errors import UserError
 

@@ -11,7 +11,7 @@ import pytest
 from tuneops.runner.report_trust import ATTESTATION, KEY_ENV, ReportTrust
 
 from tests import ci_helpers as c
-from tests.test_ci_steps import report_for
+from tests.ci_helpers import report_for
 from tuneops.ci.plan import plan
 from tuneops.ci.publish import publish
 

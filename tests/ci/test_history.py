@@ -5,7 +5,7 @@ main draws no point."""
 from __future__ import annotations
 
 from tests import ci_helpers as c
-from tests.test_ci_steps import report_for
+from tests.ci_helpers import report_for
 from tuneops.ci import history
 from tuneops.ci.publish import publish
 

@@ -14,8 +14,8 @@ import pytest
 from tuneops.runner.report.load import from_document, load
 
 from tests import ci_helpers as c
+from tests.ci_helpers import report_for
 from tests.github_standin import GitHub
-from tests.test_ci_steps import report_for
 from tuneops.ci import compare, verdict
 
 REPO_NAME = "acme/tuning"

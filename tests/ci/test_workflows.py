@@ -15,6 +15,7 @@ from __future__ import annotations
 import yaml
 
 from tests import ci_helpers as c
+from tests.ci_helpers import push_gpu_experiment
 from tests.gha_local import (
     Environment,
     Runner,
@@ -24,7 +25,6 @@ from tests.gha_local import (
     workflow_run_event,
 )
 from tests.github_standin import GitHub
-from tests.test_ci_steps import push_gpu_experiment
 
 REPO_NAME = "acme/tuning"
 WORKFLOWS = c.REPO / ".github" / "workflows"

@@ -13,7 +13,7 @@ import pytest
 from tuneops.deployments.ome import monitoring as ome_monitoring
 from tuneops.deployments.ome.render import trial_name
 
-from tests.test_report import _doc_with
+from tests.runner.report_helpers import doc_with
 from tuneops.plan import make_trial
 from tuneops.registry import engines
 from tuneops.spec import from_document
@@ -60,7 +60,7 @@ def test_a_broken_dashboard_fails_the_schema(break_it):
 
 
 def test_pod_monitor_selects_engine_pods_and_labels_their_trial():
-    doc = _doc_with(deployment={"mode": "ome", "gpus": {"count": 1, "type": "H100"},
+    doc = doc_with(deployment={"mode": "ome", "gpus": {"count": 1, "type": "H100"},
                                 "ome": {"namespace": "tune", "monitoring": True}},
                     engine={"name": "sglang", "image": "lmsysorg/sglang:v0.5.2",
                             "version": "0.5.2"})

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from tuneops.runner import cost, stats
 
-from tests.test_report import _doc_with
+from tests.runner.report_helpers import doc_with
 from tuneops.spec import from_document
 
 
 def _exp(**gpus):
-    doc = _doc_with()
+    doc = doc_with()
     doc["deployment"] = {"mode": "local", "gpus": {"count": 1, "type": "H100", **gpus}}
     return from_document(doc)
 

@@ -13,29 +13,17 @@ from pathlib import Path
 import pytest
 from tuneops.runner.report import html, write_report
 
-from tests.test_report import make_exp, make_results
+from tests.runner.report_helpers import make_exp, make_results, telemetry_for
 
 HOSTILE = "<script>document.title='pwned'</script>"
-
-
-def _telemetry(kv_max: float) -> list[dict]:
-    lvl = {"kv_cache_usage": {"mean": kv_max / 2, "max": kv_max, "p95": kv_max, "n": 4},
-           "running": {"mean": 2.0, "max": 2.0, "p95": 2.0, "n": 4},
-           "preemptions": {"mean": 1.0, "max": 3.0, "p95": 3.0, "n": 3, "total": 12.0}}
-    return [{"source": "http://127.0.0.1:1/metrics", "interval_s": 0.25, "scrapes": 4,
-             "errors": 0, "series": lvl, "levels": {"D(20,10)": {"1": lvl, "2": lvl}},
-             "not_exposed": {}, "windows": {},
-             "timeline": {"kv_cache_usage": [[0.0, 0.1], [0.25, kv_max]],
-                          "running": [[0.0, 1.0], [0.25, 2.0]]},
-             "gpu": {"not_measured": "no GPU assigned to the trial"}}]
 
 
 @pytest.fixture
 def report(tmp_path):
     exp = make_exp()
     results = make_results(exp)
-    results[0].telemetry = _telemetry(0.5)
-    results[1].telemetry = _telemetry(0.99)
+    results[0].telemetry = telemetry_for(0.5)
+    results[1].telemetry = telemetry_for(0.99)
     results[1].reason = HOSTILE  # reasons, parameters, ids: report input, escaped
     results[1].params = {**results[1].params, "schedule-policy": HOSTILE}
     out = write_report(tmp_path / "reports" / exp.name / "run1", exp, results, run_id="run1",

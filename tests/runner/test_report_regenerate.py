@@ -12,8 +12,7 @@ import threading
 from prometheus_client.parser import text_string_to_metric_families
 from tuneops.runner.report import write_report
 
-from tests.runner.test_report_html import _telemetry
-from tests.test_report import make_exp, make_results
+from tests.runner.report_helpers import make_exp, make_results, telemetry_for
 from tuneops.cli import main
 
 
@@ -22,7 +21,7 @@ def _written(tmp_path):
     results = make_results(exp)
     for i, r in enumerate(results):  # a report's trial ids are 12 hex digits (the loader)
         r.trial_id = f"{0xabc000 + i:012x}"
-    results[1].telemetry = _telemetry(0.99)  # the best
+    results[1].telemetry = telemetry_for(0.99)  # the best
     out = write_report(tmp_path / "r" / exp.name / "run1", exp, results, run_id="run1",
                        manifests_root=None)
     return out
