@@ -246,8 +246,10 @@ class PosList(list):  # type: ignore[type-arg]
 
 
 class DuplicateKey(Exception):
+    """A key written twice in one mapping (YAML would silently keep the last)."""
+
     def __init__(self, key: str, mark: Any) -> None:
-        super().__init__(key)
+        super().__init__(f"duplicate key {key!r} at line {mark.line + 1}")
         self.key, self.mark = key, mark
 
 
