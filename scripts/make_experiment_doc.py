@@ -43,7 +43,9 @@ expected and, for misspellings, a suggestion; bad input exits with code 2.
    keys (<<) are not supported"): write the fields out, so a review reads what runs;
    anchors and aliases of whole values are fine. A raw U+2028, U+2029 or U+0085 is refused
    with its line and column (YAML 1.1 parsers break lines there, YAML 1.2 does not); inside
-   a double-quoted value write it escaped (`"\\u2028"`).
+   a double-quoted value write it escaped (`"\\u2028"`). The file is read as YAML 1.2:
+   `yes`, `no`, `on`, `off` are text, `0o17` is octal (15), `017` is 17; a `%YAML 1.1`
+   directive is refused.
 2. **The schema** (`schemas/experiment.schema.json`, JSON Schema 2020-12): every field
    below; unknown fields are errors everywhere.
 3. **Meaning** (only once the schema passes): the checks listed under

@@ -51,14 +51,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
             diags = [d for d in shared_names(valid) if d.file == str(path)]
             valid = valid[:-1] if diags else valid
         problems += len(diags)
-        report.append({"file": str(path), "ok": not diags, "errors": [d.as_dict() for d in diags],
-                       "warnings": [w.as_dict() for w in warns]})
+        # Both formats list at most MAX_DIAGNOSTICS per file (errors first) and count the
+        # rest: a generated file with 100,000 bad values must not print 100,000 entries.
+        shown = [*diags, *warns][: errors.MAX_DIAGNOSTICS]
+        hidden = len(diags) + len(warns) - len(shown)
+        report.append({"file": str(path), "ok": not diags,
+                       "errors": [d.as_dict() for d in shown[: len(diags)]],
+                       "warnings": [w.as_dict() for w in shown[len(diags):]],
+                       "notShown": hidden})
         if args.format == "text":
-            shown = [*diags, *warns]
-            for d in shown[: errors.MAX_DIAGNOSTICS]:
+            for d in shown:
                 print(secrets.redact(str(d)), file=sys.stderr)
-            if len(shown) > errors.MAX_DIAGNOSTICS:
-                print(f"{path}: ... and {len(shown) - errors.MAX_DIAGNOSTICS} more problem(s) "
+            if hidden:
+                print(f"{path}: ... and {hidden} more problem(s) "
                       "not shown (fix these first)", file=sys.stderr)
             if not diags:
                 print(f"{path}: ok" + (f" ({len(warns)} warning(s))" if warns else ""))

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from yaml import YAMLError
 
-from tuneops import schemas
+from tuneops import schemas, yamlnodes
 from tuneops.errors import Diagnostic, UserError
 
 SEARCH_METHODS = ("grid", "random", "bayesian")
@@ -140,8 +139,10 @@ def load_engines(path: Path | None = None) -> dict[str, Engine]:
     each bad entry and field (exit 2). Default: the shipped schemas/engines.yaml."""
     path = Path(path or ENGINE_TABLE)
     try:
-        raw = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, YAMLError) as exc:
+        # The same YAML 1.2 reading as experiments (libyaml, positions kept for _line_of)
+        raw = _read_table(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError, yamlnodes.Problem, yamlnodes.DuplicateKey,
+            ValueError, KeyError) as exc:
         raise UserError([Diagnostic(str(path), 0, 0, "", f"cannot read the engine table: {exc}",
                                     "")]) from None
     problems = _table_errors(path, raw)
@@ -150,8 +151,16 @@ def load_engines(path: Path | None = None) -> dict[str, Engine]:
     return {name: _engine(name, e) for name, e in raw.items()}
 
 
+def _read_table(text: str) -> Any:
+    """One YAML document; a duplicate key, an unknown tag or a second document refused."""
+    documents = yamlnodes.compose_all(text, max_depth=64)
+    if len(documents) != 1:
+        raise ValueError(f"expected one YAML document, found {len(documents)}")
+    return yamlnodes.construct(documents[0])
+
+
 def _plain(value: Any) -> Any:
-    """ruamel's round-trip containers as plain dicts and lists."""
+    """The loader's position-keeping containers as plain dicts and lists."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,9 +1,12 @@
 """Load experiment YAML safely, keeping line/column positions for error messages.
 
-ruamel.yaml's round-trip constructor records where every key and item came from; we use
-it so that a schema error can point at `file:line:column`. The file is parsed once: the
-node graph is composed (with ruamel's plain scanner: comments are never needed, and
-gathering them made parsing several times slower), checked, then constructed.
+libyaml (PyYAML's C parser) scans the text; tuneops.yamlnodes composes its events into
+nodes as YAML 1.2 (the semantics ruamel.yaml gave before: `yes`/`on` are text, `0o17` is
+octal), counting depth as it goes, and constructs dicts and lists that remember where
+each key, value and item was written, so that a schema error can point at
+`file:line:column`. The file is parsed once. ruamel.yaml is only used to *write* YAML
+(promote.py's round-trip edits): its pure-Python scanner made a 1 MB experiment take
+seconds to validate.
 
 Everything hostile input can do to a loader is bounded here, each refusal pointing at its
 line and column: only regular files, read with a bounded read (a FIFO or `/dev/zero`
@@ -12,28 +15,24 @@ documents would exhaust Python's recursion in every later stage); alias bombs ("
 laughs"), by the expanded size of the node graph; integer literals longer than
 MAX_INT_DIGITS; floats that are not finite (`.nan`, `.inf`, `1e999`); NUL characters; and
 mapping keys that are not text (`{1: a, "1": b}` would collapse into one key). Duplicate
-keys are rejected by ruamel itself.
+keys are refused at the second one.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import re
 import stat
 import unicodedata
-import warnings
 from pathlib import Path
 from typing import Any
 
-import ruamel.yaml.parser
-import ruamel.yaml.scanner
-from ruamel.yaml import YAML
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-from ruamel.yaml.scalarbool import ScalarBoolean
+from yaml.error import MarkedYAMLError, YAMLError
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from tuneops import yamlnodes
 from tuneops.errors import Diagnostic, UserError
 
 MAX_BYTES = 1_000_000
@@ -46,20 +45,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _ODD_BREAK = re.compile("[\u2028\u2029\x85]")  # line breaks only to YAML 1.1
 _INT, _FLOAT, _STR = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "str"))
 # Plain data only: !!set, !!omap, !!binary, !!python/… and local tags build objects that
-# no field takes (and some crash ruamel's round-trip constructor).
+# no field takes.
 _TAGS = {
     f"tag:yaml.org,2002:{t}"
     for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
 }
-
-
-def _yaml() -> YAML:
-    y = YAML(typ="rt")
-    y.Scanner = ruamel.yaml.scanner.Scanner  # no comment gathering: 5x faster
-    y.Parser = ruamel.yaml.parser.Parser
-    y.allow_duplicate_keys = False
-    y.max_depth = MAX_DEPTH
-    return y
 
 
 def _fail(file: str, message: str, line: int = 0, column: int = 0, hint: str = "") -> UserError:
@@ -132,6 +122,8 @@ def _at(node: Any) -> tuple[int, int]:
 def _scalar_problem(node: ScalarNode) -> tuple[str, str] | None:
     """(message, hint) when a scalar is a value no field can use, else None."""
     value = node.value
+    if node.tag == _STR and value.isascii() and "\x00" not in value:
+        return None  # most scalars: nothing to look at
     if "\x00" in value:
         return "text contains a NUL character", "no field can carry one"
     if _SURROGATE.search(value):
@@ -139,7 +131,7 @@ def _scalar_problem(node: ScalarNode) -> tuple[str, str] | None:
             node.value = value.encode("utf-16", "surrogatepass").decode("utf-16")
         except UnicodeDecodeError:
             return "text contains a lone UTF-16 surrogate", "write the character itself"
-    if node.tag == _INT:
+    if node.tag == _INT and len(value) > MAX_INT_DIGITS:
         body = value.strip().lstrip("+-")
         if body[:2].lower() in ("0x", "0o", "0b"):
             body = body[2:]
@@ -168,9 +160,12 @@ def _check_nodes(file: str, root: Any) -> None:
         node, done = stack.pop()
         key = id(node)
         if done:
-            kids = _children(node)
-            size = 1 + sum(memo[id(k)][0] for k in kids)
-            depth = 1 + max((memo[id(k)][1] for k in kids), default=0)
+            size, deepest = 1, 0
+            for kid in _children(node):
+                kid_size, kid_depth = memo[id(kid)]
+                size += kid_size
+                deepest = max(deepest, kid_depth)
+            depth = 1 + deepest
             memo[key] = (min(size, MAX_EXPANDED_NODES + 1), depth)
             if size > MAX_EXPANDED_NODES:
                 raise _fail(
@@ -196,7 +191,7 @@ def _check_nodes(file: str, root: Any) -> None:
                 *_at(node),
                 hint="plain text, numbers, true/false, null, lists and mappings only",
             )
-        if isinstance(node, ScalarNode):
+        if node.__class__ is ScalarNode:
             problem = _scalar_problem(node)
             if problem:
                 raise _fail(file, problem[0], *_at(node), hint=problem[1])
@@ -234,52 +229,48 @@ def _children(node: Any) -> list[Any]:
 
 
 def load(path: Path, text: str | None = None) -> Any:
-    """Parse one YAML document (once); raise UserError pointing at the problem."""
+    """Parse one YAML document (once); raise UserError pointing at the problem.
+
+    The cyclic garbage collector is paused meanwhile: composing a 1 MB file makes some
+    200,000 objects, none of them garbage, and the collector's repeated full passes over
+    them took longer than the parse itself.
+    """
     name = str(path)
     text = read_text(path) if text is None else text
-    y = _yaml()
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        with warnings.catch_warnings():  # a reused anchor is legal YAML: no stderr noise
-            warnings.simplefilter("ignore")
-            nodes = list(y.compose_all(text))
+        return _load(name, text)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(name: str, text: str) -> Any:
+    try:
+        nodes = yamlnodes.compose_all(text, MAX_DEPTH)
+    except yamlnodes.Problem as exc:
+        mark = exc.mark
+        raise _fail(name, exc.message, mark.line + 1, mark.column + 1, exc.hint) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or exc.context or "invalid YAML"
-        if "maximum depth" in problem:
-            raise _fail(
-                name, f"nesting is deeper than {MAX_DEPTH} levels", line, col,
-                hint="an experiment needs a handful",
-            ) from None
         raise _fail(name, f"YAML syntax error: {problem}", line, col) from None
-    except YAMLError as exc:
+    except YAMLError as exc:  # the reader's: a character YAML does not allow
         raise _fail(name, f"YAML syntax error: {exc}") from None
-    except RecursionError:  # flow collections nested past the scanner's own stack
-        raise _fail(name, f"nesting is deeper than {MAX_DEPTH} levels") from None
     if len(nodes) != 1:
         raise _fail(name, f"expected one YAML document, found {len(nodes)}")
-    if nodes[0] is None:
-        raise _fail(name, "file is empty", hint="an experiment needs apiVersion, kind, metadata…")
     _check_nodes(name, nodes[0])
     try:
-        return y.constructor.construct_document(nodes[0])
-    except DuplicateKeyError as exc:
-        mark = exc.problem_mark
-        key = (exc.problem or "").split('"')[1] if '"' in (exc.problem or "") else ""
+        return yamlnodes.construct(nodes[0])
+    except yamlnodes.DuplicateKey as exc:
         raise _fail(
-            name,
-            f"duplicate key {key!r}" if key else "duplicate key",
-            mark.line + 1 if mark else 0,
-            mark.column + 1 if mark else 0,
+            name, f"duplicate key {exc.key!r}", exc.mark.line + 1, exc.mark.column + 1,
             hint="each key may appear once",
         ) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise _fail(
-            name, f"YAML error: {exc.problem}", mark.line + 1 if mark else 0,
-            mark.column + 1 if mark else 0,
-        ) from None
-    except (ValueError, OverflowError, TypeError, AttributeError, KeyError) as exc:
+    except (ValueError, OverflowError, TypeError, AttributeError, KeyError,
+            IndexError, YAMLError) as exc:
         # a scalar no constructor takes, e.g. `!!int x` or a timestamp out of range
         raise _fail(name, f"YAML value cannot be read: {exc}") from None
 
@@ -331,8 +322,6 @@ def to_plain(obj: Any) -> Any:
         return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [to_plain(v) for v in obj]
-    if isinstance(obj, ScalarBoolean):  # an anchored true/false: an int subclass
-        return bool(obj)
     if isinstance(obj, bool) or obj is None:
         return obj
     if isinstance(obj, int):

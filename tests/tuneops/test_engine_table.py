@@ -213,6 +213,19 @@ def test_a_bad_name_or_a_broken_file_is_a_clear_error(tmp_path, text):
         assert any(p.path == "Bad_Name" and "does not match" in p.message for p in problems)
 
 
+@pytest.mark.parametrize(("text", "says"), [
+    ("sim:\n  command: [a]\n  command: [b]\n", "duplicate key 'command' at line 3"),
+    ("sim: {command: !!python/name:os.system x}\n", "python/name"),
+    ("a: 1\n---\nb: 2\n", "expected one YAML document, found 2"),
+])
+def test_a_table_yaml_would_misread_is_refused_not_guessed(tmp_path, text, says):
+    """A duplicate key (YAML keeps the last), an object tag or a second document."""
+    path = tmp_path / "engines.yaml"
+    path.write_text(text)
+    (problem,) = _problems(path)
+    assert "cannot read the engine table" in problem.message and says in problem.message
+
+
 def test_validate_exits_2_on_a_malformed_table(tmp_path, monkeypatch, capsys):
     bad = _table(tmp_path, TOY_ENTRY.replace("simulated: true", "simulated: 3"))
     monkeypatch.setattr(registry, "ENGINE_TABLE", bad)

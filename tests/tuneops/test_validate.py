@@ -253,6 +253,26 @@ def test_cli_validate_exit_codes(tmp_path: Path, capsys):
     assert report["files"][0]["ok"] is False and report["errors"] >= 1
 
 
+def test_cli_validate_lists_at_most_max_diagnostics_in_both_formats(tmp_path: Path, capsys):
+    """A generated file with many bad values prints a bounded report, the rest counted."""
+    example = ROOT / "experiments" / "examples" / "sim-small.yaml"
+    many = errors.MAX_DIAGNOSTICS + 20
+    bogus = "".join(f"    bogus-flag-{i}: 1\n" for i in range(many))
+    path = tmp_path / "many.yaml"
+    path.write_text(example.read_text().replace("  args:\n", "  args:\n" + bogus, 1))
+    assert cli.main(["validate", "--format", "json", str(path)]) == errors.EXIT_USAGE
+    report = json.loads(capsys.readouterr().out)
+    (entry,) = report["files"]
+    assert report["errors"] == many
+    assert len(entry["errors"]) + len(entry["warnings"]) == errors.MAX_DIAGNOSTICS
+    assert entry["notShown"] == many - errors.MAX_DIAGNOSTICS
+    assert "bogus-flag-0" in entry["errors"][0]["message"] + entry["errors"][0]["path"]
+    assert cli.main(["validate", str(path)]) == errors.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert sum("bogus-flag-" in line for line in err.splitlines()) == errors.MAX_DIAGNOSTICS
+    assert f"... and {many - errors.MAX_DIAGNOSTICS} more problem(s) not shown" in err
+
+
 # --- the schema itself -------------------------------------------------------------------
 
 
