@@ -135,13 +135,18 @@ class EngineWatch:
         return None
 
 
+EXIT_CODE = re.compile(r"engine exited with code (-?\d+)\b")
+
+
 def death_failure(why: str, logs: str) -> TrialFailure:
     """Classify an engine that died while being measured: its own log blames its settings
-    (OOM, a failed assertion) -> ConfigFailure (failed_config); anything else (killed from
-    outside, a crash that names no cause) -> a plain TrialFailure, which the runner records
-    as failed_benchmark."""
+    (OOM, a failed assertion) -> ConfigFailure (failed_config); killed by a signal from
+    outside -> InfraFailure (common/causes.py: retried, never the configuration's); a crash
+    that names no cause -> a plain TrialFailure, which the runner records as
+    failed_benchmark. `why` may carry more after the code ("...; genai-bench stopped")."""
     text = tail(logs, 200)
-    code = int(why.rsplit(" ", 1)[-1]) if why.startswith("engine exited with code ") else None
+    found = EXIT_CODE.match(why)
+    code = int(found.group(1)) if found else None
     if causes.killing_signal(code) and not DEATH_CONFIG_PATTERNS.search(text):
         return InfraFailure(f"{causes.signal_reason(code, 'while being measured')}",
                             tail(logs))
