@@ -18,9 +18,8 @@ Noise (runner.stats): every value may carry a 95 % interval. An SLO's verdict co
 uncertain (straddling it, or a statistic judged from fewer requests than it needs: p99
 needs 100). `feasible` stays the point estimate's answer; `verdict` says how sure it is.
 
-Ranking, the tie set and the Pareto front live in runner/rankings.py; their old names still
-resolve here (`score.ranking`, `score.rank`, ...). What an SLO or metric means (its bound,
-statistic, direction) is asked of tuneops.metrics.
+Ranking, the tie set and the Pareto front live in runner/rankings.py. What an SLO or metric
+means (its bound, statistic, direction) is asked of tuneops.metrics.
 """
 
 from __future__ import annotations
@@ -273,16 +272,3 @@ def constraint(score: Score | None) -> float:
         return 0.0
     return score.violation or 1.0
 
-
-# The ranking half (runner/rankings.py) under its old names here, for callers that knew them.
-_RANKING_NAMES = frozenset({
-    "FAILED_ORDER", "DEFAULT_PARETO", "rank_key", "rank", "is_feasible", "best",
-    "point_value", "point_bounds", "pareto_indices", "pareto_front", "pareto_axes",
-    "objective_interval", "Ranking", "ranking"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _RANKING_NAMES:
-        from tuneops.runner import rankings as _ranking
-        return getattr(_ranking, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,7 +43,7 @@ def point_label(result: TrialResult) -> str:
 LEGEND_ROWS = 16  # ranks listed under a plot; more are named in report.md's table
 
 
-def _rank(ranking: score.Ranking, r: TrialResult) -> int:
+def _rank(ranking: rankings.Ranking, r: TrialResult) -> int:
     return next(i for i, t in enumerate(ranking.trials, 1) if t is r)
 
 

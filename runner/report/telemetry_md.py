@@ -8,7 +8,7 @@ named with its reason ("not exposed by llama.cpp"), never shown as a zero.
 
 from __future__ import annotations
 
-from tuneops.runner import score
+from tuneops.runner import rankings
 from tuneops.runner.report import markdown  # its table(); read at call time (a cycle)
 from tuneops.runner.results import COMPLETED, TrialResult
 from tuneops.runner.telemetry import explain
@@ -63,7 +63,7 @@ def trial_table(r: TrialResult, scenario: str | None) -> list[str]:
     return out
 
 
-def section(ranking: score.Ranking, scenario: str | None) -> list[str]:
+def section(ranking: rankings.Ranking, scenario: str | None) -> list[str]:
     """The section's lines; [] when no trial was scraped."""
     done = [r for r in ranking.trials if r.status == COMPLETED and r.telemetry]
     if not any(explain.pooled_levels(r.telemetry, scenario) for r in done):

@@ -6,7 +6,7 @@ import json
 
 import jsonschema
 import pytest
-from tuneops.runner import score
+from tuneops.runner import rankings, score
 from tuneops.runner.report import markdown, provenance, results_json, write_report
 from tuneops.runner.report.plots import TRADEOFF_FILE, param_file
 from tuneops.runner.results import COMPLETED, STATUSES, TrialResult
@@ -116,7 +116,7 @@ def test_deploy_command_prefers_rendered_docker_line(tmp_path):
 
 def test_summary_table_is_gfm(written):
     exp, results, _ = written
-    text = markdown.summary_table(score.ranking(results, exp), exp)
+    text = markdown.summary_table(rankings.ranking(results, exp), exp)
     lines = text.splitlines()
     assert len(lines) == 2 + len(results)
     assert all(ln.startswith("| ") and ln.endswith(" |") for ln in lines)
@@ -258,7 +258,7 @@ def test_tie_set_is_named_at_the_top_and_values_carry_their_spread(tmp_path):
     a = repeated(exp, 0, {"max-running-requests": 8, "schedule-policy": "lpm"}, [1.0, 1.1, 0.9])
     b = repeated(exp, 1, {"max-running-requests": 64, "schedule-policy": "lpm"}, [1.02, 0.95, 1.0])
     c = repeated(exp, 2, {"max-running-requests": 8, "schedule-policy": "fcfs"}, [0.5, 0.51, 0.49])
-    rk = score.ranking([a, b, c], exp)
+    rk = rankings.ranking([a, b, c], exp)
     assert set(rk.tie_ids) == {"rep0", "rep1"}
     out = write_report(tmp_path / "r", exp, [a, b, c], run_id="r", ranking=rk)
     md = (out / "report.md").read_text()
@@ -284,8 +284,8 @@ def test_tie_set_is_named_at_the_top_and_values_carry_their_spread(tmp_path):
 def test_results_json_and_plots_share_the_rankings_pareto(written):
     exp, results, out = written
     doc = json.loads((out / "results.json").read_text())
-    rk = score.ranking(results, exp)
-    assert (doc["pareto"]["x"], doc["pareto"]["y"]) == rk.pareto_axes == score.pareto_axes(exp)
+    rk = rankings.ranking(results, exp)
+    assert (doc["pareto"]["x"], doc["pareto"]["y"]) == rk.pareto_axes == rankings.pareto_axes(exp)
     assert doc["pareto"]["trial_ids"] == [r.trial_id for r in rk.pareto]
 
 

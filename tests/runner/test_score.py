@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from tuneops.runner import bench, score
+from tuneops.runner import bench, rankings, score
 from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
@@ -182,35 +182,35 @@ def test_ranking_feasible_then_infeasible_then_failed_both_directions(dirn):
     far_over = trial(3, m({1: 1}, {1: 5000}), exp=exp)
     failed = [trial(4, status=FAILED_CONFIG), trial(5, status=FAILED_INFRA),
               trial(6, status=CANCELLED), trial(7, status=FAILED_BENCHMARK)]
-    ranked = score.rank([*failed, far_over, slightly_over, feasible_lo, feasible_hi], exp)
+    ranked = rankings.rank([*failed, far_over, slightly_over, feasible_lo, feasible_hi], exp)
     ids = [r.trial_id for r in ranked]
     good = ["t1", "t0"] if dirn == "maximize" else ["t0", "t1"]
     assert ids[:2] == good
     assert ids[2:4] == ["t2", "t3"]  # least violation first, whatever its throughput
     assert ids[4:] == ["t7", "t5", "t4", "t6"]
-    assert score.best(ranked).trial_id == good[0]
+    assert rankings.best(ranked).trial_id == good[0]
 
 
 def test_failures_never_outrank_when_nothing_is_feasible():
     exp = make_exp({"metric": "ttft.p99", "direction": "minimize"}, slos=[])
     fail = trial(0, status=FAILED_CONFIG)
     ok = trial(1, m({1: 100}, {1: 100}), exp=exp)
-    ranked = score.rank([fail, ok], exp)
+    ranked = rankings.rank([fail, ok], exp)
     assert [r.trial_id for r in ranked] == ["t1", "t0"]
-    assert score.best([fail]) is None
+    assert rankings.best([fail]) is None
 
 
 def test_rank_scores_unscored_completed_trials_without_mutating():
     exp = make_exp()
     raw = trial(0, m({1: 100}, {1: 100}))
-    ranked = score.rank([raw], exp)
+    ranked = rankings.rank([raw], exp)
     assert raw.score is None and ranked[0].score.feasible
 
 
 def test_rank_ties_are_deterministic_by_index():
     exp = make_exp()
     a, b = trial(2, m({1: 100}, {1: 1}), exp=exp), trial(1, m({1: 100}, {1: 1}), exp=exp)
-    assert [r.trial_id for r in score.rank([a, b], exp)] == ["t1", "t2"]
+    assert [r.trial_id for r in rankings.rank([a, b], exp)] == ["t1", "t2"]
 
 
 def test_constraint_sign():
@@ -230,15 +230,15 @@ def test_pareto_front_over_throughput_and_ttft():
     pts = {0: (100, 50), 1: (300, 200), 2: (250, 300), 3: (300, 150), 4: (50, 40)}
     results = [trial(i, m({1: x}, {1: y}), exp=exp) for i, (x, y) in pts.items()]
     results.append(trial(9, status=FAILED_CONFIG))
-    front = {r.trial_id for r in score.pareto_front(results)}
+    front = {r.trial_id for r in rankings.pareto_front(results)}
     assert front == {"t0", "t3", "t4"}  # t1 is beaten by t3, t2 by t3
 
 
 def test_pareto_indices_respects_directions():
     pts = [(1.0, 1.0), (2.0, 2.0)]
-    assert score.pareto_indices(pts, ("maximize", "maximize")) == [1]
-    assert score.pareto_indices(pts, ("minimize", "minimize")) == [0]
-    assert score.pareto_indices(pts, ("maximize", "minimize")) == [0, 1]
+    assert rankings.pareto_indices(pts, ("maximize", "maximize")) == [1]
+    assert rankings.pareto_indices(pts, ("minimize", "minimize")) == [0]
+    assert rankings.pareto_indices(pts, ("maximize", "minimize")) == [0, 1]
 
 
 # ---------------------------------------------------------------- noise: intervals, ties
@@ -297,18 +297,18 @@ def test_overlapping_objective_intervals_form_the_tie_set():
     c = scored(2, 300, 100, spread((290, 310), (90, 110)), exp)  # clearly behind
     # infeasible (ttft over 500), its interval overlapping the best's: still never tied
     bad = scored(3, 510, 900, spread((490, 530), (880, 920)), exp)
-    rk = score.ranking([c, bad, b, a], exp)
+    rk = rankings.ranking([c, bad, b, a], exp)
     assert rk.best.trial_id == "t0"
     assert rk.tie_ids == ["t0", "t1"]
     assert not rk.separated and rk.spread_known
-    alone = score.ranking([a, c], exp)
+    alone = rankings.ranking([a, c], exp)
     assert alone.tie_ids == ["t0"] and alone.separated
 
 
 def test_single_measurements_never_claim_separation():
     exp = make_exp()
     a, b = trial(0, m({1: 500}, {1: 100}), exp=exp), trial(1, m({1: 300}, {1: 100}), exp=exp)
-    rk = score.ranking([a, b], exp)
+    rk = rankings.ranking([a, b], exp)
     assert rk.best.trial_id == "t0" and not rk.spread_known and not rk.separated
 
 
@@ -316,10 +316,10 @@ def test_one_pareto_rule_for_every_writer():
     """Axes: throughput = the objective, latency = the first latency SLO (else ttft.p99);
     a latency objective keeps throughput on the other axis."""
     exp = make_exp(slos=[{"metric": "tpot.p50", "max": 50}])
-    assert score.pareto_axes(exp) == ("output_throughput_per_gpu", "tpot.p50")
+    assert rankings.pareto_axes(exp) == ("output_throughput_per_gpu", "tpot.p50")
     lat = make_exp({"metric": "ttft.p99", "direction": "minimize"}, slos=[])
-    assert score.pareto_axes(lat) == ("output_throughput_per_gpu", "ttft.p99")
-    rk = score.ranking([], make_exp())
+    assert rankings.pareto_axes(lat) == ("output_throughput_per_gpu", "ttft.p99")
+    rk = rankings.ranking([], make_exp())
     assert rk.pareto_axes == ("output_throughput_per_gpu", "ttft.p99")
 
 

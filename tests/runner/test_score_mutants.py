@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from tuneops.runner import score
+from tuneops.runner import rankings, score
 from tuneops.runner.results import (
     CANCELLED,
     COMPLETED,
@@ -241,7 +241,7 @@ def test_constraint_is_zero_when_feasible_else_the_violation():
 # ---------------------------------------------------------------- ranking
 
 def key(r, dirn="maximize"):
-    return score.rank_key(r, dirn)
+    return rankings.rank_key(r, dirn)
 
 
 def test_rank_key_groups_and_orders():
@@ -290,27 +290,27 @@ def test_rank_scores_unscored_results_and_best_is_the_first_feasible():
     measured = result(3, mets=metrics(x={1: {TPUT: 7.0, TTFT: 50.0}}))
     failing = result(0, sc=s(100.0, feasible=False, violation=0.1))
     empty = result(4)  # completed, nothing measured: stays unscored
-    ranked = score.rank([failing, empty, measured], _exp())
+    ranked = rankings.rank([failing, empty, measured], _exp())
     assert [r.index for r in ranked] == [3, 0, 4]
     assert ranked[0].score.objective == 7.0 and measured.score is None  # copied, not mutated
     assert ranked[2].score is None
-    assert score.best(ranked) is ranked[0]
-    assert score.best([failing, empty]) is None
-    assert score.best([]) is None
+    assert rankings.best(ranked) is ranked[0]
+    assert rankings.best([failing, empty]) is None
+    assert rankings.best([]) is None
 
 
 def test_rank_uses_the_experiments_direction():
     a, b = result(0, sc=s(1.0)), result(1, sc=s(2.0))
-    assert [r.index for r in score.rank([a, b], _exp("minimize"))] == [0, 1]
-    assert [r.index for r in score.rank([a, b], _exp("maximize"))] == [1, 0]
+    assert [r.index for r in rankings.rank([a, b], _exp("minimize"))] == [0, 1]
+    assert [r.index for r in rankings.rank([a, b], _exp("maximize"))] == [1, 0]
 
 
 def test_is_feasible():
-    assert score.is_feasible(result(0, sc=s(1.0)))
-    assert not score.is_feasible(result(0, sc=s(math.nan)))
-    assert not score.is_feasible(result(0, sc=s(1.0, feasible=False)))
-    assert not score.is_feasible(result(0))
-    assert not score.is_feasible(result(0, FAILED_CONFIG, sc=s(1.0)))
+    assert rankings.is_feasible(result(0, sc=s(1.0)))
+    assert not rankings.is_feasible(result(0, sc=s(math.nan)))
+    assert not rankings.is_feasible(result(0, sc=s(1.0, feasible=False)))
+    assert not rankings.is_feasible(result(0))
+    assert not rankings.is_feasible(result(0, FAILED_CONFIG, sc=s(1.0)))
 
 
 # ---------------------------------------------------------------- Pareto
@@ -319,21 +319,21 @@ def test_pareto_keeps_duplicates_and_drops_only_the_dominated():
     pts = [(10.0, 5.0), (10.0, 5.0), (8.0, 4.0), (10.0, 6.0), (12.0, 9.0), (7.0, 9.0)]
     # x maximized, y minimized: both copies of (10,5) stay; (10,6) loses to (10,5) on y
     # alone, (7,9) to (12,9) on x alone; (8,4) has the lowest y, (12,9) the highest x.
-    assert score.pareto_indices(pts, ("maximize", "minimize")) == [0, 1, 2, 4]
-    assert score.pareto_indices(pts, ("maximize", "maximize")) == [4]
-    assert score.pareto_indices(pts, ("minimize", "minimize")) == [2, 5]
-    assert score.pareto_indices([], ("maximize", "minimize")) == []
-    assert score.pareto_indices([(1.0, 1.0)], ("minimize", "maximize")) == [0]
+    assert rankings.pareto_indices(pts, ("maximize", "minimize")) == [0, 1, 2, 4]
+    assert rankings.pareto_indices(pts, ("maximize", "maximize")) == [4]
+    assert rankings.pareto_indices(pts, ("minimize", "minimize")) == [2, 5]
+    assert rankings.pareto_indices([], ("maximize", "minimize")) == []
+    assert rankings.pareto_indices([(1.0, 1.0)], ("minimize", "maximize")) == [0]
 
 
 def test_point_value_at_the_scored_level_or_the_mean():
     mets = metrics(x={1: {TPUT: 10.0}, 4: {TPUT: 30.0}}, y={1: {TPUT: 20.0}})
     scored = result(0, sc=s(30.0, level=4), mets=mets)
-    assert score.point_value(scored, TPUT) == 30.0
-    assert score.point_value(result(0, mets=mets), TPUT) == pytest.approx(22.5)  # (15+30)/2
-    assert score.point_value(result(0, mets=mets), TPUT, "y") == 20.0
-    assert score.point_value(result(0), TPUT) is None
-    assert score.point_value(result(0, mets=mets), "missing") is None
+    assert rankings.point_value(scored, TPUT) == 30.0
+    assert rankings.point_value(result(0, mets=mets), TPUT) == pytest.approx(22.5)  # (15+30)/2
+    assert rankings.point_value(result(0, mets=mets), TPUT, "y") == 20.0
+    assert rankings.point_value(result(0), TPUT) is None
+    assert rankings.point_value(result(0, mets=mets), "missing") is None
 
 
 def test_pareto_front_over_completed_measured_trials():
@@ -343,9 +343,9 @@ def test_pareto_front_over_completed_measured_trials():
     trials = [r(0, 10.0, 100.0), r(1, 20.0, 100.0), r(2, 5.0, 50.0),
               r(3, 99.0, 1.0, FAILED_INFRA), r(4, 20.0, 100.0),
               result(5, mets=metrics(x={1: {TPUT: 50.0}}))]
-    front = score.pareto_front(trials, TPUT, TTFT)
+    front = rankings.pareto_front(trials, TPUT, TTFT)
     assert [t.index for t in front] == [1, 2, 4]
-    by_scenario = score.pareto_front(trials, TPUT, TTFT, scenario="missing")
+    by_scenario = rankings.pareto_front(trials, TPUT, TTFT, scenario="missing")
     assert by_scenario == []
 
 
@@ -368,10 +368,10 @@ def test_parsed_strings_compare_by_value():
     mean = score.score_metrics(ok, obj(concurrency=fresh("mean")), [])
     assert mean.concurrency is None and mean.objective == 7.0
     assert key(result(0, fresh(COMPLETED), sc=s(2.0)), fresh("maximize"))[:2] == (0, -2.0)
-    assert score.is_feasible(result(0, fresh(COMPLETED), sc=s(2.0)))
+    assert rankings.is_feasible(result(0, fresh(COMPLETED), sc=s(2.0)))
     measured = result(0, fresh(COMPLETED), mets=metrics(x={1: {TPUT: 3.0, TTFT: 1.0}}))
-    assert score.rank([measured], _exp())[0].score is not None
-    front = score.pareto_front([result(0, fresh(COMPLETED),
+    assert rankings.rank([measured], _exp())[0].score is not None
+    front = rankings.pareto_front([result(0, fresh(COMPLETED),
                                        mets=metrics(x={1: {TPUT: 1.0, TTFT: 1.0}}))], TPUT, TTFT)
     assert len(front) == 1
     check = SloCheck(TTFT, 100.0, fresh("max"), 150.0, 0.5)
@@ -398,7 +398,7 @@ def test_the_objectives_direction_beats_the_metrics_default():
     r1, r2 = result(0, sc=s(1.0)), result(1, sc=s(2.0))
     exp = _exp("minimize")
     assert exp.objective.direction == "minimize"
-    assert [r.index for r in score.rank([r2, r1], exp)] == [0, 1]
+    assert [r.index for r in rankings.rank([r2, r1], exp)] == [0, 1]
 
 
 def test_the_mean_is_a_true_division():
@@ -406,35 +406,35 @@ def test_the_mean_is_a_true_division():
     assert score.score_metrics(mets, obj(concurrency="mean"), []).objective == 1.5
     both = metrics(a={1: {TPUT: 1.0}}, b={1: {TPUT: 2.0}})
     assert score.objective_value(both, TPUT, 1, None) == 1.5
-    assert score.point_value(result(0, mets=mets), TPUT) == 1.5
+    assert rankings.point_value(result(0, mets=mets), TPUT) == 1.5
 
 
 def test_pareto_with_fractional_values_and_cancelled_trials():
     pts = [(10.5, 1.0), (10.2, 1.0)]  # the same whole part: only the fraction decides
-    assert score.pareto_indices(pts, ("maximize", "minimize")) == [0]
-    assert score.pareto_indices([(1.0, 10.2), (1.0, 10.5)], ("maximize", "minimize")) == [0]
+    assert rankings.pareto_indices(pts, ("maximize", "minimize")) == [0]
+    assert rankings.pareto_indices([(1.0, 10.2), (1.0, 10.5)], ("maximize", "minimize")) == [0]
 
     def r(i, status, tput, ttft):
         return result(i, status, mets=metrics(x={1: {TPUT: tput, TTFT: ttft}}))
 
     trials = [r(0, CANCELLED, 99.0, 1.0), r(1, COMPLETED, 5.0, 5.0),
               r(2, FAILED_BENCHMARK, 99.0, 1.0)]
-    assert [t.index for t in score.pareto_front(trials, TPUT, TTFT)] == [1]
+    assert [t.index for t in rankings.pareto_front(trials, TPUT, TTFT)] == [1]
 
 
 def test_rank_scores_only_completed_trials_and_only_completed_trials_are_feasible():
     mets = metrics(x={1: {TPUT: 3.0, TTFT: 1.0}})
     failed = result(0, FAILED_BENCHMARK, mets=mets)  # measured, then failed: stays unscored
     cancelled = result(1, CANCELLED, mets=mets)
-    assert all(r.score is None for r in score.rank([failed, cancelled], _exp()))
-    assert not score.is_feasible(result(2, CANCELLED, sc=s(1.0)))
-    assert not score.is_feasible(result(2, FAILED_INFRA, sc=s(1.0)))
+    assert all(r.score is None for r in rankings.rank([failed, cancelled], _exp()))
+    assert not rankings.is_feasible(result(2, CANCELLED, sc=s(1.0)))
+    assert not rankings.is_feasible(result(2, FAILED_INFRA, sc=s(1.0)))
 
 
 def test_pareto_directions_compare_by_value_and_unmeasured_trials_are_skipped_anywhere():
     pts = [(1.0, 1.0), (2.0, 2.0)]
-    assert score.pareto_indices(pts, (fresh("maximize"), fresh("maximize"))) == [1]
-    assert score.pareto_indices(pts, (fresh("minimize"), fresh("minimize"))) == [0]
+    assert rankings.pareto_indices(pts, (fresh("maximize"), fresh("maximize"))) == [1]
+    assert rankings.pareto_indices(pts, (fresh("minimize"), fresh("minimize"))) == [0]
     no_ttft = result(0, mets=metrics(x={1: {TPUT: 50.0}}))
     ok = result(1, mets=metrics(x={1: {TPUT: 5.0, TTFT: 5.0}}))
-    assert score.pareto_front([no_ttft, ok], TPUT, TTFT) == [ok]
+    assert rankings.pareto_front([no_ttft, ok], TPUT, TTFT) == [ok]

@@ -12,7 +12,7 @@ SLO judged on its best scenario), applied by hand to runner/score.py.
 from __future__ import annotations
 
 import pytest
-from tuneops.runner import score
+from tuneops.runner import rankings, score
 from tuneops.runner.results import COMPLETED, TrialResult
 
 from tuneops.metrics import min_requests
@@ -221,7 +221,7 @@ def test_tie_set_table(rule, other, tied):
     tput, interval, ttft = other
     o = result(1, tput, interval, ttft, exp=exp)
     behind = result(2, 100.0, sp(95, 105), exp=exp)
-    rk = score.ranking([behind, o, best], exp)
+    rk = rankings.ranking([behind, o, best], exp)
     assert rk.best.trial_id == "t0", rule
     assert rk.tie_ids == (["t0", "t1"] if tied else ["t0"]), rule
     assert rk.separated == (not tied), rule
@@ -232,14 +232,14 @@ def test_a_best_with_a_zero_width_interval_ties_only_what_touches_it():
     best = result(0, 500.0, sp(500, 500), exp=exp)
     touching = result(1, 495.0, sp(490, 500), exp=exp)
     short = result(2, 495.0, sp(490, 499.9), exp=exp)
-    assert score.ranking([short, touching, best], exp).tie_ids == ["t0", "t1"]
+    assert rankings.ranking([short, touching, best], exp).tie_ids == ["t0", "t1"]
 
 
 def test_a_best_without_an_interval_ties_nothing_and_claims_no_separation():
     exp = make_exp([MAX])
     best = result(0, 500.0, None, exp=exp)
     same = result(1, 500.0, None, exp=exp)
-    rk = score.ranking([same, best], exp)
+    rk = rankings.ranking([same, best], exp)
     assert rk.tie_ids == ["t0"] and not rk.spread_known and not rk.separated
 
 
@@ -253,4 +253,4 @@ def test_tie_set_in_either_direction(direction):
     a = result(0, good, sp(good - 20, good + 20), exp=exp)
     b = result(1, near, sp(near - 20, near + 20), exp=exp)
     c = result(2, far, sp(far - 10, far + 10), exp=exp)
-    assert score.ranking([c, b, a], exp).tie_ids == ["t0", "t1"]
+    assert rankings.ranking([c, b, a], exp).tie_ids == ["t0", "t1"]

@@ -143,7 +143,7 @@ def test_a_reused_trial_keeps_its_intervals_samples_and_host_load(tmp_path):
     """Reuse must not make numbers look surer than measured: the intervals (which decide
     the tie set and SLO verdicts), the per-repeat samples and the contention flag come
     back as the measuring run wrote them."""
-    from tuneops.runner import score
+    from tuneops.runner import rankings
     from tuneops.runner.trial import summarize
 
     exp_path = h.write_experiment(tmp_path, "noisy", slos=SLOS, benchmark={"repeats": 3})
@@ -174,8 +174,8 @@ def test_a_reused_trial_keeps_its_intervals_samples_and_host_load(tmp_path):
         assert after.score.objective_low == before.score.objective_low is not None
         assert after.score.objective_n == 3
     # 104 ± 1.2 vs 100.7 ± 27.6: measured, they tie; reused, they still do
-    assert len(score.ranking(measured, exp).ties) == 2
-    assert len(score.ranking(summary.results, exp).ties) == 2
+    assert len(rankings.ranking(measured, exp).ties) == 2
+    assert len(rankings.ranking(summary.results, exp).ties) == 2
 
 
 def _store_with_two_experiments(tmp_path):
