@@ -88,7 +88,9 @@ class GitHub:
         r = f"/repos/{state.repo}"
 
         def user(auth: str) -> dict:
-            # the GITHUB_TOKEN of a workflow acts as the GitHub Actions app's bot user
+            # the GITHUB_TOKEN of a workflow acts as the GitHub Actions app's bot user:
+            # docs.github.com/actions/security-guides/automatic-token-authentication
+            # (comments it writes are authored by github-actions[bot], a user of type Bot)
             return state.tokens.get(auth) or {"login": "github-actions[bot]", "id": 41898282,
                                               "type": "Bot"}
 
@@ -113,8 +115,10 @@ class GitHub:
 
         def route(method: str, path: str, body: Any, auth: str) -> tuple[int, Any]:
             n = state.pr["number"]
+            # docs.github.com/rest/repos/repos#get-a-repository (the fields PyGithub reads)
             if method == "GET" and path == r:
                 return 200, {"full_name": state.repo, "url": f"{base}{r}"}
+            # docs.github.com/rest/pulls/pulls#get-a-pull-request: head/base sha, ref, repo
             if method == "GET" and path == f"{r}/pulls/{n}":
                 return 200, pr_doc()
             # docs.github.com/rest/pulls/pulls#list-pull-requests (state=open: the default)
@@ -132,10 +136,13 @@ class GitHub:
                     return 404, {"message": "Not Found"}
                 groups = state.runner_groups[m.group(1)]
                 return 200, {"total_count": len(groups), "runner_groups": groups}
+            # docs.github.com/rest/issues/issues#get-an-issue (a pull request is an issue)
             if method == "GET" and path == f"{r}/issues/{n}":
                 return 200, issue_doc()
+            # docs.github.com/rest/issues/labels#list-labels-for-an-issue
             if method == "GET" and path == f"{r}/issues/{n}/labels":
                 return 200, [{"name": x} for x in state.pr["labels"]]
+            # docs.github.com/rest/issues/comments#list-issue-comments (oldest first)
             if method == "GET" and path == f"{r}/issues/{n}/comments":
                 return 200, [comment_doc(c) for c in state.comments]
             # docs.github.com/rest/issues/comments#create-an-issue-comment; a body over
