@@ -236,7 +236,10 @@ class OmeStandIn:
     def _services(self) -> None:
         items = {i["metadata"]["name"]: i for i in self._list("inferenceservices")}
         for name in list(self.engines):
-            if name not in items:  # deleted: stop the engine, remove its pod
+            # deleted: its pods go with it, as Kubernetes' garbage collector removes objects
+            # whose ownerReference is gone (kubernetes.io/docs/concepts/architecture/
+            # garbage-collection; OME's engine Deployment is owned by the InferenceService)
+            if name not in items:
                 engine = self.engines.pop(name)
                 _kill(engine.proc)
                 _delete_pod(self.core, engine.pod, self.namespace)
@@ -244,7 +247,9 @@ class OmeStandIn:
             engine = self.engines.get(name)
             if engine is None:
                 if name in self.refused or not self._runtime_valid(isvc):
-                    continue  # OME returns the error and requeues: nothing runs
+                    # controller.go:229-238: Reconcile returns the validation error and the
+                    # request is requeued; no engine Deployment is created
+                    continue
                 self.engines[name] = self._start_engine(isvc)
                 self.served.append(name)
                 self.max_running = max(self.max_running, len(self.engines))
