@@ -122,6 +122,7 @@ def build(
         "decision": {
             "best_trial_id": best.trial_id if best else None,
             "tie_set": ranking.tie_ids,
+            "tie_break": ranking.tie_break,
             "separated": ranking.separated,
             "spread_known": ranking.spread_known,
             "confidence": 0.95,
