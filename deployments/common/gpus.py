@@ -11,6 +11,10 @@ held across processes, as ports are (``deployments/common/ports.py``): an exclus
 ``<lock_dir>/<id>.lock`` for as long as the trial has it, dropped by the kernel if the
 holder dies. A GPU another tuneops process holds is skipped; `acquire` waits (polling)
 until enough are free here *and* unlocked.
+
+`host_gpu_types` names this machine's GPU types (tuneops' names, e.g. H100) from
+nvidia-smi's board names: validate allows a docker/local experiment to compare only those
+(tuneops/checks_gpus.py).
 """
 
 from __future__ import annotations
