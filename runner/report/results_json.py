@@ -108,7 +108,8 @@ def build(
                       "repeats": b.repeats_identity},
         "objective": {"metric": exp.objective.metric, "direction": exp.objective.direction,
                       "concurrency": exp.objective.concurrency,
-                      "scenario": exp.objective.scenario},
+                      "scenario": exp.objective.scenario,
+                      "tieBreak": exp.objective.tie_break},  # as the experiment spells it
         "slos": [s.as_dict() for s in exp.slos],
         "parameters": [p.name for p in exp.parameters],
         "summary": {

@@ -156,3 +156,23 @@ def test_the_report_shows_the_cost_that_ordered_the_tie_set():
     plain = "\n".join(markdown._decision(exp, rankings.ranking(
         [tied, top], make_exp(tie_break="none")), {}))
     assert COST not in plain and "Below: the first of them by point value." in plain
+
+
+def test_a_regenerated_report_ranks_with_the_runs_tie_break():
+    """`tuneops report` rebuilds the experiment from results.json: the tie-break the run
+    applied comes back with it, even where the default would differ (the price the run
+    was given is not recorded)."""
+    from tuneops.runner.report import regenerate, results_json
+
+    exp = make_exp(tie_break="cost")  # one GPU type, no price of its own: default none
+    top = trial(0, exp, 500.0, (480, 520), 1.0, (0.9, 1.1))
+    tied = trial(1, exp, 495.0, (470, 515), 0.5, (0.4, 0.6))
+    hardware = {"gpu_count": 1, "gpu_type": "H100", "deployment": "local"}
+    doc = results_json.build(exp, rankings.ranking([top, tied], exp), {
+        "experiment": {"name": "ties"}, "engine": {"name": "sim"}, "hardware": hardware})
+    assert doc["objective"]["tieBreak"] == "cost" and doc["decision"]["tie_break"] == "cost"
+    rebuilt = regenerate.experiment(doc)
+    assert rebuilt.objective.tie_break == "cost"
+    assert rankings.ranking([top, tied], rebuilt).tie_ids == ["t1", "t0"]
+    doc["objective"].pop("tieBreak")  # a report written before tieBreak: the default
+    assert regenerate.experiment(doc).objective.tie_break == "none"
