@@ -265,8 +265,10 @@ def ranking(results: Iterable[TrialResult], exp: Experiment) -> Ranking:
         ties = by_cost([best_] + [r for r in ordered if r is not best_ and is_feasible(r)
                                   and _ties_with(best_, r)], exp)
         best_ = ties[0]
-        tied = {id(r) for r in ties}  # the tie set leads, in its order; the rest as ranked
-        ordered = ties + [r for r in ordered if id(r) not in tied]
+        # the tie set's own slots take its new order; every other trial keeps its place
+        tied = {id(r) for r in ties}
+        order = iter(ties)
+        ordered = [next(order) if id(r) in tied else r for r in ordered]
     axes = pareto_axes(exp)
     front = pareto_front(ordered, axes[0], axes[1], scenario=exp.objective.scenario)
     return Ranking(

@@ -176,3 +176,17 @@ def test_a_regenerated_report_ranks_with_the_runs_tie_break():
     assert rankings.ranking([top, tied], rebuilt).tie_ids == ["t1", "t0"]
     doc["objective"].pop("tieBreak")  # a report written before tieBreak: the default
     assert regenerate.experiment(doc).objective.tie_break == "none"
+
+
+def test_only_the_tie_sets_own_places_change():
+    """t1 is beyond the noise but ranks between two tied trials: it keeps its place (the
+    confirmation phase takes the top k by place), the tied ones swap theirs."""
+    exp = make_exp(tie_break="cost")
+    top = trial(0, exp, 500.0, (499, 501), 1.0, (0.9, 1.1))
+    between = trial(1, exp, 495.0, (494.5, 495.5), 0.1, (0.05, 0.15))  # not tied, cheapest
+    wide = trial(2, exp, 470.0, (440, 510), 0.5, (0.4, 0.6))  # tied (reaches 501)
+    rk = rankings.ranking([wide, between, top], exp)
+    assert [r.trial_id for r in rk.trials] == ["t2", "t1", "t0"] and rk.best.trial_id == "t2"
+    plain = make_exp(tie_break="none")
+    assert [r.trial_id for r in rankings.ranking([wide, between, top], plain).trials] == [
+        "t0", "t1", "t2"]
