@@ -2,41 +2,42 @@
 
 price per hour = the trial's GPUs × the price of its GPU type: the experiment's
 ``deployment.gpus.pricePerHour`` (a number, or one per type) before schemas/gpus.yaml's
-table. The type is the trial's own when its engine takes one as a parameter (the
-simulator's ``gpu-type``: one experiment can compare H100 and L40S), else
-``deployment.gpus.type``. Added to each repeat's values before they are summarized, so a
-cost has the same 95 % interval treatment as the throughput it comes from. No price, no
+table (tuneops.registry.gpu_prices). The type is the trial's own when
+``deployment.gpus.type`` is a parameter (one experiment compares H100 and L40S), else the
+simulator's ``gpu-type`` when set, else the fixed ``deployment.gpus.type``. Added to each
+repeat's values before they are summarized, so a cost has the same 95 % interval treatment
+as the throughput it comes from. No price, no
 GPU, no throughput: no cost metric (never a zero).
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-from ruamel.yaml import YAML
-
-from tuneops import schemas
+from tuneops import registry
 from tuneops.metrics import COST_METRICS
-from tuneops.spec import Experiment
+from tuneops.spec import GPU_TYPE_PARAM, Experiment
 
 GPU_TYPE_ARG = "gpu-type"  # the simulator's flag (schemas/engines.yaml sim.extra_flags)
 
 
-@cache
 def price_table() -> dict[str, float]:
-    raw = YAML(typ="safe").load((schemas.ROOT / "gpus.yaml").read_text())
-    return {str(k): float(v) for k, v in raw.items()}
+    return registry.gpu_prices()
 
 
-def gpu_type(exp: Experiment, args: dict[str, Any]) -> str | None:
+def gpu_type(exp: Experiment, params: dict[str, Any], args: dict[str, Any]) -> str | None:
+    """The trial's GPU type: its deployment.gpus.type parameter, else the simulator's
+    gpu-type flag it set directly, else the experiment's fixed type."""
+    if GPU_TYPE_PARAM in params:
+        return exp.gpu_type_for(params)
     t = args.get(GPU_TYPE_ARG)
     return str(t) if t else exp.deployment.gpus.type
 
 
-def hourly_price(exp: Experiment, args: dict[str, Any], gpu_count: int) -> float | None:
+def hourly_price(exp: Experiment, args: dict[str, Any], gpu_count: int,
+                 params: dict[str, Any] | None = None) -> float | None:
     """USD per hour for the trial's GPUs, or None when unknown."""
-    kind = gpu_type(exp, args)
+    kind = gpu_type(exp, params or {}, args)
     own = exp.deployment.gpus.price_per_hour
     if isinstance(own, dict):
         per_gpu = own.get(kind) if kind else None

@@ -6,6 +6,10 @@ whichever way the objective points. Trials are ordered by their point values, bu
 best is grouped with every feasible trial whose objective interval overlaps its own: the
 tie set, which reports name instead of one winner.
 
+Within the tie set, `objective.tieBreak: cost` puts the cheaper trial first (`by_cost`):
+the objective cannot tell them apart, the bill can. The best is then the cheapest tied
+trial; nothing outside the tie set (an infeasible trial, a trial beyond the noise) moves.
+
 `ranking` is the one place trials are ordered; every report writer formats its answer
 and ranks nothing. Scores come from runner.score; directions from tuneops.metrics.
 """
@@ -37,7 +41,7 @@ from tuneops.runner.score import (
     score_result,
 )
 
-from tuneops.metrics import Direction, metric
+from tuneops.metrics import COST_METRICS, Direction, metric
 from tuneops.spec import Experiment
 
 # Among failures: the ones that got furthest come first (the engine served, then it started).
@@ -201,6 +205,31 @@ def _ties_with(best_: TrialResult, other: TrialResult) -> bool:
     return olo <= hi and lo <= ohi
 
 
+COST_TIE_METRIC = "cost_per_million_output_tokens"
+
+
+def cost_key(result: TrialResult, exp: Experiment) -> tuple[int, float]:
+    """How cheap a trial is, for breaking a tie (lower first). The cost is the objective's
+    own when it is a cost metric, else cost_per_million_output_tokens, at the trial's
+    objective point. Cheaper means the lower upper bound of its 95 % interval: what the
+    trial costs at worst, so a lucky single sample does not win; a trial measured once (no
+    interval) counts its point value. A trial whose cost is unknown (no price, no
+    throughput) is never taken as cheap: it sorts after every priced one."""
+    name = exp.objective.metric if exp.objective.metric in COST_METRICS else COST_TIE_METRIC
+    sc = exp.objective.scenario
+    lo, hi = point_bounds(result, name, sc)
+    worst = hi if hi is not None else point_value(result, name, sc)
+    return (1, math.inf) if worst is None else (0, worst)
+
+
+def by_cost(ties: list[TrialResult], exp: Experiment) -> list[TrialResult]:
+    """The tie set, cheaper first when the experiment breaks ties by cost; equal costs keep
+    the objective's order (the sort is stable)."""
+    if exp.objective.tie_break != "cost":
+        return ties
+    return sorted(ties, key=lambda r: cost_key(r, exp))
+
+
 @dataclass
 class Ranking:
     """The answer of a run, computed once (`ranking`) and only formatted by reports."""
@@ -212,6 +241,7 @@ class Ranking:
     pareto_axes: tuple[str, str] = DEFAULT_PARETO  # (throughput, latency)
     pareto: list[TrialResult] = field(default_factory=list)
     direction: Direction = Direction.MAXIMIZE
+    tie_break: str = "none"  # how the tie set is ordered (objective.tieBreak)
 
     @property
     def separated(self) -> bool:
@@ -232,13 +262,18 @@ def ranking(results: Iterable[TrialResult], exp: Experiment) -> Ranking:
     best_ = best(ordered)
     ties: list[TrialResult] = []
     if best_ is not None:
-        ties = [best_] + [r for r in ordered if r is not best_ and is_feasible(r)
-                          and _ties_with(best_, r)]
+        ties = by_cost([best_] + [r for r in ordered if r is not best_ and is_feasible(r)
+                                  and _ties_with(best_, r)], exp)
+        best_ = ties[0]
+        # the tie set's own slots take its new order; every other trial keeps its place
+        tied = {id(r) for r in ties}
+        order = iter(ties)
+        ordered = [next(order) if id(r) in tied else r for r in ordered]
     axes = pareto_axes(exp)
     front = pareto_front(ordered, axes[0], axes[1], scenario=exp.objective.scenario)
     return Ranking(
         trials=ordered, best=best_, ties=ties,
         spread_known=best_ is not None and objective_interval(best_) != UNKNOWN,
         pareto_axes=axes, pareto=front,
-        direction=exp.objective.direction,
+        direction=exp.objective.direction, tie_break=exp.objective.tie_break,
     )

@@ -313,7 +313,7 @@ def _measure(
     per run, levels not run, engine telemetry per kept run), or why measuring failed. The
     engine dying raises (see _engine_died); the load generator failing raises InfraFailure
     (the trial is retried)."""
-    exp = ctx.exp
+    exp = ctx.exp.for_trial(trial.params)  # the trial's GPU type: genai-bench's, the price
     least, most = repeats or (exp.benchmark.repeats, exp.benchmark.max_repeats)
     # A backend that measures where the engine runs (OME: a BenchmarkJob in the cluster)
     # does so itself; its engine may not be reachable from here, so it is not watched.
@@ -379,7 +379,7 @@ def _measure(
             n -= 1
             continue
         _merge(samples, records, outcome,
-               cost.hourly_price(exp, trial.args, exp.gpus_per_trial))
+               cost.hourly_price(exp, trial.args, exp.gpus_per_trial, trial.params))
         telemetry.append(seen)
         if n >= least and _converged(exp, samples, records):
             break

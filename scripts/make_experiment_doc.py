@@ -52,6 +52,36 @@ expected and, for misspellings, a suggestion; bad input exits with code 2.
    [Checks beyond the schema](#checks-beyond-the-schema).
 """
 
+COMPARE = """### Comparing GPU types, and cost as the tie-break
+
+`parameters: {deployment.gpus.type: [H100, L40S]}` makes the GPU type a parameter: every
+trial runs on, and is priced as, its own type (leave the fixed `deployment.gpus.type` out).
+`tuneops plan` shows each trial's type and its GPUs' USD per hour.
+
+- **OME**: each trial's InferenceService gets a node affinity on its own type's GPU product
+  labels (`deployment.ome.gpuProducts`, one set for every trial, is refused here).
+- **docker / local**: trials run on this machine's GPUs, so only the type nvidia-smi shows
+  here is allowed (an H100 box cannot measure an L40S); validate says which type the
+  machine has, or that it has none.
+- **The simulator** (`engine: sim`) runs anywhere: it models each trial's type (its
+  `--gpu-type` follows the parameter), so any type it models is allowed.
+
+Every compared type needs a price when cost ranks the trials (a warning otherwise), and the
+weights must fit on each type.
+
+**Tie-break.** Trials whose objective intervals overlap the best's are a tie set: the
+measurements cannot order them. `objective.tieBreak: cost` orders the tie set cheaper
+first, and the cheapest becomes the best. Cheaper means the lower *upper bound* of the 95 %
+interval of `cost_per_million_output_tokens` (or of the objective, when it is a cost
+metric) at the trial's objective point: what the trial costs at worst, so a trial does not
+win on one lucky sample; a trial measured once counts its point value; a trial with no known
+cost sorts after every priced one; equal costs keep the objective's order. Nothing outside
+the tie set moves: an infeasible trial, or one beyond the noise, is never promoted by being
+cheap. The default is `cost` when the experiment is about cost (the GPU type is a
+parameter, or `deployment.gpus.pricePerHour` is set) and `none` otherwise: within one GPU
+type a default price only mirrors throughput.
+"""
+
 CHECKS = f"""## Checks beyond the schema
 
 - **Engine flags** (`engine.args`, `parameters`) must exist in the engine's flag catalog
@@ -200,10 +230,15 @@ def render() -> str:
         out.append(f"| `{name}` | {UNITS[name]} | {METRICS[name].direction.word} |")
     out.append("")
     out.append("## GPU types\n")
-    out.append("`deployment.gpus.type` must be one of these (memory used by the weights check):\n")
-    out.append("| type | memory (GiB) |\n|---|---|")
-    out += [f"| `{k}` | {v} |" for k, v in GPU_MEMORY_GIB.items()]
+    out.append("`deployment.gpus.type` must be one of these (memory used by the weights check; "
+               "the price is schemas/gpus.yaml's example default for the cost metrics, "
+               "overridden by `deployment.gpus.pricePerHour`):\n")
+    out.append("| type | memory (GiB) | USD per GPU-hour |\n|---|---|---|")
+    prices = registry.gpu_prices()
+    out += [f"| `{k}` | {v} | {prices[k]:.2f} |" if k in prices else f"| `{k}` | {v} | — |"
+            for k, v in GPU_MEMORY_GIB.items()]
     out.append("")
+    out.append(COMPARE)
     out.append(CHECKS)
     out.append("## A fully commented example\n")
     out.append(f"`{EXAMPLE.relative_to(ROOT)}`:\n")

@@ -20,6 +20,7 @@ from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
 from tuneops.checks_space import probe_values
 from tuneops.deployments.registry import deployment_mode
+from tuneops.spec import GPU_TYPE_PARAM
 
 # GPU memory in GiB as the driver reports it (rounded down): the weights must fit below it.
 GPU_MEMORY_GIB = {
@@ -124,13 +125,20 @@ def _check_gpus(ctx: Context, roles: dict) -> None:
             f"unknown GPU type {gpu_type!r}",
             did_you_mean(gpu_type, GPU_MEMORY_GIB) or "known: " + ", ".join(GPU_MEMORY_GIB),
         )
+    # a GPU type parameter: the weights must fit on every type it tries (its values'
+    # names are checked in checks_gpus)
+    typed = [(gpu_type, memory)] if memory else []
+    param = exp.gpu_type_param
+    if param is not None:
+        typed = [(str(t), GPU_MEMORY_GIB[str(t)]) for t in param.values or ()
+                 if str(t) in GPU_MEMORY_GIB]
     engine = registry.engines()[exp.engine.name]
     dp_in_tp = bool(engine.dp_in_tp_flag and _fixed_value(ctx, engine.dp_in_tp_flag))
     order = [r for r in ("tp", "dp", "pp") if roles.get(r)]
     choices = [roles[r] for r in order]
     arch = exp.model.architecture
     weights = arch.weight_bytes if arch else 0
-    check_memory = memory and weights and engine.weights_on_gpus
+    check_memory = typed and weights and engine.weights_on_gpus
     reported: set = set()
     base = {**exp.engine.args, "gpus": gpus}
     for combo in itertools.islice(itertools.product(*choices), 10_000):
@@ -152,15 +160,19 @@ def _check_gpus(ctx: Context, roles: dict) -> None:
             )
         split = size["tp"] * size["pp"]
         per_gpu = weights / split / _GIB
-        where = first if order else ("model",)
-        if check_memory and per_gpu > memory and ("mem", where) not in reported:
+        where = first if order else (
+            ("parameters", GPU_TYPE_PARAM) if param is not None else ("model",))
+        small = [(t, m) for t, m in typed if per_gpu > m] if check_memory else []
+        if small and ("mem", where) not in reported:
             reported.add(("mem", where))
+            t, m = small[0]
             ctx.error(
                 where,
                 f"the weights need about {per_gpu:.0f} GiB per GPU "
                 f"({weights / _GIB:.0f} GiB over {split} GPU(s)), more than the "
-                f"{memory} GiB of one {gpu_type}",
-                "use more tensor/pipeline parallelism, a smaller dtype, or bigger GPUs",
+                f"{m} GiB of one {t}",
+                "use more tensor/pipeline parallelism, a smaller dtype, or bigger GPUs"
+                + (" (or drop the smaller GPU types)" if param is not None else ""),
             )
 
 

@@ -22,6 +22,7 @@ from tuneops import registry
 from tuneops.checks_base import Context
 from tuneops.checks_schema import describe, did_you_mean
 from tuneops.registry import Catalog, Flag
+from tuneops.spec import GPU_TYPE_PARAM
 
 _TYPE_WORDS = {
     "int": "an integer",
@@ -231,7 +232,8 @@ def check(ctx: Context) -> None:
     seen: dict[str, tuple] = {}
     tuned = {p.name for p in exp.parameters}
     entries = [("engine", "args", n) for n in exp.engine.args]
-    entries += [("parameters", p.name) for p in exp.parameters]
+    # the GPU type parameter is no engine flag: tuneops/checks_gpus.py checks it
+    entries += [("parameters", p.name) for p in exp.parameters if p.name != GPU_TYPE_PARAM]
     for path in entries:
         name = path[-1]
         bare = name.lstrip("-")

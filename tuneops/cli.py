@@ -83,9 +83,14 @@ def _load(path: str):
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from tuneops.plan import make_plan
+    from tuneops.runner.cost import hourly_price
 
     exp = _load(args.experiment)
     plan = make_plan(exp)
+
+    def price(t) -> float | None:  # USD per hour of the trial's GPUs, as its type is priced
+        return hourly_price(exp, t.args, exp.gpus_per_trial, t.params)
+
     if args.format == "json":
         print(
             json.dumps(
@@ -95,7 +100,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
                     "max_trials": plan.max_trials,
                     "max_gpu_hours": round(plan.max_gpu_hours(), 3),
                     "trials": [
-                        {"id": t.id, "index": t.index, "params": t.params} for t in plan.trials
+                        {"id": t.id, "index": t.index, "params": t.params,
+                         "gpu_type": exp.gpu_type_for(t.params), "usd_per_hour": price(t)}
+                        for t in plan.trials
                     ],
                 },
                 indent=2,
@@ -111,15 +118,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
     table.add_column("trial id")
     for p in exp.parameters:
         table.add_column(p.name)
+    priced = exp.gpu_type_param is not None  # each trial's GPUs cost what its type costs
+    if priced:
+        table.add_column("USD/h", justify="right")
     for t in plan.trials:
-        table.add_row(str(t.index), t.id, *(str(t.params[p.name]) for p in exp.parameters))
+        cells = [str(t.params[p.name]) for p in exp.parameters]
+        if priced:
+            cells.append("no price" if price(t) is None else f"{price(t):.2f}")
+        table.add_row(str(t.index), t.id, *cells)
     console = Console(width=max(100, Console().width))
     console.print(table)
     rejected = plan.grid_size - len(plan.trials)
     if rejected:
         console.print(f"{rejected} grid point(s) rejected by constraints")
     if exp.gpus_per_trial:
-        cost = (f"{exp.gpus_per_trial} GPU(s) each: up to {plan.max_gpu_hours():.2f} GPU-hours")
+        kind = f" {exp.deployment.gpus.type}" if exp.deployment.gpus.type else ""
+        cost = (f"{exp.gpus_per_trial}{kind} GPU(s) each: up to {plan.max_gpu_hours():.2f} "
+                "GPU-hours")
     else:  # CPU engines: the bound is in hours of this machine
         cost = f"on the CPU: up to {plan.max_gpu_hours():.2f} machine-hours"
     console.print(f"at most {plan.max_trials} trial(s), {cost}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from tuneops import expr, identity, registry, space
 from tuneops.deployments.registry import deployment_mode
-from tuneops.spec import Experiment, canonical_json
+from tuneops.spec import GPU_TYPE_PARAM, Experiment, canonical_json
 
 ID_LENGTH = 12
 
@@ -65,8 +65,14 @@ class Plan:
 
 
 def trial_args(exp: Experiment, params: dict[str, Any]) -> dict[str, Any]:
+    """Every flag the engine gets: engine.args with the tuned flags over them. The GPU type
+    parameter is no flag; a simulated engine is told the GPU it models through its own
+    flag (schemas/engines.yaml gpu_type_flag), so the simulator runs the trial's type."""
     args = dict(exp.engine.args)
-    args.update(params)
+    args.update({k: v for k, v in params.items() if k != GPU_TYPE_PARAM})
+    flag = registry.engines()[exp.engine.name].gpu_type_flag
+    if GPU_TYPE_PARAM in params and flag:
+        args[flag] = params[GPU_TYPE_PARAM]
     return args
 
 
@@ -82,7 +88,8 @@ def identity_facts(exp: Experiment) -> dict[str, Any]:
     }
 
 
-def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
+def trial_id(exp: Experiment, args: dict[str, Any], gpu_type: str | None = None) -> str:
+    """`gpu_type`: the trial's own when it is a parameter (default: the fixed one)."""
     b, cpus = exp.benchmark, exp.deployment.cpus
     runs_image = deployment_mode(exp.deployment.mode).runs_image
     facts = identity_facts(exp)
@@ -104,7 +111,7 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
             "engine": list(cpus.engine), "load_generator": list(cpus.load_generator),
             "isolate": cpus.isolate},
         "gpus": exp.gpus_per_trial,
-        "gpu_type": exp.deployment.gpus.type,
+        "gpu_type": gpu_type or exp.deployment.gpus.type,
         "benchmark": {
             "task": b.task,
             "scenarios": list(b.traffic_scenarios),
@@ -121,7 +128,7 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
 
 def make_trial(exp: Experiment, params: dict[str, Any], index: int) -> Trial:
     args = trial_args(exp, params)
-    return Trial(trial_id(exp, args), index, dict(params), args)
+    return Trial(trial_id(exp, args, exp.gpu_type_for(params)), index, dict(params), args)
 
 
 def constraint_checker(exp: Experiment):

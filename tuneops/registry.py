@@ -65,6 +65,9 @@ class Engine:
     parallel_flags: tuple[tuple[str, str], ...] = ()  # (role, flag): tp/dp/pp size flags
     dp_in_tp_flag: str | None = None  # set, data parallelism runs inside tensor parallelism
     weights_on_gpus: bool = True  # the weights must fit in GPU memory (validate checks)
+    # the flag naming the GPU a simulated engine models; set from the trial's GPU type when
+    # deployment.gpus.type is a parameter (tuneops/plan.py trial_args)
+    gpu_type_flag: str | None = None
     # Prometheus endpoint and series mapping ({path, shown_as, series}; {} = none), read by
     # tuneops.runner.telemetry
     metrics: dict = field(default_factory=dict, hash=False, compare=False)
@@ -194,6 +197,7 @@ def _engine(name: str, entry: Any) -> Engine:
         parallel_flags=tuple((r, parallelism[r]) for r in PARALLEL_ROLES if r in parallelism),
         dp_in_tp_flag=parallelism.get("dp_in_tp_flag"),
         weights_on_gpus=bool(e.get("weights_on_gpus", True)),
+        gpu_type_flag=e.get("gpu_type_flag"),
         metrics=e.get("metrics") or {},
     )
 
@@ -333,3 +337,14 @@ def experiment_schema(
         if m.options_schema is not None:
             deployment["properties"][name] = copy.deepcopy(m.options_schema)
     return schema
+
+
+@cache
+def gpu_prices() -> dict[str, float]:
+    """schemas/gpus.yaml: the example USD per GPU-hour of each GPU type tuneops prices (the
+    cost metrics' default, runner/cost.py; validate asks it whether a compared type has a
+    price)."""
+    from ruamel.yaml import YAML
+
+    raw = YAML(typ="safe").load((schemas.ROOT / "gpus.yaml").read_text())
+    return {str(k): float(v) for k, v in raw.items()}

@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tuneops.metrics import METRICS, Direction, Slo, StrEnum
@@ -93,6 +93,11 @@ class Gpus:
     # USD per GPU-hour: one number, or {gpu type: number}; None = schemas/gpus.yaml's
     price_per_hour: float | dict[str, float] | None = None
 
+
+# The one parameter that is not an engine flag: each trial's GPU type (one experiment
+# compares H100 / H200 / L40S). Never passed to the engine as a flag (plan.trial_args); the
+# trial's experiment (`Experiment.for_trial`) carries it as deployment.gpus.type.
+GPU_TYPE_PARAM = "deployment.gpus.type"
 
 # deployment's own fields; every other key is a mode's block (deployment.<mode>)
 COMMON_DEPLOYMENT_KEYS = ("mode", "gpus", "startupTimeout", "cpus")
@@ -180,6 +185,9 @@ class Objective:
     direction: Direction  # a string is taken as one; empty: the metric's own direction
     concurrency: int | str  # a level, or a LevelChoice
     scenario: str | None = None
+    # how trials within the best's noise are ordered: "cost" (cheaper first) or "none"
+    # (objective order); runner/rankings.py. from_document resolves the default.
+    tie_break: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "direction", Direction(self.direction or
@@ -224,6 +232,26 @@ class Experiment:
     def gpus_per_trial(self) -> int:
         g = self.deployment.gpus
         return len(g.devices) if g.devices else g.count
+
+    @property
+    def gpu_type_param(self) -> Param | None:
+        """The `deployment.gpus.type` parameter, when trials compare GPU types."""
+        return next((p for p in self.parameters if p.name == GPU_TYPE_PARAM), None)
+
+    def gpu_type_for(self, params: dict[str, Any]) -> str | None:
+        """A trial's GPU type: its own when the type is a parameter, else the fixed one."""
+        own = params.get(GPU_TYPE_PARAM)
+        return str(own) if own is not None else self.deployment.gpus.type
+
+    def for_trial(self, params: dict[str, Any]) -> Experiment:
+        """The experiment as one trial sees it: deployment.gpus.type is the trial's own, so
+        every consumer of the type (price, genai-bench's --server-gpu-type, OME's node
+        affinity) follows the trial without knowing the type can vary."""
+        kind = self.gpu_type_for(params)
+        if kind == self.deployment.gpus.type:
+            return self
+        gpus = replace(self.deployment.gpus, type=kind)
+        return replace(self, deployment=replace(self.deployment, gpus=gpus))
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -406,6 +434,7 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             direction=obj.get("direction") or _default_direction(obj["metric"]),
             concurrency=obj.get("concurrency", LevelChoice.BEST_FEASIBLE),
             scenario=obj.get("scenario"),
+            tie_break=obj.get("tieBreak") or _default_tie_break(gpus, doc.get("parameters")),
         ),
         # an entry bounding a metric on both sides is two SLOs, each judged on its own
         slos=tuple(slo for s in doc.get("slos", [])
@@ -427,6 +456,14 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         regression_threshold=float(
             str((doc.get("ci") or {}).get("regressionThreshold", "5%")).rstrip("%")) / 100,
     )
+
+
+def _default_tie_break(gpus: dict, parameters: dict | None) -> str:
+    """Cost breaks ties when the experiment is about cost: it compares GPU types or names its
+    own price. A price from schemas/gpus.yaml alone does not reorder a one-GPU-type flag
+    search (within one type, cost only mirrors throughput)."""
+    compares = GPU_TYPE_PARAM in (parameters or {})
+    return "cost" if compares or gpus.get("pricePerHour") is not None else "none"
 
 
 def _secret_ref(raw: dict) -> SecretRef:

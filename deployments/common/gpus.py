@@ -11,11 +11,16 @@ held across processes, as ports are (``deployments/common/ports.py``): an exclus
 ``<lock_dir>/<id>.lock`` for as long as the trial has it, dropped by the kernel if the
 holder dies. A GPU another tuneops process holds is skipped; `acquire` waits (polling)
 until enough are free here *and* unlocked.
+
+`host_gpu_types` names this machine's GPU types (tuneops' names, e.g. H100) from
+nvidia-smi's board names: validate allows a docker/local experiment to compare only those
+(tuneops/checks_gpus.py).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -185,3 +190,27 @@ class GpuPool:
             yield ids
         finally:
             self.release(ids)
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\s_-]+", text.upper()) if w]
+
+
+def gpu_type_of(name: str, known: Iterable[str]) -> str | None:
+    """The tuneops GPU type (schemas/gpus.yaml's keys) of a board as nvidia-smi names it.
+
+    "NVIDIA H100 80GB HBM3" is H100 and "NVIDIA A100-SXM4-80GB" is A100-80G: the type's
+    first word is a word of the name (so H20 is not H200) and each further word begins a
+    word of it (80G of 80GB). The most specific match wins (A100-80G before A100)."""
+    words = _words(name)
+    found = [t for t in known
+             if (tw := _words(t)) and tw[0] in words
+             and all(any(w.startswith(x) for w in words) for x in tw[1:])]
+    return max(found, key=lambda t: len(_words(t)), default=None)
+
+
+def host_gpu_types(known: Iterable[str], gpus: Iterable[Gpu] | None = None) -> set[str]:
+    """The GPU types this machine has (nvidia-smi's boards, `detect`), among `known`."""
+    known = tuple(known)
+    boards = detect() if gpus is None else gpus
+    return {t for g in boards if (t := gpu_type_of(g.name, known)) is not None}

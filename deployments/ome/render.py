@@ -452,7 +452,10 @@ def shared_manifests(exp: Experiment) -> dict[str, dict[str, Any]]:
 
 
 def trial_manifests(exp: Experiment, trial: Trial) -> dict[str, dict[str, Any]]:
-    """The objects of one trial, by file name (what the OME backend applies)."""
+    """The objects of one trial, by file name (what the OME backend applies). A trial of a
+    GPU-type comparison is rendered as its own type: its node affinity (`gpu_products`)
+    and its BenchmarkJob's gpuType are the trial's."""
+    exp = exp.for_trial(trial.params)
     return {
         "inferenceservice.yaml": inference_service(exp, trial),
         "benchmarkjob.yaml": benchmark_job(exp, trial),

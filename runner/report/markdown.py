@@ -18,7 +18,7 @@ from tuneops.runner import rankings, score
 from tuneops.runner.report import telemetry_md
 from tuneops.runner.results import COMPLETED, INFEASIBLE, UNCERTAIN, VIOLATED, TrialResult
 
-from tuneops.metrics import UNITS
+from tuneops.metrics import COST_METRICS, UNITS
 from tuneops.metrics import metric as metric_of
 from tuneops.registry import engines
 from tuneops.spec import Experiment
@@ -220,6 +220,13 @@ def _detail(exp: Experiment, r: TrialResult) -> str:
     return table(headers, rows, ["---", "--:", "--:", *["--:"] * len(cols), "---"])
 
 
+def _cost_cell(r: TrialResult, name: str, scenario: str | None) -> str:
+    """A tied trial's cost with its interval's upper bound, which orders the tie set."""
+    value = rankings.point_value(r, name, scenario)
+    low, high = rankings.point_bounds(r, name, scenario)
+    return pm(value, low, high) + (f" (at most {fmt(high)})" if high is not None else "")
+
+
 def _decision(exp: Experiment, ranking: rankings.Ranking, doc: dict[str, Any]) -> list[str]:
     """The top of the report: one winner, or the tie set, and how sure that is."""
     o = exp.objective
@@ -235,12 +242,20 @@ def _decision(exp: Experiment, ranking: rankings.Ranking, doc: dict[str, Any]) -
                 "measurements cannot tell them apart, so pick among them on other grounds "
                 "(fewer threads, less memory), or measure more (`benchmark.repeats`, "
                 "`search.confirm`).", ""]
+        cost_name = o.metric if o.metric in COST_METRICS else rankings.COST_TIE_METRIC
+        by_cost = ranking.tie_break == "cost" and cost_name != o.metric  # a column of its own
         rows = [[f"`{r.trial_id}`", ", ".join(f"{k}={fmt(v)}" for k, v in r.params.items()),
                  pm(r.score.objective, r.score.objective_low, r.score.objective_high),
-                 r.score.objective_n, status_text(r)] for r in ranking.ties]
-        out += [table(["trial", "parameters", o.metric, "n", "status"], rows,
-                      ["---", "---", "--:", "--:", "---"]), ""]
-        out += ["Below: the first of them by point value.", ""]
+                 r.score.objective_n, status_text(r)]
+                + ([_cost_cell(r, cost_name, o.scenario)] if by_cost else [])
+                for r in ranking.ties]
+        out += [table(["trial", "parameters", o.metric, "n", "status"]
+                      + ([cost_name] if by_cost else []), rows,
+                      ["---", "---", "--:", "--:", "---"] + (["--:"] if by_cost else [])), ""]
+        out += ["Ordered cheaper first (`objective.tieBreak: cost`: the lower upper bound of "
+                f"`{cost_name}`'s interval; unknown cost last). Below: the cheapest of them."
+                if ranking.tie_break == "cost" else "Below: the first of them by point value.",
+                ""]
     out += ["## Best configuration", ""]
     s = best.score
     out += [f"Trial `{best.trial_id}`: **{o.metric} = "

@@ -108,7 +108,8 @@ def build(
                       "repeats": b.repeats_identity},
         "objective": {"metric": exp.objective.metric, "direction": exp.objective.direction,
                       "concurrency": exp.objective.concurrency,
-                      "scenario": exp.objective.scenario},
+                      "scenario": exp.objective.scenario,
+                      "tieBreak": exp.objective.tie_break},  # as the experiment spells it
         "slos": [s.as_dict() for s in exp.slos],
         "parameters": [p.name for p in exp.parameters],
         "summary": {
@@ -122,6 +123,7 @@ def build(
         "decision": {
             "best_trial_id": best.trial_id if best else None,
             "tie_set": ranking.tie_ids,
+            "tie_break": ranking.tie_break,
             "separated": ranking.separated,
             "spread_known": ranking.spread_known,
             "confidence": 0.95,
