@@ -7,10 +7,11 @@ A real full file system, not a mock: the run happens in a private mount namespac
 on a 64 MiB tmpfs. The disk is filled at one fixed point of the run, not at a time: a
 driver wraps the journal's append (the one seam) and, right after the record that the
 second trial has started, allocates every free block of the tmpfs to a filler file, which
-stays until the run is over. Nothing races: from that record on every write under runs/
-but the journal's fails, and the journal's lines go into the space it holds past its end
-(runner/journal.py RESERVE_BYTES). The journal is copied out of the namespace, checked
-the way a resume reads it.
+stays until the run is over (see DRIVER). Nothing races: from that record on every write
+under runs/ but the journal's fails, and the journal's lines go into the space it holds
+past its end (runner/journal.py RESERVE_BYTES); with no reserve the run stops at its next
+line with exit 2 (checked by hand: RESERVE_BYTES = 0 in the driver). The journal is
+copied out of the namespace and checked the way a resume reads it.
 """
 
 from __future__ import annotations
@@ -29,28 +30,46 @@ from tuneops import errors
 from tuneops.validate import load_experiment
 
 # Runs inside the namespace: the run, with the disk filled right after trial 2 starts.
+# The journal is first padded (one note, through the journal's own append) to end on a page
+# boundary, so no slack in its last page can take a later line, and every free block is
+# taken again before each later line, so nothing freed meanwhile can either: from then on
+# each line the run writes must come out of the journal's reserve.
 DRIVER = r"""
-import os, shutil, sys
+import json, os, shutil, sys
 from tuneops import cli
 from tuneops.runner import journal
 
 runs, keep = sys.argv[1], sys.argv[2]
+filler = os.path.join(runs, "filler")
 started = []
 append = journal.Run._append
 
-def fill():
+def take_every_free_block():
     st = os.statvfs(runs)
-    fd = os.open(os.path.join(runs, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
-    os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize)
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    if st.f_bavail:
+        os.posix_fallocate(fd, os.fstat(fd).st_size, st.f_bavail * st.f_frsize)
     os.close(fd)
-    print(f"filled: {os.statvfs(runs).f_bavail} blocks free", flush=True)
+    assert os.statvfs(runs).f_bavail == 0
+
+def pad_to_a_page(run):
+    page = os.statvfs(runs).f_frsize
+    size = os.fstat(run._fd).st_size
+    empty = len(json.dumps({"v": journal.VERSION, "ts": journal.utc_now(), "event": "note",
+                            "message": ""}, separators=(",", ":"))) + 1
+    run.note("p" * ((-size - empty) % page))
+    assert os.fstat(run._fd).st_size % page == 0
 
 def append_then_fill(self, record):
+    if os.path.exists(filler):
+        take_every_free_block()
     append(self, record)
     if record.get("event") == "trial_started" and record["trial_id"] not in started:
         started.append(record["trial_id"])
         if len(started) == 2:
-            fill()
+            pad_to_a_page(self)
+            take_every_free_block()
+            print("filled: every block taken, the journal on a page boundary", flush=True)
 
 journal.Run._append = append_then_fill
 try:
@@ -82,7 +101,7 @@ def test_a_runs_folder_filled_mid_run_names_the_lost_trial_and_keeps_its_journal
     proc = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c", script],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     out = proc.stdout
-    assert "filled: 0 blocks free" in out, out + proc.stderr
+    assert "filled: every block taken" in out, out + proc.stderr
     assert out.splitlines()[-1] == f"rc={errors.EXIT_INFRA}", out + proc.stderr
     [lost] = [ln for ln in out.splitlines() if ln.startswith("lost to infrastructure: ")]
     assert "ENOSPC" in lost and "no space left on device" in lost.lower(), lost
