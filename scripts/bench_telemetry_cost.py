@@ -10,6 +10,10 @@ interleaved round by round so every arm sees the same machine noise:
   it ran on the load generator's cores);
 - on: scraping as the runner does it (runner/telemetry/measure.py: from the load
   generator's cores).
+- baseline (with --baseline-site DIR): the same point measured by another tuneops, e.g. an
+  earlier commit (`git archive C | tar -x -C /tmp/c && pip install --no-deps --target DIR
+  /tmp/c`, plus a sitecustomize.py there that drops the editable install's finder): did
+  the code change the number, on this machine, now?
 Each sample is a fresh process and a fresh run (every repeat on a fresh engine). Prints, per
 arm, the objective (output_throughput at the objective's concurrency) of every sample as
 mean ± sd, min-max, and the load average before each sample (`uptime`'s figures); asserts
@@ -39,7 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "experiments" / "examples" / "quickstart.yaml"
-ARMS = ("off", "unpinned", "on")
+ARMS = ("off", "unpinned", "on", "baseline")
 
 
 def load() -> str:
@@ -56,6 +60,10 @@ def one_point(text: str, point: dict[str, str]) -> str:
         key = line.strip().split(":", 1)[0]
         if line.startswith("  ") and key in point and line.strip().startswith(f"{key}: ["):
             line = f"  {key}: [{point[key]}]"
+        if line.startswith("  id: .cache/"):  # absolute: a baseline sample runs elsewhere
+            line = f"  id: {ROOT / line.split()[1]}"
+        if line.startswith("  tokenizer: assets/"):
+            line = f"  tokenizer: {ROOT / line.split()[1]}"
         if line.strip().startswith("confirm:"):
             continue
         out.append(line)
@@ -72,7 +80,8 @@ def _no_scrape(*_a, **_k):
 
 def sample(arm: str, exp_path: Path, work: Path) -> dict:
     """One run of `exp_path` in this process, with the arm's scraping."""
-    sys.path.insert(0, str(ROOT))
+    if arm != "baseline":  # the baseline's tuneops comes from its PYTHONPATH
+        sys.path.insert(0, str(ROOT))
     from tuneops.runner import trial
     from tuneops.runner.run import RunOptions, run_experiment
 
@@ -93,8 +102,7 @@ def sample(arm: str, exp_path: Path, work: Path) -> dict:
         for by_c in (r.samples or {}).values():
             for v in by_c.get(c, by_c.get(str(c), [])):
                 values.append(v["output_throughput"])
-        scrapes += [t.get("scrapes", {}).get("ok", 0) if isinstance(t.get("scrapes"), dict)
-                    else t.get("scrapes", 0) for t in (r.telemetry or [])]
+        scrapes += [t.get("scrapes", 0) for t in (getattr(r, "telemetry", None) or [])]
     return {"values": values, "scrapes": scrapes}
 
 
@@ -160,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--point", nargs="*", default=["parallel=1", "batch-size=512"])
     ap.add_argument("--cpu-scrapes", type=int, default=400)
+    ap.add_argument("--baseline-site", type=Path,
+                    help="another tuneops install (pip --target): adds the baseline arm")
     ap.add_argument("--sample", choices=ARMS, help=argparse.SUPPRESS)
     ap.add_argument("--exp", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -167,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sample:  # a child: one sample, its figures as one JSON line
         print(json.dumps(sample(args.sample, args.exp, args.work)))
         return 0
-    arms = [a for a in args.arms.split(",") if a]
+    arms = [a for a in args.arms.split(",") if a and (a != "baseline" or args.baseline_site)]
     work = Path(tempfile.mkdtemp(prefix="tuneops-bench-telemetry-"))
     exp = work / "point.yaml"
     exp.write_text(one_point(QUICKSTART.read_text(),
@@ -178,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     for rnd in range(args.rounds):
         for arm in (arms if rnd % 2 == 0 else arms[::-1]):  # ABBA: no arm always goes first
             before = load()
+            base = arm == "baseline"
             proc = subprocess.run([sys.executable, __file__, "--sample", arm, "--exp", str(exp),
-                                   "--work", str(work / f"{arm}-{rnd}")], env=env, cwd=ROOT,
+                                   "--work", str(work / f"{arm}-{rnd}")],
+                                  env={**env, "PYTHONPATH": str(args.baseline_site)} if base
+                                  else env, cwd=work if base else ROOT,
                                   capture_output=True, text=True, timeout=900)
             if proc.returncode:
                 print(f"round {rnd} {arm}: failed\n{proc.stderr[-2000:]}")
