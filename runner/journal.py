@@ -4,6 +4,8 @@ Like Optuna's JournalStorage, nothing is updated in place: every event is one li
 (one write + fsync), and what the run knows — finished trials, half-done ones, whether it
 ended — is derived by replaying the lines (`replay`). A runner killed with SIGKILL loses at
 most the line it was writing; replay drops a torn last line, and reopening cuts it off.
+The journal owns RESERVE_BYTES of disk past its last line, so a disk that fills mid-run
+still takes the lines that name the lost trials and the run's end.
 
     runs/<experiment>/<run-id>/journal.jsonl     run-id: 20261127T020000Z-<exp-hash8>
     runs/<experiment>/<run-id>/runner.lock       flock'd by the live runner (pid, host inside)
@@ -28,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneops.deployments.common.fsutil import append_line, fsync_dir
+from tuneops.deployments.common.fsutil import append_line, fsync_dir, reserve_past_end
 from tuneops.runner.journal_check import Checker
 from tuneops.runner.results import CANCELLED, TrialResult
 
@@ -44,6 +46,12 @@ MAX_BYTES = 1 << 30  # a journal holds every request's latencies; a device file 
 # Fields that bound a run but change neither what a trial measures nor which trials are
 # proposed: editing them keeps resuming the same run.
 _BUDGET_FIELDS = ("max_trials", "max_failed_trials", "parallel_trials", "time_budget_s")
+# Disk the journal holds past its last line (allocated, not yet written): when the disk
+# fills mid-run (genai-bench's output, an engine's log, someone else's file), the lines
+# that record the lost trials and the run's end still fit, so the run finishes, names
+# what it lost, and its journal stays whole. A trial's line with every request's records
+# is ~10-100 KB; topped up whenever less than half is left.
+RESERVE_BYTES = 4 << 20
 
 
 def experiment_hash(exp: Experiment) -> str:
@@ -273,6 +281,7 @@ class Run:
         self.notes: list[str] = []
         self._mutex = threading.Lock()
         self._fd: int | None = None
+        self._reserved_to = 0  # the journal owns disk up to this offset
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self.lock = RunLock(
@@ -294,6 +303,7 @@ class Run:
             if self.state.torn_tail:  # cut the torn line so the next record starts clean
                 os.ftruncate(self._fd, self.state.valid_bytes)
                 os.fsync(self._fd)
+            self._keep_reserve(os.fstat(self._fd).st_size)
             self._append(
                 {
                     "event": "run_started",
@@ -340,8 +350,18 @@ class Run:
                     os.fsync(self._fd)
                 except OSError:
                     pass  # replay drops a torn last line anyway
+                self._reserved_to = 0  # a truncate may have freed what was reserved
+                self._keep_reserve(size)
                 raise errors.FileProblem(self.path, "append to", exc) from exc
+            self._keep_reserve(size + len(line))
             self.state.apply(record)
+
+    def _keep_reserve(self, end: int) -> None:
+        """Hold RESERVE_BYTES past `end` (fsutil.reserve_past_end) once less than half is
+        left; on a disk already full it stays as it is, and lines use what is left."""
+        if self._fd is not None and self._reserved_to - end < RESERVE_BYTES // 2 \
+                and reserve_past_end(self._fd, end, RESERVE_BYTES):
+            self._reserved_to = end + RESERVE_BYTES
 
     def note(self, message: str) -> None:
         self.notes.append(message)

@@ -350,7 +350,9 @@ def _measure(
         else:
             # a simulated engine's GPUs are a model: NVML would read someone else's board
             real_gpus = () if engines()[exp.engine.name].simulated else gpus
-            with measuring(exp.engine.name, deployment.base_url, real_gpus) as scraped:
+            # scraped from the load generator's cores, never a CPU engine's (scrape.py)
+            with measuring(exp.engine.name, deployment.base_url, real_gpus,
+                           cpus=tuple(plan.loadgen)) as scraped:
                 outcome = bench.run(exp, deployment.base_url, out_dir,
                                     gpu_count=max(deployment.launch.gpu_count, 1),
                                     cancel=ctx.cancel, watch=watch, cpus=plan.loadgen,

@@ -8,7 +8,9 @@ caller saw written is on disk even if the process is killed right after.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -67,3 +69,32 @@ def append_line(fd: int, line: bytes) -> None:
         n = os.write(fd, view)
         view = view[n:]
     os.fsync(fd)
+
+
+FALLOC_FL_KEEP_SIZE = 1  # <linux/falloc.h>: allocate blocks past the end, size unchanged
+
+
+def _fallocate():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_FALLOCATE = _fallocate()
+
+
+def reserve_past_end(fd: int, offset: int, nbytes: int) -> bool:
+    """Allocate `nbytes` of disk for `fd` from `offset` without changing its size
+    (fallocate(2) with FALLOC_FL_KEEP_SIZE): later appends up to there write into blocks
+    the file already owns, so they succeed on a disk that has filled up since. False when
+    the space is not there now or the file system cannot (the appends then take their
+    chance as before); raises nothing."""
+    if _FALLOCATE is None or nbytes <= 0:
+        return False
+    return _FALLOCATE(fd, FALLOC_FL_KEEP_SIZE, offset, nbytes) == 0  # else errno says why

@@ -21,11 +21,11 @@ from tuneops.registry import engines
 
 class Measurement:
     def __init__(self, engine: str, base_url: str, gpus: tuple[str, ...],
-                 interval_s: float = DEFAULT_INTERVAL_S) -> None:
+                 interval_s: float = DEFAULT_INTERVAL_S, cpus: tuple[int, ...] = ()) -> None:
         self.mapping = mapping(engines()[engine].metrics, engine)
         gpu_reader, self.gpu_why_not = nvml.reader(gpus)
         self.scraper = (Scraper(base_url.rstrip("/") + self.mapping.path, self.mapping,
-                                interval_s, gpu_reader=gpu_reader)
+                                interval_s, gpu_reader=gpu_reader, cpus=cpus)
                         if self.mapping is not None else None)
 
     def summary(self, outcome: BenchOutcome) -> dict[str, Any]:
@@ -40,8 +40,10 @@ class Measurement:
 
 @contextmanager
 def measuring(engine: str, base_url: str, gpus: tuple[str, ...] = (),
-              interval_s: float = DEFAULT_INTERVAL_S) -> Iterator[Measurement]:
-    m = Measurement(engine, base_url, gpus, interval_s)
+              interval_s: float = DEFAULT_INTERVAL_S, cpus: tuple[int, ...] = ()
+              ) -> Iterator[Measurement]:
+    """`cpus`: the load generator's cores, where the scraping runs (none: anywhere)."""
+    m = Measurement(engine, base_url, gpus, interval_s, cpus)
     if m.scraper is None:
         yield m
         return

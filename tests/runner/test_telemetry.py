@@ -190,3 +190,28 @@ def test_scraping_the_simulator_while_it_serves(sim):
     assert s["running"]["max"] >= 2 and 0 < s["kv_cache_usage"]["max"] <= 1
     assert s["generation_throughput"]["max"] > 0
     assert s["preemptions"]["total"] >= 0 and s["cache_hit_rate"]["max"] == 0.0
+
+
+def test_the_scraping_thread_runs_on_the_load_generators_cores_and_the_runner_stays_free():
+    """A CPU engine's core is never the scraper's: the thread pins itself to the cores it is
+    given (the trial's load-generator set), and only itself."""
+    import os
+
+    from tests.helpers.polling import wait_until
+
+    cores = sorted(os.sched_getaffinity(0))
+    loadgen = {cores[-1]}
+    seen: list[set[int]] = []
+
+    class Recording(scrape.Scraper):
+        def scrape_once(self) -> None:
+            seen.append(set(os.sched_getaffinity(0)))  # the scraping thread's own set
+            super().scrape_once()
+
+    with Recording("http://127.0.0.1:9/metrics", _map("llamacpp"), interval_s=0.01,
+                   cpus=tuple(loadgen)) as sc:
+        wait_until(lambda: len(seen) >= 2, what="two scrapes")
+    assert seen[0] == loadgen and seen[1] == loadgen
+    assert set(os.sched_getaffinity(0)) == set(cores)  # the runner's other threads: unchanged
+    assert seen[-1] == set(cores)  # the closing scrape runs on the caller's thread
+    assert sc.result.errors >= 2

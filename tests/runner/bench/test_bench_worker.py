@@ -135,17 +135,19 @@ def _noise(sa: dict, sb: dict, a: dict, b: dict) -> float:
     return max(3 * se, 0.10 * abs(sa["mean"]))
 
 
-def test_no_state_leaks_between_trials_in_one_worker(sim, tmp_path):
+def test_no_state_leaks_between_trials_in_one_worker(sim, pool, tmp_path):
+    """On the module's worker (whatever other tests ran on it before): what one trial
+    leaves behind would show in the next one's stats."""
     srv, tokenizer = sim
     exp = make_exp(tokenizer, levels=(1, 2), requests=3)
-    with WorkerPool(1, tmp_path / "w") as p:
-        seen, outcomes = [], []
-        for i in range(4):
-            o = bench.run(exp, srv.base, tmp_path / f"t{i}", gpu_count=1, workers=p)
-            assert o.ok, o.reason
-            outcomes.append(o)
-            seen.append(_stats(p))
-        assert p.started == 1  # one worker served every trial
+    p, started = pool, pool.started
+    seen, outcomes = [], []
+    for i in range(4):
+        o = bench.run(exp, srv.base, tmp_path / f"t{i}", gpu_count=1, workers=p)
+        assert o.ok, o.reason
+        outcomes.append(o)
+        seen.append(_stats(p))
+    assert p.started == max(started, 1)  # one worker served every trial
     pids = {s["pid"] for s in seen}
     assert len(pids) == 1
     for s in seen:
@@ -263,18 +265,19 @@ def test_early_stop_skips_the_levels_above_a_lost_slo(sim, pool, tmp_path):
     assert sorted(o.metrics[SCENARIO]) == [1, 2] and o.not_run == []
 
 
-def test_bisect_finds_the_highest_concurrency_within_the_slo(tmp_path):
-    tokenizer = make_tokenizer(tmp_path / "tok")
+def test_bisect_finds_the_highest_concurrency_within_the_slo(sim, pool, tmp_path):
+    """Its own simulator (two running requests at most), measured by the module's worker
+    with the module's tokenizer (the worker keeps one loaded: test_no_state_leaks...)."""
+    _, tokenizer = sim
     env = sim_env(make_catalog(tmp_path / "sglang.json"), tokenizer)
     # Two running requests at most: from concurrency 3 on, a request waits for a whole
     # decode (~24 tokens x ~55 ms) before its prefill: its p90 TTFT jumps past 600 ms.
     args = [*SIM_ARGS, "--max-running-requests", "2"]
     exp = make_exp(tokenizer, levels={"search": "bisect", "low": 1, "high": 8}, requests=6,
                    slos=[{"metric": "ttft.p90", "max": 600}])
-    with SimServer(args, env, tmp_path / "sim.log") as srv, \
-            WorkerPool(1, tmp_path / "w") as p:
+    with SimServer(args, env, tmp_path / "sim.log") as srv:
         srv.wait_healthy()
-        o = worker.run(p, exp, srv.base, tmp_path / "t", gpu_count=1)
+        o = worker.run(pool, exp, srv.base, tmp_path / "t", gpu_count=1)
     assert o.ok, o.reason
     measured = sorted(o.metrics[SCENARIO])
     assert measured == [1, 2, 3, 4, 8]  # 1, 8, then 4, 2, 3: not every level in 1..8
