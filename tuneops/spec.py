@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuneops.metrics import METRICS, Direction, Slo, StrEnum
+from tuneops.metrics import METRICS, Direction, RequestSlo, Slo, StrEnum
 
 API_VERSION = "tuneops/v1"
 KIND = "Experiment"
@@ -219,6 +219,9 @@ class Experiment:
     source_sha256: str = ""
     # ci.regressionThreshold, as a fraction: how much worse the PR bot tolerates (docs/ci.md)
     regression_threshold: float = 0.05
+    # slos[] with perRequest: true: what makes one request good (tuneops/metrics/goodput.py);
+    # they define goodput and are not judged as a run's SLOs
+    request_slos: tuple[RequestSlo, ...] = ()
 
     @property
     def gpus_per_trial(self) -> int:
@@ -408,8 +411,10 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             scenario=obj.get("scenario"),
         ),
         # an entry bounding a metric on both sides is two SLOs, each judged on its own
-        slos=tuple(slo for s in doc.get("slos", [])
+        slos=tuple(slo for s in doc.get("slos", []) if not s.get("perRequest")
                    for slo in Slo.from_entry(s)),
+        request_slos=tuple(RequestSlo.from_entry(s) for s in doc.get("slos", [])
+                           if s.get("perRequest")),
         search=Search(
             method=search.get("method", "grid"),
             max_trials=search.get("maxTrials"),

@@ -110,6 +110,8 @@ def build(
                       "concurrency": exp.objective.concurrency,
                       "scenario": exp.objective.scenario},
         "slos": [s.as_dict() for s in exp.slos],
+        # slos[] with perRequest: what made a request good for the goodput metrics
+        "request_slos": [s.as_dict() for s in exp.request_slos],
         "parameters": [p.name for p in exp.parameters],
         "summary": {
             "trials": len(ranked),

@@ -19,7 +19,7 @@ from tuneops.deployments.registry import deployment_modes
 
 from tests.paths import ROOT
 from tuneops import checks_schema, cli, errors, registry, schemas
-from tuneops.metrics import METRICS
+from tuneops.metrics import METRICS, REQUEST_SLO_FIELDS
 from tuneops.validate import load_experiment, validate_document, validate_file
 
 BAD = sorted((ROOT / "tests" / "bad").glob("*.yaml"))
@@ -310,7 +310,11 @@ def test_enums_come_from_the_registry_and_metrics_tables():
     assert props["deployment"]["properties"]["mode"]["enum"] == sorted(deployment_modes())
     assert tuple(props["search"]["properties"]["method"]["enum"]) == registry.SEARCH_METHODS
     assert props["objective"]["properties"]["metric"]["enum"] == sorted(METRICS)
-    assert props["slos"]["items"]["properties"]["metric"]["enum"] == sorted(METRICS)
+    slo = props["slos"]["items"]
+    assert slo["properties"]["metric"]["enum"] == sorted([*METRICS, *REQUEST_SLO_FIELDS])
+    per_request = slo["allOf"][0]  # perRequest: the request fields; otherwise the table's
+    assert per_request["then"]["properties"]["metric"]["enum"] == list(REQUEST_SLO_FIELDS)
+    assert per_request["else"]["properties"]["metric"]["enum"] == sorted(METRICS)
 
 
 def test_task_enum_matches_genai_bench():
