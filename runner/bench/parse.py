@@ -81,7 +81,11 @@ def run_metrics(data: dict[str, Any], gpu_count: int = 1,
     put("run_duration_s", agg.get("run_duration"))
     # run_duration stays seconds whatever _time_unit says (genai_bench/time_units.py
     # converts only LATENCY_FIELDS): the denominator of genai-bench's own requests_per_second
-    out.update(goodput(request_records(data), request_slos, _num(agg.get("run_duration"))))
+    # Goodput only from a file that holds every request it counts: a trimmed or partial list
+    # would pass off a sample as the rate.
+    records = request_records(data)
+    if request_slos and len(records) == out.get("num_requests"):
+        out.update(goodput(records, request_slos, _num(agg.get("run_duration"))))
     return str(agg["scenario"]), int(agg[level_key]), out
 
 
