@@ -114,6 +114,9 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
             "repeats": b.repeats_identity,
             "dataset": b.dataset,
             "params": b.additional_request_params,
+            # another request mix, another trial; absent when unset (older ids unchanged)
+            **({"shared_prefix": {"tokens": b.prefix_tokens, "ratio": b.prefix_ratio}}
+               if b.prefix_tokens is not None or b.prefix_ratio is not None else {}),
         },
     }
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:ID_LENGTH]

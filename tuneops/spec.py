@@ -138,6 +138,9 @@ class Benchmark:
     target_relative_ci: float | None = None  # adaptive: stop at this half-width / value
     remeasure_contended: int = 0  # contended measurements retaken per trial, at most
     fresh_engine_per_repeat: bool = False  # each repeat on its own engine (runner.trial)
+    # benchmark.sharedPrefix: genai-bench's --prefix-len (tokens) or --prefix-ratio (ratio)
+    prefix_tokens: int | None = None
+    prefix_ratio: float | None = None
 
     @property
     def max_repeats(self) -> int:
@@ -398,6 +401,8 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             remeasure_contended=int(bench.get("remeasureContended", 0)),
             fresh_engine_per_repeat=bool(bench.get("freshEnginePerRepeat", False)),
             dataset=bench.get("dataset"),
+            prefix_tokens=(bench.get("sharedPrefix") or {}).get("tokens"),
+            prefix_ratio=(bench.get("sharedPrefix") or {}).get("ratio"),
             additional_request_params=dict(bench.get("additionalRequestParams", {})),
             early_stop=bool(bench.get("earlyStop", True)),
             keep_genai_bench_artifacts=bool(bench.get("keepGenaiBenchArtifacts", False)),

@@ -158,6 +158,10 @@ def build_command(
         cmd += ["--additional-request-params", json.dumps(params, sort_keys=True)]
     if b.dataset:
         cmd += ["--dataset-path", local_path(exp, b.dataset)]
+    if b.prefix_tokens is not None:
+        cmd += ["--prefix-len", str(int(b.prefix_tokens))]
+    if b.prefix_ratio is not None:
+        cmd += ["--prefix-ratio", repr(float(b.prefix_ratio))]
     return cmd
 
 
