@@ -71,7 +71,6 @@ def scenario_problem(text: str, task: str) -> tuple[str, str] | None:
 def check(ctx: Context) -> None:
     check_noise(ctx)
     check_goodput(ctx)
-    check_shared_prefix(ctx)
     exp = ctx.exp
     bench, obj = exp.benchmark, exp.objective
     for i, text in enumerate(bench.traffic_scenarios):
@@ -140,52 +139,6 @@ def check(ctx: Context) -> None:
         if len(both) == 2 and not both[1].holds(both[0].limit):
             ctx.error(("slos", i), f"min {both[1].limit:g} is above max {both[0].limit:g}: "
                       "no trial can pass", "")
-
-
-def fewest_input_tokens(text: str) -> int | None:
-    """The fewest input tokens a scenario draws, as genai-bench bounds them for --prefix-len
-    (genai_bench/cli/validation.py `_get_min_input_tokens`): D its input, N mean - 3 sd (at
-    least 1), U its min (or 1); None for scenarios without text input."""
-    letter = text[:1]
-    if letter not in "DNU" or letter not in SCENARIOS:
-        return None
-    m = re.fullmatch(SCENARIOS[letter][0], text)
-    if not m:
-        return None
-    nums = [int(g) for g in m.groups() if g is not None]
-    if letter == "N":
-        return max(1, nums[0] - 3 * nums[1])
-    if letter == "U":
-        return nums[0] or 1
-    return nums[0]
-
-
-def check_shared_prefix(ctx: Context) -> None:
-    """benchmark.sharedPrefix, checked as genai-bench's validate_prefix_options does once it
-    has started (after the engine loaded): text-to-text only, never the dataset scenario, a
-    ratio only over D scenarios, a prefix no longer than the shortest input drawn."""
-    b = ctx.exp.benchmark
-    if b.prefix_tokens is None and b.prefix_ratio is None:
-        return
-    path = ("benchmark", "sharedPrefix", "tokens" if b.prefix_tokens is not None else "ratio")
-    if b.task != "text-to-text":
-        ctx.error(path, f"a shared prefix is for text-to-text, not {b.task}",
-                  "remove benchmark.sharedPrefix")
-        return
-    for i, text in enumerate(b.traffic_scenarios):
-        where = ("benchmark", "trafficScenarios", i)
-        if text == "dataset":
-            ctx.error(where, "the dataset scenario sends the dataset's own prompts: genai-bench "
-                      "adds no shared prefix to them", "remove dataset, or sharedPrefix")
-        elif b.prefix_ratio is not None and not text.startswith("D("):
-            ctx.error(where, f"a prefix ratio needs fixed input lengths; {text!r} draws them",
-                      "use D(input,output) scenarios, or sharedPrefix.tokens")
-        elif b.prefix_tokens is not None:
-            fewest = fewest_input_tokens(text)
-            if fewest is not None and fewest < b.prefix_tokens:
-                ctx.error(path, f"a {b.prefix_tokens}-token prefix is longer than the "
-                          f"{fewest} input tokens {text!r} can draw",
-                          f"tokens <= {fewest}, or longer inputs")
 
 
 # Tasks whose requests stream output tokens: the others (embeddings, rerank, images,

@@ -117,6 +117,8 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
             # another request mix, another trial; absent when unset (older ids unchanged)
             **({"shared_prefix": {"tokens": b.prefix_tokens, "ratio": b.prefix_ratio}}
                if b.prefix_tokens is not None or b.prefix_ratio is not None else {}),
+            **({"dataset_format": b.dataset_format, "multi_turn": b.multi_turn}
+               if b.dataset_format != "genai-bench" else {}),
         },
     }
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:ID_LENGTH]

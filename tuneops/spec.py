@@ -141,6 +141,9 @@ class Benchmark:
     # benchmark.sharedPrefix: genai-bench's --prefix-len (tokens) or --prefix-ratio (ratio)
     prefix_tokens: int | None = None
     prefix_ratio: float | None = None
+    dataset_format: str = "genai-bench"  # or sharegpt (tuneops/workloads/sharegpt.py)
+    multi_turn: bool = False  # sharegpt: every human turn, with its history
+    trace: str | None = None  # a request trace (tuneops/workloads/trace.py)
 
     @property
     def max_repeats(self) -> int:
@@ -403,6 +406,9 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             dataset=bench.get("dataset"),
             prefix_tokens=(bench.get("sharedPrefix") or {}).get("tokens"),
             prefix_ratio=(bench.get("sharedPrefix") or {}).get("ratio"),
+            dataset_format=bench.get("datasetFormat", "genai-bench"),
+            multi_turn=bool(bench.get("multiTurn", False)),
+            trace=bench.get("trace"),
             additional_request_params=dict(bench.get("additionalRequestParams", {})),
             early_stop=bool(bench.get("earlyStop", True)),
             keep_genai_bench_artifacts=bool(bench.get("keepGenaiBenchArtifacts", False)),

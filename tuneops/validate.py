@@ -26,6 +26,7 @@ from tuneops import (
     checks_schema,
     checks_secrets,
     checks_space,
+    checks_workloads,
     spec,
     yamlio,
 )
@@ -61,8 +62,8 @@ def _positive_int(value: Any) -> bool:
     )
 
 
-CHECKS = (checks_flags, checks_benchmark, checks_space, checks_feasibility, checks_secrets,
-          checks_cpus)
+CHECKS = (checks_flags, checks_benchmark, checks_workloads, checks_space, checks_feasibility,
+          checks_secrets, checks_cpus)
 
 
 def _read_config(file: str, doc: Any, plain: dict, base_dir: Path) -> list[Diagnostic]:

@@ -87,3 +87,39 @@ def test_shared_prefix_changes_the_trial_id():
     plain = make_exp(scenarios=["D(100,100)"], levels=[1])
     shared = make_exp(scenarios=["D(100,100)"], levels=[1], sharedPrefix={"tokens": 50})
     assert trial_id(plain, {}) != trial_id(shared, {})
+
+
+def test_sharegpt_reaches_genai_bench_as_its_prompt_list(tmp_path):
+    from tests.paths import ROOT
+    from tuneops.workloads import prompts, read_sharegpt
+
+    sample = ROOT / "assets" / "datasets" / "sharegpt-sample.json"
+    for multi in (False, True):
+        exp = make_exp(scenarios=["dataset"], levels=[1], dataset=str(sample),
+                       datasetFormat="sharegpt", multiTurn=multi)
+        out = tmp_path / f"multi-{multi}"
+        cmd = bench.build_command(exp, "http://127.0.0.1:9", out, gpu_count=1)
+        [path] = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--dataset-path"]
+        assert json.loads(open(path).read()) == prompts(read_sharegpt(sample)[0], multi)
+
+
+def test_sharegpt_changed_after_validate_is_refused_at_its_line(tmp_path):
+    from tuneops.errors import UserError
+
+    bad = tmp_path / "d.json"
+    bad.write_text('[\n {"conversations": [{"from": "gpt", "value": "x"}]}\n]')
+    exp = make_exp(scenarios=["dataset"], levels=[1], dataset=str(bad),
+                   datasetFormat="sharegpt")
+    with pytest.raises(UserError) as e:
+        bench.build_command(exp, "http://127.0.0.1:9", tmp_path, gpu_count=1)
+    [d] = e.value.diagnostics
+    assert (d.file, d.line) == (str(bad), 2) and "no human turn" in d.message
+
+
+def test_a_sharegpt_dataset_changes_the_trial_id():
+    from tuneops.plan import trial_id
+
+    plain = make_exp(scenarios=["dataset"], levels=[1], dataset="d.json")
+    shared = make_exp(scenarios=["dataset"], levels=[1], dataset="d.json",
+                      datasetFormat="sharegpt")
+    assert trial_id(plain, {}) != trial_id(shared, {})
