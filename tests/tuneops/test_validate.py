@@ -3,8 +3,9 @@ input through untouched.
 
 Each file in tests/bad/ is one malformed experiment whose header says what must be
 reported: `# expect-path:` (the field path), `# expect:` (a substring of the message),
-optionally `# expect-hint:`, `# expect-line:`, `# expect-column:` and `# expect-message:`
-(the whole message, exactly).
+optionally `# expect-hint:`, `# expect-line:`, `# expect-column:`, `# expect-message:`
+(the whole message, exactly) and `# expect-file:` (when the problem is in a file the
+experiment names, relative to it).
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def test_bad_experiment_is_rejected_with_its_message(path: Path, tmp_path: Path)
     ]
     assert matching, "\n".join(map(str, diags))
     d = matching[0]
-    assert d.file == str(path)
+    # a workload file's problem is at its line in that file (`# expect-file:`, relative)
+    where = want.get("expect-file")
+    assert d.file == (str((path.parent / where).resolve()) if where else str(path))
     if "expect-line" in want:
         assert d.line == int(want["expect-line"])
     if "expect-column" in want:
