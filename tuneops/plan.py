@@ -119,6 +119,10 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
                if b.prefix_tokens is not None or b.prefix_ratio is not None else {}),
             **({"dataset_format": b.dataset_format, "multi_turn": b.multi_turn}
                if b.dataset_format != "genai-bench" else {}),
+            # goodput is counted while measuring: a trial reused from a run without these
+            # bounds would carry none
+            **({"request_slos": [r.as_dict() for r in exp.request_slos]}
+               if exp.request_slos else {}),
         },
     }
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:ID_LENGTH]

@@ -123,3 +123,16 @@ def test_a_sharegpt_dataset_changes_the_trial_id():
     shared = make_exp(scenarios=["dataset"], levels=[1], dataset="d.json",
                       datasetFormat="sharegpt")
     assert trial_id(plain, {}) != trial_id(shared, {})
+
+
+def test_per_request_bounds_change_the_trial_id():
+    """Goodput is counted as a trial is measured: a trial from a run without these bounds
+    has none, so it is not reused."""
+    import dataclasses
+
+    from tuneops.metrics import RequestSlo
+    from tuneops.plan import trial_id
+
+    plain = make_exp()
+    good = dataclasses.replace(plain, request_slos=(RequestSlo("ttft", 500),))
+    assert trial_id(plain, {}) != trial_id(good, {})
