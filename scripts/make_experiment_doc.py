@@ -82,6 +82,79 @@ parameter, or `deployment.gpus.pricePerHour` is set) and `none` otherwise: withi
 type a default price only mirrors throughput.
 """
 
+GOODPUT = """## Goodput
+
+A percentile SLO (`ttft.p99 ≤ 500`) says how the slowest requests fared; goodput says how
+much of the throughput was worth having. An SLO entry with `perRequest: true` bounds each
+request's own latency — `ttft`, `tpot` or `e2e_latency` (milliseconds, `max` only, no
+statistic) — and a request is **good** when it succeeded and met every such bound (the
+definition of DistServe and of vLLM's `bench serve --goodput`):
+
+```yaml
+slos:
+  - {metric: ttft, max: 500, perRequest: true}      # each request's own TTFT
+  - {metric: tpot, max: 50, perRequest: true}       # and its own TPOT
+  - {metric: good_request_fraction, min: 0.95}      # an ordinary SLO on the result
+objective: {metric: goodput_output_tokens_per_s}
+```
+
+- `goodput_requests_per_s`: good requests per second of the run; `goodput_output_tokens_per_s`:
+  their output tokens per second; `good_request_fraction`: their share of all requests sent
+  (failed ones included). Seconds are genai-bench's own `run_duration`, the denominator of its
+  `requests_per_second`, so with every request good goodput equals the request rate.
+- Counted from genai-bench's own result file: `individual_request_metrics` in each run JSON
+  (genai-bench 0.0.5 writes every request there, with its TTFT, TPOT, e2e latency, output
+  tokens and error code). A request whose latency genai-bench left out (no TPOT for a
+  one-token answer) is not good: goodput never counts what it could not check. A file that
+  holds fewer requests than its counts (trimmed, partial) gives no goodput.
+- Like every whole-run metric, goodput is a mean over `repeats` with a 95 % interval, usable
+  as the objective and in SLOs; report.md adds good req/s, good out tok/s and the good share
+  to each trial's table and says what a good request was.
+- Per-request bounds are not the run's SLOs: they define goodput and nothing else. Naming a
+  goodput metric without any `perRequest` entry is refused, as are `perRequest` on a
+  statistic (`ttft.p99`), on a throughput, with a `min`, and on `tpot` for tasks that stream
+  no output tokens.
+
+"""
+
+WORKLOADS = """## Datasets and workloads
+
+What each trial sends, besides the synthetic `D`/`N`/`U` scenarios:
+
+- **A dataset** (`benchmark.dataset` with the `dataset` scenario): genai-bench's own reader
+  (a `.txt` of prompts, `.csv`, a JSON list of prompts, or a hub id). In its dataset mode
+  the server decides each output's length: genai-bench sends no `max_tokens`.
+- **ShareGPT** (`datasetFormat: sharegpt`): a local file in the ShareGPT format serving
+  benchmarks use, a JSON array of `{"conversations": [{"from": "human"|"gpt", "value"}]}`.
+  Validate reads it and reports a bad record at its line in that file. tuneops sends each
+  conversation's first human turn (written once into the trial's folder as the prompt list
+  genai-bench reads). tuneops ships a generated sample under the CC0 licence,
+  `assets/datasets/sharegpt-sample.json` (64 conversations, about half multi-turn;
+  `scripts/make_sharegpt_sample.py --seed 22` rewrites it byte for byte).
+- **Multi-turn** (`multiTurn: true`, with ShareGPT): every human turn is sent with the
+  conversation before it as its context, so the turns of one conversation share a growing
+  prefix: what prefix caching reuses and chunked prefill splits. genai-bench 0.0.5 has no
+  sessions and draws dataset prompts at random, so the turns are not sent in order.
+- **Shared prefix** (`sharedPrefix: {tokens: N}` or `{ratio: r}`): genai-bench's own
+  `--prefix-len` (one prefix generated once and put before every request's input) or
+  `--prefix-ratio` (that share of each input). Checked before the engine starts as
+  genai-bench checks it after: text-to-text, not with the `dataset` scenario, a ratio only
+  over `D` scenarios, a prefix no longer than the fewest input tokens a scenario draws (`D`:
+  its input, `N`: mean − 3 sd, `U`: its min).
+- **Trace replay** (`benchmark.trace`): a JSONL request trace, one
+  `{"timestamp": s, "input_tokens": n, "output_tokens": n}` a line, timestamps never
+  decreasing; validate reports each bad row at its line. Replaying a trace means sending at
+  its timestamps whatever the server does: an open-loop load. genai-bench's closed-loop
+  concurrency sends the next request when one finishes and cannot set a per-request output
+  length in dataset mode, so with it validate refuses `trace` (after checking the file). The
+  reader (`tuneops/workloads/trace.py`) is pure and kept for an open-loop generator.
+
+A shared prefix or a ShareGPT dataset is part of what a trial's id hashes: another request
+mix is another trial.
+
+"""
+
+
 CHECKS = f"""## Checks beyond the schema
 
 - **Engine flags** (`engine.args`, `parameters`) must exist in the engine's flag catalog
@@ -104,6 +177,10 @@ CHECKS = f"""## Checks beyond the schema
 - **Objective**: an integer `objective.concurrency` must be one of `benchmark.concurrency`;
   `objective.scenario` one of `benchmark.trafficScenarios`; an explicit `direction` must be
   the metric's natural one; per-GPU metrics need GPUs. An SLO's `min` may not exceed its `max`.
+- **Goodput and workloads**: see [Goodput](#goodput) and
+  [Datasets and workloads](#datasets-and-workloads) for what `perRequest`, `sharedPrefix`,
+  `datasetFormat`, `multiTurn` and `trace` refuse; a workload file's problems are reported
+  at that file's line.
 - **Search space**: ranges need `low < high` (and `low > 0` with `log`); grid search needs
   a `step` on float ranges; a finite space may have at most {MAX_GRID_POINTS:,} points;
   random and bayesian search need `maxTrials` or `timeBudget`.
@@ -229,6 +306,8 @@ def render() -> str:
     for name in sorted(METRICS):
         out.append(f"| `{name}` | {UNITS[name]} | {METRICS[name].direction.word} |")
     out.append("")
+    out.append(GOODPUT)
+    out.append(WORKLOADS)
     out.append("## GPU types\n")
     out.append("`deployment.gpus.type` must be one of these (memory used by the weights check; "
                "the price is schemas/gpus.yaml's example default for the cost metrics, "

@@ -12,7 +12,7 @@ import re
 
 from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
-from tuneops.metrics import METRICS, Slo
+from tuneops.metrics import GOODPUT_METRICS, METRICS, Slo
 
 # scenario letter -> (regex, what it means), mirroring genai_bench/scenarios/*.py
 SCENARIOS = {
@@ -70,6 +70,7 @@ def scenario_problem(text: str, task: str) -> tuple[str, str] | None:
 
 def check(ctx: Context) -> None:
     check_noise(ctx)
+    check_goodput(ctx)
     exp = ctx.exp
     bench, obj = exp.benchmark, exp.objective
     for i, text in enumerate(bench.traffic_scenarios):
@@ -132,10 +133,42 @@ def check(ctx: Context) -> None:
             "set deployment.gpus, or use a metric that is not per GPU",
         )
     for i, raw in enumerate(ctx.plain.get("slos") or []):  # an entry bounding both sides
+        if raw.get("perRequest"):
+            continue  # check_goodput
         both = Slo.from_entry(raw)
         if len(both) == 2 and not both[1].holds(both[0].limit):
             ctx.error(("slos", i), f"min {both[1].limit:g} is above max {both[0].limit:g}: "
                       "no trial can pass", "")
+
+
+# Tasks whose requests stream output tokens: the others (embeddings, rerank, images,
+# speech) have no TPOT, and genai-bench records none (metrics.py OUTPUT_METRICS_FIELDS).
+_TEXT_OUT_TASKS = ("text-to-text", "image-text-to-text")
+
+
+def check_goodput(ctx: Context) -> None:
+    """Per-request SLOs (the schema keeps them to ttft, tpot and e2e_latency with a max) and
+    the goodput metrics, which mean nothing without them."""
+    exp = ctx.exp
+    for i, raw in enumerate(ctx.plain.get("slos") or []):
+        if not raw.get("perRequest"):
+            continue
+        if "min" in raw:
+            ctx.error(("slos", i, "min"), f"a per-request SLO on {raw['metric']} bounds each "
+                      "request's latency from above; min has no meaning there",
+                      "remove min (a floor on a statistic is an SLO without perRequest)")
+        if raw["metric"] == "tpot" and exp.benchmark.task not in _TEXT_OUT_TASKS:
+            ctx.error(("slos", i, "metric"), f"task {exp.benchmark.task} streams no output "
+                      "tokens, so no request has a TPOT to judge",
+                      "bound ttft or e2e_latency per request")
+    named = [(("slos", i, "metric"), raw.get("metric"))
+             for i, raw in enumerate(ctx.plain.get("slos") or []) if not raw.get("perRequest")]
+    named.append((("objective", "metric"), exp.objective.metric))
+    for path, name in named:
+        if name in GOODPUT_METRICS and not exp.request_slos:
+            ctx.error(path, f"{name} counts the requests that met every per-request SLO, "
+                      "but no SLO here has perRequest: true",
+                      "add e.g. {metric: ttft, max: 500, perRequest: true} to slos")
 
 
 def check_noise(ctx: Context) -> None:

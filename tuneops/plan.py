@@ -121,6 +121,15 @@ def trial_id(exp: Experiment, args: dict[str, Any], gpu_type: str | None = None)
             "repeats": b.repeats_identity,
             "dataset": b.dataset,
             "params": b.additional_request_params,
+            # another request mix, another trial; absent when unset (older ids unchanged)
+            **({"shared_prefix": {"tokens": b.prefix_tokens, "ratio": b.prefix_ratio}}
+               if b.prefix_tokens is not None or b.prefix_ratio is not None else {}),
+            **({"dataset_format": b.dataset_format, "multi_turn": b.multi_turn}
+               if b.dataset_format != "genai-bench" else {}),
+            # goodput is counted while measuring: a trial reused from a run without these
+            # bounds would carry none
+            **({"request_slos": [r.as_dict() for r in exp.request_slos]}
+               if exp.request_slos else {}),
         },
     }
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:ID_LENGTH]

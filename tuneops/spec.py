@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tuneops.metrics import METRICS, Direction, Slo, StrEnum
+from tuneops.metrics import METRICS, Direction, RequestSlo, Slo, StrEnum
 
 API_VERSION = "tuneops/v1"
 KIND = "Experiment"
@@ -143,6 +143,12 @@ class Benchmark:
     target_relative_ci: float | None = None  # adaptive: stop at this half-width / value
     remeasure_contended: int = 0  # contended measurements retaken per trial, at most
     fresh_engine_per_repeat: bool = False  # each repeat on its own engine (runner.trial)
+    # benchmark.sharedPrefix: genai-bench's --prefix-len (tokens) or --prefix-ratio (ratio)
+    prefix_tokens: int | None = None
+    prefix_ratio: float | None = None
+    dataset_format: str = "genai-bench"  # or sharegpt (tuneops/workloads/sharegpt.py)
+    multi_turn: bool = False  # sharegpt: every human turn, with its history
+    trace: str | None = None  # a request trace (tuneops/workloads/trace.py)
 
     @property
     def max_repeats(self) -> int:
@@ -227,6 +233,9 @@ class Experiment:
     source_sha256: str = ""
     # ci.regressionThreshold, as a fraction: how much worse the PR bot tolerates (docs/ci.md)
     regression_threshold: float = 0.05
+    # slos[] with perRequest: true: what makes one request good (tuneops/metrics/goodput.py);
+    # they define goodput and are not judged as a run's SLOs
+    request_slos: tuple[RequestSlo, ...] = ()
 
     @property
     def gpus_per_trial(self) -> int:
@@ -423,6 +432,11 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             remeasure_contended=int(bench.get("remeasureContended", 0)),
             fresh_engine_per_repeat=bool(bench.get("freshEnginePerRepeat", False)),
             dataset=bench.get("dataset"),
+            prefix_tokens=(bench.get("sharedPrefix") or {}).get("tokens"),
+            prefix_ratio=(bench.get("sharedPrefix") or {}).get("ratio"),
+            dataset_format=bench.get("datasetFormat", "genai-bench"),
+            multi_turn=bool(bench.get("multiTurn", False)),
+            trace=bench.get("trace"),
             additional_request_params=dict(bench.get("additionalRequestParams", {})),
             early_stop=bool(bench.get("earlyStop", True)),
             keep_genai_bench_artifacts=bool(bench.get("keepGenaiBenchArtifacts", False)),
@@ -437,8 +451,10 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             tie_break=obj.get("tieBreak") or _default_tie_break(gpus, doc.get("parameters")),
         ),
         # an entry bounding a metric on both sides is two SLOs, each judged on its own
-        slos=tuple(slo for s in doc.get("slos", [])
+        slos=tuple(slo for s in doc.get("slos", []) if not s.get("perRequest")
                    for slo in Slo.from_entry(s)),
+        request_slos=tuple(RequestSlo.from_entry(s) for s in doc.get("slos", [])
+                           if s.get("perRequest")),
         search=Search(
             method=search.get("method", "grid"),
             max_trials=search.get("maxTrials"),

@@ -27,6 +27,7 @@ from tuneops import (
     checks_schema,
     checks_secrets,
     checks_space,
+    checks_workloads,
     spec,
     yamlio,
 )
@@ -62,7 +63,8 @@ def _positive_int(value: Any) -> bool:
     )
 
 
-CHECKS = (checks_flags, checks_benchmark, checks_space, checks_feasibility, checks_gpus,
+CHECKS = (checks_flags, checks_benchmark, checks_workloads, checks_space, checks_feasibility,
+          checks_gpus,
           checks_secrets, checks_cpus)
 
 

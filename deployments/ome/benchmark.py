@@ -74,7 +74,7 @@ class ClusterBenchmarks:
         expected = [(s, int(c)) for s in exp.benchmark.traffic_scenarios
                     for c in exp.benchmark.concurrency]
         outcome = bench.parse_results(folder, gpu_count=max(deployment.launch.gpu_count, 1),
-                                      expected=expected)
+                                      expected=expected, request_slos=exp.request_slos)
         outcome.log_path = str(out_dir / BENCH_LOG)
         outcome.duration_s = round(time.monotonic() - t0, 3)
         if state == "Failed" and (not outcome.ok or outcome.missing):

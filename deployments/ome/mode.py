@@ -166,7 +166,9 @@ class OmeMode(DeploymentMode):
         # OME 17b77eda builds genai-bench's arguments without these: they would be lost.
         for field_name, given in (("additionalRequestParams",
                                    exp.benchmark.additional_request_params),
-                                  ("dataset", exp.benchmark.dataset)):
+                                  ("dataset", exp.benchmark.dataset),
+                                  ("sharedPrefix", exp.benchmark.prefix_tokens is not None
+                                   or exp.benchmark.prefix_ratio is not None)):
             if given:
                 ctx.error(
                     ("benchmark", field_name),

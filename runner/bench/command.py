@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tuneops import assets
 from tuneops.errors import Diagnostic, UserError
 from tuneops.registry import engines
 from tuneops.spec import Experiment
+from tuneops.workloads import prompts, read_sharegpt
+from tuneops.workloads.paths import find_local
 
 # genai-bench 0.0.5's click choices (case-sensitive); anything else makes it exit 2.
 GPU_TYPES = ("H100", "A100-80G", "A100-40G", "MI300", "A10", "H200", "B200", "RTX-PRO-6000")
@@ -66,14 +67,8 @@ def local_path(exp: Experiment, value: str) -> str:
     p = Path(value).expanduser()
     if p.is_absolute():
         return _usable(exp, p, value)
-    bases = []
-    if exp.source_file:
-        bases.append(Path(exp.source_file).resolve().parent)
-    bases += [Path.cwd(), assets.ROOT.parent]  # the repository, or the installed package
-    for base in bases:
-        if (base / p).exists():
-            return _usable(exp, (base / p).resolve(), value)
-    return value
+    found = find_local(value, exp.source_file)
+    return _usable(exp, found, value) if found is not None else value
 
 
 def _usable(exp: Experiment, path: Path, value: str) -> str:
@@ -157,8 +152,33 @@ def build_command(
     if params:
         cmd += ["--additional-request-params", json.dumps(params, sort_keys=True)]
     if b.dataset:
-        cmd += ["--dataset-path", local_path(exp, b.dataset)]
+        cmd += ["--dataset-path", dataset_path(exp, out_dir)]
+    if b.prefix_tokens is not None:
+        cmd += ["--prefix-len", str(int(b.prefix_tokens))]
+    if b.prefix_ratio is not None:
+        cmd += ["--prefix-ratio", repr(float(b.prefix_ratio))]
     return cmd
+
+
+SHAREGPT_PROMPTS = "sharegpt-prompts.json"  # in the trial's folder: what genai-bench reads
+
+
+def dataset_path(exp: Experiment, out_dir: Path) -> str:
+    """The --dataset-path for genai-bench: the dataset as given, or, for a ShareGPT file,
+    its prompts (tuneops/workloads/sharegpt.py) written once as the JSON list of strings
+    genai-bench's text loader takes (genai_bench/data/sources.py `_load_json_file`)."""
+    b = exp.benchmark
+    path = local_path(exp, b.dataset)
+    if b.dataset_format != "sharegpt":
+        return path
+    conversations, problems = read_sharegpt(path)
+    if problems:  # validate reported them; the file changed since
+        p = problems[0]
+        raise UserError([Diagnostic(path, p.line, 1, "benchmark.dataset", p.message, p.hint)])
+    out = out_dir / SHAREGPT_PROMPTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(prompts(conversations, b.multi_turn), ensure_ascii=False))
+    return str(out)
 
 
 def bench_env(base: dict[str, str] | None = None) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 from tuneops.runner.results import Metrics
 from tuneops.runner.stats import RECORD_FIELDS, Records
 
-from tuneops.metrics import ERROR_RATE, LATENCIES, METRICS
+from tuneops.metrics import ERROR_RATE, LATENCIES, METRICS, RequestSlo, goodput
+from tuneops.metrics.goodput import FAILED, OUTPUT_TOKENS
 
 
 @dataclass
@@ -49,8 +51,10 @@ def _num(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def run_metrics(data: dict[str, Any], gpu_count: int = 1) -> tuple[str, int, dict[str, float]]:
-    """(scenario, concurrency, {tuneops metric: value}) from one genai-bench run JSON."""
+def run_metrics(data: dict[str, Any], gpu_count: int = 1,
+                request_slos: Sequence[RequestSlo] = ()) -> tuple[str, int, dict[str, float]]:
+    """(scenario, concurrency, {tuneops metric: value}) from one genai-bench run JSON; with
+    per-request SLOs, its goodput too (from the same file's individual_request_metrics)."""
     agg = data["aggregated_metrics"]
     level_key = "batch_size" if agg.get("iteration_type") == "batch_size" else "num_concurrency"
     out: dict[str, float] = {}
@@ -75,7 +79,31 @@ def run_metrics(data: dict[str, Any], gpu_count: int = 1) -> tuple[str, int, dic
     for code, count in sorted((agg.get("error_codes_frequency") or {}).items()):
         put(f"errors.{code}", count)
     put("run_duration_s", agg.get("run_duration"))
+    # run_duration stays seconds whatever _time_unit says (genai_bench/time_units.py
+    # converts only LATENCY_FIELDS): the denominator of genai-bench's own requests_per_second
+    # Goodput only from a file that holds every request it counts: a trimmed or partial list
+    # would pass off a sample as the rate.
+    records = request_records(data)
+    if request_slos and len(records) == out.get("num_requests"):
+        out.update(goodput(records, request_slos, _num(agg.get("run_duration"))))
     return str(agg["scenario"]), int(agg[level_key]), out
+
+
+def request_records(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every request of one run JSON, as tuneops/metrics/goodput.py judges them: its
+    latencies in ms, its output tokens, and whether it failed."""
+    to_ms = 1000.0 if data.get("_time_unit", "s") == "s" else 1.0
+    out = []
+    for req in data.get("individual_request_metrics") or []:
+        if not isinstance(req, dict):
+            continue
+        rec: dict[str, Any] = {FAILED: req.get("error_code") is not None,
+                               OUTPUT_TOKENS: _num(req.get(OUTPUT_TOKENS))}
+        for name in LATENCIES:
+            v = _num(req.get(name))
+            rec[name] = v * to_ms if v is not None else None
+        out.append(rec)
+    return out
 
 
 def run_records(data: dict[str, Any]) -> dict[str, list[float]]:
@@ -101,6 +129,7 @@ def parse_results(
     *,
     gpu_count: int = 1,
     expected: list[tuple[str, int]] | None = None,
+    request_slos: Sequence[RequestSlo] = (),
 ) -> BenchOutcome:
     """Every run JSON in genai-bench's experiment folder → metrics[scenario][concurrency].
 
@@ -119,7 +148,7 @@ def parse_results(
     for path in sorted(p for p in folder.glob("*.json") if _is_result_file(p)):
         try:
             data = json.loads(path.read_text())
-            scenario, level, values = run_metrics(data, gpu_count)
+            scenario, level, values = run_metrics(data, gpu_count, request_slos)
         except (OSError, ValueError, KeyError, TypeError) as e:
             problems.append(f"{path.name}: unreadable ({type(e).__name__}: {e})")
             continue

@@ -27,6 +27,7 @@ from tuneops.runner.bench.command import (
 from tuneops.runner.bench.parse import BenchOutcome, parse_results
 from tuneops.runner.bench.worker import WorkerPool
 
+from tuneops.metrics import RequestSlo
 from tuneops.spec import Experiment
 
 
@@ -114,6 +115,7 @@ def run_benchmark(
     expected: list[tuple[str, int]] | None = None,
     watch: Callable[[], str | None] | None = None,
     cpus: Sequence[int] = (),
+    request_slos: Sequence[RequestSlo] = (),
 ) -> BenchOutcome:
     """Run genai-bench to completion (or timeout / cancel / engine death) and parse what it
     wrote. A run the engine died during is never ok, whatever genai-bench recorded."""
@@ -124,7 +126,8 @@ def run_benchmark(
         return BenchOutcome(ok=False, reason=f"could not start genai-bench: {e}")
     rc, why = proc.wait(timeout_s, cancel, watch)
     folder = Path(out_dir) / RESULTS_FOLDER
-    outcome = parse_results(folder, gpu_count=gpu_count, expected=expected)
+    outcome = parse_results(folder, gpu_count=gpu_count, expected=expected,
+                            request_slos=request_slos)
     outcome.returncode = rc
     outcome.log_path = str(proc.log_path)
     outcome.duration_s = round(time.monotonic() - t0, 3)
@@ -175,7 +178,7 @@ def run(
                 for c in exp.benchmark.concurrency]
     return run_benchmark(cmd, out_dir, timeout_s or timeout_for(exp), bench_env(),
                          cancel=cancel, gpu_count=gpu_count, expected=expected, watch=watch,
-                         cpus=cpus)
+                         cpus=cpus, request_slos=exp.request_slos)
 
 
 

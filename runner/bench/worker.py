@@ -273,7 +273,8 @@ def run(
                 worker, exp, argv, str(log_path), gpu_count, halt,
                 level_timeout_s or level_timeout(exp), prune)
         except WorkerFailure as f:
-            outcome = parse_results(out_dir / RESULTS_FOLDER, gpu_count=gpu_count)
+            outcome = parse_results(out_dir / RESULTS_FOLDER, gpu_count=gpu_count,
+                                    request_slos=exp.request_slos)
             outcome.ok = False
             outcome.log_path = str(log_path)
             outcome.duration_s = round(time.monotonic() - t0, 3)
@@ -288,7 +289,8 @@ def run(
         finally:
             halt.set()  # ends the watcher thread
     expected = [(s, c) for s, by_c in measured.items() for c in by_c]
-    outcome = parse_results(out_dir / RESULTS_FOLDER, gpu_count=gpu_count, expected=expected)
+    outcome = parse_results(out_dir / RESULTS_FOLDER, gpu_count=gpu_count, expected=expected,
+                            request_slos=exp.request_slos)
     outcome.log_path = str(log_path)
     outcome.returncode = 0 if not error else 1
     outcome.duration_s = round(time.monotonic() - t0, 3)
@@ -354,7 +356,7 @@ def _drive(
                      + (f" (see {r['debug_file']})" if r.get("debug_file") else ""))
         held = False
         if run_json is not None:
-            _, _, values = run_metrics(run_json, gpu_count)
+            _, _, values = run_metrics(run_json, gpu_count, exp.request_slos)
             metrics = {scenario: {level: values}}
             held = all(ch.met for ch in score.checks_at(metrics, exp.slos, level, scenario))
             if prune is not None and prune(scenario, level, values):

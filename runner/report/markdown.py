@@ -18,7 +18,7 @@ from tuneops.runner import rankings, score
 from tuneops.runner.report import telemetry_md
 from tuneops.runner.results import COMPLETED, INFEASIBLE, UNCERTAIN, VIOLATED, TrialResult
 
-from tuneops.metrics import COST_METRICS, UNITS
+from tuneops.metrics import COST_METRICS, GOOD_FRACTION, GOODPUT_OUTPUT_TOKENS, GOODPUT_REQUESTS, UNITS
 from tuneops.metrics import metric as metric_of
 from tuneops.registry import engines
 from tuneops.spec import Experiment
@@ -192,11 +192,20 @@ def deploy_command(
     return "the engine command", shlex.join(argv)
 
 
+GOODPUT_COLUMNS = (
+    (GOODPUT_REQUESTS, "good req/s"),
+    (GOODPUT_OUTPUT_TOKENS, "good out tok/s"),
+    (GOOD_FRACTION, "good"),
+)
+
+
 def detail_metrics(exp: Experiment) -> tuple[tuple[str, str], ...]:
-    """The per-concurrency columns: no per-GPU throughput when trials hold no GPU."""
+    """The per-concurrency columns: no per-GPU throughput when trials hold no GPU; goodput
+    when the experiment says what a good request is (slos[].perRequest)."""
+    cols = DETAIL_METRICS
     if exp.gpus_per_trial == 0:
-        return tuple(m for m in DETAIL_METRICS if not metric_of(m[0]).per_gpu)
-    return DETAIL_METRICS
+        cols = tuple(m for m in cols if not metric_of(m[0]).per_gpu)
+    return cols + (GOODPUT_COLUMNS if exp.request_slos else ())
 
 
 def _detail(exp: Experiment, r: TrialResult) -> str:
@@ -353,6 +362,10 @@ def render(
     if exp.slos:
         out += ["**SLOs:** " + ", ".join(
             f"`{s.metric}` {s.limit_text()}" for s in exp.slos), ""]
+    if exp.request_slos:
+        out += ["**Goodput:** a request is good when it succeeded and its own "
+                + " and ".join(f"`{s.text()}`" for s in exp.request_slos)
+                + " (good req/s, good out tok/s: per second of the run; good: their share)", ""]
     summ = doc["summary"]
     b = exp.benchmark
     reps = (f"{b.repeats}" if b.repeats_max is None

@@ -57,7 +57,8 @@ def experiment(doc: dict[str, Any]) -> spec.Experiment:
                       "maxRequestsPerRun": b["max_requests_per_run"],
                       **({"repeats": b["repeats"]} if b.get("repeats") is not None else {})},
         "objective": {k: v for k, v in doc["objective"].items() if v is not None},
-        "slos": [{k: v for k, v in s.items() if v is not None} for s in doc.get("slos") or []],
+        "slos": [{k: v for k, v in s.items() if v is not None}
+                 for s in [*(doc.get("slos") or []), *(doc.get("request_slos") or [])]],
     }, source_file=e.get("file") or "")
 
 

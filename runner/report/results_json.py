@@ -111,6 +111,8 @@ def build(
                       "scenario": exp.objective.scenario,
                       "tieBreak": exp.objective.tie_break},  # as the experiment spells it
         "slos": [s.as_dict() for s in exp.slos],
+        # slos[] with perRequest: what made a request good for the goodput metrics
+        "request_slos": [s.as_dict() for s in exp.request_slos],
         "parameters": [p.name for p in exp.parameters],
         "summary": {
             "trials": len(ranked),

@@ -3,8 +3,9 @@ input through untouched.
 
 Each file in tests/bad/ is one malformed experiment whose header says what must be
 reported: `# expect-path:` (the field path), `# expect:` (a substring of the message),
-optionally `# expect-hint:`, `# expect-line:`, `# expect-column:` and `# expect-message:`
-(the whole message, exactly).
+optionally `# expect-hint:`, `# expect-line:`, `# expect-column:`, `# expect-message:`
+(the whole message, exactly) and `# expect-file:` (when the problem is in a file the
+experiment names, relative to it).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tuneops.deployments.registry import deployment_modes
 
 from tests.paths import ROOT
 from tuneops import checks_schema, cli, errors, registry, schemas
-from tuneops.metrics import METRICS
+from tuneops.metrics import METRICS, REQUEST_SLO_FIELDS
 from tuneops.validate import load_experiment, validate_document, validate_file
 
 BAD = sorted((ROOT / "tests" / "bad").glob("*.yaml"))
@@ -76,7 +77,9 @@ def test_bad_experiment_is_rejected_with_its_message(path: Path, tmp_path: Path)
     ]
     assert matching, "\n".join(map(str, diags))
     d = matching[0]
-    assert d.file == str(path)
+    # a workload file's problem is at its line in that file (`# expect-file:`, relative)
+    where = want.get("expect-file")
+    assert d.file == (str((path.parent / where).resolve()) if where else str(path))
     if "expect-line" in want:
         assert d.line == int(want["expect-line"])
     if "expect-column" in want:
@@ -310,7 +313,11 @@ def test_enums_come_from_the_registry_and_metrics_tables():
     assert props["deployment"]["properties"]["mode"]["enum"] == sorted(deployment_modes())
     assert tuple(props["search"]["properties"]["method"]["enum"]) == registry.SEARCH_METHODS
     assert props["objective"]["properties"]["metric"]["enum"] == sorted(METRICS)
-    assert props["slos"]["items"]["properties"]["metric"]["enum"] == sorted(METRICS)
+    slo = props["slos"]["items"]
+    assert slo["properties"]["metric"]["enum"] == sorted([*METRICS, *REQUEST_SLO_FIELDS])
+    per_request = slo["allOf"][0]  # perRequest: the request fields; otherwise the table's
+    assert per_request["then"]["properties"]["metric"]["enum"] == list(REQUEST_SLO_FIELDS)
+    assert per_request["else"]["properties"]["metric"]["enum"] == sorted(METRICS)
 
 
 def test_task_enum_matches_genai_bench():

@@ -11,6 +11,16 @@ for that). A new metric is one `_add(...)` line in table.py.
 Latencies are milliseconds, throughputs tokens/s, error_rate a fraction.
 """
 
+from tuneops.metrics.goodput import (
+    GOOD_FRACTION,
+    GOODPUT_METRICS,
+    GOODPUT_OUTPUT_TOKENS,
+    GOODPUT_REQUESTS,
+    REQUEST_SLO_FIELDS,
+    RequestSlo,
+    goodput,
+    is_good,
+)
 from tuneops.metrics.kinds import (
     Bound,
     Direction,
@@ -41,6 +51,8 @@ from tuneops.metrics.table import (
 from tuneops.metrics.telemetry import GPU_TELEMETRY, TELEMETRY
 
 __all__ = [
+    "GOOD_FRACTION", "GOODPUT_METRICS", "GOODPUT_OUTPUT_TOKENS", "GOODPUT_REQUESTS",
+    "REQUEST_SLO_FIELDS", "RequestSlo", "goodput", "is_good",
     "COST_METRICS", "GPU_TELEMETRY", "TELEMETRY",
     "ERROR_RATE", "LATENCIES", "MAX_SLO_CONCURRENCY", "METRICS", "MS", "REQUEST_FIELDS",
     "SPEED", "STATS", "UNITS", "Bound", "Direction", "Judgement", "Metric", "Slo",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tuneops.metrics.goodput import GOOD_FRACTION, GOODPUT_OUTPUT_TOKENS, GOODPUT_REQUESTS
 from tuneops.metrics.kinds import Direction, Statistic
 
 
@@ -101,6 +102,12 @@ def _table() -> None:
     # repeat, so they carry intervals like any measured metric.
     for name in COST_METRICS:
         _add(Metric(name, "USD/1M tok", down, ""))
+    # tuneops/metrics/goodput.py, from genai-bench's individual_request_metrics and
+    # run_duration (runner/bench/parse.py): the requests (their output tokens) per second
+    # that met every `slos[].perRequest` bound, and their share of all requests sent.
+    _add(Metric(GOODPUT_REQUESTS, "req/s", up, ""))
+    _add(Metric(GOODPUT_OUTPUT_TOKENS, "tok/s", up, ""))
+    _add(Metric(GOOD_FRACTION, "fraction", up, ""))
 
 
 _table()

@@ -1,0 +1,74 @@
+"""Goodput: a request is good when it succeeded and met every per-request bound."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tuneops.metrics import (
+    GOOD_FRACTION,
+    GOODPUT_OUTPUT_TOKENS,
+    GOODPUT_REQUESTS,
+    METRICS,
+    Direction,
+    RequestSlo,
+    goodput,
+    is_good,
+)
+
+
+def rec(ttft=100.0, tpot=10.0, e2e=500.0, tokens=50, error=False):
+    return {"ttft": ttft, "tpot": tpot, "e2e_latency": e2e, "num_output_tokens": tokens,
+            "error": error}
+
+
+def test_a_request_is_good_only_when_every_bound_holds():
+    slos = (RequestSlo("ttft", 200), RequestSlo("tpot", 20))
+    assert is_good(rec(), slos)
+    assert is_good(rec(ttft=200.0), slos)  # the limit itself is met (≤)
+    assert not is_good(rec(ttft=200.1), slos)
+    assert not is_good(rec(tpot=21.0), slos)
+    assert is_good(rec(e2e=10_000.0), slos)  # e2e not bounded here
+
+
+def test_failed_and_unmeasured_requests_are_never_good():
+    slos = (RequestSlo("tpot", 20),)
+    assert not is_good(rec(error=True), slos)
+    assert not is_good(rec(tpot=None), slos)  # genai-bench drops a TPOT it cannot time
+    assert not is_good(rec(tpot=math.nan), slos)
+    assert not is_good(rec(tpot=True), slos)  # a bool is no latency
+
+
+def test_goodput_counts_good_requests_and_their_tokens_per_second():
+    slos = (RequestSlo("ttft", 200),)
+    records = [rec(ttft=100, tokens=10), rec(ttft=150, tokens=30), rec(ttft=900, tokens=99),
+               rec(error=True, tokens=None)]
+    got = goodput(records, slos, duration_s=2.0)
+    assert got[GOODPUT_REQUESTS] == pytest.approx(2 / 2.0)
+    assert got[GOODPUT_OUTPUT_TOKENS] == pytest.approx(40 / 2.0)
+    assert got[GOOD_FRACTION] == pytest.approx(2 / 4)
+
+
+def test_nothing_to_judge_gives_no_goodput():
+    slos = (RequestSlo("ttft", 200),)
+    assert goodput([rec()], (), 1.0) == {}
+    assert goodput([], slos, 1.0) == {}
+    for bad in (None, 0.0, -1.0, math.inf, math.nan):
+        assert goodput([rec()], slos, bad) == {}
+
+
+@pytest.mark.parametrize("field,limit", [("ttft.p99", 100), ("output_throughput", 1),
+                                         ("ttft", 0), ("ttft", -5), ("ttft", math.inf),
+                                         ("ttft", True), ("ttft", "100")])
+def test_bad_bounds_are_refused(field, limit):
+    with pytest.raises(ValueError):
+        RequestSlo(field, limit)
+
+
+def test_goodput_metrics_are_table_rows_to_maximize():
+    for name in (GOODPUT_REQUESTS, GOODPUT_OUTPUT_TOKENS, GOOD_FRACTION):
+        assert METRICS[name].direction is Direction.MAXIMIZE
+        assert METRICS[name].statistic is None  # a whole-run value: intervals over repeats
+    assert METRICS[GOODPUT_REQUESTS].unit == "req/s"
+    assert METRICS[GOODPUT_OUTPUT_TOKENS].unit == "tok/s"

@@ -1,0 +1,117 @@
+"""Workload files: ShareGPT conversations and request traces, read once, every bad row
+reported at its line; the shipped sample regenerates byte for byte from its seed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.paths import ROOT
+from tuneops.workloads import prompts, read_sharegpt, read_trace
+
+SAMPLE = ROOT / "assets" / "datasets" / "sharegpt-sample.json"
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------- ShareGPT
+
+
+def test_the_shipped_sample_is_valid_and_multi_turn():
+    conversations, problems = read_sharegpt(SAMPLE)
+    assert problems == [] and len(conversations) == 64
+    multi = [c for c in conversations if sum(r == "human" for r, _ in c.turns) > 1]
+    assert len(multi) >= 16  # enough multi-turn conversations to share prefixes
+
+
+def test_the_shipped_sample_is_what_its_seeded_script_writes(tmp_path):
+    out = tmp_path / "regenerated.json"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_sharegpt_sample.py"),
+                    "--out", str(out)], check=True, capture_output=True, timeout=60)
+    assert out.read_bytes() == SAMPLE.read_bytes()
+
+
+def test_single_turn_sends_first_human_turns_multi_turn_sends_every_turn_with_history():
+    conversations, _ = read_sharegpt(SAMPLE)
+    single = prompts(conversations)
+    assert len(single) == len(conversations)
+    assert single[0] == conversations[0].turns[0][1]
+    multi = prompts(conversations, multi_turn=True)
+    humans = sum(r == "human" for c in conversations for r, _ in c.turns)
+    assert len(multi) == humans > len(single)
+    # a later turn carries the whole conversation before it: the prefix the cache reuses
+    conv = next(c for c in conversations if sum(r == "human" for r, _ in c.turns) > 1)
+    i = prompts([conv], multi_turn=True)
+    assert i[1].startswith("User: " + conv.turns[0][1]) and conv.turns[1][1] in i[1]
+    assert i[1].endswith(conv.turns[2][1])
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ('{"conversations": []}', 1, "one JSON array"),
+    ('[\n {"conversations": [{"from": "human", "value": "a"}]},\n {"turns": []}\n]', 3,
+     '{"conversations"'),
+    ('[\n {"conversations": [{"from": "robot", "value": "a"}]}\n]', 2, "unknown role"),
+    ('[\n {"conversations": [{"from": "gpt", "value": "a"}]}\n]', 2, "no human turn"),
+    ('[\n {"conversations": [{"from": "human", "value": "a"}]}\n  oops\n]', 3,
+     "expected , or ]"),
+    ('[\n {"conversations": [{"from": "human", "value": "a"}]}\n] trailing', 3,
+     "text after the closing ]"),
+    ('[\n {"conversations": [{"from": "human", "value": 7}]}\n]', 2, "each turn is"),
+    ("[]", 1, "no conversations"),
+    ("[" * 100_000, 1, "nested too deep"),
+])
+def test_bad_sharegpt_records_are_reported_at_their_line(tmp_path, text, line, words):
+    conversations, problems = read_sharegpt(write(tmp_path, "d.json", text))
+    assert problems, "accepted"
+    assert problems[0].line == line and words in problems[0].message
+
+
+def test_unreadable_sharegpt_is_a_problem_not_a_crash(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'[{"conversations": [{"from": "human", "value": "caf\xe9"}]}]')
+    assert "cannot read it" in read_sharegpt(path)[1][0].message
+    assert "cannot read it" in read_sharegpt(tmp_path / "missing.json")[1][0].message
+
+
+# ---------------------------------------------------------------- traces
+
+
+def test_a_good_trace_reads_in_order():
+    rows, problems = read_trace(ROOT / "tests" / "bad" / "workloads" / "trace-ok.jsonl")
+    assert problems == []
+    assert [(r.timestamp, r.input_tokens, r.output_tokens) for r in rows] == [
+        (0.0, 512, 128), (0.5, 64, 16)]
+
+
+@pytest.mark.parametrize("row,words", [
+    ("not json", "not JSON"),
+    ("[1, 2, 3]", "a row is a JSON object"),
+    ('{"timestamp": 1}', "missing input_tokens, output_tokens"),
+    ('{"timestamp": -1, "input_tokens": 1, "output_tokens": 1}', "seconds >= 0"),
+    ('{"timestamp": NaN, "input_tokens": 1, "output_tokens": 1}', "seconds >= 0"),
+    ('{"timestamp": true, "input_tokens": 1, "output_tokens": 1}', "seconds >= 0"),
+    ('{"timestamp": 1, "input_tokens": 0, "output_tokens": 1}', "input_tokens '0'"),
+    ('{"timestamp": 1, "input_tokens": 1.5, "output_tokens": 1}', "input_tokens '1.5'"),
+    ('{"timestamp": 1, "input_tokens": 1, "output_tokens": 1e99}', "output_tokens"),
+    ('{"timestamp": 1, "input_tokens": 1, "output_tokens": true}', "output_tokens 'True'"),
+    ('{"timestamp": 1, "input_tokens": 99999999999, "output_tokens": 1}', "input_tokens"),
+    ("[" * 100_000, "not JSON"),
+])
+def test_bad_trace_rows_are_reported_at_their_line(tmp_path, row, words):
+    good = json.dumps({"timestamp": 0, "input_tokens": 8, "output_tokens": 8})
+    rows, problems = read_trace(write(tmp_path, "t.jsonl", f"{good}\n\n{row}\n{good}\n"))
+    assert [p.line for p in problems] == [3] and words in problems[0].message
+    assert len(rows) == 2  # the good rows around it still read
+
+
+def test_a_broken_trace_stops_at_twenty_problems(tmp_path):
+    rows, problems = read_trace(write(tmp_path, "t.jsonl", "x\n" * 1000))
+    assert len(problems) == 20 and rows == []
+    assert read_trace(write(tmp_path, "e.jsonl", "\n\n"))[1][0].message == "no requests"
