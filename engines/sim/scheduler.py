@@ -17,8 +17,14 @@ from typing import Any
 
 from tuneops.engines.sim.perfmodel import PerfModel
 
-NEW_TOKEN_RATIO = 0.7  # share of the remaining output reserved in KV at admission (SGLang)
-CLIP_MAX_NEW = 4096
+# SGLang 0.5.23's adaptive new-token ratio (srt/environ.py:646-650 defaults; its tracker is
+# srt/managers/scheduler_components/new_token_ratio_tracker.py): the share of each running
+# request's remaining output that admission keeps free in the KV pool.
+NEW_TOKEN_RATIO = 0.7  # SGLANG_INIT_NEW_TOKEN_RATIO, times --schedule-conservativeness
+MIN_NEW_TOKEN_RATIO_FACTOR = 0.14  # SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR: the floor, x init
+NEW_TOKEN_RATIO_DECAY_STEPS = 600  # SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS: init -> floor
+RETRACT_DECODE_STEPS = 20  # SGLANG_RETRACT_DECODE_STEPS: headroom assumed after a retract
+CLIP_MAX_NEW = 4096  # SGLANG_CLIP_MAX_NEW_TOKENS_ESTIMATION
 
 _ids = itertools.count(1)
 
@@ -40,10 +46,48 @@ class Request:
     aborted: bool = False
     retracted: int = 0
     peak_in_system: int = 0
+    ignore_eos: bool = False  # runs to max_new for sure: SGLang reserves all of it
 
     def reserve(self, ratio: float) -> int:
-        left = min(self.max_new - self.generated, CLIP_MAX_NEW)
-        return (self.target - self.kv) + math.ceil(max(left, 0) * ratio)
+        """KV tokens still to come: the prompt not yet prefilled, plus ``ratio`` of the output
+        not yet generated (all of it with ``ignore_eos``), as SGLang 0.5.23's PrefillAdder
+        counts a running request (srt/managers/schedule_policy.py:785-794). Never negative:
+        tokens already decoded sit in ``kv`` and the pool's used count, not here."""
+        prompt_left = max(self.target - self.kv, 0)
+        output_left = max(min(self.max_new - self.generated, CLIP_MAX_NEW), 0)
+        return prompt_left + math.ceil(output_left * (1.0 if self.ignore_eos else ratio))
+
+
+@dataclass
+class NewTokenRatio:
+    """SGLang's ``NewTokenRatioTracker`` (new_token_ratio_tracker.py:13-49 in 0.5.23).
+
+    Starts at 0.7 x conservativeness (at most 1), decays linearly to 14 % of that over 600
+    decode steps without a retraction (scheduler.py:4542), jumps to what the kept batch has
+    really used after a retraction (scheduler.py:4513, schedule_batch.py:3534-3537), and
+    resets when the server goes idle (scheduler.py:5318)."""
+
+    init: float
+    floor: float
+    decay: float
+    current: float
+
+    @classmethod
+    def from_conservativeness(cls, conservativeness: float) -> NewTokenRatio:
+        init = min(NEW_TOKEN_RATIO * conservativeness, 1.0)
+        floor = min(init * MIN_NEW_TOKEN_RATIO_FACTOR, 1.0)
+        return cls(init, floor, (init - floor) / NEW_TOKEN_RATIO_DECAY_STEPS, init)
+
+    def decay_step(self) -> None:
+        self.current = max(self.current - self.decay, self.floor)
+
+    def reset(self) -> None:
+        self.current = self.init
+
+    def after_retract(self, kept: list[Request]) -> None:
+        decoded = sum(r.generated for r in kept)
+        budget = sum(r.max_new for r in kept)
+        self.current = min(1.0, (decoded + RETRACT_DECODE_STEPS * len(kept)) / (budget + 1))
 
 
 @dataclass
@@ -62,7 +106,8 @@ class Scheduler:
         self.max_running = model.max_running_requests
         self.chunk = model.chunked_prefill_size
         self.policy = model.s.schedule_policy
-        self.ratio = min(1.0, NEW_TOKEN_RATIO * model.s.schedule_conservativeness)
+        self.new_token_ratio = NewTokenRatio.from_conservativeness(
+            model.s.schedule_conservativeness)
         self.rng = random.Random(seed)
         self.waiting: list[Request] = []
         self.running: list[Request] = []
@@ -128,11 +173,21 @@ class Scheduler:
 
     # -- planning -------------------------------------------------------------------------
 
+    @property
+    def ratio(self) -> float:
+        return self.new_token_ratio.current
+
     def plan(self) -> Step | None:
         self._purge()
+        if not self.running and not self.waiting and self.chunked is None:
+            self.new_token_ratio.reset()  # idle (SGLang's on_idle)
+            return None
         step = self._plan_prefill()
         if step is None and self.running:
-            self._make_room(len(self.running))
+            if self._make_room(len(self.running)):
+                self.new_token_ratio.after_retract(self.running)
+            else:
+                self.new_token_ratio.decay_step()
             decode = list(self.running)
             ctx = sum(r.kv for r in decode)
             step = Step(self.model.step_time([], len(decode), ctx, len(self.waiting)), [], decode)
@@ -190,8 +245,9 @@ class Scheduler:
         duration = self.model.step_time(priced, len(decode), ctx, len(self.waiting))
         return Step(duration, parts, decode)
 
-    def _make_room(self, need: int) -> None:
-        """Retract the newest running requests until ``need`` new KV slots exist."""
+    def _make_room(self, need: int) -> int:
+        """Retract the newest running requests until ``need`` new KV slots exist; how many."""
+        before = self.retractions
         while self.capacity - self.kv_used < need and len(self.running) > 1:
             victim = self.running.pop()
             need -= 1
@@ -201,6 +257,7 @@ class Scheduler:
             victim.retracted += 1
             self.retractions += 1
             self.waiting.insert(0, victim)
+        return self.retractions - before
 
     # -- applying a step ------------------------------------------------------------------
 
@@ -258,7 +315,7 @@ class LoadResult:
 
 
 def closed_loop(model: PerfModel, concurrency: int, prompt_len: int, output_len: int,
-                num_requests: int, seed: int = 0) -> LoadResult:
+                num_requests: int, seed: int = 0, ignore_eos: bool = False) -> LoadResult:
     """Run ``num_requests`` fixed-size requests with ``concurrency`` clients in virtual time.
 
     Each client sends its next request the moment the previous one finishes, as genai-bench
@@ -267,7 +324,7 @@ def closed_loop(model: PerfModel, concurrency: int, prompt_len: int, output_len:
     sched = Scheduler(model, seed)
     t, issued, done = 0.0, 0, []
     for _ in range(min(concurrency, num_requests)):
-        sched.submit(Request(prompt_len, output_len, output_len, t))
+        sched.submit(Request(prompt_len, output_len, output_len, t, ignore_eos=ignore_eos))
         issued += 1
     while len(done) < num_requests:
         step = sched.plan()
@@ -278,7 +335,7 @@ def closed_loop(model: PerfModel, concurrency: int, prompt_len: int, output_len:
         for req in finished:
             done.append(req)
             if issued < num_requests:
-                sched.submit(Request(prompt_len, output_len, output_len, t))
+                sched.submit(Request(prompt_len, output_len, output_len, t, ignore_eos=ignore_eos))
                 issued += 1
     ttft = [r.first_token - r.arrival for r in done]
     tpot = [(r.finished - r.first_token) / (r.generated - 1) for r in done if r.generated > 1]
