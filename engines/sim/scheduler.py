@@ -9,9 +9,12 @@ simulator's own prediction of TTFT/TPOT/throughput for a given load.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import itertools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,8 +48,20 @@ class Request:
     finished: float | None = None
     aborted: bool = False
     retracted: int = 0
-    peak_in_system: int = 0
     ignore_eos: bool = False  # runs to max_new for sure: SGLang reserves all of it
+    submit_seq: int = 0
+    peaks: _Peaks | None = field(default=None, repr=False)  # the scheduler's, once submitted
+    final_peak: int | None = None  # frozen when it finishes or is aborted
+
+    @property
+    def peak_in_system(self) -> int:
+        """Most requests in the system at once while this one was."""
+        if self.final_peak is not None:
+            return self.final_peak
+        return self.peaks.since(self.submit_seq) if self.peaks else 0
+
+    def settle(self) -> None:
+        self.final_peak = self.peak_in_system
 
     def reserve(self, ratio: float) -> int:
         """KV tokens still to come: the prompt not yet prefilled, plus ``ratio`` of the output
@@ -56,6 +71,33 @@ class Request:
         prompt_left = max(self.target - self.kv, 0)
         output_left = max(min(self.max_new - self.generated, CLIP_MAX_NEW), 0)
         return prompt_left + math.ceil(output_left * (1.0 if self.ignore_eos else ratio))
+
+
+class _Peaks:
+    """The largest in-system count since any past submission, in O(log n) per question.
+
+    A stack of (submission number, count) with counts strictly decreasing: a count at or
+    below a later one can never be the maximum of a range that runs up to now. (Updating
+    every live request on each submission was O(n) per request, O(n^2) for an offline run.)
+    """
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.seqs: list[int] = []
+        self.counts: list[int] = []
+
+    def push(self, count: int) -> int:
+        self.seq += 1
+        while self.counts and self.counts[-1] <= count:
+            self.seqs.pop()
+            self.counts.pop()
+        self.seqs.append(self.seq)
+        self.counts.append(count)
+        return self.seq
+
+    def since(self, seq: int) -> int:
+        i = bisect.bisect_left(self.seqs, seq)
+        return self.counts[i] if i < len(self.counts) else 0
 
 
 @dataclass
@@ -116,6 +158,7 @@ class Scheduler:
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
         self.retractions = 0
+        self.peaks = _Peaks()
 
     # -- admission ------------------------------------------------------------------------
 
@@ -136,14 +179,11 @@ class Scheduler:
         req.max_new = max(1, min(req.max_new, self.model.context_length - req.prompt_len))
         req.out_len = max(1, min(req.out_len, req.max_new))
         self.waiting.append(req)
-        n = self.in_system()
-        req.peak_in_system = n
-        for other in itertools.chain(self.waiting, self.running, [self.chunked] if self.chunked
-                                     else []):
-            other.peak_in_system = max(other.peak_in_system, n)
+        req.peaks, req.submit_seq = self.peaks, self.peaks.push(self.in_system())
 
     def abort(self, req: Request) -> None:
         req.aborted = True
+        req.settle()
 
     def _purge(self) -> None:
         if any(r.aborted for r in self.waiting):
@@ -294,6 +334,7 @@ class Scheduler:
             for req in finished:
                 req.state = "done"
                 req.finished = now
+                req.settle()
                 self._free(req)
             self.running = [r for r in self.running if r.state == "decode"]
         return emitted, finished
@@ -314,6 +355,39 @@ class LoadResult:
     retractions: int
 
 
+def drive(model: PerfModel, arrivals: list[Request], seed: int = 0,
+          on_finish: Callable[[Request, float], list[Request]] | None = None,
+          ) -> tuple[Scheduler, list[Request], float]:
+    """Run requests to completion in virtual time: (scheduler, finished requests, end time).
+
+    Each request reaches the scheduler ``model.request_overhead_s`` after its ``arrival``
+    (HTTP and tokenization happen before SGLang's scheduler sees it), so the fixed cost is
+    part of its TTFT and never occupies the GPU. ``on_finish`` may answer a finished request
+    with new ones (a closed-loop client sending its next request).
+    """
+    sched = Scheduler(model, seed)
+    delay = model.request_overhead_s
+    pending = [(r.arrival + delay, r.id, r) for r in arrivals]
+    heapq.heapify(pending)
+    t, done = 0.0, []
+    while pending or sched.in_system():
+        while pending and pending[0][0] <= t:
+            sched.submit(heapq.heappop(pending)[2])
+        step = sched.plan()
+        if step is None:
+            if not pending:
+                raise RuntimeError("scheduler stalled with requests outstanding")
+            t = pending[0][0]
+            continue
+        t += step.duration
+        _, finished = sched.complete(step, t)
+        for req in finished:
+            done.append(req)
+            for new in on_finish(req, t) if on_finish else ():
+                heapq.heappush(pending, (new.arrival + delay, new.id, new))
+    return sched, done, t
+
+
 def closed_loop(model: PerfModel, concurrency: int, prompt_len: int, output_len: int,
                 num_requests: int, seed: int = 0, ignore_eos: bool = False) -> LoadResult:
     """Run ``num_requests`` fixed-size requests with ``concurrency`` clients in virtual time.
@@ -321,22 +395,19 @@ def closed_loop(model: PerfModel, concurrency: int, prompt_len: int, output_len:
     Each client sends its next request the moment the previous one finishes, as genai-bench
     does; every request arrives at the same instant as its predecessor's last token.
     """
-    sched = Scheduler(model, seed)
-    t, issued, done = 0.0, 0, []
-    for _ in range(min(concurrency, num_requests)):
-        sched.submit(Request(prompt_len, output_len, output_len, t, ignore_eos=ignore_eos))
+    issued = min(concurrency, num_requests)
+
+    def request(t: float) -> Request:
+        return Request(prompt_len, output_len, output_len, t, ignore_eos=ignore_eos)
+
+    def next_request(_: Request, t: float) -> list[Request]:
+        nonlocal issued
+        if issued >= num_requests:
+            return []
         issued += 1
-    while len(done) < num_requests:
-        step = sched.plan()
-        if step is None:
-            raise RuntimeError("scheduler stalled with requests outstanding")
-        t += step.duration
-        _, finished = sched.complete(step, t)
-        for req in finished:
-            done.append(req)
-            if issued < num_requests:
-                sched.submit(Request(prompt_len, output_len, output_len, t, ignore_eos=ignore_eos))
-                issued += 1
+        return [request(t)]
+
+    sched, done, t = drive(model, [request(0.0) for _ in range(issued)], seed, next_request)
     ttft = [r.first_token - r.arrival for r in done]
     tpot = [(r.finished - r.first_token) / (r.generated - 1) for r in done if r.generated > 1]
     e2e = [r.finished - r.arrival for r in done]

@@ -81,3 +81,26 @@ def test_new_token_ratio_moves_like_sglangs_tracker():
     ratio.reset()
     assert ratio.current == 0.7
     assert NewTokenRatio.from_conservativeness(2.0).init == 1.0
+
+
+def test_peak_in_system_is_the_most_requests_present_during_each_ones_life():
+    sched = Scheduler(perf())
+    a = Request(50, 2, 2, 0.0)
+    b, c, d, e = (Request(50, 50, 50, 0.0) for _ in range(4))
+    sched.submit(a)
+    assert a.peak_in_system == 1
+    sched.submit(b)
+    sched.submit(c)
+    t = 0.0
+    while not a.finished:
+        step = sched.plan()
+        t += step.duration
+        sched.complete(step, t)
+    assert a.peak_in_system == 3 and sched.in_system() == 2
+    sched.submit(d)  # after a finished: b, c, d
+    assert a.peak_in_system == 3 and d.peak_in_system == 3
+    sched.abort(b)
+    assert b.peak_in_system == 3
+    sched.submit(e)  # b is still counted until the scheduler purges it
+    assert b.peak_in_system == 3  # frozen when aborted
+    assert c.peak_in_system == sched.in_system() == 4
