@@ -117,6 +117,7 @@ bench: setup
 	$(BIN)/python scripts/bench_ci_reuse.py
 	$(BIN)/python scripts/bench_journal.py
 	$(BIN)/python scripts/bench_fidelity.py
+	$(BIN)/python scripts/bench_sim_fidelity.py
 	$(BIN)/python scripts/bench_trial_cost.py
 
 # Mutation testing of every module that decides an answer (cosmic-ray's operators plus
