@@ -117,6 +117,7 @@ bench: setup
 	$(BIN)/python scripts/bench_ci_reuse.py
 	$(BIN)/python scripts/bench_journal.py
 	$(BIN)/python scripts/bench_fidelity.py
+	$(BIN)/python scripts/bench_sim_fidelity.py
 	$(BIN)/python scripts/bench_trial_cost.py
 	$(BIN)/python scripts/bench_telemetry_cost.py
 

@@ -246,7 +246,8 @@ class Api:
         stop = [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str) and s]
         stream = bool(body.get("stream"))
         opts = body.get("stream_options") or {}
-        req = Request(prompt_len, max_new, out_len, request.received)
+        req = Request(prompt_len, max_new, out_len, request.received,
+                      ignore_eos=bool(body.get("ignore_eos")))
         words = rng.choices(self.tokens.words, k=out_len)
         gen = Generation(self, req, words, chat=chat, stream=stream,
                          include_usage=bool(opts.get("include_usage")), stop=stop, resp=resp)

@@ -135,6 +135,16 @@ def _get(ns: argparse.Namespace, name: str, default=None):
     return default if value is None else value
 
 
+def _cuda_graph_max_bs(ns: argparse.Namespace) -> int | None:
+    """The largest decode batch replayed from a CUDA graph: the only graphs the model prices.
+
+    SGLang 0.5.23 splits the flag per phase (``--cuda-graph-max-bs-decode`` and ``-prefill``
+    in schemas/catalogs/sglang.json; the plain ``--cuda-graph-max-bs`` is then an ambiguous
+    prefix that argparse rejects). Older catalogs, and the tests' stand-in, have the plain one.
+    """
+    return _get(ns, "cuda_graph_max_bs_decode", _get(ns, "cuda_graph_max_bs"))
+
+
 def settings(ns: argparse.Namespace) -> Settings:
     """The performance-relevant subset of the parsed flags, SGLang defaults filled in."""
     return Settings(
@@ -147,8 +157,9 @@ def settings(ns: argparse.Namespace) -> Settings:
         max_prefill_tokens=int(_get(ns, "max_prefill_tokens", 16384)),
         schedule_policy=str(_get(ns, "schedule_policy", "fcfs")),
         schedule_conservativeness=float(_get(ns, "schedule_conservativeness", 1.0)),
-        disable_cuda_graph=bool(_get(ns, "disable_cuda_graph", False)),
-        cuda_graph_max_bs=_get(ns, "cuda_graph_max_bs"),
+        disable_cuda_graph=bool(_get(ns, "disable_cuda_graph", False)
+                                or _get(ns, "disable_decode_cuda_graph", False)),
+        cuda_graph_max_bs=_cuda_graph_max_bs(ns),
         enable_torch_compile=bool(_get(ns, "enable_torch_compile", False)),
         torch_compile_max_bs=int(_get(ns, "torch_compile_max_bs", 32)),
         enable_mixed_chunk=bool(_get(ns, "enable_mixed_chunk", False)),

@@ -5,18 +5,27 @@ that matters on a real SGLang server moves the numbers here in the same directio
 memory decides how many tokens the KV pool holds (and whether start-up fails), a roofline
 (max of compute and memory time, with efficiency factors) decides how long each
 scheduler step takes, and tensor parallelism adds an all-reduce per layer.
+
+The efficiency constants (``Efficiency``) are fitted by least squares against published real
+measurements of SGLang and vLLM (engines/sim/data/published_measurements.yaml, fitted by
+scripts/fit_sim_constants.py into engines/sim/data/calibration.json); the fidelity of the
+result is a test (tests/engines/sim/test_sim_fidelity.py) and a table in ``make bench``.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from pathlib import Path
 
 from tuneops.engines.sim.profiles import GpuProfile, ModelProfile
 
 GiB = 1024**3
 
-# Efficiency factors: what fraction of the datasheet a well-tuned kernel reaches.
+# Efficiency factors before calibration: what fraction of the datasheet a well-tuned kernel
+# reaches. ``Efficiency`` holds the values a model runs with (fitted: data/calibration.json).
 MFU = 0.6  # large GEMMs (prefill, big decode batches)
 ATTN_EFF = 0.45  # attention FLOPs
 HBM_EFF = 0.8  # weight and KV streaming
@@ -24,6 +33,7 @@ LINK_EFF = 0.7  # all-reduce bus bandwidth
 OVERLAP = 0.1  # share of the smaller of compute/memory time that does not overlap
 SCHED_OVERHEAD_S = 0.0004  # scheduler + sampling per step
 PER_REQ_OVERHEAD_S = 3e-6  # batch bookkeeping per request in a step
+CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.json"
 KERNEL_LAUNCH_S = 4e-6  # one kernel launch when not replayed from a CUDA graph
 KERNELS_PER_LAYER = 12
 CUDA_CONTEXT_GIB = 1.0  # CUDA context + torch allocator slack outside the static pool
@@ -57,6 +67,57 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Efficiency:
+    """The model's tunable constants: what a fit against measurements may move.
+
+    ``hbm_eff`` is per GPU (HBM3e on H200 reaches a smaller share of its datasheet than
+    HBM3 on H100); the rest are the same for every card. ``step_overhead_s`` is the fixed
+    cost of every forward step (scheduling, sampling, graph launch) that no roofline sees;
+    ``request_overhead_s`` the fixed cost each request pays before it reaches the scheduler
+    (HTTP, tokenization): part of TTFT, never of throughput. An all-reduce costs
+    ``allreduce_scale`` x the GPU's small-message latency per ring hop, 2 (tp - 1) hops,
+    plus its bytes over the link, so it grows with the tensor-parallel size.
+    """
+
+    mfu: float = MFU
+    attn_eff: float = ATTN_EFF
+    hbm_eff: float = HBM_EFF
+    link_eff: float = LINK_EFF
+    step_overhead_s: float = SCHED_OVERHEAD_S
+    per_seq_overhead_s: float = PER_REQ_OVERHEAD_S
+    request_overhead_s: float = 0.0
+    allreduce_scale: float = 0.5  # 2 (tp-1) hops x 0.5: the old single latency at tp 2
+
+    @classmethod
+    def for_gpu(cls, gpu: str) -> Efficiency:
+        """The calibrated constants for ``gpu`` (defaults where the fit had no data)."""
+        table = _calibration()
+        return cls(**{**table.get("global", {}), **table.get("gpus", {}).get(gpu, {})})
+
+    def scaled(self, **factors: float) -> Efficiency:
+        """A copy with named constants multiplied (a perturbed or a re-fitted model)."""
+        return replace(self, **{k: getattr(self, k) * v for k, v in factors.items()})
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        return tuple(f.name for f in fields(Efficiency))
+
+
+@lru_cache(maxsize=1)
+def _calibration() -> dict:
+    if not CALIBRATION.exists():
+        return {}
+    raw = json.loads(CALIBRATION.read_text(encoding="utf-8"))
+    allowed = set(Efficiency.names())
+    for block in [raw.get("global", {}), *raw.get("gpus", {}).values()]:
+        unknown = set(block) - allowed
+        if unknown:
+            raise ValueError(f"{CALIBRATION}: unknown constants {sorted(unknown)}; "
+                             f"allowed: {sorted(allowed)}")
+    return raw
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
     """Per-GPU memory split; ``error`` is the start-up failure a real server would hit."""
 
@@ -78,8 +139,11 @@ class MemoryPlan:
 class PerfModel:
     """Step and start-up times of one SGLang replica (``tp`` GPUs) for one model."""
 
-    def __init__(self, gpu: GpuProfile, model: ModelProfile, settings: Settings) -> None:
+    def __init__(self, gpu: GpuProfile, model: ModelProfile, settings: Settings,
+                 constants: Efficiency | None = None) -> None:
         self.gpu, self.model, self.s = gpu, model, settings
+        self.c = constants or Efficiency.for_gpu(gpu.name)
+        self.request_overhead_s = self.c.request_overhead_s
         tp = settings.tp
         self.weight_bytes_per_param = QUANT_WEIGHT_BYTES.get(settings.quantization or "", 2.0)
         self.tflops = gpu.fp8_tflops if self.weight_bytes_per_param <= 1.0 else gpu.bf16_tflops
@@ -158,11 +222,12 @@ class PerfModel:
         linear = self.body_flops_per_token * tokens + self.head_flops_per_token * sampled
         per_ctx = 4 * m.layers * self.heads_per_gpu * m.head_dim
         attn = per_ctx * (decode_context + sum(n * (p + n / 2) for n, p in prefill))
-        mfu = MFU * tokens / (tokens + 16)  # small GEMMs do not fill the tensor cores
-        compute = linear / (self.tflops * 1e12 * mfu) + attn / (self.tflops * 1e12 * ATTN_EFF)
+        c = self.c
+        mfu = c.mfu * tokens / (tokens + 16)  # small GEMMs do not fill the tensor cores
+        compute = linear / (self.tflops * 1e12 * mfu) + attn / (self.tflops * 1e12 * c.attn_eff)
         kv_read = self.kv_bytes_per_token * (decode_context + sum(p + n for n, p in prefill))
         memory = (self.weights_bytes + kv_read + self.kv_bytes_per_token * tokens) / (
-            gpu.hbm_tbps * 1e12 * HBM_EFF)
+            gpu.hbm_tbps * 1e12 * c.hbm_eff)
         gpu_time = max(compute, memory) + OVERLAP * min(compute, memory)
         decode_only = not prefill
         graphed = (decode_only and not s.disable_cuda_graph
@@ -171,11 +236,12 @@ class PerfModel:
             gpu_time *= 0.92  # fused elementwise kernels
         if s.tp > 1:
             payload = tokens * m.hidden * 2
-            one = gpu.allreduce_latency_us * 1e-6 + 2 * (s.tp - 1) / s.tp * payload / (
-                gpu.interconnect_gbps * 1e9 * LINK_EFF)
+            hops = 2 * (s.tp - 1)  # a ring all-reduce: reduce-scatter, then all-gather
+            one = c.allreduce_scale * hops * gpu.allreduce_latency_us * 1e-6 + (
+                hops / s.tp * payload / (gpu.interconnect_gbps * 1e9 * c.link_eff))
             gpu_time += 2 * m.layers * one
         launch = 50e-6 if graphed else m.layers * KERNELS_PER_LAYER * KERNEL_LAUNCH_S
-        overhead = SCHED_OVERHEAD_S + PER_REQ_OVERHEAD_S * sampled
+        overhead = c.step_overhead_s + c.per_seq_overhead_s * sampled
         if s.schedule_policy in ("lpm", "dfs-weight"):
             overhead += 1e-6 * min(queue_len, 128)  # prefix matching walks the queue
         return max(gpu_time, launch) + overhead

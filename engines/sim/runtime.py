@@ -32,6 +32,17 @@ class Replica:
         self._log_mark: tuple[float, int] | None = None  # (time, generated) at the last log
 
     def submit(self, req: Request) -> None:
+        """Hand ``req`` to the scheduler once the model's fixed per-request cost (HTTP,
+        tokenization: ``request_overhead_s``) has passed, as ``scheduler.drive`` does."""
+        delay = self.sched.model.request_overhead_s
+        if delay <= 0:
+            self._enter(req)
+        else:
+            asyncio.get_running_loop().call_later(delay, self._enter, req)
+
+    def _enter(self, req: Request) -> None:
+        if req.aborted:
+            return
         self.sched.submit(req)
         self.wake.set()
 
@@ -45,7 +56,8 @@ class Replica:
                 await self.wake.wait()
                 # the step began when the work arrived, not when this task got the CPU back
                 arrivals = [r.arrival for r in self.sched.waiting]
-                t = max(t, min(arrivals)) if arrivals else loop.time()
+                ready = self.sched.model.request_overhead_s
+                t = max(t, min(arrivals) + ready) if arrivals else loop.time()
                 continue
             now = loop.time()
             if now - t > RESYNC_S:

@@ -9,16 +9,25 @@ simulator's own prediction of TTFT/TPOT/throughput for a given load.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import itertools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tuneops.engines.sim.perfmodel import PerfModel
 
-NEW_TOKEN_RATIO = 0.7  # share of the remaining output reserved in KV at admission (SGLang)
-CLIP_MAX_NEW = 4096
+# SGLang 0.5.23's adaptive new-token ratio (srt/environ.py:646-650 defaults; its tracker is
+# srt/managers/scheduler_components/new_token_ratio_tracker.py): the share of each running
+# request's remaining output that admission keeps free in the KV pool.
+NEW_TOKEN_RATIO = 0.7  # SGLANG_INIT_NEW_TOKEN_RATIO, times --schedule-conservativeness
+MIN_NEW_TOKEN_RATIO_FACTOR = 0.14  # SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR: the floor, x init
+NEW_TOKEN_RATIO_DECAY_STEPS = 600  # SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS: init -> floor
+RETRACT_DECODE_STEPS = 20  # SGLANG_RETRACT_DECODE_STEPS: headroom assumed after a retract
+CLIP_MAX_NEW = 4096  # SGLANG_CLIP_MAX_NEW_TOKENS_ESTIMATION
 
 _ids = itertools.count(1)
 
@@ -39,11 +48,88 @@ class Request:
     finished: float | None = None
     aborted: bool = False
     retracted: int = 0
-    peak_in_system: int = 0
+    ignore_eos: bool = False  # runs to max_new for sure: SGLang reserves all of it
+    submit_seq: int = 0
+    peaks: _Peaks | None = field(default=None, repr=False)  # the scheduler's, once submitted
+    final_peak: int | None = None  # frozen when it finishes or is aborted
+
+    @property
+    def peak_in_system(self) -> int:
+        """Most requests in the system at once while this one was."""
+        if self.final_peak is not None:
+            return self.final_peak
+        return self.peaks.since(self.submit_seq) if self.peaks else 0
+
+    def settle(self) -> None:
+        self.final_peak = self.peak_in_system
 
     def reserve(self, ratio: float) -> int:
-        left = min(self.max_new - self.generated, CLIP_MAX_NEW)
-        return (self.target - self.kv) + math.ceil(max(left, 0) * ratio)
+        """KV tokens still to come: the prompt not yet prefilled, plus ``ratio`` of the output
+        not yet generated (all of it with ``ignore_eos``), as SGLang 0.5.23's PrefillAdder
+        counts a running request (srt/managers/schedule_policy.py:785-794). Never negative:
+        tokens already decoded sit in ``kv`` and the pool's used count, not here."""
+        prompt_left = max(self.target - self.kv, 0)
+        output_left = max(min(self.max_new - self.generated, CLIP_MAX_NEW), 0)
+        return prompt_left + math.ceil(output_left * (1.0 if self.ignore_eos else ratio))
+
+
+class _Peaks:
+    """The largest in-system count since any past submission, in O(log n) per question.
+
+    A stack of (submission number, count) with counts strictly decreasing: a count at or
+    below a later one can never be the maximum of a range that runs up to now. (Updating
+    every live request on each submission was O(n) per request, O(n^2) for an offline run.)
+    """
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.seqs: list[int] = []
+        self.counts: list[int] = []
+
+    def push(self, count: int) -> int:
+        self.seq += 1
+        while self.counts and self.counts[-1] <= count:
+            self.seqs.pop()
+            self.counts.pop()
+        self.seqs.append(self.seq)
+        self.counts.append(count)
+        return self.seq
+
+    def since(self, seq: int) -> int:
+        i = bisect.bisect_left(self.seqs, seq)
+        return self.counts[i] if i < len(self.counts) else 0
+
+
+@dataclass
+class NewTokenRatio:
+    """SGLang's ``NewTokenRatioTracker`` (new_token_ratio_tracker.py:13-49 in 0.5.23).
+
+    Starts at 0.7 x conservativeness (at most 1), decays linearly to 14 % of that over 600
+    decode steps without a retraction (scheduler.py:4542), jumps to what the kept batch has
+    really used after a retraction (scheduler.py:4513, schedule_batch.py:3534-3537), and
+    resets when the server goes idle (scheduler.py:5318)."""
+
+    init: float
+    floor: float
+    decay: float
+    current: float
+
+    @classmethod
+    def from_conservativeness(cls, conservativeness: float) -> NewTokenRatio:
+        init = min(NEW_TOKEN_RATIO * conservativeness, 1.0)
+        floor = min(init * MIN_NEW_TOKEN_RATIO_FACTOR, 1.0)
+        return cls(init, floor, (init - floor) / NEW_TOKEN_RATIO_DECAY_STEPS, init)
+
+    def decay_step(self) -> None:
+        self.current = max(self.current - self.decay, self.floor)
+
+    def reset(self) -> None:
+        self.current = self.init
+
+    def after_retract(self, kept: list[Request]) -> None:
+        decoded = sum(r.generated for r in kept)
+        budget = sum(r.max_new for r in kept)
+        self.current = min(1.0, (decoded + RETRACT_DECODE_STEPS * len(kept)) / (budget + 1))
 
 
 @dataclass
@@ -62,7 +148,8 @@ class Scheduler:
         self.max_running = model.max_running_requests
         self.chunk = model.chunked_prefill_size
         self.policy = model.s.schedule_policy
-        self.ratio = min(1.0, NEW_TOKEN_RATIO * model.s.schedule_conservativeness)
+        self.new_token_ratio = NewTokenRatio.from_conservativeness(
+            model.s.schedule_conservativeness)
         self.rng = random.Random(seed)
         self.waiting: list[Request] = []
         self.running: list[Request] = []
@@ -71,6 +158,7 @@ class Scheduler:
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
         self.retractions = 0
+        self.peaks = _Peaks()
 
     # -- admission ------------------------------------------------------------------------
 
@@ -91,14 +179,11 @@ class Scheduler:
         req.max_new = max(1, min(req.max_new, self.model.context_length - req.prompt_len))
         req.out_len = max(1, min(req.out_len, req.max_new))
         self.waiting.append(req)
-        n = self.in_system()
-        req.peak_in_system = n
-        for other in itertools.chain(self.waiting, self.running, [self.chunked] if self.chunked
-                                     else []):
-            other.peak_in_system = max(other.peak_in_system, n)
+        req.peaks, req.submit_seq = self.peaks, self.peaks.push(self.in_system())
 
     def abort(self, req: Request) -> None:
         req.aborted = True
+        req.settle()
 
     def _purge(self) -> None:
         if any(r.aborted for r in self.waiting):
@@ -128,11 +213,21 @@ class Scheduler:
 
     # -- planning -------------------------------------------------------------------------
 
+    @property
+    def ratio(self) -> float:
+        return self.new_token_ratio.current
+
     def plan(self) -> Step | None:
         self._purge()
+        if not self.running and not self.waiting and self.chunked is None:
+            self.new_token_ratio.reset()  # idle (SGLang's on_idle)
+            return None
         step = self._plan_prefill()
         if step is None and self.running:
-            self._make_room(len(self.running))
+            if self._make_room(len(self.running)):
+                self.new_token_ratio.after_retract(self.running)
+            else:
+                self.new_token_ratio.decay_step()
             decode = list(self.running)
             ctx = sum(r.kv for r in decode)
             step = Step(self.model.step_time([], len(decode), ctx, len(self.waiting)), [], decode)
@@ -190,8 +285,9 @@ class Scheduler:
         duration = self.model.step_time(priced, len(decode), ctx, len(self.waiting))
         return Step(duration, parts, decode)
 
-    def _make_room(self, need: int) -> None:
-        """Retract the newest running requests until ``need`` new KV slots exist."""
+    def _make_room(self, need: int) -> int:
+        """Retract the newest running requests until ``need`` new KV slots exist; how many."""
+        before = self.retractions
         while self.capacity - self.kv_used < need and len(self.running) > 1:
             victim = self.running.pop()
             need -= 1
@@ -201,6 +297,7 @@ class Scheduler:
             victim.retracted += 1
             self.retractions += 1
             self.waiting.insert(0, victim)
+        return self.retractions - before
 
     # -- applying a step ------------------------------------------------------------------
 
@@ -237,6 +334,7 @@ class Scheduler:
             for req in finished:
                 req.state = "done"
                 req.finished = now
+                req.settle()
                 self._free(req)
             self.running = [r for r in self.running if r.state == "decode"]
         return emitted, finished
@@ -257,29 +355,59 @@ class LoadResult:
     retractions: int
 
 
+def drive(model: PerfModel, arrivals: list[Request], seed: int = 0,
+          on_finish: Callable[[Request, float], list[Request]] | None = None,
+          ) -> tuple[Scheduler, list[Request], float]:
+    """Run requests to completion in virtual time: (scheduler, finished requests, end time).
+
+    Each request reaches the scheduler ``model.request_overhead_s`` after its ``arrival``
+    (HTTP and tokenization happen before SGLang's scheduler sees it), so the fixed cost is
+    part of its TTFT and never occupies the GPU. ``on_finish`` may answer a finished request
+    with new ones (a closed-loop client sending its next request).
+    """
+    sched = Scheduler(model, seed)
+    delay = model.request_overhead_s
+    pending = [(r.arrival + delay, r.id, r) for r in arrivals]
+    heapq.heapify(pending)
+    t, done = 0.0, []
+    while pending or sched.in_system():
+        while pending and pending[0][0] <= t:
+            sched.submit(heapq.heappop(pending)[2])
+        step = sched.plan()
+        if step is None:
+            if not pending:
+                raise RuntimeError("scheduler stalled with requests outstanding")
+            t = pending[0][0]
+            continue
+        t += step.duration
+        _, finished = sched.complete(step, t)
+        for req in finished:
+            done.append(req)
+            for new in on_finish(req, t) if on_finish else ():
+                heapq.heappush(pending, (new.arrival + delay, new.id, new))
+    return sched, done, t
+
+
 def closed_loop(model: PerfModel, concurrency: int, prompt_len: int, output_len: int,
-                num_requests: int, seed: int = 0) -> LoadResult:
+                num_requests: int, seed: int = 0, ignore_eos: bool = False) -> LoadResult:
     """Run ``num_requests`` fixed-size requests with ``concurrency`` clients in virtual time.
 
     Each client sends its next request the moment the previous one finishes, as genai-bench
     does; every request arrives at the same instant as its predecessor's last token.
     """
-    sched = Scheduler(model, seed)
-    t, issued, done = 0.0, 0, []
-    for _ in range(min(concurrency, num_requests)):
-        sched.submit(Request(prompt_len, output_len, output_len, t))
+    issued = min(concurrency, num_requests)
+
+    def request(t: float) -> Request:
+        return Request(prompt_len, output_len, output_len, t, ignore_eos=ignore_eos)
+
+    def next_request(_: Request, t: float) -> list[Request]:
+        nonlocal issued
+        if issued >= num_requests:
+            return []
         issued += 1
-    while len(done) < num_requests:
-        step = sched.plan()
-        if step is None:
-            raise RuntimeError("scheduler stalled with requests outstanding")
-        t += step.duration
-        _, finished = sched.complete(step, t)
-        for req in finished:
-            done.append(req)
-            if issued < num_requests:
-                sched.submit(Request(prompt_len, output_len, output_len, t))
-                issued += 1
+        return [request(t)]
+
+    sched, done, t = drive(model, [request(0.0) for _ in range(issued)], seed, next_request)
     ttft = [r.first_token - r.arrival for r in done]
     tpot = [(r.finished - r.first_token) / (r.generated - 1) for r in done if r.generated > 1]
     e2e = [r.finished - r.arrival for r in done]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
+from decimal import Decimal
 from typing import Any
 
 import optuna
@@ -87,8 +88,11 @@ class _Dimension:
             self.distribution: BaseDistribution = CategoricalDistribution(tuple(options))
             return
         low, high, step = param.low, param.high, param.step
-        if step:  # Optuna wants high on the lattice
-            high = low + math.floor((high - low) / step + 1e-9) * step
+        if step:  # Optuna wants high on the lattice, computed in decimal: in binary floats
+            # 0.6 + 11 * 0.03 is 0.9299999999999999, off Optuna's own Decimal lattice (warns)
+            d_low, d_step = Decimal(str(low)), Decimal(str(step))
+            top = d_low + ((Decimal(str(high)) - d_low) // d_step) * d_step
+            high = int(top) if param.kind == "int" else float(top)
         if param.kind == "int":
             self.distribution = IntDistribution(
                 int(low), int(high), step=int(step or 1), log=param.log

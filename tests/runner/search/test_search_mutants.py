@@ -437,3 +437,26 @@ def test_a_grid_larger_than_the_small_int_cache_runs_to_its_end():
         s.tell(told(t))
         n += 1
     assert n == 300 and s.stop_reason == "exhausted"
+
+
+@pytest.mark.parametrize("low, high, step", [(0.6, 0.94, 0.03), (0.5, 0.94, 0.06),
+                                             (0.5, 0.95, 0.02), (0.1, 0.7, 0.1)])
+def test_float_range_top_is_on_optunas_lattice_so_asking_never_warns(low, high, step):
+    """The top is computed in decimal: a binary-float top such as 0.9299999999999999 is off
+    Optuna's Decimal lattice and Optuna warns on every ask that it adjusted the range."""
+    import warnings
+    from decimal import Decimal
+
+    import optuna
+    from tuneops.runner.search.bayesian import _Dimension
+
+    dist = _Dimension(Param("p", "float", low=low, high=high, step=step)).distribution
+    assert (Decimal(str(dist.high)) - Decimal(str(low))) % Decimal(str(step)) == 0
+    assert dist.high <= high and dist.high + step > high
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning, Optuna's range adjustment included
+        for _ in range(5):
+            trial = study.ask({"p": dist})
+            assert low <= trial.params["p"] <= dist.high
+            study.tell(trial, 0.0)
