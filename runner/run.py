@@ -279,6 +279,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                     _stop_all(ctx)
                     for fut in list(pending):
                         progress.trial_finished(fut.result())
+            if (note := getattr(searcher, "error_note", None)) and (line := note()):
+                run.note(line)  # the model's prediction error per measured trial
             # A cap given for this invocation only (--max-trials) pauses the run: like any
             # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
             paused = (

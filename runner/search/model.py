@@ -302,6 +302,16 @@ class ModelSearcher(SamplingSearcher):
             self.residuals[name] = y - x @ self.coef[name]
         self.expected = self._expected()
 
+    def error_note(self) -> str | None:
+        """One line for the run's notes: the objective's prediction error of each measured
+        trial before it ran and after the model learned it."""
+        parts = [f"{e.trial_id}: {e.before:+.1%} -> {e.after:+.1%}" for e in self.errors
+                 if e.before is not None and e.after is not None]
+        if not parts:
+            return None
+        return ("search.method model: objective predicted vs measured, before -> after "
+                "calibration: " + "; ".join(parts))
+
     def summary(self) -> list[dict[str, Any]]:
         """Per measured trial: objective predicted before, measured, calibrated after, and
         the two relative errors (the report's prediction-error table)."""

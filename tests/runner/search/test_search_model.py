@@ -79,6 +79,8 @@ def test_calibration_shrinks_the_prediction_error():
     before = sorted(abs(e.before) for e in errors)
     after = sorted(abs(e.after) for e in errors)
     assert after[len(after) // 2] < before[len(before) // 2]
+    note = searcher.error_note()
+    assert note.count("->") == len(errors) and errors[0].trial_id in note
     rows = searcher.summary()
     assert {"predicted", "measured", "calibrated", "error_before", "error_after"} <= set(rows[0])
 
