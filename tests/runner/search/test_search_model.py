@@ -19,7 +19,7 @@ from tuneops.runner.search.model import ModelSearcher
 from tuneops.runner.search.predict import perf_model, predict
 from tuneops.runner.search.virtual import measure_trial, run_search
 
-from tests.helpers.search_spaces import HARD, experiment, perturbed, truth
+from tests.helpers.search_spaces import HARD, SPACES, experiment, perturbed, truth
 from tuneops.plan import make_plan
 from tuneops.spec import from_document
 
@@ -80,7 +80,8 @@ def test_calibration_shrinks_the_prediction_error():
     after = sorted(abs(e.after) for e in errors)
     assert after[len(after) // 2] < before[len(before) // 2]
     note = searcher.error_note()
-    assert note.count("->") == len(errors) and errors[0].trial_id in note
+    parts = note.split("calibration: ", 1)[1].split("; ")
+    assert len(parts) == len(errors) and parts[0].startswith(errors[0].trial_id)
     rows = searcher.summary()
     assert {"predicted", "measured", "calibrated", "error_before", "error_after"} <= set(rows[0])
 
@@ -177,3 +178,15 @@ def test_walk_stops_where_the_pruner_says():
     _, not_run, _ = lv.walk(exp, measure, lambda s, c: [], lambda s, c, v: c == 32)
     assert asked == [16, 32]
     assert [n.split(":")[0] for n in not_run] == ["D(1500,300)@64", "D(1500,300)@128"]
+
+
+@pytest.mark.slow
+def test_a_range_and_the_same_values_as_a_list_are_the_same_model_search():
+    tr = truth("plateau", 2, engine="steady")
+    ranged = experiment("plateau", "model", 2, maxTrials=6)
+    doc = dict(SPACES["plateau"])
+    doc["parameters"] = {**doc["parameters"], "max-running-requests": list(range(8, 257, 8))}
+    doc["search"] = {"method": "model", "seed": 2, "maxTrials": 6}
+    listed = from_document(doc)
+    ids = [[m.result.trial_id for m in run_search(e, tr.measure)] for e in (ranged, listed)]
+    assert len(ids[0]) == 6 and ids[0] == ids[1]
