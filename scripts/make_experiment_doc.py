@@ -68,9 +68,10 @@ is the number of trials it needs to get near the best configuration.
   five model picks, every second trial is a space-filling pick, so a wrong model costs at
   most about twice what random search would. Without a model (llama.cpp, an unknown model,
   a continuous space) it searches with `bayesian` and the run's notes say why.
-- **`random`**: the safe default elsewhere; on these spaces it matches TPE or beats it.
-- **`bayesian`** (Optuna TPE): no better than random on the benchmark's spaces below and
-  worse on some; not recommended as the default until its settings scale with the space.
+- **`random`**: the safe choice without a model.
+- **`bayesian`** (Optuna TPE, as shipped): from 0.75x to 1.75x random's median on the
+  benchmark's spaces below, so not recommended without a model until its settings scale
+  with the space.
 
 `make bench` runs `scripts/bench_search.py`: three spaces built from the simulator's model
 (easy; a tensor-parallel plateau at ~86 % of the best; a narrow optimum under tight
