@@ -69,17 +69,16 @@ is the number of trials it needs to get near the best configuration.
   most about twice what random search would. Without a model (llama.cpp, an unknown model,
   a continuous space) it searches with `bayesian` and the run's notes say why.
 - **`random`**: the safe choice without a model.
-- **`bayesian`** (Optuna TPE, as shipped): from 0.75x to 1.75x random's median on the
-  benchmark's spaces below, so not recommended without a model until its settings scale
-  with the space.
+- **`bayesian`** (Optuna TPE, as shipped): 1.0x to 1.33x random's median on the
+  benchmark's spaces below (1.75x on narrow in a 5-seed run), with worse worst cases: not
+  recommended until its settings scale with the space.
 
 `make bench` runs `scripts/bench_search.py`: three spaces built from the simulator's model
 (easy; a tensor-parallel plateau at ~86 % of the best; a narrow optimum under tight
 TTFT/TPOT SLOs with OOM regions), measured in virtual time through tuneops' own searcher,
 level walk (early stop) and scorer. Each seed moves the model's efficiency constants by up
 to ±15 % (the hardware the search does not know); `model` predicts with the unmoved ones.
-Trials to 97 % / 99 % of the optimum, median / worst over 30 seeds ("61" = not reached in
-60 trials):
+Trials to 97 % / 99 % of the optimum, median / worst ("61+" = not reached in 60 trials):
 
 SEARCH_TABLE
 """
