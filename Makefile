@@ -120,6 +120,7 @@ bench: setup
 	$(BIN)/python scripts/bench_sim_fidelity.py
 	$(BIN)/python scripts/bench_trial_cost.py
 	$(BIN)/python scripts/bench_telemetry_cost.py
+	$(BIN)/python scripts/bench_search.py
 
 # Mutation testing of every module that decides an answer (cosmic-ray's operators plus
 # scripts/mutation_ops.py's: dropped conditions, min/max, swapped checks, guards always

@@ -30,7 +30,7 @@ from tuneops.runner.report import write_report
 from tuneops.runner.report.provenance import experiment_sha256
 from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.results import CANCELLED, COMPLETED, FAILED_INFRA, TrialResult
-from tuneops.runner.search import make_searcher
+from tuneops.runner.search import make_searcher, model_fallback
 from tuneops.runner.store import ResultStore
 from tuneops.runner.trial import TrialContext, run_trial
 from tuneops.runner.trial import remeasure as remeasure_trial
@@ -201,6 +201,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         finished: dict[str, TrialResult] = dict(run.state.finished)
         resumed = sum(not r.reused_from for r in finished.values())
         searcher = make_searcher(exp, plan, max_trials=options.max_trials)
+        if fallback := model_fallback(exp):
+            run.note(f"search.method model: {fallback}")
         # measured results of the same trial ids, from the reports in the checkout
         store = ResultStore() if options.fresh else ResultStore.scan(
             options.reports_root, options.report_trust)
@@ -277,6 +279,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                     _stop_all(ctx)
                     for fut in list(pending):
                         progress.trial_finished(fut.result())
+            if (note := getattr(searcher, "error_note", None)) and (line := note()):
+                run.note(line)  # the model's prediction error per measured trial
             # A cap given for this invocation only (--max-trials) pauses the run: like any
             # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
             paused = (

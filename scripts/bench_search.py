@@ -1,80 +1,138 @@
-"""Compare search methods on a synthetic objective: best feasible value after N trials.
+#!/usr/bin/env python3
+"""How many measured trials each search method needs to get near the best configuration.
 
-    python scripts/bench_search.py [--trials 30] [--seeds 8]
+    python scripts/bench_search.py [--seeds 30] [--cap 100] [--parallel 4] [--truth steady]
 
-Objective (maximize): -(x-7)^2 - (y-3)^2 over x, y in [0, 10]; parameter constraint
-x + y <= 12; SLO-style infeasibility when x > 8 (violation (x-8)/8). Optimum 0 at (7, 3).
-Prints per-method mean/min/max of the best feasible value and the time per ask+tell.
+Spaces (tests/helpers/search_spaces.py): easy, plateau (a tensor-parallel plateau at ~86 %
+of the best), narrow (tight TTFT/TPOT SLOs with OOM regions), built from the simulator's
+performance model and measured in virtual time: no HTTP, no noise. Each seed moves the
+model's efficiency constants by up to ±15 % (the hardware the search does not know) and
+seeds the searcher; `search.method: model` predicts with the unmoved constants.
+
+Each run follows tuneops' own code: `make_searcher` (ask/tell), the walk over levels with
+early stop and the pruner (`levels.walk`), the scorer (`score.score_trial`); only the
+measurement is the model (`runner/search/virtual.py`).
+
+Prints per space × method: median and worst trials (and rounds with --parallel) to 97 %
+and 99 % of the optimum ("N+" = not reached within --cap trials), the ratio of the median
+to random's, and for `model` the objective's prediction error before each measurement and
+after calibration. Figures, no asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from tuneops.runner.results import COMPLETED, Score, TrialResult
-from tuneops.runner.search import make_searcher
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from tuneops.plan import make_plan
-from tuneops.spec import from_document
+from tuneops.runner import score  # noqa: E402
+from tuneops.runner.search import make_searcher  # noqa: E402
+from tuneops.runner.search.virtual import Measured, run_search  # noqa: E402
 
+from tests.helpers.search_spaces import SPACES, experiment, truth  # noqa: E402
+from tuneops.plan import make_plan  # noqa: E402
 
-def experiment(method: str, trials: int, seed: int):
-    return from_document(
-        {
-            "metadata": {"name": "bench"},
-            "model": {"id": "m/x"},
-            "engine": {"name": "sim", "args": {}},
-            "deployment": {"mode": "local", "gpus": {"count": 1}},
-            "benchmark": {"trafficScenarios": ["D(100,100)"], "concurrency": [4]},
-            "objective": {"metric": "output_throughput", "direction": "maximize"},
-            "parameters": {
-                "x": {"type": "float", "low": 0.0, "high": 10.0},
-                "y": {"type": "float", "low": 0.0, "high": 10.0},
-            },
-            "constraints": ["x + y <= 12"],
-            "search": {"method": method, "maxTrials": trials, "seed": seed},
-        }
-    )
+METHODS = ("random", "bayesian", "model")
+TARGETS = (0.97, 0.99)
 
 
-def evaluate(trial) -> TrialResult:
-    x, y = trial.params["x"], trial.params["y"]
-    value = -((x - 7) ** 2) - (y - 3) ** 2
-    violation = max(0.0, (x - 8) / 8)
-    score = Score(value, violation == 0, violation, 4, 4 if violation == 0 else None)
-    return TrialResult(trial.id, trial.index, trial.params, trial.args, COMPLETED, score=score)
+def optimum(tr) -> float:
+    best = None
+    for trial in make_plan(tr.exp).trials:
+        got = tr.levels[repr(sorted(trial.args.items()))]
+        if isinstance(got, str):
+            continue
+        s = score.score_trial(tr.exp, {tr.exp.benchmark.traffic_scenarios[0]: got})
+        if s.feasible and (best is None or s.objective > best):
+            best = s.objective
+    return best
 
 
-def run(method: str, trials: int, seed: int) -> tuple[float, float]:
-    exp = experiment(method, trials, seed)
+def reached(out: list[Measured], target: float) -> tuple[int, int] | None:
+    """(trials, rounds) when the best feasible objective first reached `target`."""
+    for k, m in enumerate(out, 1):
+        s = m.result.score
+        if s is not None and s.feasible and s.objective is not None and s.objective >= target:
+            return k, m.round
+    return None
+
+
+def one(space: str, method: str, seed: int, tr, opt: float, cap: int, parallel: int):
+    exp = experiment(space, method, seed, maxTrials=cap)
+    top = TARGETS[-1] * opt
+
+    def stop(out: list[Measured]) -> bool:
+        return reached(out, top) is not None
+
     searcher = make_searcher(exp, make_plan(exp))
-    best, t0, n = float("-inf"), time.perf_counter(), 0
-    while (trial := searcher.ask()) is not None:
-        result = evaluate(trial)
-        searcher.tell(result)
-        n += 1
-        if result.score.feasible:
-            best = max(best, result.score.objective)
-    return best, (time.perf_counter() - t0) / max(n, 1)
+    out = run_search(exp, tr.measure, parallel=parallel, stop=stop, searcher=searcher)
+    errors = getattr(searcher, "errors", [])  # the model's, per measured trial
+    return {t: reached(out, t * opt) for t in TARGETS}, errors
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--trials", type=int, default=30)
-    ap.add_argument("--seeds", type=int, default=8)
-    args = ap.parse_args()
-    print(f"{args.trials} trials, seeds 0..{args.seeds - 1}; best feasible value (optimum 0)")
-    for method in ("random", "bayesian"):
-        runs = [run(method, args.trials, s) for s in range(args.seeds)]
-        bests = [b for b, _ in runs]
-        per_trial_ms = 1000 * statistics.mean(t for _, t in runs)
-        print(
-            f"{method:9s} mean {statistics.mean(bests):8.4f}  min {min(bests):8.4f}  "
-            f"max {max(bests):8.4f}  {per_trial_ms:6.1f} ms per ask+tell"
-        )
+def fmt(xs: list[int | None], cap: int) -> tuple[str, str, float]:
+    vals = [x if x is not None else cap + 1 for x in xs]
+    med = statistics.median(vals)
+    worst = max(vals)
+    return (f"{med:g}" + ("+" if med > cap else ""), f"{worst}" + ("+" if worst > cap else ""),
+            med)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--cap", type=int, default=100)
+    ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--truth", choices=("steady", "scheduler"), default="steady")
+    ap.add_argument("--spaces", nargs="*", default=list(SPACES))
+    ap.add_argument("--methods", nargs="*", default=list(METHODS))
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    print(f"{args.seeds} seeds, at most {args.cap} trials, {args.parallel} per round, "
+          f"truth: {args.truth}")
+    print("| space | method | trials to 97 % (median / worst) | to 99 % | rounds to 97 % "
+          "| median vs random |")
+    print("|---|---|---|---|---|---|")
+    for space in args.spaces:
+        runs: dict[str, dict] = {m: {"97": [], "99": [], "r97": []} for m in args.methods}
+        errors_before: list[float] = []
+        errors_after: list[float] = []
+        for seed in range(args.seeds):
+            tr = truth(space, seed, engine=args.truth)
+            opt = optimum(tr)
+            for method in args.methods:
+                got, errors = one(space, method, seed, tr, opt, args.cap, args.parallel)
+                r97, r99 = got[0.97], got[0.99]
+                runs[method]["97"].append(r97[0] if r97 else None)
+                runs[method]["99"].append(r99[0] if r99 else None)
+                runs[method]["r97"].append(r97[1] if r97 else None)
+                if method == "model":
+                    errors_before += [abs(e.before) for e in errors if e.before is not None]
+                    errors_after += [abs(e.after) for e in errors if e.after is not None]
+        base = fmt(runs.get("random", {}).get("97", []) or [None], args.cap)[2] \
+            if "random" in runs else None
+        for method in args.methods:
+            m97, w97, med = fmt(runs[method]["97"], args.cap)
+            m99, w99, _ = fmt(runs[method]["99"], args.cap)
+            r, rw, _ = fmt(runs[method]["r97"], args.cap)
+            ratio = f"{med / base:.2f}×" if base else "-"
+            print(f"| {space} | {method} | {m97} / {w97} | {m99} / {w99} | {r} / {rw} "
+                  f"| {ratio} |", flush=True)
+        if errors_before:
+            print(f"|   | model's objective error | before measuring: median "
+                  f"{statistics.median(errors_before):.1%}, worst {max(errors_before):.1%} "
+                  f"| after calibration: median {statistics.median(errors_after):.1%}, "
+                  f"worst {max(errors_after):.1%} | | |", flush=True)
+    print(f"wall {time.monotonic() - t0:.0f} s; load average {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

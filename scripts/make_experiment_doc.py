@@ -155,6 +155,37 @@ mix is another trial.
 """
 
 
+SEARCH = """## Choosing a search method
+
+Each trial on a GPU costs minutes of engine start and measurement, so what a method costs
+is the number of trials it needs to get near the best configuration.
+
+- **`grid`**: every point, in order. For small spaces, or when every point must be seen.
+- **`model`**: for SGLang, vLLM and `sim` experiments on a model the simulator has a
+  profile of (`engines/sim/data/models.json`), with a finite space of at most 10,000
+  points. The simulator's performance model predicts every point (memory plan, step times,
+  the closed loop's steady state); the best prediction is measured first, each measurement
+  calibrates the model (a least-squares correction per metric, by tensor-parallel size and
+  load), and the ranking is redone. Predicted SLOs count as probabilities with a 10 %
+  margin, so a point predicted just inside a tight limit is not taken for certain. After
+  five model picks, every second trial is a space-filling pick, so a wrong model costs at
+  most about twice what random search would. Without a model (llama.cpp, an unknown model,
+  a continuous space) it searches with `bayesian` and the run's notes say why.
+- **`random`**: the safe choice without a model.
+- **`bayesian`** (Optuna TPE, as shipped): 1.0x to 1.33x random's median on the
+  benchmark's spaces below (1.75x on narrow in a 5-seed run), with worse worst cases: not
+  recommended until its settings scale with the space.
+
+`make bench` runs `scripts/bench_search.py`: three spaces built from the simulator's model
+(easy; a tensor-parallel plateau at ~86 % of the best; a narrow optimum under tight
+TTFT/TPOT SLOs with OOM regions), measured in virtual time through tuneops' own searcher,
+level walk (early stop) and scorer. Each seed moves the model's efficiency constants by up
+to ±15 % (the hardware the search does not know); `model` predicts with the unmoved ones.
+Trials to 97 % / 99 % of the optimum, median / worst ("61+" = not reached in 60 trials):
+
+SEARCH_TABLE
+"""
+
 CHECKS = f"""## Checks beyond the schema
 
 - **Engine flags** (`engine.args`, `parameters`) must exist in the engine's flag catalog
@@ -318,6 +349,8 @@ def render() -> str:
             for k, v in GPU_MEMORY_GIB.items()]
     out.append("")
     out.append(COMPARE)
+    out.append(SEARCH.replace("SEARCH_TABLE", (ROOT / "docs" / "search-benchmark.md")
+                              .read_text(encoding="utf-8").strip()))
     out.append(CHECKS)
     out.append("## A fully commented example\n")
     out.append(f"`{EXAMPLE.relative_to(ROOT)}`:\n")

@@ -31,7 +31,7 @@ from yaml import YAMLError
 from tuneops import schemas, yamlnodes
 from tuneops.errors import Diagnostic, UserError
 
-SEARCH_METHODS = ("grid", "random", "bayesian")
+SEARCH_METHODS = ("grid", "random", "bayesian", "model")
 PARALLEL_ROLES = ("tp", "dp", "pp")  # tensor, data, pipeline parallelism
 ENGINE_TABLE = schemas.ROOT / "engines.yaml"
 

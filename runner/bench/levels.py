@@ -20,13 +20,14 @@ and the lowest that did not.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tuneops.runner import score, stats
 from tuneops.runner.bench.parse import run_metrics, run_records
 
 from tuneops.metrics import Slo, Verdict
+from tuneops.spec import Experiment
 
 
 def ascending(levels: Iterable[int]) -> list[int]:
@@ -66,6 +67,70 @@ def pruned_reason(level: int) -> str:
 def is_pruned(note: str) -> bool:
     """Whether a trial's not-run note says the search pruned it."""
     return PRUNED in note
+
+
+# ------------------------------------------------------------------ the walk over levels
+
+Measure = Callable[[str, int], "Mapping[str, float] | None"]  # (scenario, level) -> metrics
+Lost = Callable[[str, int], "list[Slo]"]  # the SLOs that level lost beyond the noise
+Prune = Callable[[str, int, dict[str, float]], bool]
+
+
+def walk(exp: Experiment, measure: Measure, lost: Lost, prune: Prune | None = None,
+         ) -> tuple[dict[str, dict[int, bool]], list[str], dict[str, int]]:
+    """Measure every scenario's levels the experiment asks for, deciding between levels:
+    ascending order with early stop, or goodput bisection; the search's pruner is asked
+    after each measured level. `measure` runs one level (None: it measured nothing);
+    `lost` is asked about a measured level only when early stop is on. The one policy
+    over levels: genai-bench's worker and the virtual-time search benchmark both walk it.
+
+    Returns (levels measured: held every SLO by point estimate?, "scenario@level: not
+    run: ..." notes, max_slo_concurrency per scenario under bisection)."""
+    b = exp.benchmark
+    measured: dict[str, dict[int, bool]] = {}
+    not_run: list[str] = []
+    max_ok: dict[str, int] = {}
+    pruned_at: int | None = None
+
+    def one(scenario: str, level: int) -> bool:
+        """Run one level; whether it measured something."""
+        nonlocal pruned_at
+        values = measure(scenario, level)
+        held = False
+        if values is not None:
+            values = dict(values)
+            checks = score.checks_at({scenario: {level: values}}, exp.slos, level, scenario)
+            held = all(ch.met for ch in checks)
+            if prune is not None and prune(scenario, level, values):
+                pruned_at = level
+        measured.setdefault(scenario, {})[level] = held
+        return values is not None
+
+    for scenario in b.traffic_scenarios:
+        if pruned_at is not None:
+            not_run += [f"{scenario}@{c}: {pruned_reason(pruned_at)}"
+                        for c in ascending(b.concurrency)]
+            continue
+        if b.concurrency_search == "bisect":
+            low, high = b.concurrency
+            while (nxt := bisect_next(low, high, measured.get(scenario, {}))) is not None:
+                one(scenario, nxt)
+            max_ok[scenario] = max_holding(low, high, measured.get(scenario, {}))
+            continue
+        order = ascending(b.concurrency)
+        for i, level in enumerate(order):
+            ok = one(scenario, level)
+            if pruned_at is not None:
+                not_run += [f"{scenario}@{c}: {pruned_reason(pruned_at)}"
+                            for c in order[i + 1:]]
+                break
+            gone = lost(scenario, level) if ok and b.early_stop else []
+            if gone:
+                names = ", ".join(s.metric for s in gone)
+                not_run += [f"{scenario}@{c}: {not_run_reason(level)} ({names})"
+                            for c in order[i + 1:]]
+                break
+    return measured, not_run, max_ok
 
 
 # ------------------------------------------------------------------ between levels

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from tuneops.deployments.common.cpus import available, pin_process
-from tuneops.runner import score
 from tuneops.runner.bench import levels as lv
 from tuneops.runner.bench.command import (
     LOG_FILE,
@@ -336,58 +335,25 @@ def _drive(
                         BEGIN_TIMEOUT_S, cancel)
     if not reply.get("ok"):  # nothing was set up (the driver undoes a half begin)
         return {}, [], {}, f"genai-bench refused the trial: {reply.get('error')}"
-    measured: dict[str, dict[int, bool]] = {}
-    not_run: list[str] = []
-    max_ok: dict[str, int] = {}
     error = ""
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
 
-    pruned_at: int | None = None
-
-    def measure(scenario: str, level: int) -> tuple[bool, dict[str, Any] | None]:
-        """Run one level; (held every SLO by point estimate, the run JSON or None)."""
-        nonlocal error, pruned_at
+    def measure(scenario: str, level: int) -> dict[str, float] | None:
+        """Run one level; its metrics, or None (the first error is kept)."""
+        nonlocal error
         r = worker.call({"op": "level", "scenario": scenario, "concurrency": level},
                         level_timeout_s, cancel)
-        run_json = None
         if r.get("ok") and r.get("file"):
-            run_json = json.loads(Path(r["file"]).read_text())
-        elif not error:
+            run_json = runs[scenario, level] = json.loads(Path(r["file"]).read_text())
+            return run_metrics(run_json, gpu_count, exp.request_slos)[2]
+        if not error:
             error = (f"{scenario}@{level}: " + (r.get("error") or "no request succeeded")
                      + (f" (see {r['debug_file']})" if r.get("debug_file") else ""))
-        held = False
-        if run_json is not None:
-            _, _, values = run_metrics(run_json, gpu_count, exp.request_slos)
-            metrics = {scenario: {level: values}}
-            held = all(ch.met for ch in score.checks_at(metrics, exp.slos, level, scenario))
-            if prune is not None and prune(scenario, level, values):
-                pruned_at = level
-        measured.setdefault(scenario, {})[level] = held
-        return held, run_json
+        return None
 
-    for scenario in b.traffic_scenarios:
-        if pruned_at is not None:
-            not_run += [f"{scenario}@{c}: {lv.pruned_reason(pruned_at)}"
-                        for c in lv.ascending(b.concurrency)]
-            continue
-        if b.concurrency_search == "bisect":
-            low, high = b.concurrency
-            while (nxt := lv.bisect_next(low, high, measured.get(scenario, {}))) is not None:
-                measure(scenario, nxt)
-            max_ok[scenario] = lv.max_holding(low, high, measured.get(scenario, {}))
-            continue
-        order = lv.ascending(b.concurrency)
-        for i, level in enumerate(order):
-            _, run_json = measure(scenario, level)
-            if pruned_at is not None:
-                not_run += [f"{scenario}@{c}: {lv.pruned_reason(pruned_at)}"
-                            for c in order[i + 1:]]
-                break
-            lost = lv.lost_slos(exp.slos, run_json) if run_json and b.early_stop else []
-            if lost:
-                names = ", ".join(s.metric for s in lost)
-                not_run += [f"{scenario}@{c}: {lv.not_run_reason(level)} ({names})"
-                            for c in order[i + 1:]]
-                break
+    measured, not_run, max_ok = lv.walk(
+        exp, measure, lambda scenario, level: lv.lost_slos(exp.slos, runs[scenario, level]),
+        prune)
     levels_run = sorted({c for by_c in measured.values() for c in by_c})
     _end(worker, cancel, b.keep_genai_bench_artifacts, levels_run)
     return measured, not_run, max_ok, error
