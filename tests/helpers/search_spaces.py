@@ -29,11 +29,6 @@ from tuneops.runner.search.predict import perf_model, predict, request_sizes
 from tuneops.plan import make_plan
 from tuneops.spec import Experiment, from_document
 
-# the efficiency constants a perturbation moves (the ones present in perfmodel)
-CONSTANTS = ("MFU", "ATTN_EFF", "HBM_EFF", "LINK_EFF", "OVERLAP", "SCHED_OVERHEAD_S",
-             "PER_REQ_OVERHEAD_S")
-
-
 def _doc(name: str, model: str, gpus: int, parameters: dict, slos: list, levels: list,
          scenario: str, constraints: list | None = None) -> dict:
     return {
@@ -89,19 +84,28 @@ def experiment(space: str, method: str, seed: int, **search: Any) -> Experiment:
 
 @contextlib.contextmanager
 def perturbed(seed: int | None, spread: float = 0.15) -> Iterator[dict[str, float]]:
-    """The simulator's efficiency constants each moved by a seeded factor in 1 ± spread
-    (None: unmoved), restored afterwards. Single-threaded use only (module globals)."""
+    """The simulator's efficiency constants (every field of ``perfmodel.Efficiency``) each
+    moved by a seeded factor in 1 ± spread (None: unmoved), restored afterwards.
+
+    The constants live in an ``Efficiency`` value that ``PerfModel`` takes from
+    ``Efficiency.for_gpu`` when none is given, so that lookup is what is replaced: every model
+    built inside the block is the perturbed one. Single-threaded use only (a class attribute).
+    """
     rng = random.Random(seed)
-    saved = {name: getattr(perfmodel, name) for name in CONSTANTS if hasattr(perfmodel, name)}
+    names = perfmodel.Efficiency.names()
     factors = {name: 1.0 if seed is None else rng.uniform(1 - spread, 1 + spread)
-               for name in saved}
+               for name in names}
+    original = perfmodel.Efficiency.__dict__["for_gpu"]
+    calibrated = original.__func__
+
+    def for_gpu(cls: type, gpu: str) -> perfmodel.Efficiency:
+        return calibrated(cls, gpu).scaled(**factors)
+
+    perfmodel.Efficiency.for_gpu = classmethod(for_gpu)
     try:
-        for name, value in saved.items():
-            setattr(perfmodel, name, value * factors[name])
         yield factors
     finally:
-        for name, value in saved.items():
-            setattr(perfmodel, name, value)
+        perfmodel.Efficiency.for_gpu = original
 
 
 @dataclass

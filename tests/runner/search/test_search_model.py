@@ -59,12 +59,17 @@ def test_model_reaches_97_percent_within_5_trials_with_constants_off_by_15_perce
 
 
 def test_the_perturbation_moves_the_truth_and_is_undone():
-    before = perfmodel.HBM_EFF
+    """The constants live in perfmodel.Efficiency (per GPU, from calibration.json): a
+    perturbation that patched module globals instead would leave every model unmoved."""
+    before = perfmodel.Efficiency.for_gpu("H100")
     with perturbed(3) as factors:
-        assert perfmodel.HBM_EFF == pytest.approx(before * factors["HBM_EFF"])
+        inside = perfmodel.Efficiency.for_gpu("H100")
+        assert inside.hbm_eff == pytest.approx(before.hbm_eff * factors["hbm_eff"])
+        assert inside.mfu == pytest.approx(before.mfu * factors["mfu"])
+        assert set(factors) == set(perfmodel.Efficiency.names())
         assert any(abs(f - 1) > 0.01 for f in factors.values())
         assert all(0.85 <= f <= 1.15 for f in factors.values())
-    assert perfmodel.HBM_EFF == before
+    assert perfmodel.Efficiency.for_gpu("H100") == before
 
 
 @pytest.mark.slow
