@@ -27,6 +27,7 @@ from tuneops.runner.bench import WorkerPool, local_path
 from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import write_report
+from tuneops.runner.report import provenance
 from tuneops.runner.report.provenance import experiment_sha256
 from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.results import CANCELLED, COMPLETED, FAILED_INFRA, TrialResult
@@ -205,7 +206,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             run.note(f"search.method model: {fallback}")
         # measured results of the same trial ids, from the reports in the checkout
         store = ResultStore() if options.fresh else ResultStore.scan(
-            options.reports_root, options.report_trust)
+            options.reports_root, options.report_trust, host=provenance.host_facts())
         for refused in store.refused:
             run.note(f"not reused: {refused}")
         for result in store.take(exp, plan.trials, finished):

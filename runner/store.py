@@ -28,6 +28,7 @@ from typing import Any
 
 from tuneops.runner import score
 from tuneops.runner.report import load as report_load
+from tuneops.runner.report import provenance
 from tuneops.runner.report.load import RESULTS, Report
 from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.results import COMPLETED, FAILED_CONFIG, TrialResult
@@ -109,12 +110,14 @@ class ResultStore:
     refused: list[str] = field(default_factory=list)  # why each refused report was skipped
 
     @classmethod
-    def scan(cls, reports_root: str | os.PathLike, trust: ReportTrust | None = None
-             ) -> ResultStore:
+    def scan(cls, reports_root: str | os.PathLike, trust: ReportTrust | None = None,
+             host: dict[str, Any] | None = None) -> ResultStore:
         """Every candidate report, each read through the one loader (runner/report/load.py):
         a report it refuses is skipped whole and named in `refused`, and one measured by an
         older procedure (tuneops/identity.py) stays history, never reused. `trust`: the
-        provenance policy (runner/report_trust.py); None trusts the checkout."""
+        provenance policy (runner/report_trust.py); None trusts the checkout. `host`: this
+        machine's facts (provenance.host_facts); a report measured on another processor is
+        skipped and named in `refused` (its numbers are another machine's)."""
         store = cls()
         root = Path(reports_root)
         for run_dir in candidate_reports(root, trust):
@@ -125,6 +128,10 @@ class ResultStore:
                 continue
             if report.procedure != identity.MEASUREMENT_PROCEDURE:
                 continue  # same ids cannot come up; no report of it is "current" either
+            if host is not None and (why := provenance.other_host(
+                    report.doc["hardware"].get("host"), host)):
+                store.refused.append(f"{report.where}: measured on another host ({why})")
+                continue
             store.reports[run_dir] = report
             here = f"{root.name}/{run_dir.parent.name}/{run_dir.name}"
             for trial in report.trials:

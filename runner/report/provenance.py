@@ -74,6 +74,22 @@ def host_facts() -> dict[str, Any]:
     }
 
 
+# What a measurement's numbers depend on in the runner's host: a CPU engine's tokens per second
+# (and a GPU run's client side) change with the processor, so a result measured on one host
+# is never reused, nor compared, as a result of another.
+HOST_KEYS = ("cpu_model", "cpu_cores", "machine")
+
+
+def other_host(recorded: dict[str, Any] | None, here: dict[str, Any]) -> str:
+    """Why a report's host is not this one ("" when it may be): a fact recorded on both
+    sides that differs. A fact the report did not record does not refuse it."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    diffs = [f"{k} {recorded[k]!r} there, {here[k]!r} here" for k in HOST_KEYS
+             if recorded.get(k) is not None and here.get(k) is not None
+             and recorded[k] != here[k]]
+    return "; ".join(diffs)
+
+
 def experiment_sha256(exp: Experiment) -> str | None:
     if exp.source_sha256:
         return exp.source_sha256

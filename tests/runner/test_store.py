@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from tuneops.deployments.common.backend import Backend
-from tuneops.runner.report import write_report
+from tuneops.runner.report import provenance, write_report
 from tuneops.runner.results import COMPLETED, FAILED_INFRA, TrialResult
 from tuneops.runner.run import RunOptions, run_experiment
 from tuneops.runner.search import make_searcher
@@ -212,3 +212,45 @@ def test_current_report_is_the_newest_of_identical_ones(tmp_path):
     assert store.current_report(h.load(exp_path), sha, ids) == second != first
     assert store.current_report(h.load(exp_path), "0" * 64, ids) is None  # another file
     assert store.current_report(h.load(exp_path), sha, ids - {min(ids)}) is None
+
+
+def _set_host(report: Path, **facts) -> None:
+    doc = json.loads((report / "results.json").read_text())
+    doc["hardware"]["host"].update(facts)
+    (report / "results.json").write_text(json.dumps(doc))
+
+
+def test_a_report_measured_on_another_processor_is_never_reused(tmp_path):
+    """Rule: a CPU engine's tokens per second belong to the processor that produced them
+    (the quickstart measured 419 tok/s on an AMD EPYC host and 252 on an Intel Xeon one),
+    so a report whose recorded host differs from this one is history, not a measurement."""
+    exp_path = h.write_experiment(tmp_path, "grid", slos=SLOS)
+    report = stored(tmp_path, exp_path, {8: 100.0, 64: 100.0}, run_id="20261130T000000Z-a")
+    exp = h.load(exp_path)
+    here = provenance.host_facts()
+    assert len(ResultStore.scan(tmp_path / "reports", host=here).take(
+        exp, make_plan(exp).trials, {})) == 2, "this host's report is reused"
+    elsewhere = {**here, "cpu_model": "Some Other CPU"}
+    store = ResultStore.scan(tmp_path / "reports", host=elsewhere)
+    assert store.take(exp, make_plan(exp).trials, {}) == []
+    assert any("measured on another host" in r and "cpu_model" in r for r in store.refused)
+    # cores and architecture count as much as the model name
+    for key, value in (("cpu_cores", 1024), ("machine", "riscv64")):
+        store = ResultStore.scan(tmp_path / "reports", host={**here, key: value})
+        assert store.take(exp, make_plan(exp).trials, {}) == [], key
+    # a fact the report did not record does not refuse it
+    _set_host(report, cpu_model=None)
+    assert len(ResultStore.scan(tmp_path / "reports", host=elsewhere).take(
+        exp, make_plan(exp).trials, {})) == 2
+
+
+def test_the_runner_measures_again_what_another_host_measured(tmp_path):
+    exp_path = h.write_experiment(tmp_path, "grid", slos=SLOS)
+    report = stored(tmp_path, exp_path, {8: 100.0, 64: 100.0}, run_id="20261130T000000Z-a")
+    _set_host(report, cpu_model="Some Other CPU")
+    try:
+        run_experiment(h.load(exp_path), opts(tmp_path))
+    except AssertionError as exc:  # NoEngines: the runner went to measure
+        assert "the runner measured" in str(exc)
+    else:
+        raise AssertionError("a report from another host was reused instead of measured")
