@@ -115,6 +115,15 @@ def test_bisect_tolerates_non_monotone_results():
     assert best == 2
 
 
+def test_a_level_that_held_above_a_failure_is_never_the_answer():
+    """Rule: the answer is the highest level that held BELOW the lowest failure; a level
+    that held again above a failure (noise, a non-monotone engine) neither becomes the
+    answer nor ends the bisection."""
+    held = {1: True, 3: False, 5: True}
+    assert lv.max_holding(1, 8, held) == 1
+    assert lv.bisect_next(1, 8, {**held, 8: False}) == 2  # between 1 (held) and 3 (failed)
+
+
 def test_max_levels_bounds_the_bisection():
     from tuneops.spec import Benchmark
     b = Benchmark(task="text-to-text", traffic_scenarios=("D(1,1)",), concurrency=(1, 64),
@@ -131,6 +140,14 @@ def test_drain_covers_a_prefill_and_a_token_within_genai_benchs_second():
     assert lv.drain_s(None, None) == lv.DRAIN_MAX_S  # nothing measured: its second
     assert lv.drain_s(float("nan"), None) == lv.DRAIN_MAX_S
     assert lv.drain_s(None, 0.1) == pytest.approx(0.2)
+
+
+def test_a_negative_time_is_no_measurement_for_the_drain():
+    """Rule: only finite, non-negative p99 times bound the drain; a negative one (a clock
+    step, a broken parse) counts as unmeasured, so genai-bench's full second is waited."""
+    assert lv.drain_s(-0.5, None) == lv.DRAIN_MAX_S
+    assert lv.drain_s(None, -0.5) == lv.DRAIN_MAX_S
+    assert lv.drain_s(0.0, None) == lv.DRAIN_MIN_S  # zero is a measurement: the floor
 
 
 def test_failed_requests_latencies_never_count_toward_early_stop():
