@@ -324,17 +324,19 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
     own_file = WORK / f"{name}.own.json"  # the extra operators' outcomes of the last run
     if report_only:
         own = json.loads(own_file.read_text()) if own_file.exists() else None
+    elif survivors_only and not own_file.exists():  # the last run stopped before them
+        own = run_own_operators(name, target, tree, command, env, timeout, None, seed)
+        own_file.write_text(json.dumps(own))
     elif survivors_only:
-        own = json.loads(own_file.read_text()) if own_file.exists() else None
-        if own is not None:
-            again = run_own_operators(name, target, tree, command, env, timeout, None, seed,
-                                      only={(s[0], s[2], s[3]) for s in own["survivors"]})
-            for kind, n in again["counts"].items():
-                own["counts"][kind] += n
-            own["total"] -= again["equivalent"]  # survivors now listed as equivalent
-            own["equivalent"] += again["equivalent"]
-            own["survivors"] = again["survivors"]
-            own_file.write_text(json.dumps(own))
+        own = json.loads(own_file.read_text())
+        again = run_own_operators(name, target, tree, command, env, timeout, None, seed,
+                                  only={(s[0], s[2], s[3]) for s in own["survivors"]})
+        for kind, n in again["counts"].items():
+            own["counts"][kind] += n
+        own["total"] -= again["equivalent"]  # survivors now listed as equivalent
+        own["equivalent"] += again["equivalent"]
+        own["survivors"] = again["survivors"]
+        own_file.write_text(json.dumps(own))
     else:
         own = run_own_operators(name, target, tree, command, env, timeout, sample, seed)
         own_file.write_text(json.dumps(own))
