@@ -205,3 +205,28 @@ def test_the_duration_is_reported_to_the_millisecond():
     out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
                            clock=_clock(0.0, 1.23456))
     assert out.as_dict()["seconds"] == 1.235
+
+
+def test_one_candidate_asked_for_is_off_not_merely_not_needed():
+    """Rule: confirmation compares candidates, so topK below 2 turns the phase off (even
+    when many trials would qualify), before any ranking is made."""
+    exp = make_exp(top_k=1, rounds=2)
+    finished = {"t1": measured(exp, 1, [100, 120]), "t2": measured(exp, 2, [101, 119])}
+    out = run_confirmation(exp, finished, lambda r: r)
+    assert (out.stopped_by, out.candidates) == ("off", [])
+
+
+def test_a_candidate_back_in_the_race_is_measured_for_the_rounds_it_missed():
+    """Rule: a candidate out of the race in one round (its interval past the best's) that
+    ties with the best again later is re-measured then: only a round it already had (its
+    `confirmations` beyond the round) is skipped, not one it sat out."""
+    exp = make_exp(top_k=3, rounds=2)
+    finished = {r.trial_id: r for r in [measured(exp, 1, [100, 104]), measured(exp, 2, [101, 99]),
+                                        measured(exp, 3, [10, 12])]}
+    calls: list[str] = []
+    # round 1: t3 is far behind and sits out; t1 and t2 come back wildly noisy, so their
+    # intervals reach t3's again and t3 races in round 2
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 0.0, calls))
+    assert calls[:2] == ["t1", "t2"]
+    assert "t3" in calls[2:]
+    assert finished["t3"].confirmations == 1 and out.rounds == 2
