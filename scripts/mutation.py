@@ -254,7 +254,7 @@ def source_digest(tree: Path, target: Target) -> str:
 
 def run_module(name: str, target: Target, tree: Path, timeout: float,
                report_only: bool = False, sample: int | None = None,
-               survivors_only: bool = False, seed: int = 0) -> dict:
+               survivors_only: bool = False, seed: int = 0, resume: bool = False) -> dict:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
@@ -284,6 +284,8 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
         if not digest.exists() or digest.read_text() != source_digest(tree, target):
             sys.exit(f"{name}: {target.path} changed since the last full run: run it in full")
         reopen_survivors(session, tree)
+        mark_unscored(session, tree, load_equivalents())
+    elif resume and session.exists():  # cosmic-ray's exec runs only what is still pending
         mark_unscored(session, tree, load_equivalents())
     elif not report_only:
         session.unlink(missing_ok=True)
@@ -440,6 +442,9 @@ def main() -> int:
     ap.add_argument("--survivors-only", action="store_true",
                     help="rerun only the last run's survivors (after adding tests; the module's "
                     "source must be unchanged)")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on with a full run that was stopped (same --rev): the mutants "
+                    "already scored keep their outcome; the time shown is this run's only")
     ap.add_argument("--list", action="store_true", help="list the modules and their tests")
     args = ap.parse_args()
     if args.list:
@@ -458,7 +463,7 @@ def main() -> int:
         else:
             tree = copy_tree(name, args.rev)
         r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only, args.sample,
-                       args.survivors_only, args.seed)
+                       args.survivors_only, args.seed, args.resume)
         rows.append(r)
         print(f"{name}: {len(r['survivors'])} survivor(s), {r['seconds']:.0f}s; not scored: "
               + ", ".join(f"{v} {k}" for k, v in r["unscored"].items()), flush=True)
