@@ -30,7 +30,7 @@ Not scored (marked skipped before the run, each with its reason):
   one-line proof (tests/scripts/test_mutation_equivalents.py keeps them pointing at real mutants).
 
 Usage: python scripts/mutation.py [MODULE ...] [--list] [--timeout S] [--survivors]
-       [--sample N [--seed S]]
+       [--sample N [--seed S]] [--rev REV] [--resume] [--survivors-only] [--report-only]
 CPU-heavy (a pytest process per mutant): run it per module, not in CI's test run; --sample
 N scores N mutants per tool and module (a quick estimate). --report-only and
 --survivors-only re-read the last full run (cosmic-ray's sessions and <module>.own.json, the
