@@ -178,6 +178,10 @@ def test_the_phase_reports_its_own_duration():
     stopped = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
                                stop=lambda: "interrupted", clock=_clock(50.0, 52.25))
     assert (stopped.stopped_by, stopped.seconds) == ("interrupted", 2.25)
+    # a phase longer than the clock's start reading: the difference, not a remainder
+    stopped = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
+                               stop=lambda: "out of time", clock=_clock(10.0, 32.25))
+    assert (stopped.stopped_by, stopped.seconds) == ("out of time", 22.25)
 
 
 def test_zero_rounds_turn_the_phase_off():
