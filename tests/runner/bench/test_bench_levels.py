@@ -121,6 +121,7 @@ def test_bisect_edges():
     assert lv.max_holding(4, 16, {}) == 0
     assert lv.max_holding(4, 16, {2: False, 4: True, 16: True}) == 16
     assert lv.bisect_next(4, 16, {2: False, 4: True, 16: False}) == 10
+    assert lv.max_holding(4, 16, {4: True, 16: True, 32: False}) == 16  # 32: past high
     assert _bisect(4, 16, lambda c: False) == ([4], 0)  # even low fails: 0
     assert _bisect(4, 16, lambda c: True) == ([4, 16], 16)  # high holds: done
     assert _bisect(1, 2, lambda c: c == 1) == ([1, 2], 1)
