@@ -98,6 +98,8 @@ def test_the_race_ends_when_no_candidate_ties_with_the_best():
     calls: list[str] = []
     out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 0.0, calls))
     assert calls == [] and out.stopped_by == "candidates separated" and not out.separated
+    # a race of fewer than two ends before any round: none is counted as run
+    assert (out.rounds, out.measurements) == (0, 0)
 
 
 def test_a_resumed_phase_skips_rounds_already_measured_and_failures_drop_out():
