@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.results import COMPLETED, FAILED_BENCHMARK, TrialResult
 from tuneops.runner.trial import summarize
@@ -236,3 +238,12 @@ def test_a_candidate_back_in_the_race_is_measured_for_the_rounds_it_missed():
     assert calls[:2] == ["t1", "t2"]
     assert "t3" in calls[2:]
     assert finished["t3"].confirmations == 1 and out.rounds == 2
+
+
+def test_the_hooks_are_keyword_only():
+    """Rule: stop, on_result and clock are all callables, so they are keyword-only: passed
+    by position, a clock could silently be taken for `stop` (a float is truthy: it would
+    read as a reason to stop)."""
+    exp = make_exp(top_k=2, rounds=1)
+    with pytest.raises(TypeError):
+        run_confirmation(exp, {}, lambda r: r, lambda: None)  # type: ignore[misc]
