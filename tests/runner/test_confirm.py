@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
 from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.results import COMPLETED, FAILED_BENCHMARK, TrialResult
 from tuneops.runner.trial import summarize
