@@ -30,16 +30,18 @@ Not scored (marked skipped before the run, each with its reason):
   one-line proof (tests/scripts/test_mutation_equivalents.py keeps them pointing at real mutants).
 
 Usage: python scripts/mutation.py [MODULE ...] [--list] [--timeout S] [--survivors]
-       [--sample N [--seed S]]
+       [--sample N [--seed S]] [--rev REV] [--resume] [--survivors-only] [--report-only]
 CPU-heavy (a pytest process per mutant): run it per module, not in CI's test run; --sample
 N scores N mutants per tool and module (a quick estimate). --report-only and
---survivors-only re-read cosmic-ray's sessions; the extra operators run only in full runs.
+--survivors-only re-read the last full run (cosmic-ray's sessions and <module>.own.json, the
+extra operators' outcomes); --survivors-only reruns only its survivors.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import re
 import shutil
@@ -89,9 +91,14 @@ TARGETS = {
     "store": Target("runner/store.py", ("tests/runner/test_store.py",)),
     "compare": Target("tuneops/ci/compare.py", ("tests/ci/test_compare.py",)),
     "secrets": Target("tuneops/secrets.py", ("tests/tuneops/test_secrets.py",)),
-    "metrics": Target("tuneops/metrics.py", ("tests/runner/test_score_rules.py",
-                                             "tests/runner/test_stats.py",
-                                             "tests/tuneops/test_validate.py")),
+    "metrics": Target("tuneops/metrics", ("tests/tuneops/test_metrics.py",
+                                          "tests/runner/test_score_rules.py",
+                                          "tests/runner/test_stats.py",
+                                          "tests/tuneops/test_validate.py")),
+    # the ranking (Pareto front, tie set, tie-breaks), split out of score.py
+    "rankings": Target("runner/rankings.py", ("tests/runner/test_score.py",
+                                              "tests/runner/test_score_rules.py",
+                                              "tests/runner/test_score_mutants.py")),
 }
 # Outcomes beside killed and survived, reported apart (never counted as kills): a mutant
 # whose module no longer imports (or a test file that no longer collects), and one whose
@@ -247,7 +254,7 @@ def source_digest(tree: Path, target: Target) -> str:
 
 def run_module(name: str, target: Target, tree: Path, timeout: float,
                report_only: bool = False, sample: int | None = None,
-               survivors_only: bool = False, seed: int = 0) -> dict:
+               survivors_only: bool = False, seed: int = 0, resume: bool = False) -> dict:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
@@ -277,6 +284,8 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
         if not digest.exists() or digest.read_text() != source_digest(tree, target):
             sys.exit(f"{name}: {target.path} changed since the last full run: run it in full")
         reopen_survivors(session, tree)
+        mark_unscored(session, tree, load_equivalents())
+    elif resume and session.exists():  # cosmic-ray's exec runs only what is still pending
         mark_unscored(session, tree, load_equivalents())
     elif not report_only:
         session.unlink(missing_ok=True)
@@ -314,12 +323,30 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
             else:
                 counts[outcome(result.test_outcome == TestOutcome.INCOMPETENT,
                                result.output)] += 1
-    if not report_only and not survivors_only:
+    own_file = WORK / f"{name}.own.json"  # the extra operators' outcomes of the last run
+    if report_only:
+        own = json.loads(own_file.read_text()) if own_file.exists() else None
+    elif survivors_only and not own_file.exists():  # the last run stopped before them
+        own = run_own_operators(name, target, tree, command, env, timeout, None, seed)
+        own_file.write_text(json.dumps(own))
+    elif survivors_only:
+        own = json.loads(own_file.read_text())
+        again = run_own_operators(name, target, tree, command, env, timeout, None, seed,
+                                  only={(s[0], s[2], s[3]) for s in own["survivors"]})
+        for kind, n in again["counts"].items():
+            own["counts"][kind] += n
+        own["total"] -= again["equivalent"]  # survivors now listed as equivalent
+        own["equivalent"] += again["equivalent"]
+        own["survivors"] = again["survivors"]
+        own_file.write_text(json.dumps(own))
+    else:
         own = run_own_operators(name, target, tree, command, env, timeout, sample, seed)
+        own_file.write_text(json.dumps(own))
+    if own is not None:
         for kind, n in own["counts"].items():
             counts[kind] += n
         total += own["total"]
-        survivors += own["survivors"]
+        survivors += [tuple(s) for s in own["survivors"]]
         unscored["equivalent"] = unscored.get("equivalent", 0) + own["equivalent"]
     return {"name": name, **counts, "total": total, "survivors": survivors,
             "unscored": unscored, "seconds": time.monotonic() - started}
@@ -341,9 +368,11 @@ def _own_module_files(tree: Path, target: Target) -> list[Path]:
 
 
 def run_own_operators(name: str, target: Target, tree: Path, command: str, env: dict,
-                      timeout: float, sample: int | None, seed: int) -> dict:
+                      timeout: float, sample: int | None, seed: int,
+                      only: set[tuple[str, str, int]] | None = None) -> dict:
     """The mutants of scripts/mutation_ops.py (the slips cosmic-ray cannot make), each
-    written into the copy, its tests run, and the file restored."""
+    written into the copy, its tests run, and the file restored. `only`: (file, operator,
+    occurrence) of the mutants to run (the last run's survivors), None for all."""
     import random
 
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -356,6 +385,8 @@ def run_own_operators(name: str, target: Target, tree: Path, command: str, env: 
         source = path.read_text()
         rel = path.relative_to(tree).as_posix()
         for m in mutation_ops.mutants(source):
+            if only is not None and (rel, m.operator, m.occurrence) not in only:
+                continue
             line = _line(path, m.line)
             if any(rel.endswith(eq["module"]) and eq["operator"] == m.operator
                    and eq["line"].strip() == line and names_occurrence(eq, m.occurrence)
@@ -411,6 +442,9 @@ def main() -> int:
     ap.add_argument("--survivors-only", action="store_true",
                     help="rerun only the last run's survivors (after adding tests; the module's "
                     "source must be unchanged)")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on with a full run that was stopped (same --rev): the mutants "
+                    "already scored keep their outcome; the time shown is this run's only")
     ap.add_argument("--list", action="store_true", help="list the modules and their tests")
     args = ap.parse_args()
     if args.list:
@@ -429,7 +463,7 @@ def main() -> int:
         else:
             tree = copy_tree(name, args.rev)
         r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only, args.sample,
-                       args.survivors_only, args.seed)
+                       args.survivors_only, args.seed, args.resume)
         rows.append(r)
         print(f"{name}: {len(r['survivors'])} survivor(s), {r['seconds']:.0f}s; not scored: "
               + ", ".join(f"{v} {k}" for k, v in r["unscored"].items()), flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.results import COMPLETED, FAILED_BENCHMARK, TrialResult
 from tuneops.runner.trial import summarize
@@ -98,6 +99,8 @@ def test_the_race_ends_when_no_candidate_ties_with_the_best():
     calls: list[str] = []
     out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 0.0, calls))
     assert calls == [] and out.stopped_by == "candidates separated" and not out.separated
+    # a race of fewer than two ends before any round: none is counted as run
+    assert (out.rounds, out.measurements) == (0, 0)
 
 
 def test_a_resumed_phase_skips_rounds_already_measured_and_failures_drop_out():
@@ -154,7 +157,9 @@ def test_a_candidate_whose_remeasurement_failed_is_not_measured_again():
 def test_a_phase_that_does_not_run_takes_no_time():
     off = make_exp()
     off = replace(off, search=replace(off.search, confirm_top_k=0))
-    assert run_confirmation(off, {}, lambda r: r).as_dict()["seconds"] == 0.0
+    assert run_confirmation(off, {}, lambda r: r).as_dict() == {
+        "candidates": [], "rounds": 0, "measurements": 0, "seconds": 0.0,
+        "separated": False, "stopped_by": "off"}  # a summary of its own, nothing shared
     exp = make_exp()
     one = {"t1": measured(exp, 1, [100, 101])}
     assert run_confirmation(exp, one, lambda r: r).as_dict() == {
@@ -178,6 +183,10 @@ def test_the_phase_reports_its_own_duration():
     stopped = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
                                stop=lambda: "interrupted", clock=_clock(50.0, 52.25))
     assert (stopped.stopped_by, stopped.seconds) == ("interrupted", 2.25)
+    # a phase longer than the clock's start reading: the difference, not a remainder
+    stopped = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
+                               stop=lambda: "out of time", clock=_clock(10.0, 32.25))
+    assert (stopped.stopped_by, stopped.seconds) == ("out of time", 22.25)
 
 
 def test_zero_rounds_turn_the_phase_off():
@@ -205,3 +214,37 @@ def test_the_duration_is_reported_to_the_millisecond():
     out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 110.0, []),
                            clock=_clock(0.0, 1.23456))
     assert out.as_dict()["seconds"] == 1.235
+
+
+def test_one_candidate_asked_for_is_off_not_merely_not_needed():
+    """Rule: confirmation compares candidates, so topK below 2 turns the phase off (even
+    when many trials would qualify), before any ranking is made."""
+    exp = make_exp(top_k=1, rounds=2)
+    finished = {"t1": measured(exp, 1, [100, 120]), "t2": measured(exp, 2, [101, 119])}
+    out = run_confirmation(exp, finished, lambda r: r)
+    assert (out.stopped_by, out.candidates) == ("off", [])
+
+
+def test_a_candidate_back_in_the_race_is_measured_for_the_rounds_it_missed():
+    """Rule: a candidate out of the race in one round (its interval past the best's) that
+    ties with the best again later is re-measured then: only a round it already had (its
+    `confirmations` beyond the round) is skipped, not one it sat out."""
+    exp = make_exp(top_k=3, rounds=2)
+    finished = {r.trial_id: r for r in [measured(exp, 1, [100, 104]), measured(exp, 2, [101, 99]),
+                                        measured(exp, 3, [10, 12])]}
+    calls: list[str] = []
+    # round 1: t3 is far behind and sits out; t1 and t2 come back wildly noisy, so their
+    # intervals reach t3's again and t3 races in round 2
+    out = run_confirmation(exp, finished, remeasurer(exp, lambda r: 0.0, calls))
+    assert calls[:2] == ["t1", "t2"]
+    assert "t3" in calls[2:]
+    assert finished["t3"].confirmations == 1 and out.rounds == 2
+
+
+def test_the_hooks_are_keyword_only():
+    """Rule: stop, on_result and clock are all callables, so they are keyword-only: passed
+    by position, a clock could silently be taken for `stop` (a float is truthy: it would
+    read as a reason to stop)."""
+    exp = make_exp(top_k=2, rounds=1)
+    with pytest.raises(TypeError):
+        run_confirmation(exp, {}, lambda r: r, lambda: None)  # type: ignore[misc]

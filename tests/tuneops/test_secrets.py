@@ -122,3 +122,61 @@ def test_a_kubernetes_secret_does_not_stop_the_references_after_it():
     exp = _exp({"A_SECRET": {"secretKeyRef": {"name": "hf", "key": "token"}},
                 "B_TOKEN": {"fromEnv": "MY_TOKEN"}}, mode="ome")
     assert secrets.engine_env(exp, {"MY_TOKEN": "tok-abcdefg"}) == {"B_TOKEN": "tok-abcdefg"}
+
+
+def _bits(value: str) -> float:
+    """Length x Shannon entropy per character, written as the textbook's -sum p log2 p
+    (a reference independent of weakness()'s own n log2(len/n) form)."""
+    import math
+
+    probs = [value.count(c) / len(value) for c in set(value)]
+    return -len(value) * sum(p * math.log2(p) for p in probs)
+
+
+@pytest.mark.parametrize("value, refused", [
+    ("abcdeabcdeabcdeab", False),  # five distinct characters, 39 bits: a secret
+    ("abcdabcdabcdabcdab", True),  # four distinct, 36 bits: too few distinct characters
+    ("aaaaaaaaaaaabcde", True),  # five distinct, 21 bits: too little entropy
+    ("Kq7vRz2m", False),  # eight distinct in eight: exactly 24 bits
+    ("aaabbbcdef", True),  # six distinct, 23.7 bits: just short of 24
+])
+def test_a_secret_needs_five_distinct_characters_and_24_bits(value, refused):
+    """Rule: a value is refused as a secret when it has fewer than MIN_DISTINCT (5)
+    different characters OR less than MIN_ENTROPY_BITS (24) of length x Shannon entropy;
+    either shortfall alone refuses it, and the bits reported are the real entropy."""
+    why = secrets.weakness(value)
+    assert bool(why) is refused, why
+    if refused:
+        distinct = len(set(value))
+        assert f"({distinct} distinct characters, {_bits(value):.0f} bits;" in why
+
+
+def test_redact_data_masks_inside_keys_and_values_at_any_depth_and_nothing_else():
+    """Rule: redact_data masks secrets in every string of a JSON-able value (dict keys,
+    values, list and tuple items, nested) and leaves numbers, booleans and null as they
+    are, so the result parses to the same shape."""
+    secrets.register("Kq7vRz2mX")
+    doc = {"Kq7vRz2mX-key": ["a Kq7vRz2mX b", 3, True, None, ("Kq7vRz2mX",)],
+           "n": 1.5, 7: {"deep": "Kq7vRz2mX"}}
+    m = secrets.MASK
+    assert secrets.redact_data(doc) == {
+        f"{m}-key": [f"a {m} b", 3, True, None, [m]], "n": 1.5, 7: {"deep": m}}
+    assert secrets.redact_data(("Kq7vRz2mX", 2)) == [m, 2]
+    assert secrets.redact_data(4) == 4 and secrets.redact_data(None) is None
+
+
+def test_every_weak_reference_is_refused_not_only_the_first():
+    """Rule: engine_env names every unusable reference in one refusal (a weak value does
+    not end the check of the ones after it), at line 0, column 0 (a reference's position
+    is not known here: no made-up one)."""
+    from tuneops.errors import UserError
+
+    exp = _exp({"A_TOKEN": {"fromEnv": "WEAK_A"}, "B_TOKEN": {"fromEnv": "WEAK_B"},
+                "C_TOKEN": {"fromEnv": "NOT_SET_C"}})
+    with pytest.raises(UserError) as err:
+        secrets.engine_env(exp, {"WEAK_A": "aaaaaaaaaa", "WEAK_B": "short"})
+    fields = [d.path for d in err.value.diagnostics]
+    assert fields == ["engine.env.A_TOKEN", "engine.env.B_TOKEN", "engine.env.C_TOKEN"]
+    assert [(d.line, d.column) for d in err.value.diagnostics] == [(0, 0)] * 3
+    assert "too weak" in str(err.value.diagnostics[0])
+    assert secrets.redact("aaaaaaaaaa") == "aaaaaaaaaa"  # a refused value is never registered

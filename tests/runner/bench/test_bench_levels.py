@@ -81,6 +81,18 @@ def test_early_stop_agrees_with_the_report_verdict(seed):
     assert lv.lost_slos(slos, run) == violated
 
 
+def test_a_trimmed_request_file_leaves_the_verdict_to_genai_benchs_aggregate():
+    """Rule: the per-request records stand in for the requests only when none is missing;
+    a trimmed file (fewer records than completed requests) would move the percentile, so
+    the aggregate's point decides: here p99 748 ms of 200 requests is lost, although the
+    20 records left would only give an interval straddling the limit."""
+    slo = Slo("ttft.p99", max=500.0)
+    run = run_json([0.1] * 19 + [0.9])
+    assert not lv.lost_slos([slo], run)  # all 20 records: within the noise
+    run["aggregated_metrics"]["num_completed_requests"] = 200  # the file kept 20 of 200
+    assert lv.lost_slos([slo], run) == [slo]
+
+
 def test_not_run_reason_names_the_level():
     assert lv.not_run_reason(16) == "not run: SLO lost at 16"
 
@@ -104,6 +116,12 @@ def test_bisect_finds_the_threshold_in_logarithmic_steps(limit):
 
 
 def test_bisect_edges():
+    """Rule: nothing measured holds nothing (max_holding 0), and a failure measured
+    outside [low, high] does not bound the answer inside it."""
+    assert lv.max_holding(4, 16, {}) == 0
+    assert lv.max_holding(4, 16, {2: False, 4: True, 16: True}) == 16
+    assert lv.bisect_next(4, 16, {2: False, 4: True, 16: False}) == 10
+    assert lv.max_holding(4, 16, {4: True, 16: True, 32: False}) == 16  # 32: past high
     assert _bisect(4, 16, lambda c: False) == ([4], 0)  # even low fails: 0
     assert _bisect(4, 16, lambda c: True) == ([4, 16], 16)  # high holds: done
     assert _bisect(1, 2, lambda c: c == 1) == ([1, 2], 1)
@@ -113,6 +131,15 @@ def test_bisect_tolerates_non_monotone_results():
     # holds at 1, 2, fails at 3, holds again at 5: the answer stays below the first failure
     order, best = _bisect(1, 8, lambda c: c in (1, 2, 5))
     assert best == 2
+
+
+def test_a_level_that_held_above_a_failure_is_never_the_answer():
+    """Rule: the answer is the highest level that held BELOW the lowest failure; a level
+    that held again above a failure (noise, a non-monotone engine) neither becomes the
+    answer nor ends the bisection."""
+    held = {1: True, 3: False, 5: True}
+    assert lv.max_holding(1, 8, held) == 1
+    assert lv.bisect_next(1, 8, {**held, 8: False}) == 2  # between 1 (held) and 3 (failed)
 
 
 def test_max_levels_bounds_the_bisection():
@@ -131,6 +158,22 @@ def test_drain_covers_a_prefill_and_a_token_within_genai_benchs_second():
     assert lv.drain_s(None, None) == lv.DRAIN_MAX_S  # nothing measured: its second
     assert lv.drain_s(float("nan"), None) == lv.DRAIN_MAX_S
     assert lv.drain_s(None, 0.1) == pytest.approx(0.2)
+    assert lv.drain_s(0.2, None) == pytest.approx(0.2)  # an unknown TPOT adds nothing
+
+
+def test_the_drain_never_exceeds_genai_benchs_one_second():
+    """Rule: genai-bench itself pauses one second after each run "to clear aborted
+    requests"; tuneops' drain is at most that same second, never longer."""
+    assert lv.drain_s(None, None) == 1.0
+    assert lv.drain_s(5.0, 5.0) == 1.0
+
+
+def test_a_negative_time_is_no_measurement_for_the_drain():
+    """Rule: only finite, non-negative p99 times bound the drain; a negative one (a clock
+    step, a broken parse) counts as unmeasured, so genai-bench's full second is waited."""
+    assert lv.drain_s(-0.5, None) == lv.DRAIN_MAX_S
+    assert lv.drain_s(None, -0.5) == lv.DRAIN_MAX_S
+    assert lv.drain_s(0.0, None) == lv.DRAIN_MIN_S  # zero is a measurement: the floor
 
 
 def test_failed_requests_latencies_never_count_toward_early_stop():
