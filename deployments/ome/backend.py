@@ -1,8 +1,10 @@
 """Run the engine on Kubernetes as an OME InferenceService, through the `kubernetes` client.
 
 ``launch.spec`` holds the rendered objects by kind. The cluster-wide ClusterServingRuntime
-and ClusterBaseModel are applied once per backend (one run), create-or-patch; each trial's
-InferenceService is created with the owner/trial labels added. The owner
+and ClusterBaseModel are created once per backend (one run), owned by the run, and deleted
+by ``close`` at its end (or by ``reap``); one an earlier run of the same experiment left
+is brought to the manifest, and one tuneops did not create is never changed: the trial is
+refused. Each trial's InferenceService is created with the owner/trial labels added. The owner
 ("<experiment>/<run-id>") has a "/", which a label value cannot hold, so it is kept whole
 in an annotation that ``reap`` matches by prefix, and a label-safe form goes in the label.
 
@@ -139,6 +141,7 @@ class OmeBackend(ClusterBenchmarks):
         self.reader_image = reader_image
         self.poll_s = poll_s
         self._applied: set[str] = set()
+        self._created: list[tuple[str, str]] = []  # cluster-scoped (plural, name) of this run
         self._lock = threading.Lock()
 
     # -- the client ------------------------------------------------------------------------
@@ -194,24 +197,78 @@ class OmeBackend(ClusterBenchmarks):
 
     # -- start -----------------------------------------------------------------------------
 
-    def _apply_shared(self, manifest: dict) -> None:
-        """Create a cluster-scoped object, or patch it to the manifest if it exists."""
+    def _apply_shared(self, manifest: dict, owner: str) -> None:
+        """Create a cluster-scoped object, owned (labelled and annotated) by this run; one
+        that exists is brought to the manifest only when an earlier run of the same
+        experiment created it. Anything else of that name is not tuneops' to change: the
+        trial fails as a config failure and the object is left as it is."""
         plural = CLUSTER_PLURALS[manifest["kind"]]
         name = manifest["metadata"]["name"]
         key = json.dumps(manifest, sort_keys=True)
         with self._lock:
             if key in self._applied:
                 return
+            manifest = copy.deepcopy(manifest)
+            meta = manifest["metadata"]
+            meta["labels"] = {**(meta.get("labels") or {}), OWNER_LABEL: label_value(owner)}
+            meta["annotations"] = {**(meta.get("annotations") or {}), OWNER_LABEL: owner}
             created = self._call(f"creating {manifest['kind']} {name}",
                                  self.objects.create_cluster_custom_object,
                                  GROUP, VERSION, plural, manifest, ok=(409,))
-            if created == 409:  # there already: bring it to this manifest
-                patch = {"metadata": {"labels": manifest["metadata"].get("labels", {})},
+            if created == 409:
+                existing = self._call(f"reading {manifest['kind']} {name}",
+                                      self.objects.get_cluster_custom_object,
+                                      GROUP, VERSION, plural, name)
+                theirs = ((existing.get("metadata") or {}).get("annotations") or {}).get(
+                    OWNER_LABEL, "")
+                experiment = owner.split("/", 1)[0]
+                if not theirs.startswith(f"{experiment}/"):
+                    raise ConfigFailure(
+                        f"{manifest['kind']} {name} exists and was not created by tuneops for "
+                        f"{experiment}: tuneops never changes an object it did not create "
+                        "(left as it is). Name it in the experiment instead of generating it "
+                        "(deployment.ome.runtime / baseModel), or delete it")
+                patch = {"metadata": {"labels": meta["labels"],
+                                      "annotations": meta["annotations"]},
                          "spec": manifest["spec"]}
                 self._call(f"updating {manifest['kind']} {name}",
                            self.objects.patch_cluster_custom_object,
                            GROUP, VERSION, plural, name, patch)
+            self._created.append((plural, name))
             self._applied.add(key)
+
+    def _runtime_tolerations(self, manifest: dict) -> None:
+        """Add the named runtime's tolerations to the service's own: OME merges the
+        service's engine over the runtime's with a strategic merge patch
+        (pkg/controller/v1beta1/inferenceservice/utils/merging.go:105-121), and a PodSpec's
+        tolerations carry no patch merge key, so the service's list would replace the
+        runtime's (k8s.io/api core/v1 PodSpec.Tolerations)."""
+        engine = manifest["spec"].get("engine") or {}
+        runtime = (manifest["spec"].get("runtime") or {}).get("name")
+        if not engine.get("tolerations") or not runtime:
+            return
+        found = self._call(f"reading ClusterServingRuntime {runtime}",
+                           self.objects.get_cluster_custom_object, GROUP, VERSION,
+                           CLUSTER_PLURALS["ClusterServingRuntime"], runtime, ok=(403, 404))
+        if isinstance(found, int):
+            return
+        theirs = ((found.get("spec") or {}).get("engineConfig") or {}).get("tolerations") or []
+        engine["tolerations"] = [*theirs, *(t for t in engine["tolerations"] if t not in theirs)]
+
+    def preflight(self, exp: Any) -> list:
+        """What the cluster lacks for this experiment (preflight.py), one Diagnostic each."""
+        from tuneops.deployments.ome import preflight
+
+        return preflight.problems(self, exp)
+
+    def close(self) -> None:
+        """Delete the cluster-scoped objects this backend created (end of the run)."""
+        with self._lock:
+            created, self._created = self._created, []
+        for plural, name in reversed(created):
+            self._call(f"deleting {plural}/{name}", self.objects.delete_cluster_custom_object,
+                       GROUP, VERSION, plural, name, ok=(404,))
+        self._applied.clear()
 
     def _owned(self, manifest: dict, launch: Launch) -> dict:
         """A copy of ``manifest`` with the owner annotation and the owner/trial labels."""
@@ -232,8 +289,10 @@ class OmeBackend(ClusterBenchmarks):
     def start(self, launch: Launch) -> Deployment:
         for kind in CLUSTER_PLURALS:
             if kind in launch.spec:
-                self._apply_shared(launch.spec[kind])
+                self._apply_shared(launch.spec[kind], launch.owner)
         manifest = self.service_manifest(launch)
+        if "ClusterServingRuntime" not in launch.spec:  # a runtime tuneops did not make
+            self._runtime_tolerations(manifest)
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         existing = self._get(namespace, name)
         if existing is not None:  # a killed run's copy of this trial: start afresh
@@ -454,7 +513,8 @@ class OmeBackend(ClusterBenchmarks):
 
     def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
         """Delete what a run with this owner prefix left: its InferenceServices (the trials
-        returned), BenchmarkJobs and result reader pods, matched by the owner annotation
+        returned), BenchmarkJobs, result reader pods and the cluster-scoped runtime and
+        base model it created, matched by the owner annotation
         (OME records no runner, so `live` changes nothing: callers name their own run)."""
         reaped = []
 
@@ -484,4 +544,14 @@ class OmeBackend(ClusterBenchmarks):
                         {"annotations": meta.annotations}):
                     self._call(f"deleting pod {meta.name}", self.core.delete_namespaced_pod,
                                meta.name, namespace, ok=(404,))
+        for plural in CLUSTER_PLURALS.values():  # the runtime and base model it created
+            found = self._call(f"listing {plural}", self.objects.list_cluster_custom_object,
+                               GROUP, VERSION, plural, label_selector=OWNER_LABEL,
+                               ok=(403, 404))
+            for obj in ([] if isinstance(found, int) else found["items"]):
+                meta = obj.get("metadata") or {}
+                if owned(meta):
+                    self._call(f"deleting {plural}/{meta['name']}",
+                               self.objects.delete_cluster_custom_object,
+                               GROUP, VERSION, plural, meta["name"], ok=(404,))
         return reaped
