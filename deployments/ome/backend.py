@@ -62,6 +62,8 @@ from tuneops.deployments.ome.benchmark import (  # noqa: F401 - re-exported
 from tuneops import secrets
 
 ISVC = "inferenceservices"
+# prometheus-operator's PodMonitor (deployment.ome.monitoring), applied with the trial
+MONITOR_GROUP, MONITOR_VERSION, MONITORS = "monitoring.coreos.com", "v1", "podmonitors"
 CLUSTER_PLURALS = {  # cluster-scoped objects shared by every trial of a run
     "ClusterBaseModel": "clusterbasemodels",
     "ClusterServingRuntime": "clusterservingruntimes",
@@ -87,6 +89,7 @@ class OmeService:
     namespace: str
     name: str
     removed: bool = False
+    monitor: dict | None = None  # the owned PodMonitor, when one was applied
     uid: str | None = None  # this incarnation's uid: Events of an earlier one are not its
     benchmark: dict | None = None  # the owned BenchmarkJob manifest, applied once ready
     bench_applied: bool = False
@@ -309,8 +312,27 @@ class OmeBackend(ClusterBenchmarks):
         uid = ((created or {}).get("metadata") or {}).get("uid") if isinstance(
             created, dict) else None
         job = launch.spec.get("BenchmarkJob") if self.benchmark_in == "cluster" else None
-        return Deployment(launch, "", OmeService(
-            namespace, name, uid=uid, benchmark=self._owned(job, launch) if job else None))
+        handle = OmeService(namespace, name, uid=uid,
+                            benchmark=self._owned(job, launch) if job else None)
+        if "PodMonitor" in launch.spec:
+            handle.monitor = self._apply_monitor(self._owned(launch.spec["PodMonitor"], launch))
+        return Deployment(launch, "", handle)
+
+    def _apply_monitor(self, monitor: dict) -> dict:
+        """Create the trial's PodMonitor (an earlier attempt's is replaced)."""
+        meta = monitor["metadata"]
+        doing = f"creating PodMonitor {meta['namespace']}/{meta['name']}"
+        if self._call(doing, self.objects.create_namespaced_custom_object, MONITOR_GROUP,
+                      MONITOR_VERSION, meta["namespace"], MONITORS, monitor, ok=(409,)) == 409:
+            self._delete_monitor(meta["namespace"], meta["name"])
+            self._call(doing, self.objects.create_namespaced_custom_object, MONITOR_GROUP,
+                       MONITOR_VERSION, meta["namespace"], MONITORS, monitor)
+        return monitor
+
+    def _delete_monitor(self, namespace: str, name: str) -> None:
+        self._call(f"deleting PodMonitor {namespace}/{name}",
+                   self.objects.delete_namespaced_custom_object, MONITOR_GROUP,
+                   MONITOR_VERSION, namespace, MONITORS, name, ok=(404,))
 
     # -- health ----------------------------------------------------------------------------
 
@@ -484,6 +506,9 @@ class OmeBackend(ClusterBenchmarks):
             meta = handle.benchmark["metadata"]
             self._delete_benchmark(meta["namespace"], meta["name"])
             handle.bench_applied = False
+        if handle.monitor is not None:
+            meta = handle.monitor["metadata"]
+            self._delete_monitor(meta["namespace"], meta["name"])
         self._delete(handle.namespace, handle.name)
         self._wait_deleted(handle.namespace, handle.name)
         handle.removed = True
@@ -513,8 +538,8 @@ class OmeBackend(ClusterBenchmarks):
 
     def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
         """Delete what a run with this owner prefix left: its InferenceServices (the trials
-        returned), BenchmarkJobs, result reader pods and the cluster-scoped runtime and
-        base model it created, matched by the owner annotation
+        returned), BenchmarkJobs, PodMonitors, result reader pods and the cluster-scoped
+        runtime and base model it created, matched by the owner annotation
         (OME records no runner, so `live` changes nothing: callers name their own run)."""
         reaped = []
 
@@ -536,6 +561,13 @@ class OmeBackend(ClusterBenchmarks):
                         continue
                     self._delete(namespace, meta["name"])
                     reaped.append((meta.get("labels") or {}).get(TRIAL_LABEL, meta["name"]))
+            found = self._call(f"listing podmonitors in {namespace}",
+                               self.objects.list_namespaced_custom_object, MONITOR_GROUP,
+                               MONITOR_VERSION, namespace, MONITORS,
+                               label_selector=OWNER_LABEL, ok=(403, 404))  # no operator
+            for obj in ([] if isinstance(found, int) else found["items"]):
+                if owned(obj.get("metadata") or {}):
+                    self._delete_monitor(namespace, obj["metadata"]["name"])
             pods = self._call(f"listing pods in {namespace}", self.core.list_namespaced_pod,
                               namespace, label_selector=READER_LABEL, ok=(403, 404))
             for pod in ([] if isinstance(pods, int) else pods.items):

@@ -20,7 +20,7 @@ from tuneops.deployments.base import (
     PathResolver,
     needs_image,
 )
-from tuneops.deployments.ome import crds, webhooks
+from tuneops.deployments.ome import crds, monitoring, webhooks
 from tuneops.deployments.ome import render as ome
 from tuneops.deployments.ome.matcher import runtime_mismatches
 from tuneops.deployments.ome.options import OPTIONS_SCHEMA, ome_options
@@ -38,6 +38,7 @@ MANIFEST_TEMPLATES = {  # manifest file name -> its template in TEMPLATES
     "benchmarkjob.yaml": "benchmarkjob.yaml.j2",
     "clusterservingruntime.yaml": "clusterservingruntime.yaml.j2",
     "clusterbasemodel.yaml": "clusterbasemodel.yaml.j2",
+    "podmonitor.yaml": "podmonitor.yaml.j2",
 }
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec")
 SHARED_PREFIX = "_shared/"
@@ -186,7 +187,10 @@ class OmeMode(DeploymentMode):
         return ome.shared_manifests(exp)
 
     def trial_objects(self, exp: Experiment, trial: Trial) -> Objects:
-        return ome.trial_manifests(exp, trial)
+        objects = ome.trial_manifests(exp, trial)
+        if monitoring.enabled(exp):
+            objects["podmonitor.yaml"] = monitoring.pod_monitor(exp, trial)
+        return objects
 
     def manifest_text(self, filename: str, obj: Mapping[str, Any]) -> str:
         if tuple(obj) != TOP_LEVEL:
@@ -201,15 +205,17 @@ class OmeMode(DeploymentMode):
         for folder, files in objects.items():
             for name, manifest in files.items():
                 checked += 1
+                against = crds.monitoring_schemas() if manifest.get("kind") in \
+                    crds.MONITORING_KINDS else schemas
                 problems += [f"{exp.name}/{folder}/{name}: {message}"
-                             for message in schemas.errors(manifest)]
+                             for message in against.errors(manifest)]
         return problems, checked, schemas.source
 
     def launch(
         self, exp: Experiment, trial: Trial, objects: Objects, resolve: PathResolver
     ) -> LaunchPlan:
         # the objects to apply, by kind: the trial's service, the shared ones once per run
-        trial_files = ["inferenceservice.yaml"]
+        trial_files = ["inferenceservice.yaml", "podmonitor.yaml"]
         if ome.benchmarked_in_cluster(exp):
             trial_files.append("benchmarkjob.yaml")
         kinds = {m["kind"]: m for name, m in objects.items()
