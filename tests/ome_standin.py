@@ -33,6 +33,7 @@ virtualenv stands for the image).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -125,6 +126,9 @@ class OmeStandIn:
     refused: set = field(default_factory=set)  # services whose runtime OME refused
     max_running: int = 0  # most engines alive at once
     pending: set = field(default_factory=set)  # services whose engine pod is unschedulable
+    bench_pods: dict[str, dict] = field(default_factory=dict)  # the Jobs' pod specs
+    bench_history: list = field(default_factory=list)  # every genai-bench command, in order
+    bench_envs: list = field(default_factory=list)  # what each genai-bench pod's env resolved to
     errors: list[str] = field(default_factory=list)
     # called with a BenchmarkJob's manifest once the job is deleted (tests plant what a
     # leftover would look like where it wrote)
@@ -524,24 +528,25 @@ class OmeStandIn:
         args, cwd_map = self.benchmark_args(job, isvc)
         command = [str(Path(sys.executable).parent / "genai-bench"), *args]
         self.bench_commands[bench.name] = command
+        self.bench_history.append(command)
         argv = [cwd_map.get(w, w) for w in command]
+        pod_spec = self.bench_pod_spec(job, isvc, args)
         self.batch.create_namespaced_job(self.namespace, {
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": bench.name, "namespace": self.namespace,
                          "labels": {"benchmark": bench.name}},
             "spec": {"backoffLimit": 0, "template": {
-                "metadata": {"labels": {"benchmark": bench.name}},
-                "spec": {"restartPolicy": "Never", "containers": [
-                    {"name": bench.name, "image": "genai-bench", "command": ["genai-bench"],
-                     "args": args}]}}}})
+                "metadata": {"labels": {"benchmark": bench.name}}, "spec": pod_spec}}})
         pod = f"{bench.name}-run"
         self.core.create_namespaced_pod(self.namespace, {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod, "namespace": self.namespace,
                          "labels": {"benchmark": bench.name, "job-name": bench.name}},
-            "spec": {"containers": [{"name": bench.name, "image": "genai-bench"}]}})
+            "spec": {**pod_spec, "nodeName": sorted(self.nodes)[0]}})  # not placed: any node
         self._log_route(pod, bench.log)
-        env = {**os.environ, "ENABLE_UI": "false", "HF_HUB_OFFLINE": "1",
+        container = pod_spec["containers"][0]
+        self.bench_pods[bench.name] = pod_spec
+        env = {**os.environ, **self._resolve_env(container), "HF_HUB_OFFLINE": "1",
                "TRANSFORMERS_OFFLINE": "1", **self.bench_env}
         run_dir = self.work / f"{bench.name}.cwd"
         run_dir.mkdir(exist_ok=True)
@@ -552,6 +557,55 @@ class OmeStandIn:
         self.bench_procs.append(bench.proc)
         bench.state = "Running"
         self._set_state(bench.name, "Running", startTime=_now())
+
+    def bench_pod_spec(self, job: dict, isvc: dict, args: list[str]) -> dict:
+        """The Job's pod as OME builds it: its container (name, image, resources, ENABLE_UI,
+        genai-bench's command; controller.go:260-299), OME's GPU toleration
+        (:195-201, :403-409), the model-ready node selector (:233-257), then
+        ``podOverride`` strategic-merge-patched over it (:412-497): the container's image
+        replaced, env merged by name, envFrom and tolerations replaced (no merge key),
+        resources and nodeSelector merged key by key."""
+        name = job["metadata"]["name"]
+        model = ((isvc.get("spec") or {}).get("model") or {}).get("name", "")
+        container = {"name": name, "image": "genai-bench", "command": ["genai-bench"],
+                     "args": args, "env": [{"name": "ENABLE_UI", "value": "false"}],
+                     "resources": {"requests": {"cpu": "2", "memory": "4Gi"},
+                                   "limits": {"cpu": "2", "memory": "4Gi"}}}
+        spec = {"restartPolicy": "Never", "containers": [container],
+                "tolerations": [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}],
+                "nodeSelector": {model_label(model): "Ready"}}
+        override = job["spec"].get("podOverride") or {}
+        if override.get("image"):
+            container["image"] = override["image"]
+        by_name = {e["name"]: e for e in container["env"]}
+        by_name.update({e["name"]: e for e in override.get("env") or []})
+        container["env"] = list(by_name.values())
+        if override.get("envFrom"):
+            container["envFrom"] = override["envFrom"]
+        for kind, values in (override.get("resources") or {}).items():
+            container["resources"][kind] = {**container["resources"].get(kind, {}), **values}
+        if override.get("tolerations"):
+            spec["tolerations"] = override["tolerations"]
+        spec["nodeSelector"] = {**spec["nodeSelector"], **(override.get("nodeSelector") or {})}
+        return spec
+
+    def _resolve_env(self, container: dict) -> dict[str, str]:
+        """The container's environment as the kubelet resolves it: literal values,
+        secretKeyRef and envFrom secretRef read from the namespace's Secrets (base64 data,
+        kubernetes.io/docs/concepts/configuration/secret)."""
+        def secret(name: str) -> dict[str, str]:
+            data = self.core.read_namespaced_secret(name, self.namespace).data or {}
+            return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+        env: dict[str, str] = {}
+        for source in container.get("envFrom") or []:
+            if source.get("secretRef"):
+                env.update(secret(source["secretRef"]["name"]))
+        for var in container.get("env") or []:
+            ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+            env[var["name"]] = secret(ref["name"])[ref["key"]] if ref else var.get("value", "")
+        self.bench_envs.append(env)
+        return env
 
     def benchmark_args(self, job: dict, isvc: dict) -> tuple[list[str], dict[str, str]]:
         """genai-bench's arguments as OME's controller builds them (see the module doc), and
@@ -668,6 +722,7 @@ benchmark:
   concurrency: [2]
   maxTimePerRun: 1
   maxRequestsPerRun: 6
+  warmupRequests: 0  # the warm-up BenchmarkJob has a test of its own (test_benchmark_pod)
 objective: {{metric: output_throughput_per_gpu, concurrency: 2}}
 search: {{method: grid, parallelTrials: 2, confirm: false}}  # two trials, no re-measuring
 """

@@ -93,6 +93,7 @@ class OmeService:
     uid: str | None = None  # this incarnation's uid: Events of an earlier one are not its
     benchmark: dict | None = None  # the owned BenchmarkJob manifest, applied once ready
     bench_applied: bool = False
+    warmed: bool = False  # the warm-up BenchmarkJob ran (once per engine)
 
 
 def _message(exc: Exception) -> str:

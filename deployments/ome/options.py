@@ -36,6 +36,7 @@ class OmeOptions:
     gpu_budget: int | None = None  # cluster GPUs the experiment may hold at once
     reader_image: str = "busybox:1.36"
     monitoring: bool = False  # a PodMonitor per trial (prometheus-operator)
+    benchmark_pod: dict[str, Any] | None = None  # the BenchmarkJob's podOverride, as written
 
 
 def ome_options(exp: Experiment) -> OmeOptions:
@@ -58,4 +59,5 @@ def ome_options(exp: Experiment) -> OmeOptions:
         gpu_budget=ome.get("gpuBudget"),
         reader_image=ome.get("readerImage", "busybox:1.36"),
         monitoring=bool(ome.get("monitoring", False)),
+        benchmark_pod=ome.get("benchmarkPod"),
     )
