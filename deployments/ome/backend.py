@@ -58,6 +58,7 @@ from tuneops.deployments.ome.benchmark import (  # noqa: F401 - re-exported
     VERSION,
     ClusterBenchmarks,
 )
+from tuneops.deployments.ome.render import EXPERIMENT_LABEL
 
 from tuneops import secrets
 
@@ -126,6 +127,14 @@ def _describe(cond: dict | None) -> str:
         return "no Ready condition yet"
     parts = [cond.get("reason"), cond.get("message")]
     return f"Ready={cond.get('status')}: " + " - ".join(p for p in parts if p)
+
+
+def made_for(obj: dict, experiment: str) -> bool:
+    """Whether tuneops created ``obj`` (it carries the owner annotation) for
+    ``experiment`` (the experiment label render puts on what it generates)."""
+    meta = obj.get("metadata") or {}
+    return bool((meta.get("annotations") or {}).get(OWNER_LABEL)) and bool(experiment) and \
+        (meta.get("labels") or {}).get(EXPERIMENT_LABEL) == experiment
 
 
 class OmeBackend(ClusterBenchmarks):
@@ -223,10 +232,8 @@ class OmeBackend(ClusterBenchmarks):
                 existing = self._call(f"reading {manifest['kind']} {name}",
                                       self.objects.get_cluster_custom_object,
                                       GROUP, VERSION, plural, name)
-                theirs = ((existing.get("metadata") or {}).get("annotations") or {}).get(
-                    OWNER_LABEL, "")
-                experiment = owner.split("/", 1)[0]
-                if not theirs.startswith(f"{experiment}/"):
+                experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL, "")
+                if not made_for(existing, experiment):
                     raise ConfigFailure(
                         f"{manifest['kind']} {name} exists and was not created by tuneops for "
                         f"{experiment}: tuneops never changes an object it did not create "

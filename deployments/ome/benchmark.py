@@ -81,6 +81,7 @@ class ClusterBenchmarks:
             folder = out_dir / bench.RESULTS_FOLDER
             try:
                 self._fetch_results(deployment, job, folder)
+                ome_results.scrub_credentials(folder, secrets.MASK)
             except TrialFailure:
                 if state != "Failed":
                     raise

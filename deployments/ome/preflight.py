@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tuneops.deployments.common.backend import OWNER_LABEL, TrialFailure
+from tuneops.deployments.common.backend import TrialFailure
 from tuneops.deployments.ome import render as ome
 from tuneops.deployments.ome import results as ome_results
 from tuneops.deployments.ome.matcher import runtime_mismatches
@@ -59,11 +59,6 @@ def _get(backend: OmeBackend, doing: str, fn, *args) -> Any:
     return found
 
 
-def _owner(obj: Any) -> str:
-    meta = obj.get("metadata") or {} if isinstance(obj, dict) else {}
-    return (meta.get("annotations") or {}).get(OWNER_LABEL, "")
-
-
 class Checks:
     """One pass over the cluster for one experiment; ``problems`` collects the lines."""
 
@@ -82,8 +77,10 @@ class Checks:
                     GROUP, VERSION, plural, name)
 
     def _not_ours(self, kind: str, plural: str, name: str, path: str, fix: str) -> None:
+        from tuneops.deployments.ome.backend import made_for
+
         existing = self._cluster_object(plural, name)
-        if isinstance(existing, dict) and not _owner(existing).startswith(f"{self.exp.name}/"):
+        if isinstance(existing, dict) and not made_for(existing, self.exp.name):
             self.problem(path, f"{kind} {name} exists and was not created by tuneops for "
                          f"{self.exp.name}: tuneops never changes an object it did not create",
                          fix)
