@@ -685,7 +685,7 @@ class OmeStandIn:
                  _items(self.batch.list_namespaced_job, self.namespace)]
         return left
 
-    def wait_settled(self, timeout_s: float = 10.0) -> list[str]:
+    def wait_settled(self, timeout_s: float = 30.0) -> list[str]:
         """Give the loop time to notice deletions; what is left then."""
         deadline = time.monotonic() + timeout_s
         while (left := self.leftovers()) and time.monotonic() < deadline:
