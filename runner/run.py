@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from tuneops.deployments.common.backend import Backend, Launch
 from tuneops.deployments.common.cpu_pool import CpuPool
@@ -37,6 +38,7 @@ from tuneops.runner.trial import TrialContext, run_trial
 from tuneops.runner.trial import remeasure as remeasure_trial
 
 from tuneops import secrets
+from tuneops.errors import UserError
 from tuneops.plan import Plan, Trial, make_plan
 from tuneops.registry import engines
 from tuneops.spec import Experiment
@@ -191,6 +193,13 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
     plan: Plan = make_plan(exp)
     backend = options.backend or make_backend(exp)
     secrets.engine_env(exp)  # a missing fromEnv variable is bad input: before anything is written
+    # a backend that can check its cluster before the first trial (OME) refuses a run
+    # that could only fail or hang there, each problem one line with its fix
+    check = getattr(backend, "preflight", None)
+    problems = check(exp) if check is not None else []
+    if problems:
+        raise UserError(problems, summary=f"{exp.name}: the cluster is not ready for "
+                        "this experiment")
     cancel = threading.Event()
     with journal.open_run(options.runs_root, exp, fresh=options.fresh) as run:
         owner = f"{exp.name}/{run.run_id}"
@@ -246,8 +255,9 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 cpu_pool.release(cpus)
                 pool.release(gpus)
 
-        # the genai-bench workers serve the search and the confirmation phase, then stop
-        with _closing(workers):
+        # the genai-bench workers serve the search and the confirmation phase, then stop;
+        # the backend then deletes what it shared between trials (OME's runtime)
+        with _closing(workers), _closing(getattr(backend, "close", None)):
             pending: dict[Future, Trial] = {}
             with _Signals(cancel), progress, ThreadPoolExecutor(parallel) as executor, \
                     _StopOnError(cancel, ctx):
@@ -375,12 +385,13 @@ def _confirm(ctx: TrialContext, pool: GpuPool, run, finished: dict[str, TrialRes
 
 
 @contextmanager
-def _closing(workers: WorkerPool | None) -> Iterator[None]:
+def _closing(closable: Any) -> Iterator[None]:
+    """Close ``closable`` (something with ``close()``, or a close function) on the way out."""
     try:
         yield
     finally:
-        if workers is not None:
-            workers.close()
+        if closable is not None:
+            (closable.close if hasattr(closable, "close") else closable)()
 
 
 def _stop_all(ctx: TrialContext) -> None:

@@ -33,6 +33,7 @@ virtualenv stands for the image).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -43,6 +44,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,7 @@ from tuneops.deployments.ome.matcher import runtime_mismatches
 from tests.kube_helpers import ApiServer
 
 GROUP, VERSION = "ome.io", "v1beta1"
+GPU = "nvidia.com/gpu"
 POD_LABEL, COMPONENT = "ome.io/inferenceservice", "component"
 ROOT = Path(__file__).resolve().parent.parent
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -83,6 +86,8 @@ class Engine:
     port: int
     log: Path
     pod: str
+    node: str = ""
+    gpus: int = 0
     ready: bool = False
     crashed: bool = False
 
@@ -94,6 +99,7 @@ class Bench:
     log: Path
     proc: subprocess.Popen | None = None
     state: str = "Pending"
+    job: dict = field(default_factory=dict)  # the manifest as last listed
 
 
 @dataclass
@@ -105,6 +111,10 @@ class OmeStandIn:
     gpu_product_label: str = "nvidia.com/gpu.product"
     nodes: dict[str, str] = field(default_factory=lambda: {
         "gpu-node-a": "NVIDIA-H100-80GB-HBM3", "gpu-node-b": "NVIDIA-H100-80GB-HBM3"})
+    gpus_per_node: int = 8  # each node's allocatable nvidia.com/gpu
+    model_nodes: tuple[str, ...] | None = None  # where the agent has the model (None: all)
+    claims: tuple[str, ...] = ("bench-results", "claim")  # PVCs in the namespace
+    webhooks_up: bool = True  # OME's webhook Service has a ready endpoint
     bench_env: dict[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL_S3
     poll_s: float = 0.1
     engines: dict[str, Engine] = field(default_factory=dict)
@@ -115,7 +125,14 @@ class OmeStandIn:
     readers: set = field(default_factory=set)
     refused: set = field(default_factory=set)  # services whose runtime OME refused
     max_running: int = 0  # most engines alive at once
+    pending: set = field(default_factory=set)  # services whose engine pod is unschedulable
+    bench_pods: dict[str, dict] = field(default_factory=dict)  # the Jobs' pod specs
+    bench_history: list = field(default_factory=list)  # every genai-bench command, in order
+    bench_envs: list = field(default_factory=list)  # what each genai-bench pod's env resolved to
     errors: list[str] = field(default_factory=list)
+    # called with a BenchmarkJob's manifest once the job is deleted (tests plant what a
+    # leftover would look like where it wrote)
+    on_deleted: Callable[[dict], None] | None = None
 
     def __post_init__(self) -> None:
         configuration = client.Configuration()
@@ -132,10 +149,10 @@ class OmeStandIn:
     # -- lifecycle -----------------------------------------------------------------------
 
     def __enter__(self) -> OmeStandIn:
-        for node, product in self.nodes.items():
-            self.core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {
-                "name": node, "labels": {self.gpu_product_label: product,
-                                         "kubernetes.io/hostname": node}}})
+        seed_cluster(self.core, self.namespace, self.nodes, self.gpu_product_label,
+                     self.gpus_per_node, self.claims, self.webhooks_up)
+        for claim in self.claims:
+            (self.pvc_root / claim).mkdir(parents=True, exist_ok=True)
         self._thread.start()
         return self
 
@@ -150,7 +167,7 @@ class OmeStandIn:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_s):
-            for step in (self._services, self._benchmarks, self._readers):
+            for step in (self._models, self._services, self._benchmarks, self._readers):
                 try:
                     step()
                 except Exception as e:  # noqa: BLE001 - a test asserts errors == []
@@ -198,6 +215,118 @@ class OmeStandIn:
             filled["modelArchitecture"] = hf["architectures"][0]
         return {**filled, **spec}
 
+    # -- the model agent and the scheduler -----------------------------------------------
+
+    def _models(self) -> None:
+        """OME's model agent on each of ``model_nodes``: once a ClusterBaseModel is there it
+        labels the node models.ome.io/clusterbasemodel.<name>=Ready (pkg/modelagent/
+        node_label_reconciler.go:188-196, key from pkg/constants/constants.go:802-813), and
+        the base model controller sets state Ready when any node is ready
+        (pkg/controller/v1beta1/basemodel/controller.go:606-615). What the agent parsed
+        from config.json goes into the spec first (config_parser.go:381-446)."""
+        try:
+            models = self.objects.list_cluster_custom_object(
+                GROUP, VERSION, "clusterbasemodels")["items"]
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        nodes = sorted(self.nodes) if self.model_nodes is None else list(self.model_nodes)
+        for model in models:
+            name = model["metadata"]["name"]
+            if (model.get("status") or {}).get("state") == "Ready" or not nodes:
+                continue
+            filled = self._agent_fill(model)
+            if filled != (model.get("spec") or {}):  # the agent writes what it parsed
+                self.objects.patch_cluster_custom_object(
+                    GROUP, VERSION, "clusterbasemodels", name, {"spec": filled})
+            for node in nodes:
+                self.core.patch_node(node, {"metadata": {"labels": {model_label(name): "Ready"}}})
+            self.objects.patch_cluster_custom_object_status(
+                GROUP, VERSION, "clusterbasemodels", name,
+                {"status": {"state": "Ready", "nodesReady": nodes, "lifecycle": "Ready"}})
+
+    def _requirements(self, isvc: dict) -> tuple[dict, list, int]:
+        """What the engine pod asks the scheduler for: OME's model-ready node selector
+        (pkg/controller/v1beta1/inferenceservice/utils/utils.go:110-135), the required
+        node affinity and the GPUs of the engine as merged over the runtime's
+        (utils/merging.go:105-121: the service's fields win)."""
+        spec = isvc.get("spec") or {}
+        engine = spec.get("engine") or {}
+        runtime = {}
+        name = (spec.get("runtime") or {}).get("name")
+        if name:
+            try:
+                runtime = (self.objects.get_cluster_custom_object(
+                    GROUP, VERSION, "clusterservingruntimes", name).get("spec") or {}
+                          ).get("engineConfig") or {}
+            except ApiException:
+                runtime = {}
+        selector = {**(runtime.get("nodeSelector") or {}), **(engine.get("nodeSelector") or {})}
+        selector.setdefault(model_label((spec.get("model") or {}).get("name", "")), "Ready")
+        affinity = engine.get("affinity") or runtime.get("affinity") or {}
+        terms = (((affinity.get("nodeAffinity") or {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
+            or [])
+        runner = engine.get("runner") or {}
+        resources = runner.get("resources") or (runtime.get("runner") or {}).get(
+            "resources") or {}
+        gpus = int((resources.get("limits") or resources.get("requests") or {}).get(GPU, 0))
+        return selector, terms, gpus
+
+    def _used_gpus(self, node: str) -> int:
+        return sum(e.gpus for e in self.engines.values() if e.node == node)
+
+    def _place(self, isvc: dict) -> tuple[str | None, int, str]:
+        """kube-scheduler's filters for the engine pod (kubernetes.io/docs/concepts/
+        scheduling-eviction/assign-pod-node: nodeSelector and required node affinity;
+        .../resource-bin-packing and manage-resources-containers: requests must fit the
+        node's allocatable less what placed pods requested). Returns (node, gpus, why not):
+        the first fitting node by name (scoring is not played), or None and the
+        scheduler's FailedScheduling text."""
+        selector, terms, gpus = self._requirements(isvc)
+        counts: dict[str, int] = {}
+        for node in sorted(self.nodes):
+            labels = self.core.read_node(node).metadata.labels or {}
+            if any(labels.get(k) != v for k, v in selector.items()) or (
+                    terms and not any(_term_matches(t, labels) for t in terms)):
+                why = "node(s) didn't match Pod's node affinity/selector"
+            elif self.gpus_per_node - self._used_gpus(node) < gpus:
+                why = f"Insufficient {GPU}"
+            else:
+                return node, gpus, ""
+            counts[why] = counts.get(why, 0) + 1
+        # pkg/scheduler/schedule_one.go FitError.Error(): "0/N nodes are available: " and
+        # the reasons with their node counts, sorted
+        reasons = ", ".join(sorted(f"{n} {why}" for why, n in counts.items()))
+        return None, gpus, f"0/{len(self.nodes)} nodes are available: {reasons}."
+
+    def _unschedulable(self, isvc: dict, why: str) -> None:
+        """The engine pod left Pending as kube-scheduler leaves it: PodScheduled=False,
+        reason Unschedulable, and a Warning Event FailedScheduling on the pod
+        (kubernetes.io/docs/concepts/scheduling-eviction/pod-scheduling-readiness;
+        k8s.io/api core/v1 PodReasonUnschedulable)."""
+        name = isvc["metadata"]["name"]
+        if name in self.pending:
+            return
+        self.pending.add(name)
+        pod = f"{name}-engine-0"
+        self.core.create_namespaced_pod(self.namespace, {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": self.namespace,
+                         "labels": {POD_LABEL: name, COMPONENT: "engine"}},
+            "spec": {"containers": [{"name": "ome-container", "image": ""}]},
+            "status": {"phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": why, "lastTransitionTime": _now()}]}})
+        self.core.create_namespaced_event(self.namespace, {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{pod}.scheduling", "namespace": self.namespace},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": pod,
+                               "namespace": self.namespace},
+            "type": "Warning", "reason": "FailedScheduling", "message": why,
+            "source": {"component": "default-scheduler"}})
+
     def _runtime_valid(self, isvc: dict) -> bool:
         """controller.go:229-238: a named runtime is validated against the base model;
         a refusal is a Warning Event on the service and the reconcile ends there."""
@@ -241,8 +370,12 @@ class OmeStandIn:
             # garbage-collection; OME's engine Deployment is owned by the InferenceService)
             if name not in items:
                 engine = self.engines.pop(name)
+                self.pending.discard(name)
                 _kill(engine.proc)
                 _delete_pod(self.core, engine.pod, self.namespace)
+        for name in self.pending - set(items):  # its pending pod goes with it too
+            self.pending.discard(name)
+            _delete_pod(self.core, f"{name}-engine-0", self.namespace)
         for name, isvc in items.items():
             engine = self.engines.get(name)
             if engine is None:
@@ -250,13 +383,20 @@ class OmeStandIn:
                     # controller.go:229-238: Reconcile returns the validation error and the
                     # request is requeued; no engine Deployment is created
                     continue
-                self.engines[name] = self._start_engine(isvc)
+                node, gpus, why = self._place(isvc)
+                if node is None:
+                    self._unschedulable(isvc, why)
+                    continue
+                if name in self.pending:  # scheduled at last: the pending pod becomes it
+                    self.pending.discard(name)
+                    _delete_pod(self.core, f"{name}-engine-0", self.namespace)
+                self.engines[name] = self._start_engine(isvc, node, gpus)
                 self.served.append(name)
                 self.max_running = max(self.max_running, len(self.engines))
             elif not engine.ready and not engine.crashed:
                 self._check_engine(engine)
 
-    def _start_engine(self, isvc: dict) -> Engine:
+    def _start_engine(self, isvc: dict, node: str, gpus: int) -> Engine:
         name = isvc["metadata"]["name"]
         runner = isvc["spec"]["engine"]["runner"]
         env = {e["name"]: e.get("value", "") for e in runner.get("env") or []}
@@ -274,7 +414,6 @@ class OmeStandIn:
                 words, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
                 start_new_session=True)
-        node = sorted(self.nodes)[len(self.served) % len(self.nodes)]
         pod = f"{name}-engine-0"
         self.core.create_namespaced_pod(self.namespace, {
             "apiVersion": "v1", "kind": "Pod",
@@ -283,7 +422,7 @@ class OmeStandIn:
             "spec": {"nodeName": node, "containers": [
                 {"name": "ome-container", "image": runner.get("image", "")}]}})
         self._log_route(pod, log)
-        return Engine(name, self.namespace, proc, port, log, pod)
+        return Engine(name, self.namespace, proc, port, log, pod, node, gpus)
 
     def _check_engine(self, engine: Engine) -> None:
         code = engine.proc.poll()
@@ -326,27 +465,22 @@ class OmeStandIn:
     def _benchmarks(self) -> None:
         items = {i["metadata"]["name"]: i for i in self._list("benchmarkjobs")}
         for name in list(self.benches):
-            if name not in items:  # deleted: the Job and its pods go with it
-                bench = self.benches.pop(name)
-                if bench.proc is not None:
-                    _kill(bench.proc)
-                _delete_pod(self.core, f"{name}-run", self.namespace)
-                try:
-                    self.batch.delete_namespaced_job(name, self.namespace)
-                except ApiException:
-                    pass
+            if name not in items:
+                self._forget(name)
         for name, job in items.items():
             bench = self.benches.get(name)
             if bench is not None and bench.state in ("Completed", "Failed") and not (
                     job.get("status") or {}).get("state"):
                 # a new job of the same name, created before this loop saw the old one go
                 # (the emulator gives no uid): OME reconciles it as the new object it is
-                self.benches.pop(name)
+                self._forget(name)
                 bench = None
             if bench is None:
                 bench = self.benches[name] = Bench(name, self.namespace,
                                                    self.work / f"{name}.bench.log")
                 self._set_state(name, "Pending")
+            if not bench.job:
+                bench.job = job
             if bench.state == "Pending":
                 self._maybe_run(job, bench)
             elif bench.state == "Running" and bench.proc.poll() is not None:
@@ -356,6 +490,24 @@ class OmeStandIn:
                     "Job has reached the specified backoff limit")
                 self._set_state(name, bench.state, completionTime=_now(),
                                 failureMessage=message)
+
+    def _forget(self, name: str) -> None:
+        """A deleted BenchmarkJob: its Job and the Job's pods go with it, as Kubernetes'
+        garbage collector removes what the deleted object owned (OME's controller sets the
+        BenchmarkJob as the Job's controller owner, pkg/controller/v1beta1/benchmark/
+        controller.go:169-171 reconcileJob; kubernetes.io/docs/concepts/architecture/
+        garbage-collection). A job of the same name created afterwards then gets a new Job
+        instead of a name conflict with the old one."""
+        bench = self.benches.pop(name)
+        if bench.proc is not None:
+            _kill(bench.proc)
+        _delete_pod(self.core, f"{name}-run", self.namespace)
+        try:
+            self.batch.delete_namespaced_job(name, self.namespace)
+        except ApiException:
+            pass
+        if self.on_deleted is not None and bench.job:
+            self.on_deleted(bench.job)
 
     def _set_state(self, name: str, state: str, **extra: str) -> None:
         status = {"state": state, "lastReconcileTime": _now(), **extra}
@@ -376,24 +528,25 @@ class OmeStandIn:
         args, cwd_map = self.benchmark_args(job, isvc)
         command = [str(Path(sys.executable).parent / "genai-bench"), *args]
         self.bench_commands[bench.name] = command
+        self.bench_history.append(command)
         argv = [cwd_map.get(w, w) for w in command]
+        pod_spec = self.bench_pod_spec(job, isvc, args)
         self.batch.create_namespaced_job(self.namespace, {
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": bench.name, "namespace": self.namespace,
                          "labels": {"benchmark": bench.name}},
             "spec": {"backoffLimit": 0, "template": {
-                "metadata": {"labels": {"benchmark": bench.name}},
-                "spec": {"restartPolicy": "Never", "containers": [
-                    {"name": bench.name, "image": "genai-bench", "command": ["genai-bench"],
-                     "args": args}]}}}})
+                "metadata": {"labels": {"benchmark": bench.name}}, "spec": pod_spec}}})
         pod = f"{bench.name}-run"
         self.core.create_namespaced_pod(self.namespace, {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod, "namespace": self.namespace,
                          "labels": {"benchmark": bench.name, "job-name": bench.name}},
-            "spec": {"containers": [{"name": bench.name, "image": "genai-bench"}]}})
+            "spec": {**pod_spec, "nodeName": sorted(self.nodes)[0]}})  # not placed: any node
         self._log_route(pod, bench.log)
-        env = {**os.environ, "ENABLE_UI": "false", "HF_HUB_OFFLINE": "1",
+        container = pod_spec["containers"][0]
+        self.bench_pods[bench.name] = pod_spec
+        env = {**os.environ, **self._resolve_env(container), "HF_HUB_OFFLINE": "1",
                "TRANSFORMERS_OFFLINE": "1", **self.bench_env}
         run_dir = self.work / f"{bench.name}.cwd"
         run_dir.mkdir(exist_ok=True)
@@ -404,6 +557,55 @@ class OmeStandIn:
         self.bench_procs.append(bench.proc)
         bench.state = "Running"
         self._set_state(bench.name, "Running", startTime=_now())
+
+    def bench_pod_spec(self, job: dict, isvc: dict, args: list[str]) -> dict:
+        """The Job's pod as OME builds it: its container (name, image, resources, ENABLE_UI,
+        genai-bench's command; controller.go:260-299), OME's GPU toleration
+        (:195-201, :403-409), the model-ready node selector (:233-257), then
+        ``podOverride`` strategic-merge-patched over it (:412-497): the container's image
+        replaced, env merged by name, envFrom and tolerations replaced (no merge key),
+        resources and nodeSelector merged key by key."""
+        name = job["metadata"]["name"]
+        model = ((isvc.get("spec") or {}).get("model") or {}).get("name", "")
+        container = {"name": name, "image": "genai-bench", "command": ["genai-bench"],
+                     "args": args, "env": [{"name": "ENABLE_UI", "value": "false"}],
+                     "resources": {"requests": {"cpu": "2", "memory": "4Gi"},
+                                   "limits": {"cpu": "2", "memory": "4Gi"}}}
+        spec = {"restartPolicy": "Never", "containers": [container],
+                "tolerations": [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}],
+                "nodeSelector": {model_label(model): "Ready"}}
+        override = job["spec"].get("podOverride") or {}
+        if override.get("image"):
+            container["image"] = override["image"]
+        by_name = {e["name"]: e for e in container["env"]}
+        by_name.update({e["name"]: e for e in override.get("env") or []})
+        container["env"] = list(by_name.values())
+        if override.get("envFrom"):
+            container["envFrom"] = override["envFrom"]
+        for kind, values in (override.get("resources") or {}).items():
+            container["resources"][kind] = {**container["resources"].get(kind, {}), **values}
+        if override.get("tolerations"):
+            spec["tolerations"] = override["tolerations"]
+        spec["nodeSelector"] = {**spec["nodeSelector"], **(override.get("nodeSelector") or {})}
+        return spec
+
+    def _resolve_env(self, container: dict) -> dict[str, str]:
+        """The container's environment as the kubelet resolves it: literal values,
+        secretKeyRef and envFrom secretRef read from the namespace's Secrets (base64 data,
+        kubernetes.io/docs/concepts/configuration/secret)."""
+        def secret(name: str) -> dict[str, str]:
+            data = self.core.read_namespaced_secret(name, self.namespace).data or {}
+            return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+        env: dict[str, str] = {}
+        for source in container.get("envFrom") or []:
+            if source.get("secretRef"):
+                env.update(secret(source["secretRef"]["name"]))
+        for var in container.get("env") or []:
+            ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+            env[var["name"]] = secret(ref["name"])[ref["key"]] if ref else var.get("value", "")
+        self.bench_envs.append(env)
+        return env
 
     def benchmark_args(self, job: dict, isvc: dict) -> tuple[list[str], dict[str, str]]:
         """genai-bench's arguments as OME's controller builds them (see the module doc), and
@@ -483,7 +685,7 @@ class OmeStandIn:
                  _items(self.batch.list_namespaced_job, self.namespace)]
         return left
 
-    def wait_settled(self, timeout_s: float = 10.0) -> list[str]:
+    def wait_settled(self, timeout_s: float = 30.0) -> list[str]:
         """Give the loop time to notice deletions; what is left then."""
         deadline = time.monotonic() + timeout_s
         while (left := self.leftovers()) and time.monotonic() < deadline:
@@ -520,16 +722,19 @@ benchmark:
   concurrency: [2]
   maxTimePerRun: 1
   maxRequestsPerRun: 6
+  warmupRequests: 0  # the warm-up BenchmarkJob has a test of its own (test_benchmark_pod)
 objective: {{metric: output_throughput_per_gpu, concurrency: 2}}
 search: {{method: grid, parallelTrials: 2, confirm: false}}  # two trials, no re-measuring
 """
 
 
 
-def write_sim_experiment(path: Path, storage_uri: str, **ome_options: object) -> Path:
+def write_sim_experiment(path: Path, storage_uri: str, namespace: str = "tuneops",
+                         **ome_options: object) -> Path:
     """An OME experiment of two simulator trials (one GPU each, two at once) whose base
     model's path is the shared tokenizer: what the stand-in serves and measures."""
     text = SIM_OME.format(tokenizer=ROOT / "assets" / "tokenizer", storage=storage_uri)
+    text = text.replace("    namespace: tuneops\n", f"    namespace: {namespace}\n")
     for key, value in ome_options.items():
         text = text.replace("    gpuBudget: 2\n", f"    gpuBudget: 2\n    {key}: {value}\n")
     path.write_text(text)
@@ -565,3 +770,81 @@ def _delete_pod(core: client.CoreV1Api, name: str, namespace: str) -> None:
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+def model_label(model: str) -> str:
+    """OME's node label for a ready ClusterBaseModel (pkg/constants/constants.go:802-813;
+    names over 32 characters are cut with a hash there, which tests do not use)."""
+    assert len(model) <= 32, model
+    return f"models.ome.io/clusterbasemodel.{model}"
+
+
+def _term_matches(term: dict, labels: dict[str, str]) -> bool:
+    """A nodeSelectorTerm: every matchExpression holds (kubernetes.io/docs/concepts/
+    scheduling-eviction/assign-pod-node/#operators: In, NotIn, Exists, DoesNotExist)."""
+    for expr in term.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+WEBHOOK_NAMESPACE, WEBHOOK_SERVICE = "ome", "ome-webhook-server-service"
+
+
+def seed_cluster(core: client.CoreV1Api, namespace: str, nodes: dict[str, str],
+                 gpu_product_label: str = "nvidia.com/gpu.product", gpus_per_node: int = 8,
+                 claims: tuple[str, ...] = ("bench-results",), webhooks_up: bool = True) -> None:
+    """What a cluster with OME installed has before a run: GPU nodes labelled by GPU
+    feature discovery with their allocatable GPUs, the result claims in the namespace,
+    and OME's webhooks (install_webhooks)."""
+    gpus = str(gpus_per_node)
+    for node, product in nodes.items():
+        core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {
+            "name": node, "labels": {gpu_product_label: product,
+                                     "kubernetes.io/hostname": node}},
+            "status": {"capacity": {GPU: gpus}, "allocatable": {GPU: gpus}}})
+    for claim in claims:
+        core.create_namespaced_persistent_volume_claim(namespace, {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim, "namespace": namespace},
+            "spec": {"accessModes": ["ReadWriteMany"],
+                     "resources": {"requests": {"storage": "1Gi"}}}})
+    install_webhooks(core, client.AdmissionregistrationV1Api(core.api_client), up=webhooks_up)
+
+
+def install_webhooks(core: client.CoreV1Api, admission: client.AdmissionregistrationV1Api,
+                     up: bool = True) -> None:
+    """OME's validating webhook configurations for InferenceServices and BenchmarkJobs
+    (config/webhook/manifests.yaml:58-83, 166-191) and their Service's Endpoints
+    (config/webhook/service.yaml), with a ready address when ``up``."""
+    for name, plural in (("inferenceservice.ome.io", "inferenceservices"),
+                         ("benchmarkjob.ome.io", "benchmarkjobs")):
+        kind = name.split(".")[0]
+        admission.create_validating_webhook_configuration({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration", "metadata": {"name": name},
+            "webhooks": [{
+                "name": f"{kind}.ome-webhook-server.validator",
+                "clientConfig": {"service": {"name": WEBHOOK_SERVICE,
+                                             "namespace": WEBHOOK_NAMESPACE,
+                                             "path": f"/validate-ome-io-v1beta1-{kind}"}},
+                "failurePolicy": "Fail", "sideEffects": "None",
+                "admissionReviewVersions": ["v1beta1"],
+                "rules": [{"apiGroups": ["ome.io"], "apiVersions": ["v1beta1"],
+                           "operations": ["CREATE", "UPDATE"], "resources": [plural]}]}]})
+    subset = {"ports": [{"port": 9443}]}
+    if up:
+        subset["addresses"] = [{"ip": "10.0.0.9"}]
+    else:
+        subset["notReadyAddresses"] = [{"ip": "10.0.0.9"}]
+    core.create_namespaced_endpoints(WEBHOOK_NAMESPACE, {
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": WEBHOOK_SERVICE, "namespace": WEBHOOK_NAMESPACE},
+        "subsets": [subset]})

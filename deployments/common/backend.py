@@ -76,6 +76,9 @@ class Backend(Protocol):
         of live runners only when `live` (where the backend records its runner)."""
 
 
+    # Optional: ``preflight(exp) -> list[Diagnostic]``, what the backend's cluster lacks for
+    # the experiment, checked before the first trial (a non-empty list refuses the run), and
+    # ``close()``, called once at the end of the run to delete what trials shared (OME).
     # Optional: a backend that measures a trial where it runs (OME's BenchmarkJob in the
     # cluster) has ``benchmark(deployment, exp, out_dir, *, genai_bench, cancel) -> BenchOutcome``
     # (genai_bench: the runner's toolkit, tuneops.runner.bench, handed down);

@@ -1,8 +1,10 @@
 """Run the engine on Kubernetes as an OME InferenceService, through the `kubernetes` client.
 
 ``launch.spec`` holds the rendered objects by kind. The cluster-wide ClusterServingRuntime
-and ClusterBaseModel are applied once per backend (one run), create-or-patch; each trial's
-InferenceService is created with the owner/trial labels added. The owner
+and ClusterBaseModel are created once per backend (one run), owned by the run, and deleted
+by ``close`` at its end (or by ``reap``); one an earlier run of the same experiment left
+is brought to the manifest, and one tuneops did not create is never changed: the trial is
+refused. Each trial's InferenceService is created with the owner/trial labels added. The owner
 ("<experiment>/<run-id>") has a "/", which a label value cannot hold, so it is kept whole
 in an annotation that ``reap`` matches by prefix, and a label-safe form goes in the label.
 
@@ -56,10 +58,13 @@ from tuneops.deployments.ome.benchmark import (  # noqa: F401 - re-exported
     VERSION,
     ClusterBenchmarks,
 )
+from tuneops.deployments.ome.render import EXPERIMENT_LABEL
 
 from tuneops import secrets
 
 ISVC = "inferenceservices"
+# prometheus-operator's PodMonitor (deployment.ome.monitoring), applied with the trial
+MONITOR_GROUP, MONITOR_VERSION, MONITORS = "monitoring.coreos.com", "v1", "podmonitors"
 CLUSTER_PLURALS = {  # cluster-scoped objects shared by every trial of a run
     "ClusterBaseModel": "clusterbasemodels",
     "ClusterServingRuntime": "clusterservingruntimes",
@@ -85,9 +90,11 @@ class OmeService:
     namespace: str
     name: str
     removed: bool = False
+    monitor: dict | None = None  # the owned PodMonitor, when one was applied
     uid: str | None = None  # this incarnation's uid: Events of an earlier one are not its
     benchmark: dict | None = None  # the owned BenchmarkJob manifest, applied once ready
     bench_applied: bool = False
+    warmed: bool = False  # the warm-up BenchmarkJob ran (once per engine)
 
 
 def _message(exc: Exception) -> str:
@@ -122,6 +129,14 @@ def _describe(cond: dict | None) -> str:
     return f"Ready={cond.get('status')}: " + " - ".join(p for p in parts if p)
 
 
+def made_for(obj: dict, experiment: str) -> bool:
+    """Whether tuneops created ``obj`` (it carries the owner annotation) for
+    ``experiment`` (the experiment label render puts on what it generates)."""
+    meta = obj.get("metadata") or {}
+    return bool((meta.get("annotations") or {}).get(OWNER_LABEL)) and bool(experiment) and \
+        (meta.get("labels") or {}).get(EXPERIMENT_LABEL) == experiment
+
+
 class OmeBackend(ClusterBenchmarks):
     name: ClassVar[str] = "ome"
     records_runner: ClassVar[bool] = False  # OME objects carry the owner, not the runner
@@ -139,6 +154,7 @@ class OmeBackend(ClusterBenchmarks):
         self.reader_image = reader_image
         self.poll_s = poll_s
         self._applied: set[str] = set()
+        self._created: list[tuple[str, str]] = []  # cluster-scoped (plural, name) of this run
         self._lock = threading.Lock()
 
     # -- the client ------------------------------------------------------------------------
@@ -194,24 +210,76 @@ class OmeBackend(ClusterBenchmarks):
 
     # -- start -----------------------------------------------------------------------------
 
-    def _apply_shared(self, manifest: dict) -> None:
-        """Create a cluster-scoped object, or patch it to the manifest if it exists."""
+    def _apply_shared(self, manifest: dict, owner: str) -> None:
+        """Create a cluster-scoped object, owned (labelled and annotated) by this run; one
+        that exists is brought to the manifest only when an earlier run of the same
+        experiment created it. Anything else of that name is not tuneops' to change: the
+        trial fails as a config failure and the object is left as it is."""
         plural = CLUSTER_PLURALS[manifest["kind"]]
         name = manifest["metadata"]["name"]
         key = json.dumps(manifest, sort_keys=True)
         with self._lock:
             if key in self._applied:
                 return
+            manifest = copy.deepcopy(manifest)
+            meta = manifest["metadata"]
+            meta["labels"] = {**(meta.get("labels") or {}), OWNER_LABEL: label_value(owner)}
+            meta["annotations"] = {**(meta.get("annotations") or {}), OWNER_LABEL: owner}
             created = self._call(f"creating {manifest['kind']} {name}",
                                  self.objects.create_cluster_custom_object,
                                  GROUP, VERSION, plural, manifest, ok=(409,))
-            if created == 409:  # there already: bring it to this manifest
-                patch = {"metadata": {"labels": manifest["metadata"].get("labels", {})},
+            if created == 409:
+                existing = self._call(f"reading {manifest['kind']} {name}",
+                                      self.objects.get_cluster_custom_object,
+                                      GROUP, VERSION, plural, name)
+                experiment = (meta.get("labels") or {}).get(EXPERIMENT_LABEL, "")
+                if not made_for(existing, experiment):
+                    raise ConfigFailure(
+                        f"{manifest['kind']} {name} exists and was not created by tuneops for "
+                        f"{experiment}: tuneops never changes an object it did not create "
+                        "(left as it is). Name it in the experiment instead of generating it "
+                        "(deployment.ome.runtime / baseModel), or delete it")
+                patch = {"metadata": {"labels": meta["labels"],
+                                      "annotations": meta["annotations"]},
                          "spec": manifest["spec"]}
                 self._call(f"updating {manifest['kind']} {name}",
                            self.objects.patch_cluster_custom_object,
                            GROUP, VERSION, plural, name, patch)
+            self._created.append((plural, name))
             self._applied.add(key)
+
+    def _runtime_tolerations(self, manifest: dict) -> None:
+        """Add the named runtime's tolerations to the service's own: OME merges the
+        service's engine over the runtime's with a strategic merge patch
+        (pkg/controller/v1beta1/inferenceservice/utils/merging.go:105-121), and a PodSpec's
+        tolerations carry no patch merge key, so the service's list would replace the
+        runtime's (k8s.io/api core/v1 PodSpec.Tolerations)."""
+        engine = manifest["spec"].get("engine") or {}
+        runtime = (manifest["spec"].get("runtime") or {}).get("name")
+        if not engine.get("tolerations") or not runtime:
+            return
+        found = self._call(f"reading ClusterServingRuntime {runtime}",
+                           self.objects.get_cluster_custom_object, GROUP, VERSION,
+                           CLUSTER_PLURALS["ClusterServingRuntime"], runtime, ok=(403, 404))
+        if isinstance(found, int):
+            return
+        theirs = ((found.get("spec") or {}).get("engineConfig") or {}).get("tolerations") or []
+        engine["tolerations"] = [*theirs, *(t for t in engine["tolerations"] if t not in theirs)]
+
+    def preflight(self, exp: Any) -> list:
+        """What the cluster lacks for this experiment (preflight.py), one Diagnostic each."""
+        from tuneops.deployments.ome import preflight
+
+        return preflight.problems(self, exp)
+
+    def close(self) -> None:
+        """Delete the cluster-scoped objects this backend created (end of the run)."""
+        with self._lock:
+            created, self._created = self._created, []
+        for plural, name in reversed(created):
+            self._call(f"deleting {plural}/{name}", self.objects.delete_cluster_custom_object,
+                       GROUP, VERSION, plural, name, ok=(404,))
+        self._applied.clear()
 
     def _owned(self, manifest: dict, launch: Launch) -> dict:
         """A copy of ``manifest`` with the owner annotation and the owner/trial labels."""
@@ -232,8 +300,10 @@ class OmeBackend(ClusterBenchmarks):
     def start(self, launch: Launch) -> Deployment:
         for kind in CLUSTER_PLURALS:
             if kind in launch.spec:
-                self._apply_shared(launch.spec[kind])
+                self._apply_shared(launch.spec[kind], launch.owner)
         manifest = self.service_manifest(launch)
+        if "ClusterServingRuntime" not in launch.spec:  # a runtime tuneops did not make
+            self._runtime_tolerations(manifest)
         namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         existing = self._get(namespace, name)
         if existing is not None:  # a killed run's copy of this trial: start afresh
@@ -250,8 +320,27 @@ class OmeBackend(ClusterBenchmarks):
         uid = ((created or {}).get("metadata") or {}).get("uid") if isinstance(
             created, dict) else None
         job = launch.spec.get("BenchmarkJob") if self.benchmark_in == "cluster" else None
-        return Deployment(launch, "", OmeService(
-            namespace, name, uid=uid, benchmark=self._owned(job, launch) if job else None))
+        handle = OmeService(namespace, name, uid=uid,
+                            benchmark=self._owned(job, launch) if job else None)
+        if "PodMonitor" in launch.spec:
+            handle.monitor = self._apply_monitor(self._owned(launch.spec["PodMonitor"], launch))
+        return Deployment(launch, "", handle)
+
+    def _apply_monitor(self, monitor: dict) -> dict:
+        """Create the trial's PodMonitor (an earlier attempt's is replaced)."""
+        meta = monitor["metadata"]
+        doing = f"creating PodMonitor {meta['namespace']}/{meta['name']}"
+        if self._call(doing, self.objects.create_namespaced_custom_object, MONITOR_GROUP,
+                      MONITOR_VERSION, meta["namespace"], MONITORS, monitor, ok=(409,)) == 409:
+            self._delete_monitor(meta["namespace"], meta["name"])
+            self._call(doing, self.objects.create_namespaced_custom_object, MONITOR_GROUP,
+                       MONITOR_VERSION, meta["namespace"], MONITORS, monitor)
+        return monitor
+
+    def _delete_monitor(self, namespace: str, name: str) -> None:
+        self._call(f"deleting PodMonitor {namespace}/{name}",
+                   self.objects.delete_namespaced_custom_object, MONITOR_GROUP,
+                   MONITOR_VERSION, namespace, MONITORS, name, ok=(404,))
 
     # -- health ----------------------------------------------------------------------------
 
@@ -425,6 +514,9 @@ class OmeBackend(ClusterBenchmarks):
             meta = handle.benchmark["metadata"]
             self._delete_benchmark(meta["namespace"], meta["name"])
             handle.bench_applied = False
+        if handle.monitor is not None:
+            meta = handle.monitor["metadata"]
+            self._delete_monitor(meta["namespace"], meta["name"])
         self._delete(handle.namespace, handle.name)
         self._wait_deleted(handle.namespace, handle.name)
         handle.removed = True
@@ -454,7 +546,8 @@ class OmeBackend(ClusterBenchmarks):
 
     def reap(self, owner_prefix: str, live: bool = False) -> list[str]:
         """Delete what a run with this owner prefix left: its InferenceServices (the trials
-        returned), BenchmarkJobs and result reader pods, matched by the owner annotation
+        returned), BenchmarkJobs, PodMonitors, result reader pods and the cluster-scoped
+        runtime and base model it created, matched by the owner annotation
         (OME records no runner, so `live` changes nothing: callers name their own run)."""
         reaped = []
 
@@ -476,6 +569,13 @@ class OmeBackend(ClusterBenchmarks):
                         continue
                     self._delete(namespace, meta["name"])
                     reaped.append((meta.get("labels") or {}).get(TRIAL_LABEL, meta["name"]))
+            found = self._call(f"listing podmonitors in {namespace}",
+                               self.objects.list_namespaced_custom_object, MONITOR_GROUP,
+                               MONITOR_VERSION, namespace, MONITORS,
+                               label_selector=OWNER_LABEL, ok=(403, 404))  # no operator
+            for obj in ([] if isinstance(found, int) else found["items"]):
+                if owned(obj.get("metadata") or {}):
+                    self._delete_monitor(namespace, obj["metadata"]["name"])
             pods = self._call(f"listing pods in {namespace}", self.core.list_namespaced_pod,
                               namespace, label_selector=READER_LABEL, ok=(403, 404))
             for pod in ([] if isinstance(pods, int) else pods.items):
@@ -484,4 +584,14 @@ class OmeBackend(ClusterBenchmarks):
                         {"annotations": meta.annotations}):
                     self._call(f"deleting pod {meta.name}", self.core.delete_namespaced_pod,
                                meta.name, namespace, ok=(404,))
+        for plural in CLUSTER_PLURALS.values():  # the runtime and base model it created
+            found = self._call(f"listing {plural}", self.objects.list_cluster_custom_object,
+                               GROUP, VERSION, plural, label_selector=OWNER_LABEL,
+                               ok=(403, 404))
+            for obj in ([] if isinstance(found, int) else found["items"]):
+                meta = obj.get("metadata") or {}
+                if owned(meta):
+                    self._call(f"deleting {plural}/{meta['name']}",
+                               self.objects.delete_cluster_custom_object,
+                               GROUP, VERSION, plural, meta["name"], ok=(404,))
         return reaped

@@ -10,6 +10,7 @@ measures here instead. A mixin of ``OmeBackend``, which provides the API calls i
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -20,12 +21,25 @@ from tuneops.deployments.common import health
 from tuneops.deployments.common.backend import ConfigFailure, Deployment, InfraFailure, TrialFailure
 from tuneops.deployments.ome import results as ome_results
 
+from tuneops import secrets
+
 GROUP, VERSION = "ome.io", "v1beta1"
 BJ = "benchmarkjobs"
 BENCH_POD_LABEL = "benchmark"  # OME labels a BenchmarkJob's Job and pods benchmark=<name>
 READER_LABEL = "io.tuneops.reader"  # pods that read results back from a claim
 BENCH_LOG = "genai-bench.log"
 SCHEDULE_SLACK_S = 600.0  # a BenchmarkJob's pod may wait for a node and pull its image
+
+
+# genai-bench logs every CLI parameter at start, credentials included
+# (genai_bench/cli/cli.py:176-177, 0.0.5: logger.info(f"{key}: {value}")); in the cluster
+# those come from the pod's Secrets, which this runner never sees to register for masking.
+_CREDENTIAL_PARAM = re.compile(
+    r"(?im)^(.*\b\w*(?:secret|token|password|api_key|access_key)\w*: )(?!None$).+$")
+
+
+def _redact_params(text: str) -> str:
+    return _CREDENTIAL_PARAM.sub(lambda m: m.group(1) + secrets.MASK, text)
 
 
 class ClusterBenchmarks:
@@ -48,6 +62,9 @@ class ClusterBenchmarks:
                                 "BenchmarkJob to measure it in the cluster")
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        if not handle.warmed and exp.benchmark.warmup_requests > 0:
+            self._warm_up(handle, exp, out_dir, cancel)
+            handle.warmed = True
         t0 = time.monotonic()
         # a location of its own: no earlier repeat, attempt or run left anything there
         job = ome_results.for_measurement(handle.benchmark,
@@ -64,6 +81,7 @@ class ClusterBenchmarks:
             folder = out_dir / bench.RESULTS_FOLDER
             try:
                 self._fetch_results(deployment, job, folder)
+                ome_results.scrub_credentials(folder, secrets.MASK)
             except TrialFailure:
                 if state != "Failed":
                     raise
@@ -85,6 +103,34 @@ class ClusterBenchmarks:
             outcome.reason = (f"BenchmarkJob {namespace}/{name} failed: {message or 'no message'}"
                               + (f"; {detail}" if detail else "") + (f"\n{tail}" if tail else ""))
         return outcome
+
+    def _warm_up(self, handle: Any, exp: Any, out_dir: Path,
+                 cancel: threading.Event | None) -> None:
+        """``benchmark.warmupRequests`` sent in the cluster before the engine's first
+        measurement, as the local path sends them before measuring: a BenchmarkJob of its
+        own (first scenario, concurrency 1, that many requests, a location of its own), on
+        the same network path as the measurement; its results are not read. A warm-up
+        that fails is noted in the log and the measurement goes ahead (it fails itself if
+        the engine cannot serve)."""
+        job = ome_results.for_measurement(handle.benchmark, ome_results.measurement_key(
+            out_dir.parent / f"warmup-{out_dir.name}"))
+        spec = job["spec"]
+        spec["trafficScenarios"] = spec["trafficScenarios"][:1]
+        spec["numConcurrency"] = [1]
+        spec["maxRequestsPerIteration"] = int(exp.benchmark.warmup_requests)
+        spec["maxTimePerIteration"] = 1
+        namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        try:
+            self._create_benchmark(job)
+            handle.bench_applied = True
+            state, message = self._wait_benchmark(namespace, name, SCHEDULE_SLACK_S + 60,
+                                                  cancel)
+        finally:
+            self._delete_benchmark(namespace, name)
+            handle.bench_applied = False
+        if state == "Failed":
+            with (out_dir / BENCH_LOG).open("a") as log:
+                log.write(f"warm-up BenchmarkJob {namespace}/{name} failed: {message}\n")
 
     def _create_benchmark(self, job: dict) -> None:
         namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
@@ -140,7 +186,7 @@ class ClusterBenchmarks:
             except TrialFailure:
                 continue
         if text:
-            path.write_text(text)
+            path.write_text(secrets.redact(_redact_params(text)))
 
     def _fetch_results(self, deployment: Deployment, job: dict, folder: Path) -> list[str]:
         spec = job["spec"]

@@ -307,3 +307,24 @@ def crd_source(crd_dir: Path | str | None = None) -> SchemaSet:
         )])
     return from_dir(Path(crd_dir))
 
+
+# prometheus-operator's PodMonitor (deployment.ome.monitoring), vendored from the tag
+# SOURCE.json names: not an OME kind, and v1, so it has a schema set of its own.
+MONITORING_CRD_DIR = schemas.ROOT / "crds" / "prometheus-operator"
+MONITORING_KINDS = {"PodMonitor": "v1"}
+
+
+def monitoring_schemas() -> SchemaSet:
+    """The vendored prometheus-operator CRDs, by kind."""
+
+    def fetch(kind: str) -> dict:
+        if kind not in MONITORING_KINDS:
+            raise UserError([Diagnostic(str(MONITORING_CRD_DIR), 0, 0, "",
+                                        f"no vendored CRD for {kind}")])
+        crd = _parse_yaml((MONITORING_CRD_DIR / f"{kind}.crd.yaml").read_text())
+        return schema_for(crd, MONITORING_KINDS[kind])[1]
+
+    with _DIR_LOCK:
+        if MONITORING_CRD_DIR not in _DIR_SETS:
+            _DIR_SETS[MONITORING_CRD_DIR] = SchemaSet(str(MONITORING_CRD_DIR), fetch)
+        return _DIR_SETS[MONITORING_CRD_DIR]

@@ -9,6 +9,7 @@ or read from a cluster). The cluster, not this machine, assigns GPUs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,12 +21,13 @@ from tuneops.deployments.base import (
     PathResolver,
     needs_image,
 )
-from tuneops.deployments.ome import crds, webhooks
+from tuneops.deployments.ome import crds, monitoring, webhooks
 from tuneops.deployments.ome import render as ome
 from tuneops.deployments.ome.matcher import runtime_mismatches
 from tuneops.deployments.ome.options import OPTIONS_SCHEMA, ome_options
 from tuneops.renderers.templating import render
 
+from tuneops import secrets
 from tuneops.spec import Experiment
 
 if TYPE_CHECKING:
@@ -38,11 +40,14 @@ MANIFEST_TEMPLATES = {  # manifest file name -> its template in TEMPLATES
     "benchmarkjob.yaml": "benchmarkjob.yaml.j2",
     "clusterservingruntime.yaml": "clusterservingruntime.yaml.j2",
     "clusterbasemodel.yaml": "clusterbasemodel.yaml.j2",
+    "podmonitor.yaml": "podmonitor.yaml.j2",
 }
 TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec")
 SHARED_PREFIX = "_shared/"
 READ_SCHEMES = ("pvc", "s3")  # where tuneops reads a BenchmarkJob's results back from
 CLUSTER_TASKS = ("text-to-text", "text-to-embeddings")  # same name in the CRD and genai-bench
+# variables whose literal value would be a credential written into the manifests
+CREDENTIAL_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY", re.I)
 
 
 def _pod_gpus(pod: Mapping[str, Any] | None) -> int:
@@ -163,6 +168,25 @@ class OmeMode(DeploymentMode):
                 f"tuneops cannot read BenchmarkJob results back from {scheme}://",
                 f"use {' or '.join(s + '://' for s in READ_SCHEMES)}, or benchmarkIn: runner",
             )
+        for i, var in enumerate((options.benchmark_pod or {}).get("env") or []):
+            if "value" in var and (secrets.looks_like_token(var["value"])
+                                   or CREDENTIAL_NAME.search(var["name"])):
+                ctx.error(
+                    ("deployment", "ome", "benchmarkPod", "env", i, "value"),
+                    f"{var['name']} looks like a credential: tuneops writes env values into "
+                    "the rendered manifests (and the repository)",
+                    "put it in a Secret and reference it: {name: ..., secretKeyRef: "
+                    "{name: <secret>, key: <key>}}, or envFrom: [{secretRef: {name: ...}}]",
+                )
+        if exp.benchmark.concurrency_search == "bisect":
+            ctx.error(
+                ("benchmark", "concurrency", "search"),
+                "a bisect concurrency search cannot run in OME's BenchmarkJob: the job "
+                "measures a fixed list of levels (numConcurrency), so only [low, high] "
+                "would be measured and nothing bisected",
+                "list the levels to measure, or measure from the runner, which bisects: "
+                "deployment.ome.benchmarkIn: runner",
+            )
         # OME 17b77eda builds genai-bench's arguments without these: they would be lost.
         for field_name, given in (("additionalRequestParams",
                                    exp.benchmark.additional_request_params),
@@ -188,7 +212,10 @@ class OmeMode(DeploymentMode):
         return ome.shared_manifests(exp)
 
     def trial_objects(self, exp: Experiment, trial: Trial) -> Objects:
-        return ome.trial_manifests(exp, trial)
+        objects = ome.trial_manifests(exp, trial)
+        if monitoring.enabled(exp):
+            objects["podmonitor.yaml"] = monitoring.pod_monitor(exp, trial)
+        return objects
 
     def manifest_text(self, filename: str, obj: Mapping[str, Any]) -> str:
         if tuple(obj) != TOP_LEVEL:
@@ -203,15 +230,17 @@ class OmeMode(DeploymentMode):
         for folder, files in objects.items():
             for name, manifest in files.items():
                 checked += 1
+                against = crds.monitoring_schemas() if manifest.get("kind") in \
+                    crds.MONITORING_KINDS else schemas
                 problems += [f"{exp.name}/{folder}/{name}: {message}"
-                             for message in schemas.errors(manifest)]
+                             for message in against.errors(manifest)]
         return problems, checked, schemas.source
 
     def launch(
         self, exp: Experiment, trial: Trial, objects: Objects, resolve: PathResolver
     ) -> LaunchPlan:
         # the objects to apply, by kind: the trial's service, the shared ones once per run
-        trial_files = ["inferenceservice.yaml"]
+        trial_files = ["inferenceservice.yaml", "podmonitor.yaml"]
         if ome.benchmarked_in_cluster(exp):
             trial_files.append("benchmarkjob.yaml")
         kinds = {m["kind"]: m for name, m in objects.items()

@@ -35,6 +35,8 @@ class OmeOptions:
     tolerations: tuple[dict[str, Any], ...] = ()
     gpu_budget: int | None = None  # cluster GPUs the experiment may hold at once
     reader_image: str = "busybox:1.36"
+    monitoring: bool = False  # a PodMonitor per trial (prometheus-operator)
+    benchmark_pod: dict[str, Any] | None = None  # the BenchmarkJob's podOverride, as written
 
 
 def ome_options(exp: Experiment) -> OmeOptions:
@@ -56,4 +58,6 @@ def ome_options(exp: Experiment) -> OmeOptions:
         tolerations=tuple(dict(t) for t in ome.get("tolerations", ())),
         gpu_budget=ome.get("gpuBudget"),
         reader_image=ome.get("readerImage", "busybox:1.36"),
+        monitoring=bool(ome.get("monitoring", False)),
+        benchmark_pod=ome.get("benchmarkPod"),
     )

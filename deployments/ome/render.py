@@ -291,14 +291,56 @@ def benchmark_job(exp: Experiment, trial: Trial) -> dict[str, Any]:
     meta = _service_metadata(exp)
     if meta:
         spec["serviceMetadata"] = meta
-    if ome.benchmark_image:
-        spec["podOverride"] = {"image": ome.benchmark_image}
+    override = pod_override(exp)
+    if override:
+        spec["podOverride"] = override
     return {
         "apiVersion": API_VERSION,
         "kind": "BenchmarkJob",
         "metadata": _metadata(name, _labels(exp, trial), ome.namespace),
         "spec": spec,
     }
+
+
+# pkg/controller/v1beta1/benchmark/controller.go:195-201 (defaultGPUToleration), on every
+# benchmark pod before the override is merged (:403-409)
+OME_BENCH_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def pod_override(exp: Experiment) -> dict[str, Any]:
+    """The BenchmarkJob's ``podOverride`` from ``benchmarkImage`` and ``benchmarkPod``.
+
+    OME strategic-merge-patches it over the pod it builds (controller.go:412-497): maps
+    (nodeSelector, resources) merge key by key, env merges by name, but tolerations carry
+    no merge key and replace OME's own GPU toleration, so it is kept in front of the
+    user's. Secret values are never written: env takes ``secretKeyRef`` and ``envFrom``
+    a ``secretRef``, which the kubelet resolves in the cluster."""
+    ome = ome_options(exp)
+    given = ome.benchmark_pod or {}
+    out: dict[str, Any] = {}
+    if ome.benchmark_image:
+        out["image"] = ome.benchmark_image
+    if given.get("resources"):
+        out["resources"] = {kind: {k: str(v) for k, v in sorted(values.items())}
+                            for kind, values in sorted(given["resources"].items())}
+    env = []
+    for var in given.get("env") or []:
+        if "secretKeyRef" in var:
+            env.append({"name": var["name"],
+                        "valueFrom": {"secretKeyRef": dict(var["secretKeyRef"])}})
+        else:
+            env.append({"name": var["name"], "value": k8s_word(var["value"])})
+    if env:
+        out["env"] = env
+    if given.get("envFrom"):
+        out["envFrom"] = [dict(source) for source in given["envFrom"]]
+    if given.get("tolerations"):
+        out["tolerations"] = [dict(OME_BENCH_TOLERATION),
+                              *(dict(t) for t in given["tolerations"]
+                                if dict(t) != OME_BENCH_TOLERATION)]
+    if given.get("nodeSelector"):
+        out["nodeSelector"] = dict(sorted(given["nodeSelector"].items()))
+    return out
 
 
 def serving_runtime(exp: Experiment) -> dict[str, Any]:

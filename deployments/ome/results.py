@@ -189,3 +189,19 @@ def download_s3(loc: Location, into: Path) -> list[str]:
     except (BotoCoreError, ClientError) as e:
         raise InfraFailure(f"reading results from s3://{loc.container}/{prefix}: {e}") from e
     return sorted(names)
+
+
+# genai-bench records its whole command line in experiment_metadata.json ("cmd"), with
+# the credentials the pod got from its Secrets (--storage-aws-secret-access-key ..., 0.0.5):
+# they are masked before the files are kept, since this runner never saw them to register.
+_CREDENTIAL_FLAG = re.compile(
+    r"(--[a-z0-9-]*(?:secret|token|password|api-key|access-key)[a-z0-9-]*[ =])[^\s\"]+")
+
+
+def scrub_credentials(folder: Path, mask: str) -> None:
+    """Mask credential flag values in every result JSON of ``folder``, in place."""
+    for path in Path(folder).glob("*.json"):
+        text = path.read_text(errors="replace")
+        clean = _CREDENTIAL_FLAG.sub(lambda m: m.group(1) + mask, text)
+        if clean != text:
+            path.write_text(clean)

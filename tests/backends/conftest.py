@@ -49,6 +49,12 @@ def ome_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                                       namespace=OmeHarness.namespace)
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         with OmeStandIn(server, kubeconfig, OmeHarness.namespace, tmp_path / "pvcs") as ome:
+            # the base model the harness's services name: its pods are placed only on nodes
+            # the stand-in's model agent has labelled as having it
+            ome.objects.create_cluster_custom_object("ome.io", "v1beta1", "clusterbasemodels", {
+                "apiVersion": "ome.io/v1beta1", "kind": "ClusterBaseModel",
+                "metadata": {"name": "tiny"}, "spec": {"storage": {
+                    "storageUri": "hf://tiny", "path": str(tmp_path / "tiny")}}})
             yield ome
         assert ome.errors == []
 

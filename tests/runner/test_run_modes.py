@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from tuneops.deployments.common.backend import OWNER_LABEL
 
 from tests.kube_helpers import running_api_server, write_kubeconfig
-from tests.ome_standin import OmeStandIn, write_sim_experiment
+from tests.ome_standin import OmeStandIn, seed_cluster, write_sim_experiment
 from tests.paths import ROOT
 from tuneops import cli
 
@@ -49,6 +49,25 @@ def _fail_each_new_service(objects: client.CustomObjectsApi, seen: list, stop: t
                     GROUP, VERSION, NAMESPACE, ISVC, name, {"status": FAILED})
 
 
+def _seed_example_cluster(objects: client.CustomObjectsApi, core: client.CoreV1Api) -> None:
+    """A cluster that passes the run's preflight for the example: H100 nodes, the result
+    claim, OME's webhooks, and the base model Ready as OME's agent fills it."""
+    from tuneops.deployments.ome import render
+
+    from tuneops.validate import load_experiment
+
+    seed_cluster(core, NAMESPACE, {"gpu-a": "NVIDIA-H100-80GB-HBM3"})
+    spec = {**render.agent_filled_model(load_experiment(OME_EXAMPLE)),
+            "storage": {"storageUri": "hf://meta-llama/Llama-3.1-8B-Instruct",
+                        "path": "/models/llama"}}
+    objects.create_cluster_custom_object(GROUP, VERSION, "clusterbasemodels", {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ClusterBaseModel",
+        "metadata": {"name": "llama-3-1-8b-instruct"}, "spec": spec})
+    objects.patch_cluster_custom_object_status(GROUP, VERSION, "clusterbasemodels",
+                                               "llama-3-1-8b-instruct",
+                                               {"status": {"state": "Ready"}})
+
+
 def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatch, capsys):
     with running_api_server() as server:
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url)
@@ -57,6 +76,7 @@ def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatc
         config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration,
                                 persist_config=False)
         objects = client.CustomObjectsApi(client.ApiClient(configuration))
+        _seed_example_cluster(objects, client.CoreV1Api(objects.api_client))
         seen: list = []
         stop = threading.Event()
         controller = threading.Thread(target=_fail_each_new_service, args=(objects, seen, stop))
@@ -71,10 +91,13 @@ def test_ome_run_applies_the_trial_and_records_omes_failure(tmp_path, monkeypatc
         left = objects.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, ISVC)["items"]
         runtimes = [r for r in list(server.emulator)
                     if r.method == "POST" and r.url.path.endswith("/clusterservingruntimes")]
+        runtimes_left = objects.list_cluster_custom_object(
+            GROUP, VERSION, "clusterservingruntimes")["items"]
     assert code == 1, capsys.readouterr().err  # no feasible trial
     assert len(seen) == 1 and left == []  # one attempt, deleted when the trial ended
     assert seen[0]["metadata"]["annotations"][OWNER_LABEL].startswith("llama8b-ome-tp/")
     assert len(runtimes) == 1
+    assert runtimes_left == []  # the runtime the run created is deleted at its end
     records = [json.loads(line) for p in (tmp_path / "runs").rglob("*.jsonl")
                for line in p.read_text().splitlines() if line.strip()]
     finished = [r for r in records if "failed_config" in json.dumps(r)]

@@ -40,7 +40,7 @@ from tuneops.runner import bench
 from tuneops.runner.run import trial_launch
 
 from tests.helpers.polling import wait_until
-from tests.kube_helpers import running_api_server, write_kubeconfig
+from tests.kube_helpers import write_kubeconfig
 from tests.ome_standin import OmeStandIn, write_sim_experiment
 from tuneops.plan import make_plan
 from tuneops.validate import load_experiment
@@ -78,14 +78,6 @@ def sim(tmp_path_factory) -> dict:
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    with running_api_server() as api_server:
-        path = write_kubeconfig(tmp_path / "kubeconfig", api_server.url)
-        monkeypatch.setenv("KUBECONFIG", str(path))  # the backend loads it itself
-        yield api_server
 
 
 @pytest.fixture
@@ -379,30 +371,9 @@ def _measure(exp, tmp_path: Path, backend: OmeBackend):
         backend.stop(deployment)
 
 
-@pytest.fixture
-def s3(monkeypatch):
-    """A moto S3 server on 127.0.0.1; boto3 here and genai-bench's uploads find it through
-    the environment (AWS_ENDPOINT_URL_S3), as they would find a real store's."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    env = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
-           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    client_ = boto3.client("s3")
-    client_.create_bucket(Bucket="bench")
-    try:
-        yield client_
-    finally:
-        moto.stop()
-
-
 def test_results_come_back_from_s3_through_boto3(server, s3, tmp_path):
-    exp = load_experiment(write_sim_experiment(tmp_path / "exp.yaml", "s3://bench/tuneops"))
+    exp = load_experiment(write_sim_experiment(tmp_path / "exp.yaml",
+                                               f"s3://{s3.name}/tuneops"))
     with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
         deployment, outcome = _measure(exp, tmp_path, _backend(exp))
         left = ome.wait_settled()
@@ -413,7 +384,7 @@ def test_results_come_back_from_s3_through_boto3(server, s3, tmp_path):
     command = next(iter(ome.bench_commands.values()))
     assert command[command.index("--storage-provider") + 1] == "aws"
     trial = deployment.launch.trial_id
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="bench")["Contents"]]
+    keys = s3.keys()
     # under the trial's prefix, in a folder of this measurement's own (<key>/<file>)
     assert any(k.split("/")[:3] == ["tuneops", "sim-ome-e2e", trial] and len(k.split("/")) == 5
                and k.split("/")[4].startswith("D32_16") for k in keys), keys

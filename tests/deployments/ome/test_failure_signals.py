@@ -21,7 +21,6 @@ from tests.deployments.ome.test_backend import (  # noqa: F401
     _stored,
     exp,
     kube,
-    server,
 )
 from tuneops.plan import make_plan
 
