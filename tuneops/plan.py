@@ -114,6 +114,8 @@ def trial_id(exp: Experiment, args: dict[str, Any]) -> str:
             "repeats": b.repeats_identity,
             "dataset": b.dataset,
             "params": b.additional_request_params,
+            # open-loop load: hashed only when given, so concurrency trials keep their ids
+            **({"load": b.load.as_dict} if b.load is not None else {}),
         },
     }
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:ID_LENGTH]

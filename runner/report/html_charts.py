@@ -95,7 +95,7 @@ def curves(doc: dict[str, Any]) -> go.Figure:
         sc = _scenario(doc, t)
         levels = _levels(t, sc)
         for col, metric in ((1, x_m), (2, y_m)):
-            pts = [(int(c), t["metrics"][sc][c][metric]) for c in levels
+            pts = [(float(c), t["metrics"][sc][c][metric]) for c in levels
                    if metric in t["metrics"][sc][c]]
             fig.add_trace(go.Scatter(
                 x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",

@@ -22,12 +22,15 @@ from tuneops.metrics.kinds import (
 )
 from tuneops.metrics.slo import Judgement, Slo
 from tuneops.metrics.table import (
+    ACHIEVED_RATE,
     COST_METRICS,
     ERROR_RATE,
     LATENCIES,
     MAX_SLO_CONCURRENCY,
+    MAX_SLO_RATE,
     METRICS,
     MS,
+    OFFERED_RATE,
     REQUEST_FIELDS,
     SPEED,
     STATS,
@@ -41,7 +44,7 @@ from tuneops.metrics.table import (
 from tuneops.metrics.telemetry import GPU_TELEMETRY, TELEMETRY
 
 __all__ = [
-    "COST_METRICS", "GPU_TELEMETRY", "TELEMETRY",
+    "ACHIEVED_RATE", "COST_METRICS", "GPU_TELEMETRY", "MAX_SLO_RATE", "OFFERED_RATE", "TELEMETRY",
     "ERROR_RATE", "LATENCIES", "MAX_SLO_CONCURRENCY", "METRICS", "MS", "REQUEST_FIELDS",
     "SPEED", "STATS", "UNITS", "Bound", "Direction", "Judgement", "Metric", "Slo",
     "Statistic", "StrEnum", "TrialVerdict", "UnknownMetric", "Verdict", "did_you_mean",
