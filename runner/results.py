@@ -38,6 +38,11 @@ STATUSES = tuple(Status)
 Metrics = dict[str, dict[int, dict[str, float]]]
 
 
+def level_text(level: float) -> str:
+    """A load level as a JSON key: "8" for a concurrency or a whole rate, "2.5" otherwise."""
+    return str(level_key(level))
+
+
 def level_key(text: str | float) -> int | float:
     """A load level read back from JSON: a concurrency (int), or an offered request rate
     (req/s, benchmark.load) that is not whole (2.5)."""
@@ -134,7 +139,7 @@ class TrialResult:
         d = asdict(self)
         d["gpus"] = list(self.gpus)
         for key in ("metrics", "spread", "samples", "records"):
-            d[key] = {sc: {str(c): m for c, m in by_c.items()}
+            d[key] = {sc: {level_text(c): m for c, m in by_c.items()}
                       for sc, by_c in getattr(self, key).items()}
         return d
 

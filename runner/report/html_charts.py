@@ -44,7 +44,7 @@ def completed(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _levels(trial: dict[str, Any], sc: str) -> list[str]:
-    return sorted((trial["metrics"].get(sc) or {}), key=int)
+    return sorted((trial["metrics"].get(sc) or {}), key=float)
 
 
 def pareto(doc: dict[str, Any]) -> go.Figure:
