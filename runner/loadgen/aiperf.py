@@ -15,7 +15,8 @@ the source of every number:
 The generator fell behind when it sent slower than offered beyond what the arrival
 process's own randomness explains, or when its sends were late (AIPerf's
 credit_to_start_latency: from the moment the schedule released a request to the moment a
-worker sent it, see `lateness_ms`). Such a point is flagged (`behind`) and never scored as the server's.
+worker sent it, see `lateness_ms`). Such a point is flagged (`behind`) and never scored as
+the server's.
 """
 
 from __future__ import annotations
