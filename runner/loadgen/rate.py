@@ -168,10 +168,21 @@ def _search(exp: Experiment, scenario: str, measure, outcome: BenchOutcome) -> N
     while (rate := capacity.next_rate(low, high, held)) is not None:
         runs: list[aiperf.Point] = []
         verdict: bool | None = None
+        behind = 0
         while verdict is None:
             point = measure(scenario, rate)
-            if not point.ok or point.behind:
-                # errors at a rate, or a generator that cannot offer it: not held there
+            if point.ok and point.behind:
+                # the generator's failing, not the server's: this run says nothing of the
+                # rate; take it again, and give up on the search when it keeps failing
+                behind += 1
+                outcome.not_run.append(f"{scenario}@{rate:g}: not scored: {point.behind}")
+                if behind >= capacity.MOST_RUNS_PER_RATE:
+                    raise _Stop(BenchOutcome(
+                        ok=False, infra=True, not_run=list(outcome.not_run),
+                        reason=f"the load generator fell behind {behind} times at {rate:g} "
+                               f"req/s ({point.behind}): no capacity is claimed"))
+                continue
+            if not point.ok:  # every request errored at this rate: it does not hold
                 _unusable(outcome, scenario, rate, point, [])
                 verdict = False
                 break

@@ -103,7 +103,7 @@ def test_the_command_offers_the_experiments_arrival_process():
     assert cmd[cmd.index("--request-rate") + 1] == "1.5"
     assert cmd[cmd.index("--arrival-pattern") + 1] == "poisson"
     assert cmd[cmd.index("--isl") + 1] == "100" and cmd[cmd.index("--osl") + 1] == "200"
-    assert cmd[cmd.index("--request-count") + 1] == "120"
+    assert cmd[cmd.index("--request-count") + 1] == str(exp.benchmark.load.requests)
     assert "--url" in flags or "--url" in cmd
     gamma = Load(rates=(1.0,), arrival=Arrival.GAMMA, burstiness=0.5, requests=10)
     assert aiperf.arrival_flags(gamma) == ["--arrival-pattern", "gamma",
