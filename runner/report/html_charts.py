@@ -104,8 +104,10 @@ def curves(doc: dict[str, Any]) -> go.Figure:
                 hovertext=[f"{_params(t)}<br>{metric} = {v:.4g}"
                            f"{_interval(t, sc, str(c), metric)}" for c, v in pts],
                 hoverinfo="text"), row=1, col=col)
-    fig.update_xaxes(title_text="concurrency", type="log")
-    fig.update_layout(title="Per-trial curves across concurrency", height=420)
+    # open-loop load (benchmark.load): the levels are offered request rates
+    load = "offered rate (req/s)" if (doc.get("benchmark") or {}).get("load") else "concurrency"
+    fig.update_xaxes(title_text=load, type="log")
+    fig.update_layout(title=f"Per-trial curves across {load}", height=420)
     return fig
 
 
