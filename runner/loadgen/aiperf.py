@@ -64,6 +64,9 @@ THROUGHPUTS = {
 PER_GPU = {"output_throughput_per_gpu": "output_throughput",
            "total_throughput_per_gpu": "total_throughput"}
 
+# Each request may take this long (AIPerf's --request-timeout-seconds) before it is recorded
+# as an error: an overloaded server's backlog ends the run as errors, not as a hang.
+REQUEST_TIMEOUT_S = 120.0
 LATE_SEND_MS = 50.0  # a send this late behind its schedule is the generator's, not noise
 LATE_SHARE = 0.05  # ... for more than this share of requests: fell behind
 RATE_SIGMAS = 3.0  # achieved below offered by more than this many sampling sds: fell behind
@@ -100,6 +103,7 @@ def build_command(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
         # every request produces its full output, as genai-bench's D/N scenarios do
         "--extra-inputs", "ignore_eos:true",
         "--random-seed", str(seed),
+        "--request-timeout-seconds", f"{REQUEST_TIMEOUT_S:g}",
         "--ui-type", "none", "--no-server-metrics", "--no-gpu-telemetry", "--no-auto-plot",
         "--artifact-dir", str(Path(out_dir).resolve()),
     ]

@@ -25,15 +25,17 @@ from tuneops.runner.loadgen import aiperf, capacity, venv
 from tuneops.metrics import MAX_SLO_RATE, Verdict
 from tuneops.spec import Experiment, Load
 
-FIXED_SLACK_S = 120.0  # AIPerf's start-up (its services, the tokenizer) on a loaded machine
+FIXED_SLACK_S = 240.0  # AIPerf's start-up and teardown: 30 s idle, up to 110 s at load 20
 GRACE_S = 30.0  # AIPerf's --benchmark-grace-period
 
 
 def point_timeout(load: Load, rate: float) -> float:
-    """Hard limit for one run: its duration (or its requests at the offered rate, doubled
-    for a server that falls behind), the grace period and start-up slack."""
+    """Hard limit for one run: its sending time (its duration, or its requests at the
+    offered rate, doubled for Poisson and gamma bursts), then the last request's own time
+    limit (an overloaded server's backlog ends as errors, aiperf.REQUEST_TIMEOUT_S), the
+    grace period and AIPerf's start-up."""
     send_s = load.duration_s if load.duration_s is not None else 2.0 * load.requests / rate
-    return send_s + GRACE_S + FIXED_SLACK_S + 60.0
+    return send_s + aiperf.REQUEST_TIMEOUT_S + GRACE_S + FIXED_SLACK_S
 
 
 def _pooled(runs: list[aiperf.Point]) -> tuple[dict[str, float], dict[str, list[float]]]:
