@@ -84,7 +84,8 @@ generator fell behind is not the server's result: it is flagged, left out of the
 named in the trial's notes ("not scored: the load generator sent ... req/s of the ...
 offered"), and the higher rates are not run. Behind means the achieved rate is short of the
 offered one by more than the arrival process's own randomness explains (3 standard errors;
-at least 5 %), or more than 5 % of the sends left over 50 ms after the schedule released them.
+at least 5 %), or more than 5 % of the sends left more than 50 ms (or a tenth of the mean gap,
+when longer) after the schedule released them.
 
 **Listed rates** are measured per scenario in ascending order; with `earlyStop` (default) the
 rates above one that lost an SLO beyond the noise are not run.

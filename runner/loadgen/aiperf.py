@@ -68,6 +68,7 @@ PER_GPU = {"output_throughput_per_gpu": "output_throughput",
 # as an error: an overloaded server's backlog ends the run as errors, not as a hang.
 REQUEST_TIMEOUT_S = 120.0
 LATE_SEND_MS = 50.0  # a send this late behind its schedule is the generator's, not noise
+LATE_GAP_SHARE = 0.1  # ... or a tenth of the mean gap, when that is longer (slow rates)
 LATE_SHARE = 0.05  # ... for more than this share of requests: fell behind
 RATE_SIGMAS = 3.0  # achieved below offered by more than this many sampling sds: fell behind
 RATE_FLOOR = 0.05  # never flag a shortfall smaller than 5 %
@@ -247,9 +248,10 @@ def fell_behind(load: Load, offered: float, send_times: list[float],
             return (f"the load generator sent {got:.3g} req/s of the {offered:g} offered "
                     f"(more than {tol:.0%} short)")
     if late_ms:
-        late = sum(v > LATE_SEND_MS for v in late_ms) / len(late_ms)
+        limit = max(LATE_SEND_MS, LATE_GAP_SHARE * 1000.0 / offered)
+        late = sum(v > limit for v in late_ms) / len(late_ms)
         if late > LATE_SHARE:
-            return (f"{late:.0%} of the sends were more than {LATE_SEND_MS:g} ms behind their "
+            return (f"{late:.0%} of the sends were more than {limit:g} ms behind their "
                     "schedule")
     return ""
 

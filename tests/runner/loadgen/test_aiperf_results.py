@@ -68,7 +68,10 @@ def test_late_sends_are_flagged(tmp_path):
         r["metadata"]["request_start_ns"] = r["metadata"]["credit_issued_ns"] + 200_000_000
     (folder / aiperf.RECORDS).write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     point = aiperf.read_point(folder, POISSON, 2.0)
-    assert "behind their schedule" in point.behind
+    assert "more than 50 ms behind their schedule" in point.behind
+    # at 0.25 req/s (4 s gaps) the same lateness is a twentieth of a gap: not behind
+    slow = Load(rates=(0.25,), arrival=Arrival.POISSON, requests=60)
+    assert "schedule" not in aiperf.fell_behind(slow, 0.25, [], aiperf.lateness_ms(recs))
 
 
 def test_poisson_randomness_alone_is_not_a_shortfall():
