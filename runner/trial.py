@@ -36,6 +36,7 @@ from tuneops.deployments.common.backend import (
     Launch,
 )
 from tuneops.runner import bench, cost, hostload, score, stats
+from tuneops.runner.loadgen import registry as loadgen
 from tuneops.runner.report import portable
 from tuneops.runner.results import (
     CANCELLED,
@@ -353,12 +354,12 @@ def _measure(
             # scraped from the load generator's cores, never a CPU engine's (scrape.py)
             with measuring(exp.engine.name, deployment.base_url, real_gpus,
                            cpus=tuple(plan.loadgen)) as scraped:
-                outcome = bench.run(exp, deployment.base_url, out_dir,
-                                    gpu_count=max(deployment.launch.gpu_count, 1),
-                                    cancel=ctx.cancel, watch=watch, cpus=plan.loadgen,
-                                    workers=ctx.workers,
-                                    prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
-                                    if ctx.prune else None)
+                outcome = loadgen.measure(exp, deployment.base_url, out_dir,
+                                          gpu_count=max(deployment.launch.gpu_count, 1),
+                                          cancel=ctx.cancel, watch=watch, cpus=plan.loadgen,
+                                          workers=ctx.workers,
+                                          prune=(lambda s, c, v: ctx.prune(trial.id, s, c, v))
+                                          if ctx.prune else None)
             seen = scraped.summary(outcome) if outcome.ok else {}
         loads.append(hostload.window(before, hostload.snapshot(ours()),
                                      engine_known=pgid is not None))

@@ -186,6 +186,62 @@ Trials to 97 % / 99 % of the optimum, median / worst ("61+" = not reached in 60 
 SEARCH_TABLE
 """
 
+LOAD = """## Open-loop load: request rates, arrivals, capacity
+
+`benchmark.concurrency` loads a trial closed loop: a fixed number of clients, each sending its
+next request when the last one finished (genai-bench). A slow server slows its own load
+there, so queueing hides. `benchmark.load` loads it open loop instead: requests arrive at an
+offered rate whatever the server does, and are sent by NVIDIA AIPerf (its own venv, `make
+loadgen-venvs`; docs/architecture.md says why AIPerf). Give one of the two.
+
+```yaml
+benchmark:
+  trafficScenarios: ["D(100,200)"]        # D and N scenarios (AIPerf's --isl/--osl)
+  load:
+    type: rate
+    rates: [1, 2, 4]                       # req/s, or {search: capacity, low: 0.5, high: 6}
+    arrival: poisson                       # constant | poisson | {gamma: {burstiness: 0.5}}
+    requests: 200                          # per rate; or duration: 60s (not both)
+```
+
+**Arrival processes.** The gaps between requests have mean `1/rate`:
+
+- `constant`: every gap is exactly `1/rate` (the steadiest load; no queueing from bursts);
+- `poisson` (default): exponential gaps, as independent users produce;
+- `{gamma: {burstiness: B}}`: gamma gaps of shape `B` (vLLM's `--burstiness`, AIPerf's
+  `--arrival-smoothness`): `B = 1` is Poisson, `B < 1` burstier (clusters of requests, then
+  quiet: a higher p99 TTFT at the same mean rate), `B > 1` smoother.
+
+**Offered and achieved rate.** Every point reports `offered_rate` (what was asked) and
+`achieved_rate` (what AIPerf's per-request send times show it sent). A point where the load
+generator fell behind is not the server's result: it is flagged, left out of the metrics and
+named in the trial's notes ("not scored: the load generator sent ... req/s of the ...
+offered"), and the higher rates are not run. Behind means the achieved rate is short of the
+offered one by more than the arrival process's own randomness explains (3 standard errors;
+at least 5 %), or more than 5 % of the sends left more than 50 ms (or a tenth of the mean gap,
+when longer) after the schedule released them.
+
+**Listed rates** are measured per scenario in ascending order; with `earlyStop` (default) the
+rates above one that lost an SLO beyond the noise are not run.
+
+**Capacity search** (`rates: {search: capacity, low, high}`) finds, per trial, the highest
+offered rate at which every SLO holds beyond the noise, and reports it as the metric
+`max_slo_rate` (use it as the objective). It measures `low`, then `high`, then the geometric
+middle of the highest rate that held and the lowest that did not, until they are within 5 %.
+Each rate is judged by a sequential rule: after each run at that rate, the SLOs are judged
+from the pooled requests of its runs as the report judges them (the 95 % interval of each
+statistic); the whole interval inside every limit is a clear hold, any interval wholly past
+its limit a clear loss, and only a straddling interval takes another run (at most 3; still
+undecided, the rate does not hold). With `repeats` of 2 or more, each repeat is a whole
+search, and `max_slo_rate` carries the 95 % interval of its repeats. A capacity search needs
+an SLO that load makes worse (a latency, or the per-request speed).
+
+Open-loop rates are measured for `text-to-text` with `D` or `N` scenarios, in the `local`
+and `docker` modes; `ome` measures with a BenchmarkJob, which runs genai-bench at
+concurrency levels only, and is refused.
+
+"""
+
 CHECKS = f"""## Checks beyond the schema
 
 - **Engine flags** (`engine.args`, `parameters`) must exist in the engine's flag catalog
@@ -205,6 +261,10 @@ CHECKS = f"""## Checks beyond the schema
   text-to-rerank `R(doc,query)`; image tasks and text-to-image `I(w,h[,n])`; text-to-speech
   `A(chars)`; every task also `dataset`. The dataset scenario and image tasks need
   `benchmark.dataset`.
+- **Load** (`benchmark.load`): not together with `benchmark.concurrency`; `duration` or
+  `requests`, exactly one; a capacity search's `high` above its `low` and an SLO that load
+  makes worse; `max_slo_rate` only with a capacity search (and `max_slo_concurrency` not
+  with rates); text-to-text `D`/`N` scenarios only; not in mode `ome`.
 - **Objective**: an integer `objective.concurrency` must be one of `benchmark.concurrency`;
   `objective.scenario` one of `benchmark.trafficScenarios`; an explicit `direction` must be
   the metric's natural one; per-GPU metrics need GPUs. An SLO's `min` may not exceed its `max`.
@@ -351,6 +411,7 @@ def render() -> str:
     out.append(COMPARE)
     out.append(SEARCH.replace("SEARCH_TABLE", (ROOT / "docs" / "search-benchmark.md")
                               .read_text(encoding="utf-8").strip()))
+    out.append(LOAD)
     out.append(CHECKS)
     out.append("## A fully commented example\n")
     out.append(f"`{EXAMPLE.relative_to(ROOT)}`:\n")

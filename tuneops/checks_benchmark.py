@@ -12,7 +12,7 @@ import re
 
 from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
-from tuneops.metrics import GOODPUT_METRICS, METRICS, Slo
+from tuneops.metrics import GOODPUT_METRICS, MAX_SLO_CONCURRENCY, MAX_SLO_RATE, METRICS, Slo
 
 # scenario letter -> (regex, what it means), mirroring genai_bench/scenarios/*.py
 SCENARIOS = {
@@ -68,9 +68,74 @@ def scenario_problem(text: str, task: str) -> tuple[str, str] | None:
     return None
 
 
+def rate_scenario_lengths(text: str) -> tuple[int, int, int, int] | None:
+    """(input mean, input sd, output mean, output sd) of a scenario an open-loop load can
+    send (D and N: AIPerf's --isl/--isl-stddev/--osl/--osl-stddev), None for any other.
+    The one place that maps genai-bench's scenario grammar onto AIPerf's lengths."""
+    for letter in "DN":
+        m = re.fullmatch(SCENARIOS[letter][0], text)
+        if m:
+            n = [int(g) for g in m.groups()]
+            return (n[0], 0, n[1], 0) if letter == "D" else (n[0], n[1], n[2], n[3])
+    return None
+
+
+def check_load(ctx: Context) -> None:
+    """benchmark.load (open-loop rates): every combination the runner cannot honour is
+    refused here, with its position."""
+    exp = ctx.exp
+    bench, obj, load = exp.benchmark, exp.objective, exp.benchmark.load
+    if load is None:
+        if obj.metric == MAX_SLO_RATE:
+            ctx.error(("objective", "metric"), f"{MAX_SLO_RATE} is the answer of a capacity "
+                      "search over request rates, and this experiment has no benchmark.load",
+                      "add benchmark.load: {type: rate, rates: {search: capacity, low, high}}")
+        return
+    where = ("benchmark", "load")
+    if ctx.get("benchmark", "concurrency") is not None:
+        ctx.error(("benchmark", "concurrency"), "benchmark.concurrency (closed loop) and "
+                  "benchmark.load (open-loop rates) cannot both load a trial",
+                  "keep one of them")
+    if bench.task != "text-to-text":
+        ctx.error(("benchmark", "task"), f"open-loop rates are measured for text-to-text only, "
+                  f"not {bench.task}", "use benchmark.concurrency for other tasks")
+    else:
+        for i, text in enumerate(bench.traffic_scenarios):
+            if scenario_problem(text, bench.task) is None and rate_scenario_lengths(text) is None:
+                ctx.error(("benchmark", "trafficScenarios", i),
+                          f"{text!r} cannot be sent at a request rate",
+                          "under benchmark.load use D(input,output) or "
+                          "N(mean_in,sd_in)/(mean_out,sd_out)")
+    if (load.duration_s is None) == (load.requests is None):
+        ctx.error(where, "benchmark.load needs either duration or requests per rate"
+                  + (", not both" if load.duration_s is not None else ""),
+                  "e.g. requests: 200 (a p99 needs at least 100) or duration: 60s")
+    if load.search == "capacity":
+        low, high = load.rates
+        if low >= high:
+            ctx.error(where + ("rates", "high"), f"high ({high:g}) must be more than low "
+                      f"({low:g})", "capacity search looks for the rate between low and high")
+        if not any(s.can_stop_early for s in exp.slos):
+            ctx.error(where + ("rates",), "a capacity search needs an SLO that load makes "
+                      "worse (a latency or the per-request speed): without one every rate holds",
+                      "add an SLO, e.g. {metric: ttft.p99, max: 2000}")
+    elif obj.metric == MAX_SLO_RATE:
+        ctx.error(("objective", "metric"), f"{MAX_SLO_RATE} needs benchmark.load.rates: "
+                  "{search: capacity, low, high}", "or pick a measured metric")
+    if obj.metric == MAX_SLO_CONCURRENCY:
+        ctx.error(("objective", "metric"), f"{MAX_SLO_CONCURRENCY} is found over concurrency "
+                  "levels; this experiment loads trials at request rates",
+                  f"use {MAX_SLO_RATE} with rates: {{search: capacity, low, high}}")
+    if isinstance(obj.concurrency, int):
+        ctx.error(("objective", "concurrency"), "objective.concurrency names a concurrency "
+                  "level, but this experiment loads trials at request rates",
+                  "use best_feasible, mean or max")
+
+
 def check(ctx: Context) -> None:
     check_noise(ctx)
     check_goodput(ctx)
+    check_load(ctx)
     exp = ctx.exp
     bench, obj = exp.benchmark, exp.objective
     for i, text in enumerate(bench.traffic_scenarios):
@@ -104,7 +169,8 @@ def check(ctx: Context) -> None:
             "are measured depends on each trial",
             "use best_feasible, mean or max",
         )
-    elif isinstance(obj.concurrency, int) and obj.concurrency not in bench.concurrency:
+    elif isinstance(obj.concurrency, int) and obj.concurrency not in bench.concurrency \
+            and bench.load is None:
         levels = ", ".join(map(str, bench.concurrency))
         ctx.error(
             ("objective", "concurrency"),

@@ -130,6 +130,8 @@ def trial_id(exp: Experiment, args: dict[str, Any], gpu_type: str | None = None)
             # bounds would carry none
             **({"request_slos": [r.as_dict() for r in exp.request_slos]}
                if exp.request_slos else {}),
+            # open-loop load: hashed only when given, so concurrency trials keep their ids
+            **({"load": b.load.as_dict} if b.load is not None else {}),
         },
     }
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:ID_LENGTH]

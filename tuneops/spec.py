@@ -167,14 +167,66 @@ class Benchmark:
     keep_genai_bench_artifacts: bool = False
     # {search: bisect, low, high}: `concurrency` is then (low, high), the bracket searched
     concurrency_search: str | None = None
+    load: Load | None = None  # open-loop request rates (then `concurrency` is empty)
 
     @property
     def max_levels(self) -> int:
-        """Most concurrency levels one scenario of a trial can measure."""
+        """Most concurrency levels (or rates) one scenario of a trial can measure."""
+        if self.load is not None:
+            return self.load.max_points
         if self.concurrency_search == "bisect":
             low, high = self.concurrency
             return 2 + math.ceil(math.log2(max(high - low, 1)))
         return len(self.concurrency)
+
+
+class Arrival(StrEnum):
+    """How an open-loop load spaces its requests (benchmark.load.arrival)."""
+
+    CONSTANT = "constant"  # a fixed gap of 1/rate
+    POISSON = "poisson"  # exponential gaps, mean 1/rate
+    GAMMA = "gamma"  # gamma gaps of shape `burstiness`, mean 1/rate (< 1: burstier)
+
+
+@dataclass(frozen=True)
+class Load:
+    """benchmark.load with type rate: open-loop arrivals at offered request rates.
+
+    `rates` are the listed rates (req/s); under `search: capacity` they are (low, high),
+    the bracket searched. Each point runs for `duration_s` seconds or `requests` requests."""
+
+    rates: tuple[float, ...]
+    arrival: Arrival = Arrival.POISSON
+    burstiness: float | None = None  # gamma only
+    duration_s: float | None = None
+    requests: int | None = None
+    search: str | None = None  # "capacity"
+
+    @property
+    def max_points(self) -> int:
+        """Most rates one scenario of a trial can measure: a capacity search bisects the
+        ratio high/low down to 5 %, each rate up to 3 runs (runner/loadgen/capacity.py)."""
+        if self.search == "capacity":
+            low, high = self.rates
+            steps = math.ceil(math.log2(max(math.log(high / low) / math.log1p(0.05), 1.0)))
+            return 3 * (2 + steps)
+        return len(self.rates)
+
+    @property
+    def as_dict(self) -> dict[str, Any]:
+        """What trial ids hash and results.json records of the load."""
+        rates: Any = ({"search": self.search, "low": self.rates[0], "high": self.rates[1]}
+                      if self.search else list(self.rates))
+        return {"type": "rate", "rates": rates, "arrival": str(self.arrival),
+                "burstiness": self.burstiness, "duration_s": self.duration_s,
+                "requests": self.requests}
+
+    @property
+    def burstiness_or_one(self) -> float | None:
+        """The gamma shape the arrival process draws with: None for constant gaps."""
+        if self.arrival is Arrival.CONSTANT:
+            return None
+        return self.burstiness if self.arrival is Arrival.GAMMA else 1.0
 
 
 class LevelChoice(StrEnum):
@@ -352,6 +404,23 @@ def _repeats(raw: Any) -> dict[str, Any]:
     return {"repeats": int(raw)}
 
 
+def _load(raw: dict | None) -> Load | None:
+    """benchmark.load (schema-valid) as a Load; None when absent."""
+    if not raw:
+        return None
+    rates, arrival = raw["rates"], raw.get("arrival", "poisson")
+    gamma = arrival.get("gamma") if isinstance(arrival, dict) else None
+    return Load(
+        rates=(float(rates["low"]), float(rates["high"])) if isinstance(rates, dict)
+        else tuple(float(r) for r in rates),
+        arrival=Arrival(Arrival.GAMMA if gamma is not None else arrival),
+        burstiness=float(gamma["burstiness"]) if gamma is not None else None,
+        duration_s=parse_duration(raw["duration"]) if "duration" in raw else None,
+        requests=int(raw["requests"]) if "requests" in raw else None,
+        search=rates.get("search") if isinstance(rates, dict) else None,
+    )
+
+
 def _cpus(raw: dict | None) -> Cpus | None:
     if raw is None:
         return None
@@ -424,7 +493,7 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
         benchmark=Benchmark(
             task=bench.get("task", "text-to-text"),
             traffic_scenarios=tuple(bench["trafficScenarios"]),
-            concurrency=_levels(bench["concurrency"]),
+            concurrency=_levels(bench.get("concurrency", [])),
             max_time_per_run_min=int(bench.get("maxTimePerRun", 1)),
             max_requests_per_run=int(bench.get("maxRequestsPerRun", 100)),
             warmup_requests=int(bench.get("warmupRequests", 2)),
@@ -441,7 +510,8 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             early_stop=bool(bench.get("earlyStop", True)),
             keep_genai_bench_artifacts=bool(bench.get("keepGenaiBenchArtifacts", False)),
             concurrency_search=(bench["concurrency"].get("search")
-                                if isinstance(bench["concurrency"], dict) else None),
+                                if isinstance(bench.get("concurrency"), dict) else None),
+            load=_load(bench.get("load")),
         ),
         objective=Objective(
             metric=obj["metric"],

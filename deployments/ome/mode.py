@@ -122,6 +122,15 @@ class OmeMode(DeploymentMode):
                 "with baseModel, runtime or generateRuntime, and benchmarkStorageUri",
             )
             return
+        if exp.benchmark.load is not None:
+            # A BenchmarkJob runs genai-bench at fixed concurrency levels: its spec has
+            # numConcurrency and no request rate (schemas/crds/ome/BenchmarkJob.crd.yaml:212,
+            # OME pkg/apis/ome/v1beta1/benchmark_job.go, NumConcurrency).
+            ctx.error(("benchmark", "load", "type"),
+                      "deployment mode ome measures with a BenchmarkJob, which runs genai-bench "
+                      "at concurrency levels only (its spec has numConcurrency, no request "
+                      "rate): benchmark.load type rate cannot be measured there",
+                      "use benchmark.concurrency with mode ome, or mode docker/local for rates")
         where = ("deployment", "ome")
         if not options.base_model:
             ctx.error(where, "mode ome needs ome.baseModel", "the ClusterBaseModel to serve")

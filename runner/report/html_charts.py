@@ -44,7 +44,7 @@ def completed(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _levels(trial: dict[str, Any], sc: str) -> list[str]:
-    return sorted((trial["metrics"].get(sc) or {}), key=int)
+    return sorted((trial["metrics"].get(sc) or {}), key=float)
 
 
 def pareto(doc: dict[str, Any]) -> go.Figure:
@@ -95,7 +95,7 @@ def curves(doc: dict[str, Any]) -> go.Figure:
         sc = _scenario(doc, t)
         levels = _levels(t, sc)
         for col, metric in ((1, x_m), (2, y_m)):
-            pts = [(int(c), t["metrics"][sc][c][metric]) for c in levels
+            pts = [(float(c), t["metrics"][sc][c][metric]) for c in levels
                    if metric in t["metrics"][sc][c]]
             fig.add_trace(go.Scatter(
                 x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
@@ -104,8 +104,10 @@ def curves(doc: dict[str, Any]) -> go.Figure:
                 hovertext=[f"{_params(t)}<br>{metric} = {v:.4g}"
                            f"{_interval(t, sc, str(c), metric)}" for c, v in pts],
                 hoverinfo="text"), row=1, col=col)
-    fig.update_xaxes(title_text="concurrency", type="log")
-    fig.update_layout(title="Per-trial curves across concurrency", height=420)
+    # open-loop load (benchmark.load): the levels are offered request rates
+    load = "offered rate (req/s)" if (doc.get("benchmark") or {}).get("load") else "concurrency"
+    fig.update_xaxes(title_text=load, type="log")
+    fig.update_layout(title=f"Per-trial curves across {load}", height=420)
     return fig
 
 

@@ -197,14 +197,22 @@ GOODPUT_COLUMNS = (
     (GOODPUT_OUTPUT_TOKENS, "good out tok/s"),
     (GOOD_FRACTION, "good"),
 )
+# open-loop load (benchmark.load): what was offered, what the generator sent, and the
+# capacity search's answer
+RATE_METRICS = (("offered_rate", "offered req/s"), ("achieved_rate", "achieved req/s"))
+CAPACITY_METRICS = (("max_slo_rate", "max SLO req/s"),)
 
 
 def detail_metrics(exp: Experiment) -> tuple[tuple[str, str], ...]:
-    """The per-concurrency columns: no per-GPU throughput when trials hold no GPU; goodput
+    """The per-level columns: no per-GPU throughput when trials hold no GPU; under an
+    open-loop load, the offered and achieved rate (and the capacity found) first; goodput
     when the experiment says what a good request is (slos[].perRequest)."""
     cols = DETAIL_METRICS
     if exp.gpus_per_trial == 0:
         cols = tuple(m for m in cols if not metric_of(m[0]).per_gpu)
+    load = exp.benchmark.load
+    if load is not None:
+        cols = (*RATE_METRICS, *(CAPACITY_METRICS if load.search else ()), *cols)
     return cols + (GOODPUT_COLUMNS if exp.request_slos else ())
 
 
@@ -225,7 +233,8 @@ def _detail(exp: Experiment, r: TrialResult) -> str:
                 pm(m.get(k), spread_of(r, scenario, level, k).get("low"),
                    spread_of(r, scenario, level, k).get("high")) for k, _ in cols],
                 marks if slos else "—"])
-    headers = ["scenario", "conc.", "runs", *[h for _, h in cols], "SLOs"]
+    level = "rate" if exp.benchmark.load is not None else "conc."
+    headers = ["scenario", level, "runs", *[h for _, h in cols], "SLOs"]
     return table(headers, rows, ["---", "--:", "--:", *["--:"] * len(cols), "---"])
 
 
@@ -415,7 +424,8 @@ def render(
         out += [*[f"![{Path(p).stem}]({p})" for p in plots], ""]
     completed = [r for r in ranked if r.status == COMPLETED and r.metrics]
     if completed:
-        out += ["## Per-concurrency detail", ""]
+        out += ["## Per-rate detail" if exp.benchmark.load is not None
+                else "## Per-concurrency detail", ""]
         for i, r in enumerate(ranked, 1):
             if r in completed:
                 params = ", ".join(f"{k}={fmt(v)}" for k, v in r.params.items())

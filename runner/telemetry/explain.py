@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tuneops.runner.results import level_key
+
 KV_SATURATED = 0.95
 QUEUED_SATURATED = 0.5  # mean requests waiting
 GPU_SATURATED = 0.90
@@ -41,7 +43,7 @@ def pooled_levels(telemetry: list[dict[str, Any]], scenario: str | None = None
         sc = scenario if scenario in levels else next(iter(levels), None)
         for level, series in (levels.get(sc) or {}).items():
             for name, s in series.items():
-                slot = acc.setdefault(int(level), {}).setdefault(name, {})
+                slot = acc.setdefault(level_key(level), {}).setdefault(name, {})
                 for k in ("mean", "max", "total"):
                     if k in s:
                         slot.setdefault(k, []).append(float(s[k]))

@@ -32,12 +32,15 @@ from tuneops.metrics.kinds import (
 )
 from tuneops.metrics.slo import Judgement, Slo
 from tuneops.metrics.table import (
+    ACHIEVED_RATE,
     COST_METRICS,
     ERROR_RATE,
     LATENCIES,
     MAX_SLO_CONCURRENCY,
+    MAX_SLO_RATE,
     METRICS,
     MS,
+    OFFERED_RATE,
     REQUEST_FIELDS,
     SPEED,
     STATS,
@@ -53,7 +56,7 @@ from tuneops.metrics.telemetry import GPU_TELEMETRY, TELEMETRY
 __all__ = [
     "GOOD_FRACTION", "GOODPUT_METRICS", "GOODPUT_OUTPUT_TOKENS", "GOODPUT_REQUESTS",
     "REQUEST_SLO_FIELDS", "RequestSlo", "goodput", "is_good",
-    "COST_METRICS", "GPU_TELEMETRY", "TELEMETRY",
+    "ACHIEVED_RATE", "COST_METRICS", "GPU_TELEMETRY", "MAX_SLO_RATE", "OFFERED_RATE", "TELEMETRY",
     "ERROR_RATE", "LATENCIES", "MAX_SLO_CONCURRENCY", "METRICS", "MS", "REQUEST_FIELDS",
     "SPEED", "STATS", "UNITS", "Bound", "Direction", "Judgement", "Metric", "Slo",
     "Statistic", "StrEnum", "TrialVerdict", "UnknownMetric", "Verdict", "did_you_mean",

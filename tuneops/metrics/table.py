@@ -66,6 +66,11 @@ STATS = tuple(s.value for s in Statistic)
 # Goodput over load (benchmark.concurrency: {search: bisect}): the highest concurrency that
 # held every SLO in that trial's scenario, the same value at each level measured.
 MAX_SLO_CONCURRENCY = "max_slo_concurrency"
+# Open-loop load (benchmark.load, type rate): the rate asked for, the rate the load
+# generator really sent at (runner/loadgen), and the rate search's answer.
+OFFERED_RATE = "offered_rate"
+ACHIEVED_RATE = "achieved_rate"
+MAX_SLO_RATE = "max_slo_rate"
 ERROR_RATE = "error_rate"
 COST_METRICS = ("cost_per_million_output_tokens", "cost_per_million_tokens")
 
@@ -97,6 +102,11 @@ def _table() -> None:
     _add(Metric(ERROR_RATE, "fraction", down, agg + "error_rate"))
     # runner/bench/worker.py: the goodput bisection's answer.
     _add(Metric(MAX_SLO_CONCURRENCY, "requests in flight", up, ""))
+    # runner/loadgen: from AIPerf's per-request records (send times), one home: aiperf.py
+    _add(Metric(OFFERED_RATE, "req/s", up, ""))
+    _add(Metric(ACHIEVED_RATE, "req/s", up, ""))
+    # runner/loadgen/capacity.py: the capacity search's answer, the same value at each rate
+    _add(Metric(MAX_SLO_RATE, "req/s", up, ""))
     # runner/cost.py: the GPUs' hourly price (schemas/gpus.yaml, or the experiment's
     # deployment.gpus.pricePerHour) over the tokens served in an hour at that point, per
     # repeat, so they carry intervals like any measured metric.

@@ -1,0 +1,113 @@
+"""AIPerf's result files → tuneops metrics, read once (runner/loadgen/aiperf.py), and the
+load generator's own shortfall detected from its send times."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from tuneops.runner.loadgen import aiperf
+
+from tuneops.metrics import ACHIEVED_RATE, ERROR_RATE, METRICS, OFFERED_RATE
+from tuneops.spec import Arrival, Load
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "aiperf" / "poisson-2rps"
+POISSON = Load(rates=(2.0,), arrival=Arrival.POISSON, requests=60)
+
+
+def records() -> list[dict]:
+    return [json.loads(line) for line in (FIXTURE / aiperf.RECORDS).read_text().splitlines()]
+
+
+def test_every_number_comes_from_aiperfs_files_under_tuneops_names():
+    point = aiperf.read_point(FIXTURE, POISSON, 2.0)
+    summary = json.loads((FIXTURE / aiperf.SUMMARY).read_text())
+    assert point.ok and point.behind == ""
+    assert point.metrics["ttft.p99"] == summary["time_to_first_token"]["p99"]
+    assert point.metrics["ttft.mean"] == summary["time_to_first_token"]["avg"]
+    assert point.metrics["tpot.p50"] == summary["inter_token_latency"]["p50"]
+    assert point.metrics["e2e_latency.p90"] == summary["request_latency"]["p90"]
+    assert point.metrics["output_throughput"] == summary["output_token_throughput"]["avg"]
+    assert point.metrics["requests_per_s"] == summary["request_throughput"]["avg"]
+    assert point.metrics[ERROR_RATE] == 0.0 and point.metrics["num_completed_requests"] == 60
+    # every name is one the metric table knows (or a count the scorer reads)
+    counts = {"num_requests", "num_completed_requests", "num_error_requests", "run_duration_s"}
+    assert set(point.metrics) - counts <= set(METRICS)
+
+
+def test_per_request_records_feed_the_intervals():
+    point = aiperf.read_point(FIXTURE, POISSON, 2.0)
+    assert {k: len(v) for k, v in point.records.items()} == {
+        "ttft": 60, "tpot": 60, "e2e_latency": 60, "output_latency": 60,
+        "output_inference_speed": 60}
+    first = records()[0]["metrics"]
+    assert point.records["output_latency"][0] == pytest.approx(
+        first["request_latency"]["value"] - first["time_to_first_token"]["value"])
+
+
+def test_offered_and_achieved_rate_are_both_reported():
+    point = aiperf.read_point(FIXTURE, POISSON, 2.0)
+    starts = sorted(r["metadata"]["request_start_ns"] for r in records())
+    assert point.metrics[OFFERED_RATE] == 2.0
+    assert point.metrics[ACHIEVED_RATE] == pytest.approx(59 / ((starts[-1] - starts[0]) / 1e9))
+
+
+def test_a_generator_that_sent_too_slowly_is_flagged():
+    # the same run, read as if 4 req/s had been offered: it sent at about 2
+    point = aiperf.read_point(FIXTURE, POISSON, 4.0)
+    assert "sent" in point.behind and "of the 4 offered" in point.behind
+
+
+def test_late_sends_are_flagged(tmp_path):
+    folder = tmp_path / "late"
+    shutil.copytree(FIXTURE, folder)
+    recs = records()
+    for r in recs[::4]:  # a quarter of the sends 200 ms behind their schedule
+        r["metadata"]["request_start_ns"] = r["metadata"]["credit_issued_ns"] + 200_000_000
+    (folder / aiperf.RECORDS).write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    point = aiperf.read_point(folder, POISSON, 2.0)
+    assert "more than 50 ms behind their schedule" in point.behind
+    # at 0.25 req/s (4 s gaps) the same lateness is a twentieth of a gap: not behind
+    slow = Load(rates=(0.25,), arrival=Arrival.POISSON, requests=60)
+    assert "schedule" not in aiperf.fell_behind(slow, 0.25, [], aiperf.lateness_ms(recs))
+
+
+def test_poisson_randomness_alone_is_not_a_shortfall():
+    # 60 Poisson gaps: the achieved rate's own sd is about 13 %; 10 % short is noise
+    assert aiperf.fell_behind(POISSON, 2.0, [i / 1.8 for i in range(60)], []) == ""
+    constant = Load(rates=(2.0,), arrival=Arrival.CONSTANT, requests=60)
+    assert "short" in aiperf.fell_behind(constant, 2.0, [i / 1.8 for i in range(60)], [])
+
+
+@pytest.mark.parametrize("damage", ["missing", "not json", "errors only"])
+def test_bad_result_files_are_a_reason_never_an_exception(tmp_path, damage):
+    folder = tmp_path / "bad"
+    shutil.copytree(FIXTURE, folder)
+    if damage == "missing":
+        (folder / aiperf.RECORDS).unlink()
+    elif damage == "not json":
+        (folder / aiperf.SUMMARY).write_text("{")
+    else:
+        recs = [{**r, "error": {"code": 503, "message": "overloaded"}} for r in records()]
+        (folder / aiperf.RECORDS).write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    point = aiperf.read_point(folder, POISSON, 2.0)
+    assert not point.ok and point.reason
+
+
+def test_the_command_offers_the_experiments_arrival_process():
+    from tuneops.validate import load_experiment
+
+    exp = load_experiment(Path("experiments/examples/sim-poisson.yaml"))
+    cmd = aiperf.build_command(exp, "http://127.0.0.1:1/", "/tmp/x", scenario="D(100,200)",
+                               rate=1.5, aiperf="aiperf", tokenizer="/tok")
+    flags = dict(zip(cmd[2::2], cmd[3::2], strict=False))
+    assert cmd[cmd.index("--request-rate") + 1] == "1.5"
+    assert cmd[cmd.index("--arrival-pattern") + 1] == "poisson"
+    assert cmd[cmd.index("--isl") + 1] == "100" and cmd[cmd.index("--osl") + 1] == "200"
+    assert cmd[cmd.index("--request-count") + 1] == str(exp.benchmark.load.requests)
+    assert "--url" in flags or "--url" in cmd
+    gamma = Load(rates=(1.0,), arrival=Arrival.GAMMA, burstiness=0.5, requests=10)
+    assert aiperf.arrival_flags(gamma) == ["--arrival-pattern", "gamma",
+                                           "--arrival-smoothness", "0.5"]
