@@ -27,8 +27,7 @@ from tuneops.runner import journal, rankings
 from tuneops.runner.bench import WorkerPool, local_path
 from tuneops.runner.confirm import run_confirmation
 from tuneops.runner.progress import Progress
-from tuneops.runner.report import write_report
-from tuneops.runner.report import provenance
+from tuneops.runner.report import provenance, write_report
 from tuneops.runner.report.provenance import experiment_sha256
 from tuneops.runner.report_trust import ReportTrust
 from tuneops.runner.results import CANCELLED, COMPLETED, FAILED_INFRA, TrialResult

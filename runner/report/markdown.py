@@ -18,7 +18,13 @@ from tuneops.runner import rankings, score
 from tuneops.runner.report import telemetry_md
 from tuneops.runner.results import COMPLETED, INFEASIBLE, UNCERTAIN, VIOLATED, TrialResult
 
-from tuneops.metrics import COST_METRICS, GOOD_FRACTION, GOODPUT_OUTPUT_TOKENS, GOODPUT_REQUESTS, UNITS
+from tuneops.metrics import (
+    COST_METRICS,
+    GOOD_FRACTION,
+    GOODPUT_OUTPUT_TOKENS,
+    GOODPUT_REQUESTS,
+    UNITS,
+)
 from tuneops.metrics import metric as metric_of
 from tuneops.registry import engines
 from tuneops.spec import Experiment

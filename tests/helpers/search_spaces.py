@@ -29,6 +29,7 @@ from tuneops.runner.search.predict import perf_model, predict, request_sizes
 from tuneops.plan import make_plan
 from tuneops.spec import Experiment, from_document
 
+
 def _doc(name: str, model: str, gpus: int, parameters: dict, slos: list, levels: list,
          scenario: str, constraints: list | None = None) -> dict:
     return {
