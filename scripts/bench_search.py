@@ -35,7 +35,7 @@ from tuneops.runner import score  # noqa: E402
 from tuneops.runner.search import make_searcher  # noqa: E402
 from tuneops.runner.search.virtual import Measured, run_search  # noqa: E402
 
-from tests.helpers.search_spaces import SPACES, experiment, truth  # noqa: E402
+from tests.helpers.search_spaces import SPACES, experiment, truth, world  # noqa: E402
 from tuneops.plan import make_plan  # noqa: E402
 
 METHODS = ("random", "bayesian", "model")
@@ -135,4 +135,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    with world():  # the model the spaces were built against (search_spaces.world)
+        raise SystemExit(main())

@@ -84,6 +84,25 @@ def experiment(space: str, method: str, seed: int, **search: Any) -> Experiment:
 
 
 @contextlib.contextmanager
+def world() -> Iterator[perfmodel.Efficiency]:
+    """The model these spaces were built against: the simulator's uncalibrated constants
+    (``Efficiency()``), for truth and prediction alike, while the block runs.
+
+    The spaces' SLO limits place a plateau trap and a narrow optimum in that model; the
+    calibrated constants (data/calibration.json, fitted to published H100 numbers) are
+    slower, and under them the plateau space has no feasible point at all. Pinning the world
+    keeps each space what it was designed to be whatever a later calibration moves.
+    """
+    original = perfmodel.Efficiency.__dict__["for_gpu"]
+    base = perfmodel.Efficiency()
+    perfmodel.Efficiency.for_gpu = classmethod(lambda cls, gpu: base)
+    try:
+        yield base
+    finally:
+        perfmodel.Efficiency.for_gpu = original
+
+
+@contextlib.contextmanager
 def perturbed(seed: int | None, spread: float = 0.15) -> Iterator[dict[str, float]]:
     """The simulator's efficiency constants (every field of ``perfmodel.Efficiency``) each
     moved by a seeded factor in 1 ± spread (None: unmoved), restored afterwards.

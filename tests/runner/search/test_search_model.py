@@ -19,10 +19,17 @@ from tuneops.runner.search.model import ModelSearcher
 from tuneops.runner.search.predict import perf_model, predict
 from tuneops.runner.search.virtual import measure_trial, run_search
 
-from tests.helpers.search_spaces import HARD, SPACES, experiment, perturbed, truth
+from tests.helpers.search_spaces import HARD, SPACES, experiment, perturbed, truth, world
 from tuneops.plan import make_plan
 from tuneops.spec import from_document
 
+
+
+@pytest.fixture(autouse=True)
+def _the_spaces_world():
+    """Every test here runs in the model its spaces were built against (search_spaces.world)."""
+    with world():
+        yield
 
 def optimum(tr) -> float:
     best = None
