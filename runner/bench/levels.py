@@ -147,11 +147,16 @@ def drain_s(ttft_p99_s: float | None, tpot_p99_s: float | None) -> float:
     token (at most the level's TTFT), or after its next token (TPOT). So the slowest of
     those, taken at p99 with one more token of margin, bounds the drain; never more than
     genai-bench's fixed second, never less than 0.1 s. Seconds in, seconds out."""
-    known = [v for v in (ttft_p99_s, tpot_p99_s) if isinstance(v, (int, float))
-             and math.isfinite(v) and v >= 0]
-    if not known:
+    def measured(v: float | None) -> float | None:
+        ok = isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+        return float(v) if ok else None
+
+    ttft, tpot = measured(ttft_p99_s), measured(tpot_p99_s)
+    if ttft is None and tpot is None:
         return DRAIN_MAX_S
-    need = (ttft_p99_s or 0.0) + 2.0 * (tpot_p99_s or 0.0)
+    # only what was measured adds up: a NaN or negative time is no time (it used to be
+    # added as it was, and a NaN turned the whole sum into the 0.1 s floor)
+    need = (ttft or 0.0) + 2.0 * (tpot or 0.0)
     return min(DRAIN_MAX_S, max(DRAIN_MIN_S, need))
 
 

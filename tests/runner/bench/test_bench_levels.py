@@ -176,6 +176,16 @@ def test_a_negative_time_is_no_measurement_for_the_drain():
     assert lv.drain_s(0.0, None) == lv.DRAIN_MIN_S  # zero is a measurement: the floor
 
 
+def test_an_unmeasured_time_beside_a_measured_one_adds_nothing_to_the_drain():
+    """Rule: the drain adds up only what was measured. A NaN or negative p99 beside a real
+    one is no time: NaN used to enter the sum, which then fell to the 0.1 s floor, and a
+    negative TTFT shortened the drain of a real TPOT."""
+    assert lv.drain_s(float("nan"), 0.1) == pytest.approx(0.2)
+    assert lv.drain_s(0.5, float("nan")) == pytest.approx(0.5)
+    assert lv.drain_s(-0.5, 0.2) == pytest.approx(0.4)
+    assert lv.drain_s(0.3, float("-inf")) == pytest.approx(0.3)
+
+
 def test_failed_requests_latencies_never_count_toward_early_stop():
     """Rule: a failed request's latency (a 30 s timeout still records one) says nothing of
     the served latency: 200 fast successes and 50 timed-out failures keep ttft.p99 <= 500."""
