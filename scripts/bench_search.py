@@ -31,27 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tuneops.runner import score  # noqa: E402
 from tuneops.runner.search import make_searcher  # noqa: E402
 from tuneops.runner.search.virtual import Measured, run_search  # noqa: E402
 
-from tests.helpers.search_spaces import SPACES, experiment, truth, world  # noqa: E402
+from tests.helpers.search_spaces import SPACES, experiment, optimum, truth, world  # noqa: E402
 from tuneops.plan import make_plan  # noqa: E402
 
 METHODS = ("random", "bayesian", "model")
 TARGETS = (0.97, 0.99)
-
-
-def optimum(tr) -> float:
-    best = None
-    for trial in make_plan(tr.exp).trials:
-        got = tr.levels[repr(sorted(trial.args.items()))]
-        if isinstance(got, str):
-            continue
-        s = score.score_trial(tr.exp, {tr.exp.benchmark.traffic_scenarios[0]: got})
-        if s.feasible and (best is None or s.objective > best):
-            best = s.objective
-    return best
 
 
 def reached(out: list[Measured], target: float) -> tuple[int, int] | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from tuneops.engines.sim import perfmodel
 from tuneops.engines.sim.scheduler import closed_loop
+from tuneops.runner import score
 from tuneops.runner.search.predict import perf_model, predict, request_sizes
 
 from tuneops.plan import make_plan
@@ -138,6 +139,20 @@ class Truth:
     def measure(self, args: dict[str, Any], scenario: str, level: int):
         got = self.levels[_key(args)]
         return got if isinstance(got, str) else got[level]
+
+
+def optimum(tr: Truth) -> float | None:
+    """The best feasible objective over every point of the truth (None: nothing feasible),
+    scored by tuneops' own scorer."""
+    best = None
+    for trial in make_plan(tr.exp).trials:
+        got = tr.levels[_key(trial.args)]
+        if isinstance(got, str):
+            continue
+        s = score.score_trial(tr.exp, {tr.exp.benchmark.traffic_scenarios[0]: got})
+        if s.feasible and (best is None or s.objective > best):
+            best = s.objective
+    return best
 
 
 def _key(args: dict[str, Any]) -> str:

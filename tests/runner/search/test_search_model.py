@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 from tuneops.engines.sim import perfmodel
 from tuneops.engines.sim.scheduler import closed_loop
-from tuneops.runner import score
 from tuneops.runner.bench import levels as lv
 from tuneops.runner.results import FAILED_CONFIG
 from tuneops.runner.search import make_searcher, model_fallback
@@ -19,10 +18,9 @@ from tuneops.runner.search.model import ModelSearcher
 from tuneops.runner.search.predict import perf_model, predict
 from tuneops.runner.search.virtual import measure_trial, run_search
 
-from tests.helpers.search_spaces import HARD, SPACES, experiment, perturbed, truth, world
+from tests.helpers.search_spaces import HARD, SPACES, experiment, optimum, perturbed, truth, world
 from tuneops.plan import make_plan
 from tuneops.spec import from_document
-
 
 
 @pytest.fixture(autouse=True)
@@ -30,18 +28,6 @@ def _the_spaces_world():
     """Every test here runs in the model its spaces were built against (search_spaces.world)."""
     with world():
         yield
-
-def optimum(tr) -> float:
-    best = None
-    for trial in make_plan(tr.exp).trials:
-        got = tr.levels[repr(sorted(trial.args.items()))]
-        if isinstance(got, str):
-            continue
-        s = score.score_trial(tr.exp, {tr.exp.benchmark.traffic_scenarios[0]: got})
-        if s.feasible and (best is None or s.objective > best):
-            best = s.objective
-    return best
-
 
 def trials_to(out, target: float) -> int | None:
     for k, m in enumerate(out, 1):
