@@ -184,6 +184,7 @@ def test_an_unmeasured_time_beside_a_measured_one_adds_nothing_to_the_drain():
     assert lv.drain_s(0.5, float("nan")) == pytest.approx(0.5)
     assert lv.drain_s(-0.5, 0.2) == pytest.approx(0.4)
     assert lv.drain_s(0.3, float("-inf")) == pytest.approx(0.3)
+    assert lv.drain_s(float("inf"), 0.1) == pytest.approx(0.2)  # +inf is no time either
 
 
 def test_failed_requests_latencies_never_count_toward_early_stop():
