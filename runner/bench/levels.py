@@ -172,21 +172,25 @@ def bisect_next(low: int, high: int, held: Mapping[int, bool]) -> int | None:
         return None
     if high not in held:
         return high
-    lo, hi = _bracket(low, high, held)
+    lo, hi = bracket(low, high, held)
     if hi is None or hi - lo <= 1:
         return None
     return (lo + hi) // 2
 
 
-def max_holding(low: int, high: int, held: Mapping[int, bool]) -> int:
-    """The highest level known to hold every SLO below the lowest that failed; 0 when even
-    `low` failed."""
+def max_holding(low: float, high: float, held: Mapping[float, bool]) -> float:
+    """The highest level (or rate) known to hold every SLO below the lowest that failed; 0
+    when even `low` failed. The capacity search over rates (runner/loadgen/capacity.py)
+    asks this same question."""
     if not held.get(low, False):
         return 0
-    return _bracket(low, high, held)[0]
+    return bracket(low, high, held)[0]
 
 
-def _bracket(low: int, high: int, held: Mapping[int, bool]) -> tuple[int, int | None]:
+def bracket(low: float, high: float, held: Mapping[float, bool]
+            ) -> tuple[float, float | None]:
+    """(highest level that held below the lowest that failed, that lowest failed level), for
+    concurrency levels and request rates alike; called only once `low` held."""
     failed = [c for c, ok in held.items() if not ok and low <= c <= high]
     hi = min(failed) if failed else None
     lo = max(c for c, ok in held.items() if ok and low <= c and (hi is None or c < hi))

@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from tuneops.runner import score, stats
+from tuneops.runner.bench.levels import bracket
 
 from tuneops.metrics import Slo, Verdict
 
@@ -67,22 +68,3 @@ def next_rate(low: float, high: float, held: Mapping[float, bool],
     if hi is None or hi <= lo * (1.0 + resolution):
         return None
     return round(math.sqrt(lo * hi), 4)
-
-
-def max_holding(low: float, high: float, held: Mapping[float, bool]) -> float:
-    """The highest rate known to hold every SLO below the lowest that failed; 0 when even
-    `low` failed."""
-    if not held.get(low, False):
-        return 0.0
-    return bracket(low, high, held)[0]
-
-
-def bracket(low: float, high: float, held: Mapping[float, bool]
-            ) -> tuple[float, float | None]:
-    """(highest rate that held below the lowest that failed, that lowest failed rate)."""
-    failed = [r for r, ok in held.items() if not ok and low <= r <= high]
-    hi = min(failed) if failed else None
-    lo = max((r for r, ok in held.items() if ok and low <= r and (hi is None or r < hi)),
-             default=0.0)
-    return lo, hi
-

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tuneops.runner.bench import levels
 from tuneops.runner.bench.command import resolve_tokenizer
 from tuneops.runner.bench.parse import BenchOutcome
 from tuneops.runner.bench.process import BenchProcess, log_tail
@@ -195,6 +196,6 @@ def _search(exp: Experiment, scenario: str, measure, outcome: BenchOutcome) -> N
         if runs:
             _record(outcome, scenario, rate, runs)
         held[rate] = verdict
-    found = capacity.max_holding(low, high, held)
+    found = float(levels.max_holding(low, high, held))
     for values in outcome.metrics.get(scenario, {}).values():
         values[MAX_SLO_RATE] = float(found)

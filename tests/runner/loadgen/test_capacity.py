@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+from tuneops.runner.bench import levels
 from tuneops.runner.loadgen import capacity
 
 from tuneops.metrics import Slo, Verdict
@@ -18,7 +19,7 @@ def search(low: float, high: float, true_capacity: float) -> tuple[float, list[f
     while (r := capacity.next_rate(low, high, held)) is not None:
         order.append(r)
         held[r] = r <= true_capacity
-    return capacity.max_holding(low, high, held), order
+    return levels.max_holding(low, high, held), order
 
 
 def test_search_finds_the_capacity_within_its_resolution():
