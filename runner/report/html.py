@@ -1,11 +1,12 @@
 """report.html: the interactive report beside report.md, one self-contained file.
 
 Built from the results.json document alone (so `tuneops report` rebuilds it for any stored
-report). Plotly draws the charts (runner/report/html_charts.py); plotly.js is vendored
-from the `plotly` package and inlined once (``include_plotlyjs=True``), so the file opens
-with no network. The ranked table filters by text and by feasibility with a few lines of
-inline script. Every string from the report (parameters, reasons, trial ids) is escaped by
-Jinja's autoescaping: a report is input like any other.
+report). Plotly draws the charts (runner/report/html_charts.py; an open-loop run's load
+charts: rate_charts.py); plotly.js is vendored from the `plotly` package and inlined once
+(``include_plotlyjs=True``), so the file opens with no network. The ranked table filters
+by text and by feasibility with a few lines of inline script. Every string from the report
+(parameters, reasons, trial ids) is escaped by Jinja's autoescaping: a report is input
+like any other.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import plotly.io as pio
 from jinja2 import Environment, StrictUndefined
-from tuneops.runner.report import html_charts
+from tuneops.runner.report import html_charts, rate_charts
 from tuneops.runner.telemetry.explain import saturation
 
 PAGE = """<!DOCTYPE html>
@@ -42,7 +43,8 @@ best: <code>{{ best or "none" }}</code> · tie set: {{ ties|join(", ") or "—" 
 <label><input type="checkbox" id="feasible-only"> feasible only</label></p>
 <table id="ranked"><thead><tr><th>#</th><th>trial</th>
 {% for p in params %}<th>{{ p }}</th>{% endfor %}<th>status</th><th>{{ objective }}</th>
-<th>95 % interval</th><th>at conc.</th><th>saturating resource</th></tr></thead><tbody>
+<th>95 % interval</th><th>{{ "at rate" if rate else "at conc." }}</th>
+<th>saturating resource</th></tr></thead><tbody>
 {% for r in rows %}<tr data-trial="{{ r.id }}" data-feasible="{{ r.feasible }}"
  class="{{ r.cls }}"><td>{{ r.rank }}</td><td class="l"><code>{{ r.id }}</code></td>
 {% for v in r.params %}<td>{{ v }}</td>{% endfor %}<td class="l">{{ r.status }}</td>
@@ -50,6 +52,19 @@ best: <code>{{ best or "none" }}</code> · tie set: {{ ties|join(", ") or "—" 
 <td class="l">{{ r.saturation }}</td></tr>
 {% endfor %}</tbody></table>
 <h2>Per-trial curves</h2><div id="curves-chart">{{ curves|safe }}</div>
+{% if rate %}<h2>Latency under load</h2>
+<p class="note">The top {{ top }} configurations at each offered rate (95 % intervals as
+error bars); red: the SLO limits; dotted, in each trial's colour: its capacity
+(max_slo_rate), its interval shaded.</p>
+{% if load %}<div id="load-chart">{{ load|safe }}</div>{% else %}<p class="note">No trial
+was measured.</p>{% endif %}
+<h2>Goodput under load</h2>{% if goodput %}<div id="goodput-chart">{{ goodput|safe }}</div>
+{% else %}<p class="note" id="no-goodput">No goodput in this report: set
+<code>slos[].perRequest</code> to count the requests that met their own limits.</p>{% endif %}
+<h2>Pareto across load</h2>{% if load_pareto %}<div id="load-pareto-chart">
+{{ load_pareto|safe }}</div>{% else %}<p class="note">No throughput and latency measured at
+the same rates.</p>{% endif %}
+{% endif %}
 <h2>Engine telemetry</h2>{% if telemetry %}<div id="telemetry-chart">{{ telemetry|safe }}</div>
 {% else %}<p class="note">No engine telemetry in this report.</p>{% endif %}
 <h2>Cost</h2>{% if cost %}<div id="cost-chart">{{ cost|safe }}</div>
@@ -119,6 +134,7 @@ def render(doc: dict[str, Any]) -> str:
     params = [p for p in doc.get("parameters") or []]
     best = next((t for t in doc["trials"] if t["trial_id"] == doc.get("best_trial_id")), None)
     v = saturation(best.get("telemetry") or []) if best else None
+    rate = rate_charts.is_rate(doc)
     return _ENV.from_string(PAGE).render(
         name=doc["experiment"]["name"] if isinstance(doc.get("experiment"), dict) else "",
         run_id=(doc.get("run") or {}).get("id", ""), simulated=bool(doc.get("simulated")),
@@ -128,4 +144,8 @@ def render(doc: dict[str, Any]) -> str:
         pareto=div(html_charts.pareto(doc), "pareto-plot"), params=params,
         rows=_rows(doc, params), curves=div(html_charts.curves(doc), "curves-plot"),
         telemetry=div(html_charts.telemetry(doc), "telemetry-plot"),
+        rate=rate, top=rate_charts.TOP,
+        load=div(rate_charts.latency(doc), "load-plot") if rate else "",
+        goodput=div(rate_charts.goodput(doc), "goodput-plot") if rate else "",
+        load_pareto=div(rate_charts.pareto(doc), "load-pareto-plot") if rate else "",
         cost=div(html_charts.cost(doc), "cost-plot"))

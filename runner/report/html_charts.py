@@ -51,6 +51,9 @@ def pareto(doc: dict[str, Any]) -> go.Figure:
     x_m, y_m = doc["pareto"]["x"], doc["pareto"]["y"]
     ties = set(doc["decision"].get("tie_set") or [])
     front = set(doc["pareto"].get("trial_ids") or [])
+    # open-loop load (benchmark.load): the levels are offered request rates
+    where = "offered rate {} req/s" if (doc.get("benchmark") or {}).get("load") \
+        else "concurrency {}"
     fig = go.Figure()
     for t in completed(doc):
         sc = _scenario(doc, t)
@@ -62,7 +65,7 @@ def pareto(doc: dict[str, Any]) -> go.Figure:
             xs.append(m[y_m])
             ys.append(m[x_m])
             hover.append(f"<b>#{t['rank']} {t['trial_id']}</b><br>{_params(t)}<br>"
-                         f"{sc} @ concurrency {level}<br>"
+                         f"{sc} @ {where.format(level)}<br>"
                          f"{x_m} = {m[x_m]:.4g}{_interval(t, sc, level, x_m)}<br>"
                          f"{y_m} = {m[y_m]:.4g}{_interval(t, sc, level, y_m)}<br>"
                          f"feasible: {t.get('feasible')}")
@@ -100,7 +103,7 @@ def curves(doc: dict[str, Any]) -> go.Figure:
             fig.add_trace(go.Scatter(
                 x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
                 name=f"#{t['rank']} {t['trial_id']}", legendgroup=t["trial_id"],
-                showlegend=col == 1, line={"color": _color(i)},
+                showlegend=col == 1, line={"color": color(i)},
                 hovertext=[f"{_params(t)}<br>{metric} = {v:.4g}"
                            f"{_interval(t, sc, str(c), metric)}" for c, v in pts],
                 hoverinfo="text"), row=1, col=col)
@@ -111,7 +114,7 @@ def curves(doc: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def _color(i: int) -> str:
+def color(i: int) -> str:
     palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                "#7f7f7f", "#bcbd22", "#17becf")
     return palette[i % len(palette)]
@@ -132,7 +135,7 @@ def telemetry(doc: dict[str, Any]) -> go.Figure | None:
             pts = m["timeline"].get(name) or []
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
                                      mode="lines", name=label, legendgroup=label,
-                                     showlegend=row == 1, line={"color": _color(i)}),
+                                     showlegend=row == 1, line={"color": color(i)}),
                           row=row, col=1)
             if not pts and name in (m.get("not_exposed") or {}):
                 fig.add_annotation(text=m["not_exposed"][name], showarrow=False,

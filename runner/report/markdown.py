@@ -23,6 +23,7 @@ from tuneops.metrics import (
     GOOD_FRACTION,
     GOODPUT_OUTPUT_TOKENS,
     GOODPUT_REQUESTS,
+    MAX_SLO_RATE,
     UNITS,
 )
 from tuneops.metrics import metric as metric_of
@@ -150,8 +151,9 @@ def summary_table(
     params = _params(exp, trials)
     metric = exp.objective.metric if exp is not None else "objective"
     unit = UNITS.get(metric, "")
+    word = "rate" if exp is not None and exp.benchmark.load is not None else "conc."
     headers = ["#", "trial", *params, "status", f"{metric}" + (f" ({unit})" if unit else ""),
-               "n", "at conc.", "max feasible conc.", "SLOs", "violation"]
+               "n", f"at {word}", f"max feasible {word}", "SLOs", "violation"]
     rows = []
     for i, r in enumerate(trials[:limit] if limit else trials, 1):
         s = r.score if r.status == COMPLETED else None
@@ -244,6 +246,73 @@ def _detail(exp: Experiment, r: TrialResult) -> str:
     return table(headers, rows, ["---", "--:", "--:", *["--:"] * len(cols), "---"])
 
 
+LOAD_TOP = 4  # configurations side by side in the load section (the HTML charts' TOP)
+
+
+def _scenario_of(exp: Experiment, r: TrialResult) -> str:
+    want = exp.objective.scenario
+    return want if want in r.metrics else sorted(r.metrics)[0]
+
+
+def _rate_grid(exp: Experiment, shown: list[TrialResult], name: str) -> list[list[Any]]:
+    """One row per offered rate: `name` ± half-width for each trial, with its SLO's mark
+    where an SLO bounds it (judged as the per-rate detail judges it)."""
+    bounded = [s for s in exp.slos if s.metric == name]
+    rates = sorted({lv for r in shown for lv in r.metrics[_scenario_of(exp, r)]})
+    rows = []
+    for rate in rates:
+        row: list[Any] = [f"{float(rate):g}"]
+        for r in shown:
+            sc = _scenario_of(exp, r)
+            m = r.metrics[sc].get(rate)
+            if m is None or name not in m:
+                row.append("—")
+                continue
+            sp = spread_of(r, sc, rate, name)
+            text = pm(m[name], sp.get("low"), sp.get("high"))
+            if bounded:
+                checks = score.checks_at({sc: {rate: m}}, bounded, rate, sc,
+                                         {sc: {rate: (r.spread.get(sc) or {}).get(rate) or {}}})
+                text += " " + " ".join(_mark(c) for c in checks)
+            row.append(text)
+        rows.append(row)
+    return rows
+
+
+def load_section(exp: Experiment, ranking: rankings.Ranking) -> list[str]:
+    """## Under load (open-loop runs): the latency the ranking plots at each offered rate,
+    the top LOAD_TOP configurations side by side, their capacity (max_slo_rate) under
+    it; good requests per second the same way when the experiment counts goodput. The
+    curves themselves are report.html's load charts."""
+    if exp.benchmark.load is None:
+        return []
+    shown = [r for r in ranking.trials if r.status == COMPLETED and r.metrics][:LOAD_TOP]
+    if not shown:
+        return []
+    lat = ranking.pareto_axes[1]
+    heads = ["offered req/s", *[f"#{ranking.rank_of(r.trial_id)} `{r.trial_id}`"
+                                for r in shown]]
+    align = ["--:"] * len(heads)
+    rows = _rate_grid(exp, shown, lat)
+    if exp.benchmark.load.search:
+        caps = []
+        for r in shown:
+            sc = _scenario_of(exp, r)
+            level = next(iter(r.metrics[sc]))
+            sp = spread_of(r, sc, level, MAX_SLO_RATE)
+            caps.append(pm(r.metrics[sc][level].get(MAX_SLO_RATE), sp.get("low"),
+                           sp.get("high")))
+        rows.append(["**capacity** (max SLO req/s)", *caps])
+    out = ["## Under load", "",
+           f"`{lat}` ({UNITS.get(lat, '')}) at each offered rate, top {len(shown)} "
+           "configuration(s); the charts are in report.html.", "", table(heads, rows, align),
+           ""]
+    if exp.request_slos:
+        out += [f"`{GOODPUT_REQUESTS}` (good req/s) at each offered rate:", "",
+                table(heads, _rate_grid(exp, shown, GOODPUT_REQUESTS), align), ""]
+    return out
+
+
 def _cost_cell(r: TrialResult, name: str, scenario: str | None) -> str:
     """A tied trial's cost with its interval's upper bound, which orders the tie set."""
     value = rankings.point_value(r, name, scenario)
@@ -282,10 +351,11 @@ def _decision(exp: Experiment, ranking: rankings.Ranking, doc: dict[str, Any]) -
                 ""]
     out += ["## Best configuration", ""]
     s = best.score
+    at, unit = ("rate ", " req/s") if exp.benchmark.load is not None else ("concurrency ", "")
     out += [f"Trial `{best.trial_id}`: **{o.metric} = "
             f"{pm(s.objective, s.objective_low, s.objective_high)}**"
-            + (f" at concurrency {s.concurrency}" if s.concurrency is not None else "")
-            + (f"; meets every SLO up to concurrency {s.max_feasible_concurrency}"
+            + (f" at {at}{fmt(s.concurrency)}{unit}" if s.concurrency is not None else "")
+            + (f"; meets every SLO up to {at}{fmt(s.max_feasible_concurrency)}{unit}"
                if s.max_feasible_concurrency is not None else ""), ""]
     if ranking.separated:
         out += ["Ahead of every other feasible trial beyond the noise (95 % intervals do not "
@@ -372,7 +442,8 @@ def render(
     out += [f"**Measured on:** {hardware_line(doc)}", ""]
     out += placement_lines(doc)
     o = exp.objective
-    out += [f"**Objective:** {o.direction} `{o.metric}` at concurrency `{o.concurrency}`"
+    at = "offered rate" if exp.benchmark.load is not None else "concurrency"
+    out += [f"**Objective:** {o.direction} `{o.metric}` at {at} `{o.concurrency}`"
             + (f" in scenario `{o.scenario}`" if o.scenario else " (mean over scenarios)"), ""]
     if exp.slos:
         out += ["**SLOs:** " + ", ".join(
@@ -425,6 +496,7 @@ def render(
             "`=` marks the tie set; `n` counts measurements behind the objective; ❔ an SLO "
             "whose interval straddles its limit (or too few requests).", "",
             summary_table(ranking, exp), ""]
+    out += load_section(exp, ranking)
     if plots:
         out += ["## Plots", ""]
         out += [*[f"![{Path(p).stem}]({p})" for p in plots], ""]

@@ -1,6 +1,7 @@
 """PNG plots for a run report (matplotlib, Agg: no display needed).
 
-File names are fixed so reports diff cleanly: `throughput_vs_latency.png` and
+File names are fixed so reports diff cleanly: `throughput_vs_latency.png`,
+`latency_vs_rate.png` (open-loop runs: latency against the offered rate) and
 `objective_vs_<parameter>.png`. Each trial is drawn at its objective's point, marked with
 its rank (the report table's `#`), with its 95 % interval as error bars; a legend table
 under the axes maps each rank to its parameter values, so labels never overlap points or
@@ -18,10 +19,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 from tuneops.runner import rankings, score  # noqa: E402
 from tuneops.runner.results import COMPLETED, TrialResult  # noqa: E402
 
-from tuneops.metrics import UNITS, Bound, Direction, metric  # noqa: E402
+from tuneops.metrics import MAX_SLO_RATE, UNITS, Bound, Direction, metric  # noqa: E402
 from tuneops.spec import Experiment, Param  # noqa: E402
 
 TRADEOFF_FILE = "throughput_vs_latency.png"
@@ -202,6 +204,60 @@ def param_plot(
     _finish(fig, ax, path, title, legend)
 
 
+RATE_FILE = "latency_vs_rate.png"
+RATE_TOP = 4  # configurations drawn (report.html's load charts draw as many)
+RATE_PANELS = ("ttft.p99", "tpot.p99")
+
+
+def _rate_points(r: TrialResult, sc: str, name: str) -> list[tuple[float, float, list[float]]]:
+    out = []
+    for level in sorted(r.metrics.get(sc) or {}):
+        value = r.metrics[sc][level].get(name)
+        if value is not None:
+            sp = ((r.spread.get(sc) or {}).get(level) or {}).get(name) or {}
+            out.append((float(level), value, _err(value, (sp.get("low"), sp.get("high")))))
+    return out
+
+
+def rate_plot(path: Path, exp: Experiment, ranking: rankings.Ranking, title: str) -> None:
+    """Open-loop runs: p99 TTFT and TPOT against the offered rate for the top RATE_TOP
+    configurations, intervals as error bars, SLO limits dashed, each trial's capacity
+    (max_slo_rate) dotted in its colour."""
+    shown = _completed(ranking.trials)[:RATE_TOP]
+    fig, axes = plt.subplots(1, len(RATE_PANELS), figsize=(10, 4.2), dpi=100)
+    for i, r in enumerate(shown):  # few curves: each labelled with its parameters
+        sc = exp.objective.scenario if exp.objective.scenario in r.metrics else min(r.metrics)
+        rank, colour = _rank(ranking, r), f"C{i}"
+        cap = next((m.get(MAX_SLO_RATE) for m in r.metrics[sc].values()), None)
+        for ax, name in zip(axes, RATE_PANELS, strict=True):
+            pts = _rate_points(r, sc, name)
+            if pts:
+                ax.errorbar([p[0] for p in pts], [p[1] for p in pts],
+                            yerr=list(zip(*[p[2] for p in pts], strict=True)), marker="o",
+                            capsize=3, elinewidth=0.8, color=colour,
+                            label=f"#{rank} {point_label(r)}")
+            if cap is not None:
+                ax.axvline(cap, color=colour, linestyle=":", linewidth=1.5)
+    for ax, name in zip(axes, RATE_PANELS, strict=True):
+        for slo in exp.slos:
+            if slo.metric == name:
+                ax.axhline(slo.limit, color="red", linestyle="--",
+                           label=f"SLO {slo.bound.symbol} {slo.limit:g}")
+        ax.set_xscale("log")
+        rates = sorted({float(lv) for r in shown for by in r.metrics.values() for lv in by})
+        ax.set_xticks(rates, [f"{x:g}" for x in rates])  # the rates measured, not 10^k
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("offered rate (req/s)")
+        ax.set_ylabel(_label(name))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(title + " (dotted: capacity, max_slo_rate)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
 def write_plots(out_dir: Path, exp: Experiment, ranking: rankings.Ranking,
                 simulated: bool = False) -> list[Path]:
     """Write every plot into out_dir; returns their paths (tradeoff first)."""
@@ -209,6 +265,9 @@ def write_plots(out_dir: Path, exp: Experiment, ranking: rankings.Ranking,
     tag = " [SIMULATED]" if simulated else ""
     paths = [out_dir / TRADEOFF_FILE]
     tradeoff_plot(paths[0], exp, ranking, f"{exp.name}: trials at their objective point{tag}")
+    if exp.benchmark.load is not None:
+        paths.append(out_dir / RATE_FILE)
+        rate_plot(paths[-1], exp, ranking, f"{exp.name}: latency under load{tag}")
     for p in exp.parameters:
         path = out_dir / param_file(p.name)
         param_plot(path, exp, ranking, p.name, f"{exp.objective.metric} vs {p.name}{tag}")

@@ -9,6 +9,7 @@ from tuneops.runner.report.load import from_document as report_from_document
 from tuneops.runner.results import COMPLETED, FAILED_CONFIG, FAILED_INFRA, TrialResult
 
 from tests.paths import TESTS
+from tuneops.metrics import GOOD_FRACTION, GOODPUT_OUTPUT_TOKENS, GOODPUT_REQUESTS
 from tuneops.spec import from_document
 
 FIXTURES = TESTS / "fixtures" / "genai_bench"
@@ -130,3 +131,68 @@ def report_doc(run: str, trials: list[tuple[str, float, dict]], best: str):
         "pareto": {"x": "output_throughput", "y": "ttft.p99", "trial_ids": []},
         "trials": entries,
     }, f"report {run}")
+
+
+# An open-loop (benchmark.load) experiment and fabricated, schema-valid results of it: the
+# input of the load charts' and the PR bot's rate tests. No AIPerf run: each trial's
+# numbers follow a queue that saturates near its capacity, so curves cross the SLO there.
+RATE_SCENARIO = "D(50,50)"
+RATES = (1, 2, 4, 8)
+CAPACITIES = (6.0, 3.5, 1.5)  # max_slo_rate per trial, best first
+
+
+def make_rate_exp():
+    return from_document({
+        "metadata": {"name": "rate-report"},
+        "model": {"id": "org/m", "servedName": "m", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": "sim", "image": "img:1", "version": "0.5.23"},
+        "deployment": {"mode": "local", "gpus": {"count": 1, "type": "H100"}},
+        "parameters": {"max-running-requests": [2, 4, 8]},
+        "benchmark": {"trafficScenarios": [RATE_SCENARIO],
+                      "load": {"type": "rate", "arrival": "poisson", "requests": 60,
+                               "rates": {"search": "capacity", "low": 1, "high": 8}},
+                      "repeats": 2},
+        "objective": {"metric": "max_slo_rate"},
+        "slos": [{"metric": "ttft.p99", "max": 500}, {"metric": "tpot.p99", "max": 60},
+                 {"metric": "ttft", "max": 400, "perRequest": True}],
+    })
+
+
+def _rate_point(rate: float, cap: float) -> dict[str, float]:
+    load = min(rate / (cap * 1.43), 0.97)  # p99 TTFT reaches the 500 ms SLO at `cap`
+    achieved = rate * 0.98
+    good = 1.0 if rate <= cap else max(0.1, cap / rate)
+    return {"offered_rate": float(rate), "achieved_rate": achieved,
+            "ttft.p50": 60.0 / (1 - load), "ttft.p99": 150.0 / (1 - load),
+            "tpot.p50": 20.0 + 10.0 * rate / cap, "tpot.p99": 30.0 + 20.0 * rate / cap,
+            "output_throughput": achieved * 50, "output_throughput_per_gpu": achieved * 50,
+            "requests_per_s": achieved, "error_rate": 0.0, "max_slo_rate": cap,
+            GOODPUT_REQUESTS: achieved * good, GOODPUT_OUTPUT_TOKENS: achieved * good * 50,
+            GOOD_FRACTION: good}
+
+
+def _spread(m: dict[str, float], rel: float = 0.05) -> dict[str, dict]:
+    return {k: {"mean": v, "low": v * (1 - rel), "high": v * (1 + rel), "n": 2,
+                "method": "repeats", "half_width": v * rel} for k, v in m.items()}
+
+
+def make_rate_results(exp, capacities=CAPACITIES):
+    """One trial per capacity (measured at RATES, 95 % intervals of ±5 %), then a failure."""
+    out = []
+    for i, cap in enumerate(capacities):
+        metrics = {RATE_SCENARIO: {r: _rate_point(r, cap) for r in RATES}}
+        mrr = 2 ** (len(capacities) - i)
+        r = TrialResult(trial_id=f"{0xfeed00 + i:012x}", index=i,
+                        params={"max-running-requests": mrr},
+                        args={"max-running-requests": mrr}, status=COMPLETED, metrics=metrics,
+                        spread={RATE_SCENARIO: {lv: _spread(m) for lv, m in
+                                                metrics[RATE_SCENARIO].items()}},
+                        simulated=True, started_at="2026-01-01T00:00:00Z",
+                        finished_at="2026-01-01T00:00:30Z", startup_s=1.0, benchmark_s=20.0,
+                        total_s=21.0)
+        r.score = score.score_trial(exp, r.metrics, r.spread)
+        out.append(r)
+    out.append(TrialResult(trial_id="feedfa11feed", index=len(capacities),
+                           params={"max-running-requests": 16}, args={},
+                           status=FAILED_CONFIG, attempts=1, reason="out of memory"))
+    return out

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from tuneops.runner.report import html, write_report
 
+from tests.helpers.chromium import browse, console
 from tests.runner.report_helpers import make_exp, make_results, telemetry_for
 
 HOSTILE = "<script>document.title='pwned'</script>"
@@ -31,23 +29,6 @@ def report(tmp_path):
     return out, results
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("no chromium: install it (scripts/system_deps.sh, Debian's `chromium`)")
-    return found
-
-
-def browse(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    """Headless Chromium as root can run it: no sandbox, no GPU, nothing from the network,
-    a fresh profile; the virtual-time budget lets the page's scripts finish first."""
-    argv = [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
-            "--virtual-time-budget=15000", *args, page.as_uri()]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=180)
-
-
 def test_report_html_is_one_self_contained_file(report):
     out, results = report
     page = (out / "report.html").read_text()
@@ -55,6 +36,7 @@ def test_report_html_is_one_self_contained_file(report):
     assert not re.search(r"<script[^>]+src=", page)  # plotly.js inlined, nothing fetched
     assert not re.search(r"<link[^>]+href=\"?https?:", page)
     assert HOSTILE not in page  # escaped, not injected
+    assert 'id="load-chart"' not in page and "Latency under load" not in page  # no rates
     doc = json.loads((out / "results.json").read_text())
     assert html.render(doc) == page  # from results.json alone
     assert "KV cache saturated at 99 % from concurrency 1; 24 preemptions" in page
@@ -65,6 +47,7 @@ def test_chromium_renders_the_pareto_chart_and_the_table(report, tmp_path):
     page = out / "report.html"
     dom = browse(page, tmp_path / "profile", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
+    assert console(dom) == []  # no script error, no warning
     text = dom.stdout
     # Plotly marks a div it has drawn with js-plotly-plot and fills it with its SVG
     pareto = text[text.index('id="pareto-chart"'):text.index('id="ranked"')]
