@@ -4,7 +4,10 @@ Pure: documents in, Markdown out. The same trial id in both reports is compared 
 (the configuration did not change, only the measurement); otherwise best against best.
 Each value carries its ± when the report recorded one (its 95 % interval, as the schema
 spells it); a change no larger than the two measurements' combined ± is marked "within
-noise". A report without ± gets a fixed relative band (NOISE_REL) and says so. Reports
+noise". A report without ± gets a fixed relative band (NOISE_REL) and says so. An
+open-loop report (benchmark.load) adds its capacity (max_slo_rate ± interval) and the
+offered and achieved rate at the objective's point, and names its load; a base measured
+under another load is still compared, with the change said. Reports
 come in checked (runner/report/load.py), so fields are read as the schema defines them.
 """
 
@@ -15,7 +18,7 @@ from typing import Any
 
 from tuneops.ci import verdict
 from tuneops.ci.escape import code
-from tuneops.metrics import Direction, Slo, metric
+from tuneops.metrics import ACHIEVED_RATE, MAX_SLO_RATE, OFFERED_RATE, Direction, Slo, metric
 from tuneops.runner.report.load import Report, ReportTrial
 from tuneops.runner.report.markdown import fmt
 
@@ -47,6 +50,71 @@ def _values(trial: ReportTrial | None) -> dict[str, tuple[float | None, float | 
         out[check["metric"]] = (_num(check["value"]),
                                 half_width(check.get("low"), check.get("high")))
     return out
+
+
+# Open-loop reports (benchmark.load, type rate): the capacity found and, at the objective's
+# point, the rate asked for and the rate the load generator really sent at.
+RATE_ROWS = ((MAX_SLO_RATE, "capacity"), (OFFERED_RATE, "offered, at the objective's point"),
+             (ACHIEVED_RATE, "achieved, at the objective's point"))
+
+
+def load_of(report: Report | None) -> dict[str, Any] | None:
+    """The report's open-loop load (benchmark.load), None for closed-loop concurrency. The
+    report schema leaves benchmark open, so anything else there is no rate load."""
+    load = (report.doc.get("benchmark") or {}).get("load") if report is not None else None
+    return load if isinstance(load, dict) and load.get("type") == "rate" else None
+
+
+def _level(by_level: dict[str, Any], level: Any) -> str | None:
+    """The metrics key (a level as results.json spells it) of the score's level."""
+    want = _num(level)
+    return next((k for k in by_level if want is not None and float(k) == want), None)
+
+
+def _rate_values(report: Report, trial: ReportTrial | None
+                 ) -> dict[str, tuple[float | None, float | None]]:
+    """RATE_ROWS' metrics → (value, ±) at the objective's point of `trial` (the capacity
+    is the same at every rate, so any does for it); {} for a closed-loop report."""
+    if load_of(report) is None or trial is None or not trial.score:
+        return {}
+    obj = report.doc["objective"]
+    metrics = trial.entry.get("metrics") or {}
+    sc = obj.get("scenario") if obj.get("scenario") in metrics else next(iter(metrics), None)
+    by_level = metrics.get(sc) or {}
+    at = _level(by_level, trial.score.get("concurrency"))
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for name, _ in RATE_ROWS:
+        level = at if at is not None or name != MAX_SLO_RATE else next(iter(by_level), None)
+        if name == obj["metric"] or level is None:
+            continue  # the objective row shows it already
+        spread = (((trial.entry.get("spread") or {}).get(sc) or {}).get(level) or {}).get(
+            name) or {}
+        out[name] = (_num(by_level[level].get(name)),
+                     half_width(spread.get("low"), spread.get("high")))
+    return out
+
+
+def load_text(load: dict[str, Any] | None) -> str:
+    """A rate load in a few words, every string from the report in a code span."""
+    if load is None:
+        return "closed-loop concurrency"
+    rates = load.get("rates")
+    if isinstance(rates, dict):
+        what = (f"capacity search {fmt(_num(rates.get('low')))}–"
+                f"{fmt(_num(rates.get('high')))} req/s")
+    elif isinstance(rates, list):
+        what = "rates " + ", ".join(fmt(_num(r)) for r in rates[:12]) + " req/s"
+    else:
+        what = "rates not recorded"
+    burst = _num(load.get("burstiness"))
+    arrival = code(load.get("arrival")) + (f" (burstiness {fmt(burst)})" if burst else "")
+    return f"open loop, {arrival} arrivals, {what}"
+
+
+def _same_load(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    keys = ("type", "arrival", "burstiness", "rates", "requests", "duration_s")
+    return (a is None) == (b is None) and (a is None or all(a.get(k) == b.get(k)
+                                                            for k in keys))
 
 
 def _up(direction: Direction) -> bool:
@@ -119,14 +187,17 @@ def comparison(new: Report, old: Report | None, *,
             old_trial = old.best
             how = "best vs best" + (f" (main's best: {code(old_trial.trial_id)} — "
                                     f"{params_text(old_trial)})" if old_trial else "")
-    new_v, old_v = _values(best), _values(old_trial)
+    new_v = {**_values(best), **_rate_values(new, best)}
+    old_v = {**_values(old_trial), **(_rate_values(old, old_trial) if old is not None else {})}
+    rate_names = {name: what for name, what in RATE_ROWS}
     slo_limits: dict[str, list[Slo]] = {}  # metric -> its bounds (results.json: one per entry)
     for entry in new.doc["slos"]:  # validated by the loader: every entry is an SLO
         for slo in Slo.from_entry(entry):
             slo_limits.setdefault(slo.metric, []).append(slo)
     header = ["", new_label] + ([old_label, "Δ"] if old is not None else [])
     rows = []
-    names = ["objective"] + [m for m in new_v if m != "objective"]
+    names = ["objective"] + [m for m in new_v if m != "objective" and m not in rate_names]
+    names += [m for m in rate_names if m in new_v]
     if best is None:
         names = []
     for name in names:
@@ -134,6 +205,9 @@ def comparison(new: Report, old: Report | None, *,
             label = (f"{code(obj['metric'], table=True)} "
                      f"({code(direction.value, table=True)}, objective)")
             up = _up(direction)
+        elif name in rate_names:
+            label = f"{code(name, table=True)} ({rate_names[name]})"
+            up = _up(metric(name).direction)
         else:
             bound = ", ".join(f"{s.bound.symbol} {fmt(s.limit)}" for s in slo_limits.get(name, []))
             label = f"{code(name, table=True)} {bound} (SLO)"
@@ -156,6 +230,11 @@ def comparison(new: Report, old: Report | None, *,
         note = verdict.contention(trial.entry if trial is not None else None)
         if note:
             lines += [f"⚠️ {who}: {note}.", ""]
+    if load_of(new) is not None or load_of(old) is not None:
+        lines += [f"Load: {load_text(load_of(new))}"
+                  + ("" if old is None or _same_load(load_of(new), load_of(old)) else
+                     f" · **the load changed** ({old_label}: {load_text(load_of(old))}): the "
+                     "reports measure different traffic"), ""]
     if other_hw:
         lines += [other_hw, ""]
     elif old is None:
