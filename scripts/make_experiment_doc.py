@@ -240,6 +240,30 @@ Open-loop rates are measured for `text-to-text` with `D` or `N` scenarios, in th
 and `docker` modes; `ome` measures with a BenchmarkJob, which runs genai-bench at
 concurrency levels only, and is refused.
 
+**Reports of an open-loop run** show the load, not only the ranking (built from
+results.json alone, so `tuneops report` redraws them for any stored report):
+
+- `report.html` (self-contained, no network) adds three charts for the top 4 configurations
+  by the objective:
+  - *Latency under load*: TTFT and TPOT, p50 and p99, against the offered rate (log axis),
+    one curve per configuration, each point with its 95 % interval as error bars; the SLO
+    limits as red dashed lines on their panels; each trial's capacity (`max_slo_rate`) as a
+    dotted line in its colour, its interval shaded, and listed under the title.
+  - *Goodput under load*: good requests per second (`goodput_requests_per_s`, with
+    `slos[].perRequest`) against the offered rate, beside the diagonal a server that kept
+    every request good would follow; the capacities marked the same way. Without per-request
+    SLOs the page says how to get it.
+  - *Pareto across load*: output throughput (per GPU when trials hold GPUs) against the
+    ranking's latency at every measured rate of those configurations, each point labelled
+    with its rate; the points no other point beats on both axes are outlined (the
+    configuration worth running at each latency), the latency SLO drawn.
+- `report.md` gets an **Under load** table: one row per offered rate, one column per top
+  configuration, the ranking's latency (the first latency SLO, else `ttft.p99`) ± its
+  half-width with the SLO's ✅/❌/❔, then a **capacity** row (`max_slo_rate` ±) under a
+  capacity search; with goodput, the same table of good req/s. `plots/latency_vs_rate.png`
+  draws p99 TTFT and TPOT against the offered rate with the SLO lines and capacities. The
+  tables say `rate` where a closed-loop report says `conc.`.
+
 """
 
 CHECKS = f"""## Checks beyond the schema
