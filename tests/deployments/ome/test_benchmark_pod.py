@@ -113,14 +113,48 @@ def test_the_job_pod_gets_the_override_and_the_secrets_only_in_the_cluster_after
     assert SECRET_VALUE not in written
 
 
-def test_a_bisect_search_is_refused_in_the_cluster_not_cut_to_its_endpoints(tmp_path):
-    def errors(benchmark_in: str) -> list[str]:
-        path = write_sim_experiment(tmp_path / f"{benchmark_in}.yaml", "pvc://claim/x",
-                                    benchmarkIn=benchmark_in)
-        path.write_text(path.read_text().replace(
-            "  concurrency: [2]\n", "  concurrency: {search: bisect, low: 1, high: 8}\n"))
-        return [str(d) for d in validate_file(path)[1]]
+def _levels_experiment(tmp_path: Path, namespace: str, name: str, concurrency: str,
+                       slo: str, objective_level: str):
+    path = write_sim_experiment(tmp_path / f"{name}.yaml", "pvc://bench-results/tuneops",
+                                namespace=namespace)
+    text = path.read_text().replace("  concurrency: [2]\n", f"  concurrency: {concurrency}\n")
+    text = text.replace("objective:", f"slos: [{slo}]\nobjective:")
+    path.write_text(text.replace("concurrency: 2}", f"concurrency: {objective_level}}}"))
+    exp, errors = validate_file(path)
+    assert errors == [], errors  # validate no longer refuses a bisection in the cluster
+    return exp
 
-    cluster = [e for e in errors("cluster") if "bisect concurrency search" in e]
-    assert len(cluster) == 1 and "benchmarkIn: runner" in cluster[0], errors("cluster")
-    assert not any("bisect concurrency search" in e for e in errors("runner"))
+
+def _levels(command: list[str]) -> list[str]:
+    return [command[i + 1] for i, w in enumerate(command) if w == "--num-concurrency"]
+
+
+def test_a_bisection_in_the_cluster_runs_one_benchmark_job_per_level(
+        server, namespace, tmp_path):
+    """Goodput bisection through the stand-in: one BenchmarkJob per level, each at a
+    location of its own, the next level chosen by runner/bench/levels.py's walk from the
+    last job's result (test_levels_in_cluster.py covers the walk's choices and early stop
+    fast). Before, a bisection was refused: one job could only measure [low, high]."""
+    exp = _levels_experiment(tmp_path, namespace, "bisect", "{search: bisect, low: 1, high: 2}",
+                             "{metric: ttft.p99, max: 600000}", "max")  # held everywhere
+    mode = deployment_mode("ome")
+    backend = mode.backend(**mode.backend_options(exp), grace_s=2, poll_s=0.2)
+    launch = trial_launch(exp, make_plan(exp).trials[0], owner="sim-ome-e2e/run-1",
+                          gpus=(), log_dir=tmp_path / "logs")
+    with OmeStandIn(server, tmp_path / "kubeconfig", namespace, tmp_path / "pvcs") as ome:
+        deployment = backend.start(launch)
+        try:
+            backend.wait_healthy(deployment, timeout_s=60)
+            outcome = backend.benchmark(deployment, exp, tmp_path / "a" / "genai-bench",
+                                        genai_bench=bench)
+        finally:
+            backend.stop(deployment)
+        left = ome.wait_settled()
+    assert ome.errors == [] and left == []
+    assert outcome.ok, outcome.reason
+    assert [_levels(c) for c in ome.bench_history] == [["1"], ["2"]]
+    assert sorted(outcome.metrics["D(32,16)"]) == [1, 2]
+    assert {v["max_slo_concurrency"] for v in outcome.metrics["D(32,16)"].values()} == {2.0}
+    bases = [c[c.index("--experiment-base-dir") + 1] for c in ome.bench_history]
+    assert len(set(bases)) == 2 and all("-s0-c" in b for b in bases)  # a fresh place each
+    assert outcome.log_path and Path(outcome.log_path).read_text().count("benchmark") >= 2
