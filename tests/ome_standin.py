@@ -23,6 +23,10 @@ shapes, read from OME's source at commit 17b77eda (the commit schemas/crds/ome v
   against the base model with OME's matcher (the port in deployments/ome/matcher.py) and,
   on a mismatch, records a Warning Event ``RuntimeValidationError`` with OME's text
   (pkg/controller/v1beta1/inferenceservice/controller.go:233-238) and starts nothing;
+- the engine pod is placed as kube-scheduler places it (``_place``): node taints against the
+  pod's tolerations, OME's model-ready node selector, required node affinity and the
+  GPUs left of the node's allocatable filter; preferred node affinity chooses; a pod that
+  fits nowhere stays Pending with kube's Unschedulable condition and FailedScheduling Event;
 - an engine that crash-loops sets ``modelStatus`` BlockedByFailedLoad / ModelLoadFailed
   with its exit code (status/status_util.go:296-303, status_reconciler.go:204-210);
 - any other pod that mounts a claim runs its command here with the mount rewritten to the
@@ -102,6 +106,35 @@ class Bench:
     job: dict = field(default_factory=dict)  # the manifest as last listed
 
 
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+
+
+@dataclass
+class PodNeeds:
+    """An engine pod's scheduling asks, after OME merged the service over the runtime."""
+
+    selector: dict[str, str]
+    required: list[dict]  # nodeSelectorTerms: any one must match
+    preferred: list[dict]  # {weight, preference: a nodeSelectorTerm}
+    tolerations: list[dict]
+    gpus: int
+
+
+def tolerates(toleration: dict, taint: dict) -> bool:
+    """k8s.io/api core/v1 toleration.go ToleratesTaint: the effects agree (an empty
+    effect matches all), an empty key with Exists matches every taint, else the keys agree
+    and the operator is Exists, or Equal (the default) with the same value."""
+    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if not toleration.get("key"):
+        return operator == "Exists"
+    if toleration["key"] != taint.get("key"):
+        return False
+    return operator == "Exists" or (toleration.get("value") or "") == (taint.get("value") or "")
+
+
 @dataclass
 class OmeStandIn:
     server: ApiServer
@@ -112,6 +145,8 @@ class OmeStandIn:
     nodes: dict[str, str] = field(default_factory=lambda: {
         "gpu-node-a": "NVIDIA-H100-80GB-HBM3", "gpu-node-b": "NVIDIA-H100-80GB-HBM3"})
     gpus_per_node: int = 8  # each node's allocatable nvidia.com/gpu
+    # each node's taints ({key, value, effect}), as a GPU operator or a team's pool sets them
+    taints: dict[str, list[dict]] = field(default_factory=dict)
     model_nodes: tuple[str, ...] | None = None  # where the agent has the model (None: all)
     claims: tuple[str, ...] = ("bench-results", "claim")  # PVCs in the namespace
     webhooks_up: bool = True  # OME's webhook Service has a ready endpoint
@@ -150,7 +185,7 @@ class OmeStandIn:
 
     def __enter__(self) -> OmeStandIn:
         seed_cluster(self.core, self.namespace, self.nodes, self.gpu_product_label,
-                     self.gpus_per_node, self.claims, self.webhooks_up)
+                     self.gpus_per_node, self.claims, self.webhooks_up, self.taints)
         for claim in self.claims:
             (self.pvc_root / claim).mkdir(parents=True, exist_ok=True)
         self._thread.start()
@@ -246,11 +281,14 @@ class OmeStandIn:
                 GROUP, VERSION, "clusterbasemodels", name,
                 {"status": {"state": "Ready", "nodesReady": nodes, "lifecycle": "Ready"}})
 
-    def _requirements(self, isvc: dict) -> tuple[dict, list, int]:
+    def _requirements(self, isvc: dict) -> PodNeeds:
         """What the engine pod asks the scheduler for: OME's model-ready node selector
-        (pkg/controller/v1beta1/inferenceservice/utils/utils.go:110-135), the required
-        node affinity and the GPUs of the engine as merged over the runtime's
-        (utils/merging.go:105-121: the service's fields win)."""
+        (pkg/controller/v1beta1/inferenceservice/utils/utils.go:110-135), and the node
+        selector, node affinity, tolerations and GPUs of the service's engine as OME merges
+        it over the runtime's engineConfig (utils/merging.go:105-121 MergeEngineSpec, a
+        strategic merge patch: nodeSelector merges key by key, a list without a patch merge
+        key (tolerations, nodeSelectorTerms) is the service's when it sets one, else the
+        runtime's; k8s.io/api core/v1 PodSpec)."""
         spec = isvc.get("spec") or {}
         engine = spec.get("engine") or {}
         runtime = {}
@@ -264,42 +302,69 @@ class OmeStandIn:
                 runtime = {}
         selector = {**(runtime.get("nodeSelector") or {}), **(engine.get("nodeSelector") or {})}
         selector.setdefault(model_label((spec.get("model") or {}).get("name", "")), "Ready")
-        affinity = engine.get("affinity") or runtime.get("affinity") or {}
-        terms = (((affinity.get("nodeAffinity") or {}).get(
-            "requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
-            or [])
+        mine, theirs = ((engine.get("affinity") or {}).get("nodeAffinity") or {},
+                        (runtime.get("affinity") or {}).get("nodeAffinity") or {})
+        required = mine.get(REQUIRED) or theirs.get(REQUIRED) or {}
+        preferred = mine.get(PREFERRED) or theirs.get(PREFERRED) or []
         runner = engine.get("runner") or {}
         resources = runner.get("resources") or (runtime.get("runner") or {}).get(
             "resources") or {}
         gpus = int((resources.get("limits") or resources.get("requests") or {}).get(GPU, 0))
-        return selector, terms, gpus
+        tolerations = engine.get("tolerations") or runtime.get("tolerations") or []
+        return PodNeeds(selector, required.get("nodeSelectorTerms") or [], preferred,
+                        tolerations, gpus)
 
     def _used_gpus(self, node: str) -> int:
         return sum(e.gpus for e in self.engines.values() if e.node == node)
 
     def _place(self, isvc: dict) -> tuple[str | None, int, str]:
-        """kube-scheduler's filters for the engine pod (kubernetes.io/docs/concepts/
-        scheduling-eviction/assign-pod-node: nodeSelector and required node affinity;
-        .../resource-bin-packing and manage-resources-containers: requests must fit the
-        node's allocatable less what placed pods requested). Returns (node, gpus, why not):
-        the first fitting node by name (scoring is not played), or None and the
-        scheduler's FailedScheduling text."""
-        selector, terms, gpus = self._requirements(isvc)
+        """kube-scheduler for the engine pod. Filters, in the default profile's order
+        (pkg/scheduler/apis/config/v1/default_plugins.go: TaintToleration, NodeAffinity,
+        NodeResourcesFit): every NoSchedule/NoExecute taint of the node tolerated
+        (kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration), the node
+        selector and required node affinity (.../assign-pod-node), the GPUs asked for within
+        the node's allocatable less what placed pods asked for (.../manage-resources-
+        containers). Of the nodes left, the one with the highest sum of matching preferred
+        node-affinity weights, then the fewest untolerated PreferNoSchedule taints
+        (NodeAffinity's and TaintToleration's Score); ties go to the first by name (the real
+        scheduler picks at random). Returns (node, gpus, why not): None and the scheduler's
+        FailedScheduling text when no node fits."""
+        needs = self._requirements(isvc)
         counts: dict[str, int] = {}
+        fits: list[tuple[int, int, str]] = []
         for node in sorted(self.nodes):
-            labels = self.core.read_node(node).metadata.labels or {}
-            if any(labels.get(k) != v for k, v in selector.items()) or (
-                    terms and not any(_term_matches(t, labels) for t in terms)):
+            found = self.core.read_node(node)
+            labels = found.metadata.labels or {}
+            taints = [t.to_dict() for t in (found.spec.taints or [])]
+            blocking = [t for t in taints if t["effect"] in ("NoSchedule", "NoExecute")
+                        and not any(tolerates(tol, t) for tol in needs.tolerations)]
+            allocatable = int(((found.status.allocatable or {}) if found.status else {}
+                               ).get(GPU, 0))
+            if blocking:
+                # tainttoleration/taint_toleration.go Filter: the first taint not tolerated,
+                # "node(s) had untolerated taint {key: value}" (value empty: "{key: }")
+                key, value = blocking[0]["key"], blocking[0].get("value") or ""
+                why = f"node(s) had untolerated taint {{{key}: {value}}}"
+            elif any(labels.get(k) != v for k, v in needs.selector.items()) or (
+                    needs.required and not any(_term_matches(t, labels)
+                                               for t in needs.required)):
                 why = "node(s) didn't match Pod's node affinity/selector"
-            elif self.gpus_per_node - self._used_gpus(node) < gpus:
+            elif allocatable - self._used_gpus(node) < needs.gpus:
                 why = f"Insufficient {GPU}"
             else:
-                return node, gpus, ""
+                weight = sum(int(p.get("weight", 0)) for p in needs.preferred
+                             if _term_matches(p.get("preference") or {}, labels))
+                soft = sum(1 for t in taints if t["effect"] == "PreferNoSchedule"
+                           and not any(tolerates(tol, t) for tol in needs.tolerations))
+                fits.append((-weight, soft, node))
+                continue
             counts[why] = counts.get(why, 0) + 1
+        if fits:
+            return min(fits)[2], needs.gpus, ""
         # pkg/scheduler/schedule_one.go FitError.Error(): "0/N nodes are available: " and
         # the reasons with their node counts, sorted
         reasons = ", ".join(sorted(f"{n} {why}" for why, n in counts.items()))
-        return None, gpus, f"0/{len(self.nodes)} nodes are available: {reasons}."
+        return None, needs.gpus, f"0/{len(self.nodes)} nodes are available: {reasons}."
 
     def _unschedulable(self, isvc: dict, why: str) -> None:
         """The engine pod left Pending as kube-scheduler leaves it: PodScheduled=False,
@@ -800,7 +865,8 @@ WEBHOOK_NAMESPACE, WEBHOOK_SERVICE = "ome", "ome-webhook-server-service"
 
 def seed_cluster(core: client.CoreV1Api, namespace: str, nodes: dict[str, str],
                  gpu_product_label: str = "nvidia.com/gpu.product", gpus_per_node: int = 8,
-                 claims: tuple[str, ...] = ("bench-results",), webhooks_up: bool = True) -> None:
+                 claims: tuple[str, ...] = ("bench-results",), webhooks_up: bool = True,
+                 taints: dict[str, list[dict]] | None = None) -> None:
     """What a cluster with OME installed has before a run: GPU nodes labelled by GPU
     feature discovery with their allocatable GPUs, the result claims in the namespace,
     and OME's webhooks (install_webhooks)."""
@@ -809,6 +875,7 @@ def seed_cluster(core: client.CoreV1Api, namespace: str, nodes: dict[str, str],
         core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {
             "name": node, "labels": {gpu_product_label: product,
                                      "kubernetes.io/hostname": node}},
+            "spec": {"taints": list((taints or {}).get(node, []))},
             "status": {"capacity": {GPU: gpus}, "allocatable": {GPU: gpus}}})
     for claim in claims:
         core.create_namespaced_persistent_volume_claim(namespace, {
