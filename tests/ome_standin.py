@@ -27,6 +27,10 @@ shapes, read from OME's source at commit 17b77eda (the commit schemas/crds/ome v
   pod's tolerations, OME's model-ready node selector, required node affinity and the
   GPUs left of the node's allocatable filter; preferred node affinity chooses; a pod that
   fits nowhere stays Pending with kube's Unschedulable condition and FailedScheduling Event;
+- OME's validating webhooks run on create (``_admit``): an InferenceService name against
+  IsvcNameFmt, a BenchmarkJob's endpoint and traffic scenarios against its task's
+  pattern; a denial is a 403 with the API server's 'admission webhook ... denied the
+  request' text and nothing is stored;
 - an engine that crash-loops sets ``modelStatus`` BlockedByFailedLoad / ModelLoadFailed
   with its exit code (status/status_util.go:296-303, status_reconciler.go:204-210);
 - any other pod that mounts a claim runs its command here with the mount rewritten to the
@@ -52,9 +56,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kmock
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tuneops.deployments.ome.matcher import runtime_mismatches
+from tuneops.deployments.ome.webhooks import ISVC_NAME, SCENARIO_PATTERNS
 
 from tests.kube_helpers import ApiServer
 
@@ -62,6 +68,7 @@ GROUP, VERSION = "ome.io", "v1beta1"
 GPU = "nvidia.com/gpu"
 POD_LABEL, COMPONENT = "ome.io/inferenceservice", "component"
 ROOT = Path(__file__).resolve().parent.parent
+ISVC_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"  # inference_service_validation.go:25 IsvcNameFmt
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -119,6 +126,35 @@ class PodNeeds:
     preferred: list[dict]  # {weight, preference: a nodeSelectorTerm}
     tolerations: list[dict]
     gpus: int
+
+
+def admit_inference_service(name: str) -> str | None:
+    """pkg/webhook/admission/isvc/inference_service_validation.go:25-33,127-131
+    (validateInferenceServiceName, the first check of ValidateCreate): why it is denied."""
+    if ISVC_NAME.match(name):
+        return None
+    return f"invalid InferenceService name {json.dumps(name)}, must match {json.dumps(ISVC_FMT)}"
+
+
+def admit_benchmark_job(spec: dict) -> str | None:
+    """pkg/webhook/admission/benchmark/benchmark_webhook.go:46-56,107-113,140-151: the
+    endpoint named once, then each traffic scenario against its task's pattern."""
+    endpoint = spec.get("endpoint") or {}
+    if bool(endpoint.get("endpoint")) == bool(endpoint.get("inferenceService")):
+        return "invalid endpoint: " + ("endpoint and InferenceService cannot be specified "
+                                       "together" if endpoint else
+                                       "endpoint or InferenceService must be specified")
+    task = spec.get("task") or ""
+    pattern = SCENARIO_PATTERNS.get(task)
+    for scenario in spec.get("trafficScenarios") or []:
+        if pattern is None:
+            why = f"no validation pattern defined for task: {task}"
+        elif not pattern.search(scenario):  # Go's MatchString searches
+            why = f"invalid scenario format for task '{task}': {scenario}"
+        else:
+            continue
+        return f"invalid traffic scenarios: failed to validate scenario '{scenario}': {why}"
+    return None
 
 
 def tolerates(toleration: dict, taint: dict) -> bool:
@@ -186,6 +222,10 @@ class OmeStandIn:
     def __enter__(self) -> OmeStandIn:
         seed_cluster(self.core, self.namespace, self.nodes, self.gpu_product_label,
                      self.gpus_per_node, self.claims, self.webhooks_up, self.taints)
+        if self.webhooks_up:
+            for plural in ("inferenceservices", "benchmarkjobs"):
+                self.server.emulator[f"post /apis/{GROUP}/{VERSION}/namespaces/"
+                                     f"{self.namespace}/{plural}"] << self._admit
         for claim in self.claims:
             (self.pvc_root / claim).mkdir(parents=True, exist_ok=True)
         self._thread.start()
@@ -199,6 +239,32 @@ class OmeStandIn:
         for bench in self.benches.values():
             if bench.proc is not None:
                 _kill(bench.proc)
+
+    def _admit(self, request: kmock.Request) -> object:
+        """OME's validating webhooks, called by the API server before it stores a created
+        InferenceService or BenchmarkJob (config/webhook/manifests.yaml:58-83, 166-191). A
+        denial is controller-runtime's admission.Denied: HTTP 403, and the API server's
+        Status message 'admission webhook "<name>" denied the request: <why>'
+        (k8s.io/apiserver admission/plugin/webhook/errors ToStatusErr). Otherwise the
+        request goes on to the store (kmock: NotImplemented passes it on). Runs on the
+        emulator's loop: no API calls here."""
+        obj = request.data if isinstance(request.data, dict) else {}
+        name = (obj.get("metadata") or {}).get("name") or ""
+        if request.url.path.endswith("/inferenceservices"):
+            webhook = "inferenceservice.ome-webhook-server.validator"
+            why = admit_inference_service(name)
+        else:
+            webhook = "benchmarkjob.ome-webhook-server.validator"
+            why = admit_benchmark_job(obj.get("spec") or {})
+        if why is None:
+            return NotImplemented
+        # kmock stores a created object before any reaction runs; a denied one never is
+        plural = request.url.path.rsplit("/", 1)[-1]
+        del self.server.emulator.objects[f"{GROUP}/{VERSION}/{plural}", self.namespace, name]
+        return kmock.Response(status=403, payload={
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": f'admission webhook "{webhook}" denied the request: {why}',
+            "reason": "Forbidden", "code": 403})
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_s):
