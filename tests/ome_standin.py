@@ -23,6 +23,14 @@ shapes, read from OME's source at commit 17b77eda (the commit schemas/crds/ome v
   against the base model with OME's matcher (the port in deployments/ome/matcher.py) and,
   on a mismatch, records a Warning Event ``RuntimeValidationError`` with OME's text
   (pkg/controller/v1beta1/inferenceservice/controller.go:233-238) and starts nothing;
+- the engine pod is placed as kube-scheduler places it (``_place``): node taints against the
+  pod's tolerations, OME's model-ready node selector, required node affinity and the
+  GPUs left of the node's allocatable filter; preferred node affinity chooses; a pod that
+  fits nowhere stays Pending with kube's Unschedulable condition and FailedScheduling Event;
+- OME's validating webhooks run on create (``_admit``): an InferenceService name against
+  IsvcNameFmt, a BenchmarkJob's endpoint and traffic scenarios against its task's
+  pattern; a denial is a 403 with the API server's 'admission webhook ... denied the
+  request' text and nothing is stored;
 - an engine that crash-loops sets ``modelStatus`` BlockedByFailedLoad / ModelLoadFailed
   with its exit code (status/status_util.go:296-303, status_reconciler.go:204-210);
 - any other pod that mounts a claim runs its command here with the mount rewritten to the
@@ -48,9 +56,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kmock
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tuneops.deployments.ome.matcher import runtime_mismatches
+from tuneops.deployments.ome.webhooks import ISVC_NAME, SCENARIO_PATTERNS
 
 from tests.kube_helpers import ApiServer
 
@@ -58,6 +68,7 @@ GROUP, VERSION = "ome.io", "v1beta1"
 GPU = "nvidia.com/gpu"
 POD_LABEL, COMPONENT = "ome.io/inferenceservice", "component"
 ROOT = Path(__file__).resolve().parent.parent
+ISVC_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"  # inference_service_validation.go:25 IsvcNameFmt
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -102,6 +113,64 @@ class Bench:
     job: dict = field(default_factory=dict)  # the manifest as last listed
 
 
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+
+
+@dataclass
+class PodNeeds:
+    """An engine pod's scheduling asks, after OME merged the service over the runtime."""
+
+    selector: dict[str, str]
+    required: list[dict]  # nodeSelectorTerms: any one must match
+    preferred: list[dict]  # {weight, preference: a nodeSelectorTerm}
+    tolerations: list[dict]
+    gpus: int
+
+
+def admit_inference_service(name: str) -> str | None:
+    """pkg/webhook/admission/isvc/inference_service_validation.go:25-33,127-131
+    (validateInferenceServiceName, the first check of ValidateCreate): why it is denied."""
+    if ISVC_NAME.match(name):
+        return None
+    return f"invalid InferenceService name {json.dumps(name)}, must match {json.dumps(ISVC_FMT)}"
+
+
+def admit_benchmark_job(spec: dict) -> str | None:
+    """pkg/webhook/admission/benchmark/benchmark_webhook.go:46-56,107-113,140-151: the
+    endpoint named once, then each traffic scenario against its task's pattern."""
+    endpoint = spec.get("endpoint") or {}
+    if bool(endpoint.get("endpoint")) == bool(endpoint.get("inferenceService")):
+        return "invalid endpoint: " + ("endpoint and InferenceService cannot be specified "
+                                       "together" if endpoint else
+                                       "endpoint or InferenceService must be specified")
+    task = spec.get("task") or ""
+    pattern = SCENARIO_PATTERNS.get(task)
+    for scenario in spec.get("trafficScenarios") or []:
+        if pattern is None:
+            why = f"no validation pattern defined for task: {task}"
+        elif not pattern.search(scenario):  # Go's MatchString searches
+            why = f"invalid scenario format for task '{task}': {scenario}"
+        else:
+            continue
+        return f"invalid traffic scenarios: failed to validate scenario '{scenario}': {why}"
+    return None
+
+
+def tolerates(toleration: dict, taint: dict) -> bool:
+    """k8s.io/api core/v1 toleration.go ToleratesTaint: the effects agree (an empty
+    effect matches all), an empty key with Exists matches every taint, else the keys agree
+    and the operator is Exists, or Equal (the default) with the same value."""
+    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if not toleration.get("key"):
+        return operator == "Exists"
+    if toleration["key"] != taint.get("key"):
+        return False
+    return operator == "Exists" or (toleration.get("value") or "") == (taint.get("value") or "")
+
+
 @dataclass
 class OmeStandIn:
     server: ApiServer
@@ -112,6 +181,8 @@ class OmeStandIn:
     nodes: dict[str, str] = field(default_factory=lambda: {
         "gpu-node-a": "NVIDIA-H100-80GB-HBM3", "gpu-node-b": "NVIDIA-H100-80GB-HBM3"})
     gpus_per_node: int = 8  # each node's allocatable nvidia.com/gpu
+    # each node's taints ({key, value, effect}), as a GPU operator or a team's pool sets them
+    taints: dict[str, list[dict]] = field(default_factory=dict)
     model_nodes: tuple[str, ...] | None = None  # where the agent has the model (None: all)
     claims: tuple[str, ...] = ("bench-results", "claim")  # PVCs in the namespace
     webhooks_up: bool = True  # OME's webhook Service has a ready endpoint
@@ -150,7 +221,11 @@ class OmeStandIn:
 
     def __enter__(self) -> OmeStandIn:
         seed_cluster(self.core, self.namespace, self.nodes, self.gpu_product_label,
-                     self.gpus_per_node, self.claims, self.webhooks_up)
+                     self.gpus_per_node, self.claims, self.webhooks_up, self.taints)
+        if self.webhooks_up:
+            for plural in ("inferenceservices", "benchmarkjobs"):
+                self.server.emulator[f"post /apis/{GROUP}/{VERSION}/namespaces/"
+                                     f"{self.namespace}/{plural}"] << self._admit
         for claim in self.claims:
             (self.pvc_root / claim).mkdir(parents=True, exist_ok=True)
         self._thread.start()
@@ -164,6 +239,32 @@ class OmeStandIn:
         for bench in self.benches.values():
             if bench.proc is not None:
                 _kill(bench.proc)
+
+    def _admit(self, request: kmock.Request) -> object:
+        """OME's validating webhooks, called by the API server before it stores a created
+        InferenceService or BenchmarkJob (config/webhook/manifests.yaml:58-83, 166-191). A
+        denial is controller-runtime's admission.Denied: HTTP 403, and the API server's
+        Status message 'admission webhook "<name>" denied the request: <why>'
+        (k8s.io/apiserver admission/plugin/webhook/errors ToStatusErr). Otherwise the
+        request goes on to the store (kmock: NotImplemented passes it on). Runs on the
+        emulator's loop: no API calls here."""
+        obj = request.data if isinstance(request.data, dict) else {}
+        name = (obj.get("metadata") or {}).get("name") or ""
+        if request.url.path.endswith("/inferenceservices"):
+            webhook = "inferenceservice.ome-webhook-server.validator"
+            why = admit_inference_service(name)
+        else:
+            webhook = "benchmarkjob.ome-webhook-server.validator"
+            why = admit_benchmark_job(obj.get("spec") or {})
+        if why is None:
+            return NotImplemented
+        # kmock stores a created object before any reaction runs; a denied one never is
+        plural = request.url.path.rsplit("/", 1)[-1]
+        del self.server.emulator.objects[f"{GROUP}/{VERSION}/{plural}", self.namespace, name]
+        return kmock.Response(status=403, payload={
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": f'admission webhook "{webhook}" denied the request: {why}',
+            "reason": "Forbidden", "code": 403})
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_s):
@@ -246,11 +347,14 @@ class OmeStandIn:
                 GROUP, VERSION, "clusterbasemodels", name,
                 {"status": {"state": "Ready", "nodesReady": nodes, "lifecycle": "Ready"}})
 
-    def _requirements(self, isvc: dict) -> tuple[dict, list, int]:
+    def _requirements(self, isvc: dict) -> PodNeeds:
         """What the engine pod asks the scheduler for: OME's model-ready node selector
-        (pkg/controller/v1beta1/inferenceservice/utils/utils.go:110-135), the required
-        node affinity and the GPUs of the engine as merged over the runtime's
-        (utils/merging.go:105-121: the service's fields win)."""
+        (pkg/controller/v1beta1/inferenceservice/utils/utils.go:110-135), and the node
+        selector, node affinity, tolerations and GPUs of the service's engine as OME merges
+        it over the runtime's engineConfig (utils/merging.go:105-121 MergeEngineSpec, a
+        strategic merge patch: nodeSelector merges key by key, a list without a patch merge
+        key (tolerations, nodeSelectorTerms) is the service's when it sets one, else the
+        runtime's; k8s.io/api core/v1 PodSpec)."""
         spec = isvc.get("spec") or {}
         engine = spec.get("engine") or {}
         runtime = {}
@@ -264,42 +368,69 @@ class OmeStandIn:
                 runtime = {}
         selector = {**(runtime.get("nodeSelector") or {}), **(engine.get("nodeSelector") or {})}
         selector.setdefault(model_label((spec.get("model") or {}).get("name", "")), "Ready")
-        affinity = engine.get("affinity") or runtime.get("affinity") or {}
-        terms = (((affinity.get("nodeAffinity") or {}).get(
-            "requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
-            or [])
+        mine, theirs = ((engine.get("affinity") or {}).get("nodeAffinity") or {},
+                        (runtime.get("affinity") or {}).get("nodeAffinity") or {})
+        required = mine.get(REQUIRED) or theirs.get(REQUIRED) or {}
+        preferred = mine.get(PREFERRED) or theirs.get(PREFERRED) or []
         runner = engine.get("runner") or {}
         resources = runner.get("resources") or (runtime.get("runner") or {}).get(
             "resources") or {}
         gpus = int((resources.get("limits") or resources.get("requests") or {}).get(GPU, 0))
-        return selector, terms, gpus
+        tolerations = engine.get("tolerations") or runtime.get("tolerations") or []
+        return PodNeeds(selector, required.get("nodeSelectorTerms") or [], preferred,
+                        tolerations, gpus)
 
     def _used_gpus(self, node: str) -> int:
         return sum(e.gpus for e in self.engines.values() if e.node == node)
 
     def _place(self, isvc: dict) -> tuple[str | None, int, str]:
-        """kube-scheduler's filters for the engine pod (kubernetes.io/docs/concepts/
-        scheduling-eviction/assign-pod-node: nodeSelector and required node affinity;
-        .../resource-bin-packing and manage-resources-containers: requests must fit the
-        node's allocatable less what placed pods requested). Returns (node, gpus, why not):
-        the first fitting node by name (scoring is not played), or None and the
-        scheduler's FailedScheduling text."""
-        selector, terms, gpus = self._requirements(isvc)
+        """kube-scheduler for the engine pod. Filters, in the default profile's order
+        (pkg/scheduler/apis/config/v1/default_plugins.go: TaintToleration, NodeAffinity,
+        NodeResourcesFit): every NoSchedule/NoExecute taint of the node tolerated
+        (kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration), the node
+        selector and required node affinity (.../assign-pod-node), the GPUs asked for within
+        the node's allocatable less what placed pods asked for (.../manage-resources-
+        containers). Of the nodes left, the one with the highest sum of matching preferred
+        node-affinity weights, then the fewest untolerated PreferNoSchedule taints
+        (NodeAffinity's and TaintToleration's Score); ties go to the first by name (the real
+        scheduler picks at random). Returns (node, gpus, why not): None and the scheduler's
+        FailedScheduling text when no node fits."""
+        needs = self._requirements(isvc)
         counts: dict[str, int] = {}
+        fits: list[tuple[int, int, str]] = []
         for node in sorted(self.nodes):
-            labels = self.core.read_node(node).metadata.labels or {}
-            if any(labels.get(k) != v for k, v in selector.items()) or (
-                    terms and not any(_term_matches(t, labels) for t in terms)):
+            found = self.core.read_node(node)
+            labels = found.metadata.labels or {}
+            taints = [t.to_dict() for t in (found.spec.taints or [])]
+            blocking = [t for t in taints if t["effect"] in ("NoSchedule", "NoExecute")
+                        and not any(tolerates(tol, t) for tol in needs.tolerations)]
+            allocatable = int(((found.status.allocatable or {}) if found.status else {}
+                               ).get(GPU, 0))
+            if blocking:
+                # tainttoleration/taint_toleration.go Filter: the first taint not tolerated,
+                # "node(s) had untolerated taint {key: value}" (value empty: "{key: }")
+                key, value = blocking[0]["key"], blocking[0].get("value") or ""
+                why = f"node(s) had untolerated taint {{{key}: {value}}}"
+            elif any(labels.get(k) != v for k, v in needs.selector.items()) or (
+                    needs.required and not any(_term_matches(t, labels)
+                                               for t in needs.required)):
                 why = "node(s) didn't match Pod's node affinity/selector"
-            elif self.gpus_per_node - self._used_gpus(node) < gpus:
+            elif allocatable - self._used_gpus(node) < needs.gpus:
                 why = f"Insufficient {GPU}"
             else:
-                return node, gpus, ""
+                weight = sum(int(p.get("weight", 0)) for p in needs.preferred
+                             if _term_matches(p.get("preference") or {}, labels))
+                soft = sum(1 for t in taints if t["effect"] == "PreferNoSchedule"
+                           and not any(tolerates(tol, t) for tol in needs.tolerations))
+                fits.append((-weight, soft, node))
+                continue
             counts[why] = counts.get(why, 0) + 1
+        if fits:
+            return min(fits)[2], needs.gpus, ""
         # pkg/scheduler/schedule_one.go FitError.Error(): "0/N nodes are available: " and
         # the reasons with their node counts, sorted
         reasons = ", ".join(sorted(f"{n} {why}" for why, n in counts.items()))
-        return None, gpus, f"0/{len(self.nodes)} nodes are available: {reasons}."
+        return None, needs.gpus, f"0/{len(self.nodes)} nodes are available: {reasons}."
 
     def _unschedulable(self, isvc: dict, why: str) -> None:
         """The engine pod left Pending as kube-scheduler leaves it: PodScheduled=False,
@@ -800,7 +931,8 @@ WEBHOOK_NAMESPACE, WEBHOOK_SERVICE = "ome", "ome-webhook-server-service"
 
 def seed_cluster(core: client.CoreV1Api, namespace: str, nodes: dict[str, str],
                  gpu_product_label: str = "nvidia.com/gpu.product", gpus_per_node: int = 8,
-                 claims: tuple[str, ...] = ("bench-results",), webhooks_up: bool = True) -> None:
+                 claims: tuple[str, ...] = ("bench-results",), webhooks_up: bool = True,
+                 taints: dict[str, list[dict]] | None = None) -> None:
     """What a cluster with OME installed has before a run: GPU nodes labelled by GPU
     feature discovery with their allocatable GPUs, the result claims in the namespace,
     and OME's webhooks (install_webhooks)."""
@@ -809,6 +941,7 @@ def seed_cluster(core: client.CoreV1Api, namespace: str, nodes: dict[str, str],
         core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {
             "name": node, "labels": {gpu_product_label: product,
                                      "kubernetes.io/hostname": node}},
+            "spec": {"taints": list((taints or {}).get(node, []))},
             "status": {"capacity": {GPU: gpus}, "allocatable": {GPU: gpus}}})
     for claim in claims:
         core.create_namespaced_persistent_volume_claim(namespace, {

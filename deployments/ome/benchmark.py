@@ -3,14 +3,19 @@
 ``benchmark`` applies the trial's rendered BenchmarkJob (owned like its InferenceService),
 waits for OME's ``status.state`` Completed or Failed, reads genai-bench's files back from
 ``outputLocation`` (results.py: a reader pod for ``pvc://``, boto3 for ``s3://``), parses
-them with the parser local runs use and deletes the job. With ``benchmarkIn: runner`` it
-measures here instead. A mixin of ``OmeBackend``, which provides the API calls it uses
-(``_call``, ``objects``, ``core``, ``_owned``, ``_pod_log``) and its settings.
+them with the parser local runs use and deletes the job. When the runner must decide
+between levels (early stop, goodput bisection) each level is a BenchmarkJob of its own and
+runner/bench/levels.py's walk picks the next from the last one's result. With
+``benchmarkIn: runner`` it measures here instead. A mixin of ``OmeBackend``, which
+provides the API calls it uses (``_call``, ``objects``, ``core``, ``_owned``, ``_pod_log``)
+and its settings.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -42,6 +47,22 @@ def _redact_params(text: str) -> str:
     return _CREDENTIAL_PARAM.sub(lambda m: m.group(1) + secrets.MASK, text)
 
 
+def by_level(exp: Any) -> bool:
+    """Whether the runner must decide between levels (one BenchmarkJob each): a goodput
+    bisection, or early stop that could skip a level (more than one level and an SLO over
+    requests). Otherwise one job measures every level, as it always did: one pod, one
+    genai-bench start."""
+    b = exp.benchmark
+    if b.concurrency_search == "bisect":
+        return True
+    return bool(b.early_stop and len(b.concurrency) > 1
+                and any(slo.can_stop_early for slo in exp.slos))
+
+
+class _Cancelled(Exception):
+    """The run was cancelled while a level's BenchmarkJob ran."""
+
+
 class ClusterBenchmarks:
     """Measuring a ready trial where it runs."""
 
@@ -62,23 +83,113 @@ class ClusterBenchmarks:
                                 "BenchmarkJob to measure it in the cluster")
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        log = out_dir / BENCH_LOG
+        log.unlink(missing_ok=True)  # a retried attempt's folder: only this measurement's log
         if not handle.warmed and exp.benchmark.warmup_requests > 0:
             self._warm_up(handle, exp, out_dir, cancel)
             handle.warmed = True
         t0 = time.monotonic()
-        # a location of its own: no earlier repeat, attempt or run left anything there
-        job = ome_results.for_measurement(handle.benchmark,
+        if by_level(exp):
+            outcome = self._measure_by_level(deployment, exp, out_dir, bench, cancel)
+        else:
+            outcome = self._measure_at_once(deployment, exp, out_dir, bench, cancel)
+        outcome.log_path = str(log)
+        outcome.duration_s = round(time.monotonic() - t0, 3)
+        return outcome
+
+    def _measure_at_once(self, deployment: Deployment, exp: Any, out_dir: Path, bench: Any,
+                         cancel: threading.Event | None) -> Any:
+        """Every scenario and level in one BenchmarkJob, at a location of its own (no
+        earlier repeat, attempt or run left anything there)."""
+        job = ome_results.for_measurement(deployment.handle.benchmark,
                                           ome_results.measurement_key(out_dir))
+        folder = out_dir / bench.RESULTS_FOLDER
+        state, message = self._run_job(deployment, job, folder, out_dir / BENCH_LOG,
+                                       bench.timeout_for(exp) + SCHEDULE_SLACK_S, cancel)
+        if state == "Cancelled":
+            return bench.BenchOutcome(ok=False, cancelled=True, reason="benchmark cancelled")
+        expected = [(s, int(c)) for s in exp.benchmark.traffic_scenarios
+                    for c in exp.benchmark.concurrency]
+        outcome = bench.parse_results(folder, gpu_count=max(deployment.launch.gpu_count, 1),
+                                      expected=expected, request_slos=exp.request_slos)
+        if state == "Failed" and (not outcome.ok or outcome.missing):
+            namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+            detail = outcome.reason or ("missing runs: " + ", ".join(outcome.missing)
+                                        if outcome.missing else "")
+            tail = bench.log_tail(out_dir / BENCH_LOG)
+            outcome.ok = False
+            outcome.reason = (f"BenchmarkJob {namespace}/{name} failed: {message or 'no message'}"
+                              + (f"; {detail}" if detail else "") + (f"\n{tail}" if tail else ""))
+        return outcome
+
+    def _measure_by_level(self, deployment: Deployment, exp: Any, out_dir: Path, bench: Any,
+                          cancel: threading.Event | None) -> Any:
+        """One BenchmarkJob per level, each at a location of its own, the levels decided
+        here by the runner's own walk (runner/bench/levels.py: early stop, goodput
+        bisection) from the result each job wrote, as the local worker decides them. A
+        BenchmarkJob measures a fixed list of levels and cannot stop or bisect itself;
+        docs/ome.md says why this, and not tuneops' worker in the pod."""
+        gpu_count = max(deployment.launch.gpu_count, 1)
+        folder = out_dir / bench.RESULTS_FOLDER
+        scenarios = list(exp.benchmark.traffic_scenarios)
+        runs: dict[tuple[str, int], dict] = {}
+        errors: list[str] = []
+        # one run at its time cap, genai-bench's start, and the pod's wait for a node
+        level_s = (exp.benchmark.max_time_per_run_min * 60.0 + bench.RUN_SLACK_S
+                   + bench.FIXED_SLACK_S + SCHEDULE_SLACK_S)
+
+        def measure(scenario: str, level: int) -> dict[str, float] | None:
+            part = f"s{scenarios.index(scenario)}-c{level}"
+            job = ome_results.for_measurement(deployment.handle.benchmark,
+                                              ome_results.measurement_key(out_dir, part))
+            job["spec"]["trafficScenarios"] = [scenario]
+            job["spec"]["numConcurrency"] = [level]
+            here = out_dir / "levels" / part
+            state, message = self._run_job(deployment, job, here, out_dir / BENCH_LOG,
+                                           level_s, cancel)
+            if state == "Cancelled":
+                raise _Cancelled
+            got = bench.parse_results(here, gpu_count=gpu_count, expected=[(scenario, level)],
+                                      request_slos=exp.request_slos)
+            if not got.ok or got.missing:
+                errors.append(f"{scenario}@{level}: " + (
+                    f"BenchmarkJob failed: {message or 'no message'}; " if state == "Failed"
+                    else "") + (got.reason or "not measured"))
+                return None
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in got.files:  # genai-bench names each run's file by its scenario and level
+                shutil.copy2(here / name, folder / name)
+                runs[scenario, level] = json.loads((here / name).read_text())
+            return got.metrics[scenario][level]
+
+        walk = bench.levels
+        try:
+            measured, not_run, max_ok = walk.walk(
+                exp, measure, lambda s, c: walk.lost_slos(exp.slos, runs[s, c]))
+        except _Cancelled:
+            return bench.BenchOutcome(ok=False, cancelled=True, reason="benchmark cancelled")
+        expected = [(s, c) for s, by_c in measured.items() for c in by_c]
+        outcome = bench.parse_results(folder, gpu_count=gpu_count, expected=expected,
+                                      request_slos=exp.request_slos)
+        walk.annotate(outcome, not_run, max_ok)
+        if errors and (not outcome.ok or outcome.missing):
+            outcome.ok = False
+            outcome.reason = "; ".join(filter(None, [*errors, outcome.reason]))
+        return outcome
+
+    def _run_job(self, deployment: Deployment, job: dict, folder: Path, log: Path,
+                 timeout_s: float, cancel: threading.Event | None) -> tuple[str, str]:
+        """Apply one measurement's BenchmarkJob, wait for OME's verdict, append its pods'
+        log to ``log``, bring its files into ``folder`` and delete it: (state, message)."""
+        handle = deployment.handle
         namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
         try:
             self._create_benchmark(job)
             handle.bench_applied = True
-            state, message = self._wait_benchmark(
-                namespace, name, bench.timeout_for(exp) + SCHEDULE_SLACK_S, cancel)
-            self._save_benchmark_log(namespace, name, out_dir / BENCH_LOG)
+            state, message = self._wait_benchmark(namespace, name, timeout_s, cancel)
+            self._save_benchmark_log(namespace, name, log)
             if state == "Cancelled":
-                return bench.BenchOutcome(ok=False, cancelled=True, reason="benchmark cancelled")
-            folder = out_dir / bench.RESULTS_FOLDER
+                return state, message
             try:
                 self._fetch_results(deployment, job, folder)
                 ome_results.scrub_credentials(folder, secrets.MASK)
@@ -89,20 +200,7 @@ class ClusterBenchmarks:
         finally:
             self._delete_benchmark(namespace, name)
             handle.bench_applied = False
-        expected = [(s, int(c)) for s in exp.benchmark.traffic_scenarios
-                    for c in exp.benchmark.concurrency]
-        outcome = bench.parse_results(folder, gpu_count=max(deployment.launch.gpu_count, 1),
-                                      expected=expected, request_slos=exp.request_slos)
-        outcome.log_path = str(out_dir / BENCH_LOG)
-        outcome.duration_s = round(time.monotonic() - t0, 3)
-        if state == "Failed" and (not outcome.ok or outcome.missing):
-            detail = outcome.reason or ("missing runs: " + ", ".join(outcome.missing)
-                                        if outcome.missing else "")
-            tail = bench.log_tail(out_dir / BENCH_LOG)
-            outcome.ok = False
-            outcome.reason = (f"BenchmarkJob {namespace}/{name} failed: {message or 'no message'}"
-                              + (f"; {detail}" if detail else "") + (f"\n{tail}" if tail else ""))
-        return outcome
+        return state, message
 
     def _warm_up(self, handle: Any, exp: Any, out_dir: Path,
                  cancel: threading.Event | None) -> None:
@@ -169,7 +267,8 @@ class ClusterBenchmarks:
                 time.sleep(self.poll_s)
 
     def _save_benchmark_log(self, namespace: str, name: str, path: Path) -> None:
-        """genai-bench's output, from the pods OME labels benchmark=<name> (best effort)."""
+        """genai-bench's output, from the pods OME labels benchmark=<name> (best effort),
+        added to ``path``."""
         try:
             found = self._call(f"listing pods of BenchmarkJob {name}",
                                self.core.list_namespaced_pod, namespace,
@@ -185,8 +284,9 @@ class ClusterBenchmarks:
                 text += self._pod_log(namespace, pod.metadata.name, container=None)
             except TrialFailure:
                 continue
-        if text:
-            path.write_text(secrets.redact(_redact_params(text)))
+        if text:  # appended: a measurement by level runs one job after another
+            with path.open("a") as log:
+                log.write(secrets.redact(_redact_params(text)))
 
     def _fetch_results(self, deployment: Deployment, job: dict, folder: Path) -> list[str]:
         spec = job["spec"]

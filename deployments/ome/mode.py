@@ -187,15 +187,6 @@ class OmeMode(DeploymentMode):
                     "put it in a Secret and reference it: {name: ..., secretKeyRef: "
                     "{name: <secret>, key: <key>}}, or envFrom: [{secretRef: {name: ...}}]",
                 )
-        if exp.benchmark.concurrency_search == "bisect":
-            ctx.error(
-                ("benchmark", "concurrency", "search"),
-                "a bisect concurrency search cannot run in OME's BenchmarkJob: the job "
-                "measures a fixed list of levels (numConcurrency), so only [low, high] "
-                "would be measured and nothing bisected",
-                "list the levels to measure, or measure from the runner, which bisects: "
-                "deployment.ome.benchmarkIn: runner",
-            )
         # OME 17b77eda builds genai-bench's arguments without these: they would be lost.
         for field_name, given in (("additionalRequestParams",
                                    exp.benchmark.additional_request_params),

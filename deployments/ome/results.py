@@ -54,11 +54,12 @@ class Location:
     region: str | None = None
 
 
-def measurement_key(out_dir: Path) -> str:
+def measurement_key(out_dir: Path, *parts: str) -> str:
     """A folder name no other measurement uses: the attempt and repeat folders the runner
-    gave this measurement (readable) and a random part (another run, or a confirmation
-    round, of the same trial never shares it)."""
-    words = [Path(out_dir).parent.name, Path(out_dir).name, uuid.uuid4().hex[:12]]
+    gave this measurement (readable), any ``parts`` (a level of its own: ``s0-c4``) and a
+    random part (another run, or a confirmation round, of the same trial never shares
+    it)."""
+    words = [Path(out_dir).parent.name, Path(out_dir).name, *parts, uuid.uuid4().hex[:12]]
     key = re.sub(r"[^a-z0-9-]+", "-", "-".join(words).lower()).strip("-")
     return key[-63:].lstrip("-")
 

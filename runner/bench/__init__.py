@@ -11,6 +11,7 @@ Per-GPU throughput divides by the GPUs the trial holds; on CPU (no GPUs) the div
 so "per GPU" reads "per machine".
 """
 
+from tuneops.runner.bench import levels
 from tuneops.runner.bench.command import (
     FIXED_SLACK_S,
     GPU_TYPES,
@@ -38,7 +39,7 @@ from tuneops.runner.bench.worker import WorkerPool
 __all__ = [
     "FIXED_SLACK_S", "GPU_TYPES", "LOG_FILE", "RESULTS_FOLDER", "RUN_SLACK_S", "SERVER_ENGINES",
     "BenchOutcome", "BenchProcess", "WorkerPool", "api_backend", "bench_env", "build_command",
-    "genai_bench_executable", "gpu_type_flag", "local_path", "log_tail", "measure_here",
+    "genai_bench_executable", "gpu_type_flag", "levels", "local_path", "log_tail", "measure_here",
     "parse_results",
     "request_params", "resolve_tokenizer", "run", "run_benchmark", "run_metrics", "run_records",
     "server_engine_flag", "timeout_for", "warmup",

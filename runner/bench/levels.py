@@ -26,7 +26,7 @@ from typing import Any
 from tuneops.runner import score, stats
 from tuneops.runner.bench.parse import run_metrics, run_records
 
-from tuneops.metrics import Slo, Verdict
+from tuneops.metrics import MAX_SLO_CONCURRENCY, Slo, Verdict
 from tuneops.spec import Experiment
 
 
@@ -131,6 +131,16 @@ def walk(exp: Experiment, measure: Measure, lost: Lost, prune: Prune | None = No
                             for c in order[i + 1:]]
                 break
     return measured, not_run, max_ok
+
+
+def annotate(outcome: Any, not_run: list[str], max_ok: Mapping[str, int]) -> None:
+    """What `walk` decided, onto the BenchOutcome parsed from the levels it measured: the
+    levels not run and why, and each scenario's max_slo_concurrency (on every level of it).
+    Every walker (the local worker, OME's BenchmarkJob per level) reports it this way."""
+    outcome.not_run = list(not_run)
+    for scenario, value in max_ok.items():
+        for values in outcome.metrics.get(scenario, {}).values():
+            values[MAX_SLO_CONCURRENCY] = float(value)
 
 
 # ------------------------------------------------------------------ between levels

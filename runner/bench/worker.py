@@ -47,7 +47,6 @@ from tuneops.runner.bench.command import (
 from tuneops.runner.bench.parse import BenchOutcome, parse_results, run_metrics
 from tuneops.runner.bench.worker_main import PARENT_ENV
 
-from tuneops.metrics import MAX_SLO_CONCURRENCY
 from tuneops.spec import Experiment
 
 START_TIMEOUT_S = 180.0  # imports on a loaded 2-core machine
@@ -293,10 +292,7 @@ def run(
     outcome.log_path = str(log_path)
     outcome.returncode = 0 if not error else 1
     outcome.duration_s = round(time.monotonic() - t0, 3)
-    outcome.not_run = not_run
-    for scenario, value in max_ok.items():
-        for values in outcome.metrics.get(scenario, {}).values():
-            values[MAX_SLO_CONCURRENCY] = float(value)
+    lv.annotate(outcome, not_run, max_ok)
     if error and (not outcome.ok or outcome.missing):
         outcome.ok = False
         outcome.reason = "; ".join(filter(None, [error, outcome.reason]))

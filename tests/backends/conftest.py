@@ -15,6 +15,7 @@ from tuneops.deployments.registry import deployment_mode
 
 from tests.backends.harness import STANDIN, USE_SIM, OmeHarness, make_harness
 from tests.conftest import build_image_module
+from tests.helpers.polling import wait_until
 from tests.kube_helpers import running_api_server, write_kubeconfig
 from tests.ome_standin import OmeStandIn
 
@@ -55,6 +56,14 @@ def ome_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                 "apiVersion": "ome.io/v1beta1", "kind": "ClusterBaseModel",
                 "metadata": {"name": "tiny"}, "spec": {"storage": {
                     "storageUri": "hf://tiny", "path": str(tmp_path / "tiny")}}})
+            # ... and the agent has it on the nodes before a trial is placed, as the cluster
+            # preflight requires of a real cluster (deployments/ome/preflight.py: the base
+            # model is Ready). Without this wait a service created in the moment between the
+            # model's creation and the agent's node labels is Unschedulable, which the backend
+            # reports at once: the race that made the lifecycle tests flaky under load.
+            wait_until(lambda: (ome.objects.get_cluster_custom_object(
+                "ome.io", "v1beta1", "clusterbasemodels", "tiny").get("status") or {}
+                                ).get("state") == "Ready", what="the base model Ready")
             yield ome
         assert ome.errors == []
 

@@ -113,14 +113,48 @@ def test_the_job_pod_gets_the_override_and_the_secrets_only_in_the_cluster_after
     assert SECRET_VALUE not in written
 
 
-def test_a_bisect_search_is_refused_in_the_cluster_not_cut_to_its_endpoints(tmp_path):
-    def errors(benchmark_in: str) -> list[str]:
-        path = write_sim_experiment(tmp_path / f"{benchmark_in}.yaml", "pvc://claim/x",
-                                    benchmarkIn=benchmark_in)
-        path.write_text(path.read_text().replace(
-            "  concurrency: [2]\n", "  concurrency: {search: bisect, low: 1, high: 8}\n"))
-        return [str(d) for d in validate_file(path)[1]]
+def _levels_experiment(tmp_path: Path, namespace: str, name: str, concurrency: str,
+                       slo: str, objective_level: str):
+    path = write_sim_experiment(tmp_path / f"{name}.yaml", "pvc://bench-results/tuneops",
+                                namespace=namespace)
+    text = path.read_text().replace("  concurrency: [2]\n", f"  concurrency: {concurrency}\n")
+    text = text.replace("objective:", f"slos: [{slo}]\nobjective:")
+    path.write_text(text.replace("concurrency: 2}", f"concurrency: {objective_level}}}"))
+    exp, errors = validate_file(path)
+    assert errors == [], errors  # validate no longer refuses a bisection in the cluster
+    return exp
 
-    cluster = [e for e in errors("cluster") if "bisect concurrency search" in e]
-    assert len(cluster) == 1 and "benchmarkIn: runner" in cluster[0], errors("cluster")
-    assert not any("bisect concurrency search" in e for e in errors("runner"))
+
+def _levels(command: list[str]) -> list[str]:
+    return [command[i + 1] for i, w in enumerate(command) if w == "--num-concurrency"]
+
+
+def test_the_runner_decides_levels_in_the_cluster_one_benchmark_job_per_level(
+        server, namespace, tmp_path):
+    """Early stop through the stand-in: each level is a BenchmarkJob of its own, at a
+    location of its own, and runner/bench/levels.py's walk reads the job's result before
+    the next: an SLO lost at 1 means no job for 2 (test_levels_in_cluster.py covers
+    bisection's choices fast). Before, one job measured [1, 2] whatever level 1 showed,
+    and a bisection was refused."""
+    exp = _levels_experiment(tmp_path, namespace, "stop", "[1, 2]",
+                             "{metric: ttft.p99, max: 0.001}", "1")  # lost at once
+    mode = deployment_mode("ome")
+    backend = mode.backend(**mode.backend_options(exp), grace_s=2, poll_s=0.2)
+    launch = trial_launch(exp, make_plan(exp).trials[0], owner="sim-ome-e2e/run-1",
+                          gpus=(), log_dir=tmp_path / "logs")
+    with OmeStandIn(server, tmp_path / "kubeconfig", namespace, tmp_path / "pvcs") as ome:
+        deployment = backend.start(launch)
+        try:
+            backend.wait_healthy(deployment, timeout_s=60)
+            outcome = backend.benchmark(deployment, exp, tmp_path / "a" / "genai-bench",
+                                        genai_bench=bench)
+        finally:
+            backend.stop(deployment)
+        left = ome.wait_settled()
+    assert ome.errors == [] and left == []
+    assert outcome.ok, outcome.reason
+    assert [_levels(c) for c in ome.bench_history] == [["1"]]
+    assert outcome.not_run == ["D(32,16)@2: not run: SLO lost at 1 (ttft.p99)"]
+    assert list(outcome.metrics["D(32,16)"]) == [1]
+    (command,) = ome.bench_history
+    assert "-s0-c1-" in command[command.index("--experiment-base-dir") + 1]

@@ -152,3 +152,34 @@ def test_the_stand_in_refuses_a_runtime_as_ome_does_and_the_trial_fails_at_once(
     assert "architecture mismatch (model=MistralForCausalLM, runtime=LlamaForCausalLM)" in \
         failure.value.reason
     assert left == []
+
+
+def test_the_stand_ins_webhooks_deny_as_omes_and_the_trial_fails_without_a_retry(
+        server, kube, exp, tmp_path):  # noqa: F811
+    """The stand-in runs OME's admission rules on create (tests/ome_standin.py _admit): a
+    service named against IsvcNameFmt is denied with 403 and OME's text, which the backend
+    makes a configuration failure (never retried), naming the webhook's reason."""
+    from tests.ome_standin import OmeStandIn
+
+    launch = _launch(exp, make_plan(exp).trials[0], tmp_path)
+    launch.spec["InferenceService"]["metadata"]["name"] = "8b-" + launch.trial_id
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs") as ome:
+        with pytest.raises(ConfigFailure) as failure:
+            _backend(exp).start(launch)
+        job = {"apiVersion": "ome.io/v1beta1", "kind": "BenchmarkJob",
+               "metadata": {"name": "embed", "namespace": NS},
+               "spec": {"endpoint": {"inferenceService": {"name": "x", "namespace": NS}},
+                        "task": "text-to-embeddings", "trafficScenarios": ["E(512)"]}}
+        with pytest.raises(ApiException) as denied:
+            kube[0].create_namespaced_custom_object("ome.io", "v1beta1", NS, "benchmarkjobs",
+                                                    job)
+        stored = [ome._list(plural) for plural in ("inferenceservices", "benchmarkjobs")]
+    assert ome.errors == [] and stored == [[], []]  # denied: never stored
+    assert f'invalid InferenceService name "8b-{launch.trial_id}", must match ' in \
+        failure.value.reason
+    assert 'admission webhook "inferenceservice.ome-webhook-server.validator" denied' in \
+        failure.value.reason
+    assert denied.value.status == 403
+    assert signals.webhook_denial(denied.value).endswith(
+        "failed to validate scenario 'E(512)': invalid scenario format for task "
+        "'text-to-embeddings': E(512)")

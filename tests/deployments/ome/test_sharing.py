@@ -1,7 +1,8 @@
 """Cluster-scoped objects are shared with everyone on the cluster: tuneops creates its
 generated runtime and base model owned by the run, deletes them at the run's end, and
 never changes one it did not create. A named runtime's tolerations are kept beside the
-experiment's (OME's strategic merge would let the service's list replace them)."""
+experiment's (OME's strategic merge would let the service's list replace them), and the
+stand-in's scheduler places the pod only where both reach it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tuneops.deployments.common.backend import OWNER_LABEL, ConfigFailure
 from tests.deployments.ome.test_backend import (  # noqa: F401
     EXAMPLE,
     GROUP,
+    NS,
     VERSION,
     _backend,
     _launch,
@@ -19,6 +21,7 @@ from tests.deployments.ome.test_backend import (  # noqa: F401
     exp,
     kube,
 )
+from tests.ome_standin import OmeStandIn, model_label, seed_cluster
 from tuneops import spec, yamlio
 from tuneops.plan import make_plan
 
@@ -80,3 +83,26 @@ def test_a_named_runtimes_tolerations_are_kept_beside_the_experiments(server, ku
     engine = _stored(kube, deployment.handle.name)["spec"]["engine"]
     assert engine["tolerations"] == [gpu, ome["tolerations"][0]]
     assert _requests(server, "PATCH", f"/{RUNTIMES}/") == 0
+    # where it lands: on the only node, tainted for both, as OME's merged pod would
+    stored = _stored(kube, deployment.handle.name)
+    place = _scheduler(kube, tmp_path, stored["spec"]["model"]["name"])
+    assert place(stored) == ("gpu-a", "")
+    # what it would get had the runtime's list been replaced, or the experiment's dropped
+    mine = {**stored, "spec": {**stored["spec"], "engine": {**engine, "tolerations": [
+        ome["tolerations"][0]]}}}
+    assert "untolerated taint {nvidia.com/gpu: }" in place(mine)[1]
+    dropped = {**stored, "spec": {**stored["spec"], "engine": {
+        k: v for k, v in engine.items() if k != "tolerations"}}}
+    assert "untolerated taint {tuning: }" in place(dropped)[1]
+
+
+def _scheduler(kube, tmp_path, model: str):  # noqa: F811
+    """The stand-in's scheduler (tests/ome_standin.py) over one H100 node that has the
+    model, tainted as a GPU operator taints it and as a team reserves it: (node, why not)."""
+    standin = OmeStandIn(None, tmp_path / "kubeconfig", NS, tmp_path / "pvcs",
+                         nodes={"gpu-a": "NVIDIA-H100-80GB-HBM3"})
+    seed_cluster(kube[1], NS, standin.nodes, claims=(), taints={"gpu-a": [
+        {"key": "nvidia.com/gpu", "effect": "NoSchedule"},
+        {"key": "tuning", "effect": "NoSchedule"}]})
+    kube[1].patch_node("gpu-a", {"metadata": {"labels": {model_label(model): "Ready"}}})
+    return lambda isvc: standin._place(isvc)[::2]
