@@ -94,7 +94,8 @@ def run(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *, gpu_count
         if why.startswith("engine died"):
             raise _Stop(BenchOutcome(ok=False, engine_died=True,
                                      reason=f"{why} while AIPerf ran; AIPerf stopped"))
-        point = aiperf.read_point(folder, load, rate, gpu_count=gpu_count)
+        point = aiperf.read_point(folder, load, rate, gpu_count=gpu_count,
+                                  request_slos=exp.request_slos)
         if why == "timeout" or (rc != 0 and not point.ok):
             tail = log_tail(proc.log_path)
             what = "did not finish in time" if why == "timeout" else f"exited with {rc}"
