@@ -46,6 +46,7 @@ from tuneops.metrics import (
 )
 from tuneops.metrics.goodput import FAILED, OUTPUT_TOKENS
 from tuneops.spec import Arrival, Experiment, Load
+from tuneops.workloads import TraceRow
 
 SUMMARY = "profile_export_aiperf.json"
 RECORDS = "profile_export.jsonl"
@@ -94,6 +95,30 @@ def arrival_flags(load: Load) -> list[str]:
     return ["--arrival-pattern", str(load.arrival)]
 
 
+def _common_flags(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
+                  aiperf: str, tokenizer: str, seed: int) -> list[str]:
+    """What every `aiperf profile` run of a trial shares: the server, the endpoint, the
+    tokenizer, the request parameters and where the result files go."""
+    cmd = [
+        aiperf, "profile",
+        "--model", exp.model.served_name,
+        "--url", base_url.rstrip("/"),
+        "--endpoint-type", "completions",
+        "--streaming",
+        "--api-key", "tuneops",
+        "--tokenizer", tokenizer,
+        # every request produces its full output, as genai-bench's D/N scenarios do
+        "--extra-inputs", "ignore_eos:true",
+        "--random-seed", str(seed),
+        "--request-timeout-seconds", f"{REQUEST_TIMEOUT_S:g}",
+        "--ui-type", "none", "--no-server-metrics", "--no-gpu-telemetry", "--no-auto-plot",
+        "--artifact-dir", str(Path(out_dir).resolve()),
+    ]
+    for key, value in sorted(exp.benchmark.additional_request_params.items()):
+        cmd += ["--extra-inputs", f"{key}:{json.dumps(value)}"]
+    return cmd
+
+
 def build_command(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
                   scenario: str, rate: float, aiperf: str, tokenizer: str,
                   seed: int = 0) -> list[str]:
@@ -104,31 +129,46 @@ def build_command(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
     assert lengths is not None, f"validate refuses {scenario!r} under benchmark.load"
     isl, isl_sd, osl, osl_sd = lengths
     cmd = [
-        aiperf, "profile",
-        "--model", exp.model.served_name,
-        "--url", base_url.rstrip("/"),
-        "--endpoint-type", "completions",
-        "--streaming",
-        "--api-key", "tuneops",
-        "--tokenizer", tokenizer,
+        *_common_flags(exp, base_url, out_dir, aiperf=aiperf, tokenizer=tokenizer, seed=seed),
         "--request-rate", f"{rate:g}",
         *arrival_flags(load),
         "--isl", str(isl), "--isl-stddev", str(isl_sd),
         "--osl", str(osl), "--osl-stddev", str(osl_sd),
-        # every request produces its full output, as genai-bench's D/N scenarios do
-        "--extra-inputs", "ignore_eos:true",
-        "--random-seed", str(seed),
-        "--request-timeout-seconds", f"{REQUEST_TIMEOUT_S:g}",
-        "--ui-type", "none", "--no-server-metrics", "--no-gpu-telemetry", "--no-auto-plot",
-        "--artifact-dir", str(Path(out_dir).resolve()),
     ]
-    for key, value in sorted(exp.benchmark.additional_request_params.items()):
-        cmd += ["--extra-inputs", f"{key}:{json.dumps(value)}"]
     if load.requests is not None:
         cmd += ["--request-count", str(load.requests)]
     else:
         cmd += ["--benchmark-duration", f"{load.duration_s:g}", "--benchmark-grace-period", "30"]
     return cmd
+
+
+def write_schedule(rows: Sequence[TraceRow], path: str | os.PathLike) -> Path:
+    """The trace as AIPerf's mooncake_trace JSONL (aiperf/dataset/loader/models.py,
+    MooncakeTrace: `timestamp` in ms, `input_length` tokens of a synthetic prompt,
+    `output_length` its max_tokens, aiperf/dataset/loader/mooncake_trace.py _build_turn).
+    tuneops' traces count seconds; AIPerf's, milliseconds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(
+        json.dumps({"timestamp": round(r.timestamp * 1000.0, 3), "input_length": r.input_tokens,
+                    "output_length": r.output_tokens}) + "\n" for r in rows))
+    return path
+
+
+def build_trace_command(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
+                        schedule: str | os.PathLike, aiperf: str, tokenizer: str,
+                        seed: int = 0) -> list[str]:
+    """The `aiperf profile` argv replaying `schedule` (write_schedule's file) at its own
+    timestamps: AIPerf's fixed schedule (--fixed-schedule, aiperf/config/flags/cli_config.py;
+    the phase type FIXED_SCHEDULE, aiperf/config/flags/_converter_profiling.py
+    _profiling_phase_type), each request at its timestamp from the first one
+    (--fixed-schedule-auto-offset), whatever the server does."""
+    return [
+        *_common_flags(exp, base_url, out_dir, aiperf=aiperf, tokenizer=tokenizer, seed=seed),
+        "--input-file", str(Path(schedule).resolve()),
+        "--custom-dataset-type", "mooncake_trace",
+        "--fixed-schedule", "--fixed-schedule-auto-offset",
+    ]
 
 
 def env(base: dict[str, str] | None = None) -> dict[str, str]:
