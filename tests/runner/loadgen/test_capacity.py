@@ -75,12 +75,11 @@ def test_on_the_simulator_the_search_finds_the_models_saturation_rate():
     import dataclasses
     from pathlib import Path
 
-    from tuneops.engines.sim import profiles
-    from tuneops.engines.sim.openloop import open_loop, saturation_rate
-    from tuneops.engines.sim.perfmodel import PerfModel, Settings
+    from tuneops.engines.sim.openloop import saturation_rate
     from tuneops.runner.bench.parse import BenchOutcome
-    from tuneops.runner.loadgen import aiperf, rate
+    from tuneops.runner.loadgen import rate
 
+    from tests.helpers import sim_rates
     from tuneops.metrics import MAX_SLO_RATE
     from tuneops.validate import load_experiment
 
@@ -88,19 +87,14 @@ def test_on_the_simulator_the_search_finds_the_models_saturation_rate():
     (scenario,), n = exp.benchmark.traffic_scenarios, exp.benchmark.load.requests
     slo = Slo.from_entry({"metric": "ttft.p99", "max": 500})[0]
     for mrr in (2, 4, 8):
-        model = PerfModel(profiles.gpu("H100"), profiles.model("Llama-3.1-8B"),
-                          Settings(max_running_requests=mrr))
+        model = sim_rates.model(mrr)
         sat = saturation_rate(model, 50, 50)
         load = dataclasses.replace(exp.benchmark.load, rates=(sat / 8, sat * 4))
         trial = dataclasses.replace(exp, slos=(slo,), benchmark=dataclasses.replace(
             exp.benchmark, load=load))
 
-        def measure(scenario: str, offered: float, model=model) -> aiperf.Point:
-            run = open_loop(model, offered, 50, 50, n, burstiness=None)
-            ttfts = [t * 1000 for t in run.ttfts]
-            return aiperf.Point(ok=True, records={"ttft": ttfts}, metrics={
-                "ttft.p99": run.ttft_quantile(0.99) * 1000,
-                "num_completed_requests": float(n), "error_rate": 0.0})
+        def measure(scenario: str, offered: float, model=model):
+            return sim_rates.point(model, offered, 50, 50, n, burstiness=None)[0]
 
         outcome = BenchOutcome(ok=True)
         rate._search(trial, scenario, measure, outcome)
