@@ -188,3 +188,53 @@ def test_rate_runs_hand_the_experiments_per_request_slos_to_the_reader(monkeypat
     outcome = rate.run(exp, "http://127.0.0.1:1", tmp_path, gpu_count=1, aiperf_cli=__file__)
     assert seen == [(TTFT_60,)]
     assert GOODPUT_REQUESTS in outcome.metrics["D(50,50)"][2.0]
+
+
+# Trace replay: the trace handed to AIPerf in its mooncake_trace format
+# (aiperf/dataset/loader/models.py MooncakeTrace: timestamp in ms, input_length,
+# output_length) and replayed by its fixed schedule.
+
+def trace_exp(trace: Path):
+    from tuneops.spec import from_document
+
+    return from_document({
+        "metadata": {"name": "t"}, "model": {"id": "org/m", "servedName": "m"},
+        "engine": {"name": "sim", "version": "0.5.23"},
+        "deployment": {"mode": "local", "gpus": {"count": 1, "type": "H100"}},
+        "benchmark": {"trafficScenarios": ["trace"], "trace": str(trace),
+                      "load": {"type": "trace"}},
+        "objective": {"metric": "output_throughput"}})
+
+
+def test_a_trace_becomes_aiperfs_schedule_in_milliseconds(tmp_path):
+    from tuneops.workloads import read_trace
+
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 1.25, "input_tokens": 7, "output_tokens": 3}\n'
+                     '{"timestamp": 2.5, "input_tokens": 9, "output_tokens": 1}\n')
+    schedule = aiperf.write_schedule(read_trace(trace)[0], tmp_path / "s.jsonl")
+    assert [json.loads(line) for line in schedule.read_text().splitlines()] == [
+        {"timestamp": 1250.0, "input_length": 7, "output_length": 3},
+        {"timestamp": 2500.0, "input_length": 9, "output_length": 1}]
+    cmd = aiperf.build_trace_command(trace_exp(trace), "http://h:1/", tmp_path / "o",
+                                     schedule=schedule, aiperf="aiperf", tokenizer="/tok")
+    assert cmd[cmd.index("--input-file") + 1] == str(schedule.resolve())
+    assert cmd[cmd.index("--custom-dataset-type") + 1] == "mooncake_trace"
+    assert "--fixed-schedule" in cmd and "--fixed-schedule-auto-offset" in cmd
+    # the trace's timestamps are the load: no rate, arrival or lengths of AIPerf's own
+    assert not {"--request-rate", "--arrival-pattern", "--isl", "--request-count"} & set(cmd)
+
+
+def test_a_trace_gone_bad_since_validate_is_a_reason_not_a_replay(tmp_path):
+    from tuneops.runner.loadgen import rate
+
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 0, "input_tokens": 7, "output_tokens": 3}\n'
+                     '{"timestamp": -1, "input_tokens": 7, "output_tokens": 3}\n')
+    outcome = rate.run(trace_exp(trace), "http://127.0.0.1:1", tmp_path / "o", gpu_count=1,
+                       aiperf_cli=__file__)
+    assert not outcome.ok and "cannot be replayed: line 2" in outcome.reason
+    trace.unlink()
+    outcome = rate.run(trace_exp(trace), "http://127.0.0.1:1", tmp_path / "o", gpu_count=1,
+                       aiperf_cli=__file__)
+    assert not outcome.ok and "no such file" in outcome.reason
