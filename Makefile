@@ -127,6 +127,7 @@ bench: setup
 	$(BIN)/python scripts/bench_trial_cost.py
 	$(BIN)/python scripts/bench_telemetry_cost.py
 	$(BIN)/python scripts/bench_search.py
+	$(BIN)/python scripts/bench_capacity.py
 
 # Mutation testing of every module that decides an answer (cosmic-ray's operators plus
 # scripts/mutation_ops.py's: dropped conditions, min/max, swapped checks, guards always

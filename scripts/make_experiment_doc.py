@@ -102,11 +102,16 @@ objective: {metric: goodput_output_tokens_per_s}
   their output tokens per second; `good_request_fraction`: their share of all requests sent
   (failed ones included). Seconds are genai-bench's own `run_duration`, the denominator of its
   `requests_per_second`, so with every request good goodput equals the request rate.
-- Counted from genai-bench's own result file: `individual_request_metrics` in each run JSON
-  (genai-bench 0.0.5 writes every request there, with its TTFT, TPOT, e2e latency, output
-  tokens and error code). A request whose latency genai-bench left out (no TPOT for a
-  one-token answer) is not good: goodput never counts what it could not check. A file that
-  holds fewer requests than its counts (trimmed, partial) gives no goodput.
+- Counted from the load generator's own result file. Closed loop: genai-bench's
+  `individual_request_metrics` in each run JSON (genai-bench 0.0.5 writes every request
+  there, with its TTFT, TPOT, e2e latency, output tokens and error code). Open loop
+  (`benchmark.load`): AIPerf's `profile_export.jsonl`, one record per request with its
+  `time_to_first_token`, `inter_token_latency` (TPOT), `request_latency`,
+  `output_sequence_length` and `error`, over AIPerf's own `benchmark_duration` (the
+  denominator of AIPerf's own goodput). A request whose latency the generator left out (no
+  TPOT for a one-token answer) is not good: goodput never counts what it could not check.
+  A genai-bench file that holds fewer requests than its counts (trimmed, partial) gives no
+  goodput.
 - Like every whole-run metric, goodput is a mean over `repeats` with a 95 % interval, usable
   as the objective and in SLOs; report.md adds good req/s, good out tok/s and the good share
   to each trial's table and says what a good request was.
@@ -141,13 +146,9 @@ What each trial sends, besides the synthetic `D`/`N`/`U` scenarios:
   genai-bench checks it after: text-to-text, not with the `dataset` scenario, a ratio only
   over `D` scenarios, a prefix no longer than the fewest input tokens a scenario draws (`D`:
   its input, `N`: mean − 3 sd, `U`: its min).
-- **Trace replay** (`benchmark.trace`): a JSONL request trace, one
-  `{"timestamp": s, "input_tokens": n, "output_tokens": n}` a line, timestamps never
-  decreasing; validate reports each bad row at its line. Replaying a trace means sending at
-  its timestamps whatever the server does: an open-loop load. genai-bench's closed-loop
-  concurrency sends the next request when one finishes and cannot set a per-request output
-  length in dataset mode, so with it validate refuses `trace` (after checking the file). The
-  reader (`tuneops/workloads/trace.py`) is pure and kept for an open-loop generator.
+- **Trace replay** (`benchmark.trace` with `load: {type: trace}`): a JSONL request trace,
+  one `{"timestamp": s, "input_tokens": n, "output_tokens": n}` a line, sent at its own
+  timestamps whatever the server does; see [Replaying a trace](#replaying-a-trace).
 
 A shared prefix or a ShareGPT dataset is part of what a trial's id hashes: another request
 mix is another trial.
@@ -236,6 +237,43 @@ undecided, the rate does not hold). With `repeats` of 2 or more, each repeat is 
 search, and `max_slo_rate` carries the 95 % interval of its repeats. A capacity search needs
 an SLO that load makes worse (a latency, or the per-request speed).
 
+**Goodput** works under open-loop load as under concurrency: with `perRequest` SLOs every
+point carries `goodput_requests_per_s`, `goodput_output_tokens_per_s` and
+`good_request_fraction`, judged request by request from AIPerf's own per-request export
+(see [Goodput](#goodput)); any of them can be the objective (over listed rates,
+`objective.concurrency: best_feasible` picks the best rate that holds every SLO).
+
+### Replaying a trace
+
+```yaml
+benchmark:
+  trafficScenarios: [trace]
+  trace: traces/monday-peak.jsonl          # next to the experiment, or an absolute path
+  load: {type: trace}
+slos:
+  - {metric: ttft, max: 500, perRequest: true}
+objective: {metric: goodput_requests_per_s}
+```
+
+Each line of the trace is one request: `{"timestamp": 12.5, "input_tokens": 812,
+"output_tokens": 164}`, `timestamp` in seconds from any origin. AIPerf replays it with its
+own fixed schedule (`--fixed-schedule`, the trace handed over in its `mooncake_trace` format,
+milliseconds): the first request goes at once, each later one at its timestamp's offset from
+the first, with a synthetic prompt of `input_tokens` tokens and `output_tokens` as its
+`max_tokens` (every output runs to its length). A replay is one point per trial, reported at
+the trace's mean rate (`offered_rate`: its gaps over its span); `achieved_rate` and the
+lateness of the sends flag a generator that could not keep the schedule, as for rates.
+
+Validate reads the trace and reports, at the trace's own file and line: a row that is not a
+JSON object or misses a field, a timestamp that is negative, not a number or earlier than the
+row above, a token count that is not a whole number from 1 to 10,000,000, an empty file, a
+file over 512 MiB or over 1,000,000 requests, and a trace whose requests all share one
+instant (it has no rate). It refuses `rates`, `arrival`, `duration` and `requests` beside
+`type: trace` (the timestamps are the load), any other scenario than `trace`, a trace without
+`load: {type: trace}` (genai-bench's closed loop cannot honour arrival times), and the
+objectives and options that need several load levels (`max_slo_rate`,
+`max_slo_concurrency`, a fixed `objective.concurrency`, `search.pruning`).
+
 Open-loop rates are measured for `text-to-text` with `D` or `N` scenarios, in the `local`
 and `docker` modes; `ome` measures with a BenchmarkJob, which runs genai-bench at
 concurrency levels only, and is refused.
@@ -292,10 +330,10 @@ CHECKS = f"""## Checks beyond the schema
 - **Objective**: an integer `objective.concurrency` must be one of `benchmark.concurrency`;
   `objective.scenario` one of `benchmark.trafficScenarios`; an explicit `direction` must be
   the metric's natural one; per-GPU metrics need GPUs. An SLO's `min` may not exceed its `max`.
-- **Goodput and workloads**: see [Goodput](#goodput) and
-  [Datasets and workloads](#datasets-and-workloads) for what `perRequest`, `sharedPrefix`,
-  `datasetFormat`, `multiTurn` and `trace` refuse; a workload file's problems are reported
-  at that file's line.
+- **Goodput and workloads**: see [Goodput](#goodput),
+  [Datasets and workloads](#datasets-and-workloads) and [Replaying a trace](#replaying-a-trace)
+  for what `perRequest`, `sharedPrefix`, `datasetFormat`, `multiTurn` and `trace` refuse;
+  a workload file's problems are reported at that file's line.
 - **Search space**: ranges need `low < high` (and `low > 0` with `log`); grid search needs
   a `step` on float ranges; a finite space may have at most {MAX_GRID_POINTS:,} points;
   random and bayesian search need `maxTrials` or `timeBudget`.

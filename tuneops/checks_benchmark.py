@@ -14,6 +14,8 @@ from tuneops.checks_base import Context
 from tuneops.checks_schema import did_you_mean
 from tuneops.metrics import GOODPUT_METRICS, MAX_SLO_CONCURRENCY, MAX_SLO_RATE, METRICS, Slo
 
+TRACE = "trace"  # the scenario (and load type) replaying benchmark.trace
+
 # scenario letter -> (regex, what it means), mirroring genai_bench/scenarios/*.py
 SCENARIOS = {
     "D": (r"^D\((\d+),(\d+)\)$", "D(input,output)"),
@@ -37,7 +39,7 @@ TASK_SCENARIOS = {
 
 def scenario_problem(text: str, task: str) -> tuple[str, str] | None:
     """(message, hint) when `text` is not a scenario genai-bench accepts for `task`."""
-    if text == "dataset":
+    if text in ("dataset", TRACE):  # a trace without its open-loop load: check_trace
         return None
     letter = text[:1]
     allowed = TASK_SCENARIOS.get(task, "")
@@ -99,7 +101,17 @@ def check_load(ctx: Context) -> None:
     if bench.task != "text-to-text":
         ctx.error(("benchmark", "task"), f"open-loop rates are measured for text-to-text only, "
                   f"not {bench.task}", "use benchmark.concurrency for other tasks")
-    else:
+    if load.type == TRACE:
+        check_trace_load(ctx)
+        return
+    if not load.rates:
+        ctx.error(where + ("type",), "benchmark.load type rate needs rates",
+                  "rates: [1, 2, 4] or {search: capacity, low: 1, high: 16}")
+    if TRACE in bench.traffic_scenarios:
+        ctx.error(("benchmark", "trafficScenarios", bench.traffic_scenarios.index(TRACE)),
+                  "the trace scenario replays benchmark.trace at its own timestamps, not at "
+                  "offered rates", "benchmark.load: {type: trace}")
+    if bench.task == "text-to-text":
         for i, text in enumerate(bench.traffic_scenarios):
             if scenario_problem(text, bench.task) is None and rate_scenario_lengths(text) is None:
                 ctx.error(("benchmark", "trafficScenarios", i),
@@ -110,7 +122,7 @@ def check_load(ctx: Context) -> None:
         ctx.error(where, "benchmark.load needs either duration or requests per rate"
                   + (", not both" if load.duration_s is not None else ""),
                   "e.g. requests: 200 (a p99 needs at least 100) or duration: 60s")
-    if load.search == "capacity":
+    if load.search == "capacity" and len(load.rates) == 2:
         low, high = load.rates
         if low >= high:
             ctx.error(where + ("rates", "high"), f"high ({high:g}) must be more than low "
@@ -130,6 +142,33 @@ def check_load(ctx: Context) -> None:
         ctx.error(("objective", "concurrency"), "objective.concurrency names a concurrency "
                   "level, but this experiment loads trials at request rates",
                   "use best_feasible, mean or max")
+
+
+def check_trace_load(ctx: Context) -> None:
+    """benchmark.load type trace: the trace's timestamps are the load, so nothing else may
+    shape it; the trace itself is read and checked in checks_workloads.check_trace."""
+    exp = ctx.exp
+    where = ("benchmark", "load")
+    for key in ("rates", "arrival", "duration", "requests"):
+        if ctx.get(*where, key) is not None:
+            ctx.error(where + (key,), f"a trace replay sends each request at its own timestamp:"
+                      f" {key} has no meaning there", f"remove benchmark.load.{key}")
+    if not exp.benchmark.trace:
+        ctx.error(where + ("type",), "benchmark.load type trace replays benchmark.trace, which "
+                  "is not given", "trace: a JSONL of {timestamp, input_tokens, output_tokens}")
+    if list(exp.benchmark.traffic_scenarios) != [TRACE]:
+        ctx.error(("benchmark", "trafficScenarios"), "a trace replay sends the trace's own "
+                  "requests: trafficScenarios must be [trace]", "trafficScenarios: [trace]")
+    if exp.objective.metric in (MAX_SLO_RATE, MAX_SLO_CONCURRENCY):
+        ctx.error(("objective", "metric"), f"{exp.objective.metric} is found by a search over "
+                  "load levels; a trace replay is one point at the trace's own rate",
+                  "pick a measured metric, e.g. goodput_requests_per_s or ttft.p99")
+    if isinstance(exp.objective.concurrency, int):
+        ctx.error(("objective", "concurrency"), "objective.concurrency names a concurrency "
+                  "level, but this experiment replays a trace", "use best_feasible")
+    if exp.search.pruning_percentile is not None:
+        ctx.error(("search", "pruning"), "pruning stops a trial after its first load level; a "
+                  "trace replay is one point", "remove search.pruning")
 
 
 def check(ctx: Context) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from tuneops.checks_base import Context
-from tuneops.checks_benchmark import SCENARIOS
+from tuneops.checks_benchmark import SCENARIOS, TRACE
 from tuneops.errors import Diagnostic
-from tuneops.workloads import Problem, read_sharegpt, read_trace
+from tuneops.workloads import Problem, mean_rate, read_sharegpt, read_trace
 from tuneops.workloads.paths import find_local
 
 SHAREGPT = "sharegpt"
@@ -53,16 +53,28 @@ def check_sharegpt(ctx: Context) -> None:
 
 
 def check_trace(ctx: Context) -> None:
+    """benchmark.trace: every row checked at its line, a rate to offer, and a load that can
+    honour its arrival times (only the open-loop replay, benchmark.load type trace)."""
     b = ctx.exp.benchmark
+    replay = b.load is not None and b.load.type == TRACE
+    if TRACE in b.traffic_scenarios and not replay:
+        ctx.error(("benchmark", "trafficScenarios", b.traffic_scenarios.index(TRACE)),
+                  "the trace scenario replays benchmark.trace, and only an open-loop trace "
+                  "load can", "benchmark.load: {type: trace}")
     if not b.trace:
         return
     path = _local(ctx, "trace", b.trace, "a JSONL trace")
     if path is not None:
-        _file_problems(ctx, "benchmark.trace", path, read_trace(path)[1])
-    ctx.error(("benchmark", "trace"), "a trace replays arrival times, and genai-bench's "
-              "closed-loop concurrency sends each request when another finishes: it cannot "
-              "honour them", "replay it with an open-loop load; for a closed-loop request "
-              "mix use trafficScenarios or a dataset")
+        rows, problems = read_trace(path)
+        _file_problems(ctx, "benchmark.trace", path, problems)
+        if rows and not problems and mean_rate(rows) is None:
+            ctx.error(("benchmark", "trace"), f"{b.trace}: every request is at one instant, so "
+                      "the replay has no rate to report", "at least two distinct timestamps")
+    if not replay:
+        ctx.error(("benchmark", "trace"), "a trace replays arrival times, and genai-bench's "
+                  "closed-loop concurrency sends each request when another finishes: it "
+                  "cannot honour them", "replay it with benchmark.load: {type: trace}; for "
+                  "a closed-loop request mix use trafficScenarios or a dataset")
 
 
 def fewest_input_tokens(text: str) -> int | None:

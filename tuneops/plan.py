@@ -132,6 +132,8 @@ def trial_id(exp: Experiment, args: dict[str, Any], gpu_type: str | None = None)
                if exp.request_slos else {}),
             # open-loop load: hashed only when given, so concurrency trials keep their ids
             **({"load": b.load.as_dict} if b.load is not None else {}),
+            # a replayed trace is the request mix (by path, as the dataset is)
+            **({"trace": b.trace} if b.trace else {}),
         },
     }
     return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:ID_LENGTH]

@@ -190,12 +190,16 @@ class Arrival(StrEnum):
 
 @dataclass(frozen=True)
 class Load:
-    """benchmark.load with type rate: open-loop arrivals at offered request rates.
+    """benchmark.load: open-loop arrivals at offered request rates (type rate), or a trace
+    replayed at its own timestamps (type trace).
 
     `rates` are the listed rates (req/s); under `search: capacity` they are (low, high),
     the bracket searched. Each point runs for `duration_s` seconds or `requests` requests."""
 
     rates: tuple[float, ...]
+    # "rate", or "trace": benchmark.trace replayed at its own timestamps (no rates here: the
+    # point's offered rate is the trace's mean, tuneops/workloads/trace.py mean_rate)
+    type: str = "rate"
     arrival: Arrival = Arrival.POISSON
     burstiness: float | None = None  # gamma only
     duration_s: float | None = None
@@ -206,6 +210,8 @@ class Load:
     def max_points(self) -> int:
         """Most rates one scenario of a trial can measure: a capacity search bisects the
         ratio high/low down to 5 %, each rate up to 3 runs (runner/loadgen/capacity.py)."""
+        if self.type == "trace":
+            return 1
         if self.search == "capacity":
             low, high = self.rates
             steps = math.ceil(math.log2(max(math.log(high / low) / math.log1p(0.05), 1.0)))
@@ -215,6 +221,8 @@ class Load:
     @property
     def as_dict(self) -> dict[str, Any]:
         """What trial ids hash and results.json records of the load."""
+        if self.type == "trace":
+            return {"type": "trace"}
         rates: Any = ({"search": self.search, "low": self.rates[0], "high": self.rates[1]}
                       if self.search else list(self.rates))
         return {"type": "rate", "rates": rates, "arrival": str(self.arrival),
@@ -408,7 +416,11 @@ def _load(raw: dict | None) -> Load | None:
     """benchmark.load (schema-valid) as a Load; None when absent."""
     if not raw:
         return None
-    rates, arrival = raw["rates"], raw.get("arrival", "poisson")
+    if raw["type"] == "trace":
+        # a trace's gaps are its own, fixed: no sampling randomness in the rate it offers
+        # (runner/loadgen/aiperf.py judges the shortfall as for constant gaps)
+        return Load(rates=(), type="trace", arrival=Arrival.CONSTANT)
+    rates, arrival = raw.get("rates", ()), raw.get("arrival", "poisson")
     gamma = arrival.get("gamma") if isinstance(arrival, dict) else None
     return Load(
         rates=(float(rates["low"]), float(rates["high"])) if isinstance(rates, dict)

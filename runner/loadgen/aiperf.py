@@ -9,8 +9,11 @@ the source of every number:
 - profile_export_aiperf.json: the run's aggregates (avg/min/max/p25..p99 per metric), read
   for every statistic an objective or SLO names;
 - profile_export.jsonl: one record per request (send time, TTFT, inter-token latency,
-  end-to-end latency, errors), read for the per-request records the intervals are
-  bootstrapped from, and for the achieved rate and the lateness of the sends.
+  end-to-end latency, output tokens, errors; aiperf/common/models/record_models.py
+  MetricRecordInfo, each metric a MetricValue in its display unit), read for the
+  per-request records the intervals are bootstrapped from, for goodput (each request judged
+  by the experiment's per-request SLOs, tuneops/metrics/goodput.py), and for the achieved
+  rate and the lateness of the sends.
 
 The generator fell behind when it sent slower than offered beyond what the arrival
 process's own randomness explains, or when its sends were late (AIPerf's
@@ -24,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +38,15 @@ from tuneops.metrics import (
     ERROR_RATE,
     LATENCIES,
     OFFERED_RATE,
+    REQUEST_SLO_FIELDS,
     SPEED,
+    RequestSlo,
     Statistic,
+    goodput,
 )
+from tuneops.metrics.goodput import FAILED, OUTPUT_TOKENS
 from tuneops.spec import Arrival, Experiment, Load
+from tuneops.workloads import TraceRow
 
 SUMMARY = "profile_export_aiperf.json"
 RECORDS = "profile_export.jsonl"
@@ -61,6 +70,12 @@ THROUGHPUTS = {
     "total_throughput": "total_token_throughput",
     "requests_per_s": "request_throughput",
 }
+# a record's output tokens: AIPerf's output_sequence_length (the tokens the server returned,
+# aiperf/metrics/types/output_sequence_length_metric.py)
+OUTPUT_LENGTH = "output_sequence_length"
+# a record's latencies in ms from the unit AIPerf wrote beside each value (MetricValue.unit;
+# 0.13.0 writes latencies in their display unit, ms: aiperf/metrics/types/ttft_metric.py)
+TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "sec": 1e3, "s": 1e3}
 PER_GPU = {"output_throughput_per_gpu": "output_throughput",
            "total_throughput_per_gpu": "total_throughput"}
 
@@ -80,6 +95,30 @@ def arrival_flags(load: Load) -> list[str]:
     return ["--arrival-pattern", str(load.arrival)]
 
 
+def _common_flags(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
+                  aiperf: str, tokenizer: str, seed: int) -> list[str]:
+    """What every `aiperf profile` run of a trial shares: the server, the endpoint, the
+    tokenizer, the request parameters and where the result files go."""
+    cmd = [
+        aiperf, "profile",
+        "--model", exp.model.served_name,
+        "--url", base_url.rstrip("/"),
+        "--endpoint-type", "completions",
+        "--streaming",
+        "--api-key", "tuneops",
+        "--tokenizer", tokenizer,
+        # every request produces its full output, as genai-bench's D/N scenarios do
+        "--extra-inputs", "ignore_eos:true",
+        "--random-seed", str(seed),
+        "--request-timeout-seconds", f"{REQUEST_TIMEOUT_S:g}",
+        "--ui-type", "none", "--no-server-metrics", "--no-gpu-telemetry", "--no-auto-plot",
+        "--artifact-dir", str(Path(out_dir).resolve()),
+    ]
+    for key, value in sorted(exp.benchmark.additional_request_params.items()):
+        cmd += ["--extra-inputs", f"{key}:{json.dumps(value)}"]
+    return cmd
+
+
 def build_command(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
                   scenario: str, rate: float, aiperf: str, tokenizer: str,
                   seed: int = 0) -> list[str]:
@@ -90,31 +129,46 @@ def build_command(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
     assert lengths is not None, f"validate refuses {scenario!r} under benchmark.load"
     isl, isl_sd, osl, osl_sd = lengths
     cmd = [
-        aiperf, "profile",
-        "--model", exp.model.served_name,
-        "--url", base_url.rstrip("/"),
-        "--endpoint-type", "completions",
-        "--streaming",
-        "--api-key", "tuneops",
-        "--tokenizer", tokenizer,
+        *_common_flags(exp, base_url, out_dir, aiperf=aiperf, tokenizer=tokenizer, seed=seed),
         "--request-rate", f"{rate:g}",
         *arrival_flags(load),
         "--isl", str(isl), "--isl-stddev", str(isl_sd),
         "--osl", str(osl), "--osl-stddev", str(osl_sd),
-        # every request produces its full output, as genai-bench's D/N scenarios do
-        "--extra-inputs", "ignore_eos:true",
-        "--random-seed", str(seed),
-        "--request-timeout-seconds", f"{REQUEST_TIMEOUT_S:g}",
-        "--ui-type", "none", "--no-server-metrics", "--no-gpu-telemetry", "--no-auto-plot",
-        "--artifact-dir", str(Path(out_dir).resolve()),
     ]
-    for key, value in sorted(exp.benchmark.additional_request_params.items()):
-        cmd += ["--extra-inputs", f"{key}:{json.dumps(value)}"]
     if load.requests is not None:
         cmd += ["--request-count", str(load.requests)]
     else:
         cmd += ["--benchmark-duration", f"{load.duration_s:g}", "--benchmark-grace-period", "30"]
     return cmd
+
+
+def write_schedule(rows: Sequence[TraceRow], path: str | os.PathLike) -> Path:
+    """The trace as AIPerf's mooncake_trace JSONL (aiperf/dataset/loader/models.py,
+    MooncakeTrace: `timestamp` in ms, `input_length` tokens of a synthetic prompt,
+    `output_length` its max_tokens, aiperf/dataset/loader/mooncake_trace.py _build_turn).
+    tuneops' traces count seconds; AIPerf's, milliseconds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(
+        json.dumps({"timestamp": round(r.timestamp * 1000.0, 3), "input_length": r.input_tokens,
+                    "output_length": r.output_tokens}) + "\n" for r in rows))
+    return path
+
+
+def build_trace_command(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *,
+                        schedule: str | os.PathLike, aiperf: str, tokenizer: str,
+                        seed: int = 0) -> list[str]:
+    """The `aiperf profile` argv replaying `schedule` (write_schedule's file) at its own
+    timestamps: AIPerf's fixed schedule (--fixed-schedule, aiperf/config/flags/cli_config.py;
+    the phase type FIXED_SCHEDULE, aiperf/config/flags/_converter_profiling.py
+    _profiling_phase_type), each request at its timestamp from the first one
+    (--fixed-schedule-auto-offset), whatever the server does."""
+    return [
+        *_common_flags(exp, base_url, out_dir, aiperf=aiperf, tokenizer=tokenizer, seed=seed),
+        "--input-file", str(Path(schedule).resolve()),
+        "--custom-dataset-type", "mooncake_trace",
+        "--fixed-schedule", "--fixed-schedule-auto-offset",
+    ]
 
 
 def env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -158,6 +212,15 @@ def _metric(record: dict[str, Any], tag: str) -> float | None:
     return _num(node.get("value")) if isinstance(node, dict) else None
 
 
+def _ms(record: dict[str, Any], tag: str) -> float | None:
+    """A record's latency in ms, None when absent or in a unit not known to be time."""
+    node = (record.get("metrics") or {}).get(tag)
+    if not isinstance(node, dict) or node.get("unit") not in TO_MS:
+        return None
+    value = _num(node.get("value"))
+    return None if value is None else value * TO_MS[node["unit"]]
+
+
 def summary_metrics(summary: dict[str, Any], gpu_count: int = 1) -> dict[str, float]:
     """tuneops metrics from AIPerf's aggregate JSON (the statistics and throughputs)."""
     out: dict[str, float] = {}
@@ -194,6 +257,31 @@ def request_records(records: list[dict[str, Any]]) -> dict[str, list[float]]:
         if e2e is not None and ttft is not None:
             out["output_latency"].append(e2e - ttft)
     return {k: v for k, v in out.items() if v}
+
+
+def _profiling(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The profiling phase's records (a warm-up request is no measurement)."""
+    return [r for r in records
+            if (r.get("metadata") or {}).get("benchmark_phase", "profiling") == "profiling"]
+
+
+def goodput_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every request as tuneops/metrics/goodput.py judges it: failed or not, its own TTFT,
+    TPOT and end-to-end latency in ms, and its output tokens. A failed request stays in
+    (it is sent load that was not good); a latency AIPerf did not record stays out, and
+    goodput counts such a request as not good."""
+    out = []
+    for rec in _profiling(records):
+        row: dict[str, Any] = {FAILED: bool(rec.get("error"))}
+        for name in REQUEST_SLO_FIELDS:
+            v = _ms(rec, FIELDS[name])
+            if v is not None:
+                row[name] = v
+        n = _metric(rec, OUTPUT_LENGTH)
+        if n is not None:
+            row[OUTPUT_TOKENS] = n
+        out.append(row)
+    return out
 
 
 def sends(records: list[dict[str, Any]]) -> list[float]:
@@ -257,8 +345,10 @@ def fell_behind(load: Load, offered: float, send_times: list[float],
 
 
 def read_point(folder: str | os.PathLike, load: Load, offered: float, *,
-               gpu_count: int = 1) -> Point:
-    """AIPerf's result files in `folder` → one Point; never raises on bad files."""
+               gpu_count: int = 1, request_slos: Sequence[RequestSlo] = ()) -> Point:
+    """AIPerf's result files in `folder` → one Point; never raises on bad files. With
+    per-request SLOs, its goodput too, over AIPerf's own benchmark_duration (the
+    denominator of AIPerf's goodput, aiperf/metrics/types/goodput_metric.py)."""
     folder = Path(folder)
     try:
         summary = json.loads((folder / SUMMARY).read_text())
@@ -275,6 +365,8 @@ def read_point(folder: str | os.PathLike, load: Load, offered: float, *,
     metrics.update(num_requests=float(len(records)), num_completed_requests=float(done),
                    num_error_requests=float(errors))
     metrics[ERROR_RATE] = errors / len(records) if records else 1.0
+    metrics.update(goodput(goodput_records(records), request_slos,
+                           metrics.get("run_duration_s")))
     send_times = sends(records)
     metrics[OFFERED_RATE] = offered
     got = achieved_rate(send_times)

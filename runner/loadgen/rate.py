@@ -1,5 +1,6 @@
-"""Measure one trial at open-loop request rates with AIPerf: listed rates, or a capacity
-search (capacity.py), every point one `aiperf profile` run read back by aiperf.py.
+"""Measure one trial at open-loop request rates with AIPerf: listed rates, a capacity
+search (capacity.py), or a trace replayed at its own timestamps; every point one
+`aiperf profile` run read back by aiperf.py.
 
 The outcome has genai-bench's shape (runner.bench.BenchOutcome), so repeats, scoring and
 reports take it unchanged: metrics[scenario][rate] instead of [scenario][concurrency]. A
@@ -23,19 +24,23 @@ from tuneops.runner.bench.parse import BenchOutcome
 from tuneops.runner.bench.process import BenchProcess, log_tail
 from tuneops.runner.loadgen import aiperf, capacity, venv
 
+from tuneops.checks_benchmark import TRACE
 from tuneops.metrics import MAX_SLO_RATE, Verdict
 from tuneops.spec import Experiment, Load
+from tuneops.workloads import mean_rate, read_trace, span_s
+from tuneops.workloads.paths import find_local
 
 FIXED_SLACK_S = 240.0  # AIPerf's start-up and teardown: 30 s idle, up to 110 s at load 20
 GRACE_S = 30.0  # AIPerf's --benchmark-grace-period
 
 
-def point_timeout(load: Load, rate: float) -> float:
-    """Hard limit for one run: its sending time (its duration, or its requests at the
-    offered rate, doubled for Poisson and gamma bursts), then the last request's own time
-    limit (an overloaded server's backlog ends as errors, aiperf.REQUEST_TIMEOUT_S), the
-    grace period and AIPerf's start-up."""
-    send_s = load.duration_s if load.duration_s is not None else 2.0 * load.requests / rate
+def point_timeout(load: Load, rate: float, send_s: float | None = None) -> float:
+    """Hard limit for one run: its sending time (a trace's span; its duration, or its
+    requests at the offered rate, doubled for Poisson and gamma bursts), then the last
+    request's own time limit (an overloaded server's backlog ends as errors,
+    aiperf.REQUEST_TIMEOUT_S), the grace period and AIPerf's start-up."""
+    if send_s is None:
+        send_s = load.duration_s if load.duration_s is not None else 2.0 * load.requests / rate
     return send_s + aiperf.REQUEST_TIMEOUT_S + GRACE_S + FIXED_SLACK_S
 
 
@@ -77,24 +82,30 @@ def run(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *, gpu_count
     outcome = BenchOutcome(ok=True, folder=str(out_dir))
     seq = [0]
 
-    def measure(scenario: str, rate: float) -> aiperf.Point:
+    def measure(scenario: str, rate: float, schedule: Path | None = None,
+                send_s: float | None = None) -> aiperf.Point:
         seq[0] += 1
         folder = out_dir / f"aiperf-{seq[0]:02d}-{_safe(scenario)}-{rate:g}"
-        cmd = aiperf.build_command(exp, base_url, folder, scenario=scenario, rate=rate,
-                                   aiperf=cli, tokenizer=tokenizer, seed=seq[0])
+        if schedule is not None:
+            cmd = aiperf.build_trace_command(exp, base_url, folder, schedule=schedule,
+                                             aiperf=cli, tokenizer=tokenizer, seed=seq[0])
+        else:
+            cmd = aiperf.build_command(exp, base_url, folder, scenario=scenario, rate=rate,
+                                       aiperf=cli, tokenizer=tokenizer, seed=seq[0])
         try:
             proc = BenchProcess(cmd, folder, aiperf.env(), cpus)
         except OSError as e:
             raise _Stop(BenchOutcome(ok=False, infra=True,
                                      reason=f"could not start AIPerf: {e}")) from e
-        rc, why = proc.wait(point_timeout(load, rate), cancel, watch)
+        rc, why = proc.wait(point_timeout(load, rate, send_s), cancel, watch)
         outcome.log_path = str(proc.log_path)
         if why == "cancelled":
             raise _Stop(BenchOutcome(ok=False, cancelled=True, reason="benchmark cancelled"))
         if why.startswith("engine died"):
             raise _Stop(BenchOutcome(ok=False, engine_died=True,
                                      reason=f"{why} while AIPerf ran; AIPerf stopped"))
-        point = aiperf.read_point(folder, load, rate, gpu_count=gpu_count)
+        point = aiperf.read_point(folder, load, rate, gpu_count=gpu_count,
+                                  request_slos=exp.request_slos)
         if why == "timeout" or (rc != 0 and not point.ok):
             tail = log_tail(proc.log_path)
             what = "did not finish in time" if why == "timeout" else f"exited with {rc}"
@@ -105,10 +116,13 @@ def run(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *, gpu_count
         return point
 
     try:
-        for scenario in exp.benchmark.traffic_scenarios:
-            if load.search == "capacity":
+        if load.type == TRACE:
+            _replay(exp, out_dir, measure, outcome)
+        elif load.search == "capacity":
+            for scenario in exp.benchmark.traffic_scenarios:
                 _search(exp, scenario, measure, outcome)
-            else:
+        else:
+            for scenario in exp.benchmark.traffic_scenarios:
                 _sweep(exp, scenario, measure, outcome)
     except _Stop as stop:
         stop.outcome.duration_s = round(time.monotonic() - t0, 3)
@@ -141,6 +155,28 @@ def _unusable(outcome: BenchOutcome, scenario: str, rate: float, point: aiperf.P
                         f"{rate:g}" for r in later if point.behind]
     if not point.behind and not outcome.reason:
         outcome.reason = f"{scenario}@{rate:g}: {point.reason}"
+
+
+def _replay(exp: Experiment, out_dir: Path, measure, outcome: BenchOutcome) -> None:
+    """benchmark.trace, replayed once at its own timestamps (AIPerf's fixed schedule): one
+    point, offered at the trace's mean rate, flagged like any other when AIPerf fell behind
+    its schedule."""
+    path = find_local(exp.benchmark.trace or "", exp.source_file)
+    rows, problems = read_trace(path) if path is not None else ([], [])
+    offered = mean_rate(rows)
+    if path is None or problems or offered is None:
+        # validate checked it; the file changed or went away since
+        why = (f"line {problems[0].line}: {problems[0].message}" if problems
+               else "no such file" if path is None else "no rate (one instant)")
+        raise _Stop(BenchOutcome(ok=False, reason=f"the trace {exp.benchmark.trace!r} cannot "
+                                 f"be replayed: {why}"))
+    offered = round(offered, 6)
+    schedule = aiperf.write_schedule(rows, out_dir / "trace-schedule.jsonl")
+    point = measure(TRACE, offered, schedule, span_s(rows))
+    if not point.ok or point.behind:
+        _unusable(outcome, TRACE, offered, point, [])
+        return
+    _record(outcome, TRACE, offered, [point])
 
 
 def _sweep(exp: Experiment, scenario: str, measure, outcome: BenchOutcome) -> None:

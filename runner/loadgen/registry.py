@@ -3,8 +3,9 @@ measures a trial, chosen from the experiment's load.
 
 - genai-bench: closed-loop concurrency (benchmark.concurrency). Its code stays in
   runner/bench (CLI per trial, or the run's long-lived workers); this entry calls it.
-- aiperf: open-loop request rates (benchmark.load, type rate), in its own venv
-  (runner/loadgen/venv.py), driven point by point by runner/loadgen/rate.py.
+- aiperf: open-loop load (benchmark.load: request rates, or a trace replayed at its
+  timestamps), in its own venv (runner/loadgen/venv.py), driven point by point by
+  runner/loadgen/rate.py.
 
 The interface is narrow on purpose: measure one deployed trial, get a BenchOutcome whose
 numbers were converted once, by the generator's own reader (runner/bench/parse.py,

@@ -140,7 +140,9 @@ class BayesianSearcher(SamplingSearcher):
         self.study = optuna.create_study(direction=exp.objective.direction, sampler=sampler,
                                          pruner=make_pruner(exp))
         b = exp.benchmark
-        self._first_level = min(b.load.rates if b.load is not None else b.concurrency)
+        # a trace replay has no rates listed (its one point is the trace's own rate): no level
+        self._first_level = min(b.load.rates if b.load is not None else b.concurrency,
+                                default=None)
         self._scenario = exp.objective.scenario or exp.benchmark.traffic_scenarios[0]
         self.rng = random.Random(self.seed)
         self._running: dict[str, optuna.trial.Trial] = {}  # trial id -> its Optuna trial

@@ -115,3 +115,104 @@ def test_a_broken_trace_stops_at_twenty_problems(tmp_path):
     rows, problems = read_trace(write(tmp_path, "t.jsonl", "x\n" * 1000))
     assert len(problems) == 20 and rows == []
     assert read_trace(write(tmp_path, "e.jsonl", "\n\n"))[1][0].message == "no requests"
+
+
+def test_negative_tokens_and_a_too_large_trace_are_refused_at_their_line(tmp_path, monkeypatch):
+    from tuneops.workloads import trace
+
+    good = json.dumps({"timestamp": 0, "input_tokens": 8, "output_tokens": 8})
+    bad = json.dumps({"timestamp": 1, "input_tokens": -5, "output_tokens": 8})
+    problems = read_trace(write(tmp_path, "n.jsonl", f"{good}\n{bad}\n"))[1]
+    assert [(p.line, "input_tokens '-5'" in p.message) for p in problems] == [(2, True)]
+    monkeypatch.setattr(trace, "MAX_ROWS", 3)
+    rows, problems = read_trace(write(tmp_path, "big.jsonl", f"{good}\n" * 5))
+    assert [p.line for p in problems] == [4] and "more than 3 requests" in problems[0].message
+    monkeypatch.setattr(trace, "MAX_FILE_BYTES", 10)
+    assert "larger than" in read_trace(tmp_path / "big.jsonl")[1][0].message
+
+
+def test_a_replay_offers_the_traces_mean_rate(tmp_path):
+    from tuneops.workloads import mean_rate
+
+    rows = read_trace(write(tmp_path, "t.jsonl", "".join(
+        json.dumps({"timestamp": t, "input_tokens": 8, "output_tokens": 8}) + "\n"
+        for t in (10.0, 10.0, 11.0, 14.0))))[0]
+    assert mean_rate(rows) == pytest.approx(3 / 4.0)  # 3 gaps over 4 s; the origin is free
+    assert mean_rate(rows[:2]) is None and mean_rate(rows[:1]) is None
+
+
+# ---------------------------------------------------------------- trace replay, validated
+
+TRACE_LOAD = """  trafficScenarios: [trace]
+  trace: trace.jsonl
+  load: {type: trace}
+  warmupRequests: 2
+"""
+
+
+def trace_experiment(tmp_path, bench: str = TRACE_LOAD, rows: str | None = None,
+                     objective: str = "goodput_requests_per_s"):
+    """sim-poisson.yaml with its benchmark section replaced, and a trace beside it."""
+    from tuneops.validate import validate_file
+
+    text = (ROOT / "experiments" / "examples" / "sim-poisson.yaml").read_text()
+    head, rest = text.split("benchmark:\n", 1)
+    tail = rest[rest.index("objective:"):].replace("max_slo_rate", objective)
+    tail = tail.replace("slos:\n", "slos:\n  - {metric: ttft, max: 500, perRequest: true}\n")
+    write(tmp_path, "trace.jsonl", rows if rows is not None else "".join(
+        json.dumps({"timestamp": t / 2, "input_tokens": 64, "output_tokens": 32}) + "\n"
+        for t in range(20)))
+    path = write(tmp_path, "exp.yaml", f"{head}benchmark:\n{bench}{tail}")
+    return validate_file(path)
+
+
+def errors(diags):
+    return [(d.path, d.message) for d in diags if d.severity == "error"]
+
+
+def test_a_trace_replay_validates(tmp_path):
+    exp, diags = trace_experiment(tmp_path)
+    assert errors(diags) == []
+    assert exp.benchmark.load.type == "trace" and exp.benchmark.load.max_points == 1
+
+
+@pytest.mark.parametrize("bench,where,words", [
+    (TRACE_LOAD.replace("{type: trace}", "{type: trace, rates: [1, 2]}"),
+     "benchmark.load.rates", "rates has no meaning there"),
+    (TRACE_LOAD.replace("{type: trace}", "{type: trace, arrival: poisson}"),
+     "benchmark.load.arrival", "arrival has no meaning there"),
+    (TRACE_LOAD.replace("[trace]", '["D(50,50)"]'),
+     "benchmark.trafficScenarios", "must be [trace]"),
+    (TRACE_LOAD.replace("  trace: trace.jsonl\n", ""), "benchmark.load.type",
+     "replays benchmark.trace, which is not given"),
+    (TRACE_LOAD.replace("{type: trace}", "{type: rate, rates: [1], requests: 100}"),
+     "benchmark.trafficScenarios[0]", "not at offered rates"),
+    (TRACE_LOAD.replace("{type: trace}", "{type: rate, requests: 100}"),
+     "benchmark.load.type", "type rate needs rates"),
+])
+def test_a_trace_replay_refuses_what_it_cannot_honour(tmp_path, bench, where, words):
+    msgs = errors(trace_experiment(tmp_path, bench)[1])
+    assert any(p == where and words in m for p, m in msgs), msgs
+
+
+def test_a_trace_cannot_name_a_capacity_objective(tmp_path):
+    msgs = errors(trace_experiment(tmp_path, objective="max_slo_rate")[1])
+    assert any(p == "objective.metric" and "one point" in m for p, m in msgs), msgs
+
+
+@pytest.mark.parametrize("rows,line,words", [
+    ("", 1, "no requests"),
+    ('{"timestamp": 2, "input_tokens": 8, "output_tokens": 8}\n'
+     '{"timestamp": 1, "input_tokens": 8, "output_tokens": 8}\n', 2, "before the row above"),
+    ('{"timestamp": 0, "input_tokens": 8, "output_tokens": -1}\n', 1, "output_tokens '-1'"),
+])
+def test_a_bad_trace_is_refused_at_its_file_and_line(tmp_path, rows, line, words):
+    diags = trace_experiment(tmp_path, rows=rows)[1]
+    found = [d for d in diags if d.file.endswith("trace.jsonl")]
+    assert [(d.line, words in d.message) for d in found] == [(line, True)], diags
+
+
+def test_a_trace_at_one_instant_has_no_rate(tmp_path):
+    rows = '{"timestamp": 3, "input_tokens": 8, "output_tokens": 8}\n' * 2
+    msgs = errors(trace_experiment(tmp_path, rows=rows)[1])
+    assert any(p == "benchmark.trace" and "one instant" in m for p, m in msgs), msgs

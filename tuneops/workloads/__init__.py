@@ -8,6 +8,7 @@ open-loop generator each take what they can honour from the same values.
 
 from tuneops.workloads.problems import Problem
 from tuneops.workloads.sharegpt import Conversation, prompts, read_sharegpt
-from tuneops.workloads.trace import TraceRow, read_trace
+from tuneops.workloads.trace import TraceRow, mean_rate, read_trace, span_s
 
-__all__ = ["Conversation", "Problem", "TraceRow", "prompts", "read_sharegpt", "read_trace"]
+__all__ = ["Conversation", "Problem", "TraceRow", "mean_rate", "prompts", "read_sharegpt",
+           "read_trace", "span_s"]

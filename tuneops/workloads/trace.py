@@ -18,6 +18,9 @@ from tuneops.workloads.problems import MAX_FILE_BYTES, MAX_PROBLEMS, Problem
 
 FIELDS = ("timestamp", "input_tokens", "output_tokens")
 MAX_TOKENS = 10_000_000
+# a replay sends every row: AIPerf loads the whole trace into its dataset service before it
+# starts (aiperf/dataset/loader/mooncake_trace.py), so a trace is capped like a run's requests
+MAX_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ def read_trace(path: str | Path) -> tuple[list[TraceRow], list[Problem]]:
     for n, text in enumerate(lines, 1):
         if not text.strip():
             continue
+        if len(rows) >= MAX_ROWS:
+            problems.append(Problem(n, f"more than {MAX_ROWS:,} requests",
+                                    "replay a window of the trace"))
+            break
         row, why, hint = _row(n, text, rows[-1].timestamp if rows else None)
         if row is None:
             problems.append(Problem(n, why, hint))
@@ -80,3 +87,16 @@ def read_trace(path: str | Path) -> tuple[list[TraceRow], list[Problem]]:
     if not rows and not problems:
         problems.append(Problem(1, "no requests", "one JSON object a line"))
     return rows, problems
+
+
+def mean_rate(rows: list[TraceRow]) -> float | None:
+    """The rate a replay offers (req/s): the gaps between the rows over their span; None for
+    fewer than two rows or a span of zero (every request at one instant has no rate)."""
+    if len(rows) < 2 or rows[-1].timestamp <= rows[0].timestamp:
+        return None
+    return (len(rows) - 1) / (rows[-1].timestamp - rows[0].timestamp)
+
+
+def span_s(rows: list[TraceRow]) -> float:
+    """Seconds from the first request of the trace to its last."""
+    return rows[-1].timestamp - rows[0].timestamp if rows else 0.0

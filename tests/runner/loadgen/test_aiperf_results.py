@@ -3,6 +3,7 @@ load generator's own shortfall detected from its send times."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 from tuneops.runner.loadgen import aiperf
 
-from tuneops.metrics import ACHIEVED_RATE, ERROR_RATE, METRICS, OFFERED_RATE
+from tuneops.metrics import ACHIEVED_RATE, ERROR_RATE, METRICS, OFFERED_RATE, RequestSlo
+from tuneops.metrics.goodput import GOOD_FRACTION, GOODPUT_OUTPUT_TOKENS, GOODPUT_REQUESTS
 from tuneops.spec import Arrival, Load
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "aiperf" / "poisson-2rps"
@@ -111,3 +113,128 @@ def test_the_command_offers_the_experiments_arrival_process():
     gamma = Load(rates=(1.0,), arrival=Arrival.GAMMA, burstiness=0.5, requests=10)
     assert aiperf.arrival_flags(gamma) == ["--arrival-pattern", "gamma",
                                            "--arrival-smoothness", "0.5"]
+
+
+# Goodput from AIPerf's own per-request export: each record of profile_export.jsonl
+# (aiperf/common/models/record_models.py MetricRecordInfo: metadata, metrics as
+# {value, unit}, error) is judged by the per-request SLOs.
+TTFT_60 = RequestSlo("ttft", 60.0)
+TPOT_7 = RequestSlo("tpot", 7.0)
+
+
+def _good_by_hand(recs: list[dict], ttft_max: float, itl_max: float) -> tuple[int, int]:
+    """(good requests, their output tokens), read straight off the records."""
+    good = [r for r in recs if not r.get("error")
+            and r["metrics"]["time_to_first_token"]["value"] <= ttft_max
+            and r["metrics"]["inter_token_latency"]["value"] <= itl_max]
+    return len(good), sum(r["metrics"]["output_sequence_length"]["value"] for r in good)
+
+
+def test_goodput_judges_every_request_aiperf_recorded():
+    recs = records()
+    point = aiperf.read_point(FIXTURE, POISSON, 2.0, request_slos=(TTFT_60, TPOT_7))
+    duration = json.loads((FIXTURE / aiperf.SUMMARY).read_text())["benchmark_duration"]["avg"]
+    good, tokens = _good_by_hand(recs, 60.0, 7.0)
+    assert 0 < good < len(recs)  # the bounds split this run: the test can tell them apart
+    assert point.metrics[GOODPUT_REQUESTS] == pytest.approx(good / duration)
+    assert point.metrics[GOODPUT_OUTPUT_TOKENS] == pytest.approx(tokens / duration)
+    assert point.metrics[GOOD_FRACTION] == pytest.approx(good / len(recs))
+    # without per-request SLOs there is no goodput: nothing says what a good request is
+    assert GOODPUT_REQUESTS not in aiperf.read_point(FIXTURE, POISSON, 2.0).metrics
+
+
+def test_failed_requests_and_unknown_units_are_never_good(tmp_path):
+    folder = tmp_path / "bad-requests"
+    shutil.copytree(FIXTURE, folder)
+    recs = records()
+    recs[0]["error"] = {"code": 503, "type": "Service Unavailable", "message": "overloaded"}
+    recs[1]["metrics"]["time_to_first_token"]["unit"] = "furlongs"  # not a time: not judged
+    recs[2]["metrics"]["time_to_first_token"] = {"value": 0.01, "unit": "sec"}  # 10 ms
+    (folder / aiperf.RECORDS).write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    rows = aiperf.goodput_records(recs)
+    assert rows[0]["error"] and "ttft" not in rows[1] and rows[2]["ttft"] == pytest.approx(10)
+    point = aiperf.read_point(folder, POISSON, 2.0, request_slos=(RequestSlo("ttft", 1e9),))
+    assert point.metrics[GOOD_FRACTION] == pytest.approx(58 / 60)
+
+
+def test_rate_runs_hand_the_experiments_per_request_slos_to_the_reader(monkeypatch, tmp_path):
+    # the sweep reads every point with exp.request_slos (runner/loadgen/rate.py)
+    from tuneops.runner.loadgen import rate
+
+    from tuneops.validate import load_experiment
+
+    exp = load_experiment(Path("experiments/examples/sim-poisson.yaml"))
+    seen = []
+    real_read = aiperf.read_point
+
+    def fake_read(folder, load, offered, *, gpu_count=1, request_slos=()):
+        seen.append(tuple(request_slos))
+        return real_read(FIXTURE, POISSON, 2.0, request_slos=request_slos)
+
+    class Done:
+        log_path = tmp_path / "log"
+
+        def __init__(self, *a, **k):
+            pass
+
+        def wait(self, *a, **k):
+            return 0, ""
+
+    exp = dataclasses.replace(exp, request_slos=(TTFT_60,), benchmark=dataclasses.replace(
+        exp.benchmark, load=dataclasses.replace(exp.benchmark.load, rates=(2.0,), search=None)))
+    monkeypatch.setattr(aiperf, "read_point", fake_read)
+    monkeypatch.setattr(rate, "BenchProcess", Done)
+    monkeypatch.setattr(rate, "resolve_tokenizer", lambda exp: "/tok")
+    outcome = rate.run(exp, "http://127.0.0.1:1", tmp_path, gpu_count=1, aiperf_cli=__file__)
+    assert seen == [(TTFT_60,)]
+    assert GOODPUT_REQUESTS in outcome.metrics["D(50,50)"][2.0]
+
+
+# Trace replay: the trace handed to AIPerf in its mooncake_trace format
+# (aiperf/dataset/loader/models.py MooncakeTrace: timestamp in ms, input_length,
+# output_length) and replayed by its fixed schedule.
+
+def trace_exp(trace: Path):
+    from tuneops.spec import from_document
+
+    return from_document({
+        "metadata": {"name": "t"}, "model": {"id": "org/m", "servedName": "m"},
+        "engine": {"name": "sim", "version": "0.5.23"},
+        "deployment": {"mode": "local", "gpus": {"count": 1, "type": "H100"}},
+        "benchmark": {"trafficScenarios": ["trace"], "trace": str(trace),
+                      "load": {"type": "trace"}},
+        "objective": {"metric": "output_throughput"}})
+
+
+def test_a_trace_becomes_aiperfs_schedule_in_milliseconds(tmp_path):
+    from tuneops.workloads import read_trace
+
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 1.25, "input_tokens": 7, "output_tokens": 3}\n'
+                     '{"timestamp": 2.5, "input_tokens": 9, "output_tokens": 1}\n')
+    schedule = aiperf.write_schedule(read_trace(trace)[0], tmp_path / "s.jsonl")
+    assert [json.loads(line) for line in schedule.read_text().splitlines()] == [
+        {"timestamp": 1250.0, "input_length": 7, "output_length": 3},
+        {"timestamp": 2500.0, "input_length": 9, "output_length": 1}]
+    cmd = aiperf.build_trace_command(trace_exp(trace), "http://h:1/", tmp_path / "o",
+                                     schedule=schedule, aiperf="aiperf", tokenizer="/tok")
+    assert cmd[cmd.index("--input-file") + 1] == str(schedule.resolve())
+    assert cmd[cmd.index("--custom-dataset-type") + 1] == "mooncake_trace"
+    assert "--fixed-schedule" in cmd and "--fixed-schedule-auto-offset" in cmd
+    # the trace's timestamps are the load: no rate, arrival or lengths of AIPerf's own
+    assert not {"--request-rate", "--arrival-pattern", "--isl", "--request-count"} & set(cmd)
+
+
+def test_a_trace_gone_bad_since_validate_is_a_reason_not_a_replay(tmp_path):
+    from tuneops.runner.loadgen import rate
+
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"timestamp": 0, "input_tokens": 7, "output_tokens": 3}\n'
+                     '{"timestamp": -1, "input_tokens": 7, "output_tokens": 3}\n')
+    outcome = rate.run(trace_exp(trace), "http://127.0.0.1:1", tmp_path / "o", gpu_count=1,
+                       aiperf_cli=__file__)
+    assert not outcome.ok and "cannot be replayed: line 2" in outcome.reason
+    trace.unlink()
+    outcome = rate.run(trace_exp(trace), "http://127.0.0.1:1", tmp_path / "o", gpu_count=1,
+                       aiperf_cli=__file__)
+    assert not outcome.ok and "no such file" in outcome.reason

@@ -59,3 +59,44 @@ def test_judge_uses_one_sided_bounds_on_the_pooled_requests():
                         (near, Verdict.UNCERTAIN)):
         metrics, records = _run(ttfts)
         assert capacity.judge([P99], [metrics], records) is want
+
+
+# ------------------------------------------- the search against the simulator's own model
+
+def test_on_the_simulator_the_search_finds_the_models_saturation_rate():
+    """The simulator's performance model predicts a saturation rate (engines/sim/openloop.py
+    saturation_rate: its completion rate with the running batch full). The runner's own
+    capacity search (rate._search: the bracket, the geometric split, the sequential rule
+    over each rate's requests), measuring each rate with the same model in virtual time,
+    finds it within 10 %. Constant arrivals: without arrival randomness TTFT stays near its
+    unloaded value below saturation and grows with the backlog above it, so the SLO's knee
+    is the saturation rate itself (under Poisson arrivals a p99 SLO holds lower: queueing
+    from the randomness, tests/engines/sim/test_sim_openloop.py)."""
+    import dataclasses
+    from pathlib import Path
+
+    from tuneops.engines.sim.openloop import saturation_rate
+    from tuneops.runner.bench.parse import BenchOutcome
+    from tuneops.runner.loadgen import rate
+
+    from tests.helpers import sim_rates
+    from tuneops.metrics import MAX_SLO_RATE
+    from tuneops.validate import load_experiment
+
+    exp = load_experiment(Path("experiments/examples/sim-poisson.yaml"))  # D(50,50), 100 req
+    (scenario,), n = exp.benchmark.traffic_scenarios, exp.benchmark.load.requests
+    slo = Slo.from_entry({"metric": "ttft.p99", "max": 500})[0]
+    for mrr in (2, 4, 8):
+        model = sim_rates.model(mrr)
+        sat = saturation_rate(model, 50, 50)
+        load = dataclasses.replace(exp.benchmark.load, rates=(sat / 8, sat * 4))
+        trial = dataclasses.replace(exp, slos=(slo,), benchmark=dataclasses.replace(
+            exp.benchmark, load=load))
+
+        def measure(scenario: str, offered: float, model=model):
+            return sim_rates.point(model, offered, 50, 50, n, burstiness=None)[0]
+
+        outcome = BenchOutcome(ok=True)
+        rate._search(trial, scenario, measure, outcome)
+        found = next(iter(outcome.metrics[scenario].values()))[MAX_SLO_RATE]
+        assert abs(found - sat) <= 0.1 * sat, (mrr, found, sat)
