@@ -291,6 +291,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                         progress.trial_finished(fut.result())
             if (note := getattr(searcher, "error_note", None)) and (line := note()):
                 run.note(line)  # the model's prediction error per measured trial
+            for line in getattr(searcher, "memory_notes", list)():
+                run.note(line)  # points the model search never started, and why
             # A cap given for this invocation only (--max-trials) pauses the run: like any
             # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
             paused = (

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tuneops.runner.results import TrialResult
+from tuneops.runner.results import FAILED_CONFIG, TrialResult
 from tuneops.runner.search.base import SamplingSearcher, is_failure
 from tuneops.runner.search.domain import finite_values
+from tuneops.runner.search.memory import Inferred, StartLog, cannot_start
 from tuneops.runner.search.predict import model_for, perf_model, predict, request_sizes
 
 from tuneops.metrics import Bound, Direction
@@ -149,12 +150,19 @@ class ModelSearcher(SamplingSearcher):
         self.raw = {name: np.full((n, m), np.nan) for name in self.metrics}
         self.tp = np.ones(n)
         self.starts = np.ones(n, dtype=bool)
+        # left out of the search: the memory plan's refusals (memory.prefilter), then what
+        # the run's start failures say about their groups (memory.StartLog); id -> why
+        self.left_out: dict[str, str] = {}
+        self.inferred: dict[str, Inferred] = {}
+        self.start_log = StartLog(exp)
         for i, point in enumerate(self.points):
             tp, by_level = _prediction(gpu, model, _frozen(trial_args(exp, point)),
                                        tuple(self.levels), prompt, output)
             self.tp[i] = tp
             if by_level is None:
                 self.starts[i] = False
+                if (why := cannot_start(exp, point)) is not None:
+                    self.left_out[self.ids[i]] = why
                 continue
             for j, values in enumerate(by_level):
                 for name in self.metrics:
@@ -244,7 +252,8 @@ class ModelSearcher(SamplingSearcher):
 
     # -- proposing ------------------------------------------------------------------------
     def _propose(self) -> Trial | None:
-        unseen = [i for i, tid in enumerate(self.ids) if not self.seen(tid)]
+        unseen = [i for i, tid in enumerate(self.ids)
+                  if not self.seen(tid) and tid not in self.left_out]
         if not unseen:
             return None
         self._asked += 1
@@ -253,8 +262,25 @@ class ModelSearcher(SamplingSearcher):
             i = self._space_filling(unseen)
         else:
             i = max(unseen, key=lambda u: self.expected[u])
+        i = self._bisected(i, unseen)
         self._predicted[self.ids[i]] = self.predicted_objective(i)
         return make_trial(self.exp, self.points[i], self._next_index)
+
+    def _bisected(self, i: int, unseen: list[int]) -> int:
+        """The pick itself, unless its memory group has run out of memory at start and its
+        fraction is among those still open: then the open fraction in the middle (of the
+        points differing from it only there), so the group's highest fraction that starts
+        is found in log2(n) starts (memory.StartLog.probe)."""
+        name = self.start_log.fraction
+        if name is None or name not in self.points[i]:
+            return i
+        rest = {k: v for k, v in self.points[i].items() if k != name}
+        same = {u: self.points[u][name] for u in unseen
+                if {k: v for k, v in self.points[u].items() if k != name} == rest}
+        probe = self.start_log.probe(self.points[i], list(same.values()))
+        if probe is None:
+            return i
+        return next(u for u, v in same.items() if v == probe)
 
     def _space_filling(self, unseen: list[int]) -> int:
         u = self._halton.next()
@@ -269,7 +295,10 @@ class ModelSearcher(SamplingSearcher):
         if i is None:
             return
         measured = None
-        if not is_failure(result):
+        if result.status == FAILED_CONFIG:  # a start failure speaks for its memory group
+            self._learn_start(result.trial_id, result.params, result.reason or "")
+        elif not is_failure(result):
+            self.start_log.learn(result.trial_id, result.params, None)
             by_level = result.metrics.get(self.scenario, {})
             for j, level in enumerate(self.levels):
                 for name in self.metrics:
@@ -287,6 +316,29 @@ class ModelSearcher(SamplingSearcher):
             self._calibrate()
         self.errors.append(PredictionError(result.trial_id, self._predicted.get(result.trial_id),
                                            measured, self.predicted_objective(i)))
+
+    def _learn_start(self, trial_id: str, params: dict[str, Any], reason: str) -> None:
+        self.start_log.learn(trial_id, params, reason)
+        for u, point in enumerate(self.points):
+            tid = self.ids[u]
+            if tid in self.left_out or self.seen(tid):
+                continue
+            if (got := self.start_log.verdict(point)) is not None:
+                self.inferred[tid] = got
+                self.left_out[tid] = got.reason
+                self.starts[u] = False
+
+    def memory_notes(self) -> list[str]:
+        """The run's notes on points never started: how many the memory plan left out (each
+        one is listed by `tuneops plan`), and each one a measured start failure ruled out."""
+        out = []
+        planned = len(self.left_out) - len(self.inferred)
+        if planned:
+            out.append(f"search.method model: {planned} point(s) left out before running: "
+                       "the memory plan says they cannot start (listed by `tuneops plan`)")
+        for tid, got in self.inferred.items():
+            out.append(f"search.method model: {tid} not started: {got.reason}")
+        return out
 
     def _calibrate(self) -> None:
         for name in self.metrics:
