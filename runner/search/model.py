@@ -31,18 +31,22 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tuneops.runner.results import FAILED_CONFIG, TrialResult
+from tuneops.runner.search import warm
 from tuneops.runner.search.base import SamplingSearcher, is_failure
 from tuneops.runner.search.domain import finite_values
-from tuneops.runner.search.memory import Inferred, StartLog, cannot_start
+from tuneops.runner.search.memory import Inferred, StartLog, cannot_start, known_gpu
 from tuneops.runner.search.predict import model_for, perf_model, predict, request_sizes
 
 from tuneops.metrics import Bound, Direction
 from tuneops.plan import Trial, make_trial, trial_args
 from tuneops.spec import Experiment, LevelChoice
+
+if TYPE_CHECKING:  # the store reads reports (and imports the report writers): only a type here
+    from tuneops.runner.store import ResultStore
 
 MARGIN = 0.10  # relative spread of a prediction when judging an SLO with it
 MIN_SPREAD = 0.02  # the least relative spread the objective's prediction is given
@@ -168,7 +172,10 @@ class ModelSearcher(SamplingSearcher):
                 for name in self.metrics:
                     self.raw[name][i, j] = values.get(name, np.nan)
         self.coef = {name: np.zeros(3) for name in self.metrics}
-        self.observed: list[tuple[str, int, int, float]] = []  # (metric, point, level j, value)
+        # (metric, tp, level, measured, predicted): this run's levels and seeded ones
+        self.observed: list[tuple[str, float, float, float, float]] = []
+        self.gpu, self.model_name = gpu, model
+        self.seeded: dict[str, int] = {}  # report -> trials of it that seeded the model
         self.errors: list[PredictionError] = []
         self._predicted: dict[str, float | None] = {}
         self.best: float | None = None  # best feasible measured objective (signed: higher)
@@ -306,7 +313,8 @@ class ModelSearcher(SamplingSearcher):
                     raw = self.raw[name][i, j]
                     if isinstance(v, (int, float)) and v > 0 and math.isfinite(v) \
                             and np.isfinite(raw) and raw > 0:
-                        self.observed.append((name, i, j, float(v)))
+                        self.observed.append((name, float(self.tp[i]), float(level),
+                                              float(v), float(raw)))
             if result.score is not None and result.score.objective is not None:
                 measured = float(result.score.objective)
                 if result.score.feasible:
@@ -316,6 +324,50 @@ class ModelSearcher(SamplingSearcher):
             self._calibrate()
         self.errors.append(PredictionError(result.trial_id, self._predicted.get(result.trial_id),
                                            measured, self.predicted_objective(i)))
+
+    def warm_start(self, store: ResultStore) -> list[str]:
+        """Calibrate with the measured levels of related experiments (same engine, model and
+        GPU type, this host: runner/search/warm.py) before the first pick; one note per
+        report used, and per report passed over."""
+        if known_gpu(self.exp, {}) != self.gpu:  # the model's guess is no hardware fact
+            return ["search.method model: not seeded from related reports: the experiment "
+                    "names no GPU type (deployment.gpus.type)"] if store.reports else []
+        ids = set(self.ids) | set(self.finished)
+        found = warm.related(self.exp, self.gpu, store, ids, self.metrics)
+        added: dict[str, set[str]] = {}
+        for lv in found.levels:
+            if str(lv.args.get("gpu-type") or self.gpu) != self.gpu:
+                continue
+            try:
+                pm = perf_model(self.gpu, self.model_name, lv.args)
+                if pm.plan.error:
+                    continue
+                pred = predict(pm, lv.level, lv.prompt, lv.output).values
+            except (ArithmeticError, KeyError, TypeError, ValueError):
+                found.skipped.append(f"{lv.source}: trial {lv.trial_id}: args the model "
+                                     "cannot read")
+                continue
+            for name, v in lv.metrics.items():
+                raw = pred.get(name)
+                if raw is not None and math.isfinite(raw) and raw > 0:
+                    self.observed.append((name, float(max(pm.s.tp, 1)), float(lv.level), v,
+                                          float(raw)))
+                    added.setdefault(lv.source, set()).add(lv.trial_id)
+        self.seeded = {k: len(v) for k, v in added.items()}
+        if self.seeded:
+            self._calibrate()
+        notes = [f"search.method model: calibration seeded from {src} ({n} trial(s) of a "
+                 "related experiment: same engine, model and GPU type)"
+                 for src, n in self.seeded.items()]
+        return notes + [f"search.method model: not seeded from {why}" for why in found.skipped]
+
+    def report_block(self) -> dict[str, Any]:
+        """What results.json records of the model search (`search`): the reports that
+        seeded its calibration, the points it left out, and its prediction error per trial."""
+        return {"method": "model",
+                "seeded_from": [{"report": k, "trials": v} for k, v in self.seeded.items()],
+                "left_out": [{"trial_id": k, "reason": v} for k, v in self.left_out.items()],
+                "prediction_errors": self.summary()}
 
     def _learn_start(self, trial_id: str, params: dict[str, Any], reason: str) -> None:
         self.start_log.learn(trial_id, params, reason)
@@ -342,12 +394,11 @@ class ModelSearcher(SamplingSearcher):
 
     def _calibrate(self) -> None:
         for name in self.metrics:
-            rows = [(i, j, v) for n, i, j, v in self.observed if n == name]
+            rows = [(tp, c, v, raw) for n, tp, c, v, raw in self.observed if n == name]
             if not rows:
                 continue
-            x = np.array([[1.0, math.log(self.tp[i]), math.log(self.levels[j])]
-                          for i, j, _ in rows])
-            y = np.array([math.log(v / self.raw[name][i, j]) for i, j, v in rows])
+            x = np.array([[1.0, math.log(tp), math.log(c)] for tp, c, _, _ in rows])
+            y = np.array([math.log(v / raw) for _, _, v, raw in rows])
             # ridge: the slopes stay near zero until the measurements span tp and load
             penalty = np.diag([0.1, RIDGE, RIDGE])
             self.coef[name] = np.linalg.solve(x.T @ x + penalty, x.T @ y)
