@@ -10,7 +10,15 @@ orders configurations the way hardware does, so the first trials go where it poi
   relative spread of `MARGIN` (10 %). Near a tight SLO a bare prediction flips
   feasibility; with the margin a point predicted 2 % inside a limit counts ~58 %, not 100 %.
   The level is the objective's own (`objective.concurrency`: a level, the best over levels,
-  the mean or the highest). A point the memory plan says cannot start ranks last.
+  the mean or the highest). A point the memory plan says cannot start is left out
+  (runner/search/memory.py; so is a point a measured start failure rules out, and the
+  memory fraction is bisected after an OOM the model did not foresee).
+- What a measurement says of other points. Where a point's raw predictions at a level
+  equal a measured point's (the same state: a running-request cap above the level's
+  clients, a memory fraction the batch never fills), the measured values stand in for
+  the prediction there, with no spread: a sibling of a point that lost its SLO at a level
+  loses it too. Without this, the margin kept a lost level's siblings worth 30-40 % and
+  the search measured them one after another.
 - Calibration. After each measurement, every predicted metric gets a correction
   `exp(a + b·log(tp) + c·log(level))` fitted by least squares to log(measured/predicted)
   over every measured level (ridge-pulled to no correction while measurements are few):
@@ -19,6 +27,8 @@ orders configurations the way hardware does, so the first trials go where it poi
 - Safety net. After the model's first MODEL_FIRST picks, every second trial is a
   space-filling pick (the next point of a randomly shifted Halton sequence, nearest unseen
   point), so a wrong model costs at most about twice what random search would.
+- Warm start. Measured levels of related experiments' reports (same engine, model and GPU
+  type, this host: runner/search/warm.py) calibrate the model before the first pick.
 - Error report. `errors` lists, per measured trial, the objective predicted before it ran,
   the measured one, and the prediction of the calibrated model afterwards.
 
@@ -180,6 +190,8 @@ class ModelSearcher(SamplingSearcher):
         self._predicted: dict[str, float | None] = {}
         self.best: float | None = None  # best feasible measured objective (signed: higher)
         self.residuals: dict[str, np.ndarray] = {}
+        self.state = self._level_states()
+        self.pinned: dict[str, dict[tuple[int, int], float]] = {m: {} for m in self.metrics}
         self.expected = self._expected()
         dims = [len(finite_values(p)) for p in exp.parameters]
         self._halton = Halton(len(dims), self.seed)
@@ -194,17 +206,31 @@ class ModelSearcher(SamplingSearcher):
         logs = np.log(np.array(self.levels, dtype=float))
         return self.raw[name] * np.exp(a + b * np.log(self.tp)[:, None] + c * logs[None, :])
 
+    def _pinned(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated prediction of a metric per point and level, with the measured
+        value wherever a point's level is in the same state as a measured one (`state`:
+        the same raw predictions of every metric there, e.g. a running-request cap above
+        the level's clients); and where that is so. The model cannot tell those cells from
+        the measured one, so what was measured there is what it knows of them."""
+        pred = self._corrected(name)
+        known = np.zeros(pred.shape, dtype=bool)
+        for (j, state), value in self.pinned[name].items():
+            rows = self.state[:, j] == state
+            pred[rows, j] = value
+            known[rows, j] = True
+        return pred, known
+
     def _expected(self) -> np.ndarray:
         """Each point's worth measuring next: the expected improvement of its objective over
         the best measured so far (the prediction taken as normal, its relative spread the
         calibration's residual, MARGIN until there is one), times the chance that its SLOs
         hold. Before anything is measured, the expected objective itself. A point the model
         knows exactly, like one already measured, has nothing left to offer."""
-        obj = self._corrected(self.exp.objective.metric)
+        obj, obj_known = self._pinned(self.exp.objective.metric)
         prob = np.ones_like(obj)
         for slo in self.exp.slos:
-            pred = self._corrected(slo.metric)
-            sd = np.maximum(np.abs(pred) * MARGIN, 1e-9)
+            pred, known = self._pinned(slo.metric)
+            sd = np.maximum(np.abs(pred) * np.where(known, 1e-6, MARGIN), 1e-9)
             z = (slo.limit - pred) / sd if slo.bound is Bound.MAX else (pred - slo.limit) / sd
             prob *= np.nan_to_num(_normal_cdf(z), nan=0.0)
         sign = 1.0 if self.exp.objective.direction is Direction.MAXIMIZE else -1.0
@@ -220,12 +246,25 @@ class ModelSearcher(SamplingSearcher):
         if self.best is None:
             gain = value * prob if sign > 0 else value / np.maximum(prob, 1e-6)
         else:
-            sd = np.maximum(np.abs(obj) * self._spread(self.exp.objective.metric), 1e-9)
+            spread = np.where(obj_known, 1e-6, self._spread(self.exp.objective.metric))
+            sd = np.maximum(np.abs(obj) * spread, 1e-9)
             z = (value - self.best) / sd
             improve = sd * _normal_pdf(z) + (value - self.best) * _normal_cdf(z)
             gain = prob * improve + 1e-6 * prob * value  # ties: the likelier, better point
         per = np.nanmax(np.where(np.isfinite(gain), gain, -np.inf), axis=1)
         return np.where(self.starts & np.isfinite(per), per, -np.inf)
+
+    def _level_states(self) -> np.ndarray:
+        """(points x levels): points with the same raw predictions of every metric at a level
+        share a state number there."""
+        out = np.zeros((len(self.points), len(self.levels)), dtype=int)
+        for j in range(len(self.levels)):
+            rows = np.stack([np.round(np.log(np.where(self.raw[n][:, j] > 0,
+                                                      self.raw[n][:, j], np.nan)), 9)
+                             for n in self.metrics], axis=1)
+            _, inverse = np.unique(np.nan_to_num(rows, nan=-1e300), axis=0, return_inverse=True)
+            out[:, j] = inverse.reshape(-1)
+        return out
 
     def _spread(self, name: str) -> float:
         """The calibrated model's relative error on a metric: its residuals' RMS, within
@@ -315,6 +354,7 @@ class ModelSearcher(SamplingSearcher):
                             and np.isfinite(raw) and raw > 0:
                         self.observed.append((name, float(self.tp[i]), float(level),
                                               float(v), float(raw)))
+                        self.pinned[name][(j, int(self.state[i, j]))] = float(v)
             if result.score is not None and result.score.objective is not None:
                 measured = float(result.score.objective)
                 if result.score.feasible:
