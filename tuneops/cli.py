@@ -89,6 +89,13 @@ def _cannot_start(exp, plan) -> dict[str, str]:
     return prefilter(exp, plan)
 
 
+def _model_skips(exp) -> bool:
+    """Whether the search leaves the memory plan's refusals out: `model`, when it runs."""
+    from tuneops.runner.search import model_fallback
+
+    return exp.search.method == "model" and model_fallback(exp) is None
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from tuneops.plan import make_plan
     from tuneops.runner.cost import hourly_price
@@ -96,6 +103,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     exp = _load(args.experiment)
     plan = make_plan(exp)
     cannot = _cannot_start(exp, plan)
+    skips = _model_skips(exp)
 
     def price(t) -> float | None:  # USD per hour of the trial's GPUs, as its type is priced
         return hourly_price(exp, t.args, exp.gpus_per_trial, t.params)
@@ -115,7 +123,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                     ],
                     "cannot_start": [
                         {"id": t.id, "params": t.params, "reason": cannot[t.id],
-                         "skipped": exp.search.method == "model"}
+                         "skipped": skips}
                         for t in plan.trials if t.id in cannot
                     ],
                 },
@@ -146,7 +154,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if rejected:
         console.print(f"{rejected} grid point(s) rejected by constraints")
     if cannot:
-        what = ("search.method model leaves them out" if exp.search.method == "model" else
+        what = ("search.method model leaves them out" if skips else
                 f"{exp.search.method} search runs them; search.method model leaves them out")
         console.print(f"{len(cannot)} trial(s) the memory plan says cannot start ({what}):")
         for t in plan.trials:

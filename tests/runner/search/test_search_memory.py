@@ -90,6 +90,10 @@ def test_plan_lists_each_point_that_cannot_start_with_its_reason(tmp_path, capsy
     text = capsys.readouterr().out
     assert "2 trial(s) the memory plan says cannot start (grid search runs them" in text
     assert text.count("CUDA out of memory") == 2
+    path.write_text(path.read_text().replace("method: grid", "method: model\n  maxTrials: 4"))
+    assert cli.main(["plan", str(path), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [c["skipped"] for c in out["cannot_start"]] == [True, True]
 
 
 def test_an_oom_speaks_for_higher_fractions_of_its_group_only():
