@@ -217,6 +217,10 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             options.reports_root, options.report_trust, host=provenance.host_facts())
         for refused in store.refused:
             run.note(f"not reused: {refused}")
+        # related experiments' measured levels (same model and hardware, this host) seed
+        # the model search's calibration: runner/search/warm.py
+        for line in getattr(searcher, "warm_start", lambda _store: [])(store):
+            run.note(line)
         for result in store.take(exp, plan.trials, finished):
             run.trial_finished(result)
             finished[result.trial_id] = result
@@ -291,6 +295,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                         progress.trial_finished(fut.result())
             if (note := getattr(searcher, "error_note", None)) and (line := note()):
                 run.note(line)  # the model's prediction error per measured trial
+            for line in getattr(searcher, "memory_notes", list)():
+                run.note(line)  # points the model search never started, and why
             # A cap given for this invocation only (--max-trials) pauses the run: like any
             # budget (journal._BUDGET_FIELDS), raising it resumes the same run.
             paused = (
@@ -318,6 +324,7 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
                 options.reports_root / exp.name / run.run_id, exp, results,
                 run_id=run.run_id, interrupted=interrupted, ranking=ranking,
                 confirmation=confirmation.as_dict() if confirmation else None,
+                search=getattr(searcher, "report_block", lambda: None)(),
             )
         if paused:
             run.note(f"stopped at --max-trials {options.max_trials}: run again to continue")

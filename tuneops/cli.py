@@ -81,12 +81,29 @@ def _load(path: str):
     return load_experiment(Path(path))
 
 
+def _cannot_start(exp, plan) -> dict[str, str]:
+    """trial id -> why the simulator's memory plan says it cannot start (runner/search/
+    memory.py): listed by `plan`, never dropped without a line."""
+    from tuneops.runner.search.memory import prefilter
+
+    return prefilter(exp, plan)
+
+
+def _model_skips(exp) -> bool:
+    """Whether the search leaves the memory plan's refusals out: `model`, when it runs."""
+    from tuneops.runner.search import model_fallback
+
+    return exp.search.method == "model" and model_fallback(exp) is None
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from tuneops.plan import make_plan
     from tuneops.runner.cost import hourly_price
 
     exp = _load(args.experiment)
     plan = make_plan(exp)
+    cannot = _cannot_start(exp, plan)
+    skips = _model_skips(exp)
 
     def price(t) -> float | None:  # USD per hour of the trial's GPUs, as its type is priced
         return hourly_price(exp, t.args, exp.gpus_per_trial, t.params)
@@ -103,6 +120,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
                         {"id": t.id, "index": t.index, "params": t.params,
                          "gpu_type": exp.gpu_type_for(t.params), "usd_per_hour": price(t)}
                         for t in plan.trials
+                    ],
+                    "cannot_start": [
+                        {"id": t.id, "params": t.params, "reason": cannot[t.id],
+                         "skipped": skips}
+                        for t in plan.trials if t.id in cannot
                     ],
                 },
                 indent=2,
@@ -131,6 +153,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     rejected = plan.grid_size - len(plan.trials)
     if rejected:
         console.print(f"{rejected} grid point(s) rejected by constraints")
+    if cannot:
+        what = ("search.method model leaves them out" if skips else
+                f"{exp.search.method} search runs them; search.method model leaves them out")
+        console.print(f"{len(cannot)} trial(s) the memory plan says cannot start ({what}):")
+        for t in plan.trials:
+            if t.id in cannot:
+                console.print(f"  {t.index} {t.id} {t.params}: {cannot[t.id]}", markup=False,
+                              highlight=False, soft_wrap=True)
     if exp.gpus_per_trial:
         kind = f" {exp.deployment.gpus.type}" if exp.deployment.gpus.type else ""
         cost = (f"{exp.gpus_per_trial}{kind} GPU(s) each: up to {plan.max_gpu_hours():.2f} "

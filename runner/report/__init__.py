@@ -49,6 +49,7 @@ def write_report(
     manifests_root: str | os.PathLike | None = "manifests",
     ranking: rankings.Ranking | None = None,
     confirmation: dict[str, Any] | None = None,
+    search: dict[str, Any] | None = None,
 ) -> Path:
     """Write results.json, report.md, report.html, summary.md (for the PR bot) and plots/ into
     `out_dir` (usually
@@ -65,7 +66,7 @@ def write_report(
         provenance = _prov.collect(
             exp, run_id=run_id or out_dir.name, started_at=started, finished_at=finished,
             interrupted=interrupted)
-    doc = results_json.build(exp, ranking, provenance, confirmation)
+    doc = results_json.build(exp, ranking, provenance, confirmation, search)
     results_json.validate(doc)
 
     try:

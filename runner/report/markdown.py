@@ -417,6 +417,35 @@ def _throughput_steps(exp: Experiment, ranking: rankings.Ranking) -> list[str]:
             "(or `maxTimePerRun`) for finer steps.", ""]
 
 
+def model_search_lines(search: dict[str, Any] | None) -> list[str]:
+    """search.method model's own record (results.json `search`): which reports seeded its
+    calibration, how many points it never started, and its prediction error per trial."""
+    if not search:
+        return []
+    out = []
+    seeded = search.get("seeded_from") or []
+    if seeded:
+        out += ["**Model search seeded:** the calibration started from related experiments' "
+                "measurements (same engine, model and GPU type, this host), not this run's:", "",
+                *[f"- seeded from report `{s['report']}` ({s['trials']} trial(s))"
+                  for s in seeded], ""]
+    if left := search.get("left_out"):
+        out += [f"**Never started:** {len(left)} point(s) the memory plan or a measured "
+                "start failure says cannot start (`tuneops plan` lists the plan's).", ""]
+    rows = [e for e in search.get("prediction_errors") or [] if e.get("error_before") is not None]
+    if rows:
+        def pct(v: float | None) -> str:
+            return "—" if v is None else f"{v:+.1%}"
+
+        out += ["**Model prediction error** (objective, predicted before the trial vs "
+                "measured; after: the calibrated model's):", "",
+                table(["trial", "predicted", "measured", "error before", "error after"],
+                      [[f"`{e['trial_id']}`", fmt(e.get("predicted")), fmt(e.get("measured")),
+                        pct(e.get("error_before")), pct(e.get("error_after"))] for e in rows]),
+                ""]
+    return out
+
+
 def render(
     exp: Experiment,
     ranking: rankings.Ranking,
@@ -472,6 +501,7 @@ def render(
         out += [f"**Reused:** {len(reused)} of {len(ranking.trials)} trial(s) were not measured "
                 "in this run; their results come from earlier reports:", "",
                 *[f"- `{r.trial_id}` ← `{r.reused_from}`" for r in reused], ""]
+    out += model_search_lines(doc.get("search"))
     out += _warnings(exp, ranking)
     out += _decision(exp, ranking, doc)
     best = ranking.best

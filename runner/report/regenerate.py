@@ -92,4 +92,4 @@ def regenerate(report_dir: Path, manifests_root: Path | None = Path("manifests")
                                       "tools", "simulated") if k in doc}
     return write_report(report_dir, exp, trials, provenance, run_id=doc["run"]["id"],
                         manifests_root=manifests_root, ranking=rankings.ranking(trials, exp),
-                        confirmation=doc.get("confirmation"))
+                        confirmation=doc.get("confirmation"), search=doc.get("search"))

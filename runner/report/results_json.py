@@ -87,9 +87,10 @@ def trial_entry(result: TrialResult, rank: int) -> dict[str, Any]:
 
 def build(
     exp: Experiment, ranking: rankings.Ranking, provenance: dict[str, Any],
-    confirmation: dict[str, Any] | None = None,
+    confirmation: dict[str, Any] | None = None, search: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole document, formatting `ranking` (rankings.ranking) as it is."""
+    """The whole document, formatting `ranking` (rankings.ranking) as it is; `search`: what
+    the search method records of itself (search.method model: ModelSearcher.report_block)."""
     ranked, best = ranking.trials, ranking.best
     x, y = ranking.pareto_axes
     front = ranking.pareto
@@ -133,6 +134,7 @@ def build(
             "contended_trials": [r.trial_id for r in ranked if r.contended],
         },
         "confirmation": confirmation,
+        **({"search": search} if search else {}),
         "pareto": {"x": x, "y": y, "trial_ids": [r.trial_id for r in front]},
         "trials": [trial_entry(r, i + 1) for i, r in enumerate(ranked)],
     }

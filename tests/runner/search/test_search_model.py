@@ -40,26 +40,21 @@ def trials_to(out, target: float) -> int | None:
 @pytest.mark.slow  # 10 perturbed truths of 2,000-2,900 points each
 @pytest.mark.parametrize("space", HARD)
 def test_model_reaches_97_percent_in_few_trials_with_constants_off_by_15_percent(space):
-    """Issue 23 asks for <= 5 measured trials on every seed. With every Efficiency constant
-    perturbed (fixed costs and the all-reduce scale included), 9 of 10 seeds make it on the
-    plateau space and 8 of 10 on the narrow one; the others land on points whose SLOs the
-    perturbation flipped to violated and need 13 (plateau), 7 and 9 (narrow). This pins
-    that, short of the issue's target: at most two seeds over 5, none over 15 (a search
-    with a 15-trial budget)."""
-    late = {}
+    """Issue 23: <= 5 measured trials on every seed, with every Efficiency constant
+    perturbed by up to 15 % (fixed costs and the all-reduce scale included). Each seed runs
+    as a user with a 5-trial budget would run it (the budget decides when space-filling
+    picks mix in). Before measured levels stood in for their same-state siblings, 3 of
+    these 20 seeds needed 7-13 trials (the siblings of a point that lost its SLO kept a
+    30-40 % chance each); scripts/bench_search.py checks fresh seeds."""
+    slow = {}
     for seed in range(10):
         tr = truth(space, seed, engine="steady")
         target = 0.97 * optimum(tr)
-        # the budget is part of the search (how soon space-filling picks mix in): each
-        # seed is run as a user with 5 trials would run it, and a miss again with 15
-        k = trials_to(run_search(experiment(space, "model", seed, maxTrials=5), tr.measure),
-                      target)
+        out = run_search(experiment(space, "model", seed, maxTrials=5), tr.measure)
+        k = trials_to(out, target)
         if k is None:
-            out = run_search(experiment(space, "model", seed, maxTrials=15), tr.measure)
-            late[seed] = trials_to(out, target)
-            assert late[seed] is not None, (seed, [m.result.score.objective
-                                                   if m.result.score else None for m in out])
-    assert len(late) <= 2, late
+            slow[seed] = [m.result.score.objective if m.result.score else None for m in out]
+    assert not slow, slow
 
 
 def test_the_perturbation_moves_the_truth_and_is_undone():
@@ -199,3 +194,28 @@ def test_a_range_and_the_same_values_as_a_list_are_the_same_model_search():
     listed = from_document(doc)
     ids = [[m.result.trial_id for m in run_search(e, tr.measure)] for e in (ranged, listed)]
     assert len(ids[0]) == 6 and ids[0] == ids[1]
+
+
+def test_a_measured_level_stands_in_for_points_in_the_same_state():
+    """The first pick loses its TTFT bound at a level (the truth is 30 % slower there than
+    predicted): every point whose predictions at that level equal the measured one's now
+    carries the measured TTFT there, and the next pick is not one of them."""
+    exp = experiment("narrow", "model", 0, maxTrials=3)
+    searcher = make_searcher(exp, make_plan(exp))
+
+    def measure(args, scenario, c):
+        got = dict(predict(perf_model("H100", "Llama-3.1-8B", args), c, 1500, 300).values)
+        got["ttft.mean"] *= 1.3
+        return got
+
+    first = searcher.ask()
+    searcher.tell(measure_trial(exp, first, measure))
+    i = searcher.index[first.id]
+    ttft, known = searcher._pinned("ttft.mean")
+    same = searcher.state[:, 0] == searcher.state[i, 0]
+    assert same.sum() > 1 and known[same, 0].all() and not known[~same, 0].any()
+    measured = searcher.finished[first.id].metrics["D(1500,300)"][16]["ttft.mean"]
+    assert (ttft[same, 0] == measured).all()
+    nxt = searcher.ask()
+    assert not same[searcher.index[nxt.id]]
+
