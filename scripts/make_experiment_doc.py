@@ -185,6 +185,38 @@ to ±15 % (the hardware the search does not know); `model` predicts with the unm
 Trials to 97 % / 99 % of the optimum, median / worst ("61+" = not reached in 60 trials):
 
 SEARCH_TABLE
+
+### What `search.method: model` knows before it runs
+
+- **Points that cannot start are not started.** For SGLang, vLLM and `sim` experiments
+  with a known GPU type (`deployment.gpus.type`, a `gpu-type` engine arg or parameter; the
+  simulator's H100 by default), the simulator's memory plan (weights, KV pool and CUDA
+  graphs inside `mem-fraction-static` / `gpu-memory-utilization` x GPU memory; activations,
+  logits and the CUDA context outside it) says which points run out of memory at start.
+  `tuneops plan` lists each one with the plan's reason (`cannot_start` in `--format json`);
+  `model` search leaves them out, the other methods run them and record the failure.
+- **A start failure speaks for its group.** Points that differ only in the memory fraction
+  (and in knobs that only schedule, such as `max-running-requests`) share one memory need:
+  the (tp, chunk size, CUDA graph size, ...) group. After a CUDA OOM at start, no higher
+  fraction of the group is started; after an empty KV pool ("increase
+  --mem-fraction-static", vLLM's "No available memory for the cache blocks"), no lower one.
+  The search then bisects the fraction to the highest that starts: where vLLM's
+  `benchmarks/auto_tune/auto_tune.sh` walks `gpu-memory-utilization` down from 0.98 one
+  start per 0.01, this takes about log2(n) starts. Each point ruled out is a line in the
+  run's notes, and the report counts them.
+- **Related reports seed the calibration.** Reports in `reports/` of another experiment on
+  the same engine, model id and GPU type, measured on this host (another SLO, other load
+  levels: other trial ids, so the result store cannot reuse them) give the model's
+  calibration its first measurements. The run's notes and the report say "seeded from
+  report ..." for each one used, and why any other was passed over. Reports are read only
+  through the store's loader; one of another host, model or GPU type never seeds, and a
+  level or metric that is not a positive finite number is ignored. `--fresh` reads none.
+- **A measured level speaks for its siblings.** Points whose predictions at a load level
+  are the same as a measured point's (a running-request cap above that level's clients,
+  a memory fraction the batch never fills) take the measured values there: the siblings
+  of a point that lost an SLO at a level are not measured one after another.
+- **The report records the model's prediction error** per measured trial, before the
+  trial ran and after calibration (`search` in results.json, a table in report.md).
 """
 
 LOAD = """## Open-loop load: request rates, arrivals, capacity
