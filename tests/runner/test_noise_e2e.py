@@ -75,8 +75,11 @@ def test_killing_the_simulator_mid_benchmark_never_completes_the_trial(tmp_path,
     path = h.write_experiment(
         tmp_path, "killed-mid-bench", parameters={"max-running-requests": [8]},
         engine={"args": {"gpu-type": "H100", "time-scale": 1.0}},
+        # ~1.5 s a request at time-scale 1: the first attempt is killed as soon as its
+        # genai-bench exists, long before its 4 requests end; the second then completes in
+        # seconds instead of running out the 1-minute maxTimePerRun
         benchmark={"trafficScenarios": ["D(32,512)"], "concurrency": [1],
-                   "maxRequestsPerRun": 100000})
+                   "maxRequestsPerRun": 4})
     exp = h.load(path)
     trial = make_plan(exp).trials[0]
     killed = threading.Event()

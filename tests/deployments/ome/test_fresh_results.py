@@ -120,7 +120,9 @@ def _repeats(exp, tmp_path: Path) -> list:
     return outcomes
 
 
-@pytest.mark.parametrize("kind", ["pvc", "s3"])
+# The claim here, S3 in the runner's test below: each result reader is driven through a
+# planted leftover once, and the other store's runner path is test_run_modes' two-trial run.
+@pytest.mark.parametrize("kind", ["pvc"])
 def test_a_planted_stale_file_is_never_read_by_the_next_repeat(kind, request, server,
                                                                 namespace, tmp_path):
     s3 = request.getfixturevalue("s3") if kind == "s3" else None
@@ -145,7 +147,7 @@ def test_a_planted_stale_file_is_never_read_by_the_next_repeat(kind, request, se
 # Six genai-bench runs and four engine starts: 5-8 min on the shared machine, past the
 # default 600 s bound under a load of ~19; the bound stays, only longer.
 @pytest.mark.timeout(1500)
-@pytest.mark.parametrize("kind", ["pvc", "s3"])
+@pytest.mark.parametrize("kind", ["s3"])
 def test_repeats_and_a_confirmation_round_report_only_fresh_results(
         kind, request, server, namespace, tmp_path, monkeypatch, capsys):
     s3 = request.getfixturevalue("s3") if kind == "s3" else None
