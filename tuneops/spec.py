@@ -433,6 +433,28 @@ def _load(raw: dict | None) -> Load | None:
     )
 
 
+def load_document(record: dict[str, Any]) -> dict[str, Any]:
+    """benchmark.load as the experiment wrote it, from the record Load.as_dict put in
+    results.json: what `tuneops report` needs to rebuild a rate report as a rate report
+    (the inverse of _load over as_dict; a report that lost it would read its offered
+    rates as concurrency levels)."""
+    if record["type"] == "trace":
+        return {"type": "trace"}
+    rates = record["rates"]
+    arrival = record["arrival"]
+    doc: dict[str, Any] = {
+        "type": "rate",
+        "rates": dict(rates) if isinstance(rates, dict) else list(rates),
+        "arrival": {"gamma": {"burstiness": record["burstiness"]}}
+        if arrival == Arrival.GAMMA.value else arrival,
+    }
+    if record.get("duration_s") is not None:
+        doc["duration"] = record["duration_s"]
+    if record.get("requests") is not None:
+        doc["requests"] = record["requests"]
+    return doc
+
+
 def _cpus(raw: dict | None) -> Cpus | None:
     if raw is None:
         return None

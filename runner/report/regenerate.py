@@ -55,7 +55,8 @@ def experiment(doc: dict[str, Any]) -> spec.Experiment:
                       "concurrency": list(b["concurrency"]),
                       "maxTimePerRun": b["max_time_per_run_min"],
                       "maxRequestsPerRun": b["max_requests_per_run"],
-                      **({"repeats": b["repeats"]} if b.get("repeats") is not None else {})},
+                      **({"repeats": b["repeats"]} if b.get("repeats") is not None else {}),
+                      **({"load": spec.load_document(b["load"])} if b.get("load") else {})},
         "objective": {k: v for k, v in doc["objective"].items() if v is not None},
         "slos": [{k: v for k, v in s.items() if v is not None}
                  for s in [*(doc.get("slos") or []), *(doc.get("request_slos") or [])]],

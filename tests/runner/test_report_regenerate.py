@@ -9,10 +9,18 @@ import os
 import shutil
 import threading
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tuneops.runner.report import write_report
 
-from tests.runner.report_helpers import make_exp, make_results, telemetry_for
+from tests.runner.report_helpers import (
+    make_exp,
+    make_rate_exp,
+    make_rate_results,
+    make_results,
+    telemetry_for,
+)
+from tuneops import spec
 from tuneops.cli import main
 
 
@@ -38,6 +46,34 @@ def test_report_rebuilds_every_view_from_results_json(tmp_path, capsys):
         assert (out / name).read_bytes() == data, name
     assert sorted(p.name for p in (out / "plots").iterdir())  # the PNGs again
     assert "KV cache saturated at 99 %" in (out / "report.md").read_text()
+
+
+def test_a_rate_report_rebuilds_as_a_rate_report(tmp_path):
+    """results.json keeps benchmark.load; a rebuild that dropped it wrote the offered rates
+    back as concurrency levels: no load charts, "at concurrency" in the headline, and a
+    results.json without its load (seen on the sim-poisson example's report)."""
+    exp = make_rate_exp()
+    out = write_report(tmp_path / "r" / exp.name / "run1", exp, make_rate_results(exp),
+                       run_id="run1", manifests_root=None)
+    before = {n: (out / n).read_bytes() for n in ("report.md", "report.html", "results.json")}
+    assert main(["report", str(out), "--manifests", ""]) == 0
+    for name, data in before.items():
+        assert (out / name).read_bytes() == data, name
+    assert "## Under load" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("load", [
+    {"type": "rate", "rates": [1, 2.5], "arrival": "constant", "requests": 50},
+    {"type": "rate", "rates": {"search": "capacity", "low": 2, "high": 32},
+     "arrival": "poisson", "duration": "90s"},
+    {"type": "rate", "rates": [4], "arrival": {"gamma": {"burstiness": 0.5}}, "requests": 10},
+    {"type": "trace"},
+])
+def test_every_load_survives_its_record(load):
+    """Load.as_dict (what results.json holds) read back through load_document is the Load
+    the experiment declared, for every arrival process, bracket and stop rule."""
+    declared = spec._load(load)
+    assert spec._load(spec.load_document(declared.as_dict)) == declared
 
 
 def test_a_report_written_before_telemetry_still_rebuilds(tmp_path):
