@@ -261,7 +261,7 @@ def _rate_grid(exp: Experiment, shown: list[TrialResult], name: str) -> list[lis
     rates = sorted({lv for r in shown for lv in r.metrics[_scenario_of(exp, r)]})
     rows = []
     for rate in rates:
-        row: list[Any] = [f"{float(rate):g}"]
+        row: list[Any] = [f"{float(rate):.3g}"]  # 8.35, not 8.3542; 2, not 2.00
         for r in shown:
             sc = _scenario_of(exp, r)
             m = r.metrics[sc].get(rate)

@@ -245,7 +245,14 @@ def rate_plot(path: Path, exp: Experiment, ranking: rankings.Ranking, title: str
                            label=f"SLO {slo.bound.symbol} {slo.limit:g}")
         ax.set_xscale("log")
         rates = sorted({float(lv) for r in shown for by in r.metrics.values() for lv in by})
-        ax.set_xticks(rates, [f"{x:g}" for x in rates])  # the rates measured, not 10^k
+        # the rates measured, not 10^k; a capacity search's close steps (16, 16.7, 17.4)
+        # get a tick each but a label only 25 % past the last one labelled
+        labels, last = [], None
+        for x in rates:
+            keep = last is None or x >= 1.25 * last
+            labels.append(f"{x:.3g}" if keep else "")
+            last = x if keep else last
+        ax.set_xticks(rates, labels)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("offered rate (req/s)")
         ax.set_ylabel(_label(name))
