@@ -212,9 +212,21 @@ def walk_exp(tmp_path_factory):
 
 
 def with_levels(exp, concurrency, **benchmark):
-    b = dataclasses.replace(exp.benchmark, traffic_scenarios=("A", "B"),
-                            concurrency=tuple(concurrency), **benchmark)
+    b = dataclasses.replace(exp.benchmark, **{"traffic_scenarios": ("A", "B"), **benchmark},
+                            concurrency=tuple(concurrency))
     return dataclasses.replace(exp, benchmark=b)
+
+
+def bisect_exp(folder):
+    """A goodput bisection between 1 and 16 over two scenarios, read as a user writes it
+    (the search's name a parsed string, not this module's literal)."""
+    from tests import e2e_helpers as h
+
+    path = h.write_experiment(folder, "bisect", slos=[{"metric": "ttft.p99", "max": 500}],
+                              benchmark={"trafficScenarios": ["D(8,8)", "D(16,16)"],
+                                         "concurrency": {"search": "bisect", "low": 1,
+                                                         "high": 16}})
+    return h.load(path)
 
 
 class Bench:
@@ -269,22 +281,33 @@ def test_without_early_stop_every_level_runs_and_lost_is_never_asked(walk_exp):
 def test_pruning_stops_the_trial_above_the_pruned_level_in_every_scenario(walk_exp):
     """Rule: a level the search prunes ends the whole trial: the rest of its scenario and
     every later scenario are listed as not run, pruned at that level."""
-    exp = with_levels(walk_exp, [1, 2, 4, 8])
+    exp = with_levels(walk_exp, [1, 2, 4, 8], traffic_scenarios=("A", "B", "C"))
     bench = Bench(lambda c: 100.0)
     measured, not_run, _ = lv.walk(exp, bench.measure, bench.lost,
                                    prune=lambda s, c, values: c == 2)
     assert measured == {"A": {1: True, 2: True}}
     reason = lv.pruned_reason(2)
     assert not_run == [f"A@{c}: {reason}" for c in (4, 8)] + \
-        [f"B@{c}: {reason}" for c in (1, 2, 4, 8)]
+        [f"{s}@{c}: {reason}" for s in "BC" for c in (1, 2, 4, 8)]
 
 
-def test_bisection_walks_from_both_ends_and_reports_the_highest_holding_level(walk_exp):
+def test_pruning_under_bisection_ends_the_trial_after_that_scenario(tmp_path):
+    """Rule: a pruned bisection finishes its scenario (its answer needs both ends), and
+    no later scenario is measured: each is listed as not run at its bracket's levels."""
+    exp = with_levels(bisect_exp(tmp_path), [1, 16], traffic_scenarios=("A", "B", "C"))
+    bench = Bench(lambda c: 100.0 * c)
+    measured, not_run, max_ok = lv.walk(exp, bench.measure, bench.lost,
+                                        prune=lambda s, c, values: True)
+    assert {s for s, _ in bench.measured} == {"A"} and max_ok == {"A": 5}
+    assert not_run == [f"{s}@{c}: {lv.pruned_reason(5)}" for s in "BC" for c in (1, 16)]
+
+
+def test_bisection_walks_from_both_ends_and_reports_the_highest_holding_level(tmp_path):
     """Rule: under goodput bisection the walk measures low, high, then midpoints, and
     returns per scenario the highest level that held (ttft 100 ms per unit of load: 5)."""
-    exp = with_levels(walk_exp, [1, 16], concurrency_search="bisect")
+    exp = bisect_exp(tmp_path)
     bench = Bench(lambda c: 100.0 * c)
     measured, not_run, max_ok = lv.walk(exp, bench.measure, bench.lost)
-    assert max_ok == {"A": 5, "B": 5} and not_run == []
-    assert [c for s, c in bench.measured if s == "A"] == [1, 16, 8, 4, 6, 5]
-    assert measured["A"] == {1: True, 16: False, 8: False, 4: True, 6: False, 5: True}
+    assert max_ok == {"D(8,8)": 5, "D(16,16)": 5} and not_run == []
+    assert [c for s, c in bench.measured if s == "D(8,8)"] == [1, 16, 8, 4, 6, 5]
+    assert measured["D(16,16)"] == {1: True, 16: False, 8: False, 4: True, 6: False, 5: True}
