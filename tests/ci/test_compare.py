@@ -206,3 +206,33 @@ def test_a_value_with_its_plus_minus_and_a_missing_value():
     assert compare.with_pm(None, 2.0) == "—"
     assert compare.delta_text((100.0, None), (0.0, None)) == "+100.0", "no % of a zero"
     assert compare.delta_text((100.0, None), (100.0, None)) == "+0 (+0.0 %) _within noise_*"
+
+
+def test_the_gate_compares_the_same_trial_directly_when_main_scored_it():
+    """Rule: `regressed` takes main's score of the very trial the PR's best is, not main's
+    best: 80 against the same trial's 82 is noise-level (-2.4 %), though main's best is 100;
+    a best main never measured is gated against main's best."""
+    new = report_doc("new", [("a", 0, {"objective": 80.0})], "a")
+    old = report_doc("old", [("a", 0, {"objective": 82.0}), ("b", 0, {"objective": 100.0})],
+                     "b")
+    assert not compare.regressed(new, old, threshold=0.05)
+    assert "same trial" in "\n".join(compare.comparison(new, old))
+    only_b = report_doc("old", [("b", 0, {"objective": 100.0})], "b")
+    assert compare.regressed(new, only_b, threshold=0.05)
+
+
+def test_the_labels_of_a_diff_are_named_never_positional():
+    """Rule: both reports and both labels have the same types, so the labels are keyword-only:
+    a label cannot silently land on the other report."""
+    new, old = _pair(90.0, 100.0)
+    with pytest.raises(TypeError):
+        compare.diff_text(old, new, "A", "B")
+
+
+def test_the_assumed_band_is_three_percent_of_the_larger_value():
+    """Rule: with no ± on either side the band is NOISE_REL of the larger of the two values,
+    whichever side holds it: 3.05 apart is noise beside 103.05 (3.09), though not beside
+    100 (3.00)."""
+    assert compare.delta_text((103.05, None), (100.0, None)).endswith("_within noise_*")
+    assert compare.delta_text((100.0, None), (103.05, None)).endswith("_within noise_*")
+    assert "within noise" not in compare.delta_text((103.2, None), (100.0, None))
