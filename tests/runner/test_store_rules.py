@@ -284,3 +284,23 @@ def test_current_report_passes_over_a_newer_report_of_other_trials(tmp_path, bas
     assert store.refused == []
     assert store.current_report(exp, sha, {t.id for t in trials}) == both
     assert store.current_report(exp, sha, {trials[0].id}).name == "20261202T000000Z-a"
+
+
+def test_a_failed_trial_does_not_hide_the_trials_after_it_in_its_report(tmp_path, base):
+    exp, trials, doc = base
+    mixed = copy.deepcopy(doc)
+    mixed["trials"][0].update(status=FAILED_INFRA, score=None)
+    put(tmp_path, "grid", "20261201T000000Z-a", mixed)
+    assert [r.trial_id for r in ResultStore.scan(tmp_path).take(exp, trials, {})] == \
+        [trials[1].id]
+
+
+def test_a_report_of_a_newer_procedure_is_not_reused_either(tmp_path, base):
+    """Rule: only reports of this very procedure are measurements for it; one written by a
+    later tuneops (a procedure this version does not know) is not taken."""
+    exp, trials, doc = base
+    newer = copy.deepcopy(doc)
+    newer["identity"]["procedure"] += 1
+    put(tmp_path, "grid", "20261201T000000Z-a", newer)
+    store = ResultStore.scan(tmp_path)
+    assert store.found == {} and store.reports == {}
