@@ -263,7 +263,8 @@ def test_current_report_is_the_newest_of_this_file_with_exactly_these_trials(tmp
     store = ResultStore.scan(tmp_path)
     assert store.current_report(exp, sha, ids) == newest
     assert store.current_report(exp, None, ids) is None, "an unknown file is never current"
-    assert store.current_report(exp, "0" * 64, ids) is None, "another version of the file"
+    for other in ("0" * 64, "f" * 64):  # another version of the file, either side of it
+        assert store.current_report(exp, other, ids) is None
     assert store.current_report(exp, sha, ids - {trials[0].id}) is None
     assert store.current_report(exp, sha, ids | {"0" * 12}) is None
 
@@ -304,3 +305,27 @@ def test_a_report_of_a_newer_procedure_is_not_reused_either(tmp_path, base):
     put(tmp_path, "grid", "20261201T000000Z-a", newer)
     store = ResultStore.scan(tmp_path)
     assert store.found == {} and store.reports == {}
+
+
+def test_a_report_without_a_file_hash_is_never_current(tmp_path, base):
+    """Rule: a run whose experiment file is unknown (no sha256) matches no report, not even
+    one that recorded none either: "the same file" cannot be shown."""
+    exp, trials, doc = base
+    unhashed = copy.deepcopy(doc)
+    unhashed["experiment"]["sha256"] = None
+    put(tmp_path, exp.name, "20261201T000000Z-a", unhashed)
+    store = ResultStore.scan(tmp_path)
+    assert len(store.reports) == 1
+    assert store.current_report(exp, None, {t.id for t in trials}) is None
+
+
+def test_history_measured_elsewhere_is_skipped_quietly_not_refused(tmp_path, base, monkeypatch):
+    """Rule: a report of an older procedure is history before anything else: it is not
+    named among the refused reports, whatever host measured it."""
+    from tuneops import identity
+
+    exp, trials, doc = base
+    put(tmp_path, "grid", "20261201T000000Z-a", doc)
+    monkeypatch.setattr(identity, "MEASUREMENT_PROCEDURE", doc["identity"]["procedure"] + 1)
+    store = ResultStore.scan(tmp_path, host={**doc["hardware"]["host"], "machine": "riscv64"})
+    assert store.refused == [] and store.found == {}
