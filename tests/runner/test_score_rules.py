@@ -254,3 +254,44 @@ def test_tie_set_in_either_direction(direction):
     b = result(1, near, sp(near - 20, near + 20), exp=exp)
     c = result(2, far, sp(far - 10, far + 10), exp=exp)
     assert rankings.ranking([c, b, a], exp).tie_ids == ["t0", "t1"]
+
+
+# ------------------------------------------------------------------ the objective's interval
+
+
+def test_the_mean_objective_takes_the_mean_of_the_levels_intervals_and_the_fewest_repeats():
+    """Rule: objective.concurrency "mean" averages the value and each bound over the levels,
+    and its n is the fewest repeats any level had."""
+    exp = make_exp([], objective={"metric": TPUT, "concurrency": "mean"})
+    metrics = {"D(100,100)": {1: {TPUT: 100.0}, 2: {TPUT: 200.0}}}
+    spread = {"D(100,100)": {1: {TPUT: sp(90.0, 110.0, n=5)}, 2: {TPUT: sp(190.0, 210.0, n=3)}}}
+    s = score.score_trial(exp, metrics, spread)
+    assert (s.objective, s.objective_low, s.objective_high) == (150.0, 140.0, 160.0)
+    assert s.objective_n == 3
+
+
+def test_a_named_scenario_takes_its_own_repeat_count():
+    """Rule: an objective pinned to one scenario counts that scenario's repeats only."""
+    exp = make_exp([], scenarios=("D(100,100)", "D(10,10)"),
+                   objective={"metric": TPUT, "scenario": "D(100,100)", "concurrency": 1})
+    metrics = {"D(100,100)": {1: {TPUT: 100.0}}, "D(10,10)": {1: {TPUT: 50.0}}}
+    spread = {"D(100,100)": {1: {TPUT: sp(90.0, 110.0, n=5)}},
+              "D(10,10)": {1: {TPUT: sp(40.0, 60.0, n=2)}}}
+    s = score.score_trial(exp, metrics, spread)
+    assert (s.objective, s.objective_low, s.objective_high, s.objective_n) == \
+        (100.0, 90.0, 110.0, 5)
+
+
+# ------------------------------------------------------------------ requests behind an SLO
+
+
+@pytest.mark.parametrize(("repeats", "expected"), [(None, 50), (3, 150)])
+def test_an_slo_without_pooled_requests_counts_completed_times_repeats(repeats, expected):
+    """Rule: without a bootstrap over pooled requests, a percentile is judged from the
+    completed requests of each run times the repeats (one run when the repeats are not
+    recorded)."""
+    slo = make_exp([MAX]).slos[0]
+    values = {TTFT: 400.0, "num_completed_requests": 50}
+    spreads = {} if repeats is None else {"num_completed_requests": sp(50, 50, n=repeats)}
+    metrics, spread = point(values, spreads)
+    assert score.slo_requests(metrics, spread, slo, 1, None) == expected
