@@ -295,3 +295,23 @@ def test_an_slo_without_pooled_requests_counts_completed_times_repeats(repeats, 
     spreads = {} if repeats is None else {"num_completed_requests": sp(50, 50, n=repeats)}
     metrics, spread = point(values, spreads)
     assert score.slo_requests(metrics, spread, slo, 1, None) == expected
+
+
+def test_a_scenario_without_recorded_spread_counts_one_measurement():
+    """Rule: the objective's n is 1 for a scenario the spread does not cover (a single
+    measurement), not an error, under the mean over levels as at one level."""
+    exp = make_exp([], scenarios=("D(100,100)", "D(10,10)"),
+                   objective={"metric": TPUT, "scenario": "D(10,10)", "concurrency": "mean"})
+    metrics = {"D(100,100)": {1: {TPUT: 100.0}}, "D(10,10)": {1: {TPUT: 50.0}}}
+    spread = {"D(100,100)": {1: {TPUT: sp(90.0, 110.0, n=5)}}}
+    s = score.score_trial(exp, metrics, spread)
+    assert (s.objective, s.objective_low, s.objective_n) == (50.0, None, 1)
+
+
+def test_the_searchers_constraint_needs_a_value_to_call_a_point_feasible():
+    """Rule: Optuna is told 0 (feasible) only for a feasible score with an objective value;
+    a score without one says nothing of how far it is: 1."""
+    assert score.constraint(score.Score(100.0, True, 0.0, 1, 1, [])) == 0.0
+    assert score.constraint(score.Score(None, True, 0.0, 1, 1, [])) == 1.0
+    assert score.constraint(score.Score(100.0, False, 0.25, 1, None, [])) == 0.25
+    assert score.constraint(None) == 1.0
