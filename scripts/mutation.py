@@ -102,7 +102,8 @@ TARGETS = {
     # the ranking (Pareto front, tie set, tie-breaks), split out of score.py
     "rankings": Target("runner/rankings.py", ("tests/runner/test_score.py",
                                               "tests/runner/test_score_rules.py",
-                                              "tests/runner/test_score_mutants.py")),
+                                              "tests/runner/test_score_mutants.py",
+                                              "tests/runner/test_tie_break.py")),
 }
 # Outcomes beside killed and survived, reported apart (never counted as kills): a mutant
 # whose module no longer imports (or a test file that no longer collects), and one whose

@@ -315,3 +315,32 @@ def test_the_searchers_constraint_needs_a_value_to_call_a_point_feasible():
     assert score.constraint(score.Score(None, True, 0.0, 1, 1, [])) == 1.0
     assert score.constraint(score.Score(100.0, False, 0.25, 1, None, [])) == 0.25
     assert score.constraint(None) == 1.0
+
+
+# ------------------------------------------------------------------ the ranking's lookups
+
+
+def test_a_trial_over_several_levels_has_the_mean_of_their_intervals():
+    """Rule: with no objective level (no score), a trial's interval is the mean of each
+    level's bounds, as fractions: (100, 111) and (200, 222) give (150, 166.5)."""
+    r = TrialResult("t", 0, {}, {}, COMPLETED,
+                    metrics={"D(100,100)": {1: {TPUT: 105.0}, 2: {TPUT: 211.0}}},
+                    spread={"D(100,100)": {1: {TPUT: sp(100.0, 111.0)},
+                                           2: {TPUT: sp(200.0, 222.0)}}})
+    assert rankings.point_bounds(r, TPUT, None) == (150.0, 166.5)
+
+
+def test_a_trials_rank_is_found_by_its_ids_text():
+    """Rule: rank_of finds a trial by the id's text, such as an id read back from a report
+    (a string equal to the trial's, not the same object)."""
+    import json
+
+    exp = make_exp([])
+    results = [TrialResult(f"{i:012x}", i, {}, {}, COMPLETED,
+                           metrics={"D(100,100)": {1: {TPUT: 100.0 * (i + 1)}}})
+               for i in range(3)]
+    for r in results:
+        r.score = score.score_trial(exp, r.metrics)
+    ranked = rankings.ranking(results, exp)
+    assert ranked.rank_of(json.loads('"000000000002"')) == 1
+    assert ranked.rank_of(json.loads('"000000000000"')) == 3
