@@ -344,3 +344,51 @@ def test_a_trials_rank_is_found_by_its_ids_text():
     ranked = rankings.ranking(results, exp)
     assert ranked.rank_of(json.loads('"000000000002"')) == 1
     assert ranked.rank_of(json.loads('"000000000000"')) == 3
+
+
+def _measured(tid, levels_):
+    """A completed trial at concurrency levels {level: (tput, ttft, tput interval or None)}."""
+    metrics, spread = {"D(100,100)": {}}, {"D(100,100)": {}}
+    for c, (tput, ttft, iv) in levels_.items():
+        metrics["D(100,100)"][c] = {TPUT: tput, TTFT: ttft}
+        spread["D(100,100)"][c] = {TPUT: sp(*iv)} if iv else {}
+    return TrialResult(tid, 0, {}, {}, COMPLETED, metrics=metrics, spread=spread)
+
+
+def test_an_interval_unknown_at_any_level_or_scenario_is_unknown():
+    """Rule: a mean of intervals needs every one: a level without an interval, or a scenario
+    the trial never measured, leaves the trial's interval unknown (never a partial mean)."""
+    r = _measured("t", {1: (105.0, 100.0, (100.0, 111.0)), 2: (211.0, 100.0, None)})
+    assert rankings.point_bounds(r, TPUT, None) == score.UNKNOWN
+    assert rankings.point_bounds(r, TPUT, "D(1,1)") == score.UNKNOWN
+
+
+def test_an_interval_with_one_bound_recorded_is_unknown():
+    r = _measured("t", {1: (105.0, 100.0, (100.0, 111.0))})
+    r.score = score.Score(105.0, True, 0.0, 1, 1, [], 100.0, None, 3)
+    assert rankings.objective_interval(r) == score.UNKNOWN
+    r.score = score.Score(105.0, True, 0.0, 1, 1, [], None, 111.0, 3)
+    assert rankings.objective_interval(r) == score.UNKNOWN
+    r.score = score.Score(105.0, True, 0.0, 1, 1, [], 100.0, 111.0, 3)
+    assert rankings.objective_interval(r) == (100.0, 111.0)
+
+
+def test_the_pareto_front_leaves_out_a_trial_missing_either_axis():
+    full = _measured("full", {1: (100.0, 50.0, None)})
+    no_tput = _measured("no-tput", {1: (100.0, 10.0, None)})
+    del no_tput.metrics["D(100,100)"][1][TPUT]
+    no_ttft = _measured("no-ttft", {1: (500.0, 10.0, None)})
+    del no_ttft.metrics["D(100,100)"][1][TTFT]
+    front = rankings.pareto_front([full, no_tput, no_ttft], TPUT, TTFT)
+    assert [r.trial_id for r in front] == ["full"]
+
+
+def test_a_completed_trial_with_nothing_measured_stays_unscored():
+    """Rule: rank() scores completed trials from their metrics; with none there is nothing
+    to score, and the trial sorts after the scored ones."""
+    exp = make_exp([])
+    empty = TrialResult("empty", 0, {}, {}, COMPLETED, metrics={})
+    done = _measured("done", {1: (100.0, 50.0, None)})
+    ranked = rankings.rank([empty, done], exp)
+    assert [r.trial_id for r in ranked] == ["done", "empty"]
+    assert ranked[1].score is None and ranked[0].score is not None
