@@ -306,6 +306,8 @@ def test_a_scenario_without_recorded_spread_counts_one_measurement():
     spread = {"D(100,100)": {1: {TPUT: sp(90.0, 110.0, n=5)}}}
     s = score.score_trial(exp, metrics, spread)
     assert (s.objective, s.objective_low, s.objective_n) == (50.0, None, 1)
+    s = score.score_trial(exp, metrics)  # no spread recorded at all
+    assert (s.objective, s.objective_low, s.objective_n) == (50.0, None, 1)
 
 
 def test_the_searchers_constraint_needs_a_value_to_call_a_point_feasible():
