@@ -394,3 +394,16 @@ def test_a_completed_trial_with_nothing_measured_stays_unscored():
     ranked = rankings.rank([empty, done], exp)
     assert [r.trial_id for r in ranked] == ["done", "empty"]
     assert ranked[1].score is None and ranked[0].score is not None
+
+
+def test_rank_keeps_a_score_the_trial_already_carries():
+    """Rule: rank() scores only completed trials without a score; one that carries a score
+    (the stored score `tuneops report` re-ranks with, a confirmed one) keeps it, whatever
+    its metrics would give now."""
+    exp = make_exp([])
+    kept = _measured("kept", {1: (100.0, 50.0, None)})
+    kept.score = score.Score(999.0, True, 0.0, 1, 1, [])
+    other = _measured("other", {1: (500.0, 50.0, None)})
+    ranked = rankings.rank([other, kept], exp)
+    assert [r.trial_id for r in ranked] == ["kept", "other"]
+    assert ranked[0].score.objective == 999.0 and ranked[1].score.objective == 500.0
