@@ -100,3 +100,139 @@ def test_every_slo_of_the_best_gets_a_row_whatever_its_name():
     new = from_document(new.doc, "report r")
     rows = [ln for ln in compare.comparison(new, None) if ln.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == ["output_throughput", *names]
+
+
+def _pair(new_objective: float, old_objective: float, **old_over):
+    """(new, old): one trial `a` each, recorded ± 1; `old_over` changes old's document."""
+    def one(run: str, v: float):
+        return report_doc(run, [("a", 0, {"objective": v, "objective_low": v - 1,
+                                          "objective_high": v + 1})], "a")
+
+    new, old = one("new", new_objective), one("old", old_objective)
+    if old_over:
+        old = from_document({**old.doc, **old_over}, "report old")
+    return new, old
+
+
+def test_a_drop_beyond_the_threshold_is_a_regression_and_a_rise_is_not():
+    """Rule: `regressed` gates on the best objective alone, in the objective's direction, on
+    the same hardware: -10 % with ± 1 regresses at a 5 % threshold; +10 % or -2 % do not."""
+    assert compare.regressed(*_pair(90.0, 100.0), threshold=0.05)
+    assert not compare.regressed(*_pair(110.0, 100.0), threshold=0.05)
+    assert not compare.regressed(*_pair(98.0, 100.0), threshold=0.05)
+    assert not compare.regressed(*_pair(90.0, 100.0), threshold=0.15)
+    new, _ = _pair(90.0, 100.0)
+    assert not compare.regressed(new, None, threshold=0.05), "nothing to compare with"
+    minimize = from_document(dict(new.doc, objective=dict(new.doc["objective"],
+                                                         direction="minimize")), "min")
+    assert not compare.regressed(minimize, _pair(90.0, 100.0)[1], threshold=0.05)
+
+
+def test_other_hardware_is_never_compared_nor_a_regression():
+    new, old = _pair(50.0, 100.0, hardware={"gpu_type": "H100", "gpu_count": 1,
+                                             "host": {"cpu_model": None, "cpu_cores": None,
+                                                      "memory_bytes": None}})
+    assert not compare.regressed(new, old, threshold=0.05)
+    text = "\n".join(compare.comparison(new, old))
+    assert "**not comparable: other hardware**" in text and "1× H100" in text
+    assert "regression" not in text and "Compared with" not in text
+    assert "| main |" not in text, "no old column against other hardware"
+
+
+def test_a_best_trial_without_a_score_on_main_falls_back_to_mains_best():
+    """Rule: the same trial id compares directly only when main scored it; otherwise main's
+    best is the other side, and the comment names it."""
+    new = report_doc("new", [("a", 0, {"objective": 120.0})], "a")
+    old = report_doc("old", [("a", 0, {"objective": 10.0}), ("b", 0, {"objective": 100.0})], "b")
+    old.doc["trials"][0]["score"] = None
+    old = from_document(old.doc, "report old")
+    text = "\n".join(compare.comparison(new, old))
+    assert f"best vs best (main's best: `{IDS['b']}` — `p=b`)" in text
+    assert "+20.0 (+20.0 %)" in text
+    assert not compare.regressed(from_document(dict(new.doc), "n"), old, threshold=0.05)
+    worse = report_doc("new", [("a", 0, {"objective": 80.0})], "a")
+    assert compare.regressed(worse, old, threshold=0.05), "80 against main's best 100"
+
+
+def test_the_assumed_noise_footnote_appears_only_when_a_row_assumed_it():
+    no_pm = report_doc("new", [("a", 0, {"objective": 101.0})], "a")
+    old_no_pm = report_doc("old", [("a", 0, {"objective": 100.0})], "a")
+    text = "\n".join(compare.comparison(no_pm, old_no_pm))
+    assert "\\* no ± recorded: ±3% assumed." in text
+    assert "\\* no ± recorded" not in "\n".join(compare.comparison(*_pair(101.0, 100.0)))
+    assert f"Compared with main's latest report `old`: same trial `{IDS['a']}`" in text
+
+
+def test_a_contended_measurement_is_named_on_its_side():
+    new, old = _pair(101.0, 100.0)
+    new.doc["trials"][0]["contended"] = True
+    new.doc["trials"][0]["host_load"] = [{"loadavg_1m_after": 7.5, "cpus": 2}]
+    text = "\n".join(compare.comparison(new, old))
+    assert "⚠️ this PR: contended measurement: other work shared the host (load 7.5 on 2 CPUs)." \
+        in text
+    assert "⚠️ main" not in text
+
+
+def test_without_a_main_report_the_table_has_one_column_and_says_why():
+    new, _ = _pair(101.0, 100.0)
+    lines = compare.comparison(new, None, old_label="main")
+    assert "|  | this PR |" in lines and "|---|--:|" in lines
+    assert "_No report of this experiment on main to compare with._" in lines
+
+
+def test_params_name_each_setting_and_numbers_as_the_report_formats_them():
+    new = report_doc("new", [("a", 0, {"objective": 1.0})], "a")
+    trial = new.best
+    assert compare.params_text(trial) == "`p=a`"
+    assert compare.params_text(None) == "—"
+    new.doc["trials"][0]["params"] = {}
+    assert compare.params_text(from_document(new.doc, "r").best) == "(engine defaults)"
+    new.doc["trials"][0]["params"] = {"mem-fraction-static": 0.85, "flag": True}
+    assert compare.params_text(from_document(new.doc, "r").best) == \
+        "`mem-fraction-static=0.85`, `flag=True`"
+
+
+def test_diff_text_puts_the_newer_report_first_with_its_labels():
+    new, old = _pair(90.0, 100.0)
+    text = compare.diff_text(old, new, a_label="A", b_label="B")
+    assert text.startswith("### `x`: `new` vs `old`\n")
+    assert "|  | B | A | Δ |" in text
+    assert "**regression**" in text and "−10.0 (−10.0 %)" in text
+
+
+def test_a_value_with_its_plus_minus_and_a_missing_value():
+    assert compare.with_pm(100.0, 2.0) == "100.0 ± 2.00"
+    assert compare.with_pm(100.0, None) == "100.0"
+    assert compare.with_pm(None, 2.0) == "—"
+    assert compare.delta_text((100.0, None), (0.0, None)) == "+100.0", "no % of a zero"
+    assert compare.delta_text((100.0, None), (100.0, None)) == "+0 (+0.0 %) _within noise_*"
+
+
+def test_the_gate_compares_the_same_trial_directly_when_main_scored_it():
+    """Rule: `regressed` takes main's score of the very trial the PR's best is, not main's
+    best: 80 against the same trial's 82 is noise-level (-2.4 %), though main's best is 100;
+    a best main never measured is gated against main's best."""
+    new = report_doc("new", [("a", 0, {"objective": 80.0})], "a")
+    old = report_doc("old", [("a", 0, {"objective": 82.0}), ("b", 0, {"objective": 100.0})],
+                     "b")
+    assert not compare.regressed(new, old, threshold=0.05)
+    assert "same trial" in "\n".join(compare.comparison(new, old))
+    only_b = report_doc("old", [("b", 0, {"objective": 100.0})], "b")
+    assert compare.regressed(new, only_b, threshold=0.05)
+
+
+def test_the_labels_of_a_diff_are_named_never_positional():
+    """Rule: both reports and both labels have the same types, so the labels are keyword-only:
+    a label cannot silently land on the other report."""
+    new, old = _pair(90.0, 100.0)
+    with pytest.raises(TypeError):
+        compare.diff_text(old, new, "A", "B")
+
+
+def test_the_assumed_band_is_three_percent_of_the_larger_value():
+    """Rule: with no ± on either side the band is NOISE_REL of the larger of the two values,
+    whichever side holds it: 3.05 apart is noise beside 103.05 (3.09), though not beside
+    100 (3.00)."""
+    assert compare.delta_text((103.05, None), (100.0, None)).endswith("_within noise_*")
+    assert compare.delta_text((100.0, None), (103.05, None)).endswith("_within noise_*")
+    assert "within noise" not in compare.delta_text((103.2, None), (100.0, None))

@@ -254,3 +254,156 @@ def test_tie_set_in_either_direction(direction):
     b = result(1, near, sp(near - 20, near + 20), exp=exp)
     c = result(2, far, sp(far - 10, far + 10), exp=exp)
     assert rankings.ranking([c, b, a], exp).tie_ids == ["t0", "t1"]
+
+
+# ------------------------------------------------------------------ the objective's interval
+
+
+def test_the_mean_objective_takes_the_mean_of_the_levels_intervals_and_the_fewest_repeats():
+    """Rule: objective.concurrency "mean" averages the value and each bound over the levels,
+    and its n is the fewest repeats any level had."""
+    exp = make_exp([], objective={"metric": TPUT, "concurrency": "mean"})
+    metrics = {"D(100,100)": {1: {TPUT: 100.0}, 2: {TPUT: 200.0}}}
+    spread = {"D(100,100)": {1: {TPUT: sp(90.0, 110.0, n=5)}, 2: {TPUT: sp(190.0, 210.0, n=3)}}}
+    s = score.score_trial(exp, metrics, spread)
+    assert (s.objective, s.objective_low, s.objective_high) == (150.0, 140.0, 160.0)
+    assert s.objective_n == 3
+
+
+def test_a_named_scenario_takes_its_own_repeat_count():
+    """Rule: an objective pinned to one scenario counts that scenario's repeats only."""
+    exp = make_exp([], scenarios=("D(100,100)", "D(10,10)"),
+                   objective={"metric": TPUT, "scenario": "D(100,100)", "concurrency": 1})
+    metrics = {"D(100,100)": {1: {TPUT: 100.0}}, "D(10,10)": {1: {TPUT: 50.0}}}
+    spread = {"D(100,100)": {1: {TPUT: sp(90.0, 110.0, n=5)}},
+              "D(10,10)": {1: {TPUT: sp(40.0, 60.0, n=2)}}}
+    s = score.score_trial(exp, metrics, spread)
+    assert (s.objective, s.objective_low, s.objective_high, s.objective_n) == \
+        (100.0, 90.0, 110.0, 5)
+
+
+# ------------------------------------------------------------------ requests behind an SLO
+
+
+@pytest.mark.parametrize(("repeats", "expected"), [(None, 50), (3, 150)])
+def test_an_slo_without_pooled_requests_counts_completed_times_repeats(repeats, expected):
+    """Rule: without a bootstrap over pooled requests, a percentile is judged from the
+    completed requests of each run times the repeats (one run when the repeats are not
+    recorded)."""
+    slo = make_exp([MAX]).slos[0]
+    values = {TTFT: 400.0, "num_completed_requests": 50}
+    spreads = {} if repeats is None else {"num_completed_requests": sp(50, 50, n=repeats)}
+    metrics, spread = point(values, spreads)
+    assert score.slo_requests(metrics, spread, slo, 1, None) == expected
+
+
+def test_a_scenario_without_recorded_spread_counts_one_measurement():
+    """Rule: the objective's n is 1 for a scenario the spread does not cover (a single
+    measurement), not an error, under the mean over levels as at one level."""
+    exp = make_exp([], scenarios=("D(100,100)", "D(10,10)"),
+                   objective={"metric": TPUT, "scenario": "D(10,10)", "concurrency": "mean"})
+    metrics = {"D(100,100)": {1: {TPUT: 100.0}}, "D(10,10)": {1: {TPUT: 50.0}}}
+    spread = {"D(100,100)": {1: {TPUT: sp(90.0, 110.0, n=5)}}}
+    s = score.score_trial(exp, metrics, spread)
+    assert (s.objective, s.objective_low, s.objective_n) == (50.0, None, 1)
+    s = score.score_trial(exp, metrics)  # no spread recorded at all
+    assert (s.objective, s.objective_low, s.objective_n) == (50.0, None, 1)
+
+
+def test_the_searchers_constraint_needs_a_value_to_call_a_point_feasible():
+    """Rule: Optuna is told 0 (feasible) only for a feasible score with an objective value;
+    a score without one says nothing of how far it is: 1."""
+    assert score.constraint(score.Score(100.0, True, 0.0, 1, 1, [])) == 0.0
+    assert score.constraint(score.Score(None, True, 0.0, 1, 1, [])) == 1.0
+    assert score.constraint(score.Score(100.0, False, 0.25, 1, None, [])) == 0.25
+    assert score.constraint(None) == 1.0
+
+
+# ------------------------------------------------------------------ the ranking's lookups
+
+
+def test_a_trial_over_several_levels_has_the_mean_of_their_intervals():
+    """Rule: with no objective level (no score), a trial's interval is the mean of each
+    level's bounds, as fractions: (100, 111) and (200, 222) give (150, 166.5)."""
+    r = TrialResult("t", 0, {}, {}, COMPLETED,
+                    metrics={"D(100,100)": {1: {TPUT: 105.0}, 2: {TPUT: 211.0}}},
+                    spread={"D(100,100)": {1: {TPUT: sp(100.0, 111.0)},
+                                           2: {TPUT: sp(200.0, 222.0)}}})
+    assert rankings.point_bounds(r, TPUT, None) == (150.0, 166.5)
+
+
+def test_a_trials_rank_is_found_by_its_ids_text():
+    """Rule: rank_of finds a trial by the id's text, such as an id read back from a report
+    (a string equal to the trial's, not the same object)."""
+    import json
+
+    exp = make_exp([])
+    results = [TrialResult(f"{i:012x}", i, {}, {}, COMPLETED,
+                           metrics={"D(100,100)": {1: {TPUT: 100.0 * (i + 1)}}})
+               for i in range(3)]
+    for r in results:
+        r.score = score.score_trial(exp, r.metrics)
+    ranked = rankings.ranking(results, exp)
+    assert ranked.rank_of(json.loads('"000000000002"')) == 1
+    assert ranked.rank_of(json.loads('"000000000000"')) == 3
+
+
+def _measured(tid, levels_):
+    """A completed trial at concurrency levels {level: (tput, ttft, tput interval or None)}."""
+    metrics, spread = {"D(100,100)": {}}, {"D(100,100)": {}}
+    for c, (tput, ttft, iv) in levels_.items():
+        metrics["D(100,100)"][c] = {TPUT: tput, TTFT: ttft}
+        spread["D(100,100)"][c] = {TPUT: sp(*iv)} if iv else {}
+    return TrialResult(tid, 0, {}, {}, COMPLETED, metrics=metrics, spread=spread)
+
+
+def test_an_interval_unknown_at_any_level_or_scenario_is_unknown():
+    """Rule: a mean of intervals needs every one: a level without an interval, or a scenario
+    the trial never measured, leaves the trial's interval unknown (never a partial mean)."""
+    r = _measured("t", {1: (105.0, 100.0, (100.0, 111.0)), 2: (211.0, 100.0, None)})
+    assert rankings.point_bounds(r, TPUT, None) == score.UNKNOWN
+    assert rankings.point_bounds(r, TPUT, "D(1,1)") == score.UNKNOWN
+
+
+def test_an_interval_with_one_bound_recorded_is_unknown():
+    r = _measured("t", {1: (105.0, 100.0, (100.0, 111.0))})
+    r.score = score.Score(105.0, True, 0.0, 1, 1, [], 100.0, None, 3)
+    assert rankings.objective_interval(r) == score.UNKNOWN
+    r.score = score.Score(105.0, True, 0.0, 1, 1, [], None, 111.0, 3)
+    assert rankings.objective_interval(r) == score.UNKNOWN
+    r.score = score.Score(105.0, True, 0.0, 1, 1, [], 100.0, 111.0, 3)
+    assert rankings.objective_interval(r) == (100.0, 111.0)
+
+
+def test_the_pareto_front_leaves_out_a_trial_missing_either_axis():
+    full = _measured("full", {1: (100.0, 50.0, None)})
+    no_tput = _measured("no-tput", {1: (100.0, 10.0, None)})
+    del no_tput.metrics["D(100,100)"][1][TPUT]
+    no_ttft = _measured("no-ttft", {1: (500.0, 10.0, None)})
+    del no_ttft.metrics["D(100,100)"][1][TTFT]
+    front = rankings.pareto_front([full, no_tput, no_ttft], TPUT, TTFT)
+    assert [r.trial_id for r in front] == ["full"]
+
+
+def test_a_completed_trial_with_nothing_measured_stays_unscored():
+    """Rule: rank() scores completed trials from their metrics; with none there is nothing
+    to score, and the trial sorts after the scored ones."""
+    exp = make_exp([])
+    empty = TrialResult("empty", 0, {}, {}, COMPLETED, metrics={})
+    done = _measured("done", {1: (100.0, 50.0, None)})
+    ranked = rankings.rank([empty, done], exp)
+    assert [r.trial_id for r in ranked] == ["done", "empty"]
+    assert ranked[1].score is None and ranked[0].score is not None
+
+
+def test_rank_keeps_a_score_the_trial_already_carries():
+    """Rule: rank() scores only completed trials without a score; one that carries a score
+    (the stored score `tuneops report` re-ranks with, a confirmed one) keeps it, whatever
+    its metrics would give now."""
+    exp = make_exp([])
+    kept = _measured("kept", {1: (100.0, 50.0, None)})
+    kept.score = score.Score(999.0, True, 0.0, 1, 1, [])
+    other = _measured("other", {1: (500.0, 50.0, None)})
+    ranked = rankings.rank([other, kept], exp)
+    assert [r.trial_id for r in ranked] == ["kept", "other"]
+    assert ranked[0].score.objective == 999.0 and ranked[1].score.objective == 500.0

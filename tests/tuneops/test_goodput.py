@@ -72,3 +72,22 @@ def test_goodput_metrics_are_table_rows_to_maximize():
         assert METRICS[name].statistic is None  # a whole-run value: intervals over repeats
     assert METRICS[GOODPUT_REQUESTS].unit == "req/s"
     assert METRICS[GOODPUT_OUTPUT_TOKENS].unit == "tok/s"
+
+
+def test_a_good_requests_tokens_count_only_when_they_are_a_positive_number():
+    """Rule: a good request adds its output tokens to the token goodput only when they are a
+    positive finite number: a negative, NaN, text or boolean count adds nothing (and never
+    subtracts)."""
+    slos = [RequestSlo("ttft", 200.0)]
+    for bad in (-5, float("nan"), "50", True, None):
+        got = goodput([rec(tokens=50), rec(tokens=bad)], slos, 1.0)
+        assert got[GOODPUT_OUTPUT_TOKENS] == 50.0, bad
+        assert got[GOODPUT_REQUESTS] == 2.0, bad
+
+
+def test_a_non_finite_latency_is_never_good():
+    """Rule: an infinite or NaN latency was not measured; -inf is as unmeasured as +inf."""
+    slo = RequestSlo("ttft", 200.0)
+    for bad in (float("-inf"), float("inf"), float("nan")):
+        assert not slo.holds(rec(ttft=bad)), bad
+    assert slo.holds(rec(ttft=-0.0)) and slo.holds(rec(ttft=200.0))

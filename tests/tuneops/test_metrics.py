@@ -249,3 +249,12 @@ def test_only_statistics_over_requests_can_stop_a_trial_early(name, stops):
     slo = Slo(name, max=1.0)
     assert slo.can_stop_early is stops
     assert (slo.statistic is not None) is stops
+
+
+def test_an_interval_missing_either_bound_leaves_the_verdict_to_the_point():
+    """Rule: only a whole interval [low, high] decides from the interval; one bound alone is
+    no interval, and the point value decides (met at 400 ms under a 500 ms limit)."""
+    slo = Slo("ttft.p99", max=500)
+    for low, high in ((None, 600.0), (450.0, None)):
+        assert slo.judge(400.0, low, high).verdict is Verdict.MET, (low, high)
+        assert slo.judge(520.0, low, high).verdict is Verdict.VIOLATED, (low, high)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -195,3 +196,118 @@ def test_failed_requests_latencies_never_count_toward_early_stop():
         {"ttft": 30.0, "e2e_latency": 30.0, "error_code": 504, "error_message": "timeout"}
     ] * 50
     assert lv.lost_slos([Slo(metric="ttft.p99", max=500.0)], run) == []
+
+
+# ------------------------------------------------------------------ the walk over levels
+
+
+@pytest.fixture(scope="module")
+def walk_exp(tmp_path_factory):
+    """An experiment with one SLO, ttft.p99 <= 500 ms, over two scenarios."""
+    from tests import e2e_helpers as h
+
+    path = h.write_experiment(tmp_path_factory.mktemp("walk"), "walk",
+                              slos=[{"metric": "ttft.p99", "max": 500}])
+    return h.load(path)
+
+
+def with_levels(exp, concurrency, **benchmark):
+    b = dataclasses.replace(exp.benchmark, **{"traffic_scenarios": ("A", "B"), **benchmark},
+                            concurrency=tuple(concurrency))
+    return dataclasses.replace(exp, benchmark=b)
+
+
+def bisect_exp(folder):
+    """A goodput bisection between 1 and 16 over two scenarios, read as a user writes it
+    (the search's name a parsed string, not this module's literal)."""
+    from tests import e2e_helpers as h
+
+    path = h.write_experiment(folder, "bisect", slos=[{"metric": "ttft.p99", "max": 500}],
+                              benchmark={"trafficScenarios": ["D(8,8)", "D(16,16)"],
+                                         "concurrency": {"search": "bisect", "low": 1,
+                                                         "high": 16}})
+    return h.load(path)
+
+
+class Bench:
+    """A measure/lost pair over a table of ttft.p99 per level; records what was asked."""
+
+    def __init__(self, ttft_at, lost_at=(), nothing_at=()):
+        self.ttft_at, self.lost_at, self.nothing_at = ttft_at, set(lost_at), set(nothing_at)
+        self.measured, self.asked_lost = [], []
+
+    def measure(self, scenario, level):
+        self.measured.append((scenario, level))
+        if level in self.nothing_at:
+            return None
+        return {"ttft.p99": self.ttft_at(level), "output_throughput_per_gpu": 1.0}
+
+    def lost(self, scenario, level):
+        self.asked_lost.append((scenario, level))
+        return [Slo(metric="ttft.p99", max=500.0)] if level in self.lost_at else []
+
+
+def test_the_walk_stops_a_scenario_above_the_level_that_lost_an_slo(walk_exp):
+    """Rule: early stop skips only the levels above the one that lost an SLO (that level
+    was measured, and is not listed as not run); the next scenario starts afresh."""
+    exp = with_levels(walk_exp, [1, 2, 4, 8])
+    bench = Bench(lambda c: 100.0 * c, lost_at={2})
+    measured, not_run, max_ok = lv.walk(exp, bench.measure, bench.lost)
+    assert measured == {"A": {1: True, 2: True}, "B": {1: True, 2: True}}
+    assert bench.measured == [("A", 1), ("A", 2), ("B", 1), ("B", 2)]
+    assert not_run == [f"{s}@{c}: not run: SLO lost at 2 (ttft.p99)"
+                       for s in "AB" for c in (4, 8)]
+    assert max_ok == {}, "only bisection reports a highest holding level"
+
+
+def test_a_level_that_measured_nothing_is_not_held_and_never_stops_the_walk(walk_exp):
+    """Rule: a level with no measurement holds nothing, and (unmeasured) it says nothing
+    about higher levels: the lost-SLO question is not even asked of it."""
+    exp = with_levels(walk_exp, [1, 2, 4])
+    bench = Bench(lambda c: 100.0, lost_at={1, 2, 4}, nothing_at={1, 2, 4})
+    measured, not_run, _ = lv.walk(exp, bench.measure, bench.lost)
+    assert measured == {"A": {1: False, 2: False, 4: False}, "B": {1: False, 2: False, 4: False}}
+    assert bench.asked_lost == [] and not_run == []
+
+
+def test_without_early_stop_every_level_runs_and_lost_is_never_asked(walk_exp):
+    exp = with_levels(walk_exp, [1, 2, 4], early_stop=False)
+    bench = Bench(lambda c: 400.0 * c, lost_at={1, 2, 4})
+    measured, not_run, _ = lv.walk(exp, bench.measure, bench.lost)
+    assert measured["A"] == {1: True, 2: False, 4: False} and not_run == []
+    assert bench.asked_lost == []
+
+
+def test_pruning_stops_the_trial_above_the_pruned_level_in_every_scenario(walk_exp):
+    """Rule: a level the search prunes ends the whole trial: the rest of its scenario and
+    every later scenario are listed as not run, pruned at that level."""
+    exp = with_levels(walk_exp, [1, 2, 4, 8], traffic_scenarios=("A", "B", "C"))
+    bench = Bench(lambda c: 100.0)
+    measured, not_run, _ = lv.walk(exp, bench.measure, bench.lost,
+                                   prune=lambda s, c, values: c == 2)
+    assert measured == {"A": {1: True, 2: True}}
+    reason = lv.pruned_reason(2)
+    assert not_run == [f"A@{c}: {reason}" for c in (4, 8)] + \
+        [f"{s}@{c}: {reason}" for s in "BC" for c in (1, 2, 4, 8)]
+
+
+def test_pruning_under_bisection_ends_the_trial_after_that_scenario(tmp_path):
+    """Rule: a pruned bisection finishes its scenario (its answer needs both ends), and
+    no later scenario is measured: each is listed as not run at its bracket's levels."""
+    exp = with_levels(bisect_exp(tmp_path), [1, 16], traffic_scenarios=("A", "B", "C"))
+    bench = Bench(lambda c: 100.0 * c)
+    measured, not_run, max_ok = lv.walk(exp, bench.measure, bench.lost,
+                                        prune=lambda s, c, values: True)
+    assert {s for s, _ in bench.measured} == {"A"} and max_ok == {"A": 5}
+    assert not_run == [f"{s}@{c}: {lv.pruned_reason(5)}" for s in "BC" for c in (1, 16)]
+
+
+def test_bisection_walks_from_both_ends_and_reports_the_highest_holding_level(tmp_path):
+    """Rule: under goodput bisection the walk measures low, high, then midpoints, and
+    returns per scenario the highest level that held (ttft 100 ms per unit of load: 5)."""
+    exp = bisect_exp(tmp_path)
+    bench = Bench(lambda c: 100.0 * c)
+    measured, not_run, max_ok = lv.walk(exp, bench.measure, bench.lost)
+    assert max_ok == {"D(8,8)": 5, "D(16,16)": 5} and not_run == []
+    assert [c for s, c in bench.measured if s == "D(8,8)"] == [1, 16, 8, 4, 6, 5]
+    assert measured["D(16,16)"] == {1: True, 16: False, 8: False, 4: True, 6: False, 5: True}
