@@ -89,7 +89,8 @@ $(ACTIONLINT):
 lint: setup $(ACTIONLINT)
 	$(BIN)/ruff check .
 	@# import layers are checked on the tree as installed (tuneops.runner, tuneops.renderers, ...)
-	rm -rf .cache/lint-tree
+	@# setuptools reuses build/lib: a file moved or deleted since would still be linted
+	rm -rf .cache/lint-tree build
 	$(BIN)/python -m pip install -q --no-deps --no-compile --target .cache/lint-tree . 2>/dev/null
 	cd .cache/lint-tree && ../../$(BIN)/lint-imports ../../.importlinter
 	$(BIN)/python scripts/make_experiment_doc.py --check
