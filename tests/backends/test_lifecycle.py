@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from tests.backends.harness import (
     make_harness,
 )
 from tests.conftest import tiny_model
+from tests.helpers.polling import wait_until
 
 KILLED_RUNNER = Path(__file__).with_name("killed_runner.py")
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -101,10 +101,13 @@ def _streamed_chat(base_url: str, max_tokens: int) -> tuple[list[str], dict | No
 
 
 def _wait_gone(harness, owner: str, timeout_s: float = 10) -> list:
-    deadline = time.monotonic() + timeout_s
-    while (left := harness.leftovers(owner)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
+    """What is still there once nothing is left, or when `timeout_s` passes (then the
+    caller's assert names it)."""
+    try:
+        wait_until(lambda: not harness.leftovers(owner), timeout_s, 0.1, f"{owner} gone")
+    except AssertionError:
+        pass
+    return harness.leftovers(owner)
 
 
 def test_serves_logs_and_stops_clean(harness, backend, owner, logs_root):

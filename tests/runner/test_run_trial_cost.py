@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import pytest
 from tuneops.runner.results import COMPLETED
 from tuneops.runner.run import RunOptions, run_experiment
 
 from tests import e2e_helpers as h
+from tests.helpers.polling import wait_until
 
 pytestmark = [pytest.mark.genai_bench, pytest.mark.slow]
 
@@ -80,15 +80,19 @@ def test_a_worker_crash_mid_trial_is_retried_on_a_fresh_worker(tmp_path, runtime
     killed = []
 
     def kill_the_worker_once_it_measures():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
+        def killed_once_measuring() -> bool:
             logs = list((tmp_path / "runs").rglob("attempt-1/genai-bench/genai-bench.log"))
             if logs and "driven by the tuneops worker" in logs[0].read_text():
                 for p in h.marked(marker):
                     if "tuneops.runner.bench.worker_main" in p.cmdline:
                         os.kill(p.pid, signal.SIGKILL)
                         killed.append(p.pid)
-            time.sleep(0.05)
+            return bool(killed)
+
+        try:  # the run's own asserts say what went wrong if it never measured
+            wait_until(killed_once_measuring, 120, 0.05, "the worker measuring")
+        except AssertionError:
+            pass
 
     killer = threading.Thread(target=kill_the_worker_once_it_measures)
     killer.start()

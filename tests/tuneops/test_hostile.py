@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tuneops.deployments.ome import render as ome
 from tuneops.renderers.render import render_experiment
 from tuneops.runner import journal
 
+from tests.helpers.polling import wait_until
 from tests.paths import ROOT
 from tuneops import cli, errors, secrets
 from tuneops.plan import make_plan
@@ -658,9 +658,10 @@ def test_a_runner_killed_with_9_leaves_no_secret_in_the_engine_log(tmp_path):
                               env={**os.environ, "PLANTED": secret})
     engine_pid = int(runner.stdout.readline())
     try:
-        deadline = time.monotonic() + 10
-        while "done" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        try:  # the asserts below name what the logger wrote, done or not
+            wait_until(lambda: "done" in log.read_text(), 10, 0.05, "the logger's 'done'")
+        except AssertionError:
+            pass
         runner.send_signal(signal.SIGKILL)
         runner.wait(10)
     finally:

@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.polling import wait_until
 from tests.paths import ROOT
 
 REPO = ROOT
@@ -64,18 +64,19 @@ def _post(url: str, body: dict, timeout: float = 60.0):
 
 
 def _wait_healthy(proc: subprocess.Popen, base: str, log: Path, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> int | None:
         if proc.poll() is not None:
             pytest.fail(f"launcher exited {proc.returncode}: {log.read_text()[-3000:]}")
         try:
             status, _ = _get(base + "/health", timeout=1)
-            if status == 200:
-                return status
         except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"not healthy after {timeout}s: {log.read_text()[-3000:]}")
+            return None
+        return status if status == 200 else None
+
+    try:
+        return wait_until(healthy, timeout, 0.1, "the launcher's /health")
+    except AssertionError as exc:
+        pytest.fail(f"{exc}: {log.read_text()[-3000:]}")
 
 
 @contextlib.contextmanager
