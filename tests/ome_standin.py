@@ -31,6 +31,8 @@ shapes, read from OME's source at commit 17b77eda (the commit schemas/crds/ome v
   IsvcNameFmt, a BenchmarkJob's endpoint and traffic scenarios against its task's
   pattern; a denial is a 403 with the API server's 'admission webhook ... denied the
   request' text and nothing is stored;
+- an engine image the nodes cannot pull (``pullable``) leaves the bound pod waiting in
+  ImagePullBackOff with the kubelet's message, and no engine starts;
 - an engine that crash-loops sets ``modelStatus`` BlockedByFailedLoad / ModelLoadFailed
   with its exit code (status/status_util.go:296-303, status_reconciler.go:204-210);
 - any other pod that mounts a claim runs its command here with the mount rewritten to the
@@ -186,6 +188,9 @@ class OmeStandIn:
     model_nodes: tuple[str, ...] | None = None  # where the agent has the model (None: all)
     claims: tuple[str, ...] = ("bench-results", "claim")  # PVCs in the namespace
     webhooks_up: bool = True  # OME's webhook Service has a ready endpoint
+    # what the nodes' kubelets can pull (None: every image); an engine image it cannot is
+    # ImagePullBackOff, as the kubelet reports it (see _image_pull_backoff)
+    pullable: Callable[[str], bool] | None = None
     bench_env: dict[str, str] = field(default_factory=dict)  # e.g. AWS_ENDPOINT_URL_S3
     poll_s: float = 0.1
     engines: dict[str, Engine] = field(default_factory=dict)
@@ -197,6 +202,7 @@ class OmeStandIn:
     refused: set = field(default_factory=set)  # services whose runtime OME refused
     max_running: int = 0  # most engines alive at once
     pending: set = field(default_factory=set)  # services whose engine pod is unschedulable
+    pull_failed: set = field(default_factory=set)  # services whose engine image cannot be pulled
     bench_pods: dict[str, dict] = field(default_factory=dict)  # the Jobs' pod specs
     bench_history: list = field(default_factory=list)  # every genai-bench command, in order
     bench_envs: list = field(default_factory=list)  # what each genai-bench pod's env resolved to
@@ -504,8 +510,9 @@ class OmeStandIn:
                 self.pending.discard(name)
                 _kill(engine.proc)
                 _delete_pod(self.core, engine.pod, self.namespace)
-        for name in self.pending - set(items):  # its pending pod goes with it too
+        for name in (self.pending | self.pull_failed) - set(items):  # its pod goes too
             self.pending.discard(name)
+            self.pull_failed.discard(name)
             _delete_pod(self.core, f"{name}-engine-0", self.namespace)
         for name, isvc in items.items():
             engine = self.engines.get(name)
@@ -521,11 +528,37 @@ class OmeStandIn:
                 if name in self.pending:  # scheduled at last: the pending pod becomes it
                     self.pending.discard(name)
                     _delete_pod(self.core, f"{name}-engine-0", self.namespace)
+                image = isvc["spec"]["engine"]["runner"].get("image", "")
+                if self.pullable is not None and not self.pullable(image):
+                    if name not in self.pull_failed:
+                        self._image_pull_backoff(name, node, image)
+                    continue
                 self.engines[name] = self._start_engine(isvc, node, gpus)
                 self.served.append(name)
                 self.max_running = max(self.max_running, len(self.engines))
             elif not engine.ready and not engine.crashed:
                 self._check_engine(engine)
+
+    def _image_pull_backoff(self, name: str, node: str, image: str) -> None:
+        """The pod is bound to its node, and the kubelet there cannot pull the image: the
+        container waits in ImagePullBackOff with the kubelet's message (k8s.io/kubernetes
+        pkg/kubelet/images/image_manager.go: 'Back-off pulling image %q' after
+        ErrImagePull; kubernetes.io/docs/concepts/containers/images/#imagepullbackoff).
+        No engine starts, and the kubelet keeps retrying: the pod stays until deleted."""
+        self.pull_failed.add(name)
+        pod = f"{name}-engine-0"
+        self.core.create_namespaced_pod(self.namespace, {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": self.namespace,
+                         "labels": {POD_LABEL: name, COMPONENT: "engine"}},
+            "spec": {"nodeName": node, "containers": [
+                {"name": "ome-container", "image": image}]}})
+        self.core.patch_namespaced_pod_status(pod, self.namespace, {"status": {
+            "phase": "Pending", "containerStatuses": [{
+                "name": "ome-container", "ready": False, "restartCount": 0, "image": image,
+                "imageID": "", "state": {"waiting": {
+                    "reason": "ImagePullBackOff",
+                    "message": f'Back-off pulling image "{image}"'}}}]}})
 
     def _start_engine(self, isvc: dict, node: str, gpus: int) -> Engine:
         name = isvc["metadata"]["name"]

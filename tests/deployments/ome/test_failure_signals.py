@@ -154,6 +154,28 @@ def test_the_stand_in_refuses_a_runtime_as_ome_does_and_the_trial_fails_at_once(
     assert left == []
 
 
+def test_an_engine_image_no_node_can_pull_fails_the_trial_at_once(server, tmp_path):  # noqa: F811
+    """The stand-in's kubelet cannot pull the runner's image: the pod waits in
+    ImagePullBackOff with the kubelet's message, and the backend ends the trial as a
+    configuration failure from that state, long before startupTimeout."""
+    from tests.ome_standin import OmeStandIn, write_sim_experiment
+    from tuneops.validate import load_experiment
+
+    sim_exp = load_experiment(write_sim_experiment(tmp_path / "exp.yaml", "pvc://claim/x"))
+    backend = _backend(sim_exp)
+    launch = _launch(sim_exp, make_plan(sim_exp).trials[0], tmp_path)
+    image = launch.spec["InferenceService"]["spec"]["engine"]["runner"]["image"]
+    with OmeStandIn(server, tmp_path / "kubeconfig", NS, tmp_path / "pvcs",
+                    pullable=lambda name: name != image) as ome:
+        deployment = backend.start(launch)
+        with pytest.raises(ConfigFailure) as failure:
+            backend.wait_healthy(deployment, timeout_s=30)
+        backend.stop(deployment)
+        left = ome.wait_settled()
+    assert ome.errors == [] and ome.served == [] and left == []  # no engine ever started
+    assert f'ImagePullBackOff: Back-off pulling image "{image}"' in failure.value.reason
+
+
 def test_the_stand_ins_webhooks_deny_as_omes_and_the_trial_fails_without_a_retry(
         server, kube, exp, tmp_path):  # noqa: F811
     """The stand-in runs OME's admission rules on create (tests/ome_standin.py _admit): a
