@@ -153,7 +153,8 @@ class BayesianSearcher(SamplingSearcher):
         self.study = optuna.create_study(
             direction=exp.objective.direction,
             sampler=make_sampler(self.sampler_name, self.seed, self.startup))
-        self._maximize = exp.objective.direction == Direction.MAXIMIZE
+        self._direction = exp.objective.direction
+        self._maximize = self._direction == Direction.MAXIMIZE
         self.rng = random.Random(self.seed)
         self._running: dict[str, optuna.trial.Trial] = {}  # trial id -> its Optuna trial
         self._waiting: list[tuple[optuna.trial.Trial, float]] = []  # infeasible, no value yet
@@ -248,8 +249,7 @@ class BayesianSearcher(SamplingSearcher):
 
     def _told(self, value: float) -> None:
         """A real objective value was told: track the worst, and release waiting trials."""
-        if self._worst is None or (value < self._worst if self._maximize
-                                   else value > self._worst):
+        if self._worst is None or self._direction.better(self._worst, value):
             self._worst = value
         waiting, self._waiting = self._waiting, []
         for ot, violation in waiting:
@@ -286,8 +286,7 @@ class BayesianSearcher(SamplingSearcher):
         self._n_feasible += 1
         end = score.objective_low if self._maximize else score.objective_high
         here = float(end) if end is not None and math.isfinite(end) else float(score.objective)
-        if self._best_low is None or (here > self._best_low if self._maximize
-                                      else here < self._best_low):
+        if self._best_low is None or self._direction.better(here, self._best_low):
             self._best_low = here
 
 

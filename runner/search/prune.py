@@ -72,7 +72,7 @@ def objective_bound(exp: Experiment, seen: Mapping[int, float]) -> float | None:
     ahead = [reach(exp, seen[last], last, c) for c in rest]
     if any(a is None for a in ahead):
         return None
-    best = max if exp.objective.direction == Direction.MAXIMIZE else min
+    best = exp.objective.direction.sort_key  # the lowest key is the best value
     choice = exp.objective.concurrency
     if isinstance(choice, int):
         if choice in seen:
@@ -83,15 +83,16 @@ def objective_bound(exp: Experiment, seen: Mapping[int, float]) -> float | None:
     if choice == LevelChoice.MEAN:
         values = [*seen.values(), *ahead]
         return sum(values) / len(values)
-    return best([*seen.values(), *ahead])  # best_feasible: optimistic about feasibility
+    return min([*seen.values(), *ahead], key=best)  # best_feasible: optimistic about
+    # feasibility (a level that lost an SLO still counts)
 
 
 def out_of_reach(exp: Experiment, bound: float | None, best: float | None,
                  margin: float) -> bool:
     """Whether a trial whose objective can reach at most `bound` cannot beat `best` (the
-    best feasible trial's lower end, in the objective's direction) by more than `margin`."""
+    best feasible trial's value at the unfavourable end of its interval) by more than
+    `margin` of it."""
     if bound is None or best is None:
         return False
-    if exp.objective.direction == Direction.MAXIMIZE:
-        return bound < best * (1 - margin)
-    return bound > best * (1 + margin)
+    d = exp.objective.direction
+    return d.better(best - d.sign * margin * abs(best), bound)

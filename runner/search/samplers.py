@@ -14,9 +14,11 @@
 Every model-based sampler starts with a space-filling phase (`QmcStartup`): the first
 `startup` trials follow a Sobol sequence, not independent random draws, so the start-up
 covers every flag's range evenly. How long the start-up is scales with the space
-(`startup_trials`): a few trials on small spaces, more on spaces of thousands of points,
-where a model fitted on ten trials mostly learns the first plateau it met (TPE, as shipped
-with 10 start-up trials, spent 114 of 140 trials on a tensor-parallel plateau; issue 23).
+(`startup_trials`): 3 to 5 trials up to a few thousand points, 10 at 10,000, 30 from
+90,000. The slope is the benchmark's (scripts/bench_search.py,
+30 seeds): on spaces of 2,000-2,900 points a Sobol start-up of 5 reached 97 % in 5.1 and
+6.3 trials on average (worst 13 and 27), one of 10 in 5.5 and 9.3 (worst 17 and 61), one
+of 20-23 in 6.4 and 6.9 (worst 31 and 22): a short, even start-up, then the model.
 """
 
 from __future__ import annotations
@@ -33,15 +35,17 @@ from optuna.trial import FrozenTrial, TrialState
 SAMPLERS = ("tpe", "gp", "qmc", "cmaes")
 CONSTRAINT_AWARE = frozenset({"tpe", "gp"})  # read Trial.set_constraint
 MIN_STARTUP = 3
-# start-up trials per point of the space, as its square root: 504 points -> 10, 2,880 -> 23
-STARTUP_PER_ROOT = 0.45
+# start-up trials per point of the space, as its square root: 2,880 points -> 5, 100,000
+# -> 30 (scripts/bench_search.py: on the 2,000-2,900-point spaces, 5 Sobol trials beat 10
+# and 20-23 on the mean and worst trials to 97 %)
+STARTUP_PER_ROOT = 0.1
 MAX_STARTUP = 30
 
 
 def startup_trials(max_trials: int | None, points: int | None = None) -> int:
-    """Space-filling trials before a model is fitted: about 0.45 * sqrt(points) (10 for a
-    space of 500 points, 23 for 2,900; 10 when the space is continuous or too large to
-    count, capped at 30), never more than a third of the budget nor fewer than 3."""
+    """Space-filling trials before a model is fitted: about 0.1 * sqrt(points) (3 for a
+    space of 500 points, 5 for 2,900, 30 from 90,000; 10 when the space is continuous),
+    never more than a third of the budget nor fewer than 3."""
     wanted = 10 if points is None else round(STARTUP_PER_ROOT * math.sqrt(points))
     wanted = min(max(wanted, 10 if points is None else MIN_STARTUP), MAX_STARTUP)
     if max_trials is not None:
