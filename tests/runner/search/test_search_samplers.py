@@ -69,7 +69,7 @@ def test_a_range_and_the_same_values_as_a_list_search_alike(sampler):
 
 def test_startup_scales_with_the_space_and_the_budget():
     assert [startup_trials(None, n) for n in (10, 500, 2_900, 40_000, 100_000)] == \
-        [3, 3, 5, 20, 30]
+        [5, 5, 5, 20, 30]
     assert startup_trials(None, None) == 10  # continuous: Optuna's own 10
     assert startup_trials(60, 40_000) == 20
     assert startup_trials(12, 40_000) == 4  # never more than a third of the budget
@@ -78,7 +78,7 @@ def test_startup_scales_with_the_space_and_the_budget():
 def test_startup_follows_a_sobol_sequence_then_the_model():
     s, _ = drive(from_document(doc(LISTS, "tpe")), n=12)
     sampler = s.study.sampler
-    assert isinstance(sampler, QmcStartup) and s.startup == 3  # 96 points: the least
+    assert isinstance(sampler, QmcStartup) and s.startup == 5  # 96 points: the least
     attrs = s.study._storage.get_study_system_attrs(s.study._study_id)
     drawn = [v for k, v in attrs.items() if k.startswith("qmc:")]
     assert drawn and drawn[0] + 1 >= s.startup - 1  # the first draw is independent (QMC
