@@ -13,10 +13,13 @@ Each run follows tuneops' own code: `make_searcher` (ask/tell), the walk over le
 early stop and the pruner (`levels.walk`), the scorer (`score.score_trial`); only the
 measurement is the model (`runner/search/virtual.py`).
 
-Prints per space × method: median and worst trials (and rounds with --parallel) to 97 %
-and 99 % of the optimum ("N+" = not reached within --cap trials), the ratio of the median
-to random's, and for `model` the objective's prediction error before each measurement and
-after calibration. Figures, no asserts.
+Methods: random, the four `search.sampler`s of bayesian search (tpe, gp, qmc, cmaes) and
+model. Prints per space × method: median and worst trials (and rounds with --parallel) to
+97 % and 99 % of the optimum ("N+" = not reached within --cap trials; gp within --gp-cap,
+since each of its asks fits a Gaussian process), the ratio of the median to random's, the
+CPU time one search took (the searcher's own cost: measuring is virtual), and for `model`
+the objective's prediction error before each measurement and after calibration. Figures,
+no asserts.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tuneops.runner.search import make_searcher  # noqa: E402
+from tuneops.runner.search.samplers import SAMPLERS  # noqa: E402
 from tuneops.runner.search.virtual import Measured, run_search  # noqa: E402
 
 from tests.helpers.search_spaces import SPACES, experiment, optimum, truth, world  # noqa: E402
 from tuneops.plan import make_plan  # noqa: E402
 
-METHODS = ("random", "bayesian", "model")
+METHODS = ("random", "tpe", "gp", "qmc", "cmaes", "model")  # tpe..cmaes: search.sampler
 TARGETS = (0.97, 0.99)
 
 
@@ -51,7 +55,10 @@ def reached(out: list[Measured], target: float) -> tuple[int, int] | None:
 
 
 def one(space: str, method: str, seed: int, tr, opt: float, cap: int, parallel: int):
-    exp = experiment(space, method, seed, maxTrials=cap)
+    if method in SAMPLERS:
+        exp = experiment(space, "bayesian", seed, maxTrials=cap, sampler=method)
+    else:
+        exp = experiment(space, method, seed, maxTrials=cap)
     top = TARGETS[-1] * opt
 
     def stop(out: list[Measured]) -> bool:
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--cap", type=int, default=100)
+    ap.add_argument("--gp-cap", type=int, default=30,
+                    help="trials for gp at most: each ask fits a Gaussian process (seconds)")
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--truth", choices=("steady", "scheduler"), default="steady")
     ap.add_argument("--spaces", nargs="*", default=list(SPACES))
@@ -84,17 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.seeds} seeds, at most {args.cap} trials, {args.parallel} per round, "
           f"truth: {args.truth}")
     print("| space | method | trials to 97 % (median / worst) | to 99 % | rounds to 97 % "
-          "| median vs random |")
-    print("|---|---|---|---|---|---|")
+          "| median vs random | CPU per search (median) |")
+    print("|---|---|---|---|---|---|---|")
     for space in args.spaces:
-        runs: dict[str, dict] = {m: {"97": [], "99": [], "r97": []} for m in args.methods}
+        runs: dict[str, dict] = {m: {"97": [], "99": [], "r97": [], "cpu": []}
+                                 for m in args.methods}
         errors_before: list[float] = []
         errors_after: list[float] = []
         for seed in range(args.seeds):
             tr = truth(space, seed, engine=args.truth)
             opt = optimum(tr)
             for method in args.methods:
-                got, errors = one(space, method, seed, tr, opt, args.cap, args.parallel)
+                cap = min(args.cap, args.gp_cap) if method == "gp" else args.cap
+                t = time.process_time()
+                got, errors = one(space, method, seed, tr, opt, cap, args.parallel)
+                runs[method]["cpu"].append(time.process_time() - t)
                 r97, r99 = got[0.97], got[0.99]
                 runs[method]["97"].append(r97[0] if r97 else None)
                 runs[method]["99"].append(r99[0] if r99 else None)
@@ -105,17 +118,19 @@ def main(argv: list[str] | None = None) -> int:
         base = fmt(runs.get("random", {}).get("97", []) or [None], args.cap)[2] \
             if "random" in runs else None
         for method in args.methods:
-            m97, w97, med = fmt(runs[method]["97"], args.cap)
-            m99, w99, _ = fmt(runs[method]["99"], args.cap)
-            r, rw, _ = fmt(runs[method]["r97"], args.cap)
+            cap = min(args.cap, args.gp_cap) if method == "gp" else args.cap
+            m97, w97, med = fmt(runs[method]["97"], cap)
+            m99, w99, _ = fmt(runs[method]["99"], cap)
+            r, rw, _ = fmt(runs[method]["r97"], cap)
             ratio = f"{med / base:.2f}×" if base else "-"
+            cpu = statistics.median(runs[method]["cpu"])
             print(f"| {space} | {method} | {m97} / {w97} | {m99} / {w99} | {r} / {rw} "
-                  f"| {ratio} |", flush=True)
+                  f"| {ratio} | {cpu:.1f} s |", flush=True)
         if errors_before:
             print(f"|   | model's objective error | before measuring: median "
                   f"{statistics.median(errors_before):.1%}, worst {max(errors_before):.1%} "
                   f"| after calibration: median {statistics.median(errors_after):.1%}, "
-                  f"worst {max(errors_after):.1%} | | |", flush=True)
+                  f"worst {max(errors_after):.1%} | | | |", flush=True)
     print(f"wall {time.monotonic() - t0:.0f} s; load average {os.getloadavg()[0]:.2f} on "
           f"{os.cpu_count()} cores")
     return 0

@@ -172,17 +172,74 @@ is the number of trials it needs to get near the best configuration.
   five model picks, every second trial is a space-filling pick, so a wrong model costs at
   most about twice what random search would. Without a model (llama.cpp, an unknown model,
   a continuous space) it searches with `bayesian` and the run's notes say why.
-- **`random`**: the safe choice without a model.
-- **`bayesian`** (Optuna TPE, as shipped): 1.0x to 1.33x random's median on the
-  benchmark's spaces below (1.75x on narrow in a 5-seed run), with worse worst cases: not
-  recommended until its settings scale with the space.
+- **`random`**: the safe choice without a model, and the yardstick below.
+- **`bayesian`**: an Optuna sampler, chosen with `search.sampler`:
+  - `tpe` (default): multivariate TPE with constant liar, constraint-aware.
+  - `gp`: Optuna's Gaussian process with constrained (log) expected improvement. The most
+    informed suggestion per trial, and the costliest per ask (a GP fit each time: about
+    13 s of CPU for a 28-trial search on the narrow space, growing with the trials); needs
+    `torch` and `scipy` (`pip install 'tuneops[search]'`).
+  - `qmc`: a scrambled Sobol sequence, no model: even coverage and nothing to mislead it.
+  - `cmaes`: CMA-ES with margin (integer steps do not collapse it). It ignores constraints,
+    so an infeasible or failed trial is told the worst value seen so far.
+
+  Every sampler starts with space-filling Sobol trials, about 0.1 × √(points) of them (at
+  least 5, 10 at 10,000 points, 30 from 90,000, 10 on a continuous space; at most a third
+  of `maxTrials`). The length was decided on the benchmark's hard spaces over 30 seeds:
+  TPE after 5 Sobol trials reached 97 % in 5.1 and 6.3 trials on average (worst 13 and
+  27), after 4 on narrow in a median of 6.5 (worst 61+), after 10 in 5.5 and 9.3 (worst 17
+  and 61), after 20-23 in 6.4 and 6.9 (worst 31 and 22): an even start-up matters more than
+  a long one, and the answer is sensitive to it.
+  TPE stays multivariate (flags interact); `group` is not used, since it only matters for
+  conditional spaces, which `parameters` cannot express.
+
+  How outcomes reach the sampler: a scored trial with its objective and its SLO violation
+  as a constraint; an OOM, a rejected flag or a point breaking `constraints` as a COMPLETE
+  trial with a violated constraint and the worst objective told so far (a pruned trial is
+  invisible to GP and CMA-ES, so OOM used to teach them nothing); infrastructure failures
+  as failed trials, which samplers ignore.
+
+  The space's notation does not change the search: finite numbers are one ordinal
+  dimension, the index into their sorted values, whether written as a list or as a range
+  with a step, so `[8, 16, 24]` and `{type: int, low: 8, high: 24, step: 8}` give the same
+  suggestions for the same seed (before, a list was categorical and TPE's median moved up
+  to 4.5×). Lists of strings or booleans are categorical; float ranges without a step are
+  continuous; an int log range without a step keeps its log scale.
+
+- **Pruning** (`search.pruning`, bayesian only): a trial stops between levels only when its
+  objective can no longer beat the best feasible trial so far by more than `margin` (5 %)
+  below that trial's lower 95 % bound. The bound is physical, not statistical: a served
+  rate (throughput, requests/s, goodput) at a higher concurrency is at most its value times
+  the concurrency ratio (each request in flight only gets slower with load, the assumption
+  early stop makes), and a latency at a higher level is no lower than now. A best-over-levels
+  or highest-level objective adds every higher level's possible gain, so a low-load level
+  never decides it by its own value (Optuna's percentile pruner judged the first level,
+  where the configuration that wins at high load looks worst, and on the 70B space reached
+  97 % in 3 of 10 seeds). An SLO lost beyond the noise stops the higher levels through early
+  stop; an engine that does not start (OOM) measures nothing. Metrics without a bound (cost,
+  speed per request), open-loop rates and objectives averaged over scenarios are never
+  pruned. A pruned trial is told as the trial it is: its objective over the levels it ran.
+  On the plateau space the bound is loose (up to 8× between the lowest and highest level):
+  it keeps every point within 97 % of the optimum and prunes little there.
+
+- **Parallel trials** (`parallelTrials`): each round asks its trials before any is told.
+  TPE's constant liar counts pending trials as bad so the round's points spread out; GP
+  conditions its acquisition on the running trials; QMC's sequence is diverse by itself;
+  CMA-ES draws a generation. The benchmark counts rounds beside trials (`--parallel N`).
+
+**Which method when.** With a model (SGLang, vLLM, `sim` on a profiled model, finite
+space): `model`. Without one: `bayesian` with the default `tpe` (the best worst case of the
+samplers below); `qmc` when nothing should be assumed about the space; `gp` and `cmaes`
+are offered, but on these spaces neither beat `tpe`.
 
 `make bench` runs `scripts/bench_search.py`: three spaces built from the simulator's model
-(easy; a tensor-parallel plateau at ~86 % of the best; a narrow optimum under tight
-TTFT/TPOT SLOs with OOM regions), measured in virtual time through tuneops' own searcher,
-level walk (early stop) and scorer. Each seed moves the model's efficiency constants by up
-to ±15 % (the hardware the search does not know); `model` predicts with the unmoved ones.
-Trials to 97 % / 99 % of the optimum, median / worst ("61+" = not reached in 60 trials):
+(easy, 504 points; a tensor-parallel plateau at ~86 % of the best, 2,880 points; a narrow
+optimum under tight TTFT/TPOT SLOs with OOM regions, 2,016 points), measured in virtual
+time through tuneops' own searcher, level walk (early stop) and scorer. Each seed moves the
+model's efficiency constants by up to ±15 % (the hardware the search does not know);
+`model` predicts with the unmoved ones. Trials to 97 % / 99 % of the optimum, median /
+worst over 30 seeds (the same seeds and truths for every method), at most 60 trials ("61+":
+not reached), gp at most 30 ("31+"); one trial per round, so rounds equal trials:
 
 SEARCH_TABLE
 

@@ -7,6 +7,7 @@ embeddings, R for rerank, I for images, A for speech, and `dataset`.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 
@@ -166,9 +167,32 @@ def check_trace_load(ctx: Context) -> None:
     if isinstance(exp.objective.concurrency, int):
         ctx.error(("objective", "concurrency"), "objective.concurrency names a concurrency "
                   "level, but this experiment replays a trace", "use best_feasible")
-    if exp.search.pruning_percentile is not None:
+    if exp.search.pruning_margin is not None:
         ctx.error(("search", "pruning"), "pruning stops a trial after its first load level; a "
                   "trace replay is one point", "remove search.pruning")
+
+
+# what each search.sampler imports beyond Optuna (runner/search/samplers.py)
+SAMPLER_NEEDS = {"gp": ("torch", "scipy"), "qmc": ("scipy",), "cmaes": ("cmaes",)}
+
+
+def check_sampler(ctx: Context) -> None:
+    """search.sampler: only Bayesian search (or model's fallback to it) asks a sampler, and
+    the sampler's own libraries must be installed before the first trial, not after."""
+    s = ctx.exp.search
+    if s.sampler is None:
+        return
+    if s.method not in ("bayesian", "model"):
+        ctx.error(("search", "sampler"),
+                  f"sampler needs search.method bayesian (this experiment uses {s.method})",
+                  "remove search.sampler, or search with method bayesian")
+        return
+    missing = [m for m in SAMPLER_NEEDS.get(s.sampler, ())
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        ctx.error(("search", "sampler"),
+                  f"sampler {s.sampler} needs {' and '.join(missing)}, not installed here",
+                  "pip install 'tuneops[search]', or use sampler tpe")
 
 
 def check(ctx: Context) -> None:
@@ -189,12 +213,13 @@ def check(ctx: Context) -> None:
             f"{why} needs benchmark.dataset",
             "a dataset path or hub id for genai-bench",
         )
-    if exp.search.pruning_percentile is not None and exp.search.method != "bayesian":
+    if exp.search.pruning_margin is not None and exp.search.method != "bayesian":
         ctx.error(
             ("search", "pruning"),
             f"pruning needs search.method bayesian (this experiment uses {exp.search.method})",
             "remove search.pruning, or search with method bayesian",
         )
+    check_sampler(ctx)
     if bench.concurrency_search and bench.concurrency[0] >= bench.concurrency[1]:
         ctx.error(
             ("benchmark", "concurrency", "high"),

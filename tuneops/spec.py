@@ -270,8 +270,11 @@ class Search:
     seed: int
     confirm_top_k: int = 3  # confirmation phase: candidates re-measured (0: no phase)
     confirm_rounds: int = 2  # re-measurements of each at most
-    # search.pruning (bayesian): prune below this percentile after the first level
-    pruning_percentile: float | None = None
+    # search.sampler (bayesian): the Optuna sampler, runner/search/samplers.py
+    sampler: str | None = None  # None: tpe
+    # search.pruning (bayesian): stop a trial whose objective is out of reach of the best
+    # by more than this fraction (runner/search/prune.py); None: no pruning
+    pruning_margin: float | None = None
     pruning_startup_trials: int = 5
 
 
@@ -567,8 +570,9 @@ def from_document(doc: dict, source_file: str = "", text: str = "") -> Experimen
             time_budget_s=parse_duration(search.get("timeBudget")),
             seed=int(search.get("seed", 0)),
             **_confirm(search.get("confirm", True)),
-            pruning_percentile=(float(search["pruning"].get("percentile", 25.0))
-                                if "pruning" in search else None),
+            sampler=search.get("sampler"),
+            pruning_margin=(float(search["pruning"].get("margin", 5)) / 100
+                            if "pruning" in search else None),
             pruning_startup_trials=int(search.get("pruning", {}).get("startupTrials", 5)),
         ),
         source_file=source_file,

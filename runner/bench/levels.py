@@ -61,7 +61,7 @@ PRUNED = "not run: pruned at"
 
 
 def pruned_reason(level: int) -> str:
-    return f"{PRUNED} {level} (objective far below earlier trials)"
+    return f"{PRUNED} {level} (objective out of reach of the best trial so far)"
 
 
 def is_pruned(note: str) -> bool:

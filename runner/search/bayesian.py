@@ -1,32 +1,41 @@
-"""Bayesian search: Optuna's TPE through its ask/tell API.
+"""Bayesian search: an Optuna sampler (`search.sampler`, runner/search/samplers.py)
+through its ask/tell API.
 
 How outcomes reach the sampler (Optuna's constraint contract: a value <= 0 means
-satisfied, set on the trial before `tell` — `Trial.set_constraint` from Optuna 5, a user
-attribute read by the sampler's `constraints_func` before that):
+satisfied, set with `Trial.set_constraint` before `tell`):
 - completed and scored: COMPLETE with the objective; constraint = `score.constraint`
-  (0 if every SLO is met, else the scorer's relative SLO violation) — TPE ranks
-  infeasible trials below feasible ones and among themselves by violation.
-- measured but no objective value: PRUNED with its violation (no value to rank by).
-- failed_config (OOM, rejected flag): PRUNED with a huge violation, so TPE learns to
-  avoid the region instead of spending the failed-trial budget there.
-- failed_infra / failed_benchmark / no score: FAIL — not the configuration's fault; TPE
-  ignores FAIL trials.
-- a point breaking a constraint between parameters: PRUNED with the huge violation, then
-  TPE is asked again (the sampler learns the infeasible region without running it).
+  (0 if every SLO is met, else the scorer's relative SLO violation, at most UNRUNNABLE).
+- failed_config (OOM, rejected flag) or measured without an objective value: COMPLETE,
+  violated (UNRUNNABLE for a point that cannot run), with the worst objective told so far
+  as its value. Constraint-aware samplers (TPE, GP) learn the infeasible region from the
+  constraint: a PRUNED trial is ignored by GP and CMA-ES altogether, so OOM used to teach
+  them nothing. Until some trial has a value, such a trial waits (RUNNING) for one.
+- samplers that ignore constraints (CMA-ES, QMC): no constraint; an infeasible trial is
+  told the worst value so far, so CMA-ES moves away from it rather than towards its
+  throughput.
+- failed_infra / failed_benchmark / no score: FAIL — not the configuration's fault;
+  samplers ignore FAIL trials.
+- a point breaking a constraint between parameters: told like a failed_config, then the
+  sampler is asked again (it learns the infeasible region without running it).
 - a point seen already (finished or pending): FAIL and asked again; with constant_liar
   TPE also steers pending points apart. After a few tries, an unseen feasible point is
   drawn at random and handed to Optuna with enqueue_trial.
 Results from an earlier run are fed the same way (enqueue_trial + ask + tell).
 
-Noise: the value told is the objective's mean over repeats (TPE models a point per trial);
-its 95 % interval, the number of measurements and the SLO verdict are kept on the Optuna
-trial as user attributes (`objective_low`, `objective_high`, `measurements`, `verdict`), so
-the study's records say how sure each value is.
+Notation never changes the search: a finite set of numbers is one ordinal dimension, the
+index into its sorted values, whether written as a list or as a range with a step, so
+`[8, 16, 24]` and `{type: int, low: 8, high: 24, step: 8}` give the same suggestions for
+the same seed. Lists of strings or booleans are categorical; a float range without a step
+is continuous; an int log range without a step keeps its log scale (a list has no scale).
 
-Pruning (`search.pruning`): after a trial's first concurrency level, its objective there is
-reported to Optuna as the intermediate value of step 0, and Optuna's PercentilePruner
-decides whether it is far below the earlier trials' first levels; a pruned trial skips its
-other levels and is told PRUNED (TPE ranks it by that intermediate value).
+Noise: the value told is the objective's mean over repeats; its 95 % interval, the number
+of measurements and the SLO verdict are kept on the Optuna trial as user attributes
+(`objective_low`, `objective_high`, `measurements`, `verdict`).
+
+Pruning (`search.pruning`, runner/search/prune.py): after each measured level of the
+objective's scenario, a bound on what the trial's objective can still reach is compared
+with the best feasible trial so far; out of reach beyond the noise, the trial skips its
+other levels. It is told as the COMPLETE trial it is: its objective over the levels it ran.
 """
 
 from __future__ import annotations
@@ -34,7 +43,6 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from decimal import Decimal
 from typing import Any
 
 import optuna
@@ -45,79 +53,88 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.trial import TrialState
-from tuneops.runner.bench.levels import is_pruned
 from tuneops.runner.results import FAILED_CONFIG, TrialResult
 from tuneops.runner.score import constraint
 from tuneops.runner.search.base import SamplingSearcher, is_failure
-from tuneops.runner.search.domain import finite_values, sample_point, snap
+from tuneops.runner.search.domain import finite_values, sample_point, snap, space_size
+from tuneops.runner.search.prune import judged_scenario, objective_bound, out_of_reach
+from tuneops.runner.search.samplers import CONSTRAINT_AWARE, make_sampler, startup_trials
 
+from tuneops.metrics import Direction
 from tuneops.plan import Trial, make_trial
 from tuneops.spec import Param
 
-CONSTRAINTS_ATTR = "constraints"
-SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")  # Optuna >= 5
-UNRUNNABLE = 1e6  # constraint value for points that cannot run at all
+UNRUNNABLE = 10.0  # constraint of a point that cannot run; SLO violations are capped below
 TPE_TRIES = 20  # per proposal, before falling back to an unseen random point
 RANDOM_DRAWS = 1000
+ORDINAL_LIMIT = 100_000  # a numeric list or stepped range this long is still one index
 _PRIMITIVE = (type(None), bool, int, float, str)
 
-
-def _constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-    return list(trial.user_attrs.get(CONSTRAINTS_ATTR, [0.0]))
-
-
-def startup_trials(max_trials: int | None) -> int:
-    """Random trials before TPE models: Optuna's 10, fewer for small budgets (a third)."""
-    return 10 if max_trials is None else min(10, max(3, max_trials // 3))
+__all__ = ["BayesianSearcher", "startup_trials"]
 
 
 class _Dimension:
-    """One parameter as an Optuna distribution, and the mapping both ways."""
+    """One parameter as an Optuna distribution, and the mapping both ways.
+
+    Finite numbers (a list of them, or a range with a step) are an ordinal index into the
+    sorted values: the same distribution whichever way they were written."""
 
     def __init__(self, param: Param) -> None:
         self.param = param
-        self.choices: tuple[Any, ...] | None = None
+        self.choices: tuple[Any, ...] | None = None  # categorical: Optuna's own choices
         self.by_index = False
-        if param.kind in ("values", "bool"):
-            self.choices = tuple(param.values or ())
-        elif param.log and param.step and (param.kind == "float" or int(param.step) > 1):
-            self.choices = finite_values(param)  # Optuna has no log scale with a step
-        if self.choices is not None:
+        self.ordinal: tuple[Any, ...] | None = None  # index -> value, ascending
+        values = _ordinal_values(param)
+        if values is not None:
+            self.ordinal = values
+            self.distribution: BaseDistribution = IntDistribution(0, len(values) - 1)
+            return
+        if param.kind in ("values", "bool") or (param.log and param.step):
+            self.choices = tuple(param.values or ()) if param.kind in ("values", "bool") \
+                else finite_values(param)
             self.by_index = not all(isinstance(c, _PRIMITIVE) for c in self.choices)
             options = range(len(self.choices)) if self.by_index else self.choices
-            self.distribution: BaseDistribution = CategoricalDistribution(tuple(options))
+            self.distribution = CategoricalDistribution(tuple(options))
             return
-        low, high, step = param.low, param.high, param.step
-        if step:  # Optuna wants high on the lattice, computed in decimal: in binary floats
-            # 0.6 + 11 * 0.03 is 0.9299999999999999, off Optuna's own Decimal lattice (warns)
-            d_low, d_step = Decimal(str(low)), Decimal(str(step))
-            top = d_low + ((Decimal(str(high)) - d_low) // d_step) * d_step
-            high = int(top) if param.kind == "int" else float(top)
+        low, high = param.low, param.high
         if param.kind == "int":
-            self.distribution = IntDistribution(
-                int(low), int(high), step=int(step or 1), log=param.log
-            )
+            self.distribution = IntDistribution(int(low), int(high), log=param.log)
         else:
-            self.distribution = FloatDistribution(float(low), float(high), step=step, log=param.log)
+            self.distribution = FloatDistribution(float(low), float(high), log=param.log)
 
     def value(self, raw: Any) -> Any:
+        if self.ordinal is not None:
+            return self.ordinal[int(raw)]
         if self.choices is not None:
             return self.choices[raw] if self.by_index else raw
         return snap(self.param, raw)
 
     def raw(self, value: Any) -> Any:
+        if self.ordinal is not None:
+            return self.ordinal.index(value)
         if self.by_index:
             return self.choices.index(value)
         return value
 
 
-def make_pruner(exp) -> optuna.pruners.BasePruner:
-    """Optuna's PercentilePruner on the first level when asked for, else none."""
-    s = exp.search
-    if s.pruning_percentile is None:
-        return optuna.pruners.NopPruner()
-    return optuna.pruners.PercentilePruner(
-        s.pruning_percentile, n_startup_trials=s.pruning_startup_trials, n_warmup_steps=0)
+def _ordinal_values(param: Param) -> tuple[Any, ...] | None:
+    """The sorted distinct values of a finite numeric parameter (None: not one)."""
+    if param.kind == "bool":
+        return None
+    if param.kind == "values":
+        values = tuple(param.values or ())
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 and math.isfinite(v) for v in values):
+            return None
+        return tuple(sorted(set(values)))
+    if param.kind == "int" and param.log and not param.step:
+        return None  # every integer on a log scale: Optuna's own log IntDistribution
+    if param.kind == "float" and not param.step:
+        return None  # continuous
+    step = param.step or 1
+    if (param.high - param.low) / step + 1 > ORDINAL_LIMIT:
+        return None
+    return tuple(finite_values(param) or ())
 
 
 class BayesianSearcher(SamplingSearcher):
@@ -128,24 +145,25 @@ class BayesianSearcher(SamplingSearcher):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.dims = {p.name: _Dimension(p) for p in exp.parameters}
         self.distributions = {name: d.distribution for name, d in self.dims.items()}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(
-                seed=self.seed,
-                n_startup_trials=startup_trials(self.max_trials),
-                multivariate=True,
-                constant_liar=True,
-                **({} if SET_CONSTRAINT else {"constraints_func": _constraints}),
-            )
-        self.study = optuna.create_study(direction=exp.objective.direction, sampler=sampler,
-                                         pruner=make_pruner(exp))
-        b = exp.benchmark
-        # a trace replay has no rates listed (its one point is the trace's own rate): no level
-        self._first_level = min(b.load.rates if b.load is not None else b.concurrency,
-                                default=None)
-        self._scenario = exp.objective.scenario or exp.benchmark.traffic_scenarios[0]
+        self.sampler_name = exp.search.sampler or "tpe"
+        self.constraint_aware = self.sampler_name in CONSTRAINT_AWARE
+        points = len(self.feasible) if self.feasible is not None \
+            else space_size(exp.parameters)
+        self.startup = startup_trials(self.max_trials, points)
+        self.study = optuna.create_study(
+            direction=exp.objective.direction,
+            sampler=make_sampler(self.sampler_name, self.seed, self.startup))
+        self._direction = exp.objective.direction
+        self._maximize = self._direction == Direction.MAXIMIZE
         self.rng = random.Random(self.seed)
         self._running: dict[str, optuna.trial.Trial] = {}  # trial id -> its Optuna trial
+        self._waiting: list[tuple[optuna.trial.Trial, float]] = []  # infeasible, no value yet
+        self._worst: float | None = None  # the worst objective told so far
+        # pruning: the judged scenario, each running trial's objective by level, the best
+        self._judged = judged_scenario(exp) if exp.search.pruning_margin is not None else None
+        self._levels: dict[str, dict[int, float]] = {}
+        self._best_low: float | None = None  # the best feasible objective's unfavourable end
+        self._n_feasible = 0
 
     # -- proposing ----------------------------------------------------------------------
     def _ask_optuna(self) -> tuple[optuna.trial.Trial, dict[str, Any]]:
@@ -160,7 +178,7 @@ class BayesianSearcher(SamplingSearcher):
         for _ in range(TPE_TRIES):
             ot, point = self._ask_optuna()
             if not self.accept(point):
-                self._finish(ot, TrialState.PRUNED, constraint=UNRUNNABLE)
+                self._infeasible(ot, UNRUNNABLE)
                 continue
             trial = make_trial(self.exp, point, self._next_index)
             if self.seen(trial.id):
@@ -186,7 +204,8 @@ class BayesianSearcher(SamplingSearcher):
         return None
 
     def _adopt(self, point: dict[str, Any]) -> optuna.trial.Trial:
-        """An Optuna trial for a point chosen outside TPE (fallback, or an earlier run's)."""
+        """An Optuna trial for a point chosen outside the sampler (fallback, or an earlier
+        run's)."""
         raw = {name: d.raw(point[name]) for name, d in self.dims.items()}
         self.study.enqueue_trial(raw, skip_if_exists=False)
         ot, _ = self._ask_optuna()
@@ -195,16 +214,19 @@ class BayesianSearcher(SamplingSearcher):
     # -- pruning ------------------------------------------------------------------------
     def should_prune(self, trial_id: str, scenario: str, level: int,
                      values: dict[str, float]) -> bool:
-        """Report the first level's objective as step 0 and ask Optuna's pruner."""
-        if self.exp.search.pruning_percentile is None or scenario != self._scenario \
-                or level != self._first_level:
+        """After a level of the judged scenario: is the trial's objective out of reach of
+        the best feasible trial so far (runner/search/prune.py)?"""
+        if self._judged is None or scenario != self._judged:
             return False
-        ot = self._running.get(trial_id)
         value = values.get(self.exp.objective.metric)
-        if ot is None or value is None or not math.isfinite(value):
+        if value is None or not math.isfinite(value):
             return False
-        ot.report(float(value), step=0)
-        return ot.should_prune()
+        seen = self._levels.setdefault(trial_id, {})
+        seen[int(level)] = float(value)
+        if self._n_feasible < self.exp.search.pruning_startup_trials:
+            return False
+        return out_of_reach(self.exp, objective_bound(self.exp, seen), self._best_low,
+                            self.exp.search.pruning_margin)
 
     # -- learning -----------------------------------------------------------------------
     def _finish(
@@ -214,13 +236,27 @@ class BayesianSearcher(SamplingSearcher):
         value: float | None = None,
         constraint: float | None = None,
     ) -> None:
-        if constraint is not None and SET_CONSTRAINT:
-            ot.set_constraint("violation", float(constraint))
-        elif constraint is not None:
-            ot.set_user_attr(CONSTRAINTS_ATTR, [float(constraint)])
+        if constraint is not None and self.constraint_aware:
+            ot.set_constraint("violation", min(float(constraint), UNRUNNABLE))
         self.study.tell(ot, value if state == TrialState.COMPLETE else None, state=state)
 
+    def _infeasible(self, ot: optuna.trial.Trial, violation: float) -> None:
+        """A trial with no objective value to tell: the worst so far, once there is one."""
+        if self._worst is None:
+            self._waiting.append((ot, violation))
+            return
+        self._finish(ot, TrialState.COMPLETE, self._worst, violation)
+
+    def _told(self, value: float) -> None:
+        """A real objective value was told: track the worst, and release waiting trials."""
+        if self._worst is None or self._direction.better(self._worst, value):
+            self._worst = value
+        waiting, self._waiting = self._waiting, []
+        for ot, violation in waiting:
+            self._finish(ot, TrialState.COMPLETE, self._worst, violation)
+
     def _learn(self, result: TrialResult, trial: Trial | None) -> None:
+        self._levels.pop(result.trial_id, None)
         ot = self._running.pop(result.trial_id, None)
         if ot is None:  # finished by an earlier run: teach it to the study too
             try:
@@ -229,20 +265,33 @@ class BayesianSearcher(SamplingSearcher):
                 return  # params outside this space (the experiment changed): nothing to learn
         score = result.score
         if result.status == FAILED_CONFIG:
-            self._finish(ot, TrialState.PRUNED, constraint=UNRUNNABLE)
+            self._infeasible(ot, UNRUNNABLE)
         elif is_failure(result):
             self._finish(ot, TrialState.FAIL)
-        elif any(is_pruned(note) for note in result.not_run):
-            self._finish(ot, TrialState.PRUNED)
         elif score.objective is None or not math.isfinite(score.objective):
-            self._finish(ot, TrialState.PRUNED, constraint=constraint(score))
+            self._infeasible(ot, constraint(score))
         else:
             record_uncertainty(ot, result)
-            self._finish(ot, TrialState.COMPLETE, score.objective, constraint(score))
+            violation = constraint(score)
+            value = float(score.objective)
+            if violation > 0 and not self.constraint_aware:
+                value = self._worst if self._worst is not None else value
+            self._finish(ot, TrialState.COMPLETE, value, violation)
+            self._told(float(score.objective))
+            if violation <= 0:
+                self._feasible_best(score)
+
+    def _feasible_best(self, score) -> None:
+        """Keep the best feasible objective at the unfavourable end of its interval."""
+        self._n_feasible += 1
+        end = score.objective_low if self._maximize else score.objective_high
+        here = float(end) if end is not None and math.isfinite(end) else float(score.objective)
+        if self._best_low is None or self._direction.better(here, self._best_low):
+            self._best_low = here
 
 
 def record_uncertainty(ot: optuna.trial.Trial, result: TrialResult) -> None:
-    """Keep the told mean's interval with the Optuna trial (TPE itself uses the mean)."""
+    """Keep the told mean's interval with the Optuna trial (the sampler uses the mean)."""
     s = result.score
     ot.set_user_attr("objective_low", s.objective_low)
     ot.set_user_attr("objective_high", s.objective_high)

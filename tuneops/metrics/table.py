@@ -30,6 +30,11 @@ class Metric:
     statistic: Statistic | None = None  # over the run's requests; None: a whole-run value
     request_field: str | None = None  # genai-bench's per-request field the statistic is over
     per_gpu: bool = False  # divided by the trial's GPUs (CPU trials: per machine)
+    # A rate served by a closed loop (tokens or requests per second): at concurrency c it is
+    # c times each request's own rate, so at a higher level c' it is at most value * c'/c,
+    # since a request only gets slower with load (the assumption early stop makes too).
+    # Search pruning bounds what a trial's higher levels can still reach with it.
+    served_rate: bool = False
 
     @property
     def is_latency(self) -> bool:
@@ -83,15 +88,18 @@ def _add(m: Metric) -> None:
 
 def _table() -> None:
     up, down, agg = Direction.MAXIMIZE, Direction.MINIMIZE, "aggregated_metrics."
-    _add(Metric("output_throughput", "tok/s", up, agg + "mean_output_throughput_tokens_per_s"))
-    _add(Metric("input_throughput", "tok/s", up, agg + "mean_input_throughput_tokens_per_s"))
+    _add(Metric("output_throughput", "tok/s", up, agg + "mean_output_throughput_tokens_per_s",
+                served_rate=True))
+    _add(Metric("input_throughput", "tok/s", up, agg + "mean_input_throughput_tokens_per_s",
+                served_rate=True))
     _add(Metric("total_throughput", "tok/s", up,
-                agg + "mean_total_tokens_throughput_tokens_per_s"))
+                agg + "mean_total_tokens_throughput_tokens_per_s", served_rate=True))
     _add(Metric("output_throughput_per_gpu", "tok/s", up,
-                agg + "mean_output_throughput_tokens_per_s", per_gpu=True))
+                agg + "mean_output_throughput_tokens_per_s", per_gpu=True, served_rate=True))
     _add(Metric("total_throughput_per_gpu", "tok/s", up,
-                agg + "mean_total_tokens_throughput_tokens_per_s", per_gpu=True))
-    _add(Metric("requests_per_s", "req/s", up, agg + "requests_per_second"))
+                agg + "mean_total_tokens_throughput_tokens_per_s", per_gpu=True,
+                served_rate=True))
+    _add(Metric("requests_per_s", "req/s", up, agg + "requests_per_second", served_rate=True))
     for field in LATENCIES:
         for stat in Statistic:
             _add(Metric(f"{field}.{stat}", MS, down, f"{agg}stats.{field}.{stat}", stat, field))
@@ -115,8 +123,8 @@ def _table() -> None:
     # tuneops/metrics/goodput.py, from genai-bench's individual_request_metrics and
     # run_duration (runner/bench/parse.py): the requests (their output tokens) per second
     # that met every `slos[].perRequest` bound, and their share of all requests sent.
-    _add(Metric(GOODPUT_REQUESTS, "req/s", up, ""))
-    _add(Metric(GOODPUT_OUTPUT_TOKENS, "tok/s", up, ""))
+    _add(Metric(GOODPUT_REQUESTS, "req/s", up, "", served_rate=True))
+    _add(Metric(GOODPUT_OUTPUT_TOKENS, "tok/s", up, "", served_rate=True))
     _add(Metric(GOOD_FRACTION, "fraction", up, ""))
 
 

@@ -359,8 +359,8 @@ def test_prune_stops_the_trial_after_the_level_it_names(sim, pool, tmp_path):
     assert o.ok, o.reason
     assert asked == [(SCENARIO, 1, True)]
     assert sorted(o.metrics[SCENARIO]) == [1]
-    assert o.not_run == [f"{SCENARIO}@{c}: not run: pruned at 1 (objective far below earlier "
-                         "trials)" for c in (2, 4)]
+    assert o.not_run == [f"{SCENARIO}@{c}: not run: pruned at 1 (objective out of reach of "
+                         "the best trial so far)" for c in (2, 4)]
 
 
 def test_the_workers_cpu_time_is_ours_not_contention(sim, pool, tmp_path):

@@ -341,22 +341,30 @@ def test_bayesian_tells_optuna_what_each_outcome_means():
     s = _bayes()
     t = [s.ask() for _ in range(4)]
 
-    def tell(result):
-        """The Optuna trial this result finished (it was RUNNING before)."""
-        running = {ft.number for ft in s.study.trials if ft.state == TrialState.RUNNING}
-        s.tell(result)
-        [done] = [ft for ft in s.study.trials
-                  if ft.number in running and ft.state != TrialState.RUNNING]
-        return done
+    def by_number(n):
+        return next(ft for ft in s.study.trials if ft.number == n)
 
-    config = tell(told(t[0], fresh(FAILED_CONFIG), score=False))
-    no_value = tell(TrialResult(t[1].id, t[1].index, t[1].params, t[1].args, COMPLETED,
-                                score=Score(None, False, 0.0, 4, None)))
+    def tell(result):
+        """The Optuna trial this result finished."""
+        n = s._running[result.trial_id].number
+        s.tell(result)
+        return by_number(n)
+
+    numbers = [s._running[x.id].number for x in t[:2]]
+    s.tell(told(t[0], fresh(FAILED_CONFIG), score=False))
+    s.tell(TrialResult(t[1].id, t[1].index, t[1].params, t[1].args, COMPLETED,
+                       score=Score(None, False, 0.0, 4, None)))
+    # no objective value told yet: the OOM and the valueless trial wait for one
+    assert [by_number(n).state for n in numbers] == [TrialState.RUNNING] * 2
     infeasible = tell(TrialResult(t[2].id, t[2].index, t[2].params, t[2].args, COMPLETED,
                                   score=Score(5.0, False, 0.0, 4, None)))
+    config, no_value = (by_number(n) for n in numbers)
     infra = tell(told(t[3], FAILED_BENCHMARK))
-    assert (config.state, config.constraints) == (TrialState.PRUNED, {"violation": 1e6})
-    assert (no_value.state, no_value.constraints) == (TrialState.PRUNED, {"violation": 1.0})
+    # violated constraints on COMPLETE trials (GP ignores PRUNED ones), worst value so far
+    assert (config.state, config.constraints, config.value) == \
+        (TrialState.COMPLETE, {"violation": 10.0}, 5.0)
+    assert (no_value.state, no_value.constraints, no_value.value) == \
+        (TrialState.COMPLETE, {"violation": 1.0}, 5.0)
     assert infeasible.state == TrialState.COMPLETE and infeasible.value == 5.0
     assert infeasible.constraints == {"violation": 1.0}  # "or 1.0": never 0 when infeasible
     assert infra.state == TrialState.FAIL
@@ -376,12 +384,19 @@ def test_bayesian_dimensions():
     def dim(kind, low, high, step=None, log=False):
         return _Dimension(Param("p", kind, low=low, high=high, step=step, log=log)).distribution
 
-    assert dim("int", 1, 64, 1, log=True) == IntDistribution(1, 64, log=True)
-    assert isinstance(dim("int", 2, 64, 2, log=True), CategoricalDistribution)
-    assert isinstance(dim("float", 0.1, 1.0, 0.1, log=True), CategoricalDistribution)
-    assert dim(fresh("int"), 8, 30, 8) == IntDistribution(8, 24, step=8)
-    assert dim("float", 0.5, 0.95, 0.2) == FloatDistribution(0.5, 0.9, step=0.2)
+    assert dim("int", 1, 64, None, log=True) == IntDistribution(1, 64, log=True)
+    # finite numbers are an index into their sorted values, however they were written
+    assert dim("int", 1, 64, 1, log=True) == IntDistribution(0, 63)
+    assert dim("int", 2, 64, 2, log=True) == IntDistribution(0, 31)  # 2, 4, 6, ... 64
+    assert dim("float", 0.1, 1.0, 0.1, log=True) == IntDistribution(0, 9)
+    assert dim(fresh("int"), 8, 30, 8) == IntDistribution(0, 2)
+    assert dim("float", 0.5, 0.95, 0.2) == IntDistribution(0, 2)
     assert dim("float", 0.1, 1.0, log=True) == FloatDistribution(0.1, 1.0, log=True)
+    assert dim("float", 0.1, 1.0) == FloatDistribution(0.1, 1.0)
+    assert isinstance(_Dimension(Param("p", "values", values=("a", "b"))).distribution,
+                      CategoricalDistribution)
+    assert isinstance(_Dimension(Param("p", "bool", values=(False, True))).distribution,
+                      CategoricalDistribution)
 
 
 def test_log_int_draws_reach_the_top_value():
@@ -441,22 +456,21 @@ def test_a_grid_larger_than_the_small_int_cache_runs_to_its_end():
 
 @pytest.mark.parametrize("low, high, step", [(0.6, 0.94, 0.03), (0.5, 0.94, 0.06),
                                              (0.5, 0.95, 0.02), (0.1, 0.7, 0.1)])
-def test_float_range_top_is_on_optunas_lattice_so_asking_never_warns(low, high, step):
-    """The top is computed in decimal: a binary-float top such as 0.9299999999999999 is off
-    Optuna's Decimal lattice and Optuna warns on every ask that it adjusted the range."""
+def test_float_range_is_its_lattice_so_asking_never_warns(low, high, step):
+    """A stepped float range is an index into its lattice (computed by tuneops.space): Optuna
+    never sees a binary-float top such as 0.9299999999999999, so it never warns that it
+    adjusted the range, and the top value asked is on the lattice, inside [low, high]."""
     import warnings
-    from decimal import Decimal
 
     import optuna
     from tuneops.runner.search.bayesian import _Dimension
 
-    dist = _Dimension(Param("p", "float", low=low, high=high, step=step)).distribution
-    assert (Decimal(str(dist.high)) - Decimal(str(low))) % Decimal(str(step)) == 0
-    assert dist.high <= high and dist.high + step > high
+    d = _Dimension(Param("p", "float", low=low, high=high, step=step))
+    top = d.value(d.distribution.high)
+    assert top <= high and top + step > high - 1e-9
+    assert round((top - low) / step, 6) == d.distribution.high
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any warning, Optuna's range adjustment included
         for _ in range(5):
-            trial = study.ask({"p": dist})
-            assert low <= trial.params["p"] <= dist.high
-            study.tell(trial, 0.0)
+            study.ask({"p": d.distribution})
