@@ -192,6 +192,24 @@ def test_a_report_of_another_host_is_refused_and_this_hosts_is_taken(tmp_path, b
     assert provenance.other_host(recorded, recorded) == ""
 
 
+@pytest.mark.parametrize("skipped", ["refused", "newer procedure", "another host"])
+def test_a_skipped_report_does_not_end_the_scan(tmp_path, base, skipped):
+    """Rule: a report that is skipped (refused whole, of another procedure, measured on
+    another host) is passed over, and the reports after it are still read."""
+    exp, trials, doc = base
+    old = copy.deepcopy(doc)
+    if skipped == "newer procedure":
+        old["identity"]["procedure"] += 1
+    if skipped == "another host":
+        old["hardware"]["host"] = {**old["hardware"]["host"], "machine": "riscv64"}
+    first = put(tmp_path, "grid", "20261201T000000Z-a", with_ttft(old, 111.0))
+    if skipped == "refused":
+        (first / "results.json").write_text("{not json")
+    put(tmp_path, "grid", "20261202T000000Z-a", with_ttft(doc, 222.0))
+    store = ResultStore.scan(tmp_path, host=doc["hardware"]["host"])
+    assert ttft(store, exp, trials[0]) == 222.0
+
+
 # ------------------------------------------------------------------ what a hit gives
 
 
@@ -285,6 +303,23 @@ def test_current_report_passes_over_a_newer_report_of_other_trials(tmp_path, bas
     assert store.refused == []
     assert store.current_report(exp, sha, {t.id for t in trials}) == both
     assert store.current_report(exp, sha, {trials[0].id}).name == "20261202T000000Z-a"
+
+
+def test_current_report_passes_over_newer_reports_of_another_file_or_experiment(tmp_path,
+                                                                               base):
+    """Rule: the newest report counts only among this experiment's folder and this very
+    file; a newer one of an edited file, or the same file's report filed under another
+    experiment's name (either side of this one's name), is passed over, not the end."""
+    exp, trials, doc = base
+    sha = doc["experiment"]["sha256"]
+    mine = put(tmp_path, exp.name, "20261201T000000Z-a", doc)
+    edited = copy.deepcopy(doc)
+    edited["experiment"]["sha256"] = "0" * 64
+    put(tmp_path, exp.name, "20261202T000000Z-a", edited)
+    for name in ("aaa-before-grid", "zzz-after-grid"):
+        put(tmp_path, name, "20261203T000000Z-a", doc)
+    store = ResultStore.scan(tmp_path)
+    assert store.current_report(exp, sha, {t.id for t in trials}) == mine
 
 
 def test_a_failed_trial_does_not_hide_the_trials_after_it_in_its_report(tmp_path, base):
