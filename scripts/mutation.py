@@ -91,7 +91,8 @@ TARGETS = {
     # the store's rules at unit speed; tests/runner/test_store.py (the same rules inside
     # the runner, about 2 minutes a run) would cost that per surviving mutant
     "store": Target("runner/store.py", ("tests/runner/test_store_rules.py",)),
-    "compare": Target("tuneops/ci/compare.py", ("tests/ci/test_compare.py", "tests/ci/test_compare_rates.py")),
+    "compare": Target("tuneops/ci/compare.py",
+                      ("tests/ci/test_compare.py", "tests/ci/test_compare_rates.py")),
     "secrets": Target("tuneops/secrets.py", ("tests/tuneops/test_secrets.py",)),
     # not tests/tuneops/test_validate.py: 20 s a run, and validation's own rules; the
     # metrics' meanings are pinned in their own files
