@@ -447,15 +447,9 @@ class OmeStandIn:
         if name in self.pending:
             return
         self.pending.add(name)
-        pod = f"{name}-engine-0"
-        self.core.create_namespaced_pod(self.namespace, {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": pod, "namespace": self.namespace,
-                         "labels": {POD_LABEL: name, COMPONENT: "engine"}},
-            "spec": {"containers": [{"name": "ome-container", "image": ""}]},
-            "status": {"phase": "Pending", "conditions": [{
-                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                "message": why, "lastTransitionTime": _now()}]}})
+        pod = self._engine_pod(name, "", status={"phase": "Pending", "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": why, "lastTransitionTime": _now()}]})
         self.core.create_namespaced_event(self.namespace, {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": f"{pod}.scheduling", "namespace": self.namespace},
@@ -539,6 +533,21 @@ class OmeStandIn:
             elif not engine.ready and not engine.crashed:
                 self._check_engine(engine)
 
+    def _engine_pod(self, name: str, image: str, node: str | None = None,
+                    status: dict | None = None) -> str:
+        """The service's engine pod, labelled as OME's engine Deployment labels its pods
+        (ome.io/inferenceservice, component: engine), bound to `node` once scheduled."""
+        pod = f"{name}-engine-0"
+        spec: dict = {"containers": [{"name": "ome-container", "image": image}]}
+        if node is not None:
+            spec["nodeName"] = node
+        self.core.create_namespaced_pod(self.namespace, {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": self.namespace,
+                         "labels": {POD_LABEL: name, COMPONENT: "engine"}},
+            "spec": spec, **({"status": status} if status else {})})
+        return pod
+
     def _image_pull_backoff(self, name: str, node: str, image: str) -> None:
         """The pod is bound to its node, and the kubelet there cannot pull the image: the
         container waits in ImagePullBackOff with the kubelet's message (k8s.io/kubernetes
@@ -546,13 +555,7 @@ class OmeStandIn:
         ErrImagePull; kubernetes.io/docs/concepts/containers/images/#imagepullbackoff).
         No engine starts, and the kubelet keeps retrying: the pod stays until deleted."""
         self.pull_failed.add(name)
-        pod = f"{name}-engine-0"
-        self.core.create_namespaced_pod(self.namespace, {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": pod, "namespace": self.namespace,
-                         "labels": {POD_LABEL: name, COMPONENT: "engine"}},
-            "spec": {"nodeName": node, "containers": [
-                {"name": "ome-container", "image": image}]}})
+        pod = self._engine_pod(name, image, node=node)
         self.core.patch_namespaced_pod_status(pod, self.namespace, {"status": {
             "phase": "Pending", "containerStatuses": [{
                 "name": "ome-container", "ready": False, "restartCount": 0, "image": image,
@@ -578,13 +581,7 @@ class OmeStandIn:
                 words, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
                 start_new_session=True)
-        pod = f"{name}-engine-0"
-        self.core.create_namespaced_pod(self.namespace, {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": pod, "namespace": self.namespace,
-                         "labels": {POD_LABEL: name, COMPONENT: "engine"}},
-            "spec": {"nodeName": node, "containers": [
-                {"name": "ome-container", "image": runner.get("image", "")}]}})
+        pod = self._engine_pod(name, runner.get("image", ""), node=node)
         self._log_route(pod, log)
         return Engine(name, self.namespace, proc, port, log, pod, node, gpus)
 
