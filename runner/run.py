@@ -24,8 +24,9 @@ from tuneops.deployments.common.gpus import GpuPool
 from tuneops.deployments.common.ports import runtime_dir
 from tuneops.renderers.render import launch_objects, mode_of
 from tuneops.runner import journal, rankings
-from tuneops.runner.bench import WorkerPool, local_path
+from tuneops.runner.bench import local_path
 from tuneops.runner.confirm import run_confirmation
+from tuneops.runner.loadgen import registry as loadgen
 from tuneops.runner.progress import Progress
 from tuneops.runner.report import provenance, write_report
 from tuneops.runner.report.provenance import experiment_sha256
@@ -52,8 +53,10 @@ class RunOptions:
     max_trials: int | None = None
     backend: Backend | None = None  # tests may pass a configured backend
     gpu_ids: tuple[str, ...] | None = None  # override the machine's GPU inventory
-    # "worker": long-lived genai-bench workers, its fixed cost paid once per run;
-    # "cli": one `genai-bench benchmark` process per trial (every listed level, no early stop)
+    # "worker": the load generator's long-lived workers, its fixed cost paid once per run
+    # (genai-bench's workers; AIPerf's warm parents, runner/loadgen/warm.py); "cli": one
+    # `genai-bench benchmark` per trial (every listed level, no early stop), one
+    # `aiperf profile` process per rate
     load_generator: str = "worker"
     # which committed reports the results store may reuse (runner/report_trust.py): the
     # pull-request bot passes its provenance policy; None trusts every report in the checkout
@@ -233,8 +236,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
         cpus_of: dict[str, tuple[int, ...]] = {}  # trial id -> its cores, while it runs
         progress = Progress(exp, plan, quiet=options.quiet, already=len(finished))
         parallel = max(exp.search.parallel_trials, 1)
-        workers = (WorkerPool(parallel, run.dir) if options.load_generator == "worker"
-                   else None)
+        workers = (loadgen.generator_for(exp).pool(parallel, run.dir)
+                   if options.load_generator == "worker" else None)
         ctx = TrialContext(
             exp=exp, backend=backend, owner=owner, run_dir=run.dir,
             build_launch=lambda trial, gpus, log_dir: trial_launch(

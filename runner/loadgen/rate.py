@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tuneops.runner.bench import levels
-from tuneops.runner.bench.command import resolve_tokenizer
+from tuneops.runner.bench.command import LOG_FILE, resolve_tokenizer
 from tuneops.runner.bench.parse import BenchOutcome
 from tuneops.runner.bench.process import BenchProcess, log_tail
 from tuneops.runner.loadgen import aiperf, capacity, venv
+from tuneops.runner.loadgen.warm import WarmAIPerf, WarmFailure, WarmPool
 
 from tuneops.checks_benchmark import TRACE
 from tuneops.metrics import MAX_SLO_RATE, Verdict
@@ -68,8 +69,40 @@ class _Stop(Exception):
 
 def run(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *, gpu_count: int,
         cancel: threading.Event | None = None, watch: Callable[[], str | None] | None = None,
-        cpus: Sequence[int] = (), aiperf_cli: str | None = None) -> BenchOutcome:
-    """Every scenario of the trial at its rates; never raises for a failed measurement."""
+        cpus: Sequence[int] = (), aiperf_cli: str | None = None,
+        warm: WarmPool | None = None) -> BenchOutcome:
+    """Every scenario of the trial at its rates; never raises for a failed measurement.
+    With a `warm` pool, each point is forked by a warm AIPerf parent (warm.py) leased for
+    the whole trial; without one, or when the parent fails, the `aiperf` CLI runs it."""
+    if warm is None:
+        return _run(exp, base_url, out_dir, gpu_count=gpu_count, cancel=cancel, watch=watch,
+                    cpus=cpus, aiperf_cli=aiperf_cli, parent=None)
+    with warm.lease() as parent:
+        return _run(exp, base_url, out_dir, gpu_count=gpu_count, cancel=cancel, watch=watch,
+                    cpus=cpus, aiperf_cli=aiperf_cli, parent=parent)
+
+
+def _start(cmd: list[str], folder: Path, cpus: Sequence[int], parent: WarmAIPerf | None):
+    """One AIPerf run of `cmd`: forked by the warm parent, or the CLI when there is none
+    or it failed (its failure is noted in the point's log; the numbers are the run's)."""
+    if parent is not None and parent.alive:
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / LOG_FILE
+        try:
+            with open(log, "ab") as f:
+                f.write(("$ " + " ".join(cmd) + f"\n# forked by the warm AIPerf parent "
+                         f"{parent.proc.pid}\n").encode())
+            return parent.start(cmd[1:], folder, log, cpus)
+        except (WarmFailure, OSError) as e:
+            with open(log, "ab") as f:
+                f.write(f"# the warm AIPerf parent failed ({e}); the CLI runs it\n".encode())
+    return BenchProcess(cmd, folder, aiperf.env(), cpus)
+
+
+def _run(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *, gpu_count: int,
+         cancel: threading.Event | None, watch: Callable[[], str | None] | None,
+         cpus: Sequence[int], aiperf_cli: str | None, parent: WarmAIPerf | None
+         ) -> BenchOutcome:
     load = exp.benchmark.load
     assert load is not None
     t0 = time.monotonic()
@@ -93,11 +126,15 @@ def run(exp: Experiment, base_url: str, out_dir: str | os.PathLike, *, gpu_count
             cmd = aiperf.build_command(exp, base_url, folder, scenario=scenario, rate=rate,
                                        aiperf=cli, tokenizer=tokenizer, seed=seq[0])
         try:
-            proc = BenchProcess(cmd, folder, aiperf.env(), cpus)
+            proc = _start(cmd, folder, cpus, parent)
         except OSError as e:
             raise _Stop(BenchOutcome(ok=False, infra=True,
                                      reason=f"could not start AIPerf: {e}")) from e
-        rc, why = proc.wait(point_timeout(load, rate, send_s), cancel, watch)
+        try:
+            rc, why = proc.wait(point_timeout(load, rate, send_s), cancel, watch)
+        except WarmFailure as e:  # the parent died with the run: no result, the runner's fault
+            raise _Stop(BenchOutcome(ok=False, infra=True,
+                                     reason=f"AIPerf at {rate:g} req/s: {e}")) from e
         outcome.log_path = str(proc.log_path)
         if why == "cancelled":
             raise _Stop(BenchOutcome(ok=False, cancelled=True, reason="benchmark cancelled"))
