@@ -129,6 +129,7 @@ bench: setup
 	$(BIN)/python scripts/bench_telemetry_cost.py
 	$(BIN)/python scripts/bench_search.py
 	$(BIN)/python scripts/bench_capacity.py
+	$(BIN)/python scripts/bench_aiperf_warm.py
 
 # Mutation testing of every module that decides an answer (cosmic-ray's operators plus
 # scripts/mutation_ops.py's: dropped conditions, min/max, swapped checks, guards always

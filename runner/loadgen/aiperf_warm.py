@@ -78,12 +78,15 @@ def preload(app: str, modules: list[str]) -> tuple[object, int]:
     return entry, len(sys.modules)
 
 
-def child(entry, req: dict) -> None:
+def child(entry, req: dict, parent: int, replies: int) -> None:
     """The forked child: becomes one `aiperf` process for req["argv"]; never returns."""
     rc = 1
     try:
         os.setsid()
         _die_with(signal.SIGKILL)  # cleared by fork; the run dies with its parent
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+        os.close(replies)  # only the parent answers; a dead parent's pipe then closes
         if req.get("cpus"):
             os.sched_setaffinity(0, [int(c) for c in req["cpus"]])
         os.chdir(req["cwd"])
@@ -116,13 +119,14 @@ def child(entry, req: dict) -> None:
 
 
 def serve(entry, requests, replies) -> int:
+    me = os.getpid()
     for line in requests:
         if not line.strip():
             continue
         req = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            child(entry, req)
+            child(entry, req, me, replies.fileno())
         replies.write(json.dumps({"pid": pid}) + "\n")
         replies.flush()
         _, status = os.waitpid(pid, 0)

@@ -45,13 +45,13 @@ class WarmAIPerf:
     """One warm parent process; one run at a time."""
 
     def __init__(self, python: str | os.PathLike, log_dir: str | os.PathLike, env: dict[str, str],
-                 args: Sequence[str] = ()) -> None:
+                 args: Sequence[str] = (), script: str | os.PathLike = SCRIPT) -> None:
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / WARM_LOG
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in kill()
         self.proc = subprocess.Popen(
-            [str(python), str(SCRIPT), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [str(python), str(script), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._log, env={**env, PARENT_ENV: str(os.getpid())},
             start_new_session=True)
         self._buf = b""
