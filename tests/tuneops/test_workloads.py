@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from tests.paths import ROOT
-from tuneops.workloads import prompts, read_sharegpt, read_trace
+from tuneops.workloads import mean_rate, prompts, read_sharegpt, read_trace
 
 SAMPLE = ROOT / "assets" / "datasets" / "sharegpt-sample.json"
+TRACE_SAMPLE = ROOT / "assets" / "datasets" / "trace-sample.jsonl"
 
 
 def write(tmp_path, name, text):
@@ -36,6 +37,24 @@ def test_the_shipped_sample_is_what_its_seeded_script_writes(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_sharegpt_sample.py"),
                     "--out", str(out)], check=True, capture_output=True, timeout=60)
     assert out.read_bytes() == SAMPLE.read_bytes()
+
+
+def test_the_shipped_trace_is_valid_and_bursty():
+    rows, problems = read_trace(TRACE_SAMPLE)
+    assert problems == [] and len(rows) == 119
+    # its 4-second burst holds several times the requests of any quiet 4 seconds
+    def within(a, b):
+        return sum(a <= r.timestamp < b for r in rows)
+    assert within(10, 14) >= 3 * max(within(0, 4), within(20, 24))
+    assert 4 < mean_rate(rows) < 7
+    assert len({r.input_tokens for r in rows}) > 50  # lengths vary request by request
+
+
+def test_the_shipped_trace_is_what_its_seeded_script_writes(tmp_path):
+    out = tmp_path / "regenerated.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_trace_sample.py"),
+                    "--out", str(out)], check=True, capture_output=True, timeout=60)
+    assert out.read_bytes() == TRACE_SAMPLE.read_bytes()
 
 
 def test_single_turn_sends_first_human_turns_multi_turn_sends_every_turn_with_history():
