@@ -353,6 +353,12 @@ the first, with a synthetic prompt of `input_tokens` tokens and `output_tokens` 
 the trace's mean rate (`offered_rate`: its gaps over its span); `achieved_rate` and the
 lateness of the sends flag a generator that could not keep the schedule, as for rates.
 
+`experiments/examples/sim-trace.yaml` is one to run (`make run
+EXP=experiments/examples/sim-trace.yaml`, a few minutes on the simulator): the shipped
+sample trace (`assets/datasets/trace-sample.jsonl`, generated, CC0: 119 requests over 23 s
+with a 4-second burst at five times the rate) against two running-request caps, ranked by
+goodput.
+
 Validate reads the trace and reports, at the trace's own file and line: a row that is not a
 JSON object or misses a field, a timestamp that is negative, not a number or earlier than the
 row above, a token count that is not a whole number from 1 to 10,000,000, an empty file, a
@@ -362,6 +368,11 @@ instant (it has no rate). It refuses `rates`, `arrival`, `duration` and `request
 `load: {type: trace}` (genai-bench's closed loop cannot honour arrival times), and the
 objectives and options that need several load levels (`max_slo_rate`,
 `max_slo_concurrency`, a fixed `objective.concurrency`, `search.pruning`).
+
+Every offered rate (and a replay) is one fresh `aiperf profile` run with its own result
+files. A run keeps one warm AIPerf parent per parallel trial that has imported AIPerf once
+and forks each of these runs, so a rate costs its sending plus about 7 s, not about 17 s
+(medians at load 5 on a 2-core machine; docs/architecture.md has the breakdown).
 
 Open-loop rates are measured for `text-to-text` with `D` or `N` scenarios, in the `local`
 and `docker` modes; `ome` measures with a BenchmarkJob, which runs genai-bench at
