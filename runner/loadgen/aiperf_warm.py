@@ -89,9 +89,9 @@ def child(entry, req: dict, parent: int, replies: int) -> None:
         os.close(replies)  # only the parent answers; a dead parent's pipe then closes
         if req.get("cpus"):
             os.sched_setaffinity(0, [int(c) for c in req["cpus"]])
-        os.chdir(req["cwd"])
         null = os.open(os.devnull, os.O_RDONLY)
         log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.chdir(req["cwd"])  # after the log: a relative log path is the parent's
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)

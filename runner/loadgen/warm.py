@@ -75,7 +75,9 @@ class WarmAIPerf:
               cpus: Sequence[int] = ()) -> WarmRun:
         """Fork one `aiperf` run of `argv` (without the program name)."""
         self.wait_ready()
-        request = {"argv": list(argv), "cwd": str(cwd), "log": str(log),
+        # absolute: the child changes into cwd, and the parent's own cwd is not the runner's
+        request = {"argv": list(argv), "cwd": str(Path(cwd).resolve()),
+                   "log": str(Path(log).resolve()),
                    "cpus": [int(c) for c in cpus]}
         try:
             assert self.proc.stdin is not None

@@ -92,6 +92,16 @@ def gone(pgid: int) -> bool:
     return False
 
 
+def test_relative_folders_are_the_runners(parent, tmp_path, monkeypatch):
+    # the runner names a run's folder relative to its own working directory (runs/...)
+    monkeypatch.chdir(tmp_path)
+    Path("runs/p").mkdir(parents=True)
+    run = parent.start(["exit", "0"], "runs/p", "runs/p/run.log")
+    assert run.wait(60) == (0, "")
+    assert Path(seen(tmp_path / "runs" / "p")["cwd"]) == (tmp_path / "runs" / "p").resolve()
+    assert "fake aiperf exit" in (tmp_path / "runs" / "p" / "run.log").read_text()
+
+
 def test_a_parent_that_dies_mid_run_is_the_runners_failure_and_takes_its_run(parent, tmp_path):
     run = run_in(parent, tmp_path / "r", ["hang"])
     wait_until(lambda: (tmp_path / "r" / "seen.json").exists(), what="the run started")
