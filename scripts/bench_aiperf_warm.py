@@ -9,6 +9,7 @@ both see the same machine, with the same seed per pair (the same arrivals). Per 
   profiling   AIPerf's own elapsed time of its profiling phase (its log's "Phase profiling
               ... complete | ... elapsed=" line): the sending and the last replies
   overhead    wall - profiling: start-up, imports, tokenizer, dataset, exports, teardown
+and whether both ways wrote the same files and the same prompts (inputs.json, same seed);
 and the phases from AIPerf's log timestamps (seconds after the point started): its first
 log line, services configuring, tokenizers initialized, configured (dataset ready),
 profiling done. Prints medians and spread, the warm parent's one-off import time, and the
@@ -88,6 +89,14 @@ def phases(folder: Path, t0: float) -> dict[str, float]:
     return out
 
 
+def same_run(cli: Path, warm: Path) -> bool:
+    """The same seed gave the same AIPerf run both ways: the same result files, and the
+    prompts it generated (its inputs.json) byte for byte."""
+    a, b = next(cli.glob("aiperf-*")), next(warm.glob("aiperf-*"))
+    files = {p.name for p in a.iterdir()} == {p.name for p in b.iterdir()}
+    return files and (a / "inputs.json").read_bytes() == (b / "inputs.json").read_bytes()
+
+
 def one(exp: spec.Experiment, base: str, out: Path, warm: WarmPool | None) -> dict[str, float]:
     t0 = time.time()
     outcome = rate.run(exp, base, out, gpu_count=1, warm=warm)
@@ -148,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-- {label}")
         for key in ("overhead", "wall", "profiling", *(n for n, _ in PHASES)):
             print(f"  {key:<12} {spread([r.get(key, float('nan')) for r in rows[mode]])}")
+    same = sum(same_run(work / f"cli-{i}", work / f"warm-{i}") for i in range(args.runs))
+    print(f"\nsame files and byte-identical prompts (inputs.json) both ways: {same} of "
+          f"{args.runs} pairs")
     before = statistics.median(r["overhead"] for r in rows["cli"])
     after = statistics.median(r["overhead"] for r in rows["warm"])
     print(f"\nfixed cost per rate: {before:.2f}s -> {after:.2f}s (median), "
