@@ -37,6 +37,7 @@ from tuneops.deployments.common.backend import (
 )
 from tuneops.runner import bench, cost, hostload, score, stats
 from tuneops.runner.loadgen import registry as loadgen
+from tuneops.runner.loadgen.warm import WarmPool
 from tuneops.runner.report import portable
 from tuneops.runner.results import (
     CANCELLED,
@@ -72,7 +73,9 @@ class TrialContext:
     cancel: threading.Event
     on_phase: Callable[[str, str], None] = lambda trial_id, phase: None
     on_attempt: Callable[[Trial, int, tuple[str, ...]], None] = lambda t, a, g: None
-    workers: bench.WorkerPool | None = None  # None: the genai-bench CLI per trial
+    # the load generator's run-long pool (loadgen registry's LoadGenerator.pool: genai-bench's
+    # WorkerPool, AIPerf's WarmPool); None: its CLI per trial or per rate
+    workers: bench.WorkerPool | WarmPool | None = None
     # asked after each level: stop this trial? (the search's pruner; threads call it)
     prune: Callable[[str, str, int, dict[str, float]], bool] | None = None
     active: dict[str, Deployment] = field(default_factory=dict)
