@@ -475,3 +475,20 @@ def test_the_lock_file_is_writable_by_its_owner_only(tmp_path):
     finally:
         os.umask(old)
     assert mode == 0o644
+
+
+def test_the_first_session_of_a_run_says_whose_run_it_is(tmp_path):
+    """Rule: find_resumable trusts a run's first run_started record: a folder whose first
+    session is another experiment's is passed over, even when a later session names this
+    experiment's hash."""
+    exp = experiment()
+    full = journal.experiment_hash(exp)
+    run_dir = tmp_path / exp.name / f"20260101T000000Z-{full[:8]}"
+    run_dir.mkdir(parents=True)
+    lines = [{"event": "run_started", "run_id": run_dir.name, "experiment": exp.name,
+              "experiment_hash": h} for h in ("0" * 64, full)]
+    (run_dir / journal.JOURNAL).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert journal.find_resumable(tmp_path, exp) is None
+    lines.reverse()
+    (run_dir / journal.JOURNAL).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert journal.find_resumable(tmp_path, exp) == run_dir
