@@ -324,12 +324,15 @@ def test_the_searchers_constraint_needs_a_value_to_call_a_point_feasible():
 
 def test_a_trial_over_several_levels_has_the_mean_of_their_intervals():
     """Rule: with no objective level (no score), a trial's interval is the mean of each
-    level's bounds, as fractions: (100, 111) and (200, 222) give (150, 166.5)."""
+    level's bounds, as fractions: (100, 111) and (200, 222) give (150, 166.5), and (100, 111)
+    and (201, 222) give (150.5, 166.5)."""
     r = TrialResult("t", 0, {}, {}, COMPLETED,
                     metrics={"D(100,100)": {1: {TPUT: 105.0}, 2: {TPUT: 211.0}}},
                     spread={"D(100,100)": {1: {TPUT: sp(100.0, 111.0)},
                                            2: {TPUT: sp(200.0, 222.0)}}})
     assert rankings.point_bounds(r, TPUT, None) == (150.0, 166.5)
+    r.spread["D(100,100)"][2][TPUT] = sp(201.0, 222.0)  # both bounds' means are fractions
+    assert rankings.point_bounds(r, TPUT, None) == (150.5, 166.5)
 
 
 def test_a_trials_rank_is_found_by_its_ids_text():
