@@ -208,18 +208,19 @@ def _ties_with(best_: TrialResult, other: TrialResult) -> bool:
 COST_TIE_METRIC = "cost_per_million_output_tokens"
 
 
-def cost_key(result: TrialResult, exp: Experiment) -> tuple[int, float]:
+def cost_key(result: TrialResult, exp: Experiment) -> float:
     """How cheap a trial is, for breaking a tie (lower first). The cost is the objective's
     own when it is a cost metric, else cost_per_million_output_tokens, at the trial's
     objective point. Cheaper means the lower upper bound of its 95 % interval: what the
     trial costs at worst, so a lucky single sample does not win; a trial measured once (no
     interval) counts its point value. A trial whose cost is unknown (no price, no
-    throughput) is never taken as cheap: it sorts after every priced one."""
+    throughput) is never taken as cheap: infinite, it sorts after every priced one (a known
+    cost is finite: score's views keep finite numbers only)."""
     name = exp.objective.metric if exp.objective.metric in COST_METRICS else COST_TIE_METRIC
     sc = exp.objective.scenario
     lo, hi = point_bounds(result, name, sc)
     worst = hi if hi is not None else point_value(result, name, sc)
-    return (1, math.inf) if worst is None else (0, worst)
+    return math.inf if worst is None else worst
 
 
 def by_cost(ties: list[TrialResult], exp: Experiment) -> list[TrialResult]:

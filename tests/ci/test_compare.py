@@ -236,3 +236,43 @@ def test_the_assumed_band_is_three_percent_of_the_larger_value():
     assert compare.delta_text((103.05, None), (100.0, None)).endswith("_within noise_*")
     assert compare.delta_text((100.0, None), (103.05, None)).endswith("_within noise_*")
     assert "within noise" not in compare.delta_text((103.2, None), (100.0, None))
+
+
+def test_half_width_is_half_the_distance_between_the_bounds_in_either_order():
+    """Rule: the ± is half of |high − low|, whatever the two numbers are (3 and 10: 3.5),
+    and a report that wrote the bounds the other way round gets the same ±."""
+    assert compare.half_width(3.0, 10.0) == 3.5
+    assert compare.half_width(10.0, 3.0) == 3.5
+
+
+def test_a_drop_is_signed_minus_however_small():
+    """Rule: the Δ's sign is the sign of new − old: a drop of 0.5 reads −0.5, a rise of
+    0.5 reads +0.5 (only an unchanged value reads +0)."""
+    assert compare.delta_text((99.5, None), (100.0, None)).startswith("−0.5 (−0.5 %)")
+    assert compare.delta_text((100.5, None), (100.0, None)).startswith("+0.5 (+0.5 %)")
+
+
+def test_the_comparisons_labels_and_threshold_are_keyword_only():
+    """Rule: `comparison` takes the two reports by position and the rest by name: a label
+    passed by position would become the other side's label, or the threshold."""
+    new, old = _pair(90.0, 100.0)
+    with pytest.raises(TypeError):
+        compare.comparison(new, old, "this PR")
+
+
+def test_tuneops_diff_gates_at_five_percent_by_default():
+    """Rule: `tuneops diff` (which names no threshold) marks a regression at the default
+    5 %: a 4 % drop beyond the ± is worse but no regression, a 7 % drop is one."""
+    text = compare.diff_text(*reversed(_pair(96.0, 100.0)), a_label="A", b_label="B")
+    assert "❌ −4.00 (−4.0 %)" in text and "regression" not in text
+    text = compare.diff_text(*reversed(_pair(93.0, 100.0)), a_label="A", b_label="B")
+    assert "❌ **regression** −7.00 (−7.0 %)" in text
+
+
+def test_no_trial_meeting_every_slo_is_no_objective_regression():
+    """Rule: `regressed` gates on the best objective; a report with no best has no objective
+    to compare (the comment says "No trial met every SLO" instead), so it is no regression."""
+    _, old = _pair(90.0, 100.0)
+    none = report_doc("new", [("a", 0, {"objective": 10.0, "feasible": False})], "")
+    assert none.best is None
+    assert not compare.regressed(none, old, threshold=0.05)

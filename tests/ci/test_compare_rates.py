@@ -126,3 +126,139 @@ def test_the_sticky_comment_carries_the_rate_rows_of_the_measured_report(rate_do
     assert "✅ **passed** · run `run1`" in text
     assert "| `max_slo_rate` (`maximize`, objective) | 6.00 ± 0.3 | 6.00 ± 0.3 |" in text
     assert "| `achieved_rate` (achieved, at the objective's point) | 0.98 ± 0.049 |" in text
+
+
+def _rate_lines(doc, old=None) -> list[str]:
+    return compare.comparison(_report(doc), _report(old, "main1") if old else None)
+
+
+def test_the_rate_rows_read_the_level_the_score_names_in_any_measured_order(rate_doc):
+    """Rule: offered and achieved rate are read at the level score.concurrency names, found
+    by value, not by position: a capacity search measures rates in search order (1, 8, 4,
+    2), and the objective's point here is 4 req/s, neither the first nor the largest."""
+    doc = copy.deepcopy(rate_doc)
+    best = doc["trials"][0]
+    for part in ("metrics", "spread"):
+        levels = best[part][RATE_SCENARIO]
+        best[part][RATE_SCENARIO] = {k: levels[k] for k in ("1", "8", "4", "2")}
+    best["score"]["concurrency"] = 4
+    rows = _rows(_rate_lines(doc))
+    assert rows["`offered_rate` (offered, at the objective's point)"].endswith("| 4.00 ± 0.2 |")
+    assert rows["`achieved_rate` (achieved, at the objective's point)"].endswith(
+        "| 3.92 ± 0.196 |")
+
+
+@pytest.mark.parametrize("concurrency", [None, 3])
+def test_without_the_objectives_point_only_the_capacity_is_shown(rate_doc, concurrency):
+    """Rule: offered and achieved rate mean something only at the objective's point; when
+    the score names none (null) or one that was not measured (3 req/s), their rows are left
+    out, while the capacity, the same at every rate, still gets its row."""
+    doc = copy.deepcopy(rate_doc)
+    doc["objective"]["metric"] = "output_throughput_per_gpu"  # capacity gets its own row
+    main = copy.deepcopy(doc)
+    doc["trials"][0]["score"]["concurrency"] = concurrency
+    text = "\n".join(_rate_lines(doc, main))
+    rows = _rows(text.splitlines())
+    assert rows["`max_slo_rate` (capacity)"].startswith(
+        "| `max_slo_rate` (capacity) | 6.00 ± 0.3 | 6.00 ± 0.3 |")
+    assert "offered_rate" not in text and "achieved_rate" not in text
+
+
+def test_each_rate_row_appears_once(rate_doc):
+    """Rule: a rate metric is a rate row, never also an SLO row: each metric has one row."""
+    doc = copy.deepcopy(rate_doc)
+    doc["objective"]["metric"] = "output_throughput_per_gpu"
+    firsts = [ln.split(" | ")[0] for ln in _rate_lines(doc) if ln.startswith("| `")]
+    assert len(firsts) == len(set(firsts))
+    assert "| `max_slo_rate` (capacity)" in firsts and "| `offered_rate` (offered, at the " \
+        "objective's point)" in firsts
+
+
+def test_rate_and_slo_rows_show_a_change_but_only_the_objective_regresses(rate_doc):
+    """Rule: the regression threshold applies to the objective alone. Main's achieved
+    (−) and offered rate (+) rows, on either side of "objective" alphabetically, and an SLO
+    row are worse here beyond their ±, and none of them is a regression."""
+    main = copy.deepcopy(rate_doc)
+    point = main["trials"][0]["metrics"][RATE_SCENARIO]["1"]
+    point.update(achieved_rate=2.0, offered_rate=2.0)
+    main["trials"][0]["score"]["slo_checks"][0].update(value=10.0, low=9.0, high=11.0)
+    rows = _rows(_rate_lines(rate_doc, main))
+    for name in ("`achieved_rate` (achieved, at the objective's point)",
+                 "`offered_rate` (offered, at the objective's point)"):
+        assert "| ❌ −" in rows[name] and "regression" not in rows[name]
+    slo = next(r for k, r in rows.items() if k.startswith("`ttft.p99`"))
+    assert "| ❌ +" in slo and "regression" not in slo
+
+
+def test_a_rate_report_where_no_trial_met_every_slo_has_no_table(rate_doc):
+    """Rule: with no best there is no objective's point: the comment says so, with or
+    without main's report, and reads no rate row of a trial that is not there."""
+    doc = copy.deepcopy(rate_doc)
+    doc["best_trial_id"] = None
+    for old in (None, rate_doc):
+        lines = _rate_lines(doc, old)
+        assert "**No trial met every SLO.**" in lines
+        assert not any(ln.startswith("| `") for ln in lines)
+
+
+def test_main_reports_best_without_a_score_leaves_its_columns_empty(rate_doc):
+    """Bad day: main's report names a best whose score is null (the schema allows it): the
+    PR's rows are shown, main's are —, and nothing is read from a score that is not there."""
+    main = copy.deepcopy(rate_doc)
+    main["trials"][0]["score"] = None
+    main["trials"][0]["trial_id"] = "0" * 12  # not the PR's best: best vs best
+    main["best_trial_id"] = main["pareto"]["trial_ids"][0] = "0" * 12
+    main.pop("decision", None)
+    rows = _rows(_rate_lines(rate_doc, main))
+    assert rows["`offered_rate` (offered, at the objective's point)"].endswith(
+        "| 1.00 ± 0.05 | — | — |")
+
+
+@pytest.mark.parametrize("where", ["trial", "scenario", "level", "metric"])
+def test_a_rate_value_without_a_recorded_interval_shows_no_plus_minus(rate_doc, where):
+    """Rule: a rate's ± comes from spread[scenario][level][metric]; a report missing any
+    step of that path (spread is optional: a single measurement, an older report) shows
+    the value alone rather than failing."""
+    doc = copy.deepcopy(rate_doc)
+    best = doc["trials"][0]
+    if where == "trial":
+        del best["spread"]
+    elif where == "scenario":
+        best["spread"] = {}
+    elif where == "level":
+        del best["spread"][RATE_SCENARIO]["1"]
+    else:
+        del best["spread"][RATE_SCENARIO]["1"]["offered_rate"]
+    rows = _rows(_rate_lines(doc))
+    assert rows["`offered_rate` (offered, at the objective's point)"].endswith("| 1.00 |")
+
+
+def test_a_best_trial_with_no_metrics_gets_no_rate_rows(rate_doc):
+    """Bad day: a schema-valid report whose best trial recorded no metrics has nothing to
+    read the rate rows from; the objective row is still shown."""
+    doc = copy.deepcopy(rate_doc)
+    doc["trials"][0]["metrics"] = {}
+    doc["trials"][0].pop("spread", None)
+    text = "\n".join(_rate_lines(doc))
+    assert "`max_slo_rate` (`maximize`, objective) | 6.00 ± 0.3 |" in text
+    assert "offered_rate" not in text
+
+
+@pytest.mark.parametrize("kind", ["closed", "trace", None])
+def test_only_a_load_of_type_rate_is_an_open_loop_load(rate_doc, kind):
+    """Rule: benchmark.load is open in the report schema; only `type: rate` makes a report
+    open-loop (a type sorting before or after "rate", or none, does not)."""
+    doc = copy.deepcopy(rate_doc)
+    doc["benchmark"]["load"]["type"] = kind
+    assert compare.load_of(_report(doc)) is None
+    assert compare.load_of(_report(rate_doc)) == rate_doc["benchmark"]["load"]
+
+
+def test_a_list_of_rates_is_named_up_to_twelve():
+    """Rule: a load's list of rates is written out, in its order, up to the first twelve
+    (the comment stays one line)."""
+    load = {"type": "rate", "arrival": "poisson", "rates": [1, 2]}
+    assert compare.load_text(load) == "open loop, `poisson` arrivals, rates 1.00, 2.00 req/s"
+    load["rates"] = list(range(1, 14))
+    text = compare.load_text(load)
+    assert text.endswith(", 11.0, 12.0 req/s") and "13.0" not in text

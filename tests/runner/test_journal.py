@@ -246,3 +246,249 @@ def test_write_atomic_replaces_whole_files(tmp_path):
     assert json.loads(target.read_text()) == {"v": 2}
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]  # no temp files left
+
+
+def _record_reserves(monkeypatch) -> list[tuple[int, int]]:
+    """(offset, bytes) of every reservation the journal asks for (each one granted)."""
+    calls: list[tuple[int, int]] = []
+
+    def reserve(fd, offset, nbytes):
+        calls.append((offset, nbytes))
+        return True
+
+    monkeypatch.setattr(journal, "reserve_past_end", reserve)
+    return calls
+
+
+def test_the_journal_holds_four_mib_past_its_last_line_topped_up_below_half(
+        tmp_path, monkeypatch):
+    """Rule: a journal owns 4 MiB of disk past its last line (so the lines that record a
+    run's losses still fit on a disk that fills), asked for when opened and again only once
+    less than half of it is left, from the end of the last whole line."""
+    calls = _record_reserves(monkeypatch)
+    mib = 1 << 20
+    with journal.open_run(tmp_path, experiment()) as run:
+        assert calls == [(0, 4 * mib)], "opened empty: 4 MiB from offset 0"
+        run.note("small")  # far from half used: no new request
+        assert len(calls) == 1
+        run.note("x" * (2 * mib))  # now less than 2 MiB of the reserve is left
+        end = run.path.stat().st_size
+        assert calls[1:] == [(end, 4 * mib)], "topped up from the end of the last line"
+        run.note("small")
+        assert len(calls) == 2, "a fresh reserve lasts until half of it is used"
+
+
+def test_a_failed_append_is_cut_off_and_the_reserve_asked_for_again(tmp_path, monkeypatch):
+    """Rule: a line that cannot be written whole (a full disk) is cut back off, so the journal
+    ends at its last whole line; the caller gets a FileProblem naming the journal; the state
+    does not take the record; and the reserve is asked for again from that end (a truncate
+    may have freed it)."""
+    from tuneops import errors
+
+    calls = _record_reserves(monkeypatch)
+    with journal.open_run(tmp_path, experiment()) as run:
+        before = run.path.read_bytes()
+        records = run.state.records
+
+        def torn(fd, line):
+            os.write(fd, line[:5])
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(journal, "append_line", torn)
+        with pytest.raises(errors.FileProblem) as caught:
+            run.note("lost")
+        assert str(run.path) in str(caught.value)
+        assert run.path.read_bytes() == before
+        assert run.state.records == records
+        assert calls[-1] == (len(before), 4 << 20)
+    # and when even cutting the torn line back off fails, the caller still gets the
+    # FileProblem (replay drops a torn last line anyway), not the truncate's own error
+    monkeypatch.undo()
+    with journal.open_run(tmp_path, experiment()) as run:
+        monkeypatch.setattr(journal, "append_line", torn)
+        real_ftruncate = os.ftruncate
+
+        def cannot_truncate(fd, length):
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "ftruncate", cannot_truncate)
+        with pytest.raises(errors.FileProblem):
+            run.note("lost too")
+        monkeypatch.setattr(os, "ftruncate", real_ftruncate)
+
+
+def test_closing_a_run_hands_back_the_crash_folder_only_if_it_is_still_its_own(tmp_path):
+    """Rule: a crash after a run is closed is no longer that run's to log: close() clears
+    errors.crash_dir when it names this run, and leaves a folder another run set alone
+    (whichever way that folder's name sorts)."""
+    from tuneops import errors
+
+    with journal.open_run(tmp_path, experiment()) as run:
+        assert errors.crash_dir == str(run.dir)
+    assert errors.crash_dir is None
+    for other in ("/a-other-run", "/zz-other-run"):
+        with journal.open_run(tmp_path, experiment(), fresh=True):
+            errors.crash_dir = other
+        assert errors.crash_dir == other
+    errors.crash_dir = None
+
+
+def test_closing_closes_the_journal_once(tmp_path):
+    """Rule: close() closes the journal's file (no descriptor leaks per run) and a second
+    close, as the context manager's after an explicit one, is harmless."""
+    with journal.open_run(tmp_path, experiment()) as run:
+        fd = run._fd
+        run.close()
+        with pytest.raises(OSError):
+            os.fstat(fd)
+
+
+def test_a_journal_over_one_gib_is_refused_before_it_is_read(tmp_path):
+    """Rule: a journal larger than MAX_BYTES (1 GiB) is refused by a UserError naming the
+    whole file (no line, no column), not read into memory."""
+    from tuneops import errors
+
+    path = tmp_path / journal.JOURNAL
+    with open(path, "wb") as f:
+        f.truncate((1 << 30) + 1)  # sparse: no gigabyte is written
+    with pytest.raises(errors.UserError) as caught:
+        journal.replay(path)
+    diag = caught.value.diagnostics[0]
+    assert diag.file == str(path) and (diag.line, diag.column) == (0, 0)
+    assert "limit" in diag.message
+
+
+def test_a_bad_line_of_a_journal_to_resume_is_named_by_its_number(tmp_path):
+    """Rule: lines are numbered from 1, as an editor shows them: a bad second line is
+    line 2."""
+    from tuneops import errors
+
+    exp = experiment()
+    with journal.open_run(tmp_path, exp) as run:
+        path = run.path
+    with open(path, "ab") as f:
+        f.write(b'{"not": "a record"}\n')
+    with pytest.raises(errors.UserError) as caught:
+        journal.replay(path, exp)
+    assert caught.value.diagnostics[0].line == 2
+
+
+def test_a_look_at_a_journal_skips_and_counts_every_bad_line_and_reads_on(tmp_path):
+    """Rule: without an experiment, replay skips each malformed line, counting it once, and
+    goes on to the lines after it: garbage, a non-object, and records of the wrong shape
+    (a missing key, a wrong type, a bad value, a score that is no mapping)."""
+    path = tmp_path / journal.JOURNAL
+    bad = [b"garbage", b"[1, 2]",
+           b'{"event": "trial_started"}',  # KeyError
+           b'{"event": "trial_finished", "result": 5}',  # TypeError
+           b'{"event": "trial_finished", "result": {"trial_id": "t", "index": "x", '
+           b'"params": {}, "args": {}, "status": "completed", "metrics": {"s": {"x": {}}}}}',
+           b'{"event": "trial_finished", "result": {"trial_id": "t", "score": "x"}}']
+    good = b'{"event": "note", "message": "after"}'
+    path.write_bytes(b"\n".join([*bad, good]) + b"\n")
+    state = journal.replay(path)
+    assert state.bad_lines == len(bad)
+    assert state.notes == ["after"]
+
+
+def test_a_runner_lock_holding_no_json_still_names_a_runner(tmp_path):
+    """Bad day: the lock file of a live runner holds no JSON (an older runner, a hand
+    edit): the second runner is still refused, naming "another runner"."""
+    exp = experiment()
+    with journal.open_run(tmp_path, exp) as run:
+        (run.dir / journal.LOCK).write_bytes(b"not json")
+        with pytest.raises(journal.RunInUse) as caught:
+            with journal.open_run(tmp_path, exp):
+                pass
+        assert "in use by another runner" in str(caught.value)
+
+
+def test_a_trial_start_is_owned_by_the_run_unless_told_otherwise(tmp_path):
+    """Rule: a trial_started line names its owner: the one given, else this run."""
+    with journal.open_run(tmp_path, experiment()) as run:
+        run.trial_started("t1")
+        run.trial_started("t2", owner="pool/worker-3")
+        assert run.state.unfinished["t1"]["owner"] == run.owner
+        assert run.state.unfinished["t2"]["owner"] == "pool/worker-3"
+
+
+def test_a_refused_journal_leaves_the_run_unlocked(tmp_path):
+    """Rule: when opening a run fails (its journal is refused), the lock is released at
+    once: after fixing the journal, the same run opens without a "run in use" refusal."""
+    from tuneops import errors
+
+    exp = experiment()
+    with journal.open_run(tmp_path, exp) as run:
+        path = run.path
+    good = path.read_bytes()
+    path.write_bytes(good + b'{"not": "a record"}\n')
+    with pytest.raises(errors.UserError):
+        with journal.open_run(tmp_path, exp):
+            pass
+    path.write_bytes(good)
+    with journal.open_run(tmp_path, exp) as again:
+        assert again.dir == path.parent
+
+
+def test_a_thousand_runs_started_in_one_second_are_the_limit(tmp_path, monkeypatch):
+    """Rule: runs started in the same second get -1, -2, ... up to -999; past that the
+    runner refuses with a message rather than looping on."""
+    from tuneops import errors
+
+    monkeypatch.setattr(journal, "new_run_id", lambda exp: "20260101T000000Z-abcdef12")
+    exp_dir = tmp_path / experiment().name
+    exp_dir.mkdir()
+    (exp_dir / "20260101T000000Z-abcdef12").mkdir()
+    for n in range(1, 999):
+        (exp_dir / f"20260101T000000Z-abcdef12-{n}").mkdir()
+    assert journal._new_run_dir(exp_dir, experiment()).name == "20260101T000000Z-abcdef12-999"
+    with pytest.raises(errors.TuneopsError, match="cannot create a run directory"):
+        journal._new_run_dir(exp_dir, experiment())
+
+
+def test_a_lock_file_planted_as_a_symlink_is_not_followed(tmp_path):
+    """Attacker: runner.lock replaced by a symlink to another file. The runner opens the lock
+    without following links and refuses, naming the lock; the file pointed at keeps its
+    bytes (following the link would truncate it)."""
+    from tuneops import errors
+
+    exp = experiment()
+    with journal.open_run(tmp_path, exp) as run:
+        lock = run.dir / journal.LOCK
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    lock.unlink()
+    lock.symlink_to(victim)
+    with pytest.raises(errors.FileProblem, match="runner.lock"):
+        with journal.open_run(tmp_path, exp):
+            pass
+    assert victim.read_text() == "keep me"
+
+
+def test_the_lock_file_is_writable_by_its_owner_only(tmp_path):
+    """Rule: runner.lock is created rw-r--r-- (0644 under the usual umask): others may read
+    who holds the run, none may write it."""
+    old = os.umask(0o022)
+    try:
+        with journal.open_run(tmp_path, experiment()) as run:
+            mode = stat.S_IMODE((run.dir / journal.LOCK).stat().st_mode)
+    finally:
+        os.umask(old)
+    assert mode == 0o644
+
+
+def test_the_first_session_of_a_run_says_whose_run_it_is(tmp_path):
+    """Rule: find_resumable trusts a run's first run_started record: a folder whose first
+    session is another experiment's is passed over, even when a later session names this
+    experiment's hash."""
+    exp = experiment()
+    full = journal.experiment_hash(exp)
+    run_dir = tmp_path / exp.name / f"20260101T000000Z-{full[:8]}"
+    run_dir.mkdir(parents=True)
+    lines = [{"event": "run_started", "run_id": run_dir.name, "experiment": exp.name,
+              "experiment_hash": h} for h in ("0" * 64, full)]
+    (run_dir / journal.JOURNAL).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert journal.find_resumable(tmp_path, exp) is None
+    lines.reverse()
+    (run_dir / journal.JOURNAL).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert journal.find_resumable(tmp_path, exp) == run_dir

@@ -324,12 +324,15 @@ def test_the_searchers_constraint_needs_a_value_to_call_a_point_feasible():
 
 def test_a_trial_over_several_levels_has_the_mean_of_their_intervals():
     """Rule: with no objective level (no score), a trial's interval is the mean of each
-    level's bounds, as fractions: (100, 111) and (200, 222) give (150, 166.5)."""
+    level's bounds, as fractions: (100, 111) and (200, 222) give (150, 166.5), and (100, 111)
+    and (201, 222) give (150.5, 166.5)."""
     r = TrialResult("t", 0, {}, {}, COMPLETED,
                     metrics={"D(100,100)": {1: {TPUT: 105.0}, 2: {TPUT: 211.0}}},
                     spread={"D(100,100)": {1: {TPUT: sp(100.0, 111.0)},
                                            2: {TPUT: sp(200.0, 222.0)}}})
     assert rankings.point_bounds(r, TPUT, None) == (150.0, 166.5)
+    r.spread["D(100,100)"][2][TPUT] = sp(201.0, 222.0)  # both bounds' means are fractions
+    assert rankings.point_bounds(r, TPUT, None) == (150.5, 166.5)
 
 
 def test_a_trials_rank_is_found_by_its_ids_text():
@@ -407,3 +410,70 @@ def test_rank_keeps_a_score_the_trial_already_carries():
     ranked = rankings.rank([other, kept], exp)
     assert [r.trial_id for r in ranked] == ["kept", "other"]
     assert ranked[0].score.objective == 999.0 and ranked[1].score.objective == 500.0
+
+
+# ------------------------------------------------------------------ ties on the best's bounds
+
+
+@pytest.mark.parametrize(("rule", "direction", "best_iv", "other", "tied"), [
+    ("a point on the best's lower bound ties (closed interval)", "maximize", (480, 520),
+     (480.0, None), True),
+    ("a point on the best's upper bound ties (closed interval)", "minimize", (90, 110),
+     (110.0, None), True),
+    ("a point past the best's upper bound does not tie", "minimize", (90, 110),
+     (111.0, None), False),
+    ("an interval starting at the best's upper bound ties (closed intervals)", "minimize",
+     (90, 110), (120.0, (110, 130)), True),
+    ("an interval starting past it does not", "minimize", (90, 110), (121.0, (111, 131)),
+     False),
+], ids=lambda v: v if isinstance(v, str) and " " in v else "")
+def test_the_bests_interval_is_closed_at_both_ends(rule, direction, best_iv, other, tied):
+    """Rule: the tie set holds every feasible trial that lies on the best's interval,
+    its bounds included, on either side (a minimized objective puts runners-up above it)."""
+    exp = make_exp([], objective={"metric": TPUT, "direction": direction})
+    lo, hi = best_iv
+    best = result(0, (lo + hi) / 2, sp(lo, hi), exp=exp)
+    value, iv = other
+    o = result(1, value, sp(*iv) if iv else None, exp=exp)
+    assert rankings.ranking([o, best], exp).tie_ids == (["t0", "t1"] if tied else ["t0"]), rule
+
+
+def test_a_trials_rank_is_its_own_position_whatever_the_ids_order():
+    """Rule: rank_of is the trial's position in the ranking, found by equal id: trials
+    ranked in their ids' order (000 first) still give 000 rank 1 and 002 rank 3."""
+    exp = make_exp([])
+    results = [TrialResult(f"{i:012x}", i, {}, {}, COMPLETED,
+                           metrics={"D(100,100)": {1: {TPUT: 300.0 - 100.0 * i}}})
+               for i in range(3)]
+    for r in results:
+        r.score = score.score_trial(exp, r.metrics)
+    ranked = rankings.ranking(results, exp)
+    assert [ranked.rank_of(f"{i:012x}") for i in range(3)] == [1, 2, 3]
+
+
+def test_the_rankings_pareto_front_is_throughput_against_latency():
+    """Rule: a run's Pareto front is taken on its (throughput, latency) axes: the fastest
+    trial and the lowest-latency one both stay on it, the one worse on both does not."""
+    exp = make_exp([])
+    fast = result(0, 900.0, None, ttft=400.0, exp=exp)
+    quick = result(1, 300.0, None, ttft=50.0, exp=exp)
+    worse = result(2, 200.0, None, ttft=450.0, exp=exp)
+    rk = rankings.ranking([worse, quick, fast], exp)
+    assert rk.pareto_axes == (TPUT, TTFT)
+    assert sorted(r.trial_id for r in rk.pareto) == ["t0", "t1"]
+
+
+def test_a_cpu_experiment_plots_total_throughput_not_per_gpu():
+    """Rule: with a latency objective the throughput axis is per GPU only when trials hold
+    GPUs; a CPU-only experiment (gpus.count 0) has no per-GPU throughput."""
+    cpu = from_document({
+        "metadata": {"name": "cpu"},
+        "model": {"id": "org/m", "tokenizer": "assets/tokenizer"},
+        "engine": {"name": "sim", "version": "0.5.23"},
+        "deployment": {"mode": "local", "gpus": {"count": 0}},
+        "parameters": {"max-running-requests": [8, 64]},
+        "benchmark": {"trafficScenarios": ["D(100,100)"], "concurrency": [1]},
+        "objective": {"metric": TTFT, "direction": "minimize"},
+        "slos": [],
+    })
+    assert rankings.pareto_axes(cpu) == ("output_throughput", TTFT)

@@ -190,3 +190,14 @@ def test_only_the_tie_sets_own_places_change():
     plain = make_exp(tie_break="none")
     assert [r.trial_id for r in rankings.ranking([wide, between, top], plain).trials] == [
         "t0", "t1", "t2"]
+
+
+def test_a_tie_break_read_from_a_file_breaks_ties_by_cost():
+    """Rule: `tieBreak: cost` as a YAML file spells it (a string of its own, not this
+    module's constant) is compared by value: the cheaper tied trial leads."""
+    from ruamel.yaml import YAML
+
+    exp = make_exp(tie_break=YAML(typ="safe").load("tieBreak: cost\n")["tieBreak"])
+    top = trial(0, exp, 500.0, (480, 520), 1.0, (0.9, 1.1))
+    tied = trial(1, exp, 495.0, (470, 515), 0.5, (0.4, 0.6))
+    assert rankings.ranking([tied, top], exp).tie_ids == ["t1", "t0"]
