@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     print(f"{args.seeds} seeds, at most {args.cap} trials, {args.parallel} per round, "
           f"truth: {args.truth}")
-    print("| space | within 3 % | method | trials to 97 % (median / worst) | to 99 % "
-          "| rounds to 97 % | median vs random | CPU per search (median) |")
+    print("| space | within 3 %: median (range) | method | trials to 97 % (median / worst) "
+          "| to 99 % | rounds to 97 % | median vs random | CPU per search (median) |")
     print("|---|---|---|---|---|---|---|---|")
     for space in args.spaces:
         runs: dict[str, dict] = {m: {"97": [], "99": [], "r97": [], "cpu": []}
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         base = fmt(runs.get("random", {}).get("97", []) or [None], args.cap)[2] \
             if "random" in runs else None
         points = len(make_plan(experiment(space, "grid", 0)).trials)
-        near = f"{min(shares):.1%}-{max(shares):.1%} of {points:,}"  # over the seeds' truths
+        near = (f"{statistics.median(shares):.1%} ({min(shares):.1%}-{max(shares):.1%}) "
+                f"of {points:,}")  # median (range) over the seeds' truths
         for method in args.methods:
             cap = min(args.cap, args.gp_cap) if method == "gp" else args.cap
             m97, w97, med = fmt(runs[method]["97"], cap)
