@@ -96,6 +96,32 @@ def predict(pm: PerfModel, concurrency: int, prompt: int, output: int) -> Predic
     per_request = prompt + output
     fits = max(1, pm.plan.max_total_tokens // max(per_request, 1))
     b = max(1, min(concurrency, pm.max_running_requests, fits))
+    cache = pm.__dict__.setdefault("_waves", {})  # levels above the batch cap share a wave
+    if (b, prompt, output) not in cache:
+        cache[b, prompt, output] = _wave(pm, b, prompt, output)
+    wave_s, in_wave = cache[b, prompt, output]
+    throughput = b * output / wave_s
+    e2e = concurrency * output / throughput  # Little's law over the closed loop
+    ttft = (e2e - wave_s) + in_wave  # the earlier waves' time, then its own place
+    tpot = (wave_s - in_wave) / max(output - 1, 1)  # waits for the wave's later prefills
+    gpus = max(pm.s.tp, 1) * max(pm.s.dp, 1)
+    values = {"output_throughput": throughput, "output_throughput_per_gpu": throughput / gpus,
+              "input_throughput": throughput * prompt / output,
+              "total_throughput": throughput * per_request / output,
+              "total_throughput_per_gpu": throughput * per_request / output / gpus,
+              "requests_per_s": throughput / output, "error_rate": 0.0}
+    for stat in ("mean", "p50", "p90", "p95", "p99", "min", "max"):
+        values[f"ttft.{stat}"] = ttft * 1000
+        values[f"tpot.{stat}"] = tpot * 1000
+        values[f"e2e_latency.{stat}"] = e2e * 1000
+        values[f"output_inference_speed.{stat}"] = 1.0 / tpot if tpot > 0 else math.inf
+    return Prediction(values, batch=b)
+
+
+def _wave(pm: PerfModel, b: int, prompt: int, output: int) -> tuple[float, float]:
+    """(a wave's seconds, its requests' mean time to first token from the wave's start):
+    `b` prompts packed into prefill steps of at most the chunk size, then decoded together.
+    A pure function of the model and `b`, so `predict` computes it once per batch size."""
     chunk = pm.chunked_prefill_size or pm.s.max_prefill_tokens
     prefill_s, left, done, firsts = 0.0, [prompt] * b, [0] * b, []
     i = 0
@@ -114,20 +140,5 @@ def predict(pm: PerfModel, concurrency: int, prompt: int, output: int) -> Predic
         firsts += [prefill_s] * ended  # these requests get their first token now
     decode_s = pm.step_time([], b, b * (prompt + output // 2))
     wave_s = prefill_s + max(output - 1, 0) * decode_s
-    throughput = b * output / wave_s
-    e2e = concurrency * output / throughput  # Little's law over the closed loop
     in_wave = sum(firsts) / len(firsts)  # first token, counted from the wave's start
-    ttft = (e2e - wave_s) + in_wave  # the earlier waves' time, then its own place
-    tpot = (wave_s - in_wave) / max(output - 1, 1)  # waits for the wave's later prefills
-    gpus = max(pm.s.tp, 1) * max(pm.s.dp, 1)
-    values = {"output_throughput": throughput, "output_throughput_per_gpu": throughput / gpus,
-              "input_throughput": throughput * prompt / output,
-              "total_throughput": throughput * per_request / output,
-              "total_throughput_per_gpu": throughput * per_request / output / gpus,
-              "requests_per_s": throughput / output, "error_rate": 0.0}
-    for stat in ("mean", "p50", "p90", "p95", "p99", "min", "max"):
-        values[f"ttft.{stat}"] = ttft * 1000
-        values[f"tpot.{stat}"] = tpot * 1000
-        values[f"e2e_latency.{stat}"] = e2e * 1000
-        values[f"output_inference_speed.{stat}"] = 1.0 / tpot if tpot > 0 else math.inf
-    return Prediction(values, batch=b)
+    return wave_s, in_wave

@@ -160,15 +160,30 @@ def test_walk_stops_a_scenario_at_the_level_that_lost_an_slo():
 
     def measure(scenario, level):
         asked.append(level)
-        return {"output_throughput_per_gpu": 1.0, "ttft.mean": 10.0 * level, "tpot.mean": 1.0}
+        return {"output_throughput_per_gpu": 1.0, "ttft.mean": 100.0 * level, "tpot.mean": 1.0}
 
     def lost(scenario, level):
-        return [s for s in exp.slos if s.metric == "ttft.mean" and 10.0 * level > s.limit]
+        return [s for s in exp.slos if s.metric == "ttft.mean" and 100.0 * level > s.limit]
 
     measured, not_run, _ = lv.walk(exp, measure, lost)
-    assert asked == [16, 32, 64]  # 640 ms > 400 at 64: 128 is not run
-    assert measured["D(1500,300)"] == {16: True, 32: True, 64: False}
-    assert not_run == ["D(1500,300)@128: not run: SLO lost at 64 (ttft.mean)"]
+    assert asked == [32, 64, 128, 256]  # 25,600 ms > 15,000 at 256, the last level
+    assert measured["D(6000,600)"] == {32: True, 64: True, 128: True, 256: False}
+    assert not_run == []
+
+    asked.clear()
+    plateau = experiment("plateau", "grid", 0)  # TTFT <= 20,000 ms
+
+    def measure_slow(scenario, level):
+        asked.append(level)
+        return {"output_throughput_per_gpu": 1.0, "ttft.mean": 300.0 * level, "tpot.mean": 1.0}
+
+    def lost_early(scenario, level):
+        return [s for s in plateau.slos if s.metric == "ttft.mean" and 300.0 * level > s.limit]
+
+    measured, not_run, _ = lv.walk(plateau, measure_slow, lost_early)
+    assert asked == [32, 64, 128]  # 38,400 ms > 20,000 at 128: 256 is not run
+    assert measured["D(4000,400)"] == {32: True, 64: True, 128: False}
+    assert not_run == ["D(4000,400)@256: not run: SLO lost at 128 (ttft.mean)"]
 
 
 def test_walk_stops_where_the_pruner_says():
@@ -179,9 +194,9 @@ def test_walk_stops_where_the_pruner_says():
         asked.append(level)
         return {"output_throughput_per_gpu": 1.0, "ttft.mean": 1.0, "tpot.mean": 1.0}
 
-    _, not_run, _ = lv.walk(exp, measure, lambda s, c: [], lambda s, c, v: c == 32)
-    assert asked == [16, 32]
-    assert [n.split(":")[0] for n in not_run] == ["D(1500,300)@64", "D(1500,300)@128"]
+    _, not_run, _ = lv.walk(exp, measure, lambda s, c: [], lambda s, c, v: c == 64)
+    assert asked == [32, 64]
+    assert [n.split(":")[0] for n in not_run] == ["D(6000,600)@128", "D(6000,600)@256"]
 
 
 @pytest.mark.slow
@@ -189,7 +204,7 @@ def test_a_range_and_the_same_values_as_a_list_are_the_same_model_search():
     tr = truth("plateau", 2, engine="steady")
     ranged = experiment("plateau", "model", 2, maxTrials=6)
     doc = dict(SPACES["plateau"])
-    doc["parameters"] = {**doc["parameters"], "max-running-requests": list(range(8, 257, 8))}
+    doc["parameters"] = {**doc["parameters"], "max-running-requests": list(range(16, 129, 8))}
     doc["search"] = {"method": "model", "seed": 2, "maxTrials": 6}
     listed = from_document(doc)
     ids = [[m.result.trial_id for m in run_search(e, tr.measure)] for e in (ranged, listed)]
@@ -197,25 +212,28 @@ def test_a_range_and_the_same_values_as_a_list_are_the_same_model_search():
 
 
 def test_a_measured_level_stands_in_for_points_in_the_same_state():
-    """The first pick loses its TTFT bound at a level (the truth is 30 % slower there than
+    """The first pick loses its TPOT bound at a level (the truth is 30 % slower there than
     predicted): every point whose predictions at that level equal the measured one's now
-    carries the measured TTFT there, and the next pick is not one of them."""
+    carries the measured TPOT there, and the next pick is not one of them."""
     exp = experiment("narrow", "model", 0, maxTrials=3)
     searcher = make_searcher(exp, make_plan(exp))
 
     def measure(args, scenario, c):
-        got = dict(predict(perf_model("H100", "Llama-3.1-8B", args), c, 1500, 300).values)
-        got["ttft.mean"] *= 1.3
+        got = dict(predict(perf_model("H100", "Llama-3.1-8B", args), c, 6000, 600).values)
+        got["tpot.mean"] *= 1.3
         return got
 
     first = searcher.ask()
-    searcher.tell(measure_trial(exp, first, measure))
+    result = measure_trial(exp, first, measure)
+    searcher.tell(result)
+    by_level = result.metrics["D(6000,600)"]
+    lost = max(by_level)  # early stop: the last level measured is where the SLO was lost
+    assert by_level[lost]["tpot.mean"] > 22
+    j = searcher.levels.index(lost)
     i = searcher.index[first.id]
-    ttft, known = searcher._pinned("ttft.mean")
-    same = searcher.state[:, 0] == searcher.state[i, 0]
-    assert same.sum() > 1 and known[same, 0].all() and not known[~same, 0].any()
-    measured = searcher.finished[first.id].metrics["D(1500,300)"][16]["ttft.mean"]
-    assert (ttft[same, 0] == measured).all()
+    tpot, known = searcher._pinned("tpot.mean")
+    same = searcher.state[:, j] == searcher.state[i, j]
+    assert same.sum() > 1 and known[same, j].all() and not known[~same, j].any()
+    assert (tpot[same, j] == by_level[lost]["tpot.mean"]).all()
     nxt = searcher.ask()
     assert not same[searcher.index[nxt.id]]
-

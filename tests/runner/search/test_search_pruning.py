@@ -98,9 +98,10 @@ def test_pruning_never_drops_the_true_optimum_on_the_plateau_trap():
     """Issue 23's acceptance: on the plateau-trap space (virtual time, constants moved by
     seed 3), prune every point against the best there is (the optimum itself, the hardest
     reference a search can have): no point within 97 % of the optimum is pruned, and the
-    bound never falls below a point's true objective. The trap is real: at the first level
-    the optimum looks worse than hundreds of points that end below 90 % of it (Optuna's
-    old percentile pruner judged trials there)."""
+    bound never falls below a point's true objective. The trap is real: at a level the
+    optimum is measured at, hundreds of points look better than it and end below 90 % of
+    it (they lose the TPOT bound there; Optuna's old percentile pruner compared trials by
+    such intermediate values)."""
     with world():
         tr = truth("plateau", 3, engine="steady")
         best = optimum(tr)
@@ -108,7 +109,7 @@ def test_pruning_never_drops_the_true_optimum_on_the_plateau_trap():
                                pruning={"margin": 5, "startupTrials": 1})
         searcher = make_searcher(exp, make_plan(exp))
         searcher._n_feasible, searcher._best_low = 1, best  # as if the optimum were told
-        firsts, pruned_near, winner_first = [], [], None  # firsts: (first level, objective)
+        curves, pruned_near, winner = [], [], None  # curves: (objective per level, final)
         for trial in make_plan(tr.exp).trials:
             got = tr.levels[repr(sorted(trial.args.items()))]
             if isinstance(got, str):
@@ -124,13 +125,15 @@ def test_pruning_never_drops_the_true_optimum_on_the_plateau_trap():
                 return searcher.should_prune(tid, scenario, level, values)
 
             result = measure_trial(exp, trial, tr.measure, prune)
-            first = got[min(exp.benchmark.concurrency)][exp.objective.metric]
-            firsts.append((first, full.objective if full.feasible else 0.0))
+            curve = {c: got[c][exp.objective.metric] for c in exp.benchmark.concurrency}
+            curves.append((curve, full.objective if full.feasible else 0.0))
             if full.feasible and full.objective >= 0.97 * best:
                 if any(lv.is_pruned(n) for n in result.not_run):
                     pruned_near.append(trial.args)
                 if full.objective == best:
-                    winner_first = first
+                    winner = curve
         assert pruned_near == []
-        assert winner_first is not None
-        assert sum(f > winner_first and obj < 0.9 * best for f, obj in firsts) > 100
+        assert winner is not None
+        looks_better = {c: sum(curve[c] > winner[c] and obj < 0.9 * best for curve, obj in curves)
+                        for c in winner}
+        assert max(looks_better.values()) > 100, looks_better
