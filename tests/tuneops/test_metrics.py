@@ -13,6 +13,7 @@ from tuneops.metrics import (
     Bound,
     Direction,
     Metric,
+    RequestSlo,
     Slo,
     Statistic,
     TrialVerdict,
@@ -188,6 +189,21 @@ def test_an_entry_bounding_both_sides_is_two_slos():
 def test_bad_entries_are_refused_not_half_used(entry, error):
     with pytest.raises(error):
         Slo.from_entry(entry)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Slo("ttft.p999", max=math.nan),
+    lambda: Slo.from_entry({"metric": "ttft.p999", "max": "500"}),
+    lambda: RequestSlo("ttft_p99", math.nan),
+])
+def test_an_slo_wrong_twice_over_is_refused_for_what_it_bounds_first(make):
+    """Rule: what is bounded is checked before by how much, for per-run and per-request SLOs
+    alike, so an entry with an unknown metric and a bad limit is refused once, always for
+    the metric (with a did-you-mean), never for whichever check happens to run first."""
+    with pytest.raises((UnknownMetric, ValueError)) as info:
+        make()
+    assert "limit" not in str(info.value), str(info.value)
+    assert "ttft" in str(info.value)
 
 
 @pytest.mark.parametrize("slo,text", [
