@@ -250,12 +250,16 @@ def sample_only(session: Path, n: int, seed: int = 0) -> int:
 
 def reopen_survivors(session: Path, tree: Path) -> int:
     """Make the survivors of the last run pending again (killed ones stay killed: tests are
-    only ever added), after re-reading the equivalents file."""
+    only ever added), and the mutants it skipped as equivalent: mark_unscored skips again
+    those the equivalents file still lists, and an entry since corrected or removed gets
+    its mutant run."""
     from cosmic_ray.work_db import WorkDB, WorkResultStorage, use_db
-    from cosmic_ray.work_item import TestOutcome
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
     with use_db(str(session), WorkDB.Mode.open) as db:
-        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
+        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED
+                     or (r.worker_outcome == WorkerOutcome.SKIPPED
+                         and (r.output or "").startswith("equivalent:"))]
         with db._session_maker.begin() as sql:  # cosmic-ray has no public "clear one result"
             for job in survivors:
                 sql.query(WorkResultStorage).filter_by(job_id=job).delete()
