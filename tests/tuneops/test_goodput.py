@@ -98,11 +98,10 @@ def test_goodput_counts_a_one_token_answer_and_never_a_fraction_below_zero():
     count at or under zero (a fraction like -0.5 too) adds nothing; rates are true
     divisions by the run's duration."""
     slos = [RequestSlo("ttft", 200.0)]
-    records = [{"ttft": 100.0, "num_output_tokens": 1}, {"ttft": 100.0, "num_output_tokens": -0.5},
-               {"ttft": 100.0, "num_output_tokens": 2}]
+    records = [{"ttft": 100.0, "num_output_tokens": n} for n in (1, -0.5, 2, math.inf, True)]
     got = goodput(records, slos, 2.0)
-    assert got[GOODPUT_OUTPUT_TOKENS] == 1.5  # (1 + 0 + 2) / 2 s
-    assert got[GOODPUT_REQUESTS] == 1.5  # 3 good / 2 s
+    assert got[GOODPUT_OUTPUT_TOKENS] == 1.5  # (1 + 0 + 2 + 0 + 0) / 2 s
+    assert got[GOODPUT_REQUESTS] == 2.5  # 5 good / 2 s
 
 
 def test_a_per_request_limit_under_one_ms_is_allowed_and_read_from_its_entry():
@@ -111,3 +110,4 @@ def test_a_per_request_limit_under_one_ms_is_allowed_and_read_from_its_entry():
     assert RequestSlo("ttft", 0.5).limit == 0.5
     slo = RequestSlo.from_entry({"metric": "ttft", "max": 150, "perRequest": True})
     assert (slo.field, slo.limit) == ("ttft", 150)
+    assert slo.as_dict() == {"metric": "ttft", "max": 150, "perRequest": True}

@@ -338,6 +338,21 @@ def test_slos_and_metrics_are_values():
     slo = Slo("ttft.p99", max=500)
     assert {slo: 1}[Slo("ttft.p99", max=500)] == 1
     for value, field in ((slo, "limit"), (slo.judge(400.0), "verdict"),
-                         (metric("ttft.p99"), "unit")):
+                         (metric("ttft.p99"), "unit"), (RequestSlo("ttft", 200.0), "limit")):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(value, field, None)
+
+
+def test_a_bound_given_without_its_limit_is_refused_as_no_bound():
+    """Rule: `bound` without `limit` is an SLO with no bound, refused as such."""
+    with pytest.raises(ValueError, match="exactly one bound"):
+        Slo("ttft.p99", bound="max")
+
+
+def test_cost_metrics_are_in_the_table_and_print_their_unit():
+    """Rule: both cost metrics exist, and an SLO on one prints its unit (only fractions
+    print none)."""
+    from tuneops.metrics import COST_METRICS
+
+    assert set(COST_METRICS) <= set(METRICS)
+    assert Slo(COST_METRICS[0], max=5).limit_text().endswith("USD/1M tok")
