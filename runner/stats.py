@@ -55,11 +55,6 @@ class Spread:
         d["half_width"] = self.half_width
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> Spread:
-        return cls(d["mean"], d.get("low"), d.get("high"), int(d.get("n", 1)),
-                   d.get("method", "repeats"))
-
 
 def t_quantile(df: int) -> float:
     """Student's t 97.5 % quantile: the table up to 30 degrees of freedom, then the

@@ -29,8 +29,13 @@ Not scored (marked skipped before the run, each with its reason):
 - the equivalent mutants in tests/mutation_equivalents.toml, each with its occurrence and a
   one-line proof (tests/scripts/test_mutation_equivalents.py keeps them pointing at real mutants).
 
+Each mutant runs first against the tests that execute its lines, and against the full set
+only if they let it through (scripts/mutation_select.py; --no-select runs the full set every
+time): the same outcomes, a fraction of the runs.
+
 Usage: python scripts/mutation.py [MODULE ...] [--list] [--timeout S] [--survivors]
        [--sample N [--seed S]] [--rev REV] [--resume] [--survivors-only] [--report-only]
+       [--no-select] [--jobs N]
 CPU-heavy (a pytest process per mutant): run it per module, not in CI's test run; --sample
 N scores N mutants per tool and module (a quick estimate). --report-only and
 --survivors-only re-read the last full run (cosmic-ray's sessions and <module>.own.json, the
@@ -45,13 +50,18 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomllib
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mutation_select  # noqa: E402  (a sibling script, not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".cache" / "mutation"
@@ -106,6 +116,8 @@ TARGETS = {
                                               "tests/runner/test_score_mutants.py",
                                               "tests/runner/test_tie_break.py")),
 }
+PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "--no-header")
+KILLED, SURVIVED, TIMEOUT = "killed", "survived", "timeout"
 # Outcomes beside killed and survived, reported apart (never counted as kills): a mutant
 # whose module no longer imports (or a test file that no longer collects), and one whose
 # tests ran past the timeout.
@@ -238,12 +250,16 @@ def sample_only(session: Path, n: int, seed: int = 0) -> int:
 
 def reopen_survivors(session: Path, tree: Path) -> int:
     """Make the survivors of the last run pending again (killed ones stay killed: tests are
-    only ever added), after re-reading the equivalents file."""
+    only ever added), and the mutants it skipped as equivalent: mark_unscored skips again
+    those the equivalents file still lists, and an entry since corrected or removed gets
+    its mutant run."""
     from cosmic_ray.work_db import WorkDB, WorkResultStorage, use_db
-    from cosmic_ray.work_item import TestOutcome
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
     with use_db(str(session), WorkDB.Mode.open) as db:
-        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
+        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED
+                     or (r.worker_outcome == WorkerOutcome.SKIPPED
+                         and (r.output or "").startswith("equivalent:"))]
         with db._session_maker.begin() as sql:  # cosmic-ray has no public "clear one result"
             for job in survivors:
                 sql.query(WorkResultStorage).filter_by(job_id=job).delete()
@@ -260,7 +276,8 @@ def source_digest(tree: Path, target: Target) -> str:
 
 def run_module(name: str, target: Target, tree: Path, timeout: float,
                report_only: bool = False, sample: int | None = None,
-               survivors_only: bool = False, seed: int = 0, resume: bool = False) -> dict:
+               survivors_only: bool = False, seed: int = 0, resume: bool = False,
+               select: bool = True) -> dict:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
@@ -269,9 +286,8 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
     tests = " ".join(t for t in target.tests if (tree / t).exists())
     if not tests:  # an empty list would make pytest run every test under tests/
         sys.exit(f"{name}: none of its tests exist in this tree: {', '.join(target.tests)}")
-    command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
-               f"--no-header {tests}")
-    config.write_text(
+    command = f"{sys.executable} -m pytest {' '.join(PYTEST_FLAGS)} {tests}"
+    config.write_text(  # cosmic-ray's `init` wants a test command; `exec` is ours (Judge)
         "[cosmic-ray]\n"
         f'module-path = "{target.path}"\n'
         f"timeout = {timeout}\n"
@@ -300,13 +316,10 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
         mark_unscored(session, tree, load_equivalents())
         if sample:
             sample_only(session, sample, seed)
+    judge = None
     if not report_only:
-        baseline = subprocess.run(command.split(), cwd=tree, env=env, capture_output=True,
-                                  text=True)
-        if baseline.returncode != 0:
-            sys.exit(f"{name}: the tests fail without any mutation:\n{baseline.stdout[-3000:]}")
-        subprocess.run([*cr, "exec", str(config), str(session)], cwd=tree, check=True, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        judge = Judge(name, target, tree, env, timeout, tests.split(), select)
+        run_cosmic_ray(session, tree, judge)
     counts = {"killed": 0, "import errors": 0, "timeouts": 0}
     survivors, total = [], 0
     with use_db(str(session), WorkDB.Mode.open) as db:
@@ -333,11 +346,11 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
     if report_only:
         own = json.loads(own_file.read_text()) if own_file.exists() else None
     elif survivors_only and not own_file.exists():  # the last run stopped before them
-        own = run_own_operators(name, target, tree, command, env, timeout, None, seed)
+        own = run_own_operators(target, tree, judge, None, seed)
         own_file.write_text(json.dumps(own))
     elif survivors_only:
         own = json.loads(own_file.read_text())
-        again = run_own_operators(name, target, tree, command, env, timeout, None, seed,
+        again = run_own_operators(target, tree, judge, None, seed,
                                   only={(s[0], s[2], s[3]) for s in own["survivors"]})
         for kind, n in again["counts"].items():
             own["counts"][kind] += n
@@ -346,7 +359,7 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
         own["survivors"] = again["survivors"]
         own_file.write_text(json.dumps(own))
     else:
-        own = run_own_operators(name, target, tree, command, env, timeout, sample, seed)
+        own = run_own_operators(target, tree, judge, sample, seed)
         own_file.write_text(json.dumps(own))
     if own is not None:
         for kind, n in own["counts"].items():
@@ -355,7 +368,97 @@ def run_module(name: str, target: Target, tree: Path, timeout: float,
         survivors += [tuple(s) for s in own["survivors"]]
         unscored["equivalent"] = unscored.get("equivalent", 0) + own["equivalent"]
     return {"name": name, **counts, "total": total, "survivors": survivors,
-            "unscored": unscored, "seconds": time.monotonic() - started}
+            "unscored": unscored, "seconds": time.monotonic() - started,
+            "runs": judge.runs if judge else None}
+
+
+def run_tests(args: list[str], tree: Path, env: dict, timeout: float) -> tuple[str, str]:
+    """(killed | survived | timeout, output) of one pytest run in the copy; a run past the
+    timeout is stopped with its whole process group (tests may start children)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", *PYTEST_FLAGS, *args], cwd=tree,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return TIMEOUT, "timeout"  # cosmic-ray's word, read back by outcome()
+    return (SURVIVED if proc.returncode == 0 else KILLED), output
+
+
+class Judge:
+    """Runs a module's tests against the mutant in place in the copy.
+
+    With `select`, the tests that execute a mutated line (scripts/mutation_select.py) run
+    first; only a mutant they let through runs the full set, and that run decides, so the
+    outcome is the full set's either way. Without it, every mutant runs the full set. The
+    first call is the coverage run, which is also the baseline: the tests must pass
+    unmutated."""
+
+    def __init__(self, name: str, target: Target, tree: Path, env: dict, timeout: float,
+                 tests: list[str], select: bool) -> None:
+        self.tree, self.timeout, self.tests = tree, timeout, tests
+        # no .pyc of a mutant: a restored file of the same size written within the same
+        # second would load the mutant's cached bytecode
+        self.env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+        self.args_file = WORK / f"{name}.selected"
+        self.runs = {"selected": 0, "full": 0}
+        map_file = WORK / f"{name}.coverage.json"
+        files = [p.relative_to(tree).as_posix() for p in _own_module_files(tree, target)]
+        baseline = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "mutation_select.py"), str(map_file),
+             *files, "--", *PYTEST_FLAGS, *tests],
+            cwd=tree, env=env, capture_output=True, text=True)
+        if baseline.returncode != 0:
+            sys.exit(f"{name}: the tests fail without any mutation:\n"
+                     f"{(baseline.stdout + baseline.stderr)[-3000:]}")
+        self.map = json.loads(map_file.read_text()) if select else None
+
+    def __call__(self, rel: str, source: str, first: int, last: int) -> tuple[str, str]:
+        """Outcome of the mutant now in the copy, which changed lines first..last of file
+        `rel` (whose unmutated text is `source`)."""
+        if self.map is not None:
+            lines = mutation_select.statement_lines(source, first, last)
+            selected = mutation_select.tests_for(self.map, rel, lines)
+            if selected is not None:
+                self.args_file.write_text("\n".join(selected) + "\n")
+                self.runs["selected"] += 1
+                status, output = run_tests([f"@{self.args_file}"], self.tree, self.env,
+                                           self.timeout)
+                if status != SURVIVED:
+                    return status, output
+        self.runs["full"] += 1
+        return run_tests(self.tests, self.tree, self.env, self.timeout)
+
+
+def run_cosmic_ray(session: Path, tree: Path, judge: Judge) -> None:
+    """cosmic-ray's pending mutants, each applied in the copy (cosmic-ray's own code), judged,
+    and recorded in its session as `cosmic-ray exec` would."""
+    import difflib
+
+    from cosmic_ray.mutating import use_mutation
+    from cosmic_ray.plugins import get_operator
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in sorted(db.pending_work_items, key=lambda i: i.job_id):
+            (spec,) = item.mutations
+            operator = get_operator(spec.operator_name)(**(spec.operator_args or {}))
+            path = tree / spec.module_path
+            with use_mutation(path, operator, spec.occurrence) as (before, after):
+                if after is None:  # no such mutant (cannot happen for an `init` item)
+                    db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.NO_TEST))
+                    continue
+                status, output = judge(Path(spec.module_path).as_posix(), before,
+                                       spec.start_pos[0], spec.end_pos[0])
+            diff = "\n".join(["--- mutation diff ---", *difflib.unified_diff(
+                before.split("\n"), after.split("\n"), fromfile=f"a/{spec.module_path}",
+                tofile=f"b/{spec.module_path}", lineterm="")])
+            db.set_result(item.job_id, WorkResult(
+                output=output, diff=diff, worker_outcome=WorkerOutcome.NORMAL,
+                test_outcome=TestOutcome.SURVIVED if status == SURVIVED else TestOutcome.KILLED))
 
 
 def outcome(incompetent: bool, output: str | None) -> str:
@@ -373,9 +476,8 @@ def _own_module_files(tree: Path, target: Target) -> list[Path]:
     return sorted(root.rglob("*.py")) if root.is_dir() else [root]
 
 
-def run_own_operators(name: str, target: Target, tree: Path, command: str, env: dict,
-                      timeout: float, sample: int | None, seed: int,
-                      only: set[tuple[str, str, int]] | None = None) -> dict:
+def run_own_operators(target: Target, tree: Path, judge: Judge, sample: int | None,
+                      seed: int, only: set[tuple[str, str, int]] | None = None) -> dict:
     """The mutants of scripts/mutation_ops.py (the slips cosmic-ray cannot make), each
     written into the copy, its tests run, and the file restored. `only`: (file, operator,
     occurrence) of the mutants to run (the last run's survivors), None for all."""
@@ -407,19 +509,14 @@ def run_own_operators(name: str, target: Target, tree: Path, command: str, env: 
     for path, source, rel, m in todo:
         try:
             path.write_text(m.source)
-            try:
-                run = subprocess.run(command.split(), cwd=tree, env=env, capture_output=True,
-                                     text=True, timeout=timeout, start_new_session=True)
-            except subprocess.TimeoutExpired:
-                counts["timeouts"] += 1
-                continue
+            status, output = judge(rel, source, *mutation_select.changed_lines(source, m.source))
         finally:
             path.write_text(source)
-        if run.returncode == 0:
+        if status == SURVIVED:
             survivors.append((rel, m.line, m.operator, m.occurrence, _line(path, m.line),
                               m.description))
         else:
-            counts[outcome(False, run.stdout + run.stderr)] += 1
+            counts[outcome(False, output)] += 1
     return {"counts": counts, "total": len(todo), "survivors": survivors,
             "equivalent": skipped}
 
@@ -451,6 +548,11 @@ def main() -> int:
     ap.add_argument("--resume", action="store_true",
                     help="go on with a full run that was stopped (same --rev): the mutants "
                     "already scored keep their outcome; the time shown is this run's only")
+    ap.add_argument("--no-select", action="store_true",
+                    help="run every mutant against the module's full test set (slower; the "
+                    "outcomes are the same: see scripts/mutation_select.py)")
+    ap.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                    help="sweep N modules at a time (each in its own copy of the tree)")
     ap.add_argument("--list", action="store_true", help="list the modules and their tests")
     args = ap.parse_args()
     if args.list:
@@ -463,21 +565,32 @@ def main() -> int:
         ap.error(f"unknown module(s) {unknown}; choose from {list(TARGETS)}")
     WORK.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name in names:
-        if args.report_only:
-            tree = WORK / f"tree-{name}"
-        else:
-            tree = copy_tree(name, args.rev)
-        r = run_module(name, TARGETS[name], tree, args.timeout, args.report_only, args.sample,
-                       args.survivors_only, args.seed, args.resume)
-        rows.append(r)
-        print(f"{name}: {len(r['survivors'])} survivor(s), {r['seconds']:.0f}s; not scored: "
-              + ", ".join(f"{v} {k}" for k, v in r["unscored"].items()), flush=True)
-        for module_path, row, operator, occ, line, diff in r["survivors"]:
-            print(f"    survived {module_path}:{row} {operator} #{occ}: {line}")
-            if args.survivors and diff:
-                print("      " + "\n      ".join(diff.splitlines()[2:]))
+    started, load = time.monotonic(), os.getloadavg()[0]
+    trees = {n: WORK / f"tree-{n}" if args.report_only else copy_tree(n, args.rev)
+             for n in names}
+
+    def sweep(name: str) -> dict:
+        return run_module(name, TARGETS[name], trees[name], args.timeout, args.report_only,
+                          args.sample, args.survivors_only, args.seed, args.resume,
+                          not args.no_select)
+
+    # modules in parallel (each in its own copy); the mutants of one module one at a time
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for name, r in zip(names, pool.map(sweep, names), strict=True):
+            rows.append(r)
+            runs = r["runs"] and (f"; {r['runs']['selected']} run(s) of the selected tests, "
+                                  f"{r['runs']['full']} of the full set")
+            print(f"{name}: {len(r['survivors'])} survivor(s), {r['seconds']:.0f}s"
+                  f"{runs or ''}; not scored: "
+                  + ", ".join(f"{v} {k}" for k, v in r["unscored"].items()), flush=True)
+            for module_path, row, operator, occ, line, diff in r["survivors"]:
+                print(f"    survived {module_path}:{row} {operator} #{occ}: {line}")
+                if args.survivors and diff:
+                    print("      " + "\n      ".join(diff.splitlines()[2:]))
     print(table(rows))
+    print(f"wall time {time.monotonic() - started:.0f}s for {len(names)} module(s), "
+          f"{args.jobs} at a time; load (1 min) {load:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end")
     low = [r["name"] for r in rows if score_of(r) < 90.0]
     print("below 90 %: " + (", ".join(low) if low else "none"))
     return 1 if low else 0
@@ -492,7 +605,7 @@ def score_of(r: dict) -> float:
 
 def table(rows: list[dict]) -> str:
     head = ("module", "mutants", "killed", "survived", "equivalent", "import errors",
-            "timeouts", "score", "time")
+            "timeouts", "score", "wall")
     lines = [head]
     for r in rows:
         lines.append((r["name"], str(r["total"]), str(r["killed"]), str(len(r["survivors"])),

@@ -477,3 +477,64 @@ def test_a_cpu_experiment_plots_total_throughput_not_per_gpu():
         "slos": [],
     })
     assert rankings.pareto_axes(cpu) == ("output_throughput", TTFT)
+
+
+# ------------------------------------------------------------------ means of intervals (session 30)
+
+
+def _two_scenarios(tput_a, tput_b):
+    """metrics, spread of scenarios A and B at concurrency 1: ((value, low, high), ...)."""
+    metrics, spread = {}, {}
+    for name, (value, lo, hi) in (("A(1,1)", tput_a), ("B(1,1)", tput_b)):
+        m, s = point({TPUT: value, TTFT: 100.0},
+                     {TPUT: sp(lo, hi), TTFT: sp(95, 105, 1000, "bootstrap")}, name)
+        metrics |= m
+        spread |= s
+    return metrics, spread
+
+
+def test_the_objective_over_scenarios_takes_the_mean_of_their_bounds_as_fractions():
+    """Rule: with no scenario named, the objective's interval is the mean of the scenarios'
+    lows and of their highs, a true division: (90, 111) and (101, 120) give (95.5, 115.5)."""
+    exp = make_exp([MAX], scenarios=("A(1,1)", "B(1,1)"))
+    s = score.score_trial(exp, *_two_scenarios((100.0, 90.0, 111.0), (110.0, 101.0, 120.0)))
+    assert (s.objective_low, s.objective_high) == (95.5, 115.5)
+
+
+def test_the_mean_over_levels_divides_its_bounds_as_fractions():
+    """Rule: objective.concurrency "mean" averages each bound over the levels, a true
+    division: (90, 111) and (101, 120) give (95.5, 115.5)."""
+    exp = make_exp([], objective={"metric": TPUT, "concurrency": "mean"})
+    metrics = {"D(100,100)": {1: {TPUT: 100.0}, 2: {TPUT: 110.0}}}
+    spread = {"D(100,100)": {1: {TPUT: sp(90.0, 111.0)}, 2: {TPUT: sp(101.0, 120.0)}}}
+    s = score.score_trial(exp, metrics, spread)
+    assert (s.objective_low, s.objective_high) == (95.5, 115.5)
+
+
+def test_an_objective_without_its_own_spread_is_one_measurement():
+    """Rule: the objective's n counts the repeats behind its own value; a point whose spread
+    covers only the SLO's metric was measured once (n = 1, never 0 or a guess)."""
+    exp = make_exp([MAX])
+    metrics, spread = point({TPUT: 100.0, TTFT: 200.0},
+                            {TTFT: sp(150, 250, 1000, "bootstrap")})
+    s = score.score_trial(exp, metrics, spread)
+    assert (s.objective, s.objective_n) == (100.0, 1)
+
+
+def test_an_slo_over_scenarios_has_no_interval_when_one_scenario_has_none():
+    """Rule: the worst scenario's interval needs every scenario's; one scenario without an
+    interval leaves the SLO's interval unknown (never the others' alone, never a crash)."""
+    exp = make_exp([MAX], scenarios=("A(1,1)", "B(1,1)"))
+    metrics, spread = _two_scenarios((100.0, 90.0, 110.0), (100.0, 90.0, 110.0))
+    del spread["B(1,1)"][1][TTFT]
+    (check,) = score.score_trial(exp, metrics, spread).slo_checks
+    assert (check.value, check.low, check.high) == (100.0, None, None)
+
+
+def test_the_mean_over_many_levels_is_feasible_when_every_level_is():
+    """Rule: "mean" is feasible when every level holds its SLOs, compared by count, however
+    many levels there are (the schema sets no limit; 300 is past CPython's small ints)."""
+    exp = make_exp([MAX], objective={"metric": TPUT, "concurrency": "mean"})
+    metrics = {"D(100,100)": {c: {TPUT: 100.0, TTFT: 200.0} for c in range(1, 301)}}
+    s = score.score_trial(exp, metrics)
+    assert (s.objective, s.feasible, s.max_feasible_concurrency) == (100.0, True, 300)

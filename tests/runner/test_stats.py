@@ -318,3 +318,109 @@ def test_summarize_without_any_records_uses_the_repeats():
     # records of another scenario only: this one still summarizes from its repeats
     _, spread = stats.summarize(samples, {"B": {1: {"ttft": [1.0, 2.0]}}})
     assert spread["A"][1]["ttft.p50"].method == "repeats"
+
+
+# ------------------------------------------------- session 30: the full sweep's survivors
+
+
+def test_an_empty_level_does_not_stop_the_others():
+    """Rule: a level with no repeats is left out, and every level after it is still
+    summarized (in whatever order the levels come)."""
+    samples = {"A": {4: [], 1: [{"x": 1.0}, {"x": 3.0}]}}
+    metrics, spread = stats.summarize(samples)
+    assert metrics == {"A": {1: {"x": 2.0}}} and spread["A"][1]["x"].n == 2
+
+
+def test_records_with_nothing_finite_are_refused():
+    """Rule: a percentile needs at least one finite record; none is an error, never numpy's
+    answer for an empty array."""
+    for records in ([], [None, float("nan"), float("inf")]):
+        with pytest.raises(ValueError, match="no records"):
+            stats.percentile_interval(records, 99)
+
+
+def test_one_repeat_is_one_measurement():
+    """Rule: `n` counts repeats: a single one is n = 1 (never 0, never 2)."""
+    sp = stats.mean_interval([42.0])
+    assert (sp.n, sp.method) == (1, "single")
+
+
+def test_the_default_bootstrap_is_the_documented_one():
+    """Rule: reports are reproducible across versions: the default interval is a percentile
+    bootstrap of 1000 resamples drawn by numpy's default generator seeded 0, computed here
+    independently of runner.stats."""
+    # 200 distinct records and the median: 999 or 1001 resamples move the lower bound
+    records = list(np.random.default_rng(11).exponential(100.0, size=200))
+    x = np.asarray(records)
+    idx = np.random.default_rng(0).integers(0, x.size, size=(1000, x.size))
+    boot = np.percentile(x[idx], 50, axis=1)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    sp = stats.percentile_interval(records, 50)
+    # to the last bits (numpy may sum in another order); 999 resamples move it by 1e-4
+    assert (sp.low, sp.high) == pytest.approx((float(lo), float(hi)), rel=1e-12, abs=0)
+
+
+def test_a_spread_cannot_change_once_made():
+    """Rule: a Spread is a value: the spread map, the score and the report share one object,
+    so none of them may change it for the others."""
+    import dataclasses
+
+    sp = stats.mean_interval([1.0, 2.0])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sp.low = 0.0
+
+
+def test_agreeing_repeats_do_not_relabel_an_equally_narrow_bootstrap():
+    """Rule: the repeats widen a bootstrap interval only when they disagree MORE than the
+    requests do; identical repeats over identical requests (both widths 0) keep the
+    bootstrap as it is."""
+    sp = _point([20.0, 20.0], [20.0] * 10)
+    assert (sp.low, sp.high, sp.method) == (20.0, 20.0, "bootstrap")
+
+
+def test_one_pooled_request_under_disagreeing_repeats_is_not_a_crash():
+    """Rule: a pooled percentile of a single request has no interval, so there is no width to
+    compare with the repeats': the pooled value stands, without an interval."""
+    reps = [{"ttft.p99": 4.0}, {"ttft.p99": 6.0}]  # no completed counts: nothing trimmed
+    _, spreads = stats.summarize_point(reps, {"ttft": [5.0]})
+    sp = spreads["ttft.p99"]
+    assert (sp.mean, sp.low, sp.high, sp.n, sp.method) == (5.0, None, None, 1, "single")
+
+
+def test_a_repeat_without_a_completed_count_claims_no_requests():
+    """Rule: records are trimmed when fewer than the requests the repeats report completed;
+    a repeat that reports no count adds none (not one): 3 completed + a silent repeat over
+    2 records is trimmed, and a silent repeat alone over 1 record is not."""
+    trimmed = [{"ttft.p50": 5.0, "num_completed_requests": 3}, {"ttft.p50": 6.0}]
+    _, spreads = stats.summarize_point(trimmed, {"ttft": [5.0, 6.0]})
+    assert spreads["ttft.p50"].method == "repeats"
+    silent = [{"ttft.p50": 5.0}, {"ttft.p50": 6.0}]
+    _, spreads = stats.summarize_point(silent, {"ttft": [5.0]})
+    assert spreads["ttft.p50"].method == "single"  # the one record, pooled
+
+
+def test_more_records_than_completed_requests_are_not_a_trimmed_file():
+    """Rule: only fewer records than completed requests mark a file trimmed; more (a request
+    recorded that the count left out) are still pooled."""
+    reps = [{"ttft.p50": 5.0, "num_completed_requests": 2},
+            {"ttft.p50": 6.0, "num_completed_requests": 2}]
+    _, spreads = stats.summarize_point(reps, {"ttft": [4.0, 5.0, 5.5, 6.0, 7.0]})
+    assert spreads["ttft.p50"].method.startswith("bootstrap") and spreads["ttft.p50"].n == 5
+
+
+def test_up_to_30_degrees_of_freedom_the_printed_table_is_used():
+    """Rule: df 1..30 take the printed table's value, scipy's quantile rounded to 3 decimals,
+    exactly (the expansion is not used at 30, where it is 3e-4 off)."""
+    sst = pytest.importorskip("scipy.stats")
+    for df in range(1, 31):
+        assert stats.t_quantile(df) == round(float(sst.t.ppf(0.975, df)), 3), df
+
+
+@pytest.mark.parametrize("df", [31, 35, 40, 60, 120, 1000])
+def test_the_expansion_beyond_the_table_is_second_order(df):
+    """Rule: beyond the table the Cornish-Fisher expansion is carried to second order, so
+    its error against scipy falls as 1/df^3: within 1e-4 at 31 and 3e-9 at 1000. A wrong
+    first- or second-order coefficient leaves an error falling only as 1/df or 1/df^2."""
+    sst = pytest.importorskip("scipy.stats")
+    error = abs(stats.t_quantile(df) - float(sst.t.ppf(0.975, df)))
+    assert error <= 1e-4 * (31 / df) ** 3

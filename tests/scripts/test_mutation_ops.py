@@ -124,7 +124,7 @@ def test_the_table_scores_killed_over_killed_and_survived_and_flags_below_90():
     assert m.score_of(row) == 90.0  # 9 / (9 + 1): import errors and timeouts apart
     lines = m.table([row]).splitlines()
     assert lines[0].split() == ["module", "mutants", "killed", "survived", "equivalent",
-                                "import", "errors", "timeouts", "score", "time"]
+                                "import", "errors", "timeouts", "score", "wall"]
     assert lines[1].split() == ["stats", "14", "9", "1", "3", "2", "2", "90.0", "%", "12s"]
     assert m.score_of({**row, "killed": 8}) < 90.0
 

@@ -91,3 +91,23 @@ def test_a_non_finite_latency_is_never_good():
     for bad in (float("-inf"), float("inf"), float("nan")):
         assert not slo.holds(rec(ttft=bad)), bad
     assert slo.holds(rec(ttft=-0.0)) and slo.holds(rec(ttft=200.0))
+
+
+def test_goodput_counts_a_one_token_answer_and_never_a_fraction_below_zero():
+    """Rule: a good request adds its output tokens when positive, one token included; a
+    count at or under zero (a fraction like -0.5 too) adds nothing; rates are true
+    divisions by the run's duration."""
+    slos = [RequestSlo("ttft", 200.0)]
+    records = [{"ttft": 100.0, "num_output_tokens": n} for n in (1, -0.5, 2, math.inf, True)]
+    got = goodput(records, slos, 2.0)
+    assert got[GOODPUT_OUTPUT_TOKENS] == 1.5  # (1 + 0 + 2 + 0 + 0) / 2 s
+    assert got[GOODPUT_REQUESTS] == 2.5  # 5 good / 2 s
+
+
+def test_a_per_request_limit_under_one_ms_is_allowed_and_read_from_its_entry():
+    """Rule: any positive limit is a limit (0.5 ms too); an entry's field and max become
+    the bound."""
+    assert RequestSlo("ttft", 0.5).limit == 0.5
+    slo = RequestSlo.from_entry({"metric": "ttft", "max": 150, "perRequest": True})
+    assert (slo.field, slo.limit) == ("ttft", 150)
+    assert slo.as_dict() == {"metric": "ttft", "max": 150, "perRequest": True}

@@ -13,6 +13,7 @@ from tuneops.metrics import (
     Bound,
     Direction,
     Metric,
+    RequestSlo,
     Slo,
     Statistic,
     TrialVerdict,
@@ -190,6 +191,21 @@ def test_bad_entries_are_refused_not_half_used(entry, error):
         Slo.from_entry(entry)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: Slo("ttft.p999", max=math.nan),
+    lambda: Slo.from_entry({"metric": "ttft.p999", "max": "500"}),
+    lambda: RequestSlo("ttft_p99", math.nan),
+])
+def test_an_slo_wrong_twice_over_is_refused_for_what_it_bounds_first(make):
+    """Rule: what is bounded is checked before by how much, for per-run and per-request SLOs
+    alike, so an entry with an unknown metric and a bad limit is refused once, always for
+    the metric (with a did-you-mean), never for whichever check happens to run first."""
+    with pytest.raises((UnknownMetric, ValueError)) as info:
+        make()
+    assert "limit" not in str(info.value), str(info.value)
+    assert "ttft" in str(info.value)
+
+
 @pytest.mark.parametrize("slo,text", [
     (Slo("ttft.p99", max=500), "≤ 500 ms"),
     (Slo("output_throughput", min=12.5), "≥ 12.5 tok/s"),
@@ -258,3 +274,85 @@ def test_an_interval_missing_either_bound_leaves_the_verdict_to_the_point():
     for low, high in ((None, 600.0), (450.0, None)):
         assert slo.judge(400.0, low, high).verdict is Verdict.MET, (low, high)
         assert slo.judge(520.0, low, high).verdict is Verdict.VIOLATED, (low, high)
+
+
+# ------------------------------------------------------------------ session 30: full sweep
+
+
+def test_the_served_rates_and_per_gpu_metrics_are_exactly_these():
+    """Rule: a served rate (pruning may stop a trial whose rate already fell behind,
+    runner/search/prune.py) is a throughput, a request rate or a goodput, and nothing else;
+    a per-GPU metric is divided by the trial's GPUs, and only the two *_per_gpu ones are.
+    Written out by hand, not read from the table."""
+    assert {n for n, m in METRICS.items() if m.served_rate} == {
+        "output_throughput", "input_throughput", "total_throughput",
+        "output_throughput_per_gpu", "total_throughput_per_gpu", "requests_per_s",
+        "goodput_requests_per_s", "goodput_output_tokens_per_s"}
+    assert {n for n, m in METRICS.items() if m.per_gpu} == {
+        "output_throughput_per_gpu", "total_throughput_per_gpu"}
+
+
+def test_a_per_gpu_metric_divides_by_the_gpus_as_a_fraction_and_defaults_to_one():
+    """Rule: per GPU is the run's value over its GPUs, a true division; read without a GPU
+    count, a run had one GPU."""
+    per_gpu = metric("total_throughput_per_gpu")
+    run = {"aggregated_metrics": {"mean_total_tokens_throughput_tokens_per_s": 100.0}}
+    assert per_gpu.read(run, gpu_count=3) == pytest.approx(100.0 / 3)
+    assert per_gpu.read(run) == 100.0
+
+
+def test_better_is_strict_and_holds_is_at_the_limit_only():
+    """Rule: of two equal values neither is better (the first found keeps its place); a
+    bound holds at its limit and not a hair past it."""
+    assert not Direction.MAXIMIZE.better(5.0, 5.0)
+    assert not Direction.MINIMIZE.better(5.0, 5.0)
+    assert Bound.MAX.holds(500.0, 500.0) and not Bound.MAX.holds(500.5, 500.0)
+    assert Bound.MIN.holds(100.0, 100.0) and not Bound.MIN.holds(99.5, 100.0)
+
+
+def test_a_mean_or_an_extreme_needs_two_requests():
+    """Rule: a statistic that is not a percentile (mean, min, max) needs 2 requests, as p50."""
+    from tuneops.metrics import min_requests
+
+    assert [min_requests(s) for s in ("mean", "min", "max", "p50")] == [2, 2, 2, 2]
+
+
+def test_an_slo_built_without_a_bound_is_refused_with_its_reason():
+    """Rule: an SLO needs exactly one bound: none is the same clear refusal as two."""
+    with pytest.raises(ValueError, match="exactly one bound"):
+        Slo("ttft.p99")
+
+
+def test_an_unknown_metric_suggests_the_three_nearest_names():
+    """Rule: the did-you-mean lists the three nearest names, no more, no fewer."""
+    with pytest.raises(UnknownMetric) as info:
+        metric("ttft.p999")
+    assert str(info.value).count(" or ") == 2, str(info.value)
+
+
+def test_slos_and_metrics_are_values():
+    """Rule: an SLO, its judgement and a metric are immutable values: shared by the spec,
+    the score and the report, and usable as keys."""
+    import dataclasses
+
+    slo = Slo("ttft.p99", max=500)
+    assert {slo: 1}[Slo("ttft.p99", max=500)] == 1
+    for value, field in ((slo, "limit"), (slo.judge(400.0), "verdict"),
+                         (metric("ttft.p99"), "unit"), (RequestSlo("ttft", 200.0), "limit")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, field, None)
+
+
+def test_a_bound_given_without_its_limit_is_refused_as_no_bound():
+    """Rule: `bound` without `limit` is an SLO with no bound, refused as such."""
+    with pytest.raises(ValueError, match="exactly one bound"):
+        Slo("ttft.p99", bound="max")
+
+
+def test_cost_metrics_are_in_the_table_and_print_their_unit():
+    """Rule: both cost metrics exist, and an SLO on one prints its unit (only fractions
+    print none)."""
+    from tuneops.metrics import COST_METRICS
+
+    assert set(COST_METRICS) <= set(METRICS)
+    assert Slo(COST_METRICS[0], max=5).limit_text().endswith("USD/1M tok")

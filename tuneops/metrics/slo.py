@@ -45,11 +45,13 @@ class Slo:
         object.__setattr__(self, "metric", metric)
         object.__setattr__(self, "bound", given[0][0])
         limit_ = given[0][1]
+        # what is bounded before by how much (as RequestSlo): an entry wrong twice over is
+        # refused for its metric first, with a did-you-mean
+        if metric not in METRICS:
+            raise unknown(metric)
         if isinstance(limit_, bool) or not isinstance(limit_, (int, float)) \
                 or not math.isfinite(limit_):
             raise ValueError(f"an SLO limit on {metric} must be a finite number, not {limit_!r}")
-        if metric not in METRICS:  # refused here, with a did-you-mean
-            raise unknown(metric)
         object.__setattr__(self, "limit", given[0][1])  # as written: 500 stays 500 in reports
 
     @classmethod

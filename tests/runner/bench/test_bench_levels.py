@@ -311,3 +311,19 @@ def test_bisection_walks_from_both_ends_and_reports_the_highest_holding_level(tm
     assert max_ok == {"D(8,8)": 5, "D(16,16)": 5} and not_run == []
     assert [c for s, c in bench.measured if s == "D(8,8)"] == [1, 16, 8, 4, 6, 5]
     assert measured["D(16,16)"] == {1: True, 16: False, 8: False, 4: True, 6: False, 5: True}
+
+
+def test_annotate_puts_each_scenarios_max_slo_concurrency_on_every_level_of_it():
+    """Rule: the highest level holding every SLO is reported on every level measured of its
+    own scenario (a table row per level shows it), never on another scenario's; the levels
+    not run are kept as the walk gave them."""
+    import types
+
+    from tuneops.metrics import MAX_SLO_CONCURRENCY
+
+    outcome = types.SimpleNamespace(
+        metrics={"A": {1: {"x": 1.0}, 8: {"x": 2.0}}, "B": {1: {"x": 3.0}}}, not_run=[])
+    lv.annotate(outcome, ["A@16: stopped"], {"A": 8})
+    assert [outcome.metrics["A"][c][MAX_SLO_CONCURRENCY] for c in (1, 8)] == [8.0, 8.0]
+    assert MAX_SLO_CONCURRENCY not in outcome.metrics["B"][1]
+    assert outcome.not_run == ["A@16: stopped"]
