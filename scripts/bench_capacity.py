@@ -15,9 +15,16 @@ arrivals, the experiment's requests per rate, a new seed per rate, so runs diffe
 ones do.
 
 Wall time is estimated as a real run would spend it: each rate is one `aiperf profile` run,
-`--fixed-s` seconds of AIPerf start-up and teardown (about 30 s measured on this 2-core
-machine under load, from sim-poisson's AIPerf folders) plus its requests' own time (the
-simulator serves in real time). Prints mean, sd and range over --runs; figures, no asserts.
+`--fixed-s` seconds of AIPerf start-up and teardown (10 s: the median per rate of a whole
+sim-poisson run with the warm AIPerf parent at load 7-9, docs/architecture.md; 26 s with the
+plain CLI) plus its requests' own time (the simulator serves in real time).
+
+Beside the search, the model's own answer: each trial's saturation rate and its predicted
+capacity under the experiment's p99 TTFT limit, arrivals and run length
+(engines/sim/openloop.py predicted_capacity, the median p99 over 11 seeds). A capacity search
+judges each rate by a one-sided bound over a run's requests, so it stops at or below the
+model's median knee, by as much as a short run's p99 scatters. Prints mean, sd and range
+over --runs; figures, no asserts.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tuneops.engines.sim.openloop import predicted_capacity, saturation_rate  # noqa: E402
 from tuneops.runner.bench.parse import BenchOutcome  # noqa: E402
 from tuneops.runner.loadgen import capacity, rate  # noqa: E402
 
@@ -90,7 +98,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--exp", default=str(ROOT / "experiments/examples/sim-poisson.yaml"))
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--fixed-s", type=float, default=30.0)
+    ap.add_argument("--fixed-s", type=float, default=10.0)
     args = ap.parse_args()
     exp = load_experiment(Path(args.exp))
     load = exp.benchmark.load
@@ -119,6 +127,17 @@ def main() -> int:
             minutes.append((n * args.fixed_s + secs) / 60.0)
         per_trial = "; ".join(f"{c}: {spread(v, '{:.2f}')}" for c, v in found.items())
         print(f"| {mode} | {spread(points)} | {spread(minutes)} | {per_trial} |")
+    p99 = next((s.limit / 1000 for s in exp.slos if s.metric == "ttft.p99"), None)
+    if p99 is not None:
+        isl, _, osl, _ = rate_scenario_lengths(exp.benchmark.traffic_scenarios[0])
+        cells = []
+        for c in caps:
+            perf = sim_rates.model(c)
+            knee = predicted_capacity(perf, isl, osl, p99, load.requests, 1.0, tuple(range(1, 12)))
+            cells.append(f"{c}: saturation {saturation_rate(perf, isl, osl):.2f}, "
+                         f"predicted {knee:.2f}")
+        model = "; ".join(cells)
+        print(f"| the model (p99 TTFT <= {p99 * 1000:g} ms, Poisson) | | | {model} |")
     return 0
 
 
