@@ -232,8 +232,9 @@ is the number of trials it needs to get near the best configuration.
   THIS experiment's objective and SLOs from those levels, not copied from its report. A
   related experiment at exactly the same levels shares this one's trial ids, and the result
   store reuses those trials as they are. Not told, each named in the run's notes with the
-  reason ("not seeded from ..."): a report of another engine, model, GPU type or host; a
-  trial missing a scenario, level or metric; a metric that is not a number in [0, 1e12];
+  reason ("not seeded from ...", one line per report and reason): a report of another
+  engine, model, GPU type or host; a trial that did not complete, or that misses a
+  scenario, level or metric; a metric that is not a number in [0, 1e12];
   params that are not a point of this space (another parameter set, a value not among its
   values or outside its range, a broken constraint). A seeded point is not proposed again
   (the sampler holds its measurement), and it is no measurement of this run: it is not

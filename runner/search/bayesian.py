@@ -259,12 +259,12 @@ class BayesianSearcher(SamplingSearcher):
         found = warm.related_trials(self.exp, gpu, store)
         for m in found.trials:
             if why := self._seed(m, gpu):
-                found.skipped.append(f"{m.source}: trial {m.trial_id}: {why}")
+                found.pass_over(m.source, m.trial_id, why)
         notes = [f"search.method bayesian: sampler seeded from {src} ({n} trial(s) of a "
                  "related experiment: same engine, model and GPU type; judged under this "
                  "experiment's objective and SLOs)" for src, n in self.seeded.items()]
         return notes + [f"search.method bayesian: not seeded from {why}"
-                        for why in found.skipped]
+                        for why in found.reasons()]
 
     def _seed(self, m: warm.Measured, gpu: str) -> str | None:
         """Tell one related trial as a completed one; or why it is not told."""

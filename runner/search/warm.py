@@ -147,7 +147,19 @@ class Measured:
 @dataclass
 class Trials:
     trials: list[Measured] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # why a report or a trial was passed over
+    skipped: list[str] = field(default_factory=list)  # why a report was passed over
+    # (report, reason) -> the trials of it passed over for that reason
+    passed: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def pass_over(self, source: str, trial_id: str, why: str) -> None:
+        self.passed.setdefault((source, why), []).append(trial_id)
+
+    def reasons(self) -> list[str]:
+        """One line per report passed over, and per report and reason trials were: a
+        report of hundreds of trials at other levels is one line, not hundreds."""
+        return self.skipped + [
+            f"{src}: {len(ids)} trial(s) ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+            f": {why}" for (src, why), ids in self.passed.items()]
 
 
 def related_trials(exp: Experiment, gpu: str, store: ResultStore) -> Trials:
@@ -166,15 +178,18 @@ def related_trials(exp: Experiment, gpu: str, store: ResultStore) -> Trials:
             continue
         for trial in report.trials:
             if trial.status != COMPLETED:
+                out.pass_over(source, trial.trial_id, f"{trial.status}, not completed")
                 continue
             if len(out.trials) >= MAX_TRIALS:
+                out.skipped.append(f"{source} from trial {trial.trial_id} on, and any later "
+                                   f"report: {MAX_TRIALS} trials seed at most")
                 return out
             got = _judgeable(trial.entry.get("metrics"), scenarios,
                              list(exp.benchmark.concurrency), names)
             if isinstance(got, str):
-                out.skipped.append(f"{source}: trial {trial.trial_id}: {got}")
+                out.pass_over(source, trial.trial_id, got)
             elif not isinstance(trial.params, dict):
-                out.skipped.append(f"{source}: trial {trial.trial_id}: params not a mapping")
+                out.pass_over(source, trial.trial_id, "params not a mapping")
             else:
                 out.trials.append(Measured(source, trial.trial_id, dict(trial.params), got))
     return out
