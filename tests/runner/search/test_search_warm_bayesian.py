@@ -248,3 +248,22 @@ def test_a_seeded_point_is_not_proposed_again(tmp_path):
         first = searcher.ask()
         assert first is not None and first.params == {"max-running-requests": 128}
         assert searcher.ask() is None
+
+
+@pytest.mark.parametrize("value,why", [
+    (0.95, "mem-fraction-static=0.95 is outside [0.78, 0.9]"),
+    ("0.8", "mem-fraction-static='0.8' is outside [0.78, 0.9]"),
+    (False, "mem-fraction-static=False is outside [0.78, 0.9]"),
+])
+def test_a_continuous_parameter_takes_only_numbers_in_its_range(reports, tmp_path, value, why):
+    def edit(doc):
+        doc["trials"][0]["params"]["mem-fraction-static"] = value
+    root = _planted(reports, tmp_path, edit)
+    doc = _doc("easy-tight", "bayesian", 1)
+    doc["parameters"]["mem-fraction-static"] = {"type": "float", "low": 0.78, "high": 0.9}
+    with world():
+        exp = from_document(doc)
+        searcher = make_searcher(exp, make_plan(exp))
+        notes = searcher.warm_start(ResultStore.scan(root, host=provenance.host_facts()))
+    assert len(_seeded(searcher)) == 5  # the report's other trials lie in the range
+    assert any(n.endswith(f": {why}") for n in notes), notes
