@@ -236,10 +236,12 @@ is the number of trials it needs to get near the best configuration.
   engine, model, GPU type or host; a trial that did not complete, or that misses a
   scenario, level or metric; a metric that is not a number in [0, 1e12];
   params that are not a point of this space (another parameter set, a value not among its
-  values or outside its range, a broken constraint). A seeded point is not proposed again
-  (the sampler holds its measurement), and it is no measurement of this run: it is not
-  ranked, and the report says "seeded from report ..." (`search.seeded_from` in
-  results.json, as for `model`). `--fresh` reads no reports.
+  values or outside its range, a broken constraint). A seeded value is no measurement of
+  this run: it is not ranked, and the report says "seeded from report ..."
+  (`search.seeded_from` in results.json, as for `model`). So the best seeded point that
+  meets this experiment's SLOs is measured first (a run never ends recommending a point
+  worse than one it was told about); the other seeded points are not proposed again (the
+  sampler holds their measurements). `--fresh` reads no reports.
 
 - **Parallel trials** (`parallelTrials`): each round asks its trials before any is told.
   TPE's constant liar counts pending trials as bad so the round's points spread out; GP

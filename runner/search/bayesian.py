@@ -28,10 +28,12 @@ are told the same way, each judged under THIS experiment's objective and SLOs fr
 measured levels, and marked with the user attributes `seeded_from` (its report) and
 `seeded_trial`. A trial this experiment cannot judge (a scenario, level or metric it did
 not measure, a forged value), whose params are not a point of this space, or that breaks
-a constraint is not told, and a note names it with the reason. A seeded point is not
-proposed again (the sampler holds its measurement); it is no measurement of this run, so
-it never enters the ranking: results.json `search.seeded_from` and report.md say where
-the sampler's history came from.
+a constraint is not told, and a note names it with the reason. A seeded value is no
+measurement of this run, so it never enters the ranking: results.json `search.seeded_from`
+and report.md say where the sampler's history came from. The best seeded point that meets
+this experiment's SLOs is measured first (otherwise a run could end recommending a point
+worse than one it was told about); every other seeded point is not proposed again (the
+sampler holds its measurement).
 
 Notation never changes the search: a finite set of numbers is one ordinal dimension, the
 index into its sorted values, whether written as a list or as a range with a step, so
@@ -197,6 +199,9 @@ class BayesianSearcher(SamplingSearcher):
         self._n_feasible = 0
         self.seeded: dict[str, int] = {}  # report -> its trials told before the first ask
         self._seeded_ids: set[str] = set()  # this experiment's ids of the seeded points
+        # the best seeded point feasible under this experiment: measured first, so the
+        # answer stands on this run's measurements (a seeded value is another run's)
+        self._verify: tuple[float, dict[str, Any]] | None = None
 
     # -- proposing ----------------------------------------------------------------------
     def _ask_optuna(self) -> tuple[optuna.trial.Trial, dict[str, Any]]:
@@ -208,6 +213,12 @@ class BayesianSearcher(SamplingSearcher):
     def _propose(self) -> Trial | None:
         if self.space_exhausted():
             return None
+        if self._verify is not None:
+            point, self._verify = self._verify[1], None
+            trial = make_trial(self.exp, point, self._next_index)
+            if not self.seen(trial.id):
+                self._running[trial.id] = self._adopt(point)
+                return trial
         for _ in range(TPE_TRIES):
             ot, point = self._ask_optuna()
             if not self.accept(point):
@@ -297,6 +308,9 @@ class BayesianSearcher(SamplingSearcher):
         self._finish(ot, TrialState.COMPLETE, value, violation)
         self._told(float(score.objective))
         self._seeded_ids.add(tid)
+        if violation <= 0 and (self._verify is None
+                               or self._direction.better(value, self._verify[0])):
+            self._verify = (value, point)
         self.seeded[m.source] = self.seeded.get(m.source, 0) + 1
         return None
 

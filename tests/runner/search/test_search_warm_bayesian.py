@@ -229,9 +229,11 @@ def test_nan_in_a_report_is_refused_by_the_store(reports, tmp_path):
     assert searcher.study.trials == []
 
 
-def test_a_seeded_point_is_not_proposed_again(tmp_path):
-    """A related report measured 3 of this space's 4 points: the one left is the only
-    proposal, then the space is exhausted (the sampler holds the other three)."""
+def test_the_best_seeded_point_is_measured_first_and_no_other_again(tmp_path):
+    """A related report measured 3 of this space's 4 points, all meeting this experiment's
+    SLO. The best of them is measured first (the answer must stand on this run's own
+    measurements, not on a value told from another run); then the one point left; then the
+    space is exhausted: the other two seeded points are never proposed again."""
     def tiny(name, method, values, levels):
         doc = _doc(name, method, 100_000, concurrency=levels)
         doc["parameters"] = {"max-running-requests": values}
@@ -244,10 +246,28 @@ def test_a_seeded_point_is_not_proposed_again(tmp_path):
         exp = tiny("tiny", "bayesian", [32, 64, 96, 128], [32, 64, 128, 256])
         searcher = make_searcher(exp, make_plan(exp))
         searcher.warm_start(_store(tmp_path))
-        assert len(_seeded(searcher)) == 3
+        seeded = _seeded(searcher)
+        assert len(seeded) == 3
+        best = max(seeded, key=lambda t: t.value)
+        assert len({t.value for t in seeded}) == 3  # a unique best: the rule is visible
         first = searcher.ask()
-        assert first is not None and first.params == {"max-running-requests": 128}
+        mrr = searcher.dims["max-running-requests"]  # Optuna holds the ordinal index
+        assert first is not None and first.params == {
+            "max-running-requests": mrr.value(best.params["max-running-requests"])}
+        second = searcher.ask()
+        assert second is not None and second.params == {"max-running-requests": 128}
         assert searcher.ask() is None
+
+
+def test_no_seeded_point_is_measured_when_none_meets_this_experiments_slos(reports):
+    """Seeded points that violate this experiment's SLOs are the sampler's history only:
+    the first proposal is none of them."""
+    with world():
+        exp = _this()
+        searcher = make_searcher(exp, make_plan(exp))
+        searcher.warm_start(_store(reports))
+        assert all(t.system_attrs["constraints:violation"] > 0 for t in _seeded(searcher))
+        assert searcher.ask().id not in searcher._seeded_ids
 
 
 @pytest.mark.parametrize("value,why", [
