@@ -220,8 +220,8 @@ def run_experiment(exp: Experiment, options: RunOptions | None = None) -> RunSum
             options.reports_root, options.report_trust, host=provenance.host_facts())
         for refused in store.refused:
             run.note(f"not reused: {refused}")
-        # related experiments' measured levels (same model and hardware, this host) seed
-        # the model search's calibration: runner/search/warm.py
+        # related experiments' measurements (same model and hardware, this host) seed the
+        # model search's calibration or the Bayesian sampler's history: runner/search/warm.py
         for line in getattr(searcher, "warm_start", lambda _store: [])(store):
             run.note(line)
         for result in store.take(exp, plan.trials, finished):

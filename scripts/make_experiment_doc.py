@@ -223,6 +223,26 @@ is the number of trials it needs to get near the best configuration.
   On the plateau space the bound is loose (up to 8× between the lowest and highest level):
   it keeps every point within 97 % of the optimum and prunes little there.
 
+- **Warm start from related reports** (bayesian): completed trials in `reports/` of another
+  experiment on the same engine, model id and GPU type, measured on this host, are told to
+  the sampler as completed trials before its first ask, each marked with the Optuna user
+  attributes `seeded_from` (its report) and `seeded_trial`. A trial is told only when it
+  measured every traffic scenario and load level this experiment judges on (a superset of
+  `benchmark.concurrency`, say): its objective and SLO constraint are then computed under
+  THIS experiment's objective and SLOs from those levels, not copied from its report. A
+  related experiment at exactly the same levels shares this one's trial ids, and the result
+  store reuses those trials as they are. Not told, each named in the run's notes with the
+  reason ("not seeded from ...", one line per report and reason): a report of another
+  engine, model, GPU type or host; a trial that did not complete, or that misses a
+  scenario, level or metric; a metric that is not a number in [0, 1e12];
+  params that are not a point of this space (another parameter set, a value not among its
+  values or outside its range, a broken constraint). A seeded value is no measurement of
+  this run: it is not ranked, and the report says "seeded from report ..."
+  (`search.seeded_from` in results.json, as for `model`). So the best seeded point that
+  meets this experiment's SLOs is measured first (a run never ends recommending a point
+  worse than one it was told about); the other seeded points are not proposed again (the
+  sampler holds their measurements). `--fresh` reads no reports.
+
 - **Parallel trials** (`parallelTrials`): each round asks its trials before any is told.
   TPE's constant liar counts pending trials as bad so the round's points spread out; GP
   conditions its acquisition on the running trials; QMC's sequence is diverse by itself;

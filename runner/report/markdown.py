@@ -418,17 +418,22 @@ def _throughput_steps(exp: Experiment, ranking: rankings.Ranking) -> list[str]:
 
 
 def model_search_lines(search: dict[str, Any] | None) -> list[str]:
-    """search.method model's own record (results.json `search`): which reports seeded its
-    calibration, how many points it never started, and its prediction error per trial."""
+    """The search method's own record (results.json `search`): which reports seeded its
+    calibration (model) or its sampler (bayesian), how many points it never started, and
+    its prediction error per trial."""
     if not search:
         return []
     out = []
-    seeded = search.get("seeded_from") or []
-    if seeded:
-        out += ["**Model search seeded:** the calibration started from related experiments' "
-                "measurements (same engine, model and GPU type, this host), not this run's:", "",
-                *[f"- seeded from report `{s['report']}` ({s['trials']} trial(s))"
-                  for s in seeded], ""]
+    if seeded := search.get("seeded_from") or []:
+        out += ["**Sampler seeded:** the Bayesian sampler's history started from related "
+                "experiments' measured trials (same engine, model and GPU type, this host), "
+                "judged under this experiment's objective and SLOs; they are not this run's "
+                "measurements and are not ranked here:"
+                if search.get("method") == "bayesian" else
+                "**Model search seeded:** the calibration started from related experiments' "
+                "measurements (same engine, model and GPU type, this host), not this run's:",
+                "", *[f"- seeded from report `{s['report']}` ({s['trials']} trial(s))"
+                      for s in seeded], ""]
     if left := search.get("left_out"):
         out += [f"**Never started:** {len(left)} point(s) the memory plan or a measured "
                 "start failure says cannot start (`tuneops plan` lists the plan's).", ""]

@@ -90,7 +90,7 @@ def build(
     confirmation: dict[str, Any] | None = None, search: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole document, formatting `ranking` (rankings.ranking) as it is; `search`: what
-    the search method records of itself (search.method model: ModelSearcher.report_block)."""
+    the search method records of itself (ModelSearcher / BayesianSearcher.report_block)."""
     ranked, best = ranking.trials, ranking.best
     x, y = ranking.pareto_axes
     front = ranking.pareto

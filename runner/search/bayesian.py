@@ -22,6 +22,19 @@ satisfied, set with `Trial.set_constraint` before `tell`):
   drawn at random and handed to Optuna with enqueue_trial.
 Results from an earlier run are fed the same way (enqueue_trial + ask + tell).
 
+Warm start (`warm_start`, before the first ask): completed trials of related experiments'
+reports (same engine, model id and GPU type, read through the store: runner/search/warm.py)
+are told the same way, each judged under THIS experiment's objective and SLOs from its
+measured levels, and marked with the user attributes `seeded_from` (its report) and
+`seeded_trial`. A trial this experiment cannot judge (a scenario, level or metric it did
+not measure, a forged value), whose params are not a point of this space, or that breaks
+a constraint is not told, and a note names it with the reason. A seeded value is no
+measurement of this run, so it never enters the ranking: results.json `search.seeded_from`
+and report.md say where the sampler's history came from. The best seeded point that meets
+this experiment's SLOs is measured first (otherwise a run could end recommending a point
+worse than one it was told about); every other seeded point is not proposed again (the
+sampler holds its measurement).
+
 Notation never changes the search: a finite set of numbers is one ordinal dimension, the
 index into its sorted values, whether written as a list or as a range with a step, so
 `[8, 16, 24]` and `{type: int, low: 8, high: 24, step: 8}` give the same suggestions for
@@ -54,9 +67,11 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 from tuneops.runner.results import FAILED_CONFIG, TrialResult
-from tuneops.runner.score import constraint
+from tuneops.runner.score import constraint, score_metrics
+from tuneops.runner.search import warm
 from tuneops.runner.search.base import SamplingSearcher, is_failure
 from tuneops.runner.search.domain import finite_values, sample_point, snap, space_size
+from tuneops.runner.search.memory import known_gpu
 from tuneops.runner.search.prune import judged_scenario, objective_bound, out_of_reach
 from tuneops.runner.search.samplers import CONSTRAINT_AWARE, make_sampler, startup_trials
 
@@ -116,6 +131,24 @@ class _Dimension:
             return self.choices.index(value)
         return value
 
+    def outside(self, value: Any) -> str | None:
+        """Why `value` (from a report: untrusted) is not a value of this parameter."""
+        name = self.param.name
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.ordinal is not None or self.choices is not None:
+            values = self.ordinal if self.ordinal is not None else self.choices
+            if not any(type(v) is type(value) and v == value for v in values) and not (
+                    numeric and any(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                    and v == value for v in values)):
+                return f"{name}={value!r} is not one of its values"
+            return None
+        if not numeric or not math.isfinite(value) \
+                or not self.param.low <= value <= self.param.high:
+            return f"{name}={value!r} is outside [{self.param.low}, {self.param.high}]"
+        if snap(self.param, value) != value:
+            return f"{name}={value!r} is not on its lattice"
+        return None
+
 
 def _ordinal_values(param: Param) -> tuple[Any, ...] | None:
     """The sorted distinct values of a finite numeric parameter (None: not one)."""
@@ -164,6 +197,11 @@ class BayesianSearcher(SamplingSearcher):
         self._levels: dict[str, dict[int, float]] = {}
         self._best_low: float | None = None  # the best feasible objective's unfavourable end
         self._n_feasible = 0
+        self.seeded: dict[str, int] = {}  # report -> its trials told before the first ask
+        self._seeded_ids: set[str] = set()  # this experiment's ids of the seeded points
+        # the best seeded point feasible under this experiment: measured first, so the
+        # answer stands on this run's measurements (a seeded value is another run's)
+        self._verify: tuple[float, dict[str, Any]] | None = None
 
     # -- proposing ----------------------------------------------------------------------
     def _ask_optuna(self) -> tuple[optuna.trial.Trial, dict[str, Any]]:
@@ -175,13 +213,19 @@ class BayesianSearcher(SamplingSearcher):
     def _propose(self) -> Trial | None:
         if self.space_exhausted():
             return None
+        if self._verify is not None:
+            point, self._verify = self._verify[1], None
+            trial = make_trial(self.exp, point, self._next_index)
+            if not self.seen(trial.id):
+                self._running[trial.id] = self._adopt(point)
+                return trial
         for _ in range(TPE_TRIES):
             ot, point = self._ask_optuna()
             if not self.accept(point):
                 self._infeasible(ot, UNRUNNABLE)
                 continue
             trial = make_trial(self.exp, point, self._next_index)
-            if self.seen(trial.id):
+            if self._taken(trial.id):
                 self._finish(ot, TrialState.FAIL)
                 continue
             self._running[trial.id] = ot
@@ -195,13 +239,17 @@ class BayesianSearcher(SamplingSearcher):
 
     def _unseen_point(self) -> dict[str, Any] | None:
         if self.feasible is not None:
-            left = self.unseen_feasible()
+            left = self.feasible.unseen(self._taken)
             return self.rng.choice(left) if left else None
         for _ in range(RANDOM_DRAWS):
             point = sample_point(self.exp.parameters, self.rng)
-            if self.accept(point) and not self.seen(make_trial(self.exp, point, 0).id):
+            if self.accept(point) and not self._taken(make_trial(self.exp, point, 0).id):
                 return point
         return None
+
+    def _taken(self, trial_id: str) -> bool:
+        """Not to propose: seen in this run, or seeded from a related report."""
+        return self.seen(trial_id) or trial_id in self._seeded_ids
 
     def _adopt(self, point: dict[str, Any]) -> optuna.trial.Trial:
         """An Optuna trial for a point chosen outside the sampler (fallback, or an earlier
@@ -210,6 +258,69 @@ class BayesianSearcher(SamplingSearcher):
         self.study.enqueue_trial(raw, skip_if_exists=False)
         ot, _ = self._ask_optuna()
         return ot
+
+    # -- warm start ---------------------------------------------------------------------
+    def warm_start(self, store) -> list[str]:
+        """Tell the study the related reports' trials (runner/search/warm.py) before the
+        first ask; one note per report used, and per report or trial passed over."""
+        gpu = known_gpu(self.exp, {})
+        if gpu is None:
+            return ["search.method bayesian: not seeded from related reports: the "
+                    "experiment names no GPU type (deployment.gpus.type)"] if store.reports else []
+        found = warm.related_trials(self.exp, gpu, store)
+        for m in found.trials:
+            if why := self._seed(m, gpu):
+                found.pass_over(m.source, m.trial_id, why)
+        notes = [f"search.method bayesian: sampler seeded from {src} ({n} trial(s) of a "
+                 "related experiment: same engine, model and GPU type; judged under this "
+                 "experiment's objective and SLOs)" for src, n in self.seeded.items()]
+        return notes + [f"search.method bayesian: not seeded from {why}"
+                        for why in found.reasons()]
+
+    def _seed(self, m: warm.Measured, gpu: str) -> str | None:
+        """Tell one related trial as a completed one; or why it is not told."""
+        if set(m.params) != set(self.dims):
+            return (f"params {sorted(m.params)} are not this space's "
+                    f"({sorted(self.dims)})")
+        for name, d in self.dims.items():
+            if why := d.outside(m.params[name]):
+                return why
+        point = dict(m.params)
+        if not self.accept(point):
+            return "breaks a constraint of this experiment"
+        if known_gpu(self.exp, point) != gpu:
+            return f"runs on GPU {known_gpu(self.exp, point)}, not {gpu}"
+        tid = make_trial(self.exp, point, 0).id
+        if tid == m.trial_id:
+            return "this experiment's own trial: the store reuses it as it is"
+        if tid in self._seeded_ids:
+            return "its point is seeded already"
+        score = score_metrics(m.metrics, self.exp.objective, self.exp.slos)
+        if score.objective is None or not math.isfinite(score.objective):
+            return "no objective value under this experiment's objective"
+        ot = self._adopt(point)
+        ot.set_user_attr("seeded_from", m.source)
+        ot.set_user_attr("seeded_trial", m.trial_id)
+        violation = constraint(score)
+        value = float(score.objective)
+        if violation > 0 and not self.constraint_aware:
+            value = self._worst if self._worst is not None else value
+        self._finish(ot, TrialState.COMPLETE, value, violation)
+        self._told(float(score.objective))
+        self._seeded_ids.add(tid)
+        if violation <= 0 and (self._verify is None
+                               or self._direction.better(value, self._verify[0])):
+            self._verify = (value, point)
+        self.seeded[m.source] = self.seeded.get(m.source, 0) + 1
+        return None
+
+    def report_block(self) -> dict[str, Any] | None:
+        """What results.json records of the search (`search`): the reports whose trials
+        seeded the sampler; None when none did (nothing to say)."""
+        if not self.seeded:
+            return None
+        return {"method": "bayesian",
+                "seeded_from": [{"report": k, "trials": v} for k, v in self.seeded.items()]}
 
     # -- pruning ------------------------------------------------------------------------
     def should_prune(self, trial_id: str, scenario: str, level: int,
