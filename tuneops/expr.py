@@ -74,7 +74,7 @@ class Expression:
 
 
 def _number(value: Any) -> Any:
-    """Arithmetic operands: numbers only (bool counts as 0/1), ints of bounded size."""
+    """Arithmetic operands: numbers only (not bools: a flag is no count), ints of bounded size."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"arithmetic needs numbers, got {value!r}"[:120])
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
