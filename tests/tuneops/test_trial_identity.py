@@ -24,8 +24,7 @@ from tuneops.runner import journal
 
 from tuneops import identity, registry
 from tuneops import plan as plan_module
-from tuneops.plan import (ID_LENGTH, identity_facts, make_plan, make_trial, trial_args,
-                          trial_id)
+from tuneops.plan import ID_LENGTH, identity_facts, make_plan, make_trial, trial_args, trial_id
 from tuneops.spec import canonical_json, from_document
 
 BASES = [
