@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from tuneops.runner import journal
 
 from tuneops import identity, registry
-from tuneops.plan import ID_LENGTH, make_plan, make_trial, trial_id
-from tuneops.spec import from_document
+from tuneops import plan as plan_module
+from tuneops.plan import ID_LENGTH, identity_facts, make_plan, make_trial, trial_args, trial_id
+from tuneops.spec import canonical_json, from_document
 
 BASES = [
     {
@@ -396,3 +397,133 @@ def test_a_new_measurement_procedure_starts_a_new_run():
     before = journal.experiment_hash(exp)
     with mock.patch.object(identity, "MEASUREMENT_PROCEDURE", identity.MEASUREMENT_PROCEDURE + 1):
         assert journal.experiment_hash(exp) != before
+
+
+# ------------------------------------------------ plan rules (session 30 mutation survivors)
+
+SGL_POINT = {"max-running-requests": 8, "schedule-policy": "lpm"}
+
+
+def _ident(doc: dict, point: dict[str, Any]) -> dict[str, Any]:
+    """What trial_id hashes for `point` of `doc` (captured on its way to the hash)."""
+    seen: list[dict] = []
+
+    def capture(value: Any) -> str:
+        seen.append(value)
+        return canonical_json(value)
+
+    with mock.patch.object(plan_module, "canonical_json", capture):
+        make_trial(from_document(doc), point, 0)
+    (ident,) = seen
+    return ident
+
+
+def test_optional_benchmark_facts_are_absent_when_unset():
+    """Older ids stay valid: a shared prefix, a dataset format other than genai-bench's,
+    per-request SLOs, an open-loop load and a trace enter the id only when the experiment
+    sets them, so an experiment that sets none hashes the keys it always hashed."""
+    assert set(_ident(BASES[0], SGL_POINT)["benchmark"]) == {
+        "task", "scenarios", "concurrency", "max_time", "max_requests", "repeats",
+        "dataset", "params"}
+    # genai-bench's format written out (a string built at run time, as YAML gives it) is
+    # the default: the same keys, the same id
+    spelled = _set(BASES[0], "benchmark.datasetFormat", "".join(["genai-", "bench"]))
+    assert "dataset_format" not in _ident(spelled, SGL_POINT)["benchmark"]
+    assert _id(spelled, SGL_POINT) == _id(BASES[0], SGL_POINT)
+
+
+@pytest.mark.parametrize("prefix", [{"tokens": 64}, {"ratio": 0.5}])
+def test_a_shared_prefix_of_either_kind_is_another_trial(prefix):
+    """sharedPrefix changes every request genai-bench sends (--prefix-len or
+    --prefix-ratio): tokens alone, or a ratio alone, each give the trial another id, and
+    another amount another id again."""
+    plain = _id(BASES[0], SGL_POINT)
+    shared = _set(BASES[0], "benchmark.sharedPrefix", prefix)
+    assert _id(shared, SGL_POINT) != plain
+    ((kind, value),) = prefix.items()
+    more = _set(BASES[0], "benchmark.sharedPrefix", {kind: value / 2})
+    assert _id(more, SGL_POINT) not in (plain, _id(shared, SGL_POINT))
+
+
+def test_a_sharegpt_dataset_and_its_turns_are_other_trials():
+    """The same file read as ShareGPT conversations is another request mix than genai-bench
+    reading it, and sending every turn (multiTurn) another again."""
+    base = _set(BASES[0], "benchmark.dataset", "assets/datasets/sharegpt-sample.json")
+    sharegpt = _set(base, "benchmark.datasetFormat", "sharegpt")
+    turns = _set(sharegpt, "benchmark.multiTurn", True)
+    ids = {_id(doc, SGL_POINT) for doc in (base, sharegpt, turns)}
+    assert len(ids) == 3
+
+
+def test_per_request_slos_and_a_trace_are_part_of_the_id():
+    """Goodput is counted while measuring, so a trial measured under other per-request
+    bounds is another trial; a replayed trace is the request mix, named by its path."""
+    slo = [{"metric": "ttft.p99", "max": 500}]
+    bounded = _set(BASES[0], "slos", [*slo, {"metric": "ttft", "max": 2000, "perRequest": True}])
+    tighter = _set(BASES[0], "slos", [*slo, {"metric": "ttft", "max": 1000, "perRequest": True}])
+    ids = {_id(doc, SGL_POINT) for doc in (BASES[0], bounded, tighter)}
+    assert len(ids) == 3
+    trace = _set(BASES[0], "benchmark.trace", "assets/datasets/trace-sample.jsonl")
+    other = _set(BASES[0], "benchmark.trace", "assets/datasets/other.jsonl")
+    ids = {_id(doc, SGL_POINT) for doc in (BASES[0], trace, other)}
+    assert len(ids) == 3
+
+
+GPU_TYPES = {**BASES[0], "parameters": {**BASES[0]["parameters"],
+                                        "deployment.gpus.type": ["H100", "H200"]}}
+
+
+def test_the_gpu_type_parameter_is_no_engine_flag():
+    """deployment.gpus.type is compared by value (YAML builds the key at run time): never
+    passed to an engine as a flag, and an engine without a GPU-type flag of its own (SGLang)
+    gets nothing in its place."""
+    exp = from_document(GPU_TYPES)
+    key = "".join(["deployment.", "gpus.type"])  # not the interned constant
+    args = trial_args(exp, {**SGL_POINT, key: "H200"})
+    assert args == {**exp.engine.args, **SGL_POINT}
+    sim = from_document({**BASES[1], "parameters": {"deployment.gpus.type": ["H100"]}})
+    assert trial_args(sim, {key: "H100"}) == {"gpu-type": "H100"}  # the simulator's own flag
+
+
+def test_the_trial_own_gpu_type_is_part_of_its_id():
+    """Two trials that differ only in their GPU type measure different hardware: with an
+    engine that gets no GPU-type flag, the type alone must part their ids."""
+    plan = make_plan(from_document(GPU_TYPES))
+    by_type = {t.params["deployment.gpus.type"]: t for t in plan.trials if
+               {k: t.params[k] for k in SGL_POINT} == SGL_POINT}
+    assert by_type["H100"].args == by_type["H200"].args
+    assert by_type["H100"].id != by_type["H200"].id
+
+
+def test_image_digests_are_recorded_only_where_the_mode_runs_the_image():
+    """results.json's identity names a pinned image's digest where the image runs (Docker,
+    OME), and none for a local run, which never pulls it."""
+    pinned = _set(BASES[0], "engine.image", "lmsysorg/sglang@sha256:" + "a" * 64)
+    assert identity_facts(from_document(pinned))["image_digest"] == "sha256:" + "a" * 64
+    local = from_document(_set(pinned, "deployment.mode", "local"))
+    assert identity_facts(local)["image_digest"] is None
+
+
+def _confirm_hours(trials: int, top_k: int) -> tuple[float, float]:
+    """(max_gpu_hours, the same without any confirmation phase) for a grid of `trials`."""
+    doc = {**BASES[1], "parameters": {"chunked-prefill-size": [1024, 2048, 4096][:trials]},
+           "deployment": {**BASES[1]["deployment"], "startupTimeout": 100},
+           "benchmark": {"trafficScenarios": ["D(1,1)"], "concurrency": [1], "repeats": 2,
+                         "maxTimePerRun": 5},
+           "search": {"method": "grid", "confirm": {"topK": top_k, "rounds": 1}}}
+    plan = make_plan(from_document(doc))
+    assert plan.max_trials == trials
+    per_trial_s = 100 + 1 * 1 * 2 * 5 * 60
+    return plan.max_gpu_hours(), trials * per_trial_s * 2 / 3600
+
+
+def test_the_confirmation_budget_needs_two_candidates():
+    """runner/confirm.py re-measures only when at least two candidates race: one trial
+    (or topK 1) has no confirmation phase to budget for, three candidates each get one
+    repeat on a fresh engine per round."""
+    hours, without = _confirm_hours(trials=1, top_k=3)
+    assert hours == pytest.approx(without)
+    hours, without = _confirm_hours(trials=3, top_k=1)
+    assert hours == pytest.approx(without)
+    hours, without = _confirm_hours(trials=3, top_k=3)
+    assert hours == pytest.approx(without + 3 * 1 * (100 + 2 * 5 * 60 / 2) * 2 / 3600)
