@@ -59,8 +59,10 @@ def test_flag_words(name, value, words):
     assert flag_words(name, value, CAT) == words
 
 
-@pytest.mark.parametrize("name", ["one", "maybe"])
+@pytest.mark.parametrize("name", ["one", "maybe", "switch", "typed-bool"])
 def test_a_list_for_a_one_value_flag_is_refused(name):
+    """Rule: a list is written only for a flag that takes several values (nargs, append, a
+    comma-list); a one-value flag of any type, a switch included, refuses it."""
     with pytest.raises(ValueError, match="takes one value"):
         flag_words(name, [1, 2], CAT)
 
@@ -112,3 +114,19 @@ def test_flags_sort_by_canonical_name_not_by_the_spelling_used():
                   {"beta": "beta", "zb": "beta", "mid": "mid"}, {})
     assert args_words({"zb": 1, "mid": 2}, cat) == ["--beta", "1", "--mid", "2"]
     assert args_words({"mid": 2, "beta": 1}, cat) == args_words({"zb": 1, "mid": 2}, cat)
+
+
+@pytest.mark.parametrize("value,words", [(1, ["--switch", "1"]), (0, ["--switch", "0"]),
+                                         ("yes", ["--switch", "yes"])])
+def test_a_switch_given_no_bool_is_not_read_as_one(value, words):
+    """Rule: only True/False make a switch bare or left out; any other value is written as
+    given, so the engine's own parser refuses it (never silently read as on or off)."""
+    assert flag_words("switch", value, CAT) == words
+
+
+def test_a_comma_list_flag_gets_one_word_even_when_it_appends():
+    """Rule: a comma-list flag takes its list as one `a,b` word, whatever its action: the
+    type says how the parser reads the word."""
+    both = Flag("tags", "comma-list", False, None, None, (), None, "append")
+    cat = Catalog("x", "x", "1", {"tags": both}, {"tags": "tags"}, {})
+    assert flag_words("tags", ["a", "b"], cat) == ["--tags", "a,b"]
