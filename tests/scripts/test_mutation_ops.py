@@ -116,6 +116,26 @@ def test_import_errors_and_timeouts_are_not_kills():
     assert m.outcome(False, "FAILED tests/test_x.py::test_y - assert 1 == 2") == "killed"
 
 
+def test_a_mutant_that_does_not_compile_is_not_python_and_never_run(tmp_path):
+    """cosmic-ray turns the `**` of a dict display into other operators; the results do not
+    compile. They are set apart as "not Python" (no pytest run, neither kill nor import
+    error); a mutant that compiles is judged by its tests."""
+    from cosmic_ray.mutating import use_mutation
+    from cosmic_ray.plugins import get_operator
+
+    m = _script()
+    source = 'def f(a):\n    return {**a, "k": 1}\n'
+    assert m.not_python(source, "x.py") is None
+    seen = []
+    for name in ("core/ReplaceBinaryOperator_Pow_Mul", "core/ReplaceBinaryOperator_Pow_Add"):
+        path = tmp_path / "x.py"
+        path.write_text(source)
+        with use_mutation(path, get_operator(name)(), 0) as (_, after):
+            seen.append(after)
+    assert all(after is not None for after in seen)  # cosmic-ray does write these mutants
+    assert all(m.not_python(after, "x.py").startswith("not Python: ") for after in seen)
+
+
 def test_the_table_scores_killed_over_killed_and_survived_and_flags_below_90():
     m = _script()
     row = {"name": "stats", "total": 14, "killed": 9, "import errors": 2, "timeouts": 2,
