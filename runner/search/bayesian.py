@@ -301,13 +301,9 @@ class BayesianSearcher(SamplingSearcher):
         ot = self._adopt(point)
         ot.set_user_attr("seeded_from", m.source)
         ot.set_user_attr("seeded_trial", m.trial_id)
-        violation = constraint(score)
-        value = float(score.objective)
-        if violation > 0 and not self.constraint_aware:
-            value = self._worst if self._worst is not None else value
-        self._finish(ot, TrialState.COMPLETE, value, violation)
-        self._told(float(score.objective))
+        violation = self._tell_scored(ot, score)
         self._seeded_ids.add(tid)
+        value = float(score.objective)
         if violation <= 0 and (self._verify is None
                                or self._direction.better(value, self._verify[0])):
             self._verify = (value, point)
@@ -358,6 +354,18 @@ class BayesianSearcher(SamplingSearcher):
             return
         self._finish(ot, TrialState.COMPLETE, self._worst, violation)
 
+    def _tell_scored(self, ot: optuna.trial.Trial, score) -> float:
+        """Tell a trial with a finite objective, measured here or seeded: its value, and its
+        SLO violation as the constraint (a sampler that ignores constraints gets the worst
+        value so far for a violating trial instead). Returns the violation."""
+        violation = constraint(score)
+        value = float(score.objective)
+        if violation > 0 and not self.constraint_aware:
+            value = self._worst if self._worst is not None else value
+        self._finish(ot, TrialState.COMPLETE, value, violation)
+        self._told(float(score.objective))
+        return violation
+
     def _told(self, value: float) -> None:
         """A real objective value was told: track the worst, and release waiting trials."""
         if self._worst is None or self._direction.better(self._worst, value):
@@ -383,13 +391,7 @@ class BayesianSearcher(SamplingSearcher):
             self._infeasible(ot, constraint(score))
         else:
             record_uncertainty(ot, result)
-            violation = constraint(score)
-            value = float(score.objective)
-            if violation > 0 and not self.constraint_aware:
-                value = self._worst if self._worst is not None else value
-            self._finish(ot, TrialState.COMPLETE, value, violation)
-            self._told(float(score.objective))
-            if violation <= 0:
+            if self._tell_scored(ot, score) <= 0:
                 self._feasible_best(score)
 
     def _feasible_best(self, score) -> None:
