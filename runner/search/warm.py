@@ -23,6 +23,7 @@ MAX_METRIC]); args the model cannot read, or params outside the space, skip thei
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,13 +70,8 @@ def related(exp: Experiment, gpu: str, store: ResultStore, own_ids: set[str],
     reuses as they are) with the same engine, model id and GPU type `gpu`, from the
     reports `store` read."""
     out = Related()
-    root = "reports"
     seen: set[str] = set()
-    for run_dir, report in sorted(store.reports.items(), key=lambda kv: str(kv[0])):
-        source = f"{root}/{run_dir.parent.name}/{run_dir.name}"
-        if why := _unrelated(exp, gpu, report):
-            out.skipped.append(f"{source}: {why}")
-            continue
+    for source, report in _related_reports(exp, gpu, store, out.skipped):
         for trial in report.trials:
             if trial.status != COMPLETED or trial.trial_id in own_ids or trial.trial_id in seen:
                 continue
@@ -86,6 +82,20 @@ def related(exp: Experiment, gpu: str, store: ResultStore, own_ids: set[str],
                 seen.add(trial.trial_id)
                 out.levels += levels
     return out
+
+
+def _related_reports(exp: Experiment, gpu: str, store: ResultStore,
+                     skipped: list[str]) -> Iterator[tuple[str, Any]]:
+    """(reports/<experiment>/<run-id>, report) of every report the store read that is of
+    the same engine, model id and GPU type, in path order; each other one is named in
+    `skipped` with why. Both warm starts (the model's calibration, the sampler's history)
+    read reports only through here."""
+    for run_dir, report in sorted(store.reports.items(), key=lambda kv: str(kv[0])):
+        source = f"reports/{run_dir.parent.name}/{run_dir.name}"
+        if why := _unrelated(exp, gpu, report):
+            skipped.append(f"{source}: {why}")
+            continue
+        yield source, report
 
 
 def _unrelated(exp: Experiment, gpu: str, report: Any) -> str | None:
@@ -171,11 +181,7 @@ def related_trials(exp: Experiment, gpu: str, store: ResultStore) -> Trials:
     scenarios = [exp.objective.scenario] if exp.objective.scenario \
         else list(exp.benchmark.traffic_scenarios)
     names = sorted({exp.objective.metric, *(s.metric for s in exp.slos)})
-    for run_dir, report in sorted(store.reports.items(), key=lambda kv: str(kv[0])):
-        source = f"reports/{run_dir.parent.name}/{run_dir.name}"
-        if why := _unrelated(exp, gpu, report):
-            out.skipped.append(f"{source}: {why}")
-            continue
+    for source, report in _related_reports(exp, gpu, store, out.skipped):
         for trial in report.trials:
             if trial.status != COMPLETED:
                 out.pass_over(source, trial.trial_id, f"{trial.status}, not completed")
