@@ -192,8 +192,13 @@ class WorkerPool:
         if prestart:
             self._idle.append(self._start())
 
+    def _new(self) -> BenchWorker:
+        """A fresh worker; a pool of another long-lived process overrides this
+        (runner/loadgen/warm.py's warm AIPerf parents)."""
+        return BenchWorker(self.log_dir)
+
     def _start(self) -> BenchWorker:
-        w = BenchWorker(self.log_dir)
+        w = self._new()
         self._all.append(w)
         self.started += 1
         return w

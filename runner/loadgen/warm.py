@@ -23,10 +23,11 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from tuneops.runner.bench.worker import WorkerPool
 
 SCRIPT = Path(__file__).with_name("aiperf_warm.py")
 PARENT_ENV = "TUNEOPS_AIPERF_WARM_PARENT"  # aiperf_warm.PARENT_ENV (not importable here)
@@ -209,60 +210,16 @@ class WarmRun:
         return rc, why
 
 
-class WarmPool:
-    """Warm parents lent to trials, one trial per parent at a time (like the genai-bench
-    WorkerPool); the first starts as the pool is made, so its imports overlap the first
-    engine's start-up; a parent that failed is replaced on the next lease."""
+class WarmPool(WorkerPool):
+    """Warm parents lent to trials the way genai-bench's workers are (WorkerPool: one
+    trial per parent at a time, a failed one replaced on the next lease, the live ones'
+    process groups counted as the run's own); the first starts as the pool is made, so its
+    imports overlap the first engine's start-up."""
 
     def __init__(self, size: int, log_dir: str | os.PathLike, *, python: str | os.PathLike,
                  env: dict[str, str], args: Sequence[str] = (), prestart: bool = True) -> None:
-        self.size = max(int(size), 1)
-        self.log_dir = Path(log_dir)
         self._python, self._env, self._args = python, env, tuple(args)
-        self._idle: list[WarmAIPerf] = []
-        self._all: list[WarmAIPerf] = []
-        self._lock = threading.Lock()
-        self.started = 0
-        if prestart:
-            self._idle.append(self._start())
+        super().__init__(size, log_dir, prestart=prestart)
 
-    def _start(self) -> WarmAIPerf:
-        w = WarmAIPerf(self._python, self.log_dir, self._env, self._args)
-        self._all.append(w)
-        self.started += 1
-        return w
-
-    @contextmanager
-    def lease(self) -> Iterator[WarmAIPerf]:
-        with self._lock:
-            while self._idle and not self._idle[-1].alive:
-                self._idle.pop().kill()
-            w = self._idle.pop() if self._idle else self._start()
-        try:
-            yield w
-        finally:
-            with self._lock:
-                if w.alive:
-                    self._idle.append(w)
-                else:
-                    w.kill()
-                    if w in self._all:
-                        self._all.remove(w)
-
-    def pgids(self) -> list[int]:
-        """The live parents' process groups (each its own session); a run's own group is
-        the run's child, counted as the trial's while it runs."""
-        with self._lock:
-            return [w.proc.pid for w in self._all if w.alive]
-
-    def close(self) -> None:
-        with self._lock:
-            parents, self._all, self._idle = list(self._all), [], []
-        for w in parents:
-            w.close()
-
-    def __enter__(self) -> WarmPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _new(self) -> WarmAIPerf:
+        return WarmAIPerf(self._python, self.log_dir, self._env, self._args)
