@@ -31,6 +31,21 @@ from tuneops.metrics import RequestSlo
 from tuneops.spec import Experiment
 
 
+def stop_reason(cancel: threading.Event | None, watch: Callable[[], str | None] | None,
+                deadline: float) -> str:
+    """Why a running benchmark must stop now: "cancelled", "engine died: <what the watch
+    said>", "timeout", or "" to go on (the engine is watched first, so a cancel that
+    follows an engine's death still says cancelled, as the run was asked)."""
+    gone = watch() if watch is not None else None
+    if cancel is not None and cancel.is_set():
+        return "cancelled"
+    if gone:
+        return f"engine died: {gone}"
+    if time.monotonic() >= deadline:
+        return "timeout"
+    return ""
+
+
 class BenchProcess:
     """A running genai-bench in its own process group, so stopping it stops its children."""
 
@@ -76,13 +91,7 @@ class BenchProcess:
         why = ""
         try:
             while self.proc.poll() is None:
-                gone = watch() if watch is not None else None
-                if cancel is not None and cancel.is_set():
-                    why = "cancelled"
-                elif gone:
-                    why = f"engine died: {gone}"
-                elif time.monotonic() >= deadline:
-                    why = "timeout"
+                why = stop_reason(cancel, watch, deadline)
                 if why:
                     self.terminate()
                     break

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuneops.runner.bench.process import stop_reason
 from tuneops.runner.bench.worker import WorkerPool
 
 SCRIPT = Path(__file__).with_name("aiperf_warm.py")
@@ -194,13 +195,7 @@ class WarmRun:
             if reply is not None:
                 break
             if not why:
-                gone = watch() if watch is not None else None
-                if cancel is not None and cancel.is_set():
-                    why = "cancelled"
-                elif gone:
-                    why = f"engine died: {gone}"
-                elif time.monotonic() >= deadline:
-                    why = "timeout"
+                why = stop_reason(cancel, watch, deadline)
                 if why:
                     self.terminate()  # the parent then reports the run's exit
         rc = reply.get("rc")
