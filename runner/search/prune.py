@@ -34,11 +34,10 @@ from tuneops.runner.bench.levels import ascending
 from tuneops.metrics import METRICS, Direction
 from tuneops.spec import Experiment, LevelChoice
 
-MARGIN = 0.05  # default search.pruning.margin: the noise allowed on top of the best's interval
-
 
 def judged_scenario(exp: Experiment) -> str | None:
-    """The one scenario the objective is judged in (None: averaged, or open-loop rates)."""
+    """The one scenario the objective is judged in (None: averaged over scenarios, open-loop
+    rates, or a concurrency bisection)."""
     b = exp.benchmark
     if b.load is not None or b.concurrency_search:
         return None
