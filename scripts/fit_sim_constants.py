@@ -28,6 +28,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -51,6 +52,20 @@ SHARED = {  # constant: (start, low, high)
 }
 PER_GPU = {"hbm_eff": (0.8, 0.3, 0.95)}
 STEP = 0.05  # the fit's finite-difference step, in log(constant): a 5 % change
+
+
+def forward_jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray, base: np.ndarray,
+                     hi: np.ndarray, step: float = STEP) -> np.ndarray:
+    """d fun / d x by forward differences of a fixed ``step`` (not one relative to x, see
+    the module docstring): big enough that the event-driven replay sees a change rather
+    than none or one jump; backwards where a step forwards would leave the bounds."""
+    columns = []
+    for i in range(len(x)):
+        h = step if x[i] + step <= hi[i] else -step
+        moved = np.array(x, dtype=float)
+        moved[i] += h
+        columns.append((fun(moved) - base) / h)
+    return np.column_stack(columns)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,17 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return res
 
     def jacobian(x: np.ndarray) -> np.ndarray:
-        # a fixed STEP, not one relative to x (see the module docstring); big enough that
-        # the event-driven replay sees a change rather than no change or one jump
         same = "last_x" in best and np.array_equal(best["last_x"], x)
         base = best["last"] if same else residuals(x)  # least_squares has just evaluated x
-        columns = []
-        for i in range(len(x)):
-            step = STEP if x[i] + STEP <= hi[i] else -STEP  # stay inside the bounds
-            moved = np.array(x)
-            moved[i] += step
-            columns.append((residuals(moved) - base) / step)
-        return np.column_stack(columns)
+        return forward_jacobian(residuals, x, base, hi)
 
     try:
         fit = least_squares(residuals, x0, jac=jacobian, bounds=(lo, hi),
