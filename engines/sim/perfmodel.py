@@ -234,7 +234,13 @@ class PerfModel:
                    and decode_count <= self.cuda_graph_max_bs)
         if graphed and s.enable_torch_compile and decode_count <= s.torch_compile_max_bs:
             gpu_time *= 0.92  # fused elementwise kernels
-        if s.tp > 1:
+        if s.tp > 1:  # two all-reduces per layer (after attention's o_proj and the MLP)
+            # a fixed cost (allreduce_scale x the card's small-message latency per hop) plus
+            # the bytes each GPU moves, 2 (tp - 1) / tp of the step's activations (a ring, or
+            # the custom all-reduce SGLang takes from vLLM, csrc/custom_all_reduce.cuh, whose
+            # two-stage kernel runs above 512 KB at tp <= 4), over the per-direction NVLink
+            # bandwidth in data/gpus.json x link_eff; scale and link_eff are fitted
+            # (scripts/fit_sim_constants.py)
             payload = tokens * m.hidden * 2
             hops = 2 * (s.tp - 1)  # a ring all-reduce: reduce-scatter, then all-gather
             one = c.allreduce_scale * hops * gpu.allreduce_latency_us * 1e-6 + (
