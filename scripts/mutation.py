@@ -93,7 +93,8 @@ TARGETS = {
     # of the plan because the memory plan says it cannot start
     "prune": Target("runner/search/prune.py", ("tests/runner/search/test_prune_rules.py",
                                                 "tests/runner/search/test_search_pruning.py")),
-    "memory": Target("runner/search/memory.py", ("tests/runner/search/test_search_memory.py",)),
+    "memory": Target("runner/search/memory.py", ("tests/runner/search/test_search_memory.py",
+                                                 "tests/runner/search/test_search_memory_rules.py")),
     # the rest of the search package (samplers, the model's ranking, warm start) only picks
     # which point is measured next, never what the answer is; its quality is measured by
     # scripts/bench_search.py. 3,581 mutants: swept when named (MODULES=search), not by default

@@ -72,7 +72,10 @@ def known_gpu(exp: Experiment, params: dict[str, Any]) -> str | None:
 
 @functools.lru_cache(maxsize=100_000)
 def _plan_error(gpu: str, model: str, args: tuple) -> str | None:
-    return perf_model(gpu, model, dict(args)).plan.error
+    """`args`: (flag, repr, value) triples. The repr is in the memo's key because equal
+    values of other types are one key to a dict, but the model reads them apart: a
+    chunked-prefill-size of True is SGLang's default chunk, 1 a chunk of one token."""
+    return perf_model(gpu, model, {k: v for k, _, v in args}).plan.error
 
 
 def cannot_start(exp: Experiment, params: dict[str, Any]) -> str | None:
@@ -84,7 +87,7 @@ def cannot_start(exp: Experiment, params: dict[str, Any]) -> str | None:
     if isinstance(got, str) or gpu is None:
         return None
     args = trial_args(exp, params)
-    frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+    frozen = tuple(sorted((k, repr(v), tuple(v) if isinstance(v, list) else v)
                           for k, v in {**args, "gpu-type": gpu}.items()))
     try:
         error = _plan_error(gpu, got[1], frozen)

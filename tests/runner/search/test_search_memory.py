@@ -132,18 +132,21 @@ def test_a_failure_that_is_not_about_memory_tells_nothing():
 
 
 def _bisect(highest_ok: float) -> tuple[float | None, int]:
-    """Start fractions the way the model search does after an OOM at the top value."""
+    """Start fractions the way the model search does after an OOM at the top value. A
+    bisection never needs more starts than a walk over every value: the loop is bounded by
+    that, so a probe that goes round in circles fails here instead of running forever."""
     log = StartLog(_exp())
     point = {"chunked-prefill-size": 8192}
-    starts, f = 0, FRACTIONS[-1]
-    while f is not None:
-        starts += 1
+    f = FRACTIONS[-1]
+    for starts in range(1, len(FRACTIONS) + 1):
         log.learn(f"t{starts}", {**point, "mem-fraction-static": f},
                   None if f <= highest_ok else SGLANG_OOM)
         left = [v for v in FRACTIONS if log.verdict({**point, "mem-fraction-static": v}) is None
                 and v > log.started.get(log.group(point), -1)]
         f = log.probe({**point, "mem-fraction-static": left[-1]}, left) if left else None
-    return log.started.get(log.group(point)), starts
+        if f is None:
+            return log.started.get(log.group(point)), starts
+    raise AssertionError(f"no end after {len(FRACTIONS)} starts (highest_ok {highest_ok})")
 
 
 def test_bisection_finds_auto_tunes_fraction_in_log_starts():
