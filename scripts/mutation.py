@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mutation_select  # noqa: E402  (a sibling script, not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"  # also where pytest finds the mutation_builtins plugin
 WORK = ROOT / ".cache" / "mutation"
 EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.toml"
 LINKS = ("runner", "renderers", "schemas", "engines", "assets")  # tuneops/<name> -> ../<name>
@@ -127,7 +128,8 @@ TARGETS = {
                                               "tests/runner/test_score_mutants.py",
                                               "tests/runner/test_tie_break.py")),
 }
-PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "--no-header")
+# -p mutation_builtins: the name cosmic-ray's ExceptionReplacer writes (that module says why)
+PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "-p", "mutation_builtins", "--no-header")
 KILLED, SURVIVED, TIMEOUT = "killed", "survived", "timeout"
 # Outcomes beside killed and survived, reported apart (never counted as kills): a mutant
 # whose module no longer imports (or a test file that no longer collects), and one whose
@@ -410,6 +412,9 @@ class Judge:
     def __init__(self, name: str, target: Target, tree: Path, env: dict, timeout: float,
                  tests: list[str], select: bool) -> None:
         self.tree, self.timeout, self.tests = tree, timeout, tests
+        # where pytest finds the mutation_builtins plugin of PYTEST_FLAGS
+        env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, (str(SCRIPTS),
+                                                                  env.get("PYTHONPATH"))))}
         # no .pyc of a mutant: a restored file of the same size written within the same
         # second would load the mutant's cached bytecode
         self.env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -418,7 +423,7 @@ class Judge:
         map_file = WORK / f"{name}.coverage.json"
         files = [p.relative_to(tree).as_posix() for p in _own_module_files(tree, target)]
         baseline = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "mutation_select.py"), str(map_file),
+            [sys.executable, str(SCRIPTS / "mutation_select.py"), str(map_file),
              *files, "--", *PYTEST_FLAGS, *tests],
             cwd=tree, env=env, capture_output=True, text=True)
         if baseline.returncode != 0:
@@ -511,7 +516,7 @@ def run_own_operators(target: Target, tree: Path, judge: Judge, sample: int | No
     occurrence) of the mutants to run (the last run's survivors), None for all."""
     import random
 
-    sys.path.insert(0, str(ROOT / "scripts"))
+    sys.path.insert(0, str(SCRIPTS))
     import mutation_ops
 
     equivalents = load_equivalents()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import sys
 
 import pytest
@@ -114,6 +115,24 @@ def test_import_errors_and_timeouts_are_not_kills():
         == "import errors"
     assert m.outcome(False, "E   SyntaxError: invalid syntax") == "import errors"
     assert m.outcome(False, "FAILED tests/test_x.py::test_y - assert 1 == 2") == "killed"
+
+
+def test_an_except_clause_cosmic_ray_replaced_lets_the_exception_through(tmp_path):
+    """cosmic-ray's ExceptionReplacer writes `except CosmicRayTestingException:`. In the
+    mutation runs (scripts/mutation_builtins.py loaded) that clause catches nothing the
+    original caught: a test that needs the catch fails on the exception itself and the
+    mutant is killed, not set apart as an import error by a NameError."""
+    m = _script()
+    (tmp_path / "test_catch.py").write_text(
+        "def lookup(d):\n"
+        "    try:\n        return d['k']\n"
+        "    except CosmicRayTestingException:\n        return None\n\n"
+        "def test_a_missing_key_is_none():\n    assert lookup({}) is None\n")
+    env = {**os.environ, "PYTHONPATH": str(m.SCRIPTS), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    status, output = m.run_tests(["test_catch.py"], tmp_path, env, 120)
+    assert status == m.KILLED
+    assert "KeyError" in output and "NameError" not in output
+    assert m.outcome(False, output) == "killed"
 
 
 def test_a_mutant_that_does_not_compile_is_not_python_and_never_run(tmp_path):
