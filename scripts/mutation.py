@@ -53,6 +53,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,6 +69,12 @@ SCRIPTS = ROOT / "scripts"  # also where pytest finds the mutation_builtins plug
 WORK = ROOT / ".cache" / "mutation"
 EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.toml"
 LINKS = ("runner", "renderers", "schemas", "engines", "assets")  # tuneops/<name> -> ../<name>
+# Python 3.11 keeps the AST constructor's recursion depth in state its threads share: two
+# modules swept at once (--jobs) that parse at the same moment can die of "SystemError: AST
+# constructor recursion depth mismatch" (python/cpython#106905, pytest-dev/pytest#10763;
+# it stopped session 31's first one-command sweep). Every parse of a sweep's thread
+# (here, in mutation_select and in mutation_ops) holds this lock.
+AST_LOCK = threading.Lock()
 EXCLUDED = re.compile(r"ReplaceBinaryOperator_\w+_(Pow|RShift|LShift|BitAnd|BitOr|BitXor)$")
 
 
@@ -171,7 +178,9 @@ def copy_tree(name: str, rev: str | None = None) -> Path:
 def _annotation_lines(path: Path) -> set[tuple[int, int, int, int]]:
     """(start row, start col, end row, end col) of every annotation in a module."""
     spans = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    with AST_LOCK:
+        module = ast.parse(path.read_text())
+    for node in ast.walk(module):
         notes = []
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             notes.append(node.returns)
@@ -435,7 +444,8 @@ class Judge:
         """Outcome of the mutant now in the copy, which changed lines first..last of file
         `rel` (whose unmutated text is `source`)."""
         if self.map is not None:
-            lines = mutation_select.statement_lines(source, first, last)
+            with AST_LOCK:
+                lines = mutation_select.statement_lines(source, first, last)
             selected = mutation_select.tests_for(self.map, rel, lines)
             if selected is not None:
                 self.args_file.write_text("\n".join(selected) + "\n")
@@ -488,7 +498,8 @@ def not_python(source: str, filename: object) -> str | None:
     each that do not compile. No test can kill or miss those: they are shown as not scored,
     with no pytest run, instead of as import errors."""
     try:
-        compile(source, str(filename), "exec")
+        with AST_LOCK:
+            compile(source, str(filename), "exec")
     except SyntaxError as e:
         return f"not Python: {e.msg} (line {e.lineno})"
     return None
@@ -525,7 +536,9 @@ def run_own_operators(target: Target, tree: Path, judge: Judge, sample: int | No
     for path in _own_module_files(tree, target):
         source = path.read_text()
         rel = path.relative_to(tree).as_posix()
-        for m in mutation_ops.mutants(source):
+        with AST_LOCK:
+            made = mutation_ops.mutants(source)
+        for m in made:
             if only is not None and (rel, m.operator, m.occurrence) not in only:
                 continue
             line = _line(path, m.line)
