@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--cap", type=int, default=100)
-    ap.add_argument("--gp-cap", type=int, default=30,
+    ap.add_argument("--gp-cap", type=int, default=60,
                     help="trials for gp at most: each ask fits a Gaussian process (seconds)")
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--truth", choices=("steady", "scheduler"), default="steady")

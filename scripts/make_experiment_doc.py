@@ -252,7 +252,8 @@ is the number of trials it needs to get near the best configuration.
 space): `model`. Without one: `bayesian` with the default `tpe` (the best worst case of the
 samplers below: 0.45-0.75× random's median trials); `qmc` when nothing should be assumed
 about the space; `cmaes` beat `tpe` on the plateau space (0.50× against 0.67×) and lost on
-the others; `gp` is the costliest per trial (see the table).
+the others; `gp` beat `tpe`'s median nowhere (0.56× random on narrow, 1.14× on plateau,
+where the tp 8 plateau draws it too) and costs the most CPU per search (16-19 s here).
 
 `make bench` runs `scripts/bench_search.py`: three spaces built from the simulator's model
 (`tests/helpers/search_spaces.py`, where each space's trap is described), measured in
@@ -270,7 +271,7 @@ printed per space, over the seeds' truths.
 Each seed moves the model's efficiency constants by up to ±15 % (the hardware the search
 does not know); `model` predicts with the unmoved ones. Trials to 97 % / 99 % of the
 optimum, median / worst over 30 seeds (the same seeds and truths for every method), at most
-100 trials ("101+": not reached), gp at most 30 ("31+"); one trial per round, so rounds
+100 trials ("101+": not reached), gp at most 60 ("61+"); one trial per round, so rounds
 equal trials:
 
 SEARCH_TABLE
