@@ -1,6 +1,0 @@
-#!/bin/sh
-# Starts the same container as docker.json (`tuneops render` wrote this file; edit the
-# experiment, not this file). The shell expands a leading ~ in volume paths at run time;
-# a ./ volume path is relative to the folder this is run from (the repository root).
-# trial: "c2f6144232a8"
-docker run --detach --name tuneops-sim-small-c2f6144232a8 --label io.tuneops.engine=sim --label io.tuneops.experiment=sim-small --label io.tuneops.trial=c2f6144232a8 --publish 30000/tcp tuneops/sim:latest python3 -m tuneops.engines.sim --model-path meta-llama/Llama-3.2-1B --served-model-name llama-3.2-1b --host 0.0.0.0 --port 30000 --gpu-type H100 --max-running-requests 64 --mem-fraction-static 0.5 --time-scale 0.02
