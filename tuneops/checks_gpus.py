@@ -11,6 +11,10 @@ also checks the weights fit on every type). Where a trial runs decides what else
   schemas/engines.yaml, set per trial), so its values are the types it models.
 A compared type needs a price when cost ranks trials (objective or tie-break); otherwise a
 missing one is only a warning (its trials have no cost metric).
+
+A fixed `deployment.gpus.type` on a simulated engine is the type it models too (plan.py
+trial_args sets the engine's flag from it): it must be one the engine models, and an
+engine.args value of that flag may not name another one.
 """
 
 from __future__ import annotations
@@ -60,8 +64,26 @@ def _allowed_here(ctx: Context) -> tuple[set[str] | None, str]:
                   "(nvidia-smi); compare GPU types on OME, or on the simulator (engine: sim)")
 
 
+def check_fixed(ctx: Context) -> None:
+    """A simulated engine's fixed type: modelled by the engine, and named once."""
+    exp = ctx.exp
+    fixed = exp.deployment.gpus.type
+    flag = registry.engines()[exp.engine.name].gpu_type_flag
+    if fixed is None or not flag or exp.gpu_type_param is not None:
+        return
+    allowed, why = _allowed_here(ctx)
+    if allowed is not None and fixed not in allowed:
+        ctx.error(("deployment", "gpus", "type"), f"{fixed} cannot be simulated: {why}")
+    given = exp.engine.args.get(flag)
+    if given is not None and str(given) != fixed:
+        ctx.error(("engine", "args", flag),
+                  f"--{flag} {given} disagrees with deployment.gpus.type {fixed}",
+                  f"remove it: --{flag} follows deployment.gpus.type", key=True)
+
+
 def check(ctx: Context) -> None:
     exp = ctx.exp
+    check_fixed(ctx)
     param = exp.gpu_type_param
     if param is None:
         return

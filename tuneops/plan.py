@@ -67,12 +67,15 @@ class Plan:
 def trial_args(exp: Experiment, params: dict[str, Any]) -> dict[str, Any]:
     """Every flag the engine gets: engine.args with the tuned flags over them. The GPU type
     parameter is no flag; a simulated engine is told the GPU it models through its own
-    flag (schemas/engines.yaml gpu_type_flag), so the simulator runs the trial's type."""
+    flag (schemas/engines.yaml gpu_type_flag), so the simulator runs the trial's type: the
+    parameter's, else the fixed deployment.gpus.type (which the report, the price and the
+    search's memory plan and predictions all read), else the engine's own default."""
     args = dict(exp.engine.args)
     args.update({k: v for k, v in params.items() if k != GPU_TYPE_PARAM})
     flag = registry.engines()[exp.engine.name].gpu_type_flag
-    if GPU_TYPE_PARAM in params and flag:
-        args[flag] = params[GPU_TYPE_PARAM]
+    kind = exp.gpu_type_for(params)
+    if flag and kind is not None:
+        args[flag] = kind
     return args
 
 

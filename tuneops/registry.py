@@ -65,8 +65,8 @@ class Engine:
     parallel_flags: tuple[tuple[str, str], ...] = ()  # (role, flag): tp/dp/pp size flags
     dp_in_tp_flag: str | None = None  # set, data parallelism runs inside tensor parallelism
     weights_on_gpus: bool = True  # the weights must fit in GPU memory (validate checks)
-    # the flag naming the GPU a simulated engine models; set from the trial's GPU type when
-    # deployment.gpus.type is a parameter (tuneops/plan.py trial_args)
+    # the flag naming the GPU a simulated engine models; set from the trial's GPU type
+    # (deployment.gpus.type, fixed or a parameter: tuneops/plan.py trial_args)
     gpu_type_flag: str | None = None
     # Prometheus endpoint and series mapping ({path, shown_as, series}; {} = none), read by
     # tuneops.runner.telemetry

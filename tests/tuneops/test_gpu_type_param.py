@@ -261,3 +261,45 @@ def test_the_type_of_a_board_as_nvidia_smi_names_it(name, want):
 
 def test_every_priced_type_is_a_known_type():
     assert set(registry.gpu_prices()) <= set(GPU_MEMORY_GIB)
+
+
+# ------------------------------------------------------------------ one fixed type, simulated
+
+
+def fixed(name: str, kind: str, **engine_args) -> dict:
+    """Example `name` with deployment.gpus.type fixed to `kind` and the simulator's own flag
+    left to follow it (or set to `engine_args`)."""
+    doc = copy.deepcopy(load(name))
+    doc["deployment"]["gpus"]["type"] = kind
+    doc["engine"]["args"].pop("gpu-type", None)
+    doc["engine"]["args"].update(engine_args)
+    return doc
+
+
+def test_a_fixed_type_is_the_type_the_simulator_models(tmp_path):
+    """Rule: the report, the price, the memory plan and the model's predictions read a fixed
+    deployment.gpus.type, so the simulator must model it too (without its flag it models
+    its default, H100, whatever the report says)."""
+    doc = fixed("sim-small.yaml", "H200")
+    exp, diags = validate_file(write(tmp_path, doc))
+    assert not [d for d in diags if d.severity == "error"], diags
+    for t in make_plan(exp).trials:
+        assert t.args["gpu-type"] == "H200"
+    # the same type named twice is one type
+    again, diags = validate_file(write(tmp_path, fixed("sim-small.yaml", "H200",
+                                                       **{"gpu-type": "H200"})))
+    assert not [d for d in diags if d.severity == "error"], diags
+    assert [t.id for t in make_plan(again).trials] == [t.id for t in make_plan(exp).trials]
+
+
+@pytest.mark.parametrize(("doc", "path", "words"), [
+    (fixed("sim-small.yaml", "H200", **{"gpu-type": "H100"}), "engine.args.gpu-type",
+     "--gpu-type H100 disagrees with deployment.gpus.type H200 | remove it"),
+    (fixed("sim-small.yaml", "B200"), "deployment.gpus.type",
+     "B200 cannot be simulated: the sim engine models H100, H200"),
+])
+def test_a_fixed_type_the_simulator_cannot_model_or_named_twice_differently_is_refused(
+        tmp_path, doc, path, words):
+    errs = errors_at(tmp_path, doc)
+    assert path in errs and words in errs[path], errs
+    assert main(["validate", str(write(tmp_path, doc))]) == 2

@@ -157,7 +157,7 @@ def test_engine_args_and_params_enter_the_id_in_any_order(data, name: str, value
     exp = from_document(base)
     point = _point(data, base)
     ident = make_trial(exp, point, 0).id
-    args = {**exp.engine.args, **point}
+    args = trial_args(exp, point)  # every flag the engine gets (a simulator's GPU too)
     assert trial_id(exp, dict(reversed(list(args.items())))) == ident  # order never matters
     cat = registry.catalog(exp.engine.name)
     # a new or changed flag does, unless it only respells one already set (tp / tp-size)
