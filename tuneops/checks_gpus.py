@@ -13,8 +13,8 @@ A compared type needs a price when cost ranks trials (objective or tie-break); o
 missing one is only a warning (its trials have no cost metric).
 
 A fixed `deployment.gpus.type` on a simulated engine is the type it models too (plan.py
-trial_args sets the engine's flag from it): it must be one the engine models, and an
-engine.args value of that flag may not name another one.
+trial_args sets the engine's flag from it): it must be one the engine models, an
+engine.args value of that flag may not name another one, and the flag is not tuned.
 """
 
 from __future__ import annotations
@@ -79,6 +79,9 @@ def check_fixed(ctx: Context) -> None:
         ctx.error(("engine", "args", flag),
                   f"--{flag} {given} disagrees with deployment.gpus.type {fixed}",
                   f"remove it: --{flag} follows deployment.gpus.type", key=True)
+    if flag in {p.name for p in exp.parameters}:
+        ctx.error(("parameters", flag), f"--{flag} follows deployment.gpus.type {fixed}",
+                  f"to compare GPU types, make {GPU_TYPE_PARAM} the parameter", key=True)
 
 
 def check(ctx: Context) -> None:

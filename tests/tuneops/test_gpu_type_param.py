@@ -297,6 +297,9 @@ def test_a_fixed_type_is_the_type_the_simulator_models(tmp_path):
      "--gpu-type H100 disagrees with deployment.gpus.type H200 | remove it"),
     (fixed("sim-small.yaml", "B200"), "deployment.gpus.type",
      "B200 cannot be simulated: the sim engine models H100, H200"),
+    ({**fixed("sim-small.yaml", "H100"),
+      "parameters": {**load("sim-small.yaml")["parameters"], "gpu-type": ["H100", "H200"]}},
+     "parameters.gpu-type", "--gpu-type follows deployment.gpus.type H100 | to compare GPU"),
 ])
 def test_a_fixed_type_the_simulator_cannot_model_or_named_twice_differently_is_refused(
         tmp_path, doc, path, words):
