@@ -86,31 +86,25 @@ def test_outcomes_are_immutable_values():
         a.fraction = 0.5
 
 
-def test_the_highest_empty_kv_pool_of_a_group_is_kept_with_its_first_trial():
-    """An empty KV pool at f speaks for every lower fraction, so the log keeps the highest
-    such f; a lower one or a repeat at the same f adds nothing, and the note keeps naming
-    the trial that showed it first."""
+@pytest.mark.parametrize(("log_text", "kept", "first", "weaker", "stronger"), [
+    # an empty KV pool at f speaks for every lower fraction: the highest such f is kept
+    (SGLANG_EMPTY, "too_low", 0.6, 0.5, 0.7),
+    # an OOM at f speaks for every higher fraction: the lowest such f is kept
+    (SGLANG_OOM, "too_high", 0.8, 0.9, 0.7),
+])
+def test_a_group_keeps_its_strongest_memory_failure_with_its_first_trial(
+        log_text, kept, first, weaker, stronger):
+    """A weaker failure (a fraction the kept one already speaks for) or a repeat at the
+    same fraction adds nothing, and the note keeps naming the trial that showed it first;
+    a stronger one replaces it."""
     log = StartLog(_exp())
-    g = log.group(_at(0.6))
-    log.learn("t1", _at(0.6), SGLANG_EMPTY)
-    log.learn("t2", _at(0.5), SGLANG_EMPTY)
-    log.learn("t3", _at(0.6, **{"max-running-requests": 64}), SGLANG_EMPTY)
-    assert log.too_low[g] == (0.6, "t1")
-    log.learn("t4", _at(0.7), SGLANG_EMPTY)
-    assert log.too_low[g] == (0.7, "t4")
-
-
-def test_the_lowest_oom_of_a_group_is_kept_with_its_first_trial():
-    """An OOM at f speaks for every higher fraction, so the log keeps the lowest such f; a
-    higher one or a repeat at the same f adds nothing."""
-    log = StartLog(_exp())
-    g = log.group(_at(0.8))
-    log.learn("t1", _at(0.8), SGLANG_OOM)
-    log.learn("t2", _at(0.9), SGLANG_OOM)
-    log.learn("t3", _at(0.8, **{"max-running-requests": 64}), SGLANG_OOM)
-    assert log.too_high[g] == (0.8, "t1")
-    log.learn("t4", _at(0.7), SGLANG_OOM)
-    assert log.too_high[g] == (0.7, "t4")
+    g = log.group(_at(first))
+    log.learn("t1", _at(first), log_text)
+    log.learn("t2", _at(weaker), log_text)
+    log.learn("t3", _at(first, **{"max-running-requests": 64}), log_text)
+    assert getattr(log, kept)[g] == (first, "t1")
+    log.learn("t4", _at(stronger), log_text)
+    assert getattr(log, kept)[g] == (stronger, "t4")
 
 
 def test_the_fraction_that_left_no_kv_speaks_for_its_group_at_that_fraction_too():
